@@ -1,0 +1,158 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LoadStateReport, TensorEntry } from '@fpt/core';
+import type { VitModel } from './model';
+
+/** The two checkpoint naming schemes a ViT loads from. */
+export type CheckpointNaming = 'timm' | 'hf';
+
+/** A source of named tensors: a `SafetensorsFile` or a plain map. */
+export interface TensorSource {
+  /** Names of every tensor in the source. */
+  names(): string[];
+  /** The tensor of that name. */
+  get(name: string): TensorEntry;
+  /** Names the source in error messages. */
+  readonly source?: string;
+}
+
+/** Options of {@link loadVitWeights}. */
+export interface LoadVitOptions {
+  /** The naming scheme; `auto` (default) detects it from the keys. */
+  naming?: CheckpointNaming | 'auto';
+  /** Only keys starting with this prefix are read, with the prefix removed (e.g. `lpm.`). */
+  prefix?: string;
+  /** Throw on missing or unknown keys (default true). Shape mismatches always throw. */
+  strict?: boolean;
+}
+
+// HF ViT names (ViTForImageClassification; ViTModel lacks the `vit.` prefix) to timm names.
+// query/key/value are handled apart: timm fuses them into one `qkv`.
+const HF_BLOCK: Array<[string, string]> = [
+  ['layernorm_before', 'norm1'],
+  ['attention.output.dense', 'attn.proj'],
+  ['layernorm_after', 'norm2'],
+  ['intermediate.dense', 'mlp.fc1'],
+  ['output.dense', 'mlp.fc2'],
+];
+const HF_TOP: Array<[string, string]> = [
+  ['embeddings.cls_token', 'cls_token'],
+  ['embeddings.position_embeddings', 'pos_embed'],
+  ['embeddings.patch_embeddings.projection.weight', 'patch_embed.proj.weight'],
+  ['embeddings.patch_embeddings.projection.bias', 'patch_embed.proj.bias'],
+  ['layernorm.weight', 'norm.weight'],
+  ['layernorm.bias', 'norm.bias'],
+];
+const QKV = ['query', 'key', 'value'] as const;
+
+/**
+ * The HF name of every tensor that makes up a timm-named parameter, given the HF root (`vit.` for
+ * `ViTForImageClassification`, empty for `ViTModel`). A fused `qkv` maps to three HF tensors.
+ * @param name - a timm parameter name
+ * @param root - prefix of the HF encoder names
+ */
+export function hfNamesOf(name: string, root = 'vit.'): string[] {
+  const top = HF_TOP.find(([, t]) => t === name);
+  if (top) return [`${root}${top[0]}`];
+  if (name === 'head.weight' || name === 'head.bias') return [`classifier.${name.slice(5)}`];
+  const m = /^blocks\.(\d+)\.(.+)\.(weight|bias)$/.exec(name);
+  if (!m) throw new Error(`hfNamesOf: "${name}" is not a ViT parameter name`);
+  const [, i, mid, kind] = m;
+  const base = `${root}encoder.layer.${i}`;
+  if (mid === 'attn.qkv') return QKV.map((q) => `${base}.attention.attention.${q}.${kind}`);
+  const pair = HF_BLOCK.find(([, t]) => t === mid);
+  if (!pair) throw new Error(`hfNamesOf: "${name}" is not a ViT parameter name`);
+  return [`${base}.${pair[0]}.${kind}`];
+}
+
+/** Detects the naming scheme of a ViT checkpoint from its keys. */
+export function detectNaming(names: string[]): CheckpointNaming {
+  if (names.some((n) => n.includes('encoder.layer.') || n.includes('embeddings.'))) return 'hf';
+  return 'timm';
+}
+
+/**
+ * Loads a ViT checkpoint under HF or timm names into a {@link VitModel}: HF's separate
+ * query/key/value are fused into timm's `qkv` (rows q, k, v), layouts stay PyTorch's. Every shape
+ * is checked; a mismatch throws naming the checkpoint key, the expected and the found shape.
+ * @param model - the model to fill
+ * @param source - the checkpoint
+ * @param options - naming, key prefix, strictness
+ * @returns loaded, missing (model parameters not found) and unexpected (unused checkpoint keys)
+ */
+export function loadVitWeights(model: VitModel, source: TensorSource, options: LoadVitOptions = {}): LoadStateReport {
+  const prefix = options.prefix ?? '';
+  const strict = options.strict ?? true;
+  const where = source.source ? ` ${source.source}:` : '';
+  const keys = source.names().filter((n) => n.startsWith(prefix) && n !== '__metadata__');
+  const local = new Map(keys.map((k) => [k.slice(prefix.length), k]));
+  const naming = options.naming && options.naming !== 'auto' ? options.naming : detectNaming([...local.keys()]);
+  const root = naming === 'hf' && ![...local.keys()].some((k) => k.startsWith('vit.')) ? '' : 'vit.';
+
+  const used = new Set<string>();
+  const missing: string[] = [];
+  const values = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const p of model.namedParameters()) {
+    const parts = naming === 'hf' ? hfNamesOf(p.name, root) : [p.name];
+    if (!parts.every((n) => local.has(n))) {
+      missing.push(...parts.filter((n) => !local.has(n)).map((n) => prefix + n));
+      continue;
+    }
+    const expected = p.variable.shape;
+    const partShape = parts.length === 3 ? [expected[0] / 3, ...expected.slice(1)] : expected;
+    const datas: Float32Array[] = [];
+    for (const n of parts) {
+      const key = local.get(n)!;
+      const entry = source.get(key);
+      if (entry.shape.length !== partShape.length || entry.shape.some((d, i) => d !== partShape[i])) {
+        throw new Error(
+          `loadVitWeights:${where} key "${key}" has shape [${entry.shape}], expected [${partShape}] for parameter "${p.name}"`,
+        );
+      }
+      datas.push(entry.dtype === 'float32' ? (entry.data as Float32Array) : Float32Array.from(entry.data));
+      used.add(n);
+    }
+    values.set(p.name, { shape: expected, data: datas.length === 1 ? datas[0] : concat(datas) });
+  }
+  const unexpected = [...local.keys()].filter((k) => !used.has(k)).map((k) => prefix + k);
+  if (strict && (missing.length || unexpected.length)) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing ${missing.length} key(s): ${missing.slice(0, 8).join(', ')}`);
+    if (unexpected.length) parts.push(`unexpected ${unexpected.length} key(s): ${unexpected.slice(0, 8).join(', ')}`);
+    throw new Error(`loadVitWeights:${where} ${naming} checkpoint does not fit the model: ${parts.join('; ')}`);
+  }
+  const state: Record<string, tf.Tensor> = {};
+  for (const [name, v] of values) state[name] = tf.tensor(v.data, v.shape, 'float32');
+  try {
+    model.loadState(state, { strict: false, source: source.source });
+  } finally {
+    tf.dispose(Object.values(state));
+  }
+  return { loaded: [...values.keys()], missing, unexpected };
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+/**
+ * Renames timm-named tensors (parameters, or gradients of them) to HF names, splitting each fused
+ * `qkv` into query, key and value. New tensors are created for the splits; the caller disposes
+ * them (the others are passed through).
+ * @param tensors - timm-named tensors
+ * @param root - HF encoder prefix (`vit.` for `ViTForImageClassification`)
+ */
+export function toHfNames(tensors: Record<string, tf.Tensor>, root = 'vit.'): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    const hf = hfNamesOf(name, root);
+    if (hf.length === 1) out[hf[0]] = t;
+    else tf.split(t, 3, 0).forEach((part, i) => (out[hf[i]] = part));
+  }
+  return out;
+}

@@ -1,0 +1,242 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { attention, gelu, layerNorm, linear, mergeHeads, splitHeads } from '@fpt/core';
+import type { Module } from '@fpt/core';
+import type { VitConfig } from './config';
+import type { VitHooks } from './hooks';
+import { resamplePosEmbed } from './resample';
+
+/** The weights and architecture a forward pass needs: a {@link VitModel} or any module with timm names. */
+export interface VitLike {
+  /** The architecture. */
+  readonly config: VitConfig;
+  /** Looks a parameter up by its timm name. */
+  get: Module['get'];
+}
+
+/** What one block computes besides its output, for the layers that ask. */
+export interface BlockInternals {
+  /** Keys per head [B, H, N, d]. */
+  keys: tf.Tensor;
+  /** Values per head [B, H, N, d]. */
+  values: tf.Tensor;
+  /** Attention probabilities [B, H, N, N] (softmax over the last axis, the keys). */
+  probs: tf.Tensor;
+}
+
+/** Options of {@link blockForward}. */
+export interface BlockOptions {
+  /** Method hooks. */
+  hooks?: VitHooks;
+  /**
+   * Extra tokens [B, M, D] appended after the sequence for this block only: they take part in
+   * attention, and their outputs are dropped (FPT+'s side network feeds its fused prompts here).
+   */
+  extraTokens?: tf.Tensor;
+}
+
+function lin(vit: VitLike, name: string, x: tf.Tensor, hooks?: VitHooks): tf.Tensor {
+  const y = linear(x, vit.get(`${name}.weight`), vit.get(`${name}.bias`));
+  return hooks?.linear ? hooks.linear(name, x, y) : y;
+}
+
+function norm(vit: VitLike, name: string, x: tf.Tensor, hooks?: VitHooks): tf.Tensor {
+  const y = layerNorm(x, vit.get(`${name}.weight`), vit.get(`${name}.bias`), vit.config.layerNormEps);
+  return hooks?.norm ? hooks.norm(name, y) : y;
+}
+
+/**
+ * Patch + CLS + position embeddings of NCHW pixels. Patchify is a reshape and a matmul (the same
+ * numbers as a strided convolution, with no kernel the WASM backend lacks for training).
+ * Position embeddings are resampled when the input's grid differs from the config's.
+ * @param vit - the model
+ * @param pixels - [B, C, H, W], normalised
+ * @param hooks - method hooks
+ * @returns tokens [B, 1 + g*g, D]
+ */
+export function embed(vit: VitLike, pixels: tf.Tensor, hooks?: VitHooks): tf.Tensor {
+  const { patchSize: p, hiddenSize: d, numChannels } = vit.config;
+  if (pixels.rank !== 4 || pixels.shape[1] !== numChannels) {
+    throw new Error(`ViT input must be NCHW [B, ${numChannels}, H, W], got [${pixels.shape}]`);
+  }
+  const [b, c, h, w] = pixels.shape;
+  if (h !== w || h % p !== 0) {
+    throw new Error(`ViT input must be square with a side divisible by the patch size ${p}, got ${h}x${w}`);
+  }
+  const g = h / p;
+  // [B, C, g, p, g, p] -> [B, g, g, C, p, p] done as 4-D transposes (5-D+ ones are slow on WASM).
+  const rowsSplit = tf.reshape(pixels, [b * c * g, p, g, p]);
+  const perPatch = tf.transpose(rowsSplit, [0, 2, 1, 3]); // [B*C*g, g, p, p]
+  const byChannel = tf.reshape(perPatch, [b, c, g * g, p * p]);
+  const patches = tf.reshape(tf.transpose(byChannel, [0, 2, 1, 3]), [b, g * g, c * p * p]);
+  const weight = tf.reshape(vit.get('patch_embed.proj.weight'), [d, c * p * p]);
+  let tokens = linear(patches, weight, vit.get('patch_embed.proj.bias'));
+  if (hooks?.linear) tokens = hooks.linear('patch_embed.proj', patches, tokens);
+  const cls = tf.tile(vit.get('cls_token'), [b, 1, 1]);
+  const pos = resamplePosEmbed(vit.get('pos_embed'), g, vit.config.posEmbedResample);
+  const x = tf.add(tf.concat([cls, tokens], 1), pos);
+  return hooks?.embeddings ? hooks.embeddings(x) : x;
+}
+
+/**
+ * One pre-norm block: x + attn(norm1(x)), then + mlp(norm2(.)).
+ * @param vit - the model
+ * @param layer - block index
+ * @param x - tokens [B, N, D]
+ * @param options - hooks and extra tokens
+ * @returns the block output and its keys, values and attention probabilities (over N + M tokens
+ *   when extra tokens are given)
+ */
+export function blockForward(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOptions = {}): { out: tf.Tensor } & BlockInternals {
+  const { hooks, extraTokens } = options;
+  const { hiddenSize: d, numHeads } = vit.config;
+  const pre = `blocks.${layer}`;
+  const n = x.shape[1] as number;
+  const input = extraTokens ? tf.concat([x, extraTokens], 1) : x;
+  const h = norm(vit, `${pre}.norm1`, input, hooks);
+  const qkv = lin(vit, `${pre}.attn.qkv`, h, hooks);
+  const [q, k, v] = tf.split(qkv, [d, d, d], 2).map((t) => splitHeads(t, numHeads));
+  const { out: attended, probs } = attention(q, k, v);
+  let attnOut = lin(vit, `${pre}.attn.proj`, mergeHeads(attended), hooks);
+  if (hooks?.residual) attnOut = hooks.residual(layer, 'attn', input, attnOut);
+  const x1 = tf.add(input, attnOut);
+  const h2 = norm(vit, `${pre}.norm2`, x1, hooks);
+  let mlpOut = lin(vit, `${pre}.mlp.fc2`, gelu(lin(vit, `${pre}.mlp.fc1`, h2, hooks)), hooks);
+  if (hooks?.residual) mlpOut = hooks.residual(layer, 'mlp', x1, mlpOut);
+  const x2 = tf.add(x1, mlpOut);
+  const out = extraTokens ? tf.slice(x2, [0, 0, 0], [-1, n, -1]) : x2;
+  return { out, keys: k, values: v, probs };
+}
+
+/** Final LayerNorm of all tokens. */
+export function finalNorm(vit: VitLike, x: tf.Tensor, hooks?: VitHooks): tf.Tensor {
+  return norm(vit, 'norm', x, hooks);
+}
+
+/**
+ * The classifier on the CLS token of normed features [B, N, D] -> [B, numClasses].
+ * @throws when the model has no head
+ */
+export function classify(vit: VitLike, features: tf.Tensor, hooks?: VitHooks): tf.Tensor {
+  if (vit.config.numClasses === 0) throw new Error('ViT has no classifier head (numClasses is 0)');
+  const cls = tf.reshape(tf.slice(features, [0, 0, 0], [-1, 1, -1]), [features.shape[0], features.shape[2] as number]);
+  return lin(vit, 'head', cls, hooks);
+}
+
+/** Options of {@link vitForward}. */
+export interface VitForwardOptions {
+  /** Method hooks. */
+  hooks?: VitHooks;
+  /** Blocks whose keys, values and attention probabilities to return. */
+  collect?: number[];
+  /** Extra tokens per block (see {@link BlockOptions.extraTokens}). */
+  extraTokens?: (layer: number) => tf.Tensor | undefined;
+}
+
+/** The result of {@link vitForward}. */
+export interface VitOutput {
+  /** Final normed tokens [B, N, D] (timm's `forward_features`, HF's `last_hidden_state`). */
+  features: tf.Tensor;
+  /** Classifier logits [B, numClasses], absent when the model has no head. */
+  logits?: tf.Tensor;
+  /** Per collected block: its input hidden states and attention internals. */
+  layers: Map<number, BlockInternals & { hidden: tf.Tensor }>;
+}
+
+/**
+ * The full differentiable forward pass. Call it inside `tf.tidy` or a gradient function; every
+ * intermediate stays alive until then. For frozen feature extraction use {@link frozenForward}.
+ * @param vit - the model
+ * @param pixels - [B, C, H, W], normalised
+ * @param options - hooks, collected layers, extra tokens
+ */
+export function vitForward(vit: VitLike, pixels: tf.Tensor, options: VitForwardOptions = {}): VitOutput {
+  const { hooks } = options;
+  const collect = new Set(options.collect ?? []);
+  checkLayers(vit, collect);
+  let x = embed(vit, pixels, hooks);
+  const layers = new Map<number, BlockInternals & { hidden: tf.Tensor }>();
+  for (let i = 0; i < vit.config.numLayers; i++) {
+    if (hooks?.beforeBlock) x = hooks.beforeBlock(i, x);
+    const r = blockForward(vit, i, x, { hooks, extraTokens: options.extraTokens?.(i) });
+    if (collect.has(i)) layers.set(i, { hidden: x, keys: r.keys, values: r.values, probs: r.probs });
+    x = r.out;
+  }
+  const features = finalNorm(vit, x, hooks);
+  const logits = vit.config.numClasses > 0 ? classify(vit, features, hooks) : undefined;
+  return { features, logits, layers };
+}
+
+/** What {@link frozenForward} hands to its per-layer callback. */
+export interface FrozenLayer extends BlockInternals {
+  /** The block's input hidden states [B, N, D]. */
+  hidden: tf.Tensor;
+}
+
+/** Options of {@link frozenForward}. */
+export interface FrozenForwardOptions<T> {
+  /** Blocks whose internals are passed to `onLayer`. */
+  layers: number[];
+  /**
+   * Receives a collected block's internals and returns what to keep (tensors in the result are
+   * kept; everything else of the block is freed before the next block runs).
+   */
+  onLayer: (layer: number, internals: FrozenLayer) => T;
+  /** Also compute the final features and logits (default false: stop after the last collected block). */
+  runToEnd?: boolean;
+}
+
+/**
+ * Frozen feature extraction: runs block by block, each inside its own `tf.tidy`, so peak memory
+ * does not grow with depth, and stops after the last collected layer unless `runToEnd`. Call it
+ * outside any gradient function: nothing here is recorded for back-propagation.
+ * @param vit - the (frozen) model
+ * @param pixels - [B, C, H, W], normalised
+ * @param options - which layers, what to keep of them
+ * @returns what `onLayer` returned per layer, and features/logits when `runToEnd`
+ */
+export function frozenForward<T extends tf.TensorContainer>(
+  vit: VitLike,
+  pixels: tf.Tensor,
+  options: FrozenForwardOptions<T>,
+): { perLayer: Map<number, T>; features?: tf.Tensor; logits?: tf.Tensor } {
+  const wanted = new Set(options.layers);
+  checkLayers(vit, wanted);
+  const last = options.runToEnd ? vit.config.numLayers - 1 : Math.max(-1, ...wanted);
+  const perLayer = new Map<number, T>();
+  let x = tf.tidy(() => embed(vit, pixels));
+  for (let i = 0; i <= last; i++) {
+    const next: tf.Tensor = tf.tidy(() => {
+      const r = blockForward(vit, i, x);
+      if (wanted.has(i)) {
+        const kept = options.onLayer(i, { hidden: tf.clone(x), keys: r.keys, values: r.values, probs: r.probs });
+        keepAll(kept);
+        perLayer.set(i, kept);
+      }
+      return r.out;
+    });
+    x.dispose();
+    x = next;
+  }
+  if (!options.runToEnd) {
+    x.dispose();
+    return { perLayer };
+  }
+  const features = tf.tidy(() => finalNorm(vit, x));
+  x.dispose();
+  const logits = vit.config.numClasses > 0 ? tf.tidy(() => classify(vit, features)) : undefined;
+  return { perLayer, features, logits };
+}
+
+function keepAll(container: tf.TensorContainer): void {
+  if (container instanceof tf.Tensor) tf.keep(container);
+  else if (Array.isArray(container)) container.forEach((c) => keepAll(c as tf.TensorContainer));
+  else if (container && typeof container === 'object') Object.values(container).forEach((c) => keepAll(c as tf.TensorContainer));
+}
+
+function checkLayers(vit: VitLike, layers: Set<number>): void {
+  for (const l of layers) {
+    if (!Number.isInteger(l) || l < 0 || l >= vit.config.numLayers) {
+      throw new Error(`ViT layer ${l} out of range: the model has blocks 0..${vit.config.numLayers - 1}`);
+    }
+  }
+}

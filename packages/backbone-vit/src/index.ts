@@ -1,0 +1,10 @@
+/**
+ * `@fpt/backbone-vit`: a Vision Transformer for TensorFlow.js with timm/HF-compatible weights.
+ * @packageDocumentation
+ */
+export * from './config';
+export * from './model';
+export * from './hooks';
+export * from './forward';
+export * from './resample';
+export * from './checkpoint';

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// The `fpt-bench` command. Subcommands: parity.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { parityCommand } from './parity/run';
+
+const USAGE = `usage: fpt-bench <command> [args]
+
+commands:
+  parity <fixture.safetensors>...   check the TypeScript port against golden PyTorch fixtures`;
+
+async function main(argv: string[]): Promise<number> {
+  tf.enableProdMode();
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'parity':
+      // Parity is defined on float32 CPU (golden README): always the plain CPU backend.
+      await tf.setBackend('cpu');
+      return parityCommand(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      console.error(`fpt-bench: unknown command "${command}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`fpt-bench: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

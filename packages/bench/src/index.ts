@@ -1,0 +1,6 @@
+/**
+ * `@fpt/bench`: the FPT+ bench as a library (the `fpt-bench` command is built on it).
+ * @packageDocumentation
+ */
+export * from './parity/compare';
+export * from './parity/run';

@@ -1,0 +1,133 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { parameterReport } from '@fpt/core';
+import { frozenForward, loadVitWeights, resamplePosEmbed, type VitModel } from '@fpt/backbone-vit';
+import { getSelector, selectTokens } from '@fpt/token-select';
+import { FptModel, fptPlusConfig, loadAuthorsState, toAuthorsNames, type FptConfig, type KeyValues } from '@fpt/fpt-plus';
+import { field, fixtureTensor, type Fixture } from './fixture';
+import { ParitySession, vitConfigFrom } from './session';
+
+/** The FPT configuration a `kind: fpt` fixture describes, with every field checked. */
+export function fptConfigFromFixture(fixture: Fixture): FptConfig {
+  const { config, name } = fixture;
+  const where = `${name} config`;
+  const obj = (o: Record<string, unknown>, k: string, w: string) => field<Record<string, unknown>>(o, k, 'object', w);
+  const variant = field<string>(config, 'variant', 'string', where);
+  if (variant !== 'fpt+' && variant !== 'fpt') throw new Error(`${where}: "variant" must be "fpt+" or "fpt", got "${variant}"`);
+  const lpm = vitConfigFrom(obj(config, 'lpm', where), `${where}.lpm`, 'hf');
+  const side = vitConfigFrom(obj(config, 'side', where), `${where}.side`, 'hf');
+  const ts = obj(config, 'token_selection', where);
+  const fusion = obj(config, 'fusion', where);
+  const promptNorm = field<boolean>(fusion, 'prompt_norm', 'boolean', `${where}.fusion`);
+  const promptProj = field<boolean>(fusion, 'prompt_proj', 'boolean', `${where}.fusion`);
+  const promptDim = field<number>(fusion, 'prompt_dim', 'number', `${where}.fusion`);
+  // The two variants differ exactly in these switches; anything else is a design we do not implement.
+  const expectedDim = variant === 'fpt+' ? lpm.hiddenSize : side.hiddenSize;
+  if (promptNorm !== (variant === 'fpt+') || promptProj !== (variant === 'fpt') || promptDim !== expectedDim) {
+    throw new Error(
+      `${where}.fusion: variant "${variant}" expects prompt_norm=${variant === 'fpt+'}, prompt_proj=${variant === 'fpt'}, prompt_dim=${expectedDim}; got ${promptNorm}, ${promptProj}, ${promptDim}`,
+    );
+  }
+  return fptPlusConfig(field<number>(config, 'num_classes', 'number', where), {
+    variant,
+    lpm,
+    inputSize: field<number>(config, 'input_size_hr', 'number', where),
+    layers: field<number[]>(config, 'layers', 'object', where),
+    selection: {
+      criterion: field<string>(ts, 'criterion', 'string', `${where}.token_selection`),
+      ratio: field<number>(ts, 'ratio', 'number', `${where}.token_selection`),
+    },
+    fusion: { prompts: field<number>(fusion, 'num_prompts', 'number', `${where}.fusion`) },
+    side: {
+      hiddenSize: side.hiddenSize,
+      numLayers: side.numLayers,
+      numHeads: side.numHeads,
+      mlpDim: side.mlpDim,
+      patchSize: side.patchSize,
+      imageSize: side.imageSize,
+      layerNormEps: side.layerNormEps,
+    },
+  });
+}
+
+/**
+ * Checks the LPM half: resampled position embeddings, final hidden states, logits, token scores,
+ * selected indices (exactly), and the selected keys and values.
+ * @returns the stacked selected keys and values (the caller disposes them)
+ */
+function checkLpm(s: ParitySession, lpm: VitModel, config: FptConfig): KeyValues {
+  const { file } = s.fixture;
+  s.consume(['input.pixels_hr']);
+  const pixels = fixtureTensor(file, 'input.pixels_hr');
+  const selector = getSelector(config.selection.criterion, config.selection.seed);
+  const run = frozenForward(lpm, pixels, {
+    layers: config.layers,
+    runToEnd: true,
+    onLayer: (_layer, internals) => {
+      const sel = selectTokens(internals, selector, config.selection.ratio);
+      return { indices: sel.indices, keys: sel.keys, values: sel.values, scores: sel.scores ?? tf.zeros([0]) };
+    },
+  });
+  pixels.dispose();
+  const perLayer = config.layers.map((l) => run.perLayer.get(l)!);
+  const stack = (key: 'indices' | 'keys' | 'values' | 'scores') => tf.stack(perLayer.map((p) => p[key]));
+  tf.tidy(() => {
+    s.check('expected.lpm.pos_embed', resamplePosEmbed(lpm.get('pos_embed'), config.inputSize / lpm.config.patchSize, 'hf'), 'activation');
+    s.check('expected.lpm.hidden', run.features!, 'activation');
+    s.check('expected.lpm.logits', run.logits!, 'activation');
+    s.check('expected.lpm.scores', stack('scores'), 'activation');
+    s.check('expected.lpm.indices', stack('indices'), 'exact');
+  });
+  const kv = { keys: stack('keys'), values: stack('values') };
+  s.check('expected.lpm.keys', kv.keys, 'activation');
+  s.check('expected.lpm.values', kv.values, 'activation');
+  tf.dispose([run.features!, run.logits!, ...perLayer.flatMap((p) => Object.values(p))]);
+  return kv;
+}
+
+/**
+ * Checks the learnable half on the LPM's keys and values: fused prompts, logits and loss with
+ * dropout off, and the gradient of the loss for every learnable tensor under the authors' names.
+ */
+function checkLearnable(s: ParitySession, model: FptModel, kv: KeyValues): void {
+  const { file } = s.fixture;
+  s.consume(['input.pixels_lr', 'input.labels']);
+  const pixels = fixtureTensor(file, 'input.pixels_lr');
+  const labels = fixtureTensor(file, 'input.labels');
+  tf.tidy(() => {
+    const { logits, fused } = model.forward(kv, pixels);
+    s.check('expected.fusion.out', fused, 'activation');
+    s.check('expected.fpt.logits', logits, 'activation');
+  });
+  const params = model.learnable.namedParameters();
+  const { value, grads } = tf.variableGrads(() => model.loss(kv, pixels, labels), params.map((p) => p.variable));
+  const byName: Record<string, tf.Tensor> = {};
+  for (const p of params) byName[p.name] = grads[p.variable.name];
+  const authors = toAuthorsNames(byName);
+  tf.tidy(() => s.check('expected.fpt.loss', tf.reshape(value, [1]), 'activation'));
+  for (const [name, g] of Object.entries(authors)) s.check(`expected.grad.${name}`, g, 'gradient');
+  tf.dispose([value, pixels, labels, ...Object.values(grads), ...Object.values(authors)]);
+}
+
+/** Checks a `kind: fpt` fixture end to end: the frozen LPM half, then the learnable half. */
+export function runFptFixture(s: ParitySession): void {
+  const { file } = s.fixture;
+  const config = fptConfigFromFixture(s.fixture);
+  const model = new FptModel(config);
+  try {
+    loadVitWeights(model.lpm, file, { prefix: 'lpm.', naming: 'hf' });
+    s.consume(file.names().filter((n) => n.startsWith('lpm.')));
+    s.count('lpm_params', parameterReport(model.lpm).total);
+    const loaded = loadAuthorsState(model, file, 'fpt.');
+    s.consume(file.names().filter((n) => n.startsWith('fpt.')));
+    void loaded;
+    s.count('learnable_params', parameterReport(model.learnable).total);
+    const kv = checkLpm(s, model.lpm, config);
+    try {
+      checkLearnable(s, model, kv);
+    } finally {
+      tf.dispose([kv.keys, kv.values]);
+    }
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,54 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { formatLine, summaryLine, type CheckLine } from './compare';
+import { readFixture } from './fixture';
+import { ParitySession } from './session';
+import { runTimmFixture } from './timm';
+import { runFptFixture } from './fpt';
+
+/**
+ * Runs one fixture of the `fpt-parity/1` format. Never throws: a fixture that cannot be read or
+ * run yields a FAIL line saying why.
+ * @param path - the fixture file
+ */
+export function checkFixture(path: string): CheckLine[] {
+  let session: ParitySession;
+  try {
+    session = new ParitySession(readFixture(path));
+  } catch (err) {
+    return [{ status: 'FAIL', fixture: path, tensor: '(fixture)', maxabs: NaN, tol: 0, note: (err as Error).message }];
+  }
+  const before = tf.memory().numTensors;
+  try {
+    const kind = session.fixture.kind;
+    if (kind === 'timm-vit') runTimmFixture(session);
+    else if (kind === 'fpt') runFptFixture(session);
+    else session.fail('(fixture)', `unknown kind "${kind}", expected "fpt" or "timm-vit"`);
+    session.reportUnknown();
+  } catch (err) {
+    session.fail('(fixture)', (err as Error).message);
+  }
+  const leaked = tf.memory().numTensors - before;
+  if (leaked !== 0) session.fail('(tensors)', `${leaked} tensor(s) leaked while checking`);
+  return session.lines;
+}
+
+/**
+ * `fpt-bench parity <fixture>...`: prints one line per check and the closing
+ * `N passed, N failed, N skipped`; returns the exit code (1 on any FAIL).
+ * @param paths - fixture files
+ * @param print - where lines go (stdout by default)
+ */
+export function parityCommand(paths: string[], print: (line: string) => void = console.log): number {
+  if (paths.length === 0) {
+    print('usage: fpt-bench parity <fixture.safetensors>...');
+    return 2;
+  }
+  const all: CheckLine[] = [];
+  for (const p of paths) {
+    const lines = checkFixture(p);
+    lines.forEach((l) => print(formatLine(l)));
+    all.push(...lines);
+  }
+  print(summaryLine(all));
+  return all.some((l) => l.status === 'FAIL') ? 1 : 0;
+}

@@ -1,0 +1,97 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** The backends {@link selectBackend} knows, best first. */
+export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+
+/** A backend name: native CUDA TensorFlow, native CPU TensorFlow, WebAssembly or plain JS CPU. */
+export type BackendName = (typeof BACKEND_ORDER)[number];
+
+/** One attempt made by {@link selectBackend}. */
+export interface BackendAttempt {
+  /** The backend tried. */
+  backend: BackendName;
+  /** The package that provides it. */
+  pkg: string;
+  /** Whether it was set up and is now active. */
+  ok: boolean;
+  /** Why it was skipped or failed (absent when it succeeded). */
+  reason?: string;
+}
+
+/** The outcome of {@link selectBackend}. */
+export interface BackendSelection {
+  /** The tfjs backend name now active (`tensorflow`, `wasm` or `cpu`). */
+  active: string;
+  /** The backend chosen. */
+  backend: BackendName;
+  /** Every attempt, in order. */
+  attempts: BackendAttempt[];
+}
+
+const PACKAGES: Record<BackendName, { pkg: string; tfName: string }> = {
+  'tensorflow-gpu': { pkg: '@tensorflow/tfjs-node-gpu', tfName: 'tensorflow' },
+  tensorflow: { pkg: '@tensorflow/tfjs-node', tfName: 'tensorflow' },
+  wasm: { pkg: '@tensorflow/tfjs-backend-wasm', tfName: 'wasm' },
+  cpu: { pkg: '@tensorflow/tfjs-backend-cpu', tfName: 'cpu' },
+};
+
+/** How {@link selectBackend} loads a package; replaceable in tests. */
+export type ModuleImporter = (pkg: string) => Promise<unknown>;
+
+// A variable specifier keeps bundlers from resolving optional packages at build time.
+const dynamicImport: ModuleImporter = (pkg) => import(/* @vite-ignore */ pkg);
+
+/**
+ * Picks the best available tfjs backend: `@tensorflow/tfjs-node-gpu`, then `@tensorflow/tfjs-node`,
+ * then `@tensorflow/tfjs-backend-wasm`, then `@tensorflow/tfjs-backend-cpu`, each through a dynamic
+ * import, so none of them is needed to install or to import this library. Returns which one is
+ * active and why the better ones were skipped.
+ * @param preference - `'auto'` (default) tries in order; a backend name tries only that one
+ * @param importer - module loader (tests inject one)
+ * @throws when no backend (or not the preferred one) could be set up, listing every reason
+ */
+export async function selectBackend(
+  preference: BackendName | 'auto' = 'auto',
+  importer: ModuleImporter = dynamicImport,
+): Promise<BackendSelection> {
+  if (preference !== 'auto' && !(preference in PACKAGES)) {
+    throw new Error(`selectBackend: unknown backend "${preference}", expected one of auto, ${BACKEND_ORDER.join(', ')}`);
+  }
+  const order: BackendName[] = preference === 'auto' ? [...BACKEND_ORDER] : [preference];
+  const attempts: BackendAttempt[] = [];
+  for (const backend of order) {
+    const { pkg, tfName } = PACKAGES[backend];
+    try {
+      await importer(pkg);
+    } catch (err) {
+      attempts.push({ backend, pkg, ok: false, reason: `cannot load ${pkg}: ${firstLine(err)}` });
+      continue;
+    }
+    try {
+      if (!tf.findBackendFactory(tfName)) throw new Error(`${pkg} registered no "${tfName}" backend`);
+      const ok = await tf.setBackend(tfName);
+      if (!ok) throw new Error(`tf.setBackend("${tfName}") failed`);
+      await tf.ready();
+      if (backend === 'tensorflow-gpu' && !hasGpu(tf.backend())) {
+        throw new Error('the native backend loaded but sees no CUDA device');
+      }
+      attempts.push({ backend, pkg, ok: true });
+      return { active: tfName, backend, attempts };
+    } catch (err) {
+      attempts.push({ backend, pkg, ok: false, reason: firstLine(err) });
+    }
+  }
+  const why = attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ');
+  throw new Error(`selectBackend: no usable backend (${why})`);
+}
+
+function hasGpu(backend: unknown): boolean {
+  // tfjs-node-gpu exposes the devices TensorFlow found; without that information assume a GPU.
+  const b = backend as { isUsingGpuDevice?: boolean };
+  return b.isUsingGpuDevice ?? true;
+}
+
+function firstLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split('\n')[0];
+}

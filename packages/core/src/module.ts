@@ -1,0 +1,254 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** One named parameter of a {@link Module}: its dotted name, the variable and whether it trains. */
+export interface NamedParameter {
+  /** Dotted, checkpoint-compatible name, e.g. `blocks.0.attn.qkv.weight`. */
+  name: string;
+  /** The variable holding the value. */
+  variable: tf.Variable;
+  /** Whether an optimizer should update it (and gradients be taken for it). */
+  trainable: boolean;
+}
+
+/**
+ * A name pattern selecting parameters. A `RegExp` is tested against the full dotted name. A string
+ * containing `*` is a glob where `*` matches any run of characters (dots included). Any other string
+ * matches that exact name or every name below it as a dotted prefix (`blocks.0` matches
+ * `blocks.0.attn.qkv.weight` but not `blocks.10.norm1.weight`).
+ */
+export type NamePattern = string | RegExp;
+
+/** Options of {@link Module.loadState}. */
+export interface LoadStateOptions {
+  /** Throw when a parameter is missing from the state or the state holds an unknown key. Default true. */
+  strict?: boolean;
+  /** Names the source of the state in error messages (a file path, say). */
+  source?: string;
+}
+
+/** What {@link Module.loadState} did: keys it could not use and parameters it could not fill. */
+export interface LoadStateReport {
+  /** Parameters of the module that the state did not provide. */
+  missing: string[];
+  /** Keys of the state that name no parameter of the module. */
+  unexpected: string[];
+  /** Parameters that were assigned. */
+  loaded: string[];
+}
+
+/** Turns a {@link NamePattern} into a predicate over dotted names. */
+export function nameMatcher(pattern: NamePattern): (name: string) => boolean {
+  if (pattern instanceof RegExp) return (name) => pattern.test(name);
+  if (pattern.includes('*')) {
+    const escaped = pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'));
+    const re = new RegExp(`^${escaped.join('.*')}$`);
+    return (name) => re.test(name);
+  }
+  return (name) => name === pattern || name.startsWith(`${pattern}.`);
+}
+
+interface Slot {
+  variable: tf.Variable;
+  trainable: boolean;
+}
+
+/**
+ * A parameter tree: named `tf.Variable`s with dotted names, and child modules whose parameters
+ * appear under `<child>.<name>`. Forward computation lives in plain functions over tensors; a
+ * Module only owns, names, freezes and (de)serialises the weights.
+ *
+ * Variables are created without tfjs names, so any number of modules can coexist.
+ */
+export class Module {
+  private readonly own = new Map<string, Slot>();
+  private readonly children = new Map<string, Module>();
+
+  /**
+   * Registers a parameter. The module takes ownership of `value` (it becomes the variable's
+   * initial value and is disposed with the module).
+   * @param name - name relative to this module, dotted segments allowed
+   * @param value - initial value
+   * @param trainable - whether the parameter trains (default true)
+   * @returns the created variable
+   */
+  addParameter(name: string, value: tf.Tensor, trainable = true): tf.Variable {
+    if (!name || name.startsWith('.') || name.endsWith('.')) {
+      throw new Error(`Module.addParameter: invalid parameter name "${name}"`);
+    }
+    if (this.own.has(name) || this.findChildFor(name)) {
+      throw new Error(`Module.addParameter: a parameter named "${name}" already exists`);
+    }
+    const variable = tf.variable(value, trainable);
+    value.dispose();
+    this.own.set(name, { variable, trainable });
+    return variable;
+  }
+
+  /**
+   * Attaches a child module whose parameters appear as `<prefix>.<name>`.
+   * @param prefix - the child's name in this tree
+   * @param child - the module to attach
+   * @returns the child, for chaining
+   */
+  addModule<M extends Module>(prefix: string, child: M): M {
+    if (this.children.has(prefix)) throw new Error(`Module.addModule: a child named "${prefix}" already exists`);
+    this.children.set(prefix, child);
+    return child;
+  }
+
+  /** The child module registered under `prefix`, if any. */
+  module(prefix: string): Module | undefined {
+    return this.children.get(prefix);
+  }
+
+  private findChildFor(name: string): [Module, string] | undefined {
+    for (const [prefix, child] of this.children) {
+      if (name.startsWith(`${prefix}.`)) return [child, name.slice(prefix.length + 1)];
+    }
+    return undefined;
+  }
+
+  /** Whether the tree holds a parameter of that full dotted name. */
+  has(name: string): boolean {
+    if (this.own.has(name)) return true;
+    const hit = this.findChildFor(name);
+    return hit ? hit[0].has(hit[1]) : false;
+  }
+
+  /**
+   * The variable of that full dotted name.
+   * @throws an error naming the parameter when there is none
+   */
+  get(name: string): tf.Variable {
+    const slot = this.slot(name);
+    if (!slot) throw new Error(`Module: no parameter named "${name}"`);
+    return slot.variable;
+  }
+
+  private slot(name: string): Slot | undefined {
+    const mine = this.own.get(name);
+    if (mine) return mine;
+    const hit = this.findChildFor(name);
+    return hit ? hit[0].slot(hit[1]) : undefined;
+  }
+
+  /** Every parameter of the tree, own ones first, then each child's in registration order. */
+  namedParameters(): NamedParameter[] {
+    const out: NamedParameter[] = [];
+    for (const [name, slot] of this.own) out.push({ name, variable: slot.variable, trainable: slot.trainable });
+    for (const [prefix, child] of this.children) {
+      for (const p of child.namedParameters()) out.push({ ...p, name: `${prefix}.${p.name}` });
+    }
+    return out;
+  }
+
+  /** The trainable variables, in {@link Module.namedParameters} order. */
+  trainableVariables(): tf.Variable[] {
+    return this.namedParameters()
+      .filter((p) => p.trainable)
+      .map((p) => p.variable);
+  }
+
+  /** Whether the named parameter trains. */
+  isTrainable(name: string): boolean {
+    const slot = this.slot(name);
+    if (!slot) throw new Error(`Module: no parameter named "${name}"`);
+    return slot.trainable;
+  }
+
+  private setTrainable(pattern: NamePattern | undefined, trainable: boolean): number {
+    const match = pattern === undefined ? () => true : nameMatcher(pattern);
+    let count = 0;
+    for (const p of this.namedParameters()) {
+      if (!match(p.name)) continue;
+      const slot = this.slot(p.name)!;
+      slot.trainable = trainable;
+      slot.variable.trainable = trainable;
+      count++;
+    }
+    return count;
+  }
+
+  /**
+   * Freezes the parameters matching `pattern` (all when omitted).
+   * @returns how many parameters matched
+   */
+  freeze(pattern?: NamePattern): number {
+    return this.setTrainable(pattern, false);
+  }
+
+  /**
+   * Makes the parameters matching `pattern` trainable (all when omitted).
+   * @returns how many parameters matched
+   */
+  unfreeze(pattern?: NamePattern): number {
+    return this.setTrainable(pattern, true);
+  }
+
+  /**
+   * The current values by full dotted name. The tensors are the live variables: read them (or
+   * pass them to a safetensors writer) but do not dispose them.
+   */
+  state(): Record<string, tf.Tensor> {
+    const out: Record<string, tf.Tensor> = {};
+    for (const p of this.namedParameters()) out[p.name] = p.variable;
+    return out;
+  }
+
+  /**
+   * Assigns values from `state` by full dotted name, checking every shape.
+   * The caller keeps ownership of the tensors in `state`.
+   * @throws on a shape mismatch (naming key, expected and found shape), and in strict mode on
+   *   missing or unexpected keys
+   */
+  loadState(state: Record<string, tf.Tensor> | Map<string, tf.Tensor>, options: LoadStateOptions = {}): LoadStateReport {
+    const strict = options.strict ?? true;
+    const where = options.source ? ` (${options.source})` : '';
+    const entries = state instanceof Map ? [...state.entries()] : Object.entries(state);
+    const byName = new Map(entries);
+    const params = this.namedParameters();
+    const known = new Set(params.map((p) => p.name));
+    const missing = params.filter((p) => !byName.has(p.name)).map((p) => p.name);
+    const unexpected = entries.map(([k]) => k).filter((k) => !known.has(k));
+    if (strict && (missing.length > 0 || unexpected.length > 0)) {
+      const parts: string[] = [];
+      if (missing.length) parts.push(`missing ${missing.length} key(s): ${preview(missing)}`);
+      if (unexpected.length) parts.push(`unexpected ${unexpected.length} key(s): ${preview(unexpected)}`);
+      throw new Error(`Module.loadState${where}: ${parts.join('; ')}`);
+    }
+    for (const p of params) {
+      const value = byName.get(p.name);
+      if (value && !sameShape(value.shape, p.variable.shape)) {
+        throw new Error(
+          `Module.loadState${where}: key "${p.name}" has shape [${value.shape}], expected [${p.variable.shape}]`,
+        );
+      }
+    }
+    const loaded: string[] = [];
+    for (const p of params) {
+      const value = byName.get(p.name);
+      if (!value) continue;
+      if (value.dtype === p.variable.dtype) p.variable.assign(value);
+      else tf.tidy(() => p.variable.assign(tf.cast(value, p.variable.dtype)));
+      loaded.push(p.name);
+    }
+    return { missing, unexpected, loaded };
+  }
+
+  /** Disposes every variable of the tree. */
+  dispose(): void {
+    for (const slot of this.own.values()) slot.variable.dispose();
+    for (const child of this.children.values()) child.dispose();
+    this.own.clear();
+    this.children.clear();
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function preview(names: string[]): string {
+  const head = names.slice(0, 8).map((n) => `"${n}"`).join(', ');
+  return names.length > 8 ? `${head}, ... (${names.length - 8} more)` : head;
+}

@@ -1,0 +1,5 @@
+/**
+ * `@fpt/core/node`: Node-only helpers (file system): safetensors files and atomic writes.
+ * @packageDocumentation
+ */
+export * from './safetensors/file';

@@ -1,0 +1,91 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Hyper-parameters of {@link AdamW}; defaults follow DESIGN.md §4 and PyTorch. */
+export interface AdamWOptions {
+  /** Learning rate (can be changed between steps through {@link AdamW.learningRate}). */
+  lr: number;
+  /** First-moment decay. Default 0.9. */
+  beta1?: number;
+  /** Second-moment decay. Default 0.999. */
+  beta2?: number;
+  /** Added to the root of the second moment. Default 1e-8. */
+  eps?: number;
+  /** Decoupled weight decay, applied as p -= lr * wd * p. Default 0.1. */
+  weightDecay?: number;
+}
+
+/**
+ * AdamW (Loshchilov & Hutter) with decoupled weight decay, step for step equal to
+ * `torch.optim.AdamW`: decay, then the bias-corrected Adam update.
+ */
+export class AdamW {
+  /** The learning rate used by the next {@link AdamW.step}. */
+  learningRate: number;
+  private readonly beta1: number;
+  private readonly beta2: number;
+  private readonly eps: number;
+  private readonly weightDecay: number;
+  private readonly moments = new Map<tf.Variable, { m: tf.Variable; v: tf.Variable }>();
+  private t = 0;
+
+  /**
+   * @param variables - the parameters this optimizer updates
+   * @param options - hyper-parameters
+   */
+  constructor(
+    readonly variables: tf.Variable[],
+    options: AdamWOptions,
+  ) {
+    if (!(options.lr >= 0)) throw new Error(`AdamW: option "lr" must be a non-negative number, got ${options.lr}`);
+    this.learningRate = options.lr;
+    this.beta1 = options.beta1 ?? 0.9;
+    this.beta2 = options.beta2 ?? 0.999;
+    this.eps = options.eps ?? 1e-8;
+    this.weightDecay = options.weightDecay ?? 0.1;
+  }
+
+  /** Number of steps taken so far. */
+  get iterations(): number {
+    return this.t;
+  }
+
+  /**
+   * Applies one update. The caller keeps ownership of `grads`.
+   * @param grads - gradient per variable; variables without a gradient are left unchanged
+   */
+  step(grads: Map<tf.Variable, tf.Tensor>): void {
+    this.t += 1;
+    const lr = this.learningRate;
+    const bc1 = 1 - this.beta1 ** this.t;
+    const bc2 = 1 - this.beta2 ** this.t;
+    for (const variable of this.variables) {
+      const g = grads.get(variable);
+      if (!g) continue;
+      let slot = this.moments.get(variable);
+      if (!slot) {
+        slot = { m: tf.variable(tf.zerosLike(variable), false), v: tf.variable(tf.zerosLike(variable), false) };
+        this.moments.set(variable, slot);
+      }
+      const { m, v } = slot;
+      tf.tidy(() => {
+        const decayed = tf.mul(variable, 1 - lr * this.weightDecay);
+        const m1 = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
+        const v1 = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+        const denom = tf.add(tf.div(tf.sqrt(v1), Math.sqrt(bc2)), this.eps);
+        const update = tf.mul(tf.div(m1, denom), lr / bc1);
+        m.assign(m1);
+        v.assign(v1);
+        variable.assign(tf.sub(decayed, update));
+      });
+    }
+  }
+
+  /** Frees the moment estimates. */
+  dispose(): void {
+    for (const { m, v } of this.moments.values()) {
+      m.dispose();
+      v.dispose();
+    }
+    this.moments.clear();
+  }
+}

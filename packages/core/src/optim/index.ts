@@ -1,0 +1,4 @@
+export * from './adamw';
+export * from './clip';
+export * from './schedule';
+export * from './train-step';

@@ -1,0 +1,72 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * A small seeded pseudo-random generator (mulberry32). Deterministic across platforms, so that
+ * initialisations, augmentations and random token selection can be reproduced from a recorded seed.
+ */
+export class Rng {
+  private state: number;
+
+  /** @param seed - any integer; equal seeds give equal streams */
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  /** A uniform float in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** A standard normal sample (Box-Muller). */
+  normal(): number {
+    let u = 0;
+    while (u === 0) u = this.next();
+    const v = this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  /** An integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  /** A fresh 31-bit seed drawn from this stream, for deriving independent sub-generators. */
+  seed(): number {
+    return Math.floor(this.next() * 2147483647);
+  }
+}
+
+/**
+ * A tensor drawn from N(0, std^2) truncated to [-2 std, 2 std] by resampling, like
+ * `torch.nn.init.trunc_normal_(std=std)` with timm's default bounds a = -2 std, b = 2 std.
+ * @param shape - output shape
+ * @param std - standard deviation before truncation
+ * @param rng - the generator to draw from
+ */
+export function truncatedNormal(shape: number[], std: number, rng: Rng): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(size);
+  for (let i = 0; i < size; i++) {
+    let z = rng.normal();
+    while (z < -2 || z > 2) z = rng.normal();
+    data[i] = z * std;
+  }
+  return tf.tensor(data, shape, 'float32');
+}
+
+/**
+ * A tensor drawn from N(0, std^2).
+ * @param shape - output shape
+ * @param std - standard deviation
+ * @param rng - the generator to draw from
+ */
+export function normal(shape: number[], std: number, rng: Rng): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(size);
+  for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
+  return tf.tensor(data, shape, 'float32');
+}

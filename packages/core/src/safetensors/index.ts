@@ -1,0 +1,3 @@
+export * from './dtypes';
+export * from './read';
+export * from './write';

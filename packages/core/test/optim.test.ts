@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { AdamW, clipGradNorm, configFromStrings, cosineSchedule, measureStep, MethodRegistry, trainStep } from '../src/index';
+
+describe('AdamW', () => {
+  it('matches torch.optim.AdamW step by step', () => {
+    // Reference: torch.optim.AdamW([p], lr=0.1, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
+    // with p = [1, -2], grads [0.5, 0.25] then [-1, 0.5]; p after step 1 and 2 (float64 hand
+    // computation of PyTorch's update order: decay, moments, bias-corrected step).
+    const p = tf.variable(tf.tensor1d([1, -2]));
+    const opt = new AdamW([p], { lr: 0.1, weightDecay: 0.1 });
+    const ref = (p0: number[], gs: number[][]) => {
+      let m = [0, 0];
+      let v = [0, 0];
+      let x = [...p0];
+      gs.forEach((g, t0) => {
+        const t = t0 + 1;
+        x = x.map((xi) => xi * (1 - 0.1 * 0.1));
+        m = m.map((mi, i) => 0.9 * mi + 0.1 * g[i]);
+        v = v.map((vi, i) => 0.999 * vi + 0.001 * g[i] * g[i]);
+        x = x.map((xi, i) => xi - (0.1 / (1 - 0.9 ** t)) * (m[i] / (Math.sqrt(v[i]) / Math.sqrt(1 - 0.999 ** t) + 1e-8)));
+      });
+      return x;
+    };
+    const g1 = tf.tensor1d([0.5, 0.25]);
+    const g2 = tf.tensor1d([-1, 0.5]);
+    opt.step(new Map([[p, g1]]));
+    opt.step(new Map([[p, g2]]));
+    const expected = ref([1, -2], [[0.5, 0.25], [-1, 0.5]]);
+    const got = p.dataSync();
+    expect(got[0]).toBeCloseTo(expected[0], 6);
+    expect(got[1]).toBeCloseTo(expected[1], 6);
+    tf.dispose([g1, g2, p]);
+    opt.dispose();
+  });
+
+  it('rejects a bad learning rate', () => {
+    expect(() => new AdamW([], { lr: -1 })).toThrow('AdamW: option "lr" must be a non-negative number, got -1');
+  });
+});
+
+describe('gradient clipping and schedules', () => {
+  it('clips by the global norm like clip_grad_norm_', () => {
+    const a = tf.variable(tf.zeros([2]));
+    const b = tf.variable(tf.zeros([1]));
+    const ga = tf.tensor1d([3, 0]);
+    const gb = tf.tensor1d([4]);
+    const { grads, totalNorm } = clipGradNorm(new Map<tf.Variable, tf.Tensor>([[a, ga], [b, gb]]), 1);
+    expect(totalNorm).toBeCloseTo(5, 6);
+    expect(Array.from(grads.get(a)!.dataSync())[0]).toBeCloseTo(3 / (5 + 1e-6), 6);
+    expect(Array.from(grads.get(b)!.dataSync())[0]).toBeCloseTo(4 / (5 + 1e-6), 6);
+    const loose = clipGradNorm(new Map<tf.Variable, tf.Tensor>([[a, ga]]), 10);
+    expect(Array.from(loose.grads.get(a)!.dataSync())).toEqual([3, 0]);
+    tf.dispose([a, b, ga, gb, ...grads.values(), ...loose.grads.values()]);
+  });
+
+  it('decays half a cosine to zero', () => {
+    const s = cosineSchedule(2e-4, 100);
+    expect(s(0)).toBe(2e-4);
+    expect(s(50)).toBeCloseTo(1e-4, 12);
+    expect(s(100)).toBeCloseTo(0, 12);
+    expect(() => cosineSchedule(1, 0)).toThrow(/"totalSteps" must be positive/);
+  });
+});
+
+describe('trainStep and measureStep', () => {
+  it('minimises a quadratic without leaking tensors, and reports peak memory', async () => {
+    const w = tf.variable(tf.tensor1d([3, -1]));
+    const opt = new AdamW([w], { lr: 0.1, weightDecay: 0 });
+    const loss = () => tf.sum(tf.square(w)) as tf.Scalar;
+    trainStep(loss, opt, { clipNorm: 1 }); // creates the optimizer's moments
+    const before = tf.memory().numTensors;
+    let last = Infinity;
+    for (let i = 0; i < 20; i++) last = trainStep(loss, opt, { clipNorm: 1 }).loss;
+    expect(tf.memory().numTensors).toBe(before);
+    expect(last).toBeLessThan(10);
+    const measured = await measureStep(() => trainStep(loss, opt));
+    expect(measured.peakBytes).toBeGreaterThan(0);
+    expect(measured.newTensors).toBe(0);
+    expect(measured.result.loss).toBeGreaterThanOrEqual(0);
+    opt.dispose();
+    w.dispose();
+  });
+});
+
+describe('method registry and option parsing', () => {
+  it('registers once, looks up with a clear error', () => {
+    const reg = new MethodRegistry<number, number>();
+    reg.register({ name: 'double', description: 'x2', defaults: { k: 2 }, apply: (m, c) => m * c.k });
+    expect(reg.get('double').apply(3, { k: 2 })).toBe(6);
+    expect(() => reg.register({ name: 'double', description: '', defaults: {}, apply: () => 0 })).toThrow(/already registered/);
+    expect(() => reg.get('triple')).toThrow('unknown method "triple"; registered: double');
+  });
+
+  it('converts --set strings to the defaults\' types', () => {
+    const d = { rank: 16, merge: false, targets: ['q', 'v'], init: 'kaiming' };
+    expect(configFromStrings(d, { rank: '8', merge: 'true', targets: 'qkv', init: 'zeros' }, 'lora')).toEqual({ rank: 8, merge: true, targets: ['qkv'], init: 'zeros' });
+    expect(() => configFromStrings(d, { rnak: '8' }, 'lora')).toThrow('lora: unknown option "rnak"; known options: rank, merge, targets, init');
+    expect(() => configFromStrings(d, { rank: 'x' }, 'lora')).toThrow('lora: option "rank" expects a number, got "x"');
+  });
+});

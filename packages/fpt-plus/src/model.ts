@@ -1,0 +1,135 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { crossEntropy, Module } from '@fpt/core';
+import { createVit, frozenForward, type VitModel } from '@fpt/backbone-vit';
+import { fuse, fusionConfig, FusionModule } from '@fpt/fusion';
+import { createSideNet, sideForward } from '@fpt/side-net';
+import { getSelector, selectTokens, type TokenSelector } from '@fpt/token-select';
+import type { FptConfig } from './config';
+
+/** The selected keys and values of a batch, stacked over the fused layers. */
+export interface KeyValues {
+  /** Keys [L, B, H, n, d]. */
+  keys: tf.Tensor;
+  /** Values [L, B, H, n, d]. */
+  values: tf.Tensor;
+}
+
+/** Options of {@link FptModel.forward}. */
+export interface FptForwardOptions {
+  /** Training mode: dropout on. Default false. */
+  training?: boolean;
+  /** Seed of the dropout mask. */
+  seed?: number;
+}
+
+/**
+ * FPT+ (or FPT v1) assembled: a frozen LPM that only ever runs outside gradient tapes, an
+ * important-token selector, and the learnable part, a {@link Module} with two children under the
+ * authors' names: `fusion_module` ({@link FusionModule}) and `side_encoder` (the side ViT, timm names).
+ */
+export class FptModel {
+  /** The frozen large pre-trained model. */
+  readonly lpm: VitModel;
+  /** The learnable part: `fusion_module.*` and `side_encoder.*`. */
+  readonly learnable: Module;
+  /** The fusion module. */
+  readonly fusion: FusionModule;
+  /** The side network. */
+  readonly side: VitModel;
+  /** The token selector. */
+  readonly selector: TokenSelector;
+
+  /**
+   * @param config - from `fptPlusConfig` / `fptV1Config`
+   * @param lpm - an already loaded LPM with `config.lpm` as its config; a zero-initialised one is
+   *   built otherwise (load weights into `model.lpm` afterwards). The model takes ownership.
+   */
+  constructor(
+    readonly config: FptConfig,
+    lpm?: VitModel,
+  ) {
+    if (lpm && JSON.stringify(lpm.config) !== JSON.stringify(config.lpm)) {
+      throw new Error('FptModel: the given LPM\'s config differs from "config.lpm"');
+    }
+    this.lpm = lpm ?? createVit(config.lpm, { init: 'zeros' });
+    this.lpm.freeze();
+    this.selector = getSelector(config.selection.criterion, config.selection.seed);
+    this.learnable = new Module();
+    this.fusion = this.learnable.addModule(
+      'fusion_module',
+      new FusionModule(
+        fusionConfig({
+          variant: config.variant,
+          layers: config.layers.length,
+          lpmDim: config.lpm.hiddenSize,
+          lpmHeads: config.lpm.numHeads,
+          sideDim: config.side.hiddenSize,
+          seed: config.seed,
+          ...config.fusion,
+        }),
+      ),
+    );
+    this.side = this.learnable.addModule('side_encoder', createSideNet(config.side, config.seed + 1));
+  }
+
+  /**
+   * Runs the frozen LPM on high-resolution pixels and returns the selected keys and values of the
+   * fused layers. Runs block by block without recording gradients; call it outside any gradient
+   * function (the cache's preloading does, and so does the online training mode).
+   * @param pixelsHr - [B, 3, inputSize, inputSize], normalised
+   */
+  extractKeyValues(pixelsHr: tf.Tensor): KeyValues {
+    const size = this.config.inputSize;
+    if (pixelsHr.rank !== 4 || pixelsHr.shape[2] !== size || pixelsHr.shape[3] !== size) {
+      throw new Error(`FptModel.extractKeyValues: pixels must be [B, 3, ${size}, ${size}], got [${pixelsHr.shape}]`);
+    }
+    const { ratio } = this.config.selection;
+    const run = frozenForward(this.lpm, pixelsHr, {
+      layers: this.config.layers,
+      onLayer: (_l, internals) => {
+        const sel = selectTokens(internals, this.selector, ratio);
+        return [sel.keys, sel.values];
+      },
+    });
+    const per = this.config.layers.map((l) => run.perLayer.get(l)!);
+    const kv = tf.tidy(() => ({ keys: tf.stack(per.map((p) => p[0])), values: tf.stack(per.map((p) => p[1])) }));
+    tf.dispose(per.flat());
+    return kv;
+  }
+
+  /**
+   * The trainable forward: fuse prompts with the cached keys and values, run the side network on
+   * the low-resolution image with layer i's fused prompts appended at side layer i.
+   * @param kv - selected keys and values of the batch
+   * @param pixelsLr - [B, 3, side.imageSize, side.imageSize], normalised
+   * @param options - training mode
+   * @returns logits [B, C] and the fused prompts [L, B, M, sideDim]
+   */
+  forward(kv: KeyValues, pixelsLr: tf.Tensor, options: FptForwardOptions = {}): { logits: tf.Tensor; fused: tf.Tensor } {
+    if (kv.keys.shape[1] !== pixelsLr.shape[0]) {
+      throw new Error(`FptModel.forward: keys hold a batch of ${kv.keys.shape[1]} but pixels a batch of ${pixelsLr.shape[0]}`);
+    }
+    const fused = fuse(this.fusion, kv.keys, kv.values, options);
+    const L = fused.shape[0];
+    const perLayer = tf.unstack(fused, 0);
+    const logits = sideForward(this.side, pixelsLr, { extraTokens: (i) => (i < L ? perLayer[i] : undefined) });
+    return { logits, fused };
+  }
+
+  /**
+   * Mean cross-entropy of the forward's logits.
+   * @param kv - selected keys and values
+   * @param pixelsLr - low-resolution pixels
+   * @param labels - int32 [B]
+   * @param options - training mode
+   */
+  loss(kv: KeyValues, pixelsLr: tf.Tensor, labels: tf.Tensor, options: FptForwardOptions = {}): tf.Scalar {
+    return crossEntropy(this.forward(kv, pixelsLr, options).logits, labels);
+  }
+
+  /** Frees the LPM and the learnable part. */
+  dispose(): void {
+    this.lpm.dispose();
+    this.learnable.dispose();
+  }
+}

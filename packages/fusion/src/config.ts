@@ -1,0 +1,52 @@
+/** Which fusion design: FPT+ (TNNLS 2025) or its predecessor FPT (MICCAI 2024). */
+export type FusionVariant = 'fpt+' | 'fpt';
+
+/** Configuration of a {@link FusionModule}; see DESIGN.md §2.5 and §3. */
+export interface FusionConfig {
+  /** FPT+ (LayerNorm on prompts as queries, residual before the projection) or FPT v1. */
+  variant: FusionVariant;
+  /** Number of fused LPM layers L (one prompt set and attention per layer, stacked). */
+  layers: number;
+  /** Prompts per layer M. */
+  prompts: number;
+  /** The LPM width (keys and values are LPM-wide). */
+  lpmDim: number;
+  /** LPM attention heads (the queries are split like the LPM's keys). */
+  lpmHeads: number;
+  /** Side-network width (the fused prompts' width). */
+  sideDim: number;
+  /** Dropout on the fused prompts during training (FPT+: 0.5). */
+  dropout: number;
+  /** Epsilon of the prompt LayerNorm (FPT+ only; PyTorch default 1e-5). */
+  layerNormEps: number;
+  /** Std of the prompts' normal initialisation (1e-6). */
+  promptStd: number;
+  /** Initialisation seed. */
+  seed: number;
+}
+
+/**
+ * A complete fusion config with the paper's defaults: 16 prompts, dropout 0.5 (FPT+; FPT v1
+ * defaults to 0, DESIGN.md names no dropout for it), LayerNorm eps 1e-5, prompt std 1e-6.
+ * @param input - the fields that have no default (variant, layers, widths, heads) and any overrides
+ * @throws naming the option at fault
+ */
+export function fusionConfig(
+  input: Pick<FusionConfig, 'variant' | 'layers' | 'lpmDim' | 'lpmHeads' | 'sideDim'> & Partial<FusionConfig>,
+): FusionConfig {
+  const c: FusionConfig = {
+    prompts: 16,
+    dropout: input.variant === 'fpt+' ? 0.5 : 0,
+    layerNormEps: 1e-5,
+    promptStd: 1e-6,
+    seed: 0,
+    ...input,
+  };
+  if (c.variant !== 'fpt+' && c.variant !== 'fpt') throw new Error(`fusionConfig: "variant" must be "fpt+" or "fpt", got "${c.variant}"`);
+  for (const k of ['layers', 'prompts', 'lpmDim', 'lpmHeads', 'sideDim'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] <= 0) throw new Error(`fusionConfig: "${k}" must be a positive integer, got ${c[k]}`);
+  }
+  if (c.lpmDim % c.lpmHeads !== 0) throw new Error(`fusionConfig: "lpmDim" ${c.lpmDim} is not divisible by "lpmHeads" ${c.lpmHeads}`);
+  if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`fusionConfig: "dropout" must be in [0, 1), got ${c.dropout}`);
+  return c;
+}

@@ -1,0 +1,54 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { dropout, layerNorm, linear } from '@fpt/core';
+import type { FusionModule } from './module';
+
+/** Options of {@link fuse}. */
+export interface FuseOptions {
+  /** Apply dropout (training). Default false. */
+  training?: boolean;
+  /** Seed of the dropout mask. */
+  seed?: number;
+}
+
+/**
+ * Fine-grained fusion (DESIGN.md §2.5), all layers at once. Prompts are the queries; the LPM's own
+ * selected keys and values are attended to directly, with no key/value projections.
+ *
+ * FPT+: Q = heads(LN(P)); C = merge(softmax(Q K^T / sqrt d) V); F = Dropout(out_proj(C + P)).
+ * FPT v1: Q = heads(prompt_proj(P)); F = Dropout(out_proj(C)) + P.
+ * @param fusion - the module
+ * @param keys - selected LPM keys [L, B, H, n, d]
+ * @param values - selected LPM values [L, B, H, n, d]
+ * @param options - training mode
+ * @returns fused prompts [L, B, M, sideDim]
+ */
+export function fuse(fusion: FusionModule, keys: tf.Tensor, values: tf.Tensor, options: FuseOptions = {}): tf.Tensor {
+  const { variant, layers: L, prompts: M, lpmDim: D, lpmHeads: H, sideDim, layerNormEps } = fusion.config;
+  if (keys.rank !== 5 || keys.shape[0] !== L || keys.shape[2] !== H || keys.shape[4] !== D / H) {
+    throw new Error(`fuse: keys must be [${L}, B, ${H}, n, ${D / H}] (layers, batch, heads, tokens, head dim), got [${keys.shape}]`);
+  }
+  if (values.shape.some((s, i) => s !== keys.shape[i])) {
+    throw new Error(`fuse: values [${values.shape}] must have the shape of keys [${keys.shape}]`);
+  }
+  const [, B, , n, d] = keys.shape;
+  const P = fusion.get('prompts'); // [L, 1, M, Dp]
+  const queries =
+    variant === 'fpt+'
+      ? layerNorm(P, fusion.get('layer_norm.weight'), fusion.get('layer_norm.bias'), layerNormEps)
+      : linear(P, fusion.get('prompt_proj.weight'), fusion.get('prompt_proj.bias'));
+  // [L, 1, M, D] -> [L, H, M, d] -> broadcast over the batch -> [L*B, H, M, d] (4-D throughout).
+  const q = tf.transpose(tf.reshape(queries, [L, M, H, d]), [0, 2, 1, 3]);
+  const qb = tf.reshape(tf.tile(tf.reshape(q, [L, 1, H * M * d]), [1, B, 1]), [L * B, H, M, d]);
+  const k = tf.reshape(keys, [L * B, H, n, d]);
+  const v = tf.reshape(values, [L * B, H, n, d]);
+  const probs = tf.softmax(tf.div(tf.matMul(qb, k, false, true), Math.sqrt(d)));
+  const context = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [L, B, M, D]);
+  const training = options.training ?? false;
+  const rate = fusion.config.dropout;
+  if (variant === 'fpt+') {
+    const projected = linear(tf.add(context, P), fusion.get('out_proj.weight'), fusion.get('out_proj.bias'));
+    return dropout(projected, rate, training, options.seed);
+  }
+  const projected = dropout(linear(context, fusion.get('out_proj.weight'), fusion.get('out_proj.bias')), rate, training, options.seed);
+  return tf.add(projected, tf.reshape(P, [L, 1, M, sideDim]));
+}

@@ -1,0 +1,30 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Module, Rng, truncatedNormal } from '@fpt/core';
+import { fineGrainedPrompts } from '@fpt/prompts';
+import type { FusionConfig } from './config';
+
+/**
+ * The fine-grained fusion module's parameters, stacked over the fused layers, under the authors'
+ * state-dict names: `prompts` [L, 1, M, Dp], `layer_norm.{weight,bias}` [lpmDim] (FPT+),
+ * `prompt_proj.{weight [lpmDim, sideDim], bias}` (FPT v1), `out_proj.{weight [sideDim, lpmDim], bias}`.
+ * Dp, the prompt width, is lpmDim for FPT+ and sideDim for FPT v1.
+ */
+export class FusionModule extends Module {
+  /** @param config - a complete config from `fusionConfig` */
+  constructor(readonly config: FusionConfig) {
+    super();
+    const { variant, layers, prompts, lpmDim, sideDim, promptStd, seed } = config;
+    const rng = new Rng(seed);
+    const promptDim = variant === 'fpt+' ? lpmDim : sideDim;
+    this.addParameter('prompts', fineGrainedPrompts({ layers, prompts, dim: promptDim, std: promptStd, seed: rng.seed() }));
+    if (variant === 'fpt+') {
+      this.addParameter('layer_norm.weight', tf.ones([lpmDim]));
+      this.addParameter('layer_norm.bias', tf.zeros([lpmDim]));
+    } else {
+      this.addParameter('prompt_proj.weight', truncatedNormal([lpmDim, sideDim], 0.02, rng));
+      this.addParameter('prompt_proj.bias', tf.zeros([lpmDim]));
+    }
+    this.addParameter('out_proj.weight', truncatedNormal([sideDim, lpmDim], 0.02, rng));
+    this.addParameter('out_proj.bias', tf.zeros([sideDim]));
+  }
+}
