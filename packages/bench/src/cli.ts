@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// The `fpt-bench` command. Subcommands: parity.
+// The `fpt-bench` command. Subcommands: parity, params.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { parityCommand } from './parity/run';
+import { paramsCommand } from './commands/params';
 
 const USAGE = `usage: fpt-bench <command> [args]
 
 commands:
-  parity <fixture.safetensors>...   check the TypeScript port against golden PyTorch fixtures`;
+  parity <fixture.safetensors>...   check the TypeScript port against golden PyTorch fixtures
+  params <method> --classes C [--set key=value]...
+                                    learnable and total parameters on ViT-B/16 (HF, 384)`;
 
 async function main(argv: string[]): Promise<number> {
   tf.enableProdMode();
@@ -17,6 +20,9 @@ async function main(argv: string[]): Promise<number> {
       // Parity is defined on float32 CPU (golden README): always the plain CPU backend.
       await tf.setBackend('cpu');
       return parityCommand(rest);
+    case 'params':
+      await tf.setBackend('cpu');
+      return paramsCommand(rest);
     case undefined:
     case '-h':
     case '--help':

@@ -47,7 +47,8 @@ export type FptConfigInput = Partial<Omit<FptConfig, 'side' | 'selection'>> & {
  * @param numClasses - classes of the task
  * @param input - overrides (another LPM, selector, prompt count, layer set, side width, ...)
  */
-export function fptPlusConfig(numClasses: number, input: FptConfigInput = {}): FptConfig {
+export function fptPlusConfig(numClasses: number, given: FptConfigInput = {}): FptConfig {
+  const input = defined(given);
   const lpm = input.lpm ?? vitB16Hf384();
   const layers = input.layers ?? range(Math.floor(lpm.numLayers / 2), lpm.numLayers);
   return validate({
@@ -58,12 +59,12 @@ export function fptPlusConfig(numClasses: number, input: FptConfigInput = {}): F
     fusion: {},
     seed: 0,
     ...input,
-    selection: { criterion: 'global', ratio: 0.2, seed: 0, ...input.selection },
+    selection: { criterion: 'global', ratio: 0.2, seed: 0, ...defined(input.selection ?? {}) },
     side: sideNetConfig(numClasses, {
       hiddenSize: lpm.hiddenSize / 8,
       numLayers: layers.length,
       mlpDim: (4 * lpm.hiddenSize) / 8,
-      ...input.side,
+      ...defined(input.side ?? {}),
     }),
   });
 }
@@ -74,14 +75,20 @@ export function fptPlusConfig(numClasses: number, input: FptConfigInput = {}): F
  * @param numClasses - classes of the task
  * @param input - overrides
  */
-export function fptV1Config(numClasses: number, input: FptConfigInput = {}): FptConfig {
+export function fptV1Config(numClasses: number, given: FptConfigInput = {}): FptConfig {
+  const input = defined(given);
   const lpm = input.lpm ?? vitB16Hf384();
   return fptPlusConfig(numClasses, {
     variant: 'fpt',
     layers: range(0, lpm.numLayers),
     ...input,
-    side: { imageSize: 224, ...input.side },
+    side: { imageSize: 224, ...defined(input.side ?? {}) },
   });
+}
+
+/** A copy without the keys whose value is undefined, so that spreading it keeps defaults. */
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
 function range(a: number, b: number): number[] {

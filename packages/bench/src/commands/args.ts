@@ -1,0 +1,49 @@
+/** Parsed command-line arguments: positionals, `--flag value` options and repeated `--set key=value`. */
+export interface ParsedArgs {
+  /** Arguments that are not options. */
+  positional: string[];
+  /** `--name value` options (last one wins). */
+  options: Record<string, string>;
+  /** `--set key=value` pairs. */
+  sets: Record<string, string>;
+}
+
+/**
+ * Parses `argv`. Every option takes a value (`--classes 5` or `--classes=5`); `--set` may repeat.
+ * @param argv - arguments after the command name
+ * @param known - option names accepted (besides `set`)
+ * @throws naming an unknown option, a missing value or a malformed `--set`
+ */
+export function parseArgs(argv: string[], known: string[]): ParsedArgs {
+  const out: ParsedArgs = { positional: [], options: {}, sets: {} };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) {
+      out.positional.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new Error(`option --${name} needs a value`);
+    if (name === 'set') {
+      const k = value.indexOf('=');
+      if (k <= 0) throw new Error(`--set expects key=value, got "${value}"`);
+      out.sets[value.slice(0, k)] = value.slice(k + 1);
+    } else if (known.includes(name)) {
+      out.options[name] = value;
+    } else {
+      throw new Error(`unknown option --${name}; known: ${[...known, 'set'].map((k) => `--${k}`).join(', ')}`);
+    }
+  }
+  return out;
+}
+
+/** A positive integer option, with an error naming it. */
+export function intOption(args: ParsedArgs, name: string, fallback: number): number {
+  const raw = args.options[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} expects a positive integer, got "${raw}"`);
+  return n;
+}

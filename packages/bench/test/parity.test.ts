@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readSafetensors, writeSafetensors, type WritableTensor } from '@fpt/core';
+import { parityCommand } from '../src/parity/run';
+
+const golden = (f: string) => fileURLToPath(new URL(`../../../test/fixtures/golden/${f}`, import.meta.url));
+const FIXTURES = ['fptplus-tiny.safetensors', 'fpt-v1-tiny.safetensors', 'timm-vit-tiny.safetensors'].map(golden);
+
+function run(paths: string[]) {
+  const lines: string[] = [];
+  const code = parityCommand(paths, (l) => lines.push(l));
+  return { code, lines };
+}
+
+/** A copy of a golden fixture with tensors changed, added or removed. */
+function variant(name: string, edit: (t: Map<string, WritableTensor>, md: Record<string, string>) => void): string {
+  const file = readSafetensors(readFileSync(golden(name)), name);
+  const tensors = new Map<string, WritableTensor>();
+  for (const [k, e] of file.entries()) tensors.set(k, { dtype: e.dtype, shape: e.shape, data: e.data.slice() });
+  const md = { ...file.metadata };
+  edit(tensors, md);
+  const path = join(mkdtempSync(join(tmpdir(), 'parity-')), name);
+  writeFileSync(path, writeSafetensors(tensors, { metadata: md }));
+  return path;
+}
+
+describe('fpt-bench parity', () => {
+  it('reproduces every tensor of every golden fixture, with nothing skipped', () => {
+    const before = tf.memory().numTensors;
+    const { code, lines } = run(FIXTURES);
+    expect(lines.filter((l) => !l.startsWith('PASS'))).toEqual([lines.at(-1)]);
+    expect(lines.at(-1)).toMatch(/^\d+ passed, 0 failed, 0 skipped$/);
+    // Every expected.* tensor and every count was checked.
+    let expected = 0;
+    for (const f of FIXTURES) {
+      const file = readSafetensors(readFileSync(f));
+      expected += file.names().filter((n) => n.startsWith('expected.')).length + Object.keys(JSON.parse(file.metadata.counts)).length;
+    }
+    expect(lines.at(-1)).toBe(`${expected} passed, 0 failed, 0 skipped`);
+    expect(lines).toContain('PASS fptplus-tiny.safetensors expected.lpm.indices maxabs=0.000e+0 tol=0');
+    expect(code).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('fails a perturbed tensor, and exits non-zero', () => {
+    const path = variant('fptplus-tiny.safetensors', (t) => {
+      const g = t.get('expected.grad.fusion_module.out_proj.weight')!;
+      (g.data as Float32Array)[3] += 0.01;
+    });
+    const { code, lines } = run([path]);
+    expect(lines.find((l) => l.includes('expected.grad.fusion_module.out_proj.weight'))).toMatch(/^FAIL fptplus-tiny.safetensors expected.grad.fusion_module.out_proj.weight maxabs=1\.00\de-2 tol=0.0001$/);
+    expect(lines.at(-1)).toMatch(/^\d+ passed, 1 failed, 0 skipped$/);
+    expect(code).toBe(1);
+  });
+
+  it('fails on a tensor it does not know and on a wrong count', () => {
+    const path = variant('timm-vit-tiny.safetensors', (t, md) => {
+      t.set('expected.timm.mystery', { dtype: 'float32', shape: [1], data: [0] });
+      md.counts = JSON.stringify({ params: 95284 });
+    });
+    const { code, lines } = run([path]);
+    expect(lines).toContain('FAIL timm-vit-tiny.safetensors expected.timm.mystery maxabs=n/a tol=0 (unknown tensor: not an input or expected output of this fixture kind)');
+    expect(lines).toContain('FAIL timm-vit-tiny.safetensors counts.params maxabs=1.000e+0 tol=0 (built model has 95285, metadata says 95284)');
+    expect(code).toBe(1);
+  });
+
+  it('fails on an unreadable fixture, naming it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parity-'));
+    const bad = join(dir, 'bad.safetensors');
+    writeFileSync(bad, new Uint8Array([1, 2, 3]));
+    const { code, lines } = run([bad, join(dir, 'missing.safetensors')]);
+    expect(lines[0]).toMatch(/^FAIL .*bad.safetensors \(fixture\) maxabs=n\/a tol=0 \(safetensors: .*bad.safetensors: file is 3 bytes/);
+    expect(lines[1]).toMatch(/^FAIL .*missing.safetensors \(fixture\) .*cannot read file/);
+    expect(lines.at(-1)).toBe('0 passed, 2 failed, 0 skipped');
+    expect(code).toBe(1);
+  });
+
+  it('fails a fixture of an unknown kind or format', () => {
+    const path = variant('timm-vit-tiny.safetensors', (_t, md) => {
+      md.kind = 'resnet';
+    });
+    expect(run([path]).lines[0]).toBe('FAIL timm-vit-tiny.safetensors (fixture) maxabs=n/a tol=0 (unknown kind "resnet", expected "fpt" or "timm-vit")');
+    const path2 = variant('timm-vit-tiny.safetensors', (_t, md) => {
+      md.format = 'other/2';
+    });
+    expect(run([path2]).lines[0]).toContain('metadata "format" is "other/2", expected "fpt-parity/1"');
+  });
+});
+
+describe('fpt-bench params', () => {
+  it('prints the FPT+ and FPT v1 counts of DESIGN.md §3, built from the models', async () => {
+    const { paramsCommand } = await import('../src/commands/params');
+    const out: string[] = [];
+    expect(paramsCommand(['fpt-plus', '--classes', '5'], (l) => out.push(l))).toBe(0);
+    expect(out.at(-1)).toBe('learnable=900965 total=87760461 share=1.0266%');
+    out.length = 0;
+    paramsCommand(['fpt', '--classes=5'], (l) => out.push(l));
+    expect(out.at(-1)).toBe('learnable=1602341 total=88461837 share=1.8113%');
+    out.length = 0;
+    paramsCommand(['fpt-plus', '--classes', '5', '--set', 'prompts=8'], (l) => out.push(l));
+    // 8 fewer prompts per layer: 6 x 8 x 768 fewer prompt weights.
+    expect(out.at(-1)).toBe(`learnable=${900965 - 6 * 8 * 768} total=${87760461 - 6 * 8 * 768} share=0.9850%`);
+    expect(() => paramsCommand(['fpt-plus', '--set', 'rank=4'], () => {})).toThrow('fpt-plus: unknown option "rank"');
+    expect(() => paramsCommand(['nope'], () => {})).toThrow(/unknown method "nope"/);
+    expect(() => paramsCommand(['fpt', '--clases', '5'], () => {})).toThrow(/unknown option --clases/);
+  });
+});
