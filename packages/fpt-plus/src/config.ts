@@ -47,8 +47,8 @@ export type FptConfigInput = Partial<Omit<FptConfig, 'side' | 'selection'>> & {
  * @param numClasses - classes of the task
  * @param input - overrides (another LPM, selector, prompt count, layer set, side width, ...)
  */
-export function fptPlusConfig(numClasses: number, given: FptConfigInput = {}): FptConfig {
-  const input = defined(given);
+export function fptPlusConfig(numClasses: number, input: FptConfigInput = {}): FptConfig {
+  input = defined(input);
   const lpm = input.lpm ?? vitB16Hf384();
   const layers = input.layers ?? range(Math.floor(lpm.numLayers / 2), lpm.numLayers);
   return validate({
@@ -75,8 +75,8 @@ export function fptPlusConfig(numClasses: number, given: FptConfigInput = {}): F
  * @param numClasses - classes of the task
  * @param input - overrides
  */
-export function fptV1Config(numClasses: number, given: FptConfigInput = {}): FptConfig {
-  const input = defined(given);
+export function fptV1Config(numClasses: number, input: FptConfigInput = {}): FptConfig {
+  input = defined(input);
   const lpm = input.lpm ?? vitB16Hf384();
   return fptPlusConfig(numClasses, {
     variant: 'fpt',

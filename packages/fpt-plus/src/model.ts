@@ -24,8 +24,8 @@ export interface FptForwardOptions {
 
 /**
  * FPT+ (or FPT v1) assembled: a frozen LPM that only ever runs outside gradient tapes, an
- * important-token selector, and the learnable part, a {@link Module} with two children under the
- * authors' names: `fusion_module` ({@link FusionModule}) and `side_encoder` (the side ViT, timm names).
+ * important-token selector, and the learnable part, a core `Module` with two children under the
+ * authors' names: `fusion_module` (a `FusionModule`) and `side_encoder` (the side ViT, timm names).
  */
 export class FptModel {
   /** The frozen large pre-trained model. */

@@ -39,10 +39,15 @@ const ITEM_SIZE: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, I
 /** Header lengths above this are refused before anything is allocated. */
 const MAX_HEADER = 100 * 1024 * 1024;
 
-interface RawEntry {
+/** A validated header entry: where a tensor's bytes lie in the data section. */
+export interface SafetensorsHeaderEntry {
+  /** Stored dtype. */
   dtype: SafetensorsDtype;
+  /** Dimensions. */
   shape: number[];
+  /** First byte in the data section. */
   begin: number;
+  /** One past the last byte. */
   end: number;
 }
 
@@ -60,7 +65,7 @@ export class SafetensorsFile {
   constructor(
     readonly source: string,
     readonly metadata: Record<string, string>,
-    private readonly raw: Map<string, RawEntry>,
+    private readonly raw: Map<string, SafetensorsHeaderEntry>,
     private readonly data: Uint8Array,
   ) {}
 
@@ -99,7 +104,7 @@ export class SafetensorsFile {
   }
 }
 
-function decode(source: string, name: string, raw: RawEntry, bytes: Uint8Array): TensorEntry {
+function decode(source: string, name: string, raw: SafetensorsHeaderEntry, bytes: Uint8Array): TensorEntry {
   // Copy into a fresh, aligned buffer: the data section may start at any offset, and a Node Buffer's
   // slice() is a view into a shared pool, not a copy.
   const copy = new Uint8Array(bytes.length);
@@ -170,7 +175,7 @@ export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): Safeten
     }
   }
   const dataLength = bytes.length - 8 - n;
-  const raw = new Map<string, RawEntry>();
+  const raw = new Map<string, SafetensorsHeaderEntry>();
   for (const [name, value] of Object.entries(obj)) {
     if (name === '__metadata__') continue;
     if (!value || typeof value !== 'object' || Array.isArray(value)) fail('entry is not an object', name);
