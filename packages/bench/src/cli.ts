@@ -1,16 +1,18 @@
 #!/usr/bin/env node
-// The `fpt-bench` command. Subcommands: parity, params.
+// The `fpt-bench` command. Subcommands: parity, params, memory.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { parityCommand } from './parity/run';
 import { paramsCommand } from './commands/params';
+import { memoryCommand } from './commands/memory';
 
 const USAGE = `usage: fpt-bench <command> [args]
 
 commands:
   parity <fixture.safetensors>...   check the TypeScript port against golden PyTorch fixtures
   params <method> --classes C [--set key=value]...
-                                    learnable and total parameters on ViT-B/16 (HF, 384)`;
+                                    learnable and total parameters on ViT-B/16 (HF, 384)
+  memory [--batch 16] [--classes 5]  peak training-step memory: FPT+ vs full fine-tuning at the paper's shapes`;
 
 async function main(argv: string[]): Promise<number> {
   tf.enableProdMode();
@@ -23,6 +25,9 @@ async function main(argv: string[]): Promise<number> {
     case 'params':
       await tf.setBackend('cpu');
       return paramsCommand(rest);
+    case 'memory':
+      await tf.setBackend('cpu');
+      return memoryCommand(rest);
     case undefined:
     case '-h':
     case '--help':
