@@ -110,9 +110,10 @@ export class FptModel {
       throw new Error(`FptModel.forward: keys hold a batch of ${kv.keys.shape[1]} but pixels a batch of ${pixelsLr.shape[0]}`);
     }
     const fused = fuse(this.fusion, kv.keys, kv.values, options);
-    const L = fused.shape[0];
-    const perLayer = tf.unstack(fused, 0);
-    const logits = sideForward(this.side, pixelsLr, { extraTokens: (i) => (i < L ? perLayer[i] : undefined) });
+    const [L, B, M, D] = fused.shape;
+    // A slice per layer rather than tf.unstack: tfjs's Unpack gradient breaks when there is one layer.
+    const layer = (i: number) => tf.reshape(tf.slice(fused, [i, 0, 0, 0], [1, B, M, D]), [B, M, D]);
+    const logits = sideForward(this.side, pixelsLr, { extraTokens: (i) => (i < L ? layer(i) : undefined) });
     return { logits, fused };
   }
 

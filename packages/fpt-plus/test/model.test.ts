@@ -92,3 +92,16 @@ describe('forward, loss and training', () => {
     m.dispose();
   });
 });
+
+describe('edge cases', () => {
+  it('trains with a single fused layer (tfjs unstack gradient pitfall)', () => {
+    const m = tinyModel({ layers: [3], side: { hiddenSize: 16, numHeads: 4, mlpDim: 32, patchSize: 8, imageSize: 16, numLayers: 1 } });
+    const opt = createFptOptimizer(m, { lr: 1e-3 });
+    const hr = pixels(2, 32, 1);
+    const batch = { kv: m.extractKeyValues(hr), pixelsLr: pixels(2, 16, 2), labels: tf.tensor1d([0, 1], 'int32') };
+    expect(Number.isFinite(fptTrainStep(m, opt, batch).loss)).toBe(true);
+    tf.dispose([hr, batch.kv.keys, batch.kv.values, batch.pixelsLr, batch.labels]);
+    opt.dispose();
+    m.dispose();
+  });
+});

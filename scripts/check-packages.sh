@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Packs every library package on its own, installs the tarballs into a fresh npm project (tfjs from
+# the registry), and checks that the ESM entry, the CJS entry and the type declarations all work
+# for a consumer. Run after `pnpm build`.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/packs" "$work/app"
+for p in core backbone-vit token-select prompts fusion side-net fpt-plus; do
+  (cd "$root/packages/$p" && pnpm pack --pack-destination "$work/packs" >/dev/null)
+done
+cd "$work/app"
+npm init -y >/dev/null
+npm install --no-audit --no-fund --loglevel=error "$work"/packs/*.tgz @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0 typescript@5.9.3 >/dev/null
+cat > esm.mjs <<'JS'
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { FptModel, fptPlusConfig, fptParameterCounts } from '@fpt/fpt-plus';
+import { KvCache } from '@fpt/fpt-plus/node';
+await tf.setBackend('cpu');
+const m = new FptModel(fptPlusConfig(5));
+const n = fptParameterCounts(m).learnable;
+if (n !== 900965 || typeof KvCache !== 'function') throw new Error(`ESM consumer: unexpected ${n}`);
+console.log('ESM entry points: ok');
+JS
+cat > cjs.cjs <<'JS'
+const tf = require('@tensorflow/tfjs-core');
+require('@tensorflow/tfjs-backend-cpu');
+const { parameterReport } = require('@fpt/core');
+const { atomicWriteFile } = require('@fpt/core/node');
+const { createVit, vitB16Hf384 } = require('@fpt/backbone-vit');
+const n = parameterReport(createVit(vitB16Hf384(), { init: 'zeros' })).total;
+const x = tf.variable(tf.tensor1d([1, 2]));
+const g = tf.variableGrads(() => tf.sum(tf.erf(x)), [x]).grads[x.name];
+if (n !== 86859496 || typeof atomicWriteFile !== 'function' || !g) throw new Error('CJS consumer failed');
+console.log('CJS entry points: ok');
+JS
+cat > types.ts <<'TS'
+import { FptModel, fptPlusConfig, type FptConfig } from '@fpt/fpt-plus';
+import { KvCache } from '@fpt/fpt-plus/node';
+import { Module } from '@fpt/core';
+import { gatherTokens } from '@fpt/token-select';
+import { fuse } from '@fpt/fusion';
+import { sideForward } from '@fpt/side-net';
+import { fineGrainedPrompts } from '@fpt/prompts';
+const c: FptConfig = fptPlusConfig(3);
+const mod: Module = new FptModel(c).learnable;
+export { mod, KvCache, gatherTokens, fuse, sideForward, fineGrainedPrompts };
+TS
+node esm.mjs 2>&1 | grep -v -e '^$' -e '====' -e 'Hi, looks like'
+node cjs.cjs 2>&1 | grep -v -e '^$' -e '====' -e 'Hi, looks like'
+npx tsc --noEmit --strict --module nodenext --moduleResolution nodenext types.ts
+echo 'types (nodenext): ok'
