@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { fineGrainedPrompts, promptsForLayer, vptPrompts } from '../src/index';
 
-function std(x: Float32Array | Int32Array | Uint8Array): number {
+function std(data: ArrayLike<number>): number {
+  const x = Array.from(data);
   const m = x.reduce((a, b) => a + b, 0) / x.length;
   return Math.sqrt(x.reduce((a, b) => a + (b - m) ** 2, 0) / x.length);
 }
@@ -30,7 +31,7 @@ describe('VPT prompts', () => {
   it('are uniform within VPT\'s Xavier bound', () => {
     const p = vptPrompts({ layers: 12, prompts: 16, dim: 768, patchSize: 16 });
     const bound = Math.sqrt(6 / (3 * 16 * 16 + 768));
-    const d = p.dataSync();
+    const d = Array.from(p.dataSync());
     expect(p.shape).toEqual([12, 16, 768]);
     expect(d.reduce((a, x) => Math.max(a, x), -Infinity)).toBeLessThanOrEqual(bound);
     expect(d.reduce((a, x) => Math.min(a, x), Infinity)).toBeGreaterThanOrEqual(-bound);

@@ -15,7 +15,7 @@ describe('side network', () => {
 
   it('is initialised like timm: truncated normal 0.02, zero biases, LayerNorm 1/0', () => {
     const side = createSideNet(sideNetConfig(5), 3);
-    const w = side.get('blocks.0.mlp.fc1.weight').dataSync();
+    const w = Array.from(side.get('blocks.0.mlp.fc1.weight').dataSync());
     const sd = Math.sqrt(w.reduce((a, x) => a + x * x, 0) / w.length);
     expect(w.reduce((a, x) => Math.max(a, Math.abs(x)), 0)).toBeLessThanOrEqual(0.04 + 1e-7);
     expect(sd).toBeGreaterThan(0.016); // a normal truncated at 2 sd has sd 0.88 x 0.02
