@@ -118,8 +118,12 @@ export function finalNorm(vit: VitLike, x: tf.Tensor, hooks?: VitHooks): tf.Tens
  */
 export function classify(vit: VitLike, features: tf.Tensor, hooks?: VitHooks): tf.Tensor {
   if (vit.config.numClasses === 0) throw new Error('ViT has no classifier head (numClasses is 0)');
-  const cls = tf.reshape(tf.slice(features, [0, 0, 0], [-1, 1, -1]), [features.shape[0], features.shape[2] as number]);
-  return lin(vit, 'head', cls, hooks);
+  return lin(vit, 'head', clsToken(features), hooks);
+}
+
+/** The CLS token of tokens [B, N, D] -> [B, D] (a slice: no gather, whose gradient WASM lacks). */
+export function clsToken(features: tf.Tensor): tf.Tensor {
+  return tf.reshape(tf.slice(features, [0, 0, 0], [-1, 1, -1]), [features.shape[0], features.shape[2] as number]);
 }
 
 /** Options of {@link vitForward}. */
@@ -130,6 +134,8 @@ export interface VitForwardOptions {
   collect?: number[];
   /** Extra tokens per block (see {@link BlockOptions.extraTokens}). */
   extraTokens?: (layer: number) => tf.Tensor | undefined;
+  /** Run the model's own classifier head (default true; PETL methods bring their own head). */
+  head?: boolean;
 }
 
 /** The result of {@link vitForward}. */
@@ -162,7 +168,7 @@ export function vitForward(vit: VitLike, pixels: tf.Tensor, options: VitForwardO
     x = r.out;
   }
   const features = finalNorm(vit, x, hooks);
-  const logits = vit.config.numClasses > 0 ? classify(vit, features, hooks) : undefined;
+  const logits = vit.config.numClasses > 0 && options.head !== false ? classify(vit, features, hooks) : undefined;
   return { features, logits, layers };
 }
 

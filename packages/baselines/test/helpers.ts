@@ -1,0 +1,19 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { createVit, vitConfig, type VitModel } from '@fpt/backbone-vit';
+
+/** A tiny random ViT (width 32, 2 blocks, 16 px, patch 8) with deterministic weights. */
+export function tinyBackbone(seed = 1): VitModel {
+  const vit = createVit(vitConfig({ hiddenSize: 32, numLayers: 2, numHeads: 2, mlpDim: 64, patchSize: 8, imageSize: 16, numClasses: 0 }), { seed });
+  // Non-trivial LayerNorm affine and biases, so BitFit, LN tuning and SSF merges are exercised.
+  for (const p of vit.namedParameters()) {
+    if (p.name.endsWith('.bias') || p.name.includes('norm')) {
+      tf.tidy(() => p.variable.assign(tf.add(p.variable, tf.randomNormal(p.variable.shape, 0, 0.1, 'float32', seed + p.name.length))));
+    }
+  }
+  return vit;
+}
+
+/** A batch of pixels and labels. */
+export function batch(size = 3): { pixels: tf.Tensor; labels: tf.Tensor } {
+  return { pixels: tf.randomNormal([size, 3, 16, 16], 0, 1, 'float32', 5), labels: tf.tensor1d([0, 1, 2, 1, 0].slice(0, size), 'int32') };
+}
