@@ -39,7 +39,7 @@ export interface SavedMethodConfig {
  * always saved). The backbone's own head, if it has one, is not used.
  */
 export class AppliedMethod {
-  /** The methods' parameters under `<index>.<name>` ... see {@link AppliedMethod.module}. */
+  /** The methods' parameters (`method.*`, or `method<i>.*` when combined) and the head (`head.fc.*`). */
   readonly module = new Module();
   private readonly hooks;
   private readonly unfrozen: string[];

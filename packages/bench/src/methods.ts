@@ -1,4 +1,6 @@
 import { configFromStrings, formatParameterReport, parameterReport } from '@fpt/core';
+import { createVit, vitB16Hf384 } from '@fpt/backbone-vit';
+import { applyMethod, baselineMethods } from '@fpt/baselines';
 import { FptModel, fptParameterCounts, fptPlusConfig, fptV1Config, type FptConfigInput } from '@fpt/fpt-plus';
 
 /** Parameter accounting of a method on the ViT-B/16 HF configuration, from the built model. */
@@ -63,10 +65,32 @@ function fptMethod(name: 'fpt-plus' | 'fpt', description: string): BenchMethod {
   };
 }
 
-/** Every method `fpt-bench params` (and later the bench) knows, by name. */
+function baselineMethod(name: string): BenchMethod {
+  const method = baselineMethods.get(name);
+  return {
+    name,
+    description: method.description,
+    defaults: method.defaults as BenchMethod['defaults'],
+    parameters(classes, options) {
+      const backbone = createVit(vitB16Hf384(), { init: 'zeros' });
+      try {
+        const m = applyMethod(backbone, name, options, { numClasses: classes });
+        const c = m.parameterCounts();
+        const table = formatParameterReport(parameterReport([backbone, m.module], { depth: 2 }));
+        m.dispose();
+        return { learnable: c.learnable, total: c.total, sharePercent: c.sharePercent, table };
+      } finally {
+        backbone.dispose();
+      }
+    },
+  };
+}
+
+/** Every method `fpt-bench params` (and later the bench) knows, by name: FPT+, FPT, then the baselines. */
 export const BENCH_METHODS = new Map<string, BenchMethod>(
   [
     fptMethod('fpt-plus', 'FPT+: fine-grained prompts fused with a frozen LPM\'s important keys/values, side ViT at 128'),
     fptMethod('fpt', 'FPT v1: all LPM layers, side ViT at 224, prompts projected up to the LPM width'),
+    ...baselineMethods.names().map(baselineMethod),
   ].map((m) => [m.name, m]),
 );

@@ -109,3 +109,20 @@ describe('fpt-bench params', () => {
     expect(() => paramsCommand(['fpt', '--clases', '5'], () => {})).toThrow(/unknown option --clases/);
   });
 });
+
+describe('fpt-bench params for the baselines', () => {
+  it('prints DESIGN.md §3\'s shares for LoRA, VPT-deep, Houlsby adapters and full fine-tuning', async () => {
+    const { paramsCommand } = await import('../src/commands/params');
+    const last = (argv: string[]) => {
+      const out: string[] = [];
+      expect(paramsCommand(argv, (l) => out.push(l))).toBe(0);
+      return out.at(-1);
+    };
+    expect(last(['lora', '--classes', '5'])).toBe('learnable=593669 total=87453165 share=0.6788%');
+    expect(last(['vpt-deep', '--classes', '5'])).toBe('learnable=151301 total=87010797 share=0.1739%');
+    expect(last(['adapter-houlsby', '--classes', '5'])).toBe('learnable=1792901 total=88652397 share=2.0224%');
+    expect(last(['full', '--classes', '5'])).toBe('learnable=86863341 total=86863341 share=100.0000%');
+    expect(last(['lora', '--classes', '5', '--set', 'rank=8'])).toBe(`learnable=${294912 + 3845} total=${86859496 + 294912 + 3845} share=${((100 * (294912 + 3845)) / (86859496 + 294912 + 3845)).toFixed(4)}%`);
+    expect(() => paramsCommand(['lora', '--set', 'targets=attn.nope'], () => {})).toThrow('lora: target "attn.nope" matches no layer');
+  });
+});
