@@ -7,7 +7,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/packs" "$work/app"
-for p in core backbone-vit token-select prompts fusion side-net fpt-plus; do
+for p in core backbone-vit token-select prompts fusion side-net fpt-plus baselines; do
   (cd "$root/packages/$p" && pnpm pack --pack-destination "$work/packs" >/dev/null)
 done
 cd "$work/app"
@@ -44,9 +44,11 @@ import { gatherTokens } from '@fpt/token-select';
 import { fuse } from '@fpt/fusion';
 import { sideForward } from '@fpt/side-net';
 import { fineGrainedPrompts } from '@fpt/prompts';
+import { applyMethod, type AppliedMethod } from '@fpt/baselines';
 const c: FptConfig = fptPlusConfig(3);
 const mod: Module = new FptModel(c).learnable;
-export { mod, KvCache, gatherTokens, fuse, sideForward, fineGrainedPrompts };
+export { mod, KvCache, gatherTokens, fuse, sideForward, fineGrainedPrompts, applyMethod };
+export type A = AppliedMethod;
 TS
 node esm.mjs 2>&1 | grep -v -e '^$' -e '====' -e 'Hi, looks like'
 node cjs.cjs 2>&1 | grep -v -e '^$' -e '====' -e 'Hi, looks like'
