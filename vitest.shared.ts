@@ -20,5 +20,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // The JSON report lets `scripts/test-summary.mjs` print one closing line for the whole repo.
+    reporters: ['default', ['json', { outputFile: 'test-results.json' }]],
   },
 });
