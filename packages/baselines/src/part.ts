@@ -30,6 +30,40 @@ export interface MethodPart {
   features?(backbone: VitModel, pixels: tf.Tensor, hooks: VitHooks, training: boolean): tf.Tensor;
 }
 
+/**
+ * A {@link MethodPart} with the common defaults: nothing of the backbone unfrozen, not mergeable,
+ * gradients through the backbone, evaluation mode.
+ * @param module - the method's parameters
+ * @param hooks - its changes to the forward pass
+ * @param overrides - fields that differ
+ */
+export function methodPart(module: Module, hooks: VitHooks, overrides: Partial<MethodPart> = {}): MethodPart {
+  return { module, hooks, unfreeze: [], training: false, mergeable: false, gradientsThroughBackbone: true, ...overrides };
+}
+
+/**
+ * `merge`/`unmerge` for a method that folds into the backbone with `fold(+1)` and out with
+ * `fold(-1)`, refusing to fold twice; `merged()` tells the hooks to stand aside while merged.
+ * @param method - names the method in errors
+ * @param fold - adds (+1) or removes (-1) the method's effect from the backbone weights
+ */
+export function mergeControls(method: string, fold: (sign: 1 | -1) => void): Pick<MethodPart, 'merge' | 'unmerge'> & { merged: () => boolean } {
+  let merged = false;
+  return {
+    merged: () => merged,
+    merge() {
+      if (merged) throw new Error(`${method}: already merged`);
+      fold(1);
+      merged = true;
+    },
+    unmerge() {
+      if (!merged) throw new Error(`${method}: not merged`);
+      fold(-1);
+      merged = false;
+    },
+  };
+}
+
 /** A baseline: a core `PetlMethod` whose `apply` attaches to a ViT and returns a {@link MethodPart}. */
 export type BaselineMethod<C extends object> = PetlMethod<VitModel, C, MethodPart>;
 

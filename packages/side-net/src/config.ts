@@ -1,24 +1,12 @@
 import { vitConfig, type VitConfig } from '@fpt/backbone-vit';
 
-/** The side network's architecture; see DESIGN.md §2.6. */
-export interface SideNetConfig {
-  /** Width (paper: LPM width / 8 = 96). */
-  hiddenSize: number;
-  /** Depth (paper: the number of fused LPM layers, 6). */
-  numLayers: number;
-  /** Attention heads (paper: 12 heads of 8). */
-  numHeads: number;
-  /** MLP width (paper: 4 x width = 384). */
-  mlpDim: number;
-  /** Patch side (16). */
-  patchSize: number;
-  /** Input resolution of the low-resolution image (paper: 128). */
-  imageSize: number;
-  /** Classes of the task. */
-  numClasses: number;
-  /** LayerNorm epsilon (1e-12, as the authors' HF-style side ViT). */
-  layerNormEps: number;
-}
+/**
+ * The side network's architecture (DESIGN.md §2.6), the ViT fields it sets: width (paper: LPM width
+ * / 8 = 96), depth (the number of fused LPM layers, 6), heads (12 of 8), MLP width (384), patch (16),
+ * input resolution of the low-resolution image (128), classes, and LayerNorm eps (1e-12, as the
+ * authors' HF-style side ViT).
+ */
+export type SideNetConfig = Pick<VitConfig, 'hiddenSize' | 'numLayers' | 'numHeads' | 'mlpDim' | 'patchSize' | 'imageSize' | 'numClasses' | 'layerNormEps'>;
 
 /**
  * The paper's side network with overrides: width 96, 6 layers, 12 heads, MLP 384, patch 16,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module, Rng } from '@fpt/core';
 import { addDense, bottleneck } from '../layers';
-import { positiveInt, type BaselineMethod, type MethodPart } from '../part';
+import { methodPart, positiveInt, type BaselineMethod, type MethodPart } from '../part';
 
 /** Configuration of the bottleneck adapters. */
 export interface AdapterConfig {
@@ -34,19 +34,12 @@ function adapters(
       addDense(module, `blocks.${i}.adapter_${b}.up`, d, c.bottleneck, 'zeros', rng);
     }
   }
-  return {
-    module,
-    unfreeze: [],
-    training: false,
-    mergeable: false,
-    gradientsThroughBackbone: true,
-    hooks: {
-      residual(layer, branch, input, output) {
-        if (!branches.includes(branch)) return output;
-        return combine(`blocks.${layer}.adapter_${branch}`, module, input, output);
-      },
+  return methodPart(module, {
+    residual(layer, branch, input, output) {
+      if (!branches.includes(branch)) return output;
+      return combine(`blocks.${layer}.adapter_${branch}`, module, input, output);
     },
-  };
+  });
 }
 
 /**

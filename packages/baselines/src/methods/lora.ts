@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dropout, Module, Rng } from '@fpt/core';
 import type { VitModel } from '@fpt/backbone-vit';
 import { uniform } from '../layers';
-import { linearLayers, matchTargets, positiveInt, type BaselineMethod, type MethodPart } from '../part';
+import { linearLayers, matchTargets, mergeControls, methodPart, positiveInt, type BaselineMethod, type MethodPart } from '../part';
 
 /** LoRA's configuration (Hu et al. 2022). */
 export interface LoraConfig {
@@ -86,7 +86,6 @@ export const lora: BaselineMethod<LoraConfig> = {
     const scale = c.alpha / c.rank;
     const byLayer = new Map<string, Site[]>();
     for (const s of bySite) byLayer.set(s.layer, [...(byLayer.get(s.layer) ?? []), s]);
-    let merged = false;
     // The full-width update of one layer: [out, in] = sum over sites of B A, placed at its rows.
     const delta = (layer: string) =>
       tf.tidy(() => {
@@ -97,16 +96,19 @@ export const lora: BaselineMethod<LoraConfig> = {
         });
         return tf.addN(parts);
       });
-    const part: MethodPart = {
+    const { merged, merge, unmerge } = mergeControls('lora', (sign) => {
+      for (const layer of byLayer.keys()) {
+        const d = delta(layer);
+        tf.tidy(() => backbone.get(`${layer}.weight`).assign(tf.add(backbone.get(`${layer}.weight`), tf.mul(d, sign))));
+        d.dispose();
+      }
+    });
+    const part: MethodPart = methodPart(
       module,
-      unfreeze: [],
-      training: false,
-      mergeable: true,
-      gradientsThroughBackbone: true,
-      hooks: {
+      {
         linear(name, x, y) {
           const here = byLayer.get(name);
-          if (!here || merged) return y;
+          if (!here || merged()) return y;
           const xin = dropout(x, c.dropout, part.training);
           const width = y.shape[y.rank - 1] as number;
           const updates = here.map((s) => {
@@ -116,25 +118,8 @@ export const lora: BaselineMethod<LoraConfig> = {
           return tf.add(y, tf.reshape(updates.length === 1 ? updates[0] : tf.addN(updates), y.shape));
         },
       },
-      merge() {
-        if (merged) throw new Error('lora: already merged');
-        for (const layer of byLayer.keys()) {
-          const d = delta(layer);
-          tf.tidy(() => backbone.get(`${layer}.weight`).assign(tf.add(backbone.get(`${layer}.weight`), d)));
-          d.dispose();
-        }
-        merged = true;
-      },
-      unmerge() {
-        if (!merged) throw new Error('lora: not merged');
-        for (const layer of byLayer.keys()) {
-          const d = delta(layer);
-          tf.tidy(() => backbone.get(`${layer}.weight`).assign(tf.sub(backbone.get(`${layer}.weight`), d)));
-          d.dispose();
-        }
-        merged = false;
-      },
-    };
+      { mergeable: true, merge, unmerge },
+    );
     return part;
   },
 };

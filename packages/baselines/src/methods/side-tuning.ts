@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { linear, Module, Rng } from '@fpt/core';
 import { clsToken, createVit, vitConfig, vitForward, type VitModel } from '@fpt/backbone-vit';
 import { addDense } from '../layers';
-import { positiveInt, type BaselineMethod } from '../part';
+import { methodPart, positiveInt, type BaselineMethod } from '../part';
 
 /** Configuration of side-tuning (Zhang et al. 2020). */
 export interface SideTuningConfig {
@@ -39,13 +39,8 @@ export const sideTuning: BaselineMethod<SideTuningConfig> = {
     );
     addDense(module, 'proj', hiddenSize, c.width, 'trunc', new Rng(c.seed + 1));
     module.addParameter('alpha', tf.zeros([1]));
-    return {
-      module,
-      unfreeze: [],
-      training: false,
-      mergeable: false,
+    return methodPart(module, {}, {
       gradientsThroughBackbone: false,
-      hooks: {},
       features(frozen, pixels) {
         const base = clsToken(vitForward(frozen, pixels, { head: false }).features);
         const s = clsToken(vitForward(side, pixels).features);
@@ -53,6 +48,6 @@ export const sideTuning: BaselineMethod<SideTuningConfig> = {
         const a = tf.sigmoid(module.get('alpha'));
         return tf.add(tf.mul(base, a), tf.mul(mixed, tf.sub(1, a)));
       },
-    };
+    });
   },
 };

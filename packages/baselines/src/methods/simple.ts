@@ -1,8 +1,8 @@
 import { Module } from '@fpt/core';
-import type { BaselineMethod, MethodPart } from '../part';
+import { methodPart, type BaselineMethod, type MethodPart } from '../part';
 
 function part(unfreeze: MethodPart['unfreeze']): MethodPart {
-  return { module: new Module(), hooks: {}, unfreeze, training: false, mergeable: false, gradientsThroughBackbone: unfreeze.length > 0 };
+  return methodPart(new Module(), {}, { unfreeze, gradientsThroughBackbone: unfreeze.length > 0 });
 }
 
 /** Options of the methods that only choose which backbone parameters train (none). */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module, normal, Rng } from '@fpt/core';
-import { linearLayers, type BaselineMethod, type MethodPart } from '../part';
+import { linearLayers, mergeControls, methodPart, type BaselineMethod } from '../part';
 
 /** Configuration of SSF (Lian et al. 2022). */
 export interface SsfConfig {
@@ -33,9 +33,8 @@ export const ssf: BaselineMethod<SsfConfig> = {
       module.addParameter(`${name}.ssf_scale`, tf.tidy(() => tf.add(normal([width], c.initStd, rng), 1)));
       module.addParameter(`${name}.ssf_shift`, normal([width], c.initStd, rng));
     }
-    let merged = false;
     const apply = (name: string, y: tf.Tensor) =>
-      merged || !sites.has(name) ? y : tf.add(tf.mul(y, module.get(`${name}.ssf_scale`)), module.get(`${name}.ssf_shift`));
+      controls.merged() || !sites.has(name) ? y : tf.add(tf.mul(y, module.get(`${name}.ssf_scale`)), module.get(`${name}.ssf_shift`));
     // Folding: (x W^T + b) * g + s = x (g W)^T + (g b + s); LayerNorm the same with its affine.
     const fold = (sign: 1 | -1) => {
       for (const name of sites.keys()) {
@@ -55,24 +54,12 @@ export const ssf: BaselineMethod<SsfConfig> = {
         });
       }
     };
-    const part: MethodPart = {
-      module,
-      unfreeze: [],
-      training: false,
+    const controls = mergeControls('ssf', fold);
+    const part = methodPart(module, { linear: (name, _x, y) => apply(name, y), norm: (name, y) => apply(name, y) }, {
       mergeable: true,
-      gradientsThroughBackbone: true,
-      hooks: { linear: (name, _x, y) => apply(name, y), norm: (name, y) => apply(name, y) },
-      merge() {
-        if (merged) throw new Error('ssf: already merged');
-        fold(1);
-        merged = true;
-      },
-      unmerge() {
-        if (!merged) throw new Error('ssf: not merged');
-        fold(-1);
-        merged = false;
-      },
-    };
+      merge: controls.merge,
+      unmerge: controls.unmerge,
+    });
     return part;
   },
 };

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '@fpt/core';
 import { promptsForLayer, vptPrompts } from '@fpt/prompts';
-import { positiveInt, type BaselineMethod, type MethodPart } from '../part';
+import { methodPart, positiveInt, type BaselineMethod, type MethodPart } from '../part';
 
 /** Configuration of VPT (Jia et al. 2022). */
 export interface VptConfig {
@@ -25,17 +25,10 @@ function vpt(name: 'vpt-shallow' | 'vpt-deep', backbone: Parameters<BaselineMeth
     const rest = replace ? tf.slice(tokens, [0, 1 + M, 0], [b, n - 1 - M, d]) : tf.slice(tokens, [0, 1, 0], [b, n - 1, d]);
     return tf.concat([cls, promptsForLayer(module.get('prompts'), layer, b), rest], 1);
   };
-  return {
-    module,
-    unfreeze: [],
-    training: false,
-    mergeable: false,
-    gradientsThroughBackbone: true,
-    hooks: {
-      embeddings: (tokens) => insert(tokens, 0, false),
-      ...(name === 'vpt-deep' ? { beforeBlock: (layer: number, tokens: tf.Tensor) => (layer === 0 ? tokens : insert(tokens, layer, true)) } : {}),
-    },
-  };
+  return methodPart(module, {
+    embeddings: (tokens) => insert(tokens, 0, false),
+    ...(name === 'vpt-deep' ? { beforeBlock: (layer: number, tokens: tf.Tensor) => (layer === 0 ? tokens : insert(tokens, layer, true)) } : {}),
+  });
 }
 
 /** VPT-shallow: prompt tokens inserted after CLS once, before the first block. */
