@@ -12,7 +12,8 @@ commands:
   parity <fixture.safetensors>...   check the TypeScript port against golden PyTorch fixtures
   params <method> --classes C [--set key=value]...
                                     learnable and total parameters on ViT-B/16 (HF, 384)
-  memory [--batch 16] [--classes 5]  peak training-step memory: FPT+ vs full fine-tuning at the paper's shapes`;
+  memory [--batch 16] [--classes 5] [--backend B]
+                                    peak training-step memory: FPT+ vs full fine-tuning at the paper's shapes`;
 
 async function main(argv: string[]): Promise<number> {
   tf.enableProdMode();
@@ -26,7 +27,6 @@ async function main(argv: string[]): Promise<number> {
       await tf.setBackend('cpu');
       return paramsCommand(rest);
     case 'memory':
-      await tf.setBackend('cpu');
       return memoryCommand(rest);
     case undefined:
     case '-h':

@@ -38,8 +38,25 @@ const PACKAGES: Record<BackendName, { pkg: string; tfName: string }> = {
 /** How {@link selectBackend} loads a package; replaceable in tests. */
 export type ModuleImporter = (pkg: string) => Promise<unknown>;
 
-// A variable specifier keeps bundlers from resolving optional packages at build time.
-const dynamicImport: ModuleImporter = (pkg) => import(/* @vite-ignore */ pkg);
+// A variable specifier keeps bundlers from resolving optional packages at build time. Resolution
+// from this file fails when the backend is installed in the application but not beside this
+// library (pnpm's strict layout), so in Node the application's folder (cwd) is tried next.
+const dynamicImport: ModuleImporter = async (pkg) => {
+  try {
+    return await import(/* @vite-ignore */ pkg);
+  } catch (err) {
+    if (typeof process === 'undefined' || !process.versions?.node) throw err;
+    const { createRequire } = await import('node:module');
+    const { pathToFileURL } = await import('node:url');
+    let resolved: string;
+    try {
+      resolved = createRequire(`${process.cwd()}/`).resolve(pkg);
+    } catch {
+      throw err;
+    }
+    return import(/* @vite-ignore */ pathToFileURL(resolved).href);
+  }
+};
 
 /**
  * Picks the best available tfjs backend: `@tensorflow/tfjs-node-gpu`, then `@tensorflow/tfjs-node`,
@@ -47,7 +64,8 @@ const dynamicImport: ModuleImporter = (pkg) => import(/* @vite-ignore */ pkg);
  * import, so none of them is needed to install or to import this library. Returns which one is
  * active and why the better ones were skipped.
  * @param preference - `'auto'` (default) tries in order; a backend name tries only that one
- * @param importer - module loader (tests inject one)
+ * @param importer - module loader: pass `(p) => import(p)` from the application so packages resolve
+ *   from there (the default resolves from this library, then from the current directory)
  * @throws when no backend (or not the preferred one) could be set up, listing every reason
  */
 export async function selectBackend(

@@ -1,3 +1,4 @@
+import { selectBackend, type BackendName } from '@fpt/core';
 import { vitB16Hf384 } from '@fpt/backbone-vit';
 import { fptPlusConfig } from '@fpt/fpt-plus';
 import { estimateFullFinetuneMemory } from '../memory/extrapolate';
@@ -7,16 +8,19 @@ import { intOption, parseArgs } from './args';
 const MiB = (b: number) => `${(b / 2 ** 20).toLocaleString('en-US', { maximumFractionDigits: 1 })} MiB`;
 
 /**
- * `fpt-bench memory [--batch 16] [--classes 5]`: peak live-tensor memory of one FPT+ training step
+ * `fpt-bench memory [--batch 16] [--classes 5] [--backend auto|wasm|cpu|...]`: peak live-tensor memory of one FPT+ training step
  * at the paper's shapes (ViT-B/16 LPM at 512, side network at 128, cached keys and values; a real
  * step) against one full fine-tuning step of ViT-B/16 at 512 (extrapolated from real steps at
  * cheap shapes, with a held-out real step as validation).
  * @returns the exit code
  */
 export async function memoryCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
-  const args = parseArgs(argv, ['batch', 'classes']);
+  const args = parseArgs(argv, ['batch', 'classes', 'backend']);
   const batch = intOption(args, 'batch', 16);
   const classes = intOption(args, 'classes', 5);
+  // Peak bytes depend on shapes only (identical on every backend); a faster backend just finishes sooner.
+  const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
+  print(`backend: ${backend.backend}${backend.attempts.filter((a) => !a.ok).map((a) => ` (skipped ${a.backend}: ${a.reason})`).join('')}`);
   print(`memory protocol: peak bytes of live tfjs tensors during one steady-state training step (AdamW, clipping), batch ${batch}`);
   const fpt = await fptStepMemory(fptPlusConfig(classes), batch);
   print(`FPT+ step (ViT-B/16 LPM at 512, side ViT at 128, cached keys/values; measured): ${MiB(fpt.peakBytes)} (frozen LPM weights, ${MiB(fpt.excludedBytes)}, excluded: training from the cache never reads them)`);

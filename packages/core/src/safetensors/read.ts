@@ -1,31 +1,35 @@
-import { bfloat16BitsToFloat32, float16BitsToFloat32 } from './dtypes';
+import { bfloat16BitsToFloat32, float16BitsToFloat32, HOST_IS_LITTLE_ENDIAN, swapBytesInPlace } from './dtypes';
 
 /** The safetensors dtypes this reader accepts. */
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64';
 
-/** A decoded tensor: float types become float32, integer types int32. */
+/** A decoded tensor: float dtypes become float32, integer dtypes int32 (the dtypes tfjs has). */
 export interface TensorEntry {
   /** The decoded dtype. */
   dtype: 'float32' | 'int32';
-  /** Dimensions. */
+  /** Dimensions; `[]` for a scalar. */
   shape: number[];
-  /** Values, row-major. */
+  /** Values, row-major; `Float32Array` for `float32`, `Int32Array` for `int32`. */
   data: Float32Array | Int32Array;
   /** The dtype stored in the file. */
   sourceDtype: SafetensorsDtype;
 }
 
-/** Any problem with a safetensors file; the message names the file and, when relevant, the tensor. */
+/**
+ * Any problem with safetensors data. The message starts with `safetensors: <source>: ` and, when
+ * one tensor is at fault, goes on with `tensor "<name>": `, then says what was expected and what
+ * was found.
+ */
 export class SafetensorsError extends Error {
-  /** The file (or buffer label). */
+  /** The file path, or the label given to {@link readSafetensors}. */
   readonly source: string;
-  /** The tensor at fault, if any. */
+  /** The tensor at fault, if one is. */
   readonly tensor?: string;
 
   /**
-   * @param source - the file
-   * @param message - what is wrong
-   * @param tensor - the tensor at fault
+   * @param source - the file path or buffer label
+   * @param message - what is wrong: expected and found
+   * @param tensor - the tensor at fault, if one is
    */
   constructor(source: string, message: string, tensor?: string) {
     super(`safetensors: ${source}: ${tensor !== undefined ? `tensor "${tensor}": ` : ''}${message}`);
@@ -35,181 +39,236 @@ export class SafetensorsError extends Error {
   }
 }
 
-const ITEM_SIZE: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8 };
-/** Header lengths above this are refused before anything is allocated. */
-const MAX_HEADER = 100 * 1024 * 1024;
+const ITEM_SIZE: Readonly<Record<SafetensorsDtype, number>> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8 };
+const SUPPORTED = Object.keys(ITEM_SIZE).join(', ');
+/** Dtypes the format defines but tfjs cannot hold: told apart from typos in error messages. */
+const UNSUPPORTED = new Set(['BOOL', 'U8', 'I8', 'U16', 'I16', 'U32', 'U64', 'F64', 'C64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F6_E2M3', 'F6_E3M2', 'F4']);
+/** The reference implementation's limit; also bounds what a corrupt length can make us decode. */
+const MAX_HEADER_BYTES = 100_000_000;
 
-/** A validated header entry: where a tensor's bytes lie in the data section. */
-export interface SafetensorsHeaderEntry {
-  /** Stored dtype. */
+/** A parsed, validated, decoded safetensors file. */
+export class SafetensorsFile {
+  /** The file path, or the label given to {@link readSafetensors}; errors name it. */
+  readonly source: string;
+  /** The header's `__metadata__` (empty when absent); frozen. */
+  readonly metadata: Record<string, string>;
+  private readonly tensors: Map<string, TensorEntry>;
+
+  /**
+   * Usually made by {@link readSafetensors}; also builds an in-memory file from decoded tensors.
+   * @param source - names the file in errors
+   * @param metadata - string metadata
+   * @param tensors - decoded tensors by name, in header order
+   */
+  constructor(source: string, metadata: Record<string, string>, tensors: Map<string, TensorEntry>) {
+    this.source = source;
+    this.metadata = Object.freeze({ ...metadata });
+    this.tensors = new Map(tensors);
+  }
+
+  /**
+   * Tensor names in header order (as JavaScript orders object keys: integer-like names such as
+   * `"0"` come first).
+   * @returns a new array
+   */
+  names(): string[] {
+    return [...this.tensors.keys()];
+  }
+
+  /**
+   * Whether the file holds a tensor.
+   * @param name - the tensor name
+   */
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  /**
+   * A tensor by name. Each call returns a fresh copy that the caller owns, so changing one result
+   * never changes what later calls return.
+   * @param name - the tensor name
+   * @throws SafetensorsError naming the source and the missing name, with up to 5 similar names
+   */
+  get(name: string): TensorEntry {
+    const t = this.tensors.get(name);
+    if (!t) {
+      const close = similarNames(name, this.names());
+      const hint = close.length ? `; similar names: ${close.map((n) => `"${n}"`).join(', ')}` : '';
+      throw new SafetensorsError(this.source, `not found among the file's ${this.tensors.size} tensors${hint}`, name);
+    }
+    return { dtype: t.dtype, shape: [...t.shape], data: t.data.slice(), sourceDtype: t.sourceDtype };
+  }
+
+  /**
+   * Every tensor with its name, in header order, as {@link get} returns them.
+   * @returns an iterator of `[name, tensor]` pairs
+   */
+  *entries(): IterableIterator<[string, TensorEntry]> {
+    for (const name of this.tensors.keys()) yield [name, this.get(name)];
+  }
+}
+
+/**
+ * Names sharing the longest run of trailing dot-separated parts with `key` (at least the last part),
+ * best first: a wrong prefix (`model.`) or block index (`blocks.1.` vs `blocks.0.`) keeps the suffix.
+ */
+function similarNames(key: string, names: string[], max = 5): string[] {
+  const want = key.split('.').reverse();
+  const shared = (name: string): number => {
+    const parts = name.split('.').reverse();
+    let k = 0;
+    while (k < parts.length && k < want.length && parts[k] === want[k]) k++;
+    return k;
+  };
+  return names
+    .map((name, order) => ({ name, order, score: shared(name) }))
+    .filter((c) => c.score > 0)
+    .sort((a, b) => b.score - a.score || a.order - b.order)
+    .slice(0, max)
+    .map((c) => c.name);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isCount(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+/** A JSON value's kind, for "expected X, found Y" messages. */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Where one tensor's bytes lie in the data section, once its header entry is validated. */
+interface Layout {
+  name: string;
   dtype: SafetensorsDtype;
-  /** Dimensions. */
   shape: number[];
-  /** First byte in the data section. */
   begin: number;
-  /** One past the last byte. */
   end: number;
 }
 
-/** A parsed, validated safetensors file; tensors are decoded on first access. */
-export class SafetensorsFile {
-  private readonly decoded = new Map<string, TensorEntry>();
+/**
+ * Parses, validates and decodes a safetensors buffer. Validation is strict, like the reference
+ * implementation: the header length is checked against the buffer (and a 100 MB limit) before
+ * anything is decoded; the header must be a JSON object whose `__metadata__`, if present, maps
+ * strings to strings; every tensor needs a supported dtype, a shape of non-negative integers and
+ * `data_offsets` spanning exactly its size inside the data section; and the tensors must cover the
+ * data section exactly, without overlaps, holes or trailing bytes. I64 values must fit in int32.
+ * The result does not share memory with `bytes`.
+ * @param bytes - the whole file
+ * @param source - names the file in errors (default `<buffer>`)
+ * @returns the decoded file
+ * @throws SafetensorsError naming the source (and the tensor at fault), saying what was expected and what was found
+ */
+export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsFile {
+  const error = (message: string, tensor?: string) => new SafetensorsError(source, message, tensor);
 
-  /**
-   * Use {@link readSafetensors}.
-   * @param source - names the file in errors
-   * @param metadata - `__metadata__`
-   * @param raw - validated header entries
-   * @param data - the data section
-   */
-  constructor(
-    readonly source: string,
-    readonly metadata: Record<string, string>,
-    private readonly raw: Map<string, SafetensorsHeaderEntry>,
-    private readonly data: Uint8Array,
-  ) {}
-
-  /** Tensor names in header order. */
-  names(): string[] {
-    return [...this.raw.keys()];
+  if (bytes.length < 8) throw error(`file is ${bytes.length} bytes, shorter than the 8-byte header length prefix`);
+  // Compare as bigint: a corrupt u64 need not fit a double, and nothing may be sliced, decoded or
+  // allocated from it until it is known to be sane.
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
+  const remaining = BigInt(bytes.length - 8);
+  if (headerLength === 0n) throw error('header length is 0, expected at least 2 (the JSON object "{}")');
+  if (headerLength > remaining) {
+    throw error(`header length is ${headerLength} bytes, but only ${remaining} bytes follow the 8-byte prefix (truncated, or not a safetensors file)`);
   }
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) throw error(`header length is ${headerLength} bytes, over the ${MAX_HEADER_BYTES}-byte limit`);
+  const n = Number(headerLength);
 
-  /** Whether the file holds that tensor. */
-  has(name: string): boolean {
-    return this.raw.has(name);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+  } catch (err) {
+    throw error(`header (${n} bytes) is not valid UTF-8 JSON: ${(err as Error).message}`);
   }
+  if (!isObject(header)) throw error(`header is ${kindOf(header)}, expected a JSON object`);
 
-  /**
-   * A tensor by name.
-   * @throws SafetensorsError naming the file and the key, with close names as hints
-   */
-  get(name: string): TensorEntry {
-    const hit = this.decoded.get(name);
-    if (hit) return hit;
-    const raw = this.raw.get(name);
-    if (!raw) {
-      const tail = name.split('.').slice(-2).join('.');
-      const close = this.names().filter((n) => n.endsWith(tail)).slice(0, 5);
-      const hint = close.length ? `; similar: ${close.join(', ')}` : '';
-      throw new SafetensorsError(this.source, `no tensor named "${name}"${hint}`);
+  const md = Object.hasOwn(header, '__metadata__') ? header.__metadata__ : {};
+  if (!isObject(md)) throw error(`"__metadata__" is ${kindOf(md)}, expected an object of strings`);
+  for (const [k, v] of Object.entries(md)) {
+    if (typeof v !== 'string') throw error(`"__metadata__" value of "${k}" is ${kindOf(v)}, expected a string`);
+  }
+  const metadata = md as Record<string, string>;
+
+  const dataStart = 8 + n;
+  const dataLength = bytes.length - dataStart;
+  const layout: Layout[] = [];
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    if (!isObject(entry)) throw error(`entry is ${kindOf(entry)}, expected an object {dtype, shape, data_offsets}`, name);
+    const { dtype, shape, data_offsets: offsets } = entry;
+    if (typeof dtype !== 'string' || !Object.hasOwn(ITEM_SIZE, dtype)) {
+      const found = typeof dtype !== 'string' ? `dtype is ${kindOf(dtype)}` : UNSUPPORTED.has(dtype) ? `dtype "${dtype}" is not supported` : `dtype "${dtype}" is not a safetensors dtype`;
+      throw error(`${found}; supported: ${SUPPORTED}`, name);
     }
-    const entry = decode(this.source, name, raw, this.data.subarray(raw.begin, raw.end));
-    this.decoded.set(name, entry);
-    return entry;
+    const itemSize = ITEM_SIZE[dtype as SafetensorsDtype];
+    if (!Array.isArray(shape) || !shape.every(isCount)) throw error(`shape is ${JSON.stringify(shape)}, expected an array of non-negative integers`, name);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
+      throw error(`data_offsets is ${JSON.stringify(offsets)}, expected [begin, end] with integers 0 <= begin <= end`, name);
+    }
+    const [begin, end] = offsets as [number, number];
+    const count = shape.reduce((a: number, b: number) => a * b, 1);
+    if (end - begin !== count * itemSize) {
+      throw error(`data_offsets [${begin}, ${end}] span ${end - begin} bytes, expected ${count * itemSize} for ${dtype} [${shape}] (${count} x ${itemSize} bytes)`, name);
+    }
+    if (end > dataLength) throw error(`data_offsets [${begin}, ${end}] end beyond the data section, which holds ${dataLength} bytes`, name);
+    layout.push({ name, dtype: dtype as SafetensorsDtype, shape, begin, end });
   }
 
-  /** Every (name, tensor) pair in header order. */
-  *entries(): IterableIterator<[string, TensorEntry]> {
-    for (const name of this.raw.keys()) yield [name, this.get(name)];
+  // The spec asks for a data section "entirely indexed, no holes": walking the tensors in offset
+  // order, each must start exactly where the previous one ended, and the last must end the file.
+  const total = layout.reduce((s, t) => s + t.end - t.begin, 0);
+  const sizes = `the tensors total ${total} bytes, the data section holds ${dataLength}`;
+  let prev: Layout | undefined;
+  for (const t of [...layout].sort((a, b) => a.begin - b.begin || a.end - b.end)) {
+    const cursor = prev?.end ?? 0;
+    if (prev && t.begin < cursor) throw error(`data_offsets [${t.begin}, ${t.end}] overlap tensor "${prev.name}" at [${prev.begin}, ${prev.end}]`, t.name);
+    if (t.begin > cursor) throw error(`data_offsets [${t.begin}, ${t.end}] leave a hole: data bytes [${cursor}, ${t.begin}) belong to no tensor (${sizes})`, t.name);
+    prev = t;
   }
+  const covered = prev?.end ?? 0;
+  if (covered !== dataLength) throw error(`${dataLength - covered} trailing bytes after the last tensor: expected a data section of ${total} bytes, found ${dataLength}`);
+
+  const tensors = new Map<string, TensorEntry>();
+  for (const t of layout) tensors.set(t.name, decode(bytes.subarray(dataStart + t.begin, dataStart + t.end), t, error));
+  return new SafetensorsFile(source, metadata, tensors);
 }
 
-function decode(source: string, name: string, raw: SafetensorsHeaderEntry, bytes: Uint8Array): TensorEntry {
-  // Copy into a fresh, aligned buffer: the data section may start at any offset, and a Node Buffer's
-  // slice() is a view into a shared pool, not a copy.
-  const copy = new Uint8Array(bytes.length);
-  copy.set(bytes);
-  const buf = copy.buffer;
-  const count = raw.shape.reduce((a, b) => a * b, 1);
-  const base = { shape: raw.shape, sourceDtype: raw.dtype };
-  const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-  if (!le) throw new SafetensorsError(source, 'big-endian hosts are not supported', name);
-  switch (raw.dtype) {
+/** Decodes one tensor's validated little-endian bytes. */
+function decode(raw: Uint8Array, t: Layout, error: (message: string, tensor?: string) => SafetensorsError): TensorEntry {
+  // Copy into a fresh buffer: typed-array views need aligned offsets, and the data section starts
+  // wherever the header ends (a Node Buffer may also sit at any offset of a shared pool). The copy
+  // also keeps the result independent of the caller's buffer. `new Uint8Array(x)` copies, whereas
+  // a Node Buffer's slice() would not.
+  const bytes = new Uint8Array(raw);
+  if (!HOST_IS_LITTLE_ENDIAN) swapBytesInPlace(bytes, ITEM_SIZE[t.dtype]);
+  const base = { shape: t.shape, sourceDtype: t.dtype };
+  switch (t.dtype) {
     case 'F32':
-      return { ...base, dtype: 'float32', data: new Float32Array(buf, 0, count) };
+      return { ...base, dtype: 'float32', data: new Float32Array(bytes.buffer) };
     case 'F16':
-      return { ...base, dtype: 'float32', data: float16BitsToFloat32(new Uint16Array(buf, 0, count)) };
+      return { ...base, dtype: 'float32', data: float16BitsToFloat32(new Uint16Array(bytes.buffer)) };
     case 'BF16':
-      return { ...base, dtype: 'float32', data: bfloat16BitsToFloat32(new Uint16Array(buf, 0, count)) };
+      return { ...base, dtype: 'float32', data: bfloat16BitsToFloat32(new Uint16Array(bytes.buffer)) };
     case 'I32':
-      return { ...base, dtype: 'int32', data: new Int32Array(buf, 0, count) };
+      return { ...base, dtype: 'int32', data: new Int32Array(bytes.buffer) };
     case 'I64': {
-      const wide = new BigInt64Array(buf, 0, count);
-      const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) {
+      // tfjs has no int64: narrow, refusing values that would wrap rather than silently changing them.
+      const wide = new BigInt64Array(bytes.buffer);
+      const out = new Int32Array(wide.length);
+      for (let i = 0; i < wide.length; i++) {
         const v = wide[i];
         if (v < -2147483648n || v > 2147483647n) {
-          throw new SafetensorsError(source, `I64 value ${v} at index ${i} does not fit in int32`, name);
+          throw error(`I64 value ${v} at index ${i} is outside the int32 range [-2147483648, 2147483647]`, t.name);
         }
         out[i] = Number(v);
       }
       return { ...base, dtype: 'int32', data: out };
     }
   }
-}
-
-/**
- * Parses and validates a safetensors buffer: header length against the buffer size (before
- * anything is decoded), JSON shape, dtypes, shapes, offsets in range, no overlaps, no holes.
- * @param bytes - the whole file
- * @param source - names the file in errors (default `<buffer>`)
- * @throws SafetensorsError saying what was expected and what was found
- */
-export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsFile {
-  const fail = (msg: string, tensor?: string): never => {
-    throw new SafetensorsError(source, msg, tensor);
-  };
-  if (bytes.length < 8) fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n64 = view.getBigUint64(0, true);
-  const available = BigInt(bytes.length - 8);
-  if (n64 === 0n) fail('header length is 0');
-  if (n64 > available) fail(`header length ${n64} exceeds the ${available} bytes after the length prefix (truncated or not a safetensors file)`);
-  if (n64 > BigInt(MAX_HEADER)) fail(`header length ${n64} exceeds the ${MAX_HEADER}-byte limit`);
-  const n = Number(n64);
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
-  } catch (err) {
-    fail(`header is not valid UTF-8 JSON: ${(err as Error).message}`);
-  }
-  if (!header || typeof header !== 'object' || Array.isArray(header)) fail('header is not a JSON object');
-  const obj = header as Record<string, unknown>;
-  const metadata: Record<string, string> = {};
-  if ('__metadata__' in obj) {
-    const md = obj.__metadata__;
-    if (!md || typeof md !== 'object' || Array.isArray(md)) fail('"__metadata__" is not an object');
-    for (const [k, v] of Object.entries(md as Record<string, unknown>)) {
-      if (typeof v !== 'string') fail(`"__metadata__" value of "${k}" is ${JSON.stringify(v)}, expected a string`);
-      metadata[k] = v as string;
-    }
-  }
-  const dataLength = bytes.length - 8 - n;
-  const raw = new Map<string, SafetensorsHeaderEntry>();
-  for (const [name, value] of Object.entries(obj)) {
-    if (name === '__metadata__') continue;
-    if (!value || typeof value !== 'object' || Array.isArray(value)) fail('entry is not an object', name);
-    const e = value as Record<string, unknown>;
-    const dtype = e.dtype as string;
-    if (!(typeof dtype === 'string' && dtype in ITEM_SIZE)) {
-      fail(`dtype ${JSON.stringify(e.dtype)} is not supported; supported: ${Object.keys(ITEM_SIZE).join(', ')}`, name);
-    }
-    const shape = e.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`, name);
-    }
-    const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isSafeInteger(o) && o >= 0) || off[0] > off[1]) {
-      fail(`data_offsets ${JSON.stringify(off)} are not [begin, end] with 0 <= begin <= end`, name);
-    }
-    const [begin, end] = off as [number, number];
-    const expectedBytes = (shape as number[]).reduce((a, b) => a * b, 1) * ITEM_SIZE[dtype as SafetensorsDtype];
-    if (end - begin !== expectedBytes) {
-      fail(`data_offsets span ${end - begin} bytes, but ${dtype} [${shape}] needs ${expectedBytes}`, name);
-    }
-    if (end > dataLength) fail(`data_offsets end ${end} is beyond the ${dataLength}-byte data section`, name);
-    raw.set(name, { dtype: dtype as SafetensorsDtype, shape: shape as number[], begin, end });
-  }
-  // The data section must be covered exactly: no overlaps, no holes, no trailing bytes.
-  const sorted = [...raw.entries()].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
-  let cursor = 0;
-  let prev = '';
-  for (const [name, e] of sorted) {
-    if (e.begin < cursor) fail(`overlaps tensor "${prev}" (bytes ${e.begin}..${e.end} start before ${cursor})`, name);
-    if (e.begin > cursor) fail(`leaves a hole: data starts at ${e.begin}, previous tensor ends at ${cursor}`, name);
-    cursor = e.end;
-    prev = name;
-  }
-  if (cursor !== dataLength) fail(`tensors cover ${cursor} bytes but the data section holds ${dataLength} (trailing bytes)`);
-  return new SafetensorsFile(source, metadata, raw, bytes.subarray(8 + n));
 }
