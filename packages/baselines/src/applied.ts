@@ -151,8 +151,9 @@ export class AppliedMethod {
     return { weights: writeSafetensors(tensors, { metadata: { format: 'fpt-petl/1', methods: this.name } }), config: JSON.stringify(config, null, 2) };
   }
 
-  /** Frees the methods' parameters and the head (not the backbone). */
+  /** Frees the methods' parameters and the head, and freezes again what they unfroze (the backbone itself stays). */
   dispose(): void {
+    this.unfrozen.forEach((n) => this.backbone.freeze(n));
     this.module.dispose();
   }
 }

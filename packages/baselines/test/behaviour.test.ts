@@ -13,6 +13,7 @@ describe.each(baselineMethods.names())('%s', (name) => {
     const backbone = tinyBackbone();
     const m = applyMethod(backbone, name, {}, { numClasses: 3 });
     m.dispose();
+    expect(backbone.trainableVariables()).toHaveLength(0); // what the method unfroze is frozen again
     backbone.dispose();
     expect(tf.memory().numTensors).toBe(start);
   });

@@ -14,6 +14,18 @@ export interface KeyValues {
   values: tf.Tensor;
 }
 
+/** What {@link FptModel.inspectLpm} returns. */
+export interface LpmInspection extends KeyValues {
+  /** Selected token indices [L, B, H, n] (int32), in descending score order. */
+  indices: tf.Tensor;
+  /** Importance scores [L, B, H, N] (empty for selectors without scores). */
+  scores: tf.Tensor;
+  /** The LPM's final normed tokens [B, N, D]. */
+  features: tf.Tensor;
+  /** The LPM's own classifier logits, when it has a head. */
+  logits?: tf.Tensor;
+}
+
 /** Options of {@link FptModel.forward}. */
 export interface FptForwardOptions {
   /** Training mode: dropout on. Default false. */
@@ -79,22 +91,17 @@ export class FptModel {
    * @param pixelsHr - [B, 3, inputSize, inputSize], normalised
    */
   extractKeyValues(pixelsHr: tf.Tensor): KeyValues {
-    const size = this.config.inputSize;
-    if (pixelsHr.rank !== 4 || pixelsHr.shape[2] !== size || pixelsHr.shape[3] !== size) {
-      throw new Error(`FptModel.extractKeyValues: pixels must be [B, 3, ${size}, ${size}], got [${pixelsHr.shape}]`);
-    }
-    const { ratio } = this.config.selection;
-    const run = frozenForward(this.lpm, pixelsHr, {
-      layers: this.config.layers,
-      onLayer: (_l, internals) => {
-        const sel = selectTokens(internals, this.selector, ratio);
-        return [sel.keys, sel.values];
-      },
-    });
-    const per = this.config.layers.map((l) => run.perLayer.get(l)!);
-    const kv = tf.tidy(() => ({ keys: tf.stack(per.map((p) => p[0])), values: tf.stack(per.map((p) => p[1])) }));
-    tf.dispose(per.flat());
-    return kv;
+    return runLpm(this, pixelsHr, false);
+  }
+
+  /**
+   * {@link FptModel.extractKeyValues} with everything needed to check it: the selected token
+   * indices and their importance scores per fused layer, and the LPM's own final features and
+   * logits (it then runs every block). All tensors are new; the caller disposes them.
+   * @param pixelsHr - [B, 3, inputSize, inputSize], normalised
+   */
+  inspectLpm(pixelsHr: tf.Tensor): LpmInspection {
+    return runLpm(this, pixelsHr, true) as LpmInspection;
   }
 
   /**
@@ -133,4 +140,34 @@ export class FptModel {
     this.lpm.dispose();
     this.learnable.dispose();
   }
+}
+
+// The frozen LPM with token selection: keys and values only (stopping after the last fused layer),
+// or everything a check needs (`full`: indices, scores, and the LPM's own output).
+function runLpm(model: FptModel, pixelsHr: tf.Tensor, full: boolean): LpmInspection | KeyValues {
+  const size = model.config.inputSize;
+  if (pixelsHr.rank !== 4 || pixelsHr.shape[2] !== size || pixelsHr.shape[3] !== size) {
+    throw new Error(`FptModel.extractKeyValues: pixels must be [B, 3, ${size}, ${size}], got [${pixelsHr.shape}]`);
+  }
+  const { ratio } = model.config.selection;
+  const run = frozenForward(model.lpm, pixelsHr, {
+    layers: model.config.layers,
+    runToEnd: full,
+    onLayer: (_l, internals) => {
+      const sel = selectTokens(internals, model.selector, ratio);
+      if (!full) {
+        tf.dispose([sel.indices, ...(sel.scores ? [sel.scores] : [])]);
+        return { keys: sel.keys, values: sel.values };
+      }
+      return { keys: sel.keys, values: sel.values, indices: sel.indices, scores: sel.scores ?? tf.zeros([0]) };
+    },
+  });
+  const per = model.config.layers.map((l) => run.perLayer.get(l)! as Record<string, tf.Tensor>);
+  const stacked = tf.tidy(() => {
+    const stack = (key: string) => tf.stack(per.map((p) => p[key]));
+    const kv = { keys: stack('keys'), values: stack('values') };
+    return full ? { ...kv, indices: stack('indices'), scores: stack('scores') } : kv;
+  });
+  tf.dispose(per.flatMap((p) => Object.values(p)));
+  return full ? { ...(stacked as Omit<LpmInspection, 'features' | 'logits'>), features: run.features!, logits: run.logits } : stacked;
 }

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parameterReport } from '@fpt/core';
-import { frozenForward, loadVitWeights, resamplePosEmbed, type VitModel } from '@fpt/backbone-vit';
-import { getSelector, selectTokens } from '@fpt/token-select';
+import { loadVitWeights, resamplePosEmbed } from '@fpt/backbone-vit';
 import { FptModel, fptPlusConfig, loadAuthorsState, toAuthorsNames, type FptConfig, type KeyValues } from '@fpt/fpt-plus';
 import { field, fixtureTensor, type Fixture } from './fixture';
 import { ParitySession, vitConfigFrom } from './session';
@@ -54,34 +53,23 @@ export function fptConfigFromFixture(fixture: Fixture): FptConfig {
  * selected indices (exactly), and the selected keys and values.
  * @returns the stacked selected keys and values (the caller disposes them)
  */
-function checkLpm(s: ParitySession, lpm: VitModel, config: FptConfig): KeyValues {
-  const { file } = s.fixture;
+function checkLpm(s: ParitySession, model: FptModel): KeyValues {
   s.consume(['input.pixels_hr']);
-  const pixels = fixtureTensor(file, 'input.pixels_hr');
-  const selector = getSelector(config.selection.criterion, config.selection.seed);
-  const run = frozenForward(lpm, pixels, {
-    layers: config.layers,
-    runToEnd: true,
-    onLayer: (_layer, internals) => {
-      const sel = selectTokens(internals, selector, config.selection.ratio);
-      return { indices: sel.indices, keys: sel.keys, values: sel.values, scores: sel.scores ?? tf.zeros([0]) };
-    },
-  });
+  const pixels = fixtureTensor(s.fixture.file, 'input.pixels_hr');
+  const r = model.inspectLpm(pixels);
   pixels.dispose();
-  const perLayer = config.layers.map((l) => run.perLayer.get(l)!);
-  const stack = (key: 'indices' | 'keys' | 'values' | 'scores') => tf.stack(perLayer.map((p) => p[key]));
+  const { lpm, config } = model;
   tf.tidy(() => {
     s.check('expected.lpm.pos_embed', resamplePosEmbed(lpm.get('pos_embed'), config.inputSize / lpm.config.patchSize, 'hf'), 'activation');
-    s.check('expected.lpm.hidden', run.features!, 'activation');
-    s.check('expected.lpm.logits', run.logits!, 'activation');
-    s.check('expected.lpm.scores', stack('scores'), 'activation');
-    s.check('expected.lpm.indices', stack('indices'), 'exact');
   });
-  const kv = { keys: stack('keys'), values: stack('values') };
-  s.check('expected.lpm.keys', kv.keys, 'activation');
-  s.check('expected.lpm.values', kv.values, 'activation');
-  tf.dispose([run.features!, run.logits!, ...perLayer.flatMap((p) => Object.values(p))]);
-  return kv;
+  s.check('expected.lpm.hidden', r.features, 'activation');
+  if (r.logits) s.check('expected.lpm.logits', r.logits, 'activation');
+  s.check('expected.lpm.scores', r.scores, 'activation');
+  s.check('expected.lpm.indices', r.indices, 'exact');
+  s.check('expected.lpm.keys', r.keys, 'activation');
+  s.check('expected.lpm.values', r.values, 'activation');
+  tf.dispose([r.features, r.indices, r.scores, ...(r.logits ? [r.logits] : [])]);
+  return { keys: r.keys, values: r.values };
 }
 
 /**
@@ -121,7 +109,7 @@ export function runFptFixture(s: ParitySession): void {
     s.consume(file.names().filter((n) => n.startsWith('fpt.')));
     void loaded;
     s.count('learnable_params', parameterReport(model.learnable).total);
-    const kv = checkLpm(s, model.lpm, config);
+    const kv = checkLpm(s, model);
     try {
       checkLearnable(s, model, kv);
     } finally {

@@ -1,38 +1,67 @@
+// Node-only: safetensors files on disk, and the atomic write other file-writing code reuses.
+import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { readSafetensors, SafetensorsError, type SafetensorsFile } from './read';
 import { writeSafetensors, type WritableTensor, type WriteOptions } from './write';
 
 /**
- * Writes a file atomically: a temp file in the same folder, fsync, rename over the target. On any
- * failure the temp file is removed and the target is left as it was. Parent folders are created.
- * @param path - the target
- * @param data - the content
+ * Writes a file atomically: readers see either the old content or the new, never a partial file.
+ * The data goes to a temp file `<path>.<pid>.<random>.tmp` in the same folder, is flushed to disk,
+ * then renamed over the target. On any failure the temp file is removed, the target is left as it
+ * was, and the error is rethrown. Missing parent folders are created.
+ * @param path - the target file
+ * @param data - the content; a string is written as UTF-8
  */
 export function atomicWriteFile(path: string, data: Uint8Array | string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  // Same folder as the target: a rename is atomic only within one file system.
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   let fd: number | undefined;
   try {
-    fd = openSync(tmp, 'w');
-    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-    let written = 0;
-    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+    fd = openSync(tmp, 'wx'); // exclusive: never write through something already at that name
+    for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+    // Flush before renaming, or a crash could leave the target name on data never written out.
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
     renameSync(tmp, path);
   } catch (err) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
+    // Clean up without letting a second failure hide the first.
+    try {
+      if (fd !== undefined) closeSync(fd);
+    } catch {}
+    try {
+      rmSync(tmp, { force: true });
+    } catch {}
     throw err;
+  }
+  syncFolder(dir);
+}
+
+/**
+ * Best effort: flush the folder entry so the rename itself survives a crash. Some platforms
+ * (Windows) cannot open or sync a folder; the write has succeeded either way.
+ */
+function syncFolder(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Nothing to undo: the file is in place.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
 /**
- * Reads and validates a safetensors file.
- * @param path - the file; errors name it
+ * Reads, validates and decodes a safetensors file (see {@link readSafetensors}).
+ * @param path - the file; errors name it as their source
+ * @returns the decoded file
+ * @throws SafetensorsError naming the path when the file cannot be read (missing, say) or is invalid
  */
 export function readSafetensorsFile(path: string): SafetensorsFile {
   let bytes: Uint8Array;
@@ -45,10 +74,10 @@ export function readSafetensorsFile(path: string): SafetensorsFile {
 }
 
 /**
- * Serialises and writes tensors atomically (see {@link atomicWriteFile}); nothing is written when
- * serialisation fails.
- * @param path - the target
- * @param tensors - by name
+ * Serialises tensors (see {@link writeSafetensors}) and writes them atomically (see
+ * {@link atomicWriteFile}). Serialisation happens first, so invalid tensors leave the disk untouched.
+ * @param path - the target file
+ * @param tensors - tensors by name, written in this order
  * @param options - metadata, half precision
  */
 export function writeSafetensorsFile(path: string, tensors: Record<string, WritableTensor> | Map<string, WritableTensor>, options: WriteOptions = {}): void {
