@@ -138,9 +138,15 @@ function isCount(v: unknown): v is number {
 
 /** A JSON value's kind, for "expected X, found Y" messages. */
 function kindOf(v: unknown): string {
+  if (v === undefined) return 'missing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** A JSON value as found, for "X is Y, expected Z" messages. */
+function show(v: unknown): string {
+  return v === undefined ? 'missing' : JSON.stringify(v);
 }
 
 /** Where one tensor's bytes lie in the data section, once its header entry is validated. */
@@ -203,13 +209,15 @@ export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): Safeten
     if (!isObject(entry)) throw error(`entry is ${kindOf(entry)}, expected an object {dtype, shape, data_offsets}`, name);
     const { dtype, shape, data_offsets: offsets } = entry;
     if (typeof dtype !== 'string' || !Object.hasOwn(ITEM_SIZE, dtype)) {
-      const found = typeof dtype !== 'string' ? `dtype is ${kindOf(dtype)}` : UNSUPPORTED.has(dtype) ? `dtype "${dtype}" is not supported` : `dtype "${dtype}" is not a safetensors dtype`;
+      let found = `dtype "${dtype}" is not a safetensors dtype`;
+      if (typeof dtype !== 'string') found = `dtype is ${kindOf(dtype)}`;
+      else if (UNSUPPORTED.has(dtype)) found = `dtype "${dtype}" is not supported`;
       throw error(`${found}; supported: ${SUPPORTED}`, name);
     }
     const itemSize = ITEM_SIZE[dtype as SafetensorsDtype];
-    if (!Array.isArray(shape) || !shape.every(isCount)) throw error(`shape is ${JSON.stringify(shape)}, expected an array of non-negative integers`, name);
+    if (!Array.isArray(shape) || !shape.every(isCount)) throw error(`shape is ${show(shape)}, expected an array of non-negative integers`, name);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
-      throw error(`data_offsets is ${JSON.stringify(offsets)}, expected [begin, end] with integers 0 <= begin <= end`, name);
+      throw error(`data_offsets is ${show(offsets)}, expected [begin, end] with integers 0 <= begin <= end`, name);
     }
     const [begin, end] = offsets as [number, number];
     const count = shape.reduce((a: number, b: number) => a * b, 1);
