@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { readSafetensorsFile } from '@fpt/core/node';
+import type { TensorEntry } from '@fpt/core';
+import { loadVitWeights, vitConfig } from '@fpt/backbone-vit';
+import { FptModel, fptPlusConfig, loadAuthorsState, toAuthorsNames } from '../src/index';
+
+const fixture = new URL('../../../test/fixtures/golden/fptplus-tiny.safetensors', import.meta.url).pathname;
+
+// The fixture's configuration (its metadata's `config`), spelled out.
+const config = () =>
+  fptPlusConfig(3, {
+    lpm: vitConfig({ hiddenSize: 64, numLayers: 4, numHeads: 4, mlpDim: 256, patchSize: 8, imageSize: 32, numClasses: 7, layerNormEps: 1e-12, posEmbedResample: 'hf' }),
+    inputSize: 48,
+    layers: [2, 3],
+    fusion: { prompts: 4 },
+    side: { hiddenSize: 16, numHeads: 4, mlpDim: 64, patchSize: 8, imageSize: 16 },
+  });
+
+/** The fixture's tensors with some entries replaced or removed. */
+function edited(edit: (m: Map<string, TensorEntry>) => void) {
+  const file = readSafetensorsFile(fixture);
+  const m = new Map(file.names().map((n) => [n, file.get(n)]));
+  edit(m);
+  return { names: () => [...m.keys()], get: (n: string) => m.get(n)!, source: 'edited.safetensors' };
+}
+
+describe("the authors' state-dict mapping", () => {
+  it('loads the golden learnable weights and maps them back to the same names and values', () => {
+    const file = readSafetensorsFile(fixture);
+    const model = new FptModel(config());
+    loadVitWeights(model.lpm, file, { prefix: 'lpm.' });
+    const report = loadAuthorsState(model, file, 'fpt.');
+    expect(report.loaded).toHaveLength(model.learnable.namedParameters().length);
+    const back = toAuthorsNames(model.learnable.state());
+    const names = file.names().filter((n) => n.startsWith('fpt.')).map((n) => n.slice(4));
+    expect(Object.keys(back).sort()).toEqual(names.sort());
+    for (const n of names) expect(Array.from(back[n].dataSync())).toEqual(Array.from(file.get(`fpt.${n}`).data));
+    tf.dispose(Object.entries(back).filter(([n]) => /query|key|value/.test(n)).map(([, t]) => t));
+    model.dispose();
+  });
+
+  it('names the key at fault: missing, wrong shape, unexpected', () => {
+    const model = new FptModel(config());
+    expect(() => loadAuthorsState(model, edited((m) => m.delete('fpt.fusion_module.layer_norm.bias')), 'fpt.')).toThrow(
+      'loadAuthorsState: edited.safetensors: missing key "fpt.fusion_module.layer_norm.bias"',
+    );
+    expect(() =>
+      loadAuthorsState(model, edited((m) => m.set('fpt.side_encoder.vit.encoder.layer.1.attention.attention.key.weight', { dtype: 'float32', shape: [16, 8], data: new Float32Array(128), sourceDtype: 'F32' })), 'fpt.'),
+    ).toThrow('key "fpt.side_encoder.vit.encoder.layer.1.attention.attention.key.weight" has shape [16,8], expected [16,16]');
+    expect(() => loadAuthorsState(model, edited((m) => m.set('fpt.fusion_module.extra', m.get('fpt.fusion_module.out_proj.bias')!)), 'fpt.')).toThrow(
+      'loadAuthorsState: edited.safetensors: unexpected key(s): fpt.fusion_module.extra',
+    );
+    model.dispose();
+  });
+});
