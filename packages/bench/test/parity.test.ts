@@ -46,6 +46,23 @@ describe('fpt-bench parity', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('matches every gradient to 1e-4 of its own scale, far inside the absolute tolerance', () => {
+    // The absolute 1e-4 of the golden README would let a small gradient be entirely wrong; check
+    // each gradient tensor against its own magnitude as well (skipping the mathematically zero
+    // key-bias gradients, which are float noise around 1e-10).
+    for (const f of FIXTURES.slice(0, 2)) {
+      const file = readSafetensors(readFileSync(f));
+      const { lines } = run([f]);
+      for (const name of file.names().filter((n) => n.startsWith('expected.grad.'))) {
+        const scale = Array.from(file.get(name).data).reduce((a, x) => Math.max(a, Math.abs(x)), 0);
+        if (scale < 1e-6) continue;
+        const line = lines.find((l) => l.split(' ')[2] === name)!;
+        const maxabs = Number(/maxabs=(\S+)/.exec(line)![1]);
+        expect(maxabs, name).toBeLessThanOrEqual(1e-4 * scale);
+      }
+    }
+  });
+
   it('fails a perturbed tensor, and exits non-zero', () => {
     const path = variant('fptplus-tiny.safetensors', (t) => {
       const g = t.get('expected.grad.fusion_module.out_proj.weight')!;
