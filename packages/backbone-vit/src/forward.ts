@@ -194,7 +194,7 @@ export interface FrozenForwardOptions<T> {
 /**
  * Frozen feature extraction: runs block by block, each inside its own `tf.tidy`, so peak memory
  * does not grow with depth, and stops after the last collected layer unless `runToEnd`. Call it
- * outside any gradient function: nothing here is recorded for back-propagation.
+ * outside any gradient function (inside one, tfjs would record every block for back-propagation).
  * @param vit - the (frozen) model
  * @param pixels - [B, C, H, W], normalised
  * @param options - which layers, what to keep of them

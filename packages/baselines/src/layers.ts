@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { gelu, linear, Module, Rng, truncatedNormal } from '@fpt/core';
+import { gelu, linear, Module, Rng, truncatedNormal, uniform } from '@fpt/core';
 
 /**
  * Adds a PyTorch-layout dense layer `<prefix>.weight` [out, in] and `<prefix>.bias` [out].
@@ -13,14 +13,6 @@ export function addDense(m: Module, prefix: string, out: number, inp: number, in
   else w = uniform([out, inp], 1 / Math.sqrt(inp), rng);
   m.addParameter(`${prefix}.weight`, w);
   m.addParameter(`${prefix}.bias`, tf.zeros([out]));
-}
-
-/** Uniform in [-bound, bound) from a seeded stream. */
-export function uniform(shape: number[], bound: number, rng: Rng): tf.Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(size);
-  for (let i = 0; i < size; i++) data[i] = (rng.next() * 2 - 1) * bound;
-  return tf.tensor(data, shape);
 }
 
 /** A bottleneck adapter: up(act(down(x))). */

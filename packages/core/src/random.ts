@@ -59,6 +59,19 @@ export function truncatedNormal(shape: number[], std: number, rng: Rng): tf.Tens
 }
 
 /**
+ * A tensor drawn uniformly from [-bound, bound).
+ * @param shape - output shape
+ * @param bound - half-width of the interval
+ * @param rng - the generator to draw from
+ */
+export function uniform(shape: number[], bound: number, rng: Rng): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(size);
+  for (let i = 0; i < size; i++) data[i] = (rng.next() * 2 - 1) * bound;
+  return tf.tensor(data, shape, 'float32');
+}
+
+/**
  * A tensor drawn from N(0, std^2).
  * @param shape - output shape
  * @param std - standard deviation

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { normal, Rng } from '@fpt/core';
+import { normal, Rng, uniform } from '@fpt/core';
 
 /** Configuration of FPT+'s fine-grained prompts. */
 export interface FineGrainedPromptsConfig {
@@ -48,11 +48,7 @@ export interface VptPromptsConfig {
 export function vptPrompts(config: VptPromptsConfig): tf.Tensor {
   check('vptPrompts', config.layers, config.prompts, config.dim);
   const bound = Math.sqrt(6 / (3 * config.patchSize * config.patchSize + config.dim));
-  const rng = new Rng(config.seed ?? 0);
-  const size = config.layers * config.prompts * config.dim;
-  const data = new Float32Array(size);
-  for (let i = 0; i < size; i++) data[i] = (rng.next() * 2 - 1) * bound;
-  return tf.tensor3d(data, [config.layers, config.prompts, config.dim]);
+  return uniform([config.layers, config.prompts, config.dim], bound, new Rng(config.seed ?? 0));
 }
 
 function check(fn: string, layers: number, prompts: number, dim: number): void {

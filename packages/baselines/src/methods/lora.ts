@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { dropout, Module, Rng } from '@fpt/core';
+import { dropout, Module, Rng, uniform } from '@fpt/core';
 import type { VitModel } from '@fpt/backbone-vit';
-import { uniform } from '../layers';
 import { linearLayers, matchTargets, mergeControls, methodPart, positiveInt, type BaselineMethod, type MethodPart } from '../part';
 
 /** LoRA's configuration (Hu et al. 2022). */
