@@ -4,3 +4,4 @@
  */
 export * from './parity/compare';
 export * from './parity/run';
+export * from './metrics/index';

@@ -1,0 +1,56 @@
+/** The confusion matrix [C, C] (rows: true class, columns: predicted class). */
+export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: number): number[][] {
+  if (labels.length !== predictions.length) throw new Error(`confusionMatrix: ${labels.length} labels but ${predictions.length} predictions`);
+  const m = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i];
+    const p = predictions[i];
+    if (!(Number.isInteger(y) && y >= 0 && y < classes)) throw new Error(`confusionMatrix: label ${y} at ${i} is not in 0..${classes - 1}`);
+    if (!(Number.isInteger(p) && p >= 0 && p < classes)) throw new Error(`confusionMatrix: prediction ${p} at ${i} is not in 0..${classes - 1}`);
+    m[y][p]++;
+  }
+  return m;
+}
+
+/**
+ * Cohen's kappa with quadratic weights (`cohen_kappa_score(weights='quadratic')`): agreement on
+ * ordinal grades, where confusing distant grades costs more.
+ */
+export function quadraticKappa(confusion: number[][]): number {
+  const c = confusion.length;
+  const total = confusion.flat().reduce((a, b) => a + b, 0);
+  const rows = confusion.map((r) => r.reduce((a, b) => a + b, 0));
+  const cols = confusion[0].map((_, j) => confusion.reduce((a, r) => a + r[j], 0));
+  let observed = 0;
+  let expected = 0;
+  for (let i = 0; i < c; i++) {
+    for (let j = 0; j < c; j++) {
+      const w = ((i - j) * (i - j)) / ((c - 1) * (c - 1));
+      observed += w * confusion[i][j];
+      expected += (w * rows[i] * cols[j]) / total;
+    }
+  }
+  return expected === 0 ? NaN : 1 - observed / expected;
+}
+
+/** Accuracy and macro precision, recall and F1 (a class with no predictions scores 0, as sklearn's zero_division=0). */
+export function macroScores(confusion: number[][]): { accuracy: number; precision: number; recall: number; f1: number } {
+  const c = confusion.length;
+  const total = confusion.flat().reduce((a, b) => a + b, 0);
+  let correct = 0;
+  let p = 0;
+  let r = 0;
+  let f = 0;
+  for (let k = 0; k < c; k++) {
+    const tp = confusion[k][k];
+    correct += tp;
+    const predicted = confusion.reduce((a, row) => a + row[k], 0);
+    const actual = confusion[k].reduce((a, b) => a + b, 0);
+    const precision = predicted ? tp / predicted : 0;
+    const recall = actual ? tp / actual : 0;
+    p += precision;
+    r += recall;
+    f += precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
+  }
+  return { accuracy: total ? correct / total : NaN, precision: p / c, recall: r / c, f1: f / c };
+}
