@@ -5,3 +5,4 @@
 export * from './parity/compare';
 export * from './parity/run';
 export * from './metrics/index';
+export * from './data/index';

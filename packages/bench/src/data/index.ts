@@ -1,0 +1,3 @@
+export * from './image';
+export * from './transforms';
+export * from './image-folder';
