@@ -48,6 +48,7 @@ describe.each(baselineMethods.names())('%s', (name) => {
     const backbone = tinyBackbone();
     const m = applyMethod(backbone, name, {}, { numClasses: 3 });
     const { pixels, labels } = batch();
+    const beforeOptimizer = tf.memory().numTensors;
     const opt = new AdamW(m.trainableVariables(), { lr: 1e-3 });
     trainStep(() => m.loss(pixels, labels, { training: true }), opt);
     const before = tf.memory().numTensors;
@@ -59,8 +60,9 @@ describe.each(baselineMethods.names())('%s', (name) => {
     const measured = await measureStep(() => trainStep(() => m.loss(pixels, labels), opt));
     expect(measured.peakBytes).toBeGreaterThan(measured.baselineBytes);
     expect(tf.memory().numTensors).toBe(before);
-    tf.dispose([pixels, labels]);
     opt.dispose();
+    expect(tf.memory().numTensors).toBe(beforeOptimizer); // the optimizer's moments are freed too
+    tf.dispose([pixels, labels]);
     m.dispose();
     backbone.dispose();
   });

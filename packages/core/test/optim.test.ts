@@ -34,6 +34,19 @@ describe('AdamW', () => {
     opt.dispose();
   });
 
+  it('frees everything it allocated, moments included, on dispose', () => {
+    const p = tf.variable(tf.ones([3]));
+    const before = tf.memory().numTensors;
+    const opt = new AdamW([p], { lr: 0.1 });
+    const g = tf.ones([3]);
+    opt.step(new Map([[p, g]]));
+    opt.step(new Map([[p, g]]));
+    g.dispose();
+    opt.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    p.dispose();
+  });
+
   it('rejects a bad learning rate', () => {
     expect(() => new AdamW([], { lr: -1 })).toThrow('AdamW: option "lr" must be a non-negative number, got -1');
   });

@@ -69,6 +69,7 @@ describe('forward, loss and training', () => {
 
   it('a training step on cached keys/values leaks nothing, learns, and reports its peak memory', async () => {
     const m = tinyModel();
+    const atStart = tf.memory().numTensors;
     const opt = createFptOptimizer(m, { lr: 3e-3 });
     const hr = pixels(4, 32, 3);
     const batch = { kv: m.extractKeyValues(hr), pixelsLr: pixels(4, 16, 4), labels: tf.tensor1d([0, 1, 2, 1], 'int32') };
@@ -89,6 +90,7 @@ describe('forward, loss and training', () => {
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([hr, batch.kv.keys, batch.kv.values, batch.pixelsLr, batch.labels]);
     opt.dispose();
+    expect(tf.memory().numTensors).toBe(atStart); // moments included: nothing of training survives
     m.dispose();
   });
 });
@@ -96,12 +98,14 @@ describe('forward, loss and training', () => {
 describe('edge cases', () => {
   it('trains with a single fused layer (tfjs unstack gradient pitfall)', () => {
     const m = tinyModel({ layers: [3], side: { hiddenSize: 16, numHeads: 4, mlpDim: 32, patchSize: 8, imageSize: 16, numLayers: 1 } });
+    const atStart = tf.memory().numTensors;
     const opt = createFptOptimizer(m, { lr: 1e-3 });
     const hr = pixels(2, 32, 1);
     const batch = { kv: m.extractKeyValues(hr), pixelsLr: pixels(2, 16, 2), labels: tf.tensor1d([0, 1], 'int32') };
     expect(Number.isFinite(fptTrainStep(m, opt, batch).loss)).toBe(true);
     tf.dispose([hr, batch.kv.keys, batch.kv.values, batch.pixelsLr, batch.labels]);
     opt.dispose();
+    expect(tf.memory().numTensors).toBe(atStart); // moments included: nothing of training survives
     m.dispose();
   });
 });

@@ -63,7 +63,14 @@ export class AdamW {
       if (!g) continue;
       let slot = this.moments.get(variable);
       if (!slot) {
-        slot = { m: tf.variable(tf.zerosLike(variable), false), v: tf.variable(tf.zerosLike(variable), false) };
+        // tf.variable keeps its own handle on the data: free the zeros it was made from.
+        const zeros = () => {
+          const z = tf.zerosLike(variable);
+          const moment = tf.variable(z, false);
+          z.dispose();
+          return moment;
+        };
+        slot = { m: zeros(), v: zeros() };
         this.moments.set(variable, slot);
       }
       const { m, v } = slot;
