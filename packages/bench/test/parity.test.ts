@@ -96,6 +96,15 @@ describe('fpt-bench parity', () => {
     expect(code).toBe(1);
   });
 
+  it('fails a config it cannot honour, naming the field', () => {
+    const path = variant('fptplus-tiny.safetensors', (_t, md) => {
+      const config = JSON.parse(md.config);
+      config.lpm.naming = 'keras';
+      md.config = JSON.stringify(config);
+    });
+    expect(run([path]).lines[0]).toBe('FAIL fptplus-tiny.safetensors (fixture) maxabs=n/a tol=0 (fptplus-tiny.safetensors config.lpm: "naming" must be "hf" or "timm", got "keras")');
+  });
+
   it('fails a fixture of an unknown kind or format', () => {
     const path = variant('timm-vit-tiny.safetensors', (_t, md) => {
       md.kind = 'resnet';

@@ -60,7 +60,7 @@ function checkLpm(s: ParitySession, model: FptModel): KeyValues {
   pixels.dispose();
   const { lpm, config } = model;
   tf.tidy(() => {
-    s.check('expected.lpm.pos_embed', resamplePosEmbed(lpm.get('pos_embed'), config.inputSize / lpm.config.patchSize, 'hf'), 'activation');
+    s.check('expected.lpm.pos_embed', resamplePosEmbed(lpm.get('pos_embed'), config.inputSize / lpm.config.patchSize, lpm.config.posEmbedResample), 'activation');
   });
   s.check('expected.lpm.hidden', r.features, 'activation');
   if (r.logits) s.check('expected.lpm.logits', r.logits, 'activation');
@@ -102,7 +102,7 @@ export function runFptFixture(s: ParitySession): void {
   const config = fptConfigFromFixture(s.fixture);
   const model = new FptModel(config);
   try {
-    loadVitWeights(model.lpm, file, { prefix: 'lpm.', naming: 'hf' });
+    loadVitWeights(model.lpm, file, { prefix: 'lpm.', naming: model.lpm.config.posEmbedResample });
     s.consume(file.names().filter((n) => n.startsWith('lpm.')));
     s.count('lpm_params', parameterReport(model.lpm).total);
     const loaded = loadAuthorsState(model, file, 'fpt.');

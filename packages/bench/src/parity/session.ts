@@ -70,8 +70,14 @@ export class ParitySession {
   }
 }
 
-/** A ViT config from a fixture's `lpm` / `vit` / `side` object (snake_case keys). */
-export function vitConfigFrom(obj: Record<string, unknown>, where: string, naming: 'hf' | 'timm'): VitConfig {
+/**
+ * A ViT config from a fixture's `lpm` / `vit` / `side` object (snake_case keys). Its `naming`
+ * (`hf` or `timm`), when present, picks the checkpoint family and so the position-embedding
+ * resampling; `fallback` applies when it is absent.
+ */
+export function vitConfigFrom(obj: Record<string, unknown>, where: string, fallback: 'hf' | 'timm'): VitConfig {
+  const naming = obj.naming === undefined ? fallback : obj.naming;
+  if (naming !== 'hf' && naming !== 'timm') throw new Error(`${where}: "naming" must be "hf" or "timm", got ${JSON.stringify(naming)}`);
   const num = (k: string) => field<number>(obj, k, 'number', where);
   return vitConfig({
     hiddenSize: num('hidden_size'),

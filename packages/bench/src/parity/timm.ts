@@ -12,7 +12,7 @@ export function runTimmFixture(s: ParitySession): void {
   const cfg = vitConfigFrom(vitObj, `${name} config.vit`, 'timm');
   const model = createVit(cfg);
   try {
-    const report = loadVitWeights(model, file, { prefix: 'timm.', naming: 'timm' });
+    const report = loadVitWeights(model, file, { prefix: 'timm.', naming: cfg.posEmbedResample });
     s.consume(report.loaded.map((n) => `timm.${n}`));
     s.count('params', parameterReport(model).total);
     s.consume(['input.pixels']);
@@ -21,7 +21,7 @@ export function runTimmFixture(s: ParitySession): void {
       s.check('expected.timm.features', out.features, 'activation');
       if (out.logits) s.check('expected.timm.logits', out.logits, 'activation');
       const to = field<number>(config, 'resample_to', 'number', `${name} config`);
-      s.check('expected.timm.pos_embed_resampled', resamplePosEmbed(model.get('pos_embed'), to / cfg.patchSize, 'timm'), 'activation');
+      s.check('expected.timm.pos_embed_resampled', resamplePosEmbed(model.get('pos_embed'), to / cfg.patchSize, cfg.posEmbedResample), 'activation');
     });
   } finally {
     model.dispose();
