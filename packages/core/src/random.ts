@@ -41,19 +41,25 @@ export class Rng {
 }
 
 /**
- * A tensor drawn from N(0, std^2) truncated to [-2 std, 2 std] by resampling, like
- * `torch.nn.init.trunc_normal_(std=std)` with timm's default bounds a = -2 std, b = 2 std.
+ * A tensor drawn from N(0, std^2) truncated to the absolute interval [a, b] by resampling, exactly
+ * the semantics of timm's and PyTorch's `trunc_normal_(tensor, std=std, a=-2, b=2)`: the bounds
+ * are values, not multiples of std, so with std 0.02 the truncation is practically never active.
  * @param shape - output shape
  * @param std - standard deviation before truncation
  * @param rng - the generator to draw from
+ * @param bounds - absolute lower and upper bounds (default [-2, 2], as timm)
  */
-export function truncatedNormal(shape: number[], std: number, rng: Rng): tf.Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
+export function truncatedNormal(shape: number[], std: number, rng: Rng, bounds: [number, number] = [-2, 2]): tf.Tensor {
+  const [a, b] = bounds;
+  if (!(a < b) || !(b >= -std * 6 && a <= std * 6)) {
+    throw new Error(`truncatedNormal: bounds [${a}, ${b}] must be increasing and overlap the distribution (std ${std})`);
+  }
+  const size = shape.reduce((acc, d) => acc * d, 1);
   const data = new Float32Array(size);
   for (let i = 0; i < size; i++) {
-    let z = rng.normal();
-    while (z < -2 || z > 2) z = rng.normal();
-    data[i] = z * std;
+    let z = rng.normal() * std;
+    while (z < a || z > b) z = rng.normal() * std;
+    data[i] = z;
   }
   return tf.tensor(data, shape, 'float32');
 }

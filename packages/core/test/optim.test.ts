@@ -112,3 +112,17 @@ describe('method registry and option parsing', () => {
     expect(() => configFromStrings(d, { rank: 'x' }, 'lora')).toThrow('lora: option "rank" expects a number, got "x"');
   });
 });
+
+describe('initialisers', () => {
+  it('truncatedNormal follows trunc_normal_: absolute bounds, std before truncation', async () => {
+    const { Rng, truncatedNormal } = await import('../src/index');
+    const wide = Array.from(truncatedNormal([20000], 0.02, new Rng(1)).dataSync());
+    const sd = Math.sqrt(wide.reduce((a, x) => a + x * x, 0) / wide.length);
+    expect(sd).toBeGreaterThan(0.0195);
+    expect(sd).toBeLessThan(0.0205);
+    const cut = Array.from(truncatedNormal([20000], 1, new Rng(2), [-0.5, 1]).dataSync());
+    expect(Math.min(...cut.slice(0, 5000))).toBeGreaterThanOrEqual(-0.5);
+    expect(cut.every((x) => x >= -0.5 && x <= 1)).toBe(true);
+    expect(() => truncatedNormal([2], 1, new Rng(3), [1, -1])).toThrow(/bounds \[1, -1\] must be increasing/);
+  });
+});

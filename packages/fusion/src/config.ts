@@ -40,13 +40,16 @@ export function fusionConfig(
     layerNormEps: 1e-5,
     promptStd: 1e-6,
     seed: 0,
-    ...input,
+    // An option given as undefined keeps its default.
+    ...(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as typeof input),
   };
   if (c.variant !== 'fpt+' && c.variant !== 'fpt') throw new Error(`fusionConfig: "variant" must be "fpt+" or "fpt", got "${c.variant}"`);
   for (const k of ['layers', 'prompts', 'lpmDim', 'lpmHeads', 'sideDim'] as const) {
     if (!Number.isInteger(c[k]) || c[k] <= 0) throw new Error(`fusionConfig: "${k}" must be a positive integer, got ${c[k]}`);
   }
   if (c.lpmDim % c.lpmHeads !== 0) throw new Error(`fusionConfig: "lpmDim" ${c.lpmDim} is not divisible by "lpmHeads" ${c.lpmHeads}`);
+  if (!(c.layerNormEps > 0)) throw new Error(`fusionConfig: "layerNormEps" must be positive, got ${c.layerNormEps}`);
+  if (!(c.promptStd >= 0)) throw new Error(`fusionConfig: "promptStd" must be non-negative, got ${c.promptStd}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`fusionConfig: "dropout" must be in [0, 1), got ${c.dropout}`);
   return c;
 }

@@ -3,7 +3,7 @@ import type { TokenSelector } from './selectors';
 
 /**
  * How many tokens a ratio keeps: floor(N * ratio), at least 1. A tiny epsilon absorbs float error
- * (1025 * 0.2 is 205.00000000000003 in float64, and 0.7 * 10 is 6.999999999999999).
+ * (1025 * 0.2 is 205.00000000000003 in float64, and 100 * 0.29 is 28.999999999999996).
  * @param n - tokens available
  * @param ratio - fraction to keep, in (0, 1]
  */
