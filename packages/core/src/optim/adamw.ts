@@ -14,6 +14,19 @@ export interface AdamWOptions {
   weightDecay?: number;
 }
 
+/** A snapshot of an {@link AdamW}: everything a later step depends on, as plain copies. */
+export interface AdamWState {
+  /** Steps taken. */
+  step: number;
+  /** The learning rate the next step would use. */
+  learningRate: number;
+  /**
+   * First and second moments per variable, in the order of {@link AdamW.variables}; `null` for a
+   * variable that has received no gradient yet.
+   */
+  moments: Array<{ m: Float32Array; v: Float32Array } | null>;
+}
+
 /**
  * AdamW (Loshchilov & Hutter) with decoupled weight decay, step for step equal to
  * `torch.optim.AdamW`: decay, then the bias-corrected Adam update.
@@ -85,6 +98,52 @@ export class AdamW {
         variable.assign(tf.sub(decayed, update));
       });
     }
+  }
+
+  /**
+   * A copy of the optimizer's state (step, learning rate, moments). Restoring it with
+   * {@link AdamW.loadState} on an optimizer over the same variables continues bit for bit.
+   */
+  state(): AdamWState {
+    return {
+      step: this.t,
+      learningRate: this.learningRate,
+      moments: this.variables.map((v) => {
+        const slot = this.moments.get(v);
+        return slot ? { m: Float32Array.from(slot.m.dataSync() as Float32Array), v: Float32Array.from(slot.v.dataSync() as Float32Array) } : null;
+      }),
+    };
+  }
+
+  /**
+   * Restores a state from {@link AdamW.state}. Everything is checked before anything changes.
+   * @throws when the number of variables or a moment's size differs, naming the variable's index
+   */
+  loadState(state: AdamWState): void {
+    if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`AdamW.loadState: "step" must be a non-negative integer, got ${state.step}`);
+    if (state.moments.length !== this.variables.length) {
+      throw new Error(`AdamW.loadState: the state holds ${state.moments.length} variables, this optimizer ${this.variables.length}`);
+    }
+    state.moments.forEach((s, i) => {
+      const size = this.variables[i].size;
+      if (s && (s.m.length !== size || s.v.length !== size)) {
+        throw new Error(`AdamW.loadState: moments of variable ${i} (${this.variables[i].name}) hold ${s.m.length}/${s.v.length} values, expected ${size}`);
+      }
+    });
+    this.dispose();
+    state.moments.forEach((s, i) => {
+      if (!s) return;
+      const v = this.variables[i];
+      const make = (data: Float32Array) => {
+        const t = tf.tensor(data, v.shape, 'float32');
+        const moment = tf.variable(t, false);
+        t.dispose();
+        return moment;
+      };
+      this.moments.set(v, { m: make(s.m), v: make(s.v) });
+    });
+    this.t = state.step;
+    this.learningRate = state.learningRate;
   }
 
   /** Frees the moment estimates. */
