@@ -126,6 +126,73 @@ export function clsToken(features: tf.Tensor): tf.Tensor {
   return tf.reshape(tf.slice(features, [0, 0, 0], [-1, 1, -1]), [features.shape[0], features.shape[2] as number]);
 }
 
+/** What a collected block hands to {@link BlockLoopOptions.onLayer}. */
+export interface FrozenLayer extends BlockInternals {
+  /** The block's input hidden states [B, N, D] (after `beforeBlock`). */
+  hidden: tf.Tensor;
+}
+
+/** Options of {@link runBlocks}, the one block loop every forward pass uses. */
+export interface BlockLoopOptions<T> {
+  /** Method hooks (`beforeBlock` runs before each block; the rest inside it). */
+  hooks?: VitHooks;
+  /** Extra tokens per block (see {@link BlockOptions.extraTokens}). */
+  extraTokens?: (layer: number) => tf.Tensor | undefined;
+  /** Blocks whose internals are handed to `onLayer`. */
+  collect?: Iterable<number>;
+  /** Receives a collected block's internals and returns what to keep of them. */
+  onLayer?: (layer: number, internals: FrozenLayer) => T;
+  /** Last block to run (inclusive); default the last block of the model. */
+  stopAfter?: number;
+  /**
+   * Run each block inside its own `tf.tidy`, so peak memory does not grow with depth: only the
+   * block outputs and what `onLayer` returns survive, and the input tokens are disposed. For
+   * frozen inference only: inside a gradient function it would free what back-propagation needs.
+   */
+  tidyPerBlock?: boolean;
+}
+
+/**
+ * The block loop: `beforeBlock` hook, block i with its extra tokens, collection of the block's
+ * internals. `vitForward`, `frozenForward` and the FPT+ side network all run through it.
+ * @param vit - the model
+ * @param tokens - embedded tokens [B, N, D]
+ * @param options - hooks, extra tokens, collected layers, stop-after, tidy per block
+ * @returns the output tokens of the last block run, and what `onLayer` returned per layer
+ */
+export function runBlocks<T = FrozenLayer>(vit: VitLike, tokens: tf.Tensor, options: BlockLoopOptions<T> = {}): { out: tf.Tensor; perLayer: Map<number, T> } {
+  const { hooks, tidyPerBlock } = options;
+  const collect = new Set(options.collect ?? []);
+  checkLayers(vit, collect);
+  const last = options.stopAfter ?? vit.config.numLayers - 1;
+  if (!Number.isInteger(last) || last < -1 || last >= vit.config.numLayers) {
+    throw new Error(`runBlocks: "stopAfter" ${last} out of range: the model has blocks 0..${vit.config.numLayers - 1}`);
+  }
+  const perLayer = new Map<number, T>();
+  const onLayer = options.onLayer ?? ((_l: number, internals: FrozenLayer) => internals as unknown as T);
+  let x = tokens;
+  for (let i = 0; i <= last; i++) {
+    const step = (): tf.Tensor => {
+      const input = hooks?.beforeBlock ? hooks.beforeBlock(i, x) : x;
+      const r = blockForward(vit, i, input, { hooks, extraTokens: options.extraTokens?.(i) });
+      if (collect.has(i)) {
+        const kept = onLayer(i, { hidden: tidyPerBlock ? tf.clone(input) : input, keys: r.keys, values: r.values, probs: r.probs });
+        if (tidyPerBlock) keepAll(kept as tf.TensorContainer);
+        perLayer.set(i, kept);
+      }
+      return r.out;
+    };
+    if (tidyPerBlock) {
+      const next = tf.tidy(step);
+      x.dispose();
+      x = next;
+    } else {
+      x = step();
+    }
+  }
+  return { out: x, perLayer };
+}
+
 /** Options of {@link vitForward}. */
 export interface VitForwardOptions {
   /** Method hooks. */
@@ -145,7 +212,7 @@ export interface VitOutput {
   /** Classifier logits [B, numClasses], absent when the model has no head. */
   logits?: tf.Tensor;
   /** Per collected block: its input hidden states and attention internals. */
-  layers: Map<number, BlockInternals & { hidden: tf.Tensor }>;
+  layers: Map<number, FrozenLayer>;
 }
 
 /**
@@ -157,25 +224,10 @@ export interface VitOutput {
  */
 export function vitForward(vit: VitLike, pixels: tf.Tensor, options: VitForwardOptions = {}): VitOutput {
   const { hooks } = options;
-  const collect = new Set(options.collect ?? []);
-  checkLayers(vit, collect);
-  let x = embed(vit, pixels, hooks);
-  const layers = new Map<number, BlockInternals & { hidden: tf.Tensor }>();
-  for (let i = 0; i < vit.config.numLayers; i++) {
-    if (hooks?.beforeBlock) x = hooks.beforeBlock(i, x);
-    const r = blockForward(vit, i, x, { hooks, extraTokens: options.extraTokens?.(i) });
-    if (collect.has(i)) layers.set(i, { hidden: x, keys: r.keys, values: r.values, probs: r.probs });
-    x = r.out;
-  }
-  const features = finalNorm(vit, x, hooks);
+  const run = runBlocks(vit, embed(vit, pixels, hooks), { hooks, collect: options.collect, extraTokens: options.extraTokens });
+  const features = finalNorm(vit, run.out, hooks);
   const logits = vit.config.numClasses > 0 && options.head !== false ? classify(vit, features, hooks) : undefined;
-  return { features, logits, layers };
-}
-
-/** What {@link frozenForward} hands to its per-layer callback. */
-export interface FrozenLayer extends BlockInternals {
-  /** The block's input hidden states [B, N, D]. */
-  hidden: tf.Tensor;
+  return { features, logits, layers: run.perLayer };
 }
 
 /** Options of {@link frozenForward}. */
@@ -192,8 +244,8 @@ export interface FrozenForwardOptions<T> {
 }
 
 /**
- * Frozen feature extraction: runs block by block, each inside its own `tf.tidy`, so peak memory
- * does not grow with depth, and stops after the last collected layer unless `runToEnd`. Call it
+ * Frozen feature extraction: {@link runBlocks} with a `tf.tidy` per block, so peak memory does
+ * not grow with depth, stopping after the last collected layer unless `runToEnd`. Call it
  * outside any gradient function (inside one, tfjs would record every block for back-propagation).
  * @param vit - the (frozen) model
  * @param pixels - [B, C, H, W], normalised
@@ -205,32 +257,18 @@ export function frozenForward<T extends tf.TensorContainer>(
   pixels: tf.Tensor,
   options: FrozenForwardOptions<T>,
 ): { perLayer: Map<number, T>; features?: tf.Tensor; logits?: tf.Tensor } {
-  const wanted = new Set(options.layers);
-  checkLayers(vit, wanted);
-  const last = options.runToEnd ? vit.config.numLayers - 1 : Math.max(-1, ...wanted);
-  const perLayer = new Map<number, T>();
-  let x = tf.tidy(() => embed(vit, pixels));
-  for (let i = 0; i <= last; i++) {
-    const next: tf.Tensor = tf.tidy(() => {
-      const r = blockForward(vit, i, x);
-      if (wanted.has(i)) {
-        const kept = options.onLayer(i, { hidden: tf.clone(x), keys: r.keys, values: r.values, probs: r.probs });
-        keepAll(kept);
-        perLayer.set(i, kept);
-      }
-      return r.out;
-    });
-    x.dispose();
-    x = next;
-  }
+  checkLayers(vit, new Set(options.layers));
+  const stopAfter = options.runToEnd ? vit.config.numLayers - 1 : Math.max(-1, ...options.layers);
+  const tokens = tf.tidy(() => embed(vit, pixels));
+  const run = runBlocks(vit, tokens, { collect: options.layers, onLayer: options.onLayer, stopAfter, tidyPerBlock: true });
   if (!options.runToEnd) {
-    x.dispose();
-    return { perLayer };
+    run.out.dispose();
+    return { perLayer: run.perLayer };
   }
-  const features = tf.tidy(() => finalNorm(vit, x));
-  x.dispose();
+  const features = tf.tidy(() => finalNorm(vit, run.out));
+  run.out.dispose();
   const logits = vit.config.numClasses > 0 ? tf.tidy(() => classify(vit, features)) : undefined;
-  return { perLayer, features, logits };
+  return { perLayer: run.perLayer, features, logits };
 }
 
 function keepAll(container: tf.TensorContainer): void {

@@ -1,12 +1,13 @@
 /**
- * `@fpt/baselines`: the PETL methods FPT+ is compared with, behind one method registry.
+ * `@fpt/baselines`: the PETL methods FPT+ is compared with, as typed factories on the
+ * `@fpt/backbone-vit` method contract (`adapt(backbone, [lora({ rank: 16 })])`).
  * @packageDocumentation
  */
-export * from './part';
-export * from './compose';
+export * from './targets';
+export * from './merge';
+export * from './layers';
 export * from './registry';
-export * from './applied';
-export * from './methods/simple';
+export * from './methods/selective';
 export * from './methods/lora';
 export * from './methods/adapters';
 export * from './methods/vpt';

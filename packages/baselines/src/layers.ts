@@ -1,6 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gelu, linear, Module, Rng, truncatedNormal, uniform } from '@fpt/core';
 
+/** A bottleneck's non-linearity. */
+export type Activation = 'relu' | 'gelu';
+
+/** The activations a bottleneck accepts, for validation messages. */
+export const ACTIVATIONS: readonly Activation[] = ['relu', 'gelu'];
+
 /**
  * Adds a PyTorch-layout dense layer `<prefix>.weight` [out, in] and `<prefix>.bias` [out].
  * @param init - `kaiming` (uniform in +-1/sqrt(in), PyTorch's nn.Linear default), `trunc` (std
@@ -16,7 +22,7 @@ export function addDense(m: Module, prefix: string, out: number, inp: number, in
 }
 
 /** A bottleneck adapter: up(act(down(x))). */
-export function bottleneck(m: Module, prefix: string, x: tf.Tensor, act: 'gelu' | 'relu'): tf.Tensor {
+export function bottleneck(m: Module, prefix: string, x: tf.Tensor, act: Activation): tf.Tensor {
   const h = linear(x, m.get(`${prefix}.down.weight`), m.get(`${prefix}.down.bias`));
   return linear(act === 'gelu' ? gelu(h) : tf.relu(h), m.get(`${prefix}.up.weight`), m.get(`${prefix}.up.bias`));
 }

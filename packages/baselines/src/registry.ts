@@ -1,29 +1,30 @@
-import { MethodRegistry } from '@fpt/core';
-import type { VitModel } from '@fpt/backbone-vit';
-import type { BaselineMethod, MethodPart } from './part';
-import { bitfit, fullFinetuning, linearProbe, lnTune } from './methods/simple';
+import type { MethodRegistry } from '@fpt/backbone-vit';
+import { adapterHoulsby, adapterPfeiffer, adaptFormer } from './methods/adapters';
 import { lora } from './methods/lora';
-import { adaptformer, houlsby, pfeiffer } from './methods/adapters';
-import { vptDeep, vptShallow } from './methods/vpt';
-import { ssf } from './methods/ssf';
+import { bitfit, full, linearProbe, lnTune } from './methods/selective';
 import { sideTuning } from './methods/side-tuning';
+import { ssf } from './methods/ssf';
+import { vptDeep, vptShallow } from './methods/vpt';
 
-/** Every baseline by name; `register` another `BaselineMethod` to extend it. */
-export const baselineMethods = new MethodRegistry<VitModel, MethodPart>();
-
-// One registration call per method.
-const builtIn: Array<BaselineMethod<object>> = [
-  fullFinetuning,
-  linearProbe,
-  bitfit,
-  lnTune,
-  lora as BaselineMethod<object>,
-  houlsby as BaselineMethod<object>,
-  pfeiffer as BaselineMethod<object>,
-  adaptformer as BaselineMethod<object>,
-  vptShallow as BaselineMethod<object>,
-  vptDeep as BaselineMethod<object>,
-  ssf as BaselineMethod<object>,
-  sideTuning as BaselineMethod<object>,
-];
-for (const m of builtIn) baselineMethods.register(m);
+/**
+ * Registers every baseline by name (`full`, `linear`, `bitfit`, `ln-tune`, `lora`,
+ * `adapter-houlsby`, `adapter-pfeiffer`, `adaptformer`, `vpt-shallow`, `vpt-deep`, `ssf`,
+ * `side-tuning`): one call per method. Names matter only to the CLI and to saved configs.
+ * @param registry - the registry to fill
+ * @returns the registry
+ */
+export function registerBaselines(registry: MethodRegistry): MethodRegistry {
+  return registry
+    .register(full)
+    .register(linearProbe)
+    .register(bitfit)
+    .register(lnTune)
+    .register(lora)
+    .register(adapterHoulsby)
+    .register(adapterPfeiffer)
+    .register(adaptFormer)
+    .register(vptShallow)
+    .register(vptDeep)
+    .register(ssf)
+    .register(sideTuning);
+}

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createVit, vitConfig, type VitModel } from '@fpt/backbone-vit';
+import { createVit, MethodRegistry, vitConfig, type VitModel } from '@fpt/backbone-vit';
+import { registerBaselines } from '../src/index';
 
 /** A tiny random ViT (width 32, 2 blocks, 16 px, patch 8) with deterministic weights. */
 export function tinyBackbone(seed = 1): VitModel {
@@ -17,3 +18,6 @@ export function tinyBackbone(seed = 1): VitModel {
 export function batch(size = 3): { pixels: tf.Tensor; labels: tf.Tensor } {
   return { pixels: tf.randomNormal([size, 3, 16, 16], 0, 1, 'float32', 5), labels: tf.tensor1d([0, 1, 2, 1, 0].slice(0, size), 'int32') };
 }
+
+/** Every baseline by name. */
+export const registry = registerBaselines(new MethodRegistry());

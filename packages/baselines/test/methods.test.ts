@@ -1,67 +1,84 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { createVit, vitB16Hf384 } from '@fpt/backbone-vit';
-import { applyMethod, applyMethods, baselineMethods, loadMethod, matchTargets } from '../src/index';
-import { batch, tinyBackbone } from './helpers';
+import { adapt, createVit, vitB16Hf384, type Method } from '@fpt/backbone-vit';
+import {
+  adapterHoulsby,
+  adapterPfeiffer,
+  bitfit,
+  full,
+  linearProbe,
+  lora,
+  matchTargets,
+  ssf,
+  vptDeep,
+  vptShallow,
+} from '../src/index';
+import { batch, registry, tinyBackbone } from './helpers';
 
 describe('parameter shares on ViT-B/16 (HF) with C = 5, DESIGN.md §3', () => {
   const vitB = createVit(vitB16Hf384(), { init: 'zeros' });
   afterAll(() => vitB.dispose());
-  const share = (name: string, config: Record<string, unknown> = {}) => {
-    const m = applyMethod(vitB, name, config, { numClasses: 5 });
-    const c = m.parameterCounts();
+  const share = (method: Method) => {
+    const m = adapt(vitB, [method], { numClasses: 5 });
+    const c = m.counts();
     m.dispose();
     return c;
   };
 
   it('LoRA rank 16 on query and value: 589,824 + head 3,845 -> 0.68 %', () => {
-    const c = share('lora');
+    const c = share(lora());
     expect(c.learnable).toBe(589_824 + 3_845);
     expect(c.total).toBe(86_859_496 + 589_824 + 3_845);
     expect(c.sharePercent.toFixed(2)).toBe('0.68');
     // The whole-projection variant has the same count for a different function.
-    expect(share('lora', { qkvSlices: ['qkv'], rank: 8 }).learnable).toBe(12 * 8 * (768 + 3 * 768) + 3_845);
+    expect(share(lora({ qkvSlices: ['qkv'], rank: 8 })).learnable).toBe(12 * 8 * (768 + 3 * 768) + 3_845);
   });
 
   it('VPT-deep with 16 prompts: 147,456 + 3,845 -> 0.17 %', () => {
-    const c = share('vpt-deep');
+    const c = share(vptDeep());
     expect(c.learnable).toBe(147_456 + 3_845);
     expect(c.sharePercent.toFixed(2)).toBe('0.17');
   });
 
-  it('Houlsby adapters, bottleneck 48: 1,789,056 + 3,845 -> 2.02 %', () => {
-    const c = share('adapter-houlsby');
+  it('Houlsby adapters, bottleneck 48: 1,789,056 + 3,845 -> 2.02 %; with trainLayerNorm the LayerNorms train too', () => {
+    const c = share(adapterHoulsby());
     expect(c.learnable).toBe(1_789_056 + 3_845);
     expect(c.sharePercent.toFixed(2)).toBe('2.02');
+    expect(share(adapterHoulsby({ trainLayerNorm: true })).learnable).toBe(1_789_056 + 3_845 + (12 * 2 + 1) * 2 * 768);
   });
 
-  it('full fine-tuning: 100 %', () => {
-    const c = share('full');
-    expect(c.learnable).toBe(c.total);
+  it("full fine-tuning drops the LPM's old head: learnable = total = 86,094,341", () => {
+    const c = share(full());
+    expect(c.learnable).toBe(86_094_341);
+    expect(c.total).toBe(86_094_341);
     expect(c.sharePercent).toBe(100);
   });
 
+  it('SSF scales and shifts after the patch embedding too: 209,669', () => {
+    expect(share(ssf()).learnable).toBe(209_669);
+  });
+
   it('the rest, from the built models', () => {
-    expect(share('linear').learnable).toBe(3_845);
+    expect(share(linearProbe()).learnable).toBe(3_845);
     // Biases of qkv, proj, fc1, fc2, norm1, norm2 per block, the patch embedding and the final norm
     // (not the backbone's own head, which the method replaces).
-    expect(share('bitfit').learnable).toBe(3_845 + 12 * (2304 + 768 + 3072 + 768 + 2 * 768) + 768 + 768);
-    expect(share('vpt-shallow').learnable).toBe(16 * 768 + 3_845);
-    expect(share('adapter-pfeiffer').learnable).toBe(12 * 74_544 + 3_845);
+    expect(share(bitfit()).learnable).toBe(3_845 + 12 * (2304 + 768 + 3072 + 768 + 2 * 768) + 768 + 768);
+    expect(share(vptShallow()).learnable).toBe(16 * 768 + 3_845);
+    expect(share(adapterPfeiffer()).learnable).toBe(12 * 74_544 + 3_845);
   });
 });
 
 describe('LoRA', () => {
   it('merged and unmerged outputs agree, and unmerge restores the weights', () => {
     const backbone = tinyBackbone();
-    const m = applyMethod(backbone, 'lora', { rank: 4, alpha: 8 }, { numClasses: 3 });
+    const m = adapt(backbone, [lora({ rank: 4, alpha: 8 })], { numClasses: 3 });
     // Train the update away from zero first (B starts at zero).
     for (const p of m.module.namedParameters()) if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(tf.randomNormal(p.variable.shape, 0, 0.1, 'float32', 3)));
     const { pixels } = batch();
     const w0 = Array.from(backbone.get('blocks.0.attn.qkv.weight').dataSync());
-    const plain = tf.tidy(() => m.forward(pixels).dataSync());
+    const plain = tf.tidy(() => m.forward({ pixels }).dataSync());
     m.merge();
-    const merged = tf.tidy(() => m.forward(pixels).dataSync());
+    const merged = tf.tidy(() => m.forward({ pixels }).dataSync());
     expect(Array.from(backbone.get('blocks.0.attn.qkv.weight').dataSync())).not.toEqual(w0);
     merged.forEach((v, i) => expect(Math.abs(v - plain[i])).toBeLessThan(1e-5));
     expect(() => m.merge()).toThrow('lora: already merged');
@@ -72,10 +89,26 @@ describe('LoRA', () => {
     backbone.dispose();
   });
 
+  it('dropout follows the call context: training draws a mask, evaluation does not', () => {
+    const backbone = tinyBackbone();
+    const m = adapt(backbone, [lora({ rank: 4, dropout: 0.5 })], { numClasses: 3 });
+    for (const p of m.module.namedParameters()) if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(tf.ones(p.variable.shape)));
+    const { pixels } = batch();
+    const run = (ctx?: { training: boolean; seed: number; step: number }) => tf.tidy(() => Array.from(m.forward({ pixels }, ctx).dataSync()));
+    expect(run()).toEqual(run());
+    const t1 = run({ training: true, seed: 1, step: 0 });
+    expect(t1).toEqual(run({ training: true, seed: 1, step: 0 }));
+    expect(t1).not.toEqual(run({ training: true, seed: 2, step: 0 }));
+    expect(t1).not.toEqual(run());
+    pixels.dispose();
+    m.dispose();
+    backbone.dispose();
+  });
+
   it('q,v slices leave the key projection untouched; the whole-projection variant does not', () => {
     const backbone = tinyBackbone();
     for (const [slices, keyChanged] of [[['q', 'v'], false], [['qkv'], true]] as const) {
-      const m = applyMethod(backbone, 'lora', { rank: 2, qkvSlices: [...slices] }, { numClasses: 3 });
+      const m = adapt(backbone, [lora({ rank: 2, qkvSlices: [...slices] })], { numClasses: 3 });
       for (const p of m.module.namedParameters()) if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(tf.ones(p.variable.shape)));
       const k0 = Array.from(backbone.get('blocks.1.attn.qkv.weight').dataSync().slice(32 * 32, 64 * 32));
       m.merge();
@@ -87,21 +120,23 @@ describe('LoRA', () => {
     backbone.dispose();
   });
 
-  it('targets follow peft\'s rules and never silently match nothing', () => {
+  it("targets follow peft's rules and never silently match nothing", () => {
     const names = ['blocks.0.attn.qkv', 'blocks.0.mlp.fc1', 'blocks.1.attn.qkv', 'blocks.1.mlp.fc1'];
     expect(matchTargets(names, ['attn.qkv'], 'lora')).toEqual(['blocks.0.attn.qkv', 'blocks.1.attn.qkv']);
+    expect(matchTargets(names, ['qkv'], 'lora')).toEqual(['blocks.0.attn.qkv', 'blocks.1.attn.qkv']);
     expect(matchTargets(names, ['blocks.1.mlp.fc1'], 'lora')).toEqual(['blocks.1.mlp.fc1']);
     expect(matchTargets(names, ['re:blocks\\.0\\..*'], 'lora')).toEqual(['blocks.0.attn.qkv', 'blocks.0.mlp.fc1']);
     expect(() => matchTargets(names, ['qkv2'], 'lora')).toThrow('lora: target "qkv2" matches no layer');
     expect(() => matchTargets(names, ['fc'], 'lora')).toThrow(/target "fc" matches no layer/); // suffixes match whole segments
+    expect(() => matchTargets(names, ['re:('], 'lora')).toThrow('lora: option "targets" holds an invalid regular expression "("');
     const backbone = tinyBackbone();
-    expect(() => applyMethod(backbone, 'lora', { targets: 'attn.nope' })).toThrow('lora: target "attn.nope" matches no layer');
-    expect(() => applyMethod(backbone, 'lora', { rank: '0' })).toThrow('lora: option "rank" must be a positive integer, got 0');
-    expect(() => applyMethod(backbone, 'lora', { qkvSlices: 'q,x' })).toThrow(/"qkvSlices" must be "qkv" or distinct slices among q, k, v/);
-    expect(() => applyMethod(backbone, 'lora', { rnak: '4' })).toThrow('lora: unknown option "rnak"; known options: rank, alpha, dropout, targets, qkvSlices, seed');
-    const mlp = applyMethod(backbone, 'lora', { targets: 'mlp.fc1,mlp.fc2', rank: 2 });
+    expect(() => adapt(backbone, [lora({ targets: ['attn.nope'] })])).toThrow('lora: target "attn.nope" matches no layer');
+    expect(() => lora({ rank: 0 })).toThrow('lora: option "rank" must be a positive integer, got 0');
+    expect(() => registry.fromStrings('lora', { qkvSlices: 'q,x' })).toThrow(/"qkvSlices" must be "qkv" or distinct slices among q, k, v/);
+    expect(() => registry.fromStrings('lora', { rnak: '4' })).toThrow('lora: unknown option "rnak"; known options: rank, alpha, dropout, targets, qkvSlices, seed');
+    const mlp = adapt(backbone, [registry.fromStrings('lora', { targets: 'mlp.fc1,mlp.fc2', rank: '2' })]);
     expect(mlp.module.namedParameters().map((p) => p.name).filter((n) => n.endsWith('lora_A'))).toEqual([
-      'method.blocks.0.mlp.fc1.lora_A', 'method.blocks.0.mlp.fc2.lora_A', 'method.blocks.1.mlp.fc1.lora_A', 'method.blocks.1.mlp.fc2.lora_A',
+      'lora.blocks.0.mlp.fc1.lora_A', 'lora.blocks.0.mlp.fc2.lora_A', 'lora.blocks.1.mlp.fc1.lora_A', 'lora.blocks.1.mlp.fc2.lora_A',
     ]);
     mlp.dispose();
     backbone.dispose();
@@ -109,14 +144,15 @@ describe('LoRA', () => {
 });
 
 describe('SSF', () => {
-  it('merges into the preceding weights with the same outputs, and unmerges', () => {
+  it('merges into the preceding weights (patch embedding included) with the same outputs, and unmerges', () => {
     const backbone = tinyBackbone();
-    const m = applyMethod(backbone, 'ssf', { initStd: 0.3 }, { numClasses: 3 });
+    const m = adapt(backbone, [ssf({ initStd: 0.3 })], { numClasses: 3 });
+    expect(m.module.has('ssf.patch_embed.proj.ssf_scale')).toBe(true);
     const { pixels } = batch();
     const before = new Map(backbone.namedParameters().map((p) => [p.name, Array.from(p.variable.dataSync())]));
-    const plain = tf.tidy(() => m.forward(pixels).dataSync());
+    const plain = tf.tidy(() => m.forward({ pixels }).dataSync());
     m.merge();
-    const merged = tf.tidy(() => m.forward(pixels).dataSync());
+    const merged = tf.tidy(() => m.forward({ pixels }).dataSync());
     merged.forEach((v, i) => expect(Math.abs(v - plain[i])).toBeLessThan(1e-4));
     m.unmerge();
     for (const p of backbone.namedParameters()) Array.from(p.variable.dataSync()).forEach((v, i) => expect(Math.abs(v - before.get(p.name)![i])).toBeLessThan(1e-5));
@@ -126,45 +162,21 @@ describe('SSF', () => {
   });
 });
 
-describe('combining methods', () => {
-  it('LoRA + VPT-deep on one backbone: both train, one head, save and reload', () => {
+describe('adapters', () => {
+  it('Pfeiffer takes an activation (ReLU by default); the two differ', () => {
+    expect(adapterPfeiffer().config.activation).toBe('relu');
+    expect(() => registry.fromStrings('adapter-pfeiffer', { activation: 'tanh' })).toThrow('adapter-pfeiffer: option "activation" must be one of relu, gelu, got "tanh"');
     const backbone = tinyBackbone();
-    const m = applyMethods(backbone, [{ name: 'lora', config: { rank: 2 } }, { name: 'vpt-deep', config: { prompts: 3 } }], { numClasses: 3 });
-    expect(m.name).toBe('lora+vpt-deep');
-    expect(m.module.namedParameters().map((p) => p.name)).toEqual(expect.arrayContaining(['method0.blocks.0.attn.qkv.q.lora_A', 'method1.prompts', 'head.fc.weight']));
-    expect(m.mergeable).toBe(false);
-    expect(() => m.merge()).toThrow('lora+vpt-deep: not mergeable (combined methods are never merged)');
     const { pixels } = batch();
-    const saved = m.save();
-    const fresh = tinyBackbone();
-    const again = loadMethod(fresh, saved.weights, saved.config);
-    tf.tidy(() => {
-      expect(Array.from(again.forward(pixels).dataSync())).toEqual(Array.from(m.forward(pixels).dataSync()));
-    });
+    const out = (act: 'relu' | 'gelu') => {
+      const m = adapt(backbone, [adapterPfeiffer({ activation: act, seed: 3 })], { numClasses: 3 });
+      for (const p of m.module.namedParameters()) if (p.name.includes('.up.')) tf.tidy(() => p.variable.assign(tf.randomNormal(p.variable.shape, 0, 0.5, 'float32', 4)));
+      const y = tf.tidy(() => Array.from(m.forward({ pixels }).dataSync()));
+      m.dispose();
+      return y;
+    };
+    expect(out('relu')).not.toEqual(out('gelu'));
     pixels.dispose();
-    [m, again].forEach((x) => x.dispose());
-    [backbone, fresh].forEach((x) => x.dispose());
-  });
-
-  it('refuses combinations that cannot compose, saying why', () => {
-    const backbone = tinyBackbone();
-    expect(() => applyMethods(backbone, [{ name: 'full' }, { name: 'lora' }])).toThrow('"full" trains every parameter already');
-    expect(() => applyMethods(backbone, [{ name: 'side-tuning' }, { name: 'vpt-deep' }])).toThrow(/side-tuning replaces the features/);
-    expect(() => applyMethods(backbone, [{ name: 'lora' }, { name: 'lora' }])).toThrow(/appears twice/);
-    expect(() => applyMethod(backbone, 'dora')).toThrow(`unknown method "dora"; registered: ${baselineMethods.names().join(', ')}`);
-    backbone.dispose();
-  });
-
-  it('loading refuses a foreign or mismatched file, naming the key', () => {
-    const backbone = tinyBackbone();
-    const m = applyMethod(backbone, 'bitfit', {}, { numClasses: 3 });
-    const saved = m.save();
-    const fresh = tinyBackbone();
-    expect(() => loadMethod(fresh, saved.weights, '{"format":"x"}')).toThrow(/config "format" must be "fpt-petl\/1"/);
-    const wrong = saved.config.replace('"numClasses": 3', '"numClasses": 4');
-    expect(() => loadMethod(fresh, saved.weights, wrong)).toThrow(/key "head.fc.weight" has shape \[3,32\], expected \[4,32\]/);
-    fresh.dispose();
-    m.dispose();
     backbone.dispose();
   });
 });

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { linear, Module, Rng } from '@fpt/core';
-import { clsToken, createVit, vitConfig, vitForward, type VitModel } from '@fpt/backbone-vit';
+import { attached, clsToken, createVit, defineMethod, positiveInt, vitConfig, vitForward, type VitModel } from '@fpt/backbone-vit';
 import { addDense } from '../layers';
-import { methodPart, positiveInt, type BaselineMethod } from '../part';
 
 /** Configuration of side-tuning (Zhang et al. 2020). */
 export interface SideTuningConfig {
@@ -23,14 +22,17 @@ export interface SideTuningConfig {
  * 0, so alpha = 0.5). Nothing is back-propagated through the backbone. Parameters `side.*` (timm
  * names), `proj.{weight,bias}`, `alpha`.
  */
-export const sideTuning: BaselineMethod<SideTuningConfig> = {
+export const sideTuning = defineMethod<SideTuningConfig>({
   name: 'side-tuning',
-  description: 'side-tuning: a small side ViT blended with the frozen backbone\'s features',
+  description: "side-tuning: a small side ViT blended with the frozen backbone's features",
   defaults: { width: 96, depth: 4, heads: 4, seed: 0 },
-  apply(backbone, c) {
+  validate(c) {
     positiveInt(c.width, 'width', 'side-tuning');
     positiveInt(c.depth, 'depth', 'side-tuning');
     positiveInt(c.heads, 'heads', 'side-tuning');
+    if (c.width % c.heads !== 0) throw new Error(`side-tuning: option "width" ${c.width} must be divisible by "heads" ${c.heads}`);
+  },
+  attach(backbone, c) {
     const { patchSize, imageSize, numChannels, hiddenSize } = backbone.config;
     const module = new Module();
     const side: VitModel = module.addModule(
@@ -39,15 +41,22 @@ export const sideTuning: BaselineMethod<SideTuningConfig> = {
     );
     addDense(module, 'proj', hiddenSize, c.width, 'trunc', new Rng(c.seed + 1));
     module.addParameter('alpha', tf.zeros([1]));
-    return methodPart(module, {}, {
-      gradientsThroughBackbone: false,
-      features(frozen, pixels) {
-        const base = clsToken(vitForward(frozen, pixels, { head: false }).features);
-        const s = clsToken(vitForward(side, pixels).features);
-        const mixed = linear(s, module.get('proj.weight'), module.get('proj.bias'));
-        const a = tf.sigmoid(module.get('alpha'));
-        return tf.add(tf.mul(base, a), tf.mul(mixed, tf.sub(1, a)));
-      },
+    return attached(module, {
+      backpropagatesThroughBackbone: false,
+      capabilities: [
+        { kind: 'exclusive', reason: 'it replaces the features the head reads with its own blend' },
+        {
+          kind: 'replacesFeatures',
+          width: hiddenSize,
+          features({ backbone: frozen, batch }) {
+            const base = clsToken(vitForward(frozen, batch.pixels, { head: false }).features);
+            const s = clsToken(vitForward(side, batch.pixels).features);
+            const mixed = linear(s, module.get('proj.weight'), module.get('proj.bias'));
+            const a = tf.sigmoid(module.get('alpha'));
+            return tf.add(tf.mul(base, a), tf.mul(mixed, tf.sub(1, a)));
+          },
+        },
+      ],
     });
   },
-};
+});

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module, normal, Rng } from '@fpt/core';
-import { linearLayers, mergeControls, methodPart, type BaselineMethod } from '../part';
+import { attached, defineMethod, numberIn } from '@fpt/backbone-vit';
+import { mergeable } from '../merge';
+import { linearLayers } from '../targets';
 
 /** Configuration of SSF (Lian et al. 2022). */
 export interface SsfConfig {
@@ -11,19 +13,20 @@ export interface SsfConfig {
 }
 
 /**
- * SSF: a learnable scale and shift after every linear map and LayerNorm of the blocks and the final
- * norm, y * gamma + beta (`<layer>.ssf_scale`, `<layer>.ssf_shift`). Mergeable into the preceding
- * weights, so inference costs nothing extra.
+ * SSF: a learnable scale and shift y * gamma + beta after the patch embedding (as the official SSF
+ * code does), after every linear map and LayerNorm of the blocks, and after the final norm
+ * (`<layer>.ssf_scale`, `<layer>.ssf_shift`). Mergeable into the preceding weights, so inference
+ * costs nothing extra.
  */
-export const ssf: BaselineMethod<SsfConfig> = {
+export const ssf = defineMethod<SsfConfig>({
   name: 'ssf',
-  description: 'SSF: scale and shift after every linear map and LayerNorm',
+  description: 'SSF: scale and shift after the patch embedding and every linear map and LayerNorm',
   defaults: { initStd: 0.02, seed: 0 },
-  apply(backbone, c) {
-    if (!(c.initStd >= 0)) throw new Error(`ssf: option "initStd" must be non-negative, got ${c.initStd}`);
+  validate: (c) => numberIn(c.initStd, 'initStd', 'ssf', 0),
+  attach(backbone, c) {
     const rng = new Rng(c.seed);
     const module = new Module();
-    const sites = new Map<string, number>();
+    const sites = new Map<string, number>([['patch_embed.proj', backbone.config.hiddenSize]]);
     for (const [name, { out }] of linearLayers(backbone)) if (name.startsWith('blocks.')) sites.set(name, out);
     for (const p of backbone.namedParameters()) {
       const m = /^((?:blocks\.\d+\.)?norm\d?)\.weight$/.exec(p.name);
@@ -33,9 +36,7 @@ export const ssf: BaselineMethod<SsfConfig> = {
       module.addParameter(`${name}.ssf_scale`, tf.tidy(() => tf.add(normal([width], c.initStd, rng), 1)));
       module.addParameter(`${name}.ssf_shift`, normal([width], c.initStd, rng));
     }
-    const apply = (name: string, y: tf.Tensor) =>
-      controls.merged() || !sites.has(name) ? y : tf.add(tf.mul(y, module.get(`${name}.ssf_scale`)), module.get(`${name}.ssf_shift`));
-    // Folding: (x W^T + b) * g + s = x (g W)^T + (g b + s); LayerNorm the same with its affine.
+    // Folding: (x W^T + b) * g + s = x (g W)^T + (g b + s); LayerNorm and the patch convolution alike.
     const fold = (sign: 1 | -1) => {
       for (const name of sites.keys()) {
         tf.tidy(() => {
@@ -43,7 +44,7 @@ export const ssf: BaselineMethod<SsfConfig> = {
           const s = module.get(`${name}.ssf_shift`);
           const w = backbone.get(`${name}.weight`);
           const b = backbone.get(`${name}.bias`);
-          const gw = w.rank === 2 ? tf.reshape(g, [-1, 1]) : g;
+          const gw = tf.reshape(g, [-1, ...new Array<number>(w.rank - 1).fill(1)]);
           if (sign === 1) {
             w.assign(tf.mul(w, gw));
             b.assign(tf.add(tf.mul(b, g), s));
@@ -54,12 +55,12 @@ export const ssf: BaselineMethod<SsfConfig> = {
         });
       }
     };
-    const controls = mergeControls('ssf', fold);
-    const part = methodPart(module, { linear: (name, _x, y) => apply(name, y), norm: (name, y) => apply(name, y) }, {
-      mergeable: true,
-      merge: controls.merge,
-      unmerge: controls.unmerge,
+    const merge = mergeable('ssf', fold);
+    const apply = (name: string, y: tf.Tensor) =>
+      merge.isMerged() || !sites.has(name) ? y : tf.add(tf.mul(y, module.get(`${name}.ssf_scale`)), module.get(`${name}.ssf_shift`));
+    return attached(module, {
+      capabilities: [merge],
+      hooks: () => ({ linear: (name, _x, y) => apply(name, y), norm: (name, y) => apply(name, y) }),
     });
-    return part;
   },
-};
+});

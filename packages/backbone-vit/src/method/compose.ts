@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { VitHooks } from '@fpt/backbone-vit';
+import type { VitHooks } from '../hooks';
 
 /**
  * Chains several methods' hooks: each hook point applies the methods' hooks in order, every one

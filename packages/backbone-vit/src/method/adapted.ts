@@ -1,0 +1,297 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  crossEntropy,
+  linear,
+  Module,
+  numel,
+  readSafetensors,
+  Rng,
+  truncatedNormal,
+  writeSafetensors,
+  type ParameterGroup,
+  type ParameterReport,
+  type WritableTensor,
+} from '@fpt/core';
+import { clsToken, vitForward } from '../forward';
+import type { VitModel } from '../model';
+import { capability } from './capabilities';
+import { EVAL, type ForwardContext } from './context';
+import type { Batch, Method } from './method';
+import { savedMethod, type MethodRegistry, type SavedMethod } from './registry';
+import { MethodStack } from './stack';
+
+/** Options of {@link adapt}. */
+export interface AdaptOptions {
+  /** Classes C of the new head (default 5). */
+  numClasses?: number;
+  /** Seed of the head's initialisation (default 0). */
+  seed?: number;
+}
+
+/** Parameter accounting with DESIGN.md §3's denominator. */
+export interface ParameterCounts {
+  /** Every trainable element: the methods' parameters, the new head, and backbone parameters they unfroze. */
+  learnable: number;
+  /** The backbone as loaded (its own head included unless a method replaces it), the methods' parameters and the new head. */
+  total: number;
+  /** 100 * learnable / total. */
+  sharePercent: number;
+}
+
+/** The JSON saved beside an adapted model's weights (peft's adapter_config, in spirit). */
+export interface AdaptedConfig {
+  /** Format tag. */
+  format: 'fpt-adapted/1';
+  /** The methods in application order. */
+  methods: SavedMethod[];
+  /** Classes of the head. */
+  numClasses: number;
+  /** Head initialisation seed. */
+  seed: number;
+}
+
+/**
+ * A backbone with one or more methods and a new classifier head: the one model every method
+ * (FPT+ included) is trained, evaluated, counted and saved through.
+ *
+ * Parameters: each method's under its name (`lora.*`, `fpt-plus.side_encoder.*`), the head as
+ * `head.weight` [C, F] and `head.bias` [C]. The head reads the CLS token of the hooked backbone's
+ * final features, or the features of a method that replaces them.
+ */
+export class AdaptedModel {
+  /** The methods' parameters and the head. */
+  readonly module = new Module();
+  /** The attached methods. */
+  readonly stack: MethodStack;
+  /** Classes of the head. */
+  readonly numClasses: number;
+  private readonly seed: number;
+
+  /**
+   * Use {@link adapt}.
+   * @param backbone - frozen here, except what the methods train
+   * @param methods - in application order
+   * @param options - head classes and seed
+   */
+  constructor(
+    readonly backbone: VitModel,
+    readonly methods: readonly Method[],
+    options: AdaptOptions = {},
+  ) {
+    const numClasses = options.numClasses ?? 5;
+    if (!Number.isInteger(numClasses) || numClasses < 1 || numClasses > 1_000_000) {
+      throw new Error(`adapt: "numClasses" must be an integer in [1, 1000000], got ${numClasses}`);
+    }
+    if (methods.length === 0) throw new Error('adapt: no method given');
+    this.numClasses = numClasses;
+    this.seed = options.seed ?? 0;
+    this.stack = new MethodStack(backbone, methods);
+    // Each method's parameters under its name, beside the head (the stack owns them too: dispose is idempotent).
+    this.stack.parts.forEach((p, i) => this.module.addModule(methods[i].name, p.module));
+    const width = capability(this.stack.capabilities, 'replacesFeatures')?.width ?? backbone.config.hiddenSize;
+    const rng = new Rng(this.seed);
+    this.module.addParameter('head.weight', truncatedNormal([numClasses, width], 0.02, rng));
+    this.module.addParameter('head.bias', tf.zeros([numClasses]));
+  }
+
+  /** The method names joined with `+`. */
+  get name(): string {
+    return this.methods.map((m) => m.name).join('+');
+  }
+
+  /** Names of the extra inputs the methods need in `batch.extras` (empty for most methods). */
+  get inputs(): readonly string[] {
+    return this.stack.capabilities.flatMap((c) => (c.kind === 'needsInputs' ? c.inputs : []));
+  }
+
+  /**
+   * Computes the extra inputs of the methods that need them (FPT+: the LPM's selected keys and
+   * values) from the backbone's input, without recording gradients. The caller disposes them.
+   * @param pixels - the backbone's input [B, C, H, W], normalised
+   */
+  prepare(pixels: tf.Tensor): Record<string, tf.Tensor> {
+    const out: Record<string, tf.Tensor> = {};
+    for (const c of this.stack.capabilities) if (c.kind === 'needsInputs') Object.assign(out, c.prepare(pixels));
+    return out;
+  }
+
+  /**
+   * Logits [B, C]. Tidies itself: only the logits survive the call (inside a gradient function
+   * the tape keeps what back-propagation needs).
+   * @param batch - pixels and any extra inputs
+   * @param ctx - training mode, seed, step (default: evaluation)
+   * @throws when an extra input is missing or the pixels do not fit
+   */
+  forward(batch: Batch, ctx: ForwardContext = EVAL): tf.Tensor {
+    for (const name of this.inputs) {
+      if (!batch.extras?.[name]) throw new Error(`${this.name}: the batch lacks extras.${name}; compute it with prepare() or load it from a cache`);
+    }
+    return tf.tidy(() => {
+      const hooks = this.stack.hooks(ctx);
+      const replacing = capability(this.stack.capabilities, 'replacesFeatures');
+      const features = replacing
+        ? replacing.features({ backbone: this.backbone, batch, hooks, ctx })
+        : clsToken(vitForward(this.backbone, batch.pixels, { hooks, head: false }).features);
+      return linear(features, this.module.get('head.weight'), this.module.get('head.bias'));
+    });
+  }
+
+  /**
+   * Mean cross-entropy of the forward's logits against labels.
+   * @param batch - the batch
+   * @param labels - int32 [B]
+   * @param ctx - the call's context
+   */
+  loss(batch: Batch, labels: tf.Tensor, ctx: ForwardContext = EVAL): tf.Scalar {
+    return tf.tidy(() => crossEntropy(this.forward(batch, ctx), labels));
+  }
+
+  /** Everything that trains: the methods' and head's parameters, then the backbone's unfrozen ones. */
+  trainableVariables(): tf.Variable[] {
+    return [...this.module.trainableVariables(), ...this.stack.unfrozen.map((n) => this.backbone.get(n))];
+  }
+
+  /** Whether training back-propagates through the backbone's activations. */
+  get backpropagatesThroughBackbone(): boolean {
+    return this.stack.backpropagatesThroughBackbone;
+  }
+
+  /** Learnable and total parameters, from the built model. */
+  counts(): ParameterCounts {
+    const r = this.report();
+    return { learnable: r.trainable, total: r.total, sharePercent: r.trainablePercent };
+  }
+
+  /**
+   * peft-style report: groups of the backbone (`backbone.blocks`, ...), of each method and the head,
+   * with total and trainable elements.
+   * @param depth - dotted segments per group (default 2)
+   */
+  report(depth = 2): ParameterReport {
+    const dropHead = !!capability(this.stack.capabilities, 'replacesHead');
+    const groups = new Map<string, ParameterGroup>();
+    let total = 0;
+    let trainable = 0;
+    const add = (name: string, size: number, trains: boolean) => {
+      total += size;
+      if (trains) trainable += size;
+      const key = name.split('.').slice(0, depth).join('.');
+      const g = groups.get(key) ?? { name: key, total: 0, trainable: 0 };
+      g.total += size;
+      if (trains) g.trainable += size;
+      groups.set(key, g);
+    };
+    for (const p of this.backbone.namedParameters()) {
+      if (dropHead && (p.name === 'head' || p.name.startsWith('head.'))) continue;
+      add(`backbone.${p.name}`, numel(p.variable.shape), p.trainable);
+    }
+    for (const p of this.module.namedParameters()) add(p.name, numel(p.variable.shape), p.trainable);
+    return { total, trainable, trainablePercent: total ? (100 * trainable) / total : 0, groups: [...groups.values()] };
+  }
+
+  /** Folds a single mergeable method into the backbone weights. */
+  merge(): void {
+    this.mergeable().merge();
+  }
+
+  /** Undoes {@link AdaptedModel.merge}. */
+  unmerge(): void {
+    this.mergeable().unmerge();
+  }
+
+  private mergeable() {
+    const m = this.stack.mergeable();
+    if (!m) throw new Error(`${this.name}: not mergeable${this.methods.length > 1 ? ' (combined methods are never merged)' : ''}`);
+    return m;
+  }
+
+  /**
+   * The method-only weights (the methods' parameters, the head, and the backbone parameters they
+   * train, under `backbone.<name>`) as one safetensors file, and the JSON config that re-creates
+   * the model with {@link loadAdapted}. Save unmerged: merged weights live in the backbone.
+   */
+  save(): { weights: Uint8Array; config: string } {
+    const tensors: Record<string, WritableTensor> = {};
+    const put = (name: string, v: tf.Variable) => (tensors[name] = { dtype: 'float32', shape: v.shape, data: v.dataSync() as Float32Array });
+    for (const p of this.module.namedParameters()) put(p.name, p.variable);
+    for (const n of this.stack.unfrozen) put(`backbone.${n}`, this.backbone.get(n));
+    const config: AdaptedConfig = { format: 'fpt-adapted/1', methods: this.methods.map(savedMethod), numClasses: this.numClasses, seed: this.seed };
+    return {
+      weights: writeSafetensors(tensors, { metadata: { format: 'fpt-adapted/1', methods: this.name } }),
+      config: JSON.stringify(config, null, 2),
+    };
+  }
+
+  /**
+   * Loads weights saved by {@link AdaptedModel.save} into this model. Everything is checked first
+   * (every key present, none unexpected, every shape), then assigned: a failed load changes nothing.
+   * @param weights - safetensors bytes
+   * @param source - names the file in errors
+   */
+  loadWeights(weights: Uint8Array, source = 'adapted weights'): void {
+    const file = readSafetensors(weights, source);
+    const expected = new Map<string, tf.Variable>();
+    for (const p of this.module.namedParameters()) expected.set(p.name, p.variable);
+    for (const n of this.stack.unfrozen) expected.set(`backbone.${n}`, this.backbone.get(n));
+    const names = file.names();
+    const missing = [...expected.keys()].filter((n) => !names.includes(n));
+    const unexpected = names.filter((n) => !expected.has(n));
+    if (missing.length || unexpected.length) {
+      throw new Error(`${source}: keys do not match ${this.name}: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
+    }
+    const entries = names.map((n) => ({ name: n, entry: file.get(n), variable: expected.get(n)! }));
+    for (const { name, entry, variable } of entries) {
+      if (entry.shape.join() !== variable.shape.join()) throw new Error(`${source}: tensor "${name}" has shape [${entry.shape}], expected [${variable.shape}]`);
+      if (entry.dtype !== 'float32') throw new Error(`${source}: tensor "${name}" has dtype ${entry.dtype}, expected float32`);
+    }
+    for (const { entry, variable } of entries) {
+      tf.tidy(() => variable.assign(tf.tensor(entry.data, entry.shape, 'float32')));
+    }
+  }
+
+  /** Frees the methods' parameters and the head, and freezes again what they unfroze (the backbone stays). */
+  dispose(): void {
+    this.stack.dispose();
+    this.module.dispose();
+  }
+}
+
+/**
+ * Attaches methods to a backbone, in order, with one shared new head.
+ * @param backbone - the backbone (or LPM); frozen, then partly unfrozen by the methods
+ * @param methods - from factories such as `lora({ rank: 16 })`
+ * @param options - classes of the head (default 5) and its seed
+ * @throws when the methods cannot be combined (an exclusive method, two that replace the
+ *   features, one given twice), naming them and the reason
+ */
+export function adapt(backbone: VitModel, methods: readonly Method[], options: AdaptOptions = {}): AdaptedModel {
+  return new AdaptedModel(backbone, methods, options);
+}
+
+/**
+ * Re-creates a saved adapted model on a backbone with the same base weights, and loads its weights.
+ * @param backbone - the backbone
+ * @param weights - the safetensors bytes from `save()`
+ * @param configJson - the JSON from `save()`
+ * @param registry - resolves method names to factories
+ * @throws on a malformed config, an unknown method, a missing or unexpected key, or a shape mismatch
+ */
+export function loadAdapted(backbone: VitModel, weights: Uint8Array, configJson: string, registry: MethodRegistry): AdaptedModel {
+  let saved: AdaptedConfig;
+  try {
+    saved = JSON.parse(configJson) as AdaptedConfig;
+  } catch (err) {
+    throw new Error(`loadAdapted: config is not JSON: ${(err as Error).message}`);
+  }
+  if (saved?.format !== 'fpt-adapted/1' || !Array.isArray(saved.methods)) {
+    throw new Error('loadAdapted: config "format" must be "fpt-adapted/1" with a "methods" list');
+  }
+  const model = adapt(backbone, saved.methods.map((m) => registry.revive(m)), { numClasses: saved.numClasses, seed: saved.seed });
+  try {
+    model.loadWeights(weights);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
+}

@@ -1,0 +1,86 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { VitModel } from '../model';
+import type { VitHooks } from '../hooks';
+import type { ForwardContext } from './context';
+import type { Batch } from './method';
+
+/** The method can be folded into the backbone weights, and out again. */
+export interface Mergeable {
+  /** Discriminant. */
+  readonly kind: 'mergeable';
+  /** Folds the method into the backbone weights; its hooks stand aside while merged. */
+  merge(): void;
+  /** Undoes {@link Mergeable.merge}. */
+  unmerge(): void;
+  /** Whether the method is folded in now. */
+  isMerged(): boolean;
+}
+
+/** The method cannot be combined with any other; `reason` says why (shown in the refusal). */
+export interface Exclusive {
+  /** Discriminant. */
+  readonly kind: 'exclusive';
+  /** Why it stands alone. */
+  readonly reason: string;
+}
+
+/** What {@link ReplacesFeatures.features} receives. */
+export interface FeatureInput {
+  /** The (frozen) backbone the method is attached to. */
+  backbone: VitModel;
+  /** The batch. */
+  batch: Batch;
+  /** The composed hooks of every attached method, bound to this call's context. */
+  hooks: VitHooks;
+  /** This call's context. */
+  ctx: ForwardContext;
+}
+
+/** The method computes the features the head reads (side-tuning, FPT+), instead of the backbone's CLS token. */
+export interface ReplacesFeatures {
+  /** Discriminant. */
+  readonly kind: 'replacesFeatures';
+  /** Width F of the features. */
+  readonly width: number;
+  /** Features [B, F] for a batch. */
+  features(input: FeatureInput): tf.Tensor;
+}
+
+/**
+ * The method needs inputs beyond the pixels, in `batch.extras` (FPT+'s selected keys and values).
+ * `prepare` computes them from the backbone's own input without recording gradients, which is what
+ * a cache stores ("preloading").
+ */
+export interface NeedsInputs {
+  /** Discriminant. */
+  readonly kind: 'needsInputs';
+  /** Names of the tensors required in `batch.extras`. */
+  readonly inputs: readonly string[];
+  /**
+   * Computes the extra inputs from the backbone's input (FPT+: the high-resolution image). The
+   * caller owns and disposes the result. Call it outside any gradient function.
+   * @param pixels - the backbone's input [B, C, H, W], normalised
+   */
+  prepare(pixels: tf.Tensor): Record<string, tf.Tensor>;
+}
+
+/**
+ * The backbone's own classifier head is discarded, not just left unused: it is neither trained nor
+ * counted (full fine-tuning replaces the old head with the new one).
+ */
+export interface ReplacesHead {
+  /** Discriminant. */
+  readonly kind: 'replacesHead';
+}
+
+/** What a method can do beyond hooks and parameters; refusals and special paths come from these. */
+export type Capability = Mergeable | Exclusive | ReplacesFeatures | NeedsInputs | ReplacesHead;
+
+/**
+ * The capability of a kind among `list`, if any.
+ * @param list - a method's capabilities
+ * @param kind - the kind wanted
+ */
+export function capability<K extends Capability['kind']>(list: readonly Capability[], kind: K): Extract<Capability, { kind: K }> | undefined {
+  return list.find((c): c is Extract<Capability, { kind: K }> => c.kind === kind);
+}

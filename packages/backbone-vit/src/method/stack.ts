@@ -1,0 +1,96 @@
+import { Module, nameMatcher } from '@fpt/core';
+import type { VitHooks } from '../hooks';
+import type { VitModel } from '../model';
+import { capability, type Capability, type Mergeable } from './capabilities';
+import { composeHooks } from './compose';
+import type { ForwardContext } from './context';
+import type { AttachedMethod, Method } from './method';
+
+/**
+ * Methods attached to one backbone: the shared machinery of every adapted model (and of FPT+'s
+ * side network). Freezes the backbone, attaches the methods in order, unfreezes what they train,
+ * composes their hooks, and refuses combinations their capabilities forbid.
+ */
+export class MethodStack {
+  /** Each method's parameters under its name (`lora.*`, `vpt-deep.*`). */
+  readonly module = new Module();
+  /** The attached methods, in order. */
+  readonly parts: readonly AttachedMethod[];
+  /** Backbone parameter names the methods train. */
+  readonly unfrozen: readonly string[];
+
+  /**
+   * @param backbone - frozen here, then partly unfrozen by the methods
+   * @param methods - in application order (hooks compose in this order)
+   * @throws when a method appears twice, an exclusive method is combined, or two methods replace
+   *   the features; nothing stays attached then
+   */
+  constructor(
+    readonly backbone: VitModel,
+    readonly methods: readonly Method[],
+  ) {
+    for (let i = 0; i < methods.length; i++) {
+      for (let j = 0; j < i; j++) {
+        if (methods[i].factory === methods[j].factory) throw new Error(`adapt: method "${methods[i].name}" is given twice`);
+      }
+    }
+    const parts: AttachedMethod[] = [];
+    try {
+      for (const m of methods) parts.push(m.attach(backbone));
+      checkCombination(methods, parts);
+    } catch (err) {
+      parts.forEach((p) => {
+        p.dispose?.();
+        p.module.dispose();
+      });
+      throw err;
+    }
+    this.parts = parts;
+    parts.forEach((p, i) => this.module.addModule(methods[i].name, p.module));
+    backbone.freeze();
+    const patterns = parts.flatMap((p) => p.unfreeze).map(nameMatcher);
+    this.unfrozen = backbone
+      .namedParameters()
+      .map((p) => p.name)
+      .filter((n) => patterns.some((m) => m(n)));
+    this.unfrozen.forEach((n) => backbone.unfreeze(n));
+  }
+
+  /** Every capability of every method. */
+  get capabilities(): Capability[] {
+    return this.parts.flatMap((p) => p.capabilities);
+  }
+
+  /** The composed hooks for one call. */
+  hooks(ctx: ForwardContext): VitHooks {
+    return composeHooks(this.parts.map((p) => p.hooks(ctx)));
+  }
+
+  /** Whether training back-propagates through the backbone's activations. */
+  get backpropagatesThroughBackbone(): boolean {
+    return this.parts.some((p) => p.backpropagatesThroughBackbone);
+  }
+
+  /** The mergeable capability of a single-method stack. */
+  mergeable(): Mergeable | undefined {
+    return this.parts.length === 1 ? capability(this.parts[0].capabilities, 'mergeable') : undefined;
+  }
+
+  /** Freezes again what the methods unfroze and frees their parameters (the backbone stays). */
+  dispose(): void {
+    this.unfrozen.forEach((n) => this.backbone.freeze(n));
+    this.parts.forEach((p) => p.dispose?.());
+    this.module.dispose();
+  }
+}
+
+function checkCombination(methods: readonly Method[], parts: AttachedMethod[]): void {
+  if (parts.length > 1) {
+    parts.forEach((p, i) => {
+      const exclusive = capability(p.capabilities, 'exclusive');
+      if (exclusive) throw new Error(`adapt: "${methods[i].name}" cannot be combined with other methods: ${exclusive.reason}`);
+    });
+  }
+  const replacing = parts.map((p, i) => (capability(p.capabilities, 'replacesFeatures') ? methods[i].name : undefined)).filter((n) => n);
+  if (replacing.length > 1) throw new Error(`adapt: ${replacing.join(' and ')} both replace the features the head reads; use one`);
+}
