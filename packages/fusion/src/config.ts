@@ -1,9 +1,8 @@
-/** Which fusion design: FPT+ (TNNLS 2025) or its predecessor FPT (MICCAI 2024). */
-export type FusionVariant = 'fpt+' | 'fpt';
+import { fptPlusFusion, fptV1Fusion, type FusionVariant } from './variant';
 
 /** Configuration of a {@link FusionModule}; see DESIGN.md §2.5 and §3. */
 export interface FusionConfig {
-  /** FPT+ (LayerNorm on prompts as queries, residual before the projection) or FPT v1. */
+  /** The design: {@link fptPlusFusion} (LayerNorm on prompts as queries, residual before the projection) or {@link fptV1Fusion}. */
   variant: FusionVariant;
   /** Number of fused LPM layers L (one prompt set and attention per layer, stacked). */
   layers: number;
@@ -36,14 +35,16 @@ export function fusionConfig(
 ): FusionConfig {
   const c: FusionConfig = {
     prompts: 16,
-    dropout: input.variant === 'fpt+' ? 0.5 : 0,
+    dropout: input.variant?.defaultDropout ?? 0,
     layerNormEps: 1e-5,
     promptStd: 1e-6,
     seed: 0,
     // An option given as undefined keeps its default.
     ...(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as typeof input),
   };
-  if (c.variant !== 'fpt+' && c.variant !== 'fpt') throw new Error(`fusionConfig: "variant" must be "fpt+" or "fpt", got "${c.variant}"`);
+  if (!c.variant || typeof c.variant.queries !== 'function') {
+    throw new Error(`fusionConfig: "variant" must be a FusionVariant (${fptPlusFusion.name}: fptPlusFusion, ${fptV1Fusion.name}: fptV1Fusion), got ${JSON.stringify(c.variant)}`);
+  }
   for (const k of ['layers', 'prompts', 'lpmDim', 'lpmHeads', 'sideDim'] as const) {
     if (!Number.isInteger(c[k]) || c[k] <= 0) throw new Error(`fusionConfig: "${k}" must be a positive integer, got ${c[k]}`);
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { dropout, layerNorm, linear } from '@fpt/core';
+import { dropout } from '@fpt/core';
 import type { FusionModule } from './module';
 
 /** Options of {@link fuse}. */
@@ -23,7 +23,7 @@ export interface FuseOptions {
  * @returns fused prompts [L, B, M, sideDim]
  */
 export function fuse(fusion: FusionModule, keys: tf.Tensor, values: tf.Tensor, options: FuseOptions = {}): tf.Tensor {
-  const { variant, layers: L, prompts: M, lpmDim: D, lpmHeads: H, sideDim, layerNormEps } = fusion.config;
+  const { variant, layers: L, prompts: M, lpmDim: D, lpmHeads: H } = fusion.config;
   if (keys.rank !== 5 || keys.shape[0] !== L || keys.shape[2] !== H || keys.shape[4] !== D / H) {
     throw new Error(`fuse: keys must be [${L}, B, ${H}, n, ${D / H}] (layers, batch, heads, tokens, head dim), got [${keys.shape}]`);
   }
@@ -32,10 +32,7 @@ export function fuse(fusion: FusionModule, keys: tf.Tensor, values: tf.Tensor, o
   }
   const [, B, , n, d] = keys.shape;
   const P = fusion.get('prompts'); // [L, 1, M, Dp]
-  const queries =
-    variant === 'fpt+'
-      ? layerNorm(P, fusion.get('layer_norm.weight'), fusion.get('layer_norm.bias'), layerNormEps)
-      : linear(P, fusion.get('prompt_proj.weight'), fusion.get('prompt_proj.bias'));
+  const queries = variant.queries(fusion, P, fusion.config);
   // [L, 1, M, D] -> [L, H, M, d] -> broadcast over the batch -> [L*B, H, M, d] (4-D throughout).
   const q = tf.transpose(tf.reshape(queries, [L, M, H, d]), [0, 2, 1, 3]);
   const qb = tf.reshape(tf.tile(tf.reshape(q, [L, 1, H * M * d]), [1, B, 1]), [L * B, H, M, d]);
@@ -43,12 +40,6 @@ export function fuse(fusion: FusionModule, keys: tf.Tensor, values: tf.Tensor, o
   const v = tf.reshape(values, [L * B, H, n, d]);
   const probs = tf.softmax(tf.div(tf.matMul(qb, k, false, true), Math.sqrt(d)));
   const context = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [L, B, M, D]);
-  const training = options.training ?? false;
-  const rate = fusion.config.dropout;
-  if (variant === 'fpt+') {
-    const projected = linear(tf.add(context, P), fusion.get('out_proj.weight'), fusion.get('out_proj.bias'));
-    return dropout(projected, rate, training, options.seed);
-  }
-  const projected = dropout(linear(context, fusion.get('out_proj.weight'), fusion.get('out_proj.bias')), rate, training, options.seed);
-  return tf.add(projected, tf.reshape(P, [L, 1, M, sideDim]));
+  const drop = (x: tf.Tensor) => dropout(x, fusion.config.dropout, options.training ?? false, options.seed);
+  return variant.output(fusion, context, P, fusion.config, drop);
 }

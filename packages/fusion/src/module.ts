@@ -15,15 +15,8 @@ export class FusionModule extends Module {
     super();
     const { variant, layers, prompts, lpmDim, sideDim, promptStd, seed } = config;
     const rng = new Rng(seed);
-    const promptDim = variant === 'fpt+' ? lpmDim : sideDim;
-    this.addParameter('prompts', fineGrainedPrompts({ layers, prompts, dim: promptDim, std: promptStd, seed: rng.seed() }));
-    if (variant === 'fpt+') {
-      this.addParameter('layer_norm.weight', tf.ones([lpmDim]));
-      this.addParameter('layer_norm.bias', tf.zeros([lpmDim]));
-    } else {
-      this.addParameter('prompt_proj.weight', truncatedNormal([lpmDim, sideDim], 0.02, rng));
-      this.addParameter('prompt_proj.bias', tf.zeros([lpmDim]));
-    }
+    this.addParameter('prompts', fineGrainedPrompts({ layers, prompts, dim: variant.promptDim(config), std: promptStd, seed: rng.seed() }));
+    variant.addQueryParameters(this, config, rng);
     this.addParameter('out_proj.weight', truncatedNormal([sideDim, lpmDim], 0.02, rng));
     this.addParameter('out_proj.bias', tf.zeros([sideDim]));
   }

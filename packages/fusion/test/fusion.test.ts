@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { parameterReport } from '@fpt/core';
-import { fuse, fusionConfig, FusionModule, type FusionVariant } from '../src/index';
+import { fptPlusFusion, fptV1Fusion, fuse, fusionConfig, FusionModule, type FusionVariant } from '../src/index';
 
 /** Deterministic pseudo-random numbers for test data. */
 function seeded(seed: number): () => number {
@@ -25,7 +25,7 @@ const VIT_B = { lpmDim: 768, lpmHeads: 12, sideDim: 96 } as const;
 
 describe('parameters (DESIGN.md §3)', () => {
   it('FPT+ on ViT-B, 6 layers, side width 96: exactly 149,088', () => {
-    const f = new FusionModule(fusionConfig({ variant: 'fpt+', layers: 6, ...VIT_B }));
+    const f = new FusionModule(fusionConfig({ variant: fptPlusFusion, layers: 6, ...VIT_B }));
     const report = parameterReport(f, { depth: 1 });
     expect(report.total).toBe(149_088);
     expect(report.trainable).toBe(149_088);
@@ -42,7 +42,7 @@ describe('parameters (DESIGN.md §3)', () => {
   });
 
   it('FPT v1 on ViT-B, 12 layers, side width 96: exactly 166,752', () => {
-    const f = new FusionModule(fusionConfig({ variant: 'fpt', layers: 12, ...VIT_B }));
+    const f = new FusionModule(fusionConfig({ variant: fptV1Fusion, layers: 12, ...VIT_B }));
     const report = parameterReport(f, { depth: 1 });
     expect(report.total).toBe(166_752);
     const byGroup = Object.fromEntries(report.groups.map((g) => [g.name, g.total]));
@@ -59,7 +59,7 @@ describe('parameters (DESIGN.md §3)', () => {
   });
 
   it('initialises prompts N(0, 1e-6^2), LayerNorm 1/0, zero biases, small projections; seeded', () => {
-    const f = new FusionModule(fusionConfig({ variant: 'fpt+', layers: 6, ...VIT_B, seed: 4 }));
+    const f = new FusionModule(fusionConfig({ variant: fptPlusFusion, layers: 6, ...VIT_B, seed: 4 }));
     const p = f.get('prompts').dataSync<'float32'>();
     const sd = Math.sqrt(p.reduce((a, x) => a + x * x, 0) / p.length);
     expect(sd / 1e-6).toBeGreaterThan(0.9);
@@ -73,8 +73,8 @@ describe('parameters (DESIGN.md §3)', () => {
     expect(wsd).toBeGreaterThan(0.018);
     expect(wsd).toBeLessThan(0.022);
     expect(w.some((x) => x !== 0)).toBe(true);
-    const g = new FusionModule(fusionConfig({ variant: 'fpt+', layers: 6, ...VIT_B, seed: 4 }));
-    const h = new FusionModule(fusionConfig({ variant: 'fpt+', layers: 6, ...VIT_B, seed: 5 }));
+    const g = new FusionModule(fusionConfig({ variant: fptPlusFusion, layers: 6, ...VIT_B, seed: 4 }));
+    const h = new FusionModule(fusionConfig({ variant: fptPlusFusion, layers: 6, ...VIT_B, seed: 5 }));
     expect(Array.from(g.get('prompts').dataSync())).toEqual(Array.from(p));
     expect(Array.from(h.get('prompts').dataSync())).not.toEqual(Array.from(p));
     [f, g, h].forEach((m) => m.dispose());
@@ -82,16 +82,16 @@ describe('parameters (DESIGN.md §3)', () => {
 });
 
 describe('fusionConfig', () => {
-  const base = { variant: 'fpt+' as FusionVariant, layers: 2, lpmDim: 32, lpmHeads: 4, sideDim: 8 };
+  const base = { variant: fptPlusFusion as FusionVariant, layers: 2, lpmDim: 32, lpmHeads: 4, sideDim: 8 };
 
   it('fills the paper defaults', () => {
     expect(fusionConfig(base)).toEqual({ ...base, prompts: 16, dropout: 0.5, layerNormEps: 1e-5, promptStd: 1e-6, seed: 0 });
-    expect(fusionConfig({ ...base, variant: 'fpt' }).dropout).toBe(0);
+    expect(fusionConfig({ ...base, variant: fptV1Fusion }).dropout).toBe(0);
     expect(fusionConfig({ ...base, prompts: 4, dropout: 0.1 })).toMatchObject({ prompts: 4, dropout: 0.1 });
   });
 
   it('errors name the option at fault', () => {
-    expect(() => fusionConfig({ ...base, variant: 'x' as FusionVariant })).toThrow(/"variant"/);
+    expect(() => fusionConfig({ ...base, variant: 'x' as unknown as FusionVariant })).toThrow(/"variant"/);
     for (const key of ['layers', 'prompts', 'lpmDim', 'lpmHeads', 'sideDim'] as const) {
       expect(() => fusionConfig({ ...base, [key]: 0 })).toThrow(new RegExp(`fusionConfig: "${key}" must be a positive integer, got 0`));
       expect(() => fusionConfig({ ...base, [key]: 2.5 })).toThrow(new RegExp(`"${key}"`));
@@ -120,7 +120,7 @@ function reference(f: FusionModule, K: number[][][][][], V: number[][][][][]): n
   const d = D / H;
   const arr = (name: string) => Array.from(f.get(name).dataSync());
   const P = arr('prompts');
-  const Dp = variant === 'fpt+' ? D : S;
+  const Dp = variant === fptPlusFusion ? D : S;
   const lin = (x: number[], w: number[], b: number[], out: number) => {
     const y: number[] = [];
     for (let o = 0; o < out; o++) {
@@ -139,7 +139,7 @@ function reference(f: FusionModule, K: number[][][][][], V: number[][][][][]): n
       for (let m = 0; m < M; m++) {
         const p = P.slice((l * M + m) * Dp, (l * M + m + 1) * Dp);
         let q: number[];
-        if (variant === 'fpt+') {
+        if (variant === fptPlusFusion) {
           const mu = p.reduce((a, x) => a + x, 0) / D;
           const v = p.reduce((a, x) => a + (x - mu) ** 2, 0) / D;
           const w = arr('layer_norm.weight');
@@ -161,7 +161,7 @@ function reference(f: FusionModule, K: number[][][][][], V: number[][][][][]): n
         const ow = arr('out_proj.weight');
         const ob = arr('out_proj.bias');
         perPrompt.push(
-          variant === 'fpt+'
+          variant === fptPlusFusion
             ? lin(
                 ctx.map((c, i) => c + p[i]),
                 ow,
@@ -183,10 +183,10 @@ const TINY = { layers: 2, prompts: 6, lpmDim: 20, lpmHeads: 4, sideDim: 9 } as c
 const KV_SHAPE = [2, 3, 4, 7, 5];
 
 describe('fuse', () => {
-  for (const variant of ['fpt+', 'fpt'] as const) {
-    it(`${variant}: output [L, B, M, sideDim] matches a plain-loop reference within 1e-5, leaking nothing`, () => {
+  for (const variant of [fptPlusFusion, fptV1Fusion]) {
+    it(`${variant.name}: output [L, B, M, sideDim] matches a plain-loop reference within 1e-5, leaking nothing`, () => {
       const f = new FusionModule(fusionConfig({ variant, ...TINY, seed: 1 }));
-      randomise(f, variant === 'fpt+' ? 11 : 12);
+      randomise(f, variant === fptPlusFusion ? 11 : 12);
       const keys = tf.randomNormal(KV_SHAPE, 0, 1, 'float32', 1);
       const values = tf.randomNormal(KV_SHAPE, 0, 1, 'float32', 2);
       const before = tf.memory().numTensors;
@@ -205,7 +205,7 @@ describe('fuse', () => {
   }
 
   it('each batch item attends only to its own keys and values', () => {
-    const f = new FusionModule(fusionConfig({ variant: 'fpt+', ...TINY }));
+    const f = new FusionModule(fusionConfig({ variant: fptPlusFusion, ...TINY }));
     randomise(f, 3);
     tf.tidy(() => {
       const keys = tf.randomNormal(KV_SHAPE, 0, 1, 'float32', 5);
@@ -232,7 +232,7 @@ describe('fuse', () => {
     const kv = () => tf.randomNormal([1, 4, 2, 5, 4], 0, 1, 'float32', 3);
 
     it('is the identity when not training, and inverted dropout (rate 0.5) when training', () => {
-      const f = make('fpt+');
+      const f = make(fptPlusFusion);
       tf.tidy(() => {
         const k = kv();
         const a = fuse(f, k, k).dataSync<'float32'>();
@@ -259,7 +259,7 @@ describe('fuse', () => {
     });
 
     it('uses the configured rate', () => {
-      const f = make('fpt+', 0.25);
+      const f = make(fptPlusFusion, 0.25);
       tf.tidy(() => {
         const k = kv();
         const t = fuse(f, k, k, { training: true, seed: 2 }).dataSync();
@@ -271,7 +271,7 @@ describe('fuse', () => {
     });
 
     it('FPT v1 defaults to no dropout: training changes nothing', () => {
-      const f = new FusionModule(fusionConfig({ variant: 'fpt', ...TINY }));
+      const f = new FusionModule(fusionConfig({ variant: fptV1Fusion, ...TINY }));
       randomise(f, 8);
       tf.tidy(() => {
         const k = tf.randomNormal(KV_SHAPE, 0, 1, 'float32', 4);
@@ -282,7 +282,7 @@ describe('fuse', () => {
   });
 
   it('refuses keys and values of the wrong shape, naming the expected shape', () => {
-    const f = new FusionModule(fusionConfig({ variant: 'fpt+', layers: 2, prompts: 3, lpmDim: 8, lpmHeads: 2, sideDim: 4 }));
+    const f = new FusionModule(fusionConfig({ variant: fptPlusFusion, layers: 2, prompts: 3, lpmDim: 8, lpmHeads: 2, sideDim: 4 }));
     const expected = 'fuse: keys must be [2, B, 2, n, 4] (layers, batch, heads, tokens, head dim)';
     tf.tidy(() => {
       const ok = tf.zeros([2, 1, 2, 5, 4]);
@@ -296,8 +296,8 @@ describe('fuse', () => {
     f.dispose();
   });
 
-  for (const variant of ['fpt+', 'fpt'] as const) {
-    it(`${variant}: gradients reach every parameter, and nothing leaks`, () => {
+  for (const variant of [fptPlusFusion, fptV1Fusion]) {
+    it(`${variant.name}: gradients reach every parameter, and nothing leaks`, () => {
       const f = new FusionModule(fusionConfig({ variant, ...TINY, promptStd: 0.5 }));
       const keys = tf.randomNormal(KV_SHAPE, 0, 1, 'float32', 7);
       const values = tf.randomNormal(KV_SHAPE, 0, 1, 'float32', 8);

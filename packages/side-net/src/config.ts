@@ -11,7 +11,8 @@ export type SideNetConfig = Pick<VitConfig, 'hiddenSize' | 'numLayers' | 'numHea
 /**
  * The paper's side network with overrides: width 96, 6 layers, 12 heads, MLP 384, patch 16,
  * input 128, eps 1e-12.
- * @param numClasses - classes of the task
+ * @param numClasses - classes of the task; 0 for no head (FPT+ inside an adapted model, whose own
+ *   head reads the side network's features)
  * @param overrides - fields to change
  */
 export function sideNetConfig(numClasses: number, overrides: Partial<SideNetConfig> = {}): SideNetConfig {
@@ -20,6 +21,8 @@ export function sideNetConfig(numClasses: number, overrides: Partial<SideNetConf
 
 /** The side network as a ViT config (validated). */
 export function sideVitConfig(c: SideNetConfig): VitConfig {
-  if (!Number.isInteger(c.numClasses) || c.numClasses < 1) throw new Error(`sideNetConfig: "numClasses" must be a positive integer, got ${c.numClasses}`);
+  if (!Number.isInteger(c.numClasses) || c.numClasses < 0) {
+    throw new Error(`sideNetConfig: "numClasses" must be a non-negative integer (0: no head), got ${c.numClasses}`);
+  }
   return vitConfig({ ...c, numChannels: 3, posEmbedResample: 'hf' });
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { blockForward, classify, createVit, embed, finalNorm, type VitHooks, type VitModel } from '@fpt/backbone-vit';
+import { clsToken, createVit, vitForward, type VitHooks, type VitModel } from '@fpt/backbone-vit';
 import { sideVitConfig, type SideNetConfig } from './config';
 
 /**
@@ -13,27 +13,38 @@ export function createSideNet(config: SideNetConfig, seed = 0): VitModel {
   return createVit(sideVitConfig(config), { seed });
 }
 
-/** Options of {@link sideForward}. */
+/** Options of {@link sideForward} and {@link sideFeatures}. */
 export interface SideForwardOptions {
   /** Tokens appended before block i and dropped after it, [B, M, D] (FPT+'s fused prompts). */
   extraTokens?: (layer: number) => tf.Tensor | undefined;
-  /** Method hooks (side-tuning and custom variants). */
+  /** Method hooks (a PETL method on the side network: LoRA, SSF, VPT-deep, ...). */
   hooks?: VitHooks;
 }
 
 /**
- * The side network's forward: embed the low-resolution image, run every block with that layer's
- * extra tokens appended (no position embedding on them; their outputs dropped, so prompts are
- * replaced, not carried, from layer to layer), final LayerNorm, CLS -> classifier.
+ * The side network's features: embed the low-resolution image, run every block through
+ * backbone-vit's one block loop with that layer's extra tokens appended (no position embedding on
+ * them; their outputs dropped, so prompts are replaced, not carried, from layer to layer) and the
+ * hooks applied as on any backbone, final LayerNorm, CLS token.
  * @param side - the side ViT
  * @param pixels - low-resolution image [B, 3, h, w], normalised
- * @param options - extra tokens per layer
+ * @param options - extra tokens per layer, hooks
+ * @returns [B, width]
+ */
+export function sideFeatures(side: VitModel, pixels: tf.Tensor, options: SideForwardOptions = {}): tf.Tensor {
+  return clsToken(vitForward(side, pixels, { ...options, head: false }).features);
+}
+
+/**
+ * {@link sideFeatures} followed by the side network's own classifier.
+ * @param side - the side ViT (with a head)
+ * @param pixels - low-resolution image [B, 3, h, w], normalised
+ * @param options - extra tokens per layer, hooks
  * @returns logits [B, classes]
+ * @throws when the side network has no head
  */
 export function sideForward(side: VitModel, pixels: tf.Tensor, options: SideForwardOptions = {}): tf.Tensor {
-  let x = embed(side, pixels, options.hooks);
-  for (let i = 0; i < side.config.numLayers; i++) {
-    x = blockForward(side, i, x, { extraTokens: options.extraTokens?.(i), hooks: options.hooks }).out;
-  }
-  return classify(side, finalNorm(side, x, options.hooks), options.hooks);
+  const out = vitForward(side, pixels, options);
+  if (!out.logits) throw new Error('sideForward: the side network has no head (numClasses 0); use sideFeatures');
+  return out.logits;
 }

@@ -21,8 +21,11 @@ describe('sideNetConfig', () => {
     expect(sideVitConfig(sideNetConfig(5))).toMatchObject({ numChannels: 3, posEmbedResample: 'hf', layerNormEps: 1e-12 });
   });
 
-  it('refuses fewer than one class, naming the option', () => {
-    expect(() => createSideNet(sideNetConfig(0))).toThrow('sideNetConfig: "numClasses" must be a positive integer, got 0');
+  it('refuses a negative or fractional class count, naming the option (0: no head)', () => {
+    expect(() => createSideNet(sideNetConfig(-1))).toThrow('sideNetConfig: "numClasses" must be a non-negative integer (0: no head), got -1');
+    const headless = createSideNet(sideNetConfig(0));
+    expect(headless.has('head.weight')).toBe(false);
+    headless.dispose();
     expect(() => sideVitConfig(sideNetConfig(2.5))).toThrow(/"numClasses"/);
     expect(() => sideVitConfig(sideNetConfig(5, { numHeads: 7 }))).toThrow(/"numHeads"/);
   });

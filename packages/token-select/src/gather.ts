@@ -1,16 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { TokenSelector } from './selectors';
-
-/**
- * How many tokens a ratio keeps: floor(N * ratio), at least 1. A tiny epsilon absorbs float error
- * (1025 * 0.2 is 205.00000000000003 in float64, and 100 * 0.29 is 28.999999999999996).
- * @param n - tokens available
- * @param ratio - fraction to keep, in (0, 1]
- */
-export function numKept(n: number, ratio: number): number {
-  if (!(ratio > 0 && ratio <= 1)) throw new Error(`token selection "ratio" must be in (0, 1], got ${ratio}`);
-  return Math.max(1, Math.floor(n * ratio + 1e-9));
-}
+import type { SelectContext, TokenSelector } from './selectors';
 
 /**
  * Gathers per-head tokens: x [B, H, N, d] at indices [B, H, n] -> [B, H, n, d].
@@ -38,14 +27,16 @@ export interface SelectedTokens {
  * every sample and head.
  * @param layer - the layer's keys, values [B, H, N, d] and attention probabilities [B, H, N, N]
  * @param selector - the strategy
- * @param ratio - fraction of tokens to keep (floor(N * ratio))
+ * @param ratio - the configured fraction of tokens to keep (the selector decides the count)
+ * @param context - per-sample seeds for random strategies
  */
 export function selectTokens(
   layer: { keys: tf.Tensor; values: tf.Tensor; probs: tf.Tensor },
   selector: TokenSelector,
   ratio: number,
+  context?: SelectContext,
 ): SelectedTokens {
   const n = layer.keys.shape[2] as number;
-  const { indices, scores } = selector.select(layer.probs, selector.name === 'all' ? n : numKept(n, ratio));
+  const { indices, scores } = selector.select(layer.probs, selector.keep(n, ratio), context);
   return { indices, keys: gatherTokens(layer.keys, indices), values: gatherTokens(layer.values, indices), scores };
 }

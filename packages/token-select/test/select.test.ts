@@ -10,6 +10,7 @@ import {
   meanReceivedAttention,
   numKept,
   randomSelector,
+  defineSelector,
   registerSelector,
   selectorNames,
   selectTokens,
@@ -101,7 +102,7 @@ describe('score-based selectors', () => {
     expect(getSelector('global')).toBe(globalSelector);
     expect(getSelector('class_token')).toBe(classTokenSelector);
     expect(getSelector('all')).toBe(allSelector);
-    expect(getSelector('random').name).toBe('random');
+    expect(getSelector('random').fingerprint).toEqual({ name: 'random', version: 2, params: { seed: 0 } });
     expect(selectorNames()).toEqual(expect.arrayContaining(['global', 'class_token', 'random', 'all']));
   });
 
@@ -268,10 +269,10 @@ describe('randomSelector', () => {
       expect(randomSelector(7).select(probs, 5).indices.arraySync()).toEqual(a);
       expect(getSelector('random', 7).select(probs, 5).indices.arraySync()).toEqual(a);
       expect(randomSelector(8).select(probs, 5).indices.arraySync()).not.toEqual(a);
-      // One selector continues its stream: the next call draws afresh.
+      // No hidden stream: the same selector draws the same for the same input (issue 8, item 2).
       const s = randomSelector(7);
       s.select(probs, 5);
-      expect(s.select(probs, 5).indices.arraySync()).not.toEqual(a);
+      expect(s.select(probs, 5).indices.arraySync()).toEqual(a);
       // Rows are drawn independently.
       const rows = (a as number[][][]).flat().map((r) => r.join(','));
       expect(new Set(rows).size).toBeGreaterThan(1);
@@ -295,13 +296,15 @@ describe('the criterion registry', () => {
     const seeds: number[] = [];
     const last = (seed: number): TokenSelector => {
       seeds.push(seed);
-      return {
-        name: 'test-last-tokens',
-        select: (probs, n) => {
-          const [b, h, , N] = probs.shape;
-          return { indices: tf.tile(tf.reshape(tf.range(N - n, N, 1, 'int32'), [1, 1, n]), [b, h, 1]) };
+      return defineSelector(
+        { name: 'test-last-tokens', version: 1, params: { seed } },
+        {
+          select: (probs, n) => {
+            const [b, h, , N] = probs.shape;
+            return { indices: tf.tile(tf.reshape(tf.range(N - n, N, 1, 'int32'), [1, 1, n]), [b, h, 1]) };
+          },
         },
-      };
+      );
     };
     registerSelector('test-last-tokens', last);
     expect(selectorNames()).toContain('test-last-tokens');
@@ -315,5 +318,27 @@ describe('the criterion registry', () => {
     expect(() => registerSelector('test-last-tokens', last)).toThrow(/"test-last-tokens".*already registered/);
     expect(() => registerSelector('global', last)).toThrow(/"global".*already registered/);
     expect(getSelector('global')).toBe(globalSelector); // the built-in was not replaced
+  });
+
+  it('each selector owns its count and fingerprint: `all` keeps every token, the rest floor(N * ratio)', () => {
+    expect(allSelector.keep(1025, 0.2)).toBe(1025);
+    expect(globalSelector.keep(1025, 0.2)).toBe(205);
+    expect(() => globalSelector.keep(10, 5)).toThrow('token selection "ratio" must be in (0, 1], got 5');
+    expect(JSON.parse(JSON.stringify(randomSelector(7)))).toEqual({ name: 'random', version: 2, params: { seed: 7 } });
+    expect(globalSelector.fingerprint).toEqual({ name: 'global', version: 1, params: {} });
+  });
+
+  it('random: a sample\'s draw depends on its own seed only, not on the batch it came in', () => {
+    const probs = tf.zeros([3, 2, 9, 9]);
+    const sel = randomSelector(1);
+    const abc = sel.select(probs, 4, { sampleSeeds: [11, 22, 33] }).indices.arraySync() as number[][][];
+    const cba = sel.select(probs, 4, { sampleSeeds: [33, 22, 11] }).indices.arraySync() as number[][][];
+    expect(cba[0]).toEqual(abc[2]);
+    expect(cba[2]).toEqual(abc[0]);
+    expect(abc[0]).not.toEqual(abc[1]);
+    const alone = randomSelector(1).select(tf.zeros([1, 2, 9, 9]), 4, { sampleSeeds: [22] }).indices.arraySync() as number[][][];
+    expect(alone[0]).toEqual(abc[1]);
+    expect(() => sel.select(probs, 4, { sampleSeeds: [1] })).toThrow('random selector: 1 sample seeds for a batch of 3');
+    probs.dispose();
   });
 });
