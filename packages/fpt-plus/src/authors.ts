@@ -1,64 +1,85 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoadStateReport } from '@fpt/core';
-import { loadVitWeights, toHfNames, type TensorSource } from '@fpt/backbone-vit';
-import type { FptModel } from './model';
+import { loadVitWeights, toHfNames, type AdaptedModel, type TensorSource } from '@fpt/backbone-vit';
+import { fptPart } from './model';
+
+const CLASSIFIER = ['classifier.weight', 'classifier.bias'] as const;
 
 /**
- * The mapping between the authors' PyTorch state dict and {@link FptModel.learnable}:
+ * The mapping between the authors' PyTorch state dict and an adapted FPT model:
  *
  * | authors' name | ours |
  * |---|---|
- * | `fusion_module.prompts`, `.layer_norm.*`, `.prompt_proj.*`, `.out_proj.*` | same name, same layout |
- * | `side_encoder.vit.embeddings.*`, `side_encoder.vit.encoder.layer.i.*`, `side_encoder.vit.layernorm.*` | `side_encoder.<timm name>` (HF ViT names, query/key/value fused into `qkv`) |
- * | `side_encoder.classifier.*` | `side_encoder.head.*` |
+ * | `fusion_module.prompts`, `.layer_norm.*`, `.prompt_proj.*`, `.out_proj.*` | `<fpt>.fusion_module.*`, same layout |
+ * | `side_encoder.vit.embeddings.*`, `side_encoder.vit.encoder.layer.i.*`, `side_encoder.vit.layernorm.*` | `<fpt>.side_encoder.<timm name>` (HF ViT names, query/key/value fused into `qkv`) |
+ * | `side_encoder.classifier.*` | the adapted model's `head.*` |
  *
- * Loads the learnable part from such a state dict (a safetensors file of it, say).
- * @param model - the model to fill
+ * Loads the learnable part from such a state dict (a safetensors file of it, say). Everything is
+ * checked (every key present, none unexpected, every shape) before anything is assigned: a failed
+ * load leaves the model as it was.
+ * @param model - an adapted model made with `fptPlus()` or `fptV1()`
  * @param source - the tensors
  * @param prefix - prefix of the authors' names in `source` (e.g. `fpt.` in the golden fixtures)
  * @returns the loaded names (ours) and the unused keys of `source` under the prefix
- * @throws on a missing tensor or a shape mismatch, naming the key
+ * @throws on a missing tensor, an unexpected one or a shape mismatch, naming the key
  */
-export function loadAuthorsState(model: FptModel, source: TensorSource, prefix = ''): LoadStateReport {
+export function loadAuthorsState(model: AdaptedModel, source: TensorSource, prefix = ''): LoadStateReport {
+  const fpt = fptPart(model);
   const where = source.source ? `${source.source}: ` : '';
-  const fusionState: Record<string, tf.Tensor> = {};
-  const used = new Set<string>();
-  try {
-    for (const p of model.fusion.namedParameters()) {
-      const key = `${prefix}fusion_module.${p.name}`;
-      if (!source.names().includes(key)) throw new Error(`loadAuthorsState: ${where}missing key "${key}"`);
-      const e = source.get(key);
-      fusionState[p.name] = tf.tensor(e.data, e.shape, 'float32');
-      used.add(key);
+  const names = new Set(source.names());
+  const staged: Array<{ variable: tf.Variable; data: Float32Array; shape: number[] }> = [];
+  const stage = (key: string, variable: tf.Variable) => {
+    if (!names.has(key)) throw new Error(`loadAuthorsState: ${where}missing key "${key}"`);
+    const e = source.get(key);
+    if (e.shape.join(',') !== variable.shape.join(',')) {
+      throw new Error(`loadAuthorsState: ${where}key "${key}" has shape [${e.shape}], expected [${variable.shape}]`);
     }
-    model.fusion.loadState(fusionState, { source: source.source });
-  } finally {
-    tf.dispose(Object.values(fusionState));
-  }
-  const side = loadVitWeights(model.side, source, { prefix: `${prefix}side_encoder.`, naming: 'hf' });
-  const unexpected = source
-    .names()
-    .filter((n) => n.startsWith(`${prefix}fusion_module.`) && !used.has(n))
-    .concat(side.unexpected);
+    staged.push({ variable, shape: e.shape, data: e.data instanceof Float32Array ? e.data : Float32Array.from(e.data) });
+    return key;
+  };
+  const used = new Set<string>();
+  for (const p of fpt.fusion.namedParameters()) used.add(stage(`${prefix}fusion_module.${p.name}`, p.variable));
+  used.add(stage(`${prefix}side_encoder.${CLASSIFIER[0]}`, model.module.get('head.weight')));
+  used.add(stage(`${prefix}side_encoder.${CLASSIFIER[1]}`, model.module.get('head.bias')));
+  const unexpected = source.names().filter((n) => n.startsWith(`${prefix}fusion_module.`) && !used.has(n));
   if (unexpected.length) throw new Error(`loadAuthorsState: ${where}unexpected key(s): ${unexpected.join(', ')}`);
+  // The side ViT's own checks come last, and it assigns only when all of them pass; then the
+  // staged fusion and head tensors, which were checked above, are assigned.
+  const withoutClassifier: TensorSource = {
+    source: source.source,
+    names: () => source.names().filter((n) => !CLASSIFIER.some((c) => n === `${prefix}side_encoder.${c}`)),
+    get: (name) => source.get(name),
+  };
+  const side = loadVitWeights(fpt.side, withoutClassifier, { prefix: `${prefix}side_encoder.`, naming: 'hf' });
+  for (const s of staged) tf.tidy(() => s.variable.assign(tf.tensor(s.data, s.shape, 'float32')));
   return {
-    loaded: [...Object.keys(fusionState).map((n) => `fusion_module.${n}`), ...side.loaded.map((n) => `side_encoder.${n}`)],
+    loaded: [
+      ...fpt.fusion.namedParameters().map((p) => `fusion_module.${p.name}`),
+      ...side.loaded.map((n) => `side_encoder.${n}`),
+      'head.weight',
+      'head.bias',
+    ],
     missing: [],
-    unexpected,
+    unexpected: [],
   };
 }
 
 /**
- * Renames tensors keyed by {@link FptModel.learnable} names (parameters or their gradients) to the
- * authors' names (see {@link loadAuthorsState}); split `qkv` tensors are new and the caller
- * disposes them along with the rest.
+ * Renames tensors keyed by an adapted FPT model's parameter names (parameters or their gradients:
+ * `<fpt>.fusion_module.*`, `<fpt>.side_encoder.*`, `head.*`) to the authors' names (see
+ * {@link loadAuthorsState}); split `qkv` tensors are new and the caller disposes them along with
+ * the rest.
+ * @param model - the adapted model the names come from
  * @param tensors - by our names
  */
-export function toAuthorsNames(tensors: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+export function toAuthorsNames(model: AdaptedModel, tensors: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  const fptName = model.methods.find((m, i) => model.stack.parts[i] === fptPart(model))!.name;
   const out: Record<string, tf.Tensor> = {};
   const side: Record<string, tf.Tensor> = {};
   for (const [name, t] of Object.entries(tensors)) {
-    if (name.startsWith('side_encoder.')) side[name.slice('side_encoder.'.length)] = t;
+    if (name === 'head.weight' || name === 'head.bias') out[`side_encoder.classifier.${name.slice(5)}`] = t;
+    else if (name.startsWith(`${fptName}.side_encoder.`)) side[name.slice(`${fptName}.side_encoder.`.length)] = t;
+    else if (name.startsWith(`${fptName}.`)) out[name.slice(fptName.length + 1)] = t;
     else out[name] = t;
   }
   for (const [name, t] of Object.entries(toHfNames(side, 'vit.'))) out[`side_encoder.${name}`] = t;

@@ -21,8 +21,8 @@ export interface Normalisation {
 
 /**
  * A hash of everything that changes the cached features: the LPM's weights (every byte), its
- * architecture, the resolution, the fused layers, the selection criterion, ratio and seed, and the
- * input normalisation. Two caches with different fingerprints never share entries.
+ * architecture, the resolution, the fused layers, the selector's fingerprint (name, version,
+ * parameters) and ratio, and the input normalisation. Two caches with different fingerprints never share entries.
  */
 export function featureFingerprint(model: FptModel, normalisation: Normalisation): string {
   const h = createHash('sha256');
@@ -149,11 +149,16 @@ export class KvCache {
   }
 }
 
+/** A 32-bit seed from an image's sha256 (hex): what random token selection draws from. */
+export function imageSeed(imageHash: string): number {
+  return Number.parseInt(imageHash.slice(0, 8), 16) >>> 0;
+}
+
 /** The keys' per-image shape [L, H, n, d] of a model (n from the selection ratio). */
 export function kvShape(model: FptModel): number[] {
   const { lpm, inputSize, layers, selection } = model.config;
   const tokens = (inputSize / lpm.patchSize) ** 2 + 1;
-  const n = selection.criterion === 'all' ? tokens : Math.max(1, Math.floor(tokens * selection.ratio + 1e-9));
+  const n = selection.selector.keep(tokens, selection.ratio);
   return [layers.length, lpm.numHeads, n, lpm.hiddenSize / lpm.numHeads];
 }
 
@@ -212,7 +217,8 @@ export function preload(
   for (let s = 0; s < todo.length; s += batchSize) {
     const idx = todo.slice(s, s + batchSize);
     const pixels = tf.tidy(() => tf.stack(idx.map((i) => items[i].pixels())));
-    const kv = model.extractKeyValues(pixels);
+    // Random selectors draw per image from its own hash, so an entry never depends on its batch.
+    const kv = model.extractKeyValues(pixels, { sampleSeeds: idx.map((i) => imageSeed(hashes[i])) });
     pixels.dispose();
     const k = kv.keys.dataSync() as Float32Array;
     const v = kv.values.dataSync() as Float32Array;

@@ -1,113 +1,143 @@
-import { vitB16Hf384, type VitConfig } from '@fpt/backbone-vit';
-import type { FusionConfig } from '@fpt/fusion';
+import { numberIn, positiveInt, type Method, type VitConfig } from '@fpt/backbone-vit';
+import type { FusionVariant } from '@fpt/fusion';
 import { sideNetConfig, type SideNetConfig } from '@fpt/side-net';
+import { globalSelector, type TokenSelector } from '@fpt/token-select';
 
-/** Important-token selection settings. */
-export interface SelectionConfig {
-  /** A criterion of `@fpt/token-select` (`global`, `class_token`, `random`, `all`, or a registered one). */
-  criterion: string;
-  /** Fraction of tokens kept per head: floor(N * ratio). */
-  ratio: number;
-  /** Seed for random criteria. */
-  seed: number;
-}
+/** The side network's fields an FPT option may set (its classes come from the adapted model's head). */
+export type SideOptions = Partial<Omit<SideNetConfig, 'numClasses'>>;
 
-/** The whole FPT+ / FPT configuration; every part can be swapped. */
-export interface FptConfig {
-  /** `fpt+` (default) or FPT v1 (`fpt`). */
-  variant: 'fpt+' | 'fpt';
-  /** The frozen LPM's architecture (default: HF google/vit-base-patch16-384). */
-  lpm: VitConfig;
+/** Options of the `fptPlus` and `fptV1` factories; every field has a default. */
+export interface FptOptions {
   /** Resolution the LPM sees (paper: 512). */
   inputSize: number;
-  /** 0-based LPM layers whose keys and values are fused, one per side layer (paper: 6..11). */
+  /** 0-based LPM layers whose keys and values are fused, one per side layer; empty: FPT+ the last half (6..11 on ViT-B), FPT v1 all. */
   layers: number[];
-  /** Important-token selection. */
-  selection: SelectionConfig;
-  /** Fusion options beyond what the other parts fix (prompts, dropout, ...). */
-  fusion: Partial<Pick<FusionConfig, 'prompts' | 'dropout' | 'layerNormEps' | 'promptStd'>>;
-  /** The side network; its depth must equal `layers.length`. */
-  side: SideNetConfig;
-  /** Initialisation seed of the learnable part. */
+  /** Important-token strategy (default `globalSelector`, the mean received attention). */
+  selector: TokenSelector;
+  /** Fraction of tokens kept per head, in (0, 1] (the selector decides the count; paper: 0.2). */
+  ratio: number;
+  /** Fine-grained prompts per layer (paper: 16). */
+  prompts: number;
+  /** Dropout on the fused prompts during training (FPT+: 0.5; FPT v1: 0, DESIGN.md names none). */
+  dropout: number;
+  /** Epsilon of the prompt LayerNorm (FPT+; PyTorch default 1e-5). */
+  layerNormEps: number;
+  /** Std of the prompts' normal initialisation (1e-6). */
+  promptStd: number;
+  /** Side-network overrides; defaults: LPM width / 8, depth = fused layers, 12 heads, MLP 4x width, patch 16, input 128 (FPT v1: 224). */
+  side: SideOptions;
+  /**
+   * PETL methods applied to the side network (LoRA, SSF, BitFit, adapters, ...). With any, the side
+   * network follows their rules (frozen except what they train), as peft applies methods to a model;
+   * without, the whole side network trains (the paper).
+   */
+  sideMethods: Method[];
+  /** Initialisation seed of the fusion module and the side network. */
   seed: number;
 }
 
-/** Fields of {@link FptConfig} a caller may override, with a partial side network. */
-export type FptConfigInput = Partial<Omit<FptConfig, 'side' | 'selection'>> & {
-  /** Overrides of the side network. */
-  side?: Partial<SideNetConfig>;
-  /** Overrides of token selection. */
-  selection?: Partial<SelectionConfig>;
+/** Everything an FPT model is built from, resolved against the LPM. */
+export interface FptConfig {
+  /** The fusion design. */
+  variant: FusionVariant;
+  /** The frozen LPM's architecture. */
+  lpm: VitConfig;
+  /** Resolution the LPM sees. */
+  inputSize: number;
+  /** Fused LPM layers. */
+  layers: number[];
+  /** Token selection. */
+  selection: { selector: TokenSelector; ratio: number };
+  /** Fusion options. */
+  fusion: { prompts: number; dropout: number; layerNormEps: number; promptStd: number };
+  /** The side network (no head: the adapted model's head reads its features). */
+  side: SideNetConfig;
+  /** Methods on the side network. */
+  sideMethods: Method[];
+  /** Initialisation seed. */
+  seed: number;
+}
+
+/** The FPT+ defaults of DESIGN.md §2. */
+export const FPT_PLUS_DEFAULTS: FptOptions = {
+  inputSize: 512,
+  layers: [],
+  selector: globalSelector,
+  ratio: 0.2,
+  prompts: 16,
+  dropout: 0.5,
+  layerNormEps: 1e-5,
+  promptStd: 1e-6,
+  side: {},
+  sideMethods: [],
+  seed: 0,
 };
 
+/** The FPT v1 defaults of DESIGN.md §3: every LPM layer, side input 224, no dropout. */
+export const FPT_V1_DEFAULTS: FptOptions = { ...FPT_PLUS_DEFAULTS, dropout: 0, side: { imageSize: 224 } };
+
 /**
- * FPT+ with the paper's defaults (DESIGN.md §2): ViT-B/16 LPM (HF, trained at 384) run at 512,
- * layers 6..11, `global` selection keeping 20 %, 16 prompts, dropout 0.5, side ViT 96 wide,
- * 6 deep, 12 heads, input 128.
- * @param numClasses - classes of the task
- * @param input - overrides (another LPM, selector, prompt count, layer set, side width, ...)
+ * Checks the options that do not depend on the LPM.
+ * @param name - the method's name, for messages
+ * @throws naming the option and the allowed values
  */
-export function fptPlusConfig(numClasses: number, input: FptConfigInput = {}): FptConfig {
-  input = defined(input);
-  const lpm = input.lpm ?? vitB16Hf384();
-  const layers = input.layers ?? range(Math.floor(lpm.numLayers / 2), lpm.numLayers);
-  return validate({
-    variant: 'fpt+',
+export function validateFptOptions(o: FptOptions, name: string): void {
+  positiveInt(o.inputSize, 'inputSize', name);
+  numberIn(o.ratio, 'ratio', name, Number.MIN_VALUE, 1, true);
+  positiveInt(o.prompts, 'prompts', name);
+  numberIn(o.dropout, 'dropout', name, 0, 1);
+  numberIn(o.layerNormEps, 'layerNormEps', name, Number.MIN_VALUE);
+  numberIn(o.promptStd, 'promptStd', name, 0);
+  if (!Number.isInteger(o.seed) || o.seed < 0) throw new Error(`${name}: option "seed" must be a non-negative integer, got ${JSON.stringify(o.seed)}`);
+  if (!Array.isArray(o.layers) || o.layers.some((l) => !Number.isInteger(l) || l < 0)) {
+    throw new Error(`${name}: option "layers" must be a list of non-negative layer indices, got ${JSON.stringify(o.layers)}`);
+  }
+  if (new Set(o.layers).size !== o.layers.length) throw new Error(`${name}: option "layers" holds a layer twice: ${o.layers.join(',')}`);
+  if (!o.selector || typeof o.selector.select !== 'function') throw new Error(`${name}: option "selector" must be a TokenSelector (see @fpt/token-select)`);
+  if (!Array.isArray(o.sideMethods)) throw new Error(`${name}: option "sideMethods" must be a list of methods`);
+  for (const [k, v] of Object.entries(o.side ?? {})) {
+    if (k !== 'layerNormEps') positiveInt(v, `side.${k}`, name);
+  }
+}
+
+/**
+ * Resolves options against the LPM: default layers and side network, then checks what needs both.
+ * @param lpm - the LPM's architecture
+ * @param o - validated options
+ * @param variant - the fusion design
+ * @param allLayers - whether the default layer set is every LPM layer (FPT v1) or the last half (FPT+)
+ * @param name - the method's name, for messages
+ * @throws naming the option at fault
+ */
+export function resolveFptConfig(lpm: VitConfig, o: FptOptions, variant: FusionVariant, allLayers: boolean, name: string): FptConfig {
+  const layers = o.layers.length ? [...o.layers] : range(allLayers ? 0 : Math.floor(lpm.numLayers / 2), lpm.numLayers);
+  for (const l of layers) {
+    if (l >= lpm.numLayers) throw new Error(`${name}: option "layers" holds ${l}, but the LPM has layers 0..${lpm.numLayers - 1}`);
+  }
+  if (o.inputSize % lpm.patchSize !== 0) {
+    throw new Error(`${name}: option "inputSize" ${o.inputSize} is not a multiple of the LPM patch size ${lpm.patchSize}`);
+  }
+  const width = o.side.hiddenSize ?? lpm.hiddenSize / 8;
+  const side = sideNetConfig(0, { hiddenSize: width, numLayers: layers.length, mlpDim: 4 * width, ...o.side });
+  if (side.numLayers !== layers.length) {
+    throw new Error(`${name}: option "side.numLayers" is ${side.numLayers} but ${layers.length} LPM layers are fused: they must be equal`);
+  }
+  if (side.imageSize % side.patchSize !== 0) {
+    throw new Error(`${name}: option "side.imageSize" ${side.imageSize} is not a multiple of the side patch size ${side.patchSize}`);
+  }
+  return {
+    variant,
     lpm,
-    inputSize: 512,
+    inputSize: o.inputSize,
     layers,
-    fusion: {},
-    seed: 0,
-    ...input,
-    selection: { criterion: 'global', ratio: 0.2, seed: 0, ...defined(input.selection ?? {}) },
-    side: sideNetConfig(numClasses, {
-      hiddenSize: lpm.hiddenSize / 8,
-      numLayers: layers.length,
-      mlpDim: (4 * lpm.hiddenSize) / 8,
-      ...defined(input.side ?? {}),
-    }),
-  });
-}
-
-/**
- * FPT v1 (DESIGN.md §3): every LPM layer feeds a side ViT of equal depth at 224; prompts live at
- * the side width and are projected up to form the queries.
- * @param numClasses - classes of the task
- * @param input - overrides
- */
-export function fptV1Config(numClasses: number, input: FptConfigInput = {}): FptConfig {
-  input = defined(input);
-  const lpm = input.lpm ?? vitB16Hf384();
-  return fptPlusConfig(numClasses, {
-    variant: 'fpt',
-    layers: range(0, lpm.numLayers),
-    ...input,
-    side: { imageSize: 224, ...defined(input.side ?? {}) },
-  });
-}
-
-/** A copy without the keys whose value is undefined, so that spreading it keeps defaults. */
-function defined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+    selection: { selector: o.selector, ratio: o.ratio },
+    fusion: { prompts: o.prompts, dropout: o.dropout, layerNormEps: o.layerNormEps, promptStd: o.promptStd },
+    side,
+    sideMethods: o.sideMethods,
+    seed: o.seed,
+  };
 }
 
 function range(a: number, b: number): number[] {
   return Array.from({ length: b - a }, (_, i) => a + i);
-}
-
-function validate(c: FptConfig): FptConfig {
-  if (c.variant !== 'fpt+' && c.variant !== 'fpt') throw new Error(`FPT config: "variant" must be "fpt+" or "fpt", got "${c.variant}"`);
-  if (c.layers.length === 0) throw new Error('FPT config: "layers" is empty');
-  for (const l of c.layers) {
-    if (!Number.isInteger(l) || l < 0 || l >= c.lpm.numLayers) {
-      throw new Error(`FPT config: "layers" holds ${l}, but the LPM has layers 0..${c.lpm.numLayers - 1}`);
-    }
-  }
-  if (c.side.numLayers !== c.layers.length) {
-    throw new Error(`FPT config: "side.numLayers" is ${c.side.numLayers} but ${c.layers.length} LPM layers are fused: they must be equal`);
-  }
-  if (c.inputSize % c.lpm.patchSize !== 0) {
-    throw new Error(`FPT config: "inputSize" ${c.inputSize} is not a multiple of the LPM patch size ${c.lpm.patchSize}`);
-  }
-  return c;
 }

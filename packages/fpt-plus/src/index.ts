@@ -1,9 +1,10 @@
 /**
- * `@fpt/fpt-plus`: FPT+ and FPT v1 assembled from the `@fpt/*` parts.
+ * `@fpt/fpt-plus`: FPT+ and FPT v1 as methods of the `@fpt/backbone-vit` contract
+ * (`adapt(lpm, [fptPlus()])`), the authors' checkpoint mapping, and (in `@fpt/fpt-plus/node`) the
+ * on-disk key/value cache.
  * @packageDocumentation
  */
 export * from './config';
 export * from './model';
 export * from './authors';
-export * from './train';
-export * from './params';
+export * from './registry';

@@ -1,10 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { crossEntropy, Module } from '@fpt/core';
-import { createVit, frozenForward, type VitModel } from '@fpt/backbone-vit';
-import { fuse, fusionConfig, FusionModule } from '@fpt/fusion';
-import { createSideNet, sideForward } from '@fpt/side-net';
-import { getSelector, selectTokens, type TokenSelector } from '@fpt/token-select';
-import type { FptConfig } from './config';
+import { Module } from '@fpt/core';
+import {
+  createVit,
+  defineMethod,
+  frozenForward,
+  MethodStack,
+  type AdaptedModel,
+  type AttachedMethod,
+  type Capability,
+  type ForwardContext,
+  type VitModel,
+} from '@fpt/backbone-vit';
+import { fptPlusFusion, fptV1Fusion, fuse, fusionConfig, FusionModule, type FusionVariant } from '@fpt/fusion';
+import { sideFeatures, sideVitConfig } from '@fpt/side-net';
+import { selectTokens, type SelectContext, type TokenSelector } from '@fpt/token-select';
+import { FPT_PLUS_DEFAULTS, FPT_V1_DEFAULTS, resolveFptConfig, validateFptOptions, type FptConfig, type FptOptions } from './config';
 
 /** The selected keys and values of a batch, stacked over the fused layers. */
 export interface KeyValues {
@@ -26,48 +36,39 @@ export interface LpmInspection extends KeyValues {
   logits?: tf.Tensor;
 }
 
-/** Options of {@link FptModel.forward}. */
-export interface FptForwardOptions {
-  /** Training mode: dropout on. Default false. */
-  training?: boolean;
-  /** Seed of the dropout mask. */
-  seed?: number;
-}
-
 /**
- * FPT+ (or FPT v1) assembled: a frozen LPM that only ever runs outside gradient tapes, an
- * important-token selector, and the learnable part, a core `Module` with two children under the
- * authors' names: `fusion_module` (a `FusionModule`) and `side_encoder` (the side ViT, timm names).
+ * FPT+ (or FPT v1) attached to a frozen LPM: the {@link AttachedMethod} that `fptPlus()` and
+ * `fptV1()` make. Its parameters, under the authors' names: `fusion_module` (a `FusionModule`) and
+ * `side_encoder` (the side ViT without its head, timm names), plus `side_methods.*` when methods
+ * are applied to the side network. The LPM only ever runs outside gradient tapes, in
+ * {@link FptModel.extractKeyValues}; the adapted model's head reads the side network's features.
  */
-export class FptModel {
-  /** The frozen large pre-trained model. */
-  readonly lpm: VitModel;
-  /** The learnable part: `fusion_module.*` and `side_encoder.*`. */
-  readonly learnable: Module;
+export class FptModel implements AttachedMethod {
+  /** The learnable part. */
+  readonly module = new Module();
   /** The fusion module. */
   readonly fusion: FusionModule;
   /** The side network. */
   readonly side: VitModel;
-  /** The token selector. */
-  readonly selector: TokenSelector;
+  /** Methods on the side network, when any. */
+  readonly sideStack?: MethodStack;
+  /** FPT never hooks the LPM. */
+  readonly unfreeze = [];
+  /** Gradients never reach the LPM. */
+  readonly backpropagatesThroughBackbone = false;
+  /** Exclusive; replaces the features; needs the selected keys and values as `extras.keys` / `extras.values`. */
+  readonly capabilities: readonly Capability[];
 
   /**
-   * @param config - from `fptPlusConfig` / `fptV1Config`
-   * @param lpm - an already loaded LPM with `config.lpm` as its config; a zero-initialised one is
-   *   built otherwise (load weights into `model.lpm` afterwards). The model takes ownership.
+   * Use the `fptPlus` / `fptV1` factories with `adapt`.
+   * @param config - resolved against the LPM
+   * @param lpm - the frozen LPM (owned by the caller)
    */
   constructor(
     readonly config: FptConfig,
-    lpm?: VitModel,
+    readonly lpm: VitModel,
   ) {
-    if (lpm && JSON.stringify(lpm.config) !== JSON.stringify(config.lpm)) {
-      throw new Error('FptModel: the given LPM\'s config differs from "config.lpm"');
-    }
-    this.lpm = lpm ?? createVit(config.lpm, { init: 'zeros' });
-    this.lpm.freeze();
-    this.selector = getSelector(config.selection.criterion, config.selection.seed);
-    this.learnable = new Module();
-    this.fusion = this.learnable.addModule(
+    this.fusion = this.module.addModule(
       'fusion_module',
       new FusionModule(
         fusionConfig({
@@ -81,17 +82,43 @@ export class FptModel {
         }),
       ),
     );
-    this.side = this.learnable.addModule('side_encoder', createSideNet(config.side, config.seed + 1));
+    this.side = this.module.addModule('side_encoder', createVit(sideVitConfigOf(config), { seed: config.seed + 1 }));
+    if (config.sideMethods.length) {
+      this.sideStack = new MethodStack(this.side, config.sideMethods);
+      this.module.addModule('side_methods', this.sideStack.module);
+    }
+    this.capabilities = [
+      {
+        kind: 'exclusive',
+        reason: 'it never runs the LPM while training (its keys and values are precomputed); apply other methods to its side network with the "sideMethods" option',
+      },
+      { kind: 'replacesFeatures', width: config.side.hiddenSize, features: ({ batch, ctx }) => this.features(kvOf(batch.extras), batch.pixels, ctx) },
+      { kind: 'needsInputs', inputs: ['keys', 'values'], prepare: (pixels) => ({ ...this.extractKeyValues(pixels) }) },
+    ];
+  }
+
+  /** The token selector. */
+  get selector(): TokenSelector {
+    return this.config.selection.selector;
+  }
+
+  /** No hooks on the LPM. */
+  hooks(): Record<string, never> {
+    return {};
   }
 
   /**
    * Runs the frozen LPM on high-resolution pixels and returns the selected keys and values of the
-   * fused layers. Runs block by block without recording gradients; call it outside any gradient
-   * function (the cache's preloading does, and so does the online training mode).
+   * fused layers, block by block without recording gradients (stopping after the last fused
+   * layer). Call it outside any gradient function (preloading and the online mode do).
    * @param pixelsHr - [B, 3, inputSize, inputSize], normalised
+   * @param context - per-image seeds for random selectors (the cache derives them from the image hash)
    */
-  extractKeyValues(pixelsHr: tf.Tensor): KeyValues {
-    return runLpm(this, pixelsHr, false);
+  extractKeyValues(pixelsHr: tf.Tensor, context?: SelectContext): KeyValues {
+    const run = this.runLpm(pixelsHr, false, context);
+    const kv = tf.tidy(() => ({ keys: stackLayers(run.per, 'keys'), values: stackLayers(run.per, 'values') }));
+    tf.dispose(run.per.flatMap((p) => Object.values(p)));
+    return kv;
   }
 
   /**
@@ -101,73 +128,136 @@ export class FptModel {
    * @param pixelsHr - [B, 3, inputSize, inputSize], normalised
    */
   inspectLpm(pixelsHr: tf.Tensor): LpmInspection {
-    return runLpm(this, pixelsHr, true) as LpmInspection;
+    const run = this.runLpm(pixelsHr, true);
+    const stacked = tf.tidy(() => ({
+      keys: stackLayers(run.per, 'keys'),
+      values: stackLayers(run.per, 'values'),
+      indices: stackLayers(run.per, 'indices'),
+      scores: stackLayers(run.per, 'scores'),
+    }));
+    tf.dispose(run.per.flatMap((p) => Object.values(p)));
+    return { ...stacked, features: run.features!, logits: run.logits };
   }
 
   /**
-   * The trainable forward: fuse prompts with the cached keys and values, run the side network on
-   * the low-resolution image with layer i's fused prompts appended at side layer i.
+   * The fused prompts [L, B, M, sideDim] of the selected keys and values.
+   * @param kv - keys and values [L, B, H, n, d]
+   * @param ctx - dropout mode and seed
+   */
+  fused(kv: KeyValues, ctx: ForwardContext): tf.Tensor {
+    return fuse(this.fusion, kv.keys, kv.values, { training: ctx.training, seed: ctx.seed });
+  }
+
+  /**
+   * The side network's features [B, sideDim]: fuse the prompts with the keys and values, run the
+   * side network on the low-resolution image with layer i's fused prompts appended at side layer i
+   * (and the side methods' hooks).
    * @param kv - selected keys and values of the batch
    * @param pixelsLr - [B, 3, side.imageSize, side.imageSize], normalised
-   * @param options - training mode
-   * @returns logits [B, C] and the fused prompts [L, B, M, sideDim]
+   * @param ctx - the call's context
    */
-  forward(kv: KeyValues, pixelsLr: tf.Tensor, options: FptForwardOptions = {}): { logits: tf.Tensor; fused: tf.Tensor } {
+  features(kv: KeyValues, pixelsLr: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     if (kv.keys.shape[1] !== pixelsLr.shape[0]) {
-      throw new Error(`FptModel.forward: keys hold a batch of ${kv.keys.shape[1]} but pixels a batch of ${pixelsLr.shape[0]}`);
+      throw new Error(`FPT: keys hold a batch of ${kv.keys.shape[1]} but pixels a batch of ${pixelsLr.shape[0]}`);
     }
-    const fused = fuse(this.fusion, kv.keys, kv.values, options);
+    const fused = this.fused(kv, ctx);
     const [L, B, M, D] = fused.shape;
     // A slice per layer rather than tf.unstack: tfjs's Unpack gradient breaks when there is one layer.
     const layer = (i: number) => tf.reshape(tf.slice(fused, [i, 0, 0, 0], [1, B, M, D]), [B, M, D]);
-    const logits = sideForward(this.side, pixelsLr, { extraTokens: (i) => (i < L ? layer(i) : undefined) });
-    return { logits, fused };
+    return sideFeatures(this.side, pixelsLr, { extraTokens: (i) => (i < L ? layer(i) : undefined), hooks: this.sideStack?.hooks(ctx) });
   }
 
-  /**
-   * Mean cross-entropy of the forward's logits.
-   * @param kv - selected keys and values
-   * @param pixelsLr - low-resolution pixels
-   * @param labels - int32 [B]
-   * @param options - training mode
-   */
-  loss(kv: KeyValues, pixelsLr: tf.Tensor, labels: tf.Tensor, options: FptForwardOptions = {}): tf.Scalar {
-    return crossEntropy(this.forward(kv, pixelsLr, options).logits, labels);
-  }
-
-  /** Frees the LPM and the learnable part. */
+  /** Frees what the side methods own (the parameters go with the adapted model's module). */
   dispose(): void {
-    this.lpm.dispose();
-    this.learnable.dispose();
+    this.sideStack?.dispose();
+    this.module.dispose();
+  }
+
+  private runLpm(pixelsHr: tf.Tensor, full: boolean, context?: SelectContext) {
+    const size = this.config.inputSize;
+    if (pixelsHr.rank !== 4 || pixelsHr.shape[1] !== 3 || pixelsHr.shape[2] !== size || pixelsHr.shape[3] !== size) {
+      throw new Error(`FPT: LPM pixels must be [B, 3, ${size}, ${size}], got [${pixelsHr.shape}]`);
+    }
+    const { selector, ratio } = this.config.selection;
+    const run = frozenForward(this.lpm, pixelsHr, {
+      layers: this.config.layers,
+      runToEnd: full,
+      onLayer: (_l, internals) => {
+        const sel = selectTokens(internals, selector, ratio, context);
+        if (full) return { keys: sel.keys, values: sel.values, indices: sel.indices, scores: sel.scores ?? tf.zeros([0]) };
+        tf.dispose([sel.indices, ...(sel.scores ? [sel.scores] : [])]);
+        return { keys: sel.keys, values: sel.values };
+      },
+    });
+    const per = this.config.layers.map((l) => run.perLayer.get(l)! as Record<string, tf.Tensor>);
+    return { per, features: run.features, logits: run.logits };
   }
 }
 
-// The frozen LPM with token selection: keys and values only (stopping after the last fused layer),
-// or everything a check needs (`full`: indices, scores, and the LPM's own output).
-function runLpm(model: FptModel, pixelsHr: tf.Tensor, full: boolean): LpmInspection | KeyValues {
-  const size = model.config.inputSize;
-  if (pixelsHr.rank !== 4 || pixelsHr.shape[2] !== size || pixelsHr.shape[3] !== size) {
-    throw new Error(`FptModel.extractKeyValues: pixels must be [B, 3, ${size}, ${size}], got [${pixelsHr.shape}]`);
-  }
-  const { ratio } = model.config.selection;
-  const run = frozenForward(model.lpm, pixelsHr, {
-    layers: model.config.layers,
-    runToEnd: full,
-    onLayer: (_l, internals) => {
-      const sel = selectTokens(internals, model.selector, ratio);
-      if (!full) {
-        tf.dispose([sel.indices, ...(sel.scores ? [sel.scores] : [])]);
-        return { keys: sel.keys, values: sel.values };
-      }
-      return { keys: sel.keys, values: sel.values, indices: sel.indices, scores: sel.scores ?? tf.zeros([0]) };
-    },
+function stackLayers(per: Array<Record<string, tf.Tensor>>, key: string): tf.Tensor {
+  return tf.stack(per.map((p) => p[key]));
+}
+
+function kvOf(extras: Readonly<Record<string, tf.Tensor>> | undefined): KeyValues {
+  // The adapted model has checked that both are present (the needsInputs capability).
+  return { keys: extras!.keys, values: extras!.values };
+}
+
+// The side ViT's full config (channels and resampling fixed by side-net), without a head.
+function sideVitConfigOf(config: FptConfig) {
+  return sideVitConfig({ ...config.side, numClasses: 0 });
+}
+
+function fptMethod(name: string, description: string, defaults: FptOptions, variant: FusionVariant, allLayers: boolean) {
+  return defineMethod<FptOptions>({
+    name,
+    description,
+    defaults,
+    validate: (o) => validateFptOptions(o, name),
+    attach: (lpm, o) => new FptModel(resolveFptConfig(lpm.config, o, variant, allLayers, name), lpm),
   });
-  const per = model.config.layers.map((l) => run.perLayer.get(l)! as Record<string, tf.Tensor>);
-  const stacked = tf.tidy(() => {
-    const stack = (key: string) => tf.stack(per.map((p) => p[key]));
-    const kv = { keys: stack('keys'), values: stack('values') };
-    return full ? { ...kv, indices: stack('indices'), scores: stack('scores') } : kv;
-  });
-  tf.dispose(per.flatMap((p) => Object.values(p)));
-  return full ? { ...(stacked as Omit<LpmInspection, 'features' | 'logits'>), features: run.features!, logits: run.logits } : stacked;
+}
+
+/**
+ * FPT+ (DESIGN.md §2): fine-grained prompts fused with the frozen LPM's important keys and values,
+ * a side ViT at 128 on the low-resolution image. Defaults: the paper's (layers 6..11 of ViT-B at
+ * 512, `global` selection of 20 %, 16 prompts, dropout 0.5, side 96 wide).
+ * `adapt(lpm, [fptPlus()], { numClasses: 5 })` has 900,965 learnable parameters.
+ */
+export const fptPlus = fptMethod(
+  'fpt-plus',
+  "FPT+: fine-grained prompts fused with a frozen LPM's important keys/values, side ViT at 128",
+  FPT_PLUS_DEFAULTS,
+  fptPlusFusion,
+  false,
+);
+
+/**
+ * FPT v1 (DESIGN.md §3): every LPM layer feeds a side ViT of equal depth at 224; prompts live at
+ * the side width and are projected up to form the queries.
+ */
+export const fptV1 = fptMethod(
+  'fpt',
+  'FPT v1: all LPM layers, side ViT at 224, prompts projected up to the LPM width',
+  FPT_V1_DEFAULTS,
+  fptV1Fusion,
+  true,
+);
+
+/**
+ * The FPT part of an adapted model (for preloading, inspection and the authors' checkpoints).
+ * @throws when the model holds no FPT method
+ */
+export function fptPart(model: AdaptedModel): FptModel {
+  const part = model.stack.parts.find((p): p is FptModel => p instanceof FptModel);
+  if (!part) throw new Error(`${model.name}: not an FPT model (adapt the LPM with fptPlus() or fptV1())`);
+  return part;
+}
+
+/**
+ * A zero-initialised LPM of the given architecture, for building FPT models before loading weights.
+ * @param config - the LPM architecture
+ */
+export function emptyLpm(config: FptConfig['lpm']): VitModel {
+  return createVit(config, { init: 'zeros' });
 }

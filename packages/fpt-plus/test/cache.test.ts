@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { featureFingerprint, KvCache, kvShape, preload, sha256Hex, type CacheEvent, type PreloadItem } from '../src/node';
-import { pixels, tinyModel } from './helpers';
+import { pixels, tinyFpt, type Tiny } from './helpers';
 
 const NORM = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
 
@@ -15,16 +15,16 @@ function items(n: number): PreloadItem[] {
   }));
 }
 
-function setup(float16 = false) {
-  const model = tinyModel();
+function setup(float16 = false, tiny: Tiny = tinyFpt()) {
+  const model = tiny.fpt;
   const dir = mkdtempSync(join(tmpdir(), 'kv-'));
   const cache = new KvCache(dir, featureFingerprint(model, NORM), kvShape(model), { float16 });
-  return { model, dir, cache };
+  return { model, dir, cache, tiny, dispose: () => tiny.dispose() };
 }
 
 describe('key/value cache', () => {
   it('preloads once, then hits; entries equal the online keys/values; online and cached logits are identical', () => {
-    const { model, cache } = setup();
+    const { model, cache, tiny } = setup();
     const before = tf.memory().numTensors;
     const first = preload(model, cache, items(3), { batchSize: 2 });
     expect([first.hits, first.computed, first.invalid]).toEqual([0, 3, 0]);
@@ -41,25 +41,25 @@ describe('key/value cache', () => {
       expect(Array.from(cached.keys.dataSync())).toEqual(Array.from(online.keys.dataSync()));
       expect(Array.from(cached.values.dataSync())).toEqual(Array.from(online.values.dataSync()));
       const lr = pixels(3, 16, 7);
-      const a = model.forward(online, lr).logits.dataSync();
-      const b = model.forward(cached, lr).logits.dataSync();
+      const a = tiny.model.forward({ pixels: lr, extras: { ...online } }).dataSync();
+      const b = tiny.model.forward({ pixels: lr, extras: { ...cached } }).dataSync();
       expect(Array.from(b)).toEqual(Array.from(a));
     });
-    model.dispose();
+    tiny.dispose();
   });
 
   it('an interrupted preload resumes: finished entries are not recomputed', () => {
-    const { model, cache } = setup();
+    const { model, cache, tiny } = setup();
     preload(model, cache, items(2));
     const events: CacheEvent[] = [];
     const r = preload(model, cache, items(4), { onEvent: (e) => events.push(e) });
     expect([r.hits, r.computed]).toEqual([2, 2]);
     expect(events.map((e) => e.kind)).toEqual(['hit', 'hit', 'computed', 'computed']);
-    model.dispose();
+    tiny.dispose();
   });
 
   it('a corrupt or foreign entry is reported and recomputed, never used', () => {
-    const { model, cache } = setup();
+    const { model, cache, tiny } = setup();
     const { hashes } = preload(model, cache, items(2));
     const good = readFileSync(cache.pathOf(hashes[0]));
     writeFileSync(cache.pathOf(hashes[0]), good.subarray(0, good.length - 10)); // truncated
@@ -72,37 +72,38 @@ describe('key/value cache', () => {
     expect(reasons[0]).toMatch(/tensors cover .* trailing bytes|exceeds|beyond/);
     expect(reasons[1]).toContain(`entry is for image ${hashes[0]}`);
     expect(preload(model, cache, items(2)).hits).toBe(2);
-    model.dispose();
+    tiny.dispose();
   });
 
   it('loading a batch with a missing or unusable entry stops with the reason', () => {
-    const { model, cache } = setup();
+    const { model, cache, tiny } = setup();
     expect(() => cache.loadBatch([sha256Hex('nothing')])).toThrow(/no entry for image .* run preload first/);
     const { hashes } = preload(model, cache, items(1));
     writeFileSync(cache.pathOf(hashes[0]), new Uint8Array([1, 2, 3]));
     expect(() => cache.loadBatch(hashes)).toThrow(/KvCache: unusable entry: safetensors: .*file is 3 bytes/);
-    model.dispose();
+    tiny.dispose();
   });
 
   it('the fingerprint changes with the LPM weights, the selection and the normalisation', () => {
-    const a = tinyModel();
+    const ta = tinyFpt();
+    const a = ta.fpt;
     const fp = featureFingerprint(a, NORM);
     expect(featureFingerprint(a, NORM)).toBe(fp);
     expect(featureFingerprint(a, { ...NORM, mean: [0.4, 0.5, 0.5] })).not.toBe(fp);
     tf.tidy(() => a.lpm.get('norm.bias').assign(tf.add(a.lpm.get('norm.bias'), 1e-3)));
     expect(featureFingerprint(a, NORM)).not.toBe(fp);
-    const b = tinyModel({ selection: { ratio: 0.5 } });
-    expect(featureFingerprint(b, NORM)).not.toBe(fp);
-    a.dispose();
-    b.dispose();
+    const tb = tinyFpt({ ratio: 0.5 });
+    expect(featureFingerprint(tb.fpt, NORM)).not.toBe(fp);
+    ta.dispose();
+    tb.dispose();
   });
 
   it('float16 entries halve the size and stay close', () => {
     const full = setup();
     const half = setup(true);
     // Same model weights for both caches.
-    half.model.learnable.loadState(full.model.learnable.state());
-    half.model.lpm.loadState(full.model.lpm.state());
+    half.tiny.model.module.loadState(full.tiny.model.module.state());
+    half.tiny.lpm.loadState(full.tiny.lpm.state());
     const h32 = preload(full.model, full.cache, items(1)).hashes[0];
     const h16 = preload(half.model, new KvCache(half.dir, featureFingerprint(half.model, NORM), kvShape(half.model), { float16: true }), items(1)).hashes[0];
     const size = (c: KvCache, h: string) => readFileSync(c.pathOf(h)).length;
@@ -112,7 +113,7 @@ describe('key/value cache', () => {
       const b = half.cache.loadBatch([h16]).keys;
       expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBeLessThan(1e-2 * Math.max(1, tf.max(tf.abs(a)).dataSync()[0]));
     });
-    full.model.dispose();
-    half.model.dispose();
+    full.dispose();
+    half.dispose();
   });
 });
