@@ -1,96 +1,92 @@
-import { configFromStrings, formatParameterReport, parameterReport } from '@fpt/core';
-import { createVit, vitB16Hf384 } from '@fpt/backbone-vit';
-import { applyMethod, baselineMethods } from '@fpt/baselines';
-import { FptModel, fptParameterCounts, fptPlusConfig, fptV1Config, type FptConfigInput } from '@fpt/fpt-plus';
+// The CLI edge: the only place where method names become method objects for the bench
+// (`--method lora --set rank=16`). Libraries take typed factories; this maps names and `--set`
+// strings onto them.
+import { configFromStrings, type OptionValue } from '@fpt/core';
+import { MethodRegistry, type Method, type MethodFactory } from '@fpt/backbone-vit';
+import { registerBaselines } from '@fpt/baselines';
+import { fptPlus, fptV1, registerFpt, type FptOptions } from '@fpt/fpt-plus';
+import { getSelector } from '@fpt/token-select';
 
-/** Parameter accounting of a method on the ViT-B/16 HF configuration, from the built model. */
-export interface MethodParameters {
-  /** Trainable elements (the method's parameters and head). */
-  learnable: number;
-  /** Frozen backbone (with its own head) plus the method's new parameters. */
-  total: number;
-  /** learnable / total, percent. */
-  sharePercent: number;
-  /** A per-module table of the learnable part. */
-  table: string;
-}
+/** Every method by name: re-creates saved methods (`loadAdapted`) and parses `--set` for the baselines. */
+export const METHOD_REGISTRY: MethodRegistry = registerFpt(registerBaselines(new MethodRegistry()));
 
-/** A method the bench can build by name, with string options (`--set key=value`). */
-export interface BenchMethod {
+/** A method as the command line knows it: flat options with typed defaults, parsed into the typed config. */
+export interface CliMethod {
   /** CLI name. */
   name: string;
   /** One line for listings. */
   description: string;
   /** Option defaults; their types drive `--set` parsing. */
-  defaults: Record<string, number | string | boolean | string[]>;
-  /** Builds the method on the ViT-B/16 HF LPM and counts its parameters. */
-  parameters(classes: number, options: Record<string, string>): MethodParameters;
+  defaults: Record<string, OptionValue>;
+  /**
+   * Makes the method from `--set key=value` strings.
+   * @throws naming the option and what it accepts
+   */
+  make(sets: Record<string, string>): Method;
 }
 
-/** FPT options settable from the command line. */
-const FPT_DEFAULTS = { prompts: 16, ratio: 0.2, criterion: 'global', inputSize: 512, sideWidth: 96, sideImage: 128, layers: [] as string[] };
-
-function fptInput(o: typeof FPT_DEFAULTS): FptConfigInput {
-  const layers = o.layers.length ? o.layers.map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n)) throw new Error(`option "layers" expects comma-separated layer indices, got "${o.layers.join(',')}"`);
-    return n;
-  }) : undefined;
-  return {
-    inputSize: o.inputSize,
-    layers,
-    selection: { criterion: o.criterion, ratio: o.ratio },
-    fusion: { prompts: o.prompts },
-    side: { hiddenSize: o.sideWidth, imageSize: o.sideImage, mlpDim: 4 * o.sideWidth, ...(layers ? { numLayers: layers.length } : {}) },
+/** FPT's options on the command line: the nested options flattened. */
+function fptCli(factory: MethodFactory<FptOptions>): CliMethod {
+  const d = factory.defaults;
+  const defaults = {
+    inputSize: d.inputSize,
+    layers: [] as string[],
+    criterion: d.selector.fingerprint.name,
+    selectorSeed: 0,
+    ratio: d.ratio,
+    prompts: d.prompts,
+    dropout: d.dropout,
+    sideWidth: d.side.hiddenSize ?? 96,
+    sideImage: d.side.imageSize ?? 128,
+    sideMethods: [] as string[],
+    seed: d.seed,
   };
-}
-
-function fptMethod(name: 'fpt-plus' | 'fpt', description: string): BenchMethod {
-  const defaults = name === 'fpt' ? { ...FPT_DEFAULTS, sideImage: 224 } : FPT_DEFAULTS;
   return {
-    name,
-    description,
+    name: factory.methodName,
+    description: factory.description,
     defaults,
-    parameters(classes, options) {
-      const o = configFromStrings(defaults, options, name);
-      const config = name === 'fpt' ? fptV1Config(classes, fptInput(o)) : fptPlusConfig(classes, fptInput(o));
-      const model = new FptModel(config);
-      try {
-        const c = fptParameterCounts(model);
-        return { learnable: c.learnable, total: c.total, sharePercent: c.sharePercent, table: formatParameterReport(parameterReport(model.learnable)) };
-      } finally {
-        model.dispose();
-      }
+    make(sets) {
+      const o = configFromStrings(defaults, sets, factory.methodName);
+      const layers = o.layers.map((s) => {
+        if (!/^\d+$/.test(s)) throw new Error(`${factory.methodName}: option "layers" expects comma-separated layer indices, got "${o.layers.join(',')}"`);
+        return Number(s);
+      });
+      return factory({
+        inputSize: o.inputSize,
+        layers,
+        selector: getSelector(o.criterion, o.selectorSeed),
+        ratio: o.ratio,
+        prompts: o.prompts,
+        dropout: o.dropout,
+        side: { hiddenSize: o.sideWidth, imageSize: o.sideImage, mlpDim: 4 * o.sideWidth, ...(layers.length ? { numLayers: layers.length } : {}) },
+        sideMethods: o.sideMethods.map((name) => METHOD_REGISTRY.fromStrings(name, {})),
+        seed: o.seed,
+      });
     },
   };
 }
 
-function baselineMethod(name: string): BenchMethod {
-  const method = baselineMethods.get(name);
+function baselineCli(name: string): CliMethod {
+  const factory = METHOD_REGISTRY.get(name);
   return {
     name,
-    description: method.description,
-    defaults: method.defaults as BenchMethod['defaults'],
-    parameters(classes, options) {
-      const backbone = createVit(vitB16Hf384(), { init: 'zeros' });
-      try {
-        const m = applyMethod(backbone, name, options, { numClasses: classes });
-        const c = m.parameterCounts();
-        const table = formatParameterReport(parameterReport([backbone, m.module], { depth: 2 }));
-        m.dispose();
-        return { learnable: c.learnable, total: c.total, sharePercent: c.sharePercent, table };
-      } finally {
-        backbone.dispose();
-      }
-    },
+    description: factory.description,
+    defaults: factory.defaults as Record<string, OptionValue>,
+    make: (sets) => METHOD_REGISTRY.fromStrings(name, sets),
   };
 }
 
-/** Every method `fpt-bench params` (and later the bench) knows, by name: FPT+, FPT, then the baselines. */
-export const BENCH_METHODS = new Map<string, BenchMethod>(
-  [
-    fptMethod('fpt-plus', 'FPT+: fine-grained prompts fused with a frozen LPM\'s important keys/values, side ViT at 128'),
-    fptMethod('fpt', 'FPT v1: all LPM layers, side ViT at 224, prompts projected up to the LPM width'),
-    ...baselineMethods.names().map(baselineMethod),
-  ].map((m) => [m.name, m]),
+/** Every method the bench knows, by CLI name: FPT+, FPT, then the baselines. */
+export const CLI_METHODS: ReadonlyMap<string, CliMethod> = new Map(
+  [fptCli(fptPlus), fptCli(fptV1), ...registerBaselines(new MethodRegistry()).names().map(baselineCli)].map((m) => [m.name, m]),
 );
+
+/**
+ * The CLI method of a name.
+ * @throws naming the method and listing the known ones
+ */
+export function cliMethod(name: string): CliMethod {
+  const m = CLI_METHODS.get(name);
+  if (!m) throw new Error(`unknown method "${name}"; known: ${[...CLI_METHODS.keys()].join(', ')}`);
+  return m;
+}

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { parameterReport } from '@fpt/core';
 import { createVit, vitConfig } from '@fpt/backbone-vit';
-import { fptPlusConfig } from '@fpt/fpt-plus';
+import { fptPlus } from '@fpt/fpt-plus';
 import { estimateFullFinetuneMemory, leastSquares } from '../src/memory/extrapolate';
-import { fptStepMemory, fullFinetuneStepMemory } from '../src/memory/steps';
+import { methodStepMemory, fullFinetuneStepMemory } from '../src/memory/steps';
 
 describe('memory accounting', () => {
   it('least squares recovers the coefficients of an exact linear system', () => {
@@ -21,7 +21,7 @@ describe('memory accounting', () => {
     const two = await fullFinetuneStepMemory(cfg, 16, 2);
     expect(two.peakBytes).toBeGreaterThan(one.peakBytes);
     const lpm = vitConfig({ hiddenSize: 32, numLayers: 2, numHeads: 4, patchSize: 8, imageSize: 16, numClasses: 0, layerNormEps: 1e-12, posEmbedResample: 'hf' });
-    const fpt = await fptStepMemory(fptPlusConfig(3, { lpm, inputSize: 16, layers: [1], side: { hiddenSize: 8, numHeads: 2, mlpDim: 16, patchSize: 8, imageSize: 16 } }), 2);
+    const fpt = await methodStepMemory(lpm, fptPlus({ inputSize: 16, layers: [1], side: { hiddenSize: 8, numHeads: 2, mlpDim: 16, patchSize: 8, imageSize: 16 } }), 2, 3);
     expect(fpt.peakBytes).toBeGreaterThan(0);
     const lpmModel = createVit(lpm, { init: 'zeros' });
     expect(fpt.excludedBytes).toBe(4 * parameterReport(lpmModel).total);

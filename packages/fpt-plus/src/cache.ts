@@ -156,10 +156,7 @@ export function imageSeed(imageHash: string): number {
 
 /** The keys' per-image shape [L, H, n, d] of a model (n from the selection ratio). */
 export function kvShape(model: FptModel): number[] {
-  const { lpm, inputSize, layers, selection } = model.config;
-  const tokens = (inputSize / lpm.patchSize) ** 2 + 1;
-  const n = selection.selector.keep(tokens, selection.ratio);
-  return [layers.length, lpm.numHeads, n, lpm.hiddenSize / lpm.numHeads];
+  return model.keyValueShape();
 }
 
 /** An image to preload: its encoded bytes (hashed) and a way to make its normalised LPM input. */

@@ -92,14 +92,34 @@ export class FptModel implements AttachedMethod {
         kind: 'exclusive',
         reason: 'it never runs the LPM while training (its keys and values are precomputed); apply other methods to its side network with the "sideMethods" option',
       },
-      { kind: 'replacesFeatures', width: config.side.hiddenSize, features: ({ batch, ctx }) => this.features(kvOf(batch.extras), batch.pixels, ctx) },
-      { kind: 'needsInputs', inputs: ['keys', 'values'], prepare: (pixels) => ({ ...this.extractKeyValues(pixels) }) },
+      {
+        kind: 'replacesFeatures',
+        width: config.side.hiddenSize,
+        imageSize: config.side.imageSize,
+        features: ({ batch, ctx }) => this.features(kvOf(batch.extras), batch.pixels, ctx),
+      },
+      {
+        kind: 'needsInputs',
+        inputs: ['keys', 'values'],
+        shapes: (b) => {
+          const [L, H, n, d] = this.keyValueShape();
+          return { keys: [L, b, H, n, d], values: [L, b, H, n, d] };
+        },
+        prepare: (pixels) => ({ ...this.extractKeyValues(pixels) }),
+      },
     ];
   }
 
   /** The token selector. */
   get selector(): TokenSelector {
     return this.config.selection.selector;
+  }
+
+  /** One image's selected keys (or values) [L, H, n, d]: n as the selector keeps of the LPM's tokens. */
+  keyValueShape(): number[] {
+    const { lpm, inputSize, layers, selection } = this.config;
+    const tokens = (inputSize / lpm.patchSize) ** 2 + 1;
+    return [layers.length, lpm.numHeads, selection.selector.keep(tokens, selection.ratio), lpm.hiddenSize / lpm.numHeads];
   }
 
   /** No hooks on the LPM. */

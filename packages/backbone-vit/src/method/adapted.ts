@@ -104,6 +104,18 @@ export class AdaptedModel {
     return this.stack.capabilities.flatMap((c) => (c.kind === 'needsInputs' ? c.inputs : []));
   }
 
+  /** Side of the square `batch.pixels` this model reads (the backbone's, or the method's own). */
+  get imageSize(): number {
+    return capability(this.stack.capabilities, 'replacesFeatures')?.imageSize ?? this.backbone.config.imageSize;
+  }
+
+  /** Shapes of the extra inputs for a batch (empty for most methods). */
+  inputShapes(batch: number): Record<string, number[]> {
+    const out: Record<string, number[]> = {};
+    for (const c of this.stack.capabilities) if (c.kind === 'needsInputs') Object.assign(out, c.shapes(batch));
+    return out;
+  }
+
   /**
    * Computes the extra inputs of the methods that need them (FPT+: the LPM's selected keys and
    * values) from the backbone's input, without recording gradients. The caller disposes them.

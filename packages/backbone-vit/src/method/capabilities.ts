@@ -42,6 +42,8 @@ export interface ReplacesFeatures {
   readonly kind: 'replacesFeatures';
   /** Width F of the features. */
   readonly width: number;
+  /** Side of the square `batch.pixels` the method reads, when it differs from the backbone's (FPT+: 128). */
+  readonly imageSize?: number;
   /** Features [B, F] for a batch. */
   features(input: FeatureInput): tf.Tensor;
 }
@@ -56,6 +58,11 @@ export interface NeedsInputs {
   readonly kind: 'needsInputs';
   /** Names of the tensors required in `batch.extras`. */
   readonly inputs: readonly string[];
+  /**
+   * The shape of each extra input for a batch of `batch` images (what a cache stores per batch,
+   * and what a shape-only memory measurement allocates).
+   */
+  shapes(batch: number): Record<string, number[]>;
   /**
    * Computes the extra inputs from the backbone's input (FPT+: the high-resolution image). The
    * caller owns and disposes the result. Call it outside any gradient function.

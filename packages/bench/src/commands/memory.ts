@@ -1,8 +1,8 @@
 import { selectBackend, type BackendName } from '@fpt/core';
 import { vitB16Hf384 } from '@fpt/backbone-vit';
-import { fptPlusConfig } from '@fpt/fpt-plus';
+import { fptPlus } from '@fpt/fpt-plus';
 import { estimateFullFinetuneMemory } from '../memory/extrapolate';
-import { fptStepMemory } from '../memory/steps';
+import { methodStepMemory } from '../memory/steps';
 import { intOption, parseArgs } from './args';
 
 const MiB = (b: number) => `${(b / 2 ** 20).toLocaleString('en-US', { maximumFractionDigits: 1 })} MiB`;
@@ -22,7 +22,7 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
   const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
   print(`backend: ${backend.backend}${backend.attempts.filter((a) => !a.ok).map((a) => ` (skipped ${a.backend}: ${a.reason})`).join('')}`);
   print(`memory protocol: peak bytes of live tfjs tensors during one steady-state training step (AdamW, clipping), batch ${batch}`);
-  const fpt = await fptStepMemory(fptPlusConfig(classes), batch);
+  const fpt = await methodStepMemory(vitB16Hf384(), fptPlus(), batch, classes);
   print(`FPT+ step (ViT-B/16 LPM at 512, side ViT at 128, cached keys/values; measured): ${MiB(fpt.peakBytes)} (frozen LPM weights, ${MiB(fpt.excludedBytes)}, excluded: training from the cache never reads them)`);
   print('full fine-tuning of ViT-B/16 at 512: fitting the memory model on real steps');
   const full = await estimateFullFinetuneMemory(vitB16Hf384(), 512, batch, print);

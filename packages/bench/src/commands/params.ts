@@ -1,9 +1,11 @@
-import { BENCH_METHODS } from '../methods';
+import { formatParameterReport } from '@fpt/core';
+import { adapt, createVit, vitB16Hf384 } from '@fpt/backbone-vit';
+import { CLI_METHODS, cliMethod } from '../methods';
 import { intOption, parseArgs } from './args';
 
 /**
  * `fpt-bench params <method> --classes C [--set key=value]...`: builds the method on the ViT-B/16
- * HF configuration and prints its learnable-parameter table; the last line is
+ * HF configuration and prints its parameter table; the last line is
  * `learnable=<n> total=<n> share=<percent>%`.
  * @returns the exit code
  */
@@ -11,15 +13,21 @@ export function paramsCommand(argv: string[], print: (line: string) => void = co
   const args = parseArgs(argv, ['classes']);
   const [name, ...extra] = args.positional;
   if (!name || extra.length) {
-    print(`usage: fpt-bench params <method> --classes C [--set key=value]...\nmethods: ${[...BENCH_METHODS.keys()].join(', ')}`);
+    print(`usage: fpt-bench params <method> --classes C [--set key=value]...\nmethods: ${[...CLI_METHODS.keys()].join(', ')}`);
     return 2;
   }
-  const method = BENCH_METHODS.get(name);
-  if (!method) throw new Error(`unknown method "${name}"; known: ${[...BENCH_METHODS.keys()].join(', ')}`);
+  const method = cliMethod(name).make(args.sets);
   const classes = intOption(args, 'classes', 5);
-  const p = method.parameters(classes, args.sets);
-  print(`${method.name} on ViT-B/16 (HF google/vit-base-patch16-384), ${classes} classes`);
-  print(p.table);
-  print(`learnable=${p.learnable} total=${p.total} share=${p.sharePercent.toFixed(4)}%`);
+  const backbone = createVit(vitB16Hf384(), { init: 'zeros' });
+  try {
+    const model = adapt(backbone, [method], { numClasses: classes });
+    const report = model.report(2);
+    model.dispose();
+    print(`${method.name} on ViT-B/16 (HF google/vit-base-patch16-384), ${classes} classes`);
+    print(formatParameterReport(report));
+    print(`learnable=${report.trainable} total=${report.total} share=${report.trainablePercent.toFixed(4)}%`);
+  } finally {
+    backbone.dispose();
+  }
   return 0;
 }

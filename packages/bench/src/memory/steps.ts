@@ -1,8 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, crossEntropy, measureStep, parameterReport, trainStep } from '@fpt/core';
-import { createVit, vitForward, type VitConfig } from '@fpt/backbone-vit';
-import { createFptOptimizer, FptModel, fptTrainStep, type FptConfig } from '@fpt/fpt-plus';
-import { kvShape } from '@fpt/fpt-plus/node';
+import { adapt, createVit, trainingContext, vitForward, type Method, type VitConfig } from '@fpt/backbone-vit';
 
 /** Peak live-tensor bytes of one steady-state training step, and what was measured. */
 export interface StepMemory {
@@ -35,25 +33,33 @@ export async function fullFinetuneStepMemory(config: VitConfig, imageSize: numbe
 }
 
 /**
- * Peak memory of one FPT+ training step on cached keys and values (the LPM does not run). The
- * frozen LPM's weights, which training from the cache never touches, are excluded from the figure.
+ * Peak memory of one training step of any method on a zero-initialised backbone of `config`, at
+ * the method's own input shapes (FPT+: the side image and cached keys/values, so the backbone does
+ * not run). For methods that train from precomputed inputs, the frozen backbone's weights, which
+ * such a step never reads, are excluded from the figure and reported apart.
+ * @param config - the backbone (LPM) architecture
+ * @param method - the method
+ * @param batch - images per step
+ * @param numClasses - classes of the head
  */
-export async function fptStepMemory(config: FptConfig, batch: number): Promise<StepMemory> {
-  const model = new FptModel(config);
-  const lpmBytes = parameterReport(model.lpm).total * 4;
-  const [L, H, n, d] = kvShape(model);
-  const kv = { keys: tf.randomNormal([L, batch, H, n, d]), values: tf.randomNormal([L, batch, H, n, d]) };
-  const size = config.side.imageSize;
-  const pixelsLr = tf.randomNormal([batch, 3, size, size]);
+export async function methodStepMemory(config: VitConfig, method: Method, batch: number, numClasses = 5): Promise<StepMemory> {
+  const backbone = createVit(config, { init: 'zeros' });
+  const model = adapt(backbone, [method], { numClasses });
+  const size = model.imageSize;
+  const extras = Object.fromEntries(Object.entries(model.inputShapes(batch)).map(([k, shape]) => [k, tf.randomNormal(shape)]));
+  const pixels = tf.randomNormal([batch, config.numChannels, size, size]);
   const labels = tf.zeros([batch], 'int32');
-  const opt = createFptOptimizer(model, { lr: 1e-4 });
+  const opt = new AdamW(model.trainableVariables(), { lr: 1e-4 });
+  const step = (i: number) => trainStep(() => model.loss({ pixels, extras }, labels, trainingContext(i)), opt, { clipNorm: 1 });
+  const excludedBytes = model.inputs.length ? parameterReport(backbone).total * 4 : 0;
   try {
-    fptTrainStep(model, opt, { kv, pixelsLr, labels });
-    const m = await measureStep(() => fptTrainStep(model, opt, { kv, pixelsLr, labels }));
-    return { peakBytes: m.peakBytes - lpmBytes, excludedBytes: lpmBytes };
+    step(0);
+    const m = await measureStep(() => step(1));
+    return { peakBytes: m.peakBytes - excludedBytes, excludedBytes };
   } finally {
-    tf.dispose([kv.keys, kv.values, pixelsLr, labels]);
+    tf.dispose([pixels, labels, ...Object.values(extras)]);
     opt.dispose();
     model.dispose();
+    backbone.dispose();
   }
 }

@@ -1,17 +1,45 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parameterReport } from '@fpt/core';
-import { loadVitWeights, resamplePosEmbed } from '@fpt/backbone-vit';
-import { FptModel, fptPlusConfig, loadAuthorsState, toAuthorsNames, type FptConfig, type KeyValues } from '@fpt/fpt-plus';
+import { adapt, createVit, EVAL, loadVitWeights, resamplePosEmbed, type AdaptedModel, type MethodFactory, type VitConfig } from '@fpt/backbone-vit';
+import { fptPart, fptPlus, fptV1, loadAuthorsState, toAuthorsNames, type FptOptions, type KeyValues } from '@fpt/fpt-plus';
+import { getSelector } from '@fpt/token-select';
 import { field, fixtureTensor, type Fixture } from './fixture';
 import { ParitySession, vitConfigFrom } from './session';
 
+/** How a fixture's `variant` string maps to our factory, and the fusion switches that design has. */
+interface FixtureVariant {
+  factory: MethodFactory<FptOptions>;
+  promptNorm: boolean;
+  promptProj: boolean;
+  promptDim: (lpm: VitConfig, side: VitConfig) => number;
+}
+
+// The fixture edge: the authors' variant names become our factories here, and only here.
+const VARIANTS: Readonly<Record<string, FixtureVariant>> = {
+  'fpt+': { factory: fptPlus, promptNorm: true, promptProj: false, promptDim: (lpm) => lpm.hiddenSize },
+  fpt: { factory: fptV1, promptNorm: false, promptProj: true, promptDim: (_lpm, side) => side.hiddenSize },
+};
+
+/** What a `kind: fpt` fixture describes: the LPM, the method and the classes, every field checked. */
+export interface FptFixtureConfig {
+  /** The LPM architecture. */
+  lpm: VitConfig;
+  /** The FPT method (FPT+ or FPT v1) with the fixture's options. */
+  factory: MethodFactory<FptOptions>;
+  /** Its options. */
+  options: Partial<FptOptions>;
+  /** Classes of the head. */
+  numClasses: number;
+}
+
 /** The FPT configuration a `kind: fpt` fixture describes, with every field checked. */
-export function fptConfigFromFixture(fixture: Fixture): FptConfig {
+export function fptConfigFromFixture(fixture: Fixture): FptFixtureConfig {
   const { config, name } = fixture;
   const where = `${name} config`;
   const obj = (o: Record<string, unknown>, k: string, w: string) => field<Record<string, unknown>>(o, k, 'object', w);
-  const variant = field<string>(config, 'variant', 'string', where);
-  if (variant !== 'fpt+' && variant !== 'fpt') throw new Error(`${where}: "variant" must be "fpt+" or "fpt", got "${variant}"`);
+  const variantName = field<string>(config, 'variant', 'string', where);
+  const variant = Object.hasOwn(VARIANTS, variantName) ? VARIANTS[variantName] : undefined;
+  if (!variant) throw new Error(`${where}: "variant" must be one of ${Object.keys(VARIANTS).join(', ')}, got "${variantName}"`);
   const lpm = vitConfigFrom(obj(config, 'lpm', where), `${where}.lpm`, 'hf');
   const side = vitConfigFrom(obj(config, 'side', where), `${where}.side`, 'hf');
   const ts = obj(config, 'token_selection', where);
@@ -20,32 +48,33 @@ export function fptConfigFromFixture(fixture: Fixture): FptConfig {
   const promptProj = field<boolean>(fusion, 'prompt_proj', 'boolean', `${where}.fusion`);
   const promptDim = field<number>(fusion, 'prompt_dim', 'number', `${where}.fusion`);
   // The two variants differ exactly in these switches; anything else is a design we do not implement.
-  const expectedDim = variant === 'fpt+' ? lpm.hiddenSize : side.hiddenSize;
-  if (promptNorm !== (variant === 'fpt+') || promptProj !== (variant === 'fpt') || promptDim !== expectedDim) {
+  const expectedDim = variant.promptDim(lpm, side);
+  if (promptNorm !== variant.promptNorm || promptProj !== variant.promptProj || promptDim !== expectedDim) {
     throw new Error(
-      `${where}.fusion: variant "${variant}" expects prompt_norm=${variant === 'fpt+'}, prompt_proj=${variant === 'fpt'}, prompt_dim=${expectedDim}; got ${promptNorm}, ${promptProj}, ${promptDim}`,
+      `${where}.fusion: variant "${variantName}" expects prompt_norm=${variant.promptNorm}, prompt_proj=${variant.promptProj}, prompt_dim=${expectedDim}; got ${promptNorm}, ${promptProj}, ${promptDim}`,
     );
   }
-  return fptPlusConfig(field<number>(config, 'num_classes', 'number', where), {
-    variant,
+  return {
     lpm,
-    inputSize: field<number>(config, 'input_size_hr', 'number', where),
-    layers: field<number[]>(config, 'layers', 'object', where),
-    selection: {
-      criterion: field<string>(ts, 'criterion', 'string', `${where}.token_selection`),
+    factory: variant.factory,
+    numClasses: field<number>(config, 'num_classes', 'number', where),
+    options: {
+      inputSize: field<number>(config, 'input_size_hr', 'number', where),
+      layers: field<number[]>(config, 'layers', 'object', where),
+      selector: getSelector(field<string>(ts, 'criterion', 'string', `${where}.token_selection`)),
       ratio: field<number>(ts, 'ratio', 'number', `${where}.token_selection`),
+      prompts: field<number>(fusion, 'num_prompts', 'number', `${where}.fusion`),
+      side: {
+        hiddenSize: side.hiddenSize,
+        numLayers: side.numLayers,
+        numHeads: side.numHeads,
+        mlpDim: side.mlpDim,
+        patchSize: side.patchSize,
+        imageSize: side.imageSize,
+        layerNormEps: side.layerNormEps,
+      },
     },
-    fusion: { prompts: field<number>(fusion, 'num_prompts', 'number', `${where}.fusion`) },
-    side: {
-      hiddenSize: side.hiddenSize,
-      numLayers: side.numLayers,
-      numHeads: side.numHeads,
-      mlpDim: side.mlpDim,
-      patchSize: side.patchSize,
-      imageSize: side.imageSize,
-      layerNormEps: side.layerNormEps,
-    },
-  });
+  };
 }
 
 /**
@@ -53,12 +82,13 @@ export function fptConfigFromFixture(fixture: Fixture): FptConfig {
  * selected indices (exactly), and the selected keys and values.
  * @returns the stacked selected keys and values (the caller disposes them)
  */
-function checkLpm(s: ParitySession, model: FptModel): KeyValues {
+function checkLpm(s: ParitySession, model: AdaptedModel): KeyValues {
   s.consume(['input.pixels_hr']);
   const pixels = fixtureTensor(s.fixture.file, 'input.pixels_hr');
-  const r = model.inspectLpm(pixels);
+  const fpt = fptPart(model);
+  const r = fpt.inspectLpm(pixels);
   pixels.dispose();
-  const { lpm, config } = model;
+  const { lpm, config } = fpt;
   tf.tidy(() => {
     s.check('expected.lpm.pos_embed', resamplePosEmbed(lpm.get('pos_embed'), config.inputSize / lpm.config.patchSize, lpm.config.posEmbedResample), 'activation');
   });
@@ -76,21 +106,21 @@ function checkLpm(s: ParitySession, model: FptModel): KeyValues {
  * Checks the learnable half on the LPM's keys and values: fused prompts, logits and loss with
  * dropout off, and the gradient of the loss for every learnable tensor under the authors' names.
  */
-function checkLearnable(s: ParitySession, model: FptModel, kv: KeyValues): void {
+function checkLearnable(s: ParitySession, model: AdaptedModel, kv: KeyValues): void {
   const { file } = s.fixture;
   s.consume(['input.pixels_lr', 'input.labels']);
   const pixels = fixtureTensor(file, 'input.pixels_lr');
   const labels = fixtureTensor(file, 'input.labels');
+  const batch = { pixels, extras: { keys: kv.keys, values: kv.values } };
   tf.tidy(() => {
-    const { logits, fused } = model.forward(kv, pixels);
-    s.check('expected.fusion.out', fused, 'activation');
-    s.check('expected.fpt.logits', logits, 'activation');
+    s.check('expected.fusion.out', fptPart(model).fused(kv, EVAL), 'activation');
+    s.check('expected.fpt.logits', model.forward(batch), 'activation');
   });
-  const params = model.learnable.namedParameters();
-  const { value, grads } = tf.variableGrads(() => model.loss(kv, pixels, labels), params.map((p) => p.variable));
+  const params = model.module.namedParameters();
+  const { value, grads } = tf.variableGrads(() => model.loss(batch, labels), params.map((p) => p.variable));
   const byName: Record<string, tf.Tensor> = {};
   for (const p of params) byName[p.name] = grads[p.variable.name];
-  const authors = toAuthorsNames(byName);
+  const authors = toAuthorsNames(model, byName);
   tf.tidy(() => s.check('expected.fpt.loss', tf.reshape(value, [1]), 'activation'));
   for (const [name, g] of Object.entries(authors)) s.check(`expected.grad.${name}`, g, 'gradient');
   tf.dispose([value, pixels, labels, ...Object.values(grads), ...Object.values(authors)]);
@@ -100,22 +130,26 @@ function checkLearnable(s: ParitySession, model: FptModel, kv: KeyValues): void 
 export function runFptFixture(s: ParitySession): void {
   const { file } = s.fixture;
   const config = fptConfigFromFixture(s.fixture);
-  const model = new FptModel(config);
+  const lpm = createVit(config.lpm, { init: 'zeros' });
   try {
-    loadVitWeights(model.lpm, file, { prefix: 'lpm.', naming: model.lpm.config.posEmbedResample });
+    loadVitWeights(lpm, file, { prefix: 'lpm.', naming: lpm.config.posEmbedResample });
     s.consume(file.names().filter((n) => n.startsWith('lpm.')));
-    s.count('lpm_params', parameterReport(model.lpm).total);
-    const loaded = loadAuthorsState(model, file, 'fpt.');
-    s.consume(file.names().filter((n) => n.startsWith('fpt.')));
-    void loaded;
-    s.count('learnable_params', parameterReport(model.learnable).total);
-    const kv = checkLpm(s, model);
+    s.count('lpm_params', parameterReport(lpm).total);
+    const model = adapt(lpm, [config.factory(config.options)], { numClasses: config.numClasses });
     try {
-      checkLearnable(s, model, kv);
+      loadAuthorsState(model, file, 'fpt.');
+      s.consume(file.names().filter((n) => n.startsWith('fpt.')));
+      s.count('learnable_params', model.counts().learnable);
+      const kv = checkLpm(s, model);
+      try {
+        checkLearnable(s, model, kv);
+      } finally {
+        tf.dispose([kv.keys, kv.values]);
+      }
     } finally {
-      tf.dispose([kv.keys, kv.values]);
+      model.dispose();
     }
   } finally {
-    model.dispose();
+    lpm.dispose();
   }
 }
