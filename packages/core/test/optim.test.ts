@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, clipGradNorm, configFromStrings, cosineSchedule, measureStep, MethodRegistry, trainStep } from '../src/index';
+import { AdamW, clipGradNorm, configFromStrings, cosineSchedule, measureStep, trainStep } from '../src/index';
 
 describe('AdamW', () => {
   it('matches torch.optim.AdamW step by step', () => {
@@ -96,15 +96,7 @@ describe('trainStep and measureStep', () => {
   });
 });
 
-describe('method registry and option parsing', () => {
-  it('registers once, looks up with a clear error', () => {
-    const reg = new MethodRegistry<number, number>();
-    reg.register({ name: 'double', description: 'x2', defaults: { k: 2 }, apply: (m, c) => m * c.k });
-    expect(reg.get('double').apply(3, { k: 2 })).toBe(6);
-    expect(() => reg.register({ name: 'double', description: '', defaults: {}, apply: () => 0 })).toThrow(/already registered/);
-    expect(() => reg.get('triple')).toThrow('unknown method "triple"; registered: double');
-  });
-
+describe('option parsing', () => {
   it('converts --set strings to the defaults\' types', () => {
     const d = { rank: 16, merge: false, targets: ['q', 'v'], init: 'kaiming' };
     expect(configFromStrings(d, { rank: '8', merge: 'true', targets: 'qkv', init: 'zeros' }, 'lora')).toEqual({ rank: 8, merge: true, targets: ['qkv'], init: 'zeros' });
