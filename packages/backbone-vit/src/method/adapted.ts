@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  type AdamW,
   crossEntropy,
   linear,
   Module,
@@ -161,6 +162,63 @@ export class AdaptedModel {
   /** Everything that trains: the methods' and head's parameters, then the backbone's unfrozen ones. */
   trainableVariables(): tf.Variable[] {
     return [...this.module.trainableVariables(), ...this.stack.unfrozen.map((n) => this.backbone.get(n))];
+  }
+
+  /** Names of {@link AdaptedModel.trainableVariables}, in the same order (`backbone.<name>` for unfrozen backbone parameters). */
+  trainableNames(): string[] {
+    return [...this.module.namedParameters().filter((p) => p.trainable).map((p) => p.name), ...this.stack.unfrozen.map((n) => `backbone.${n}`)];
+  }
+
+  /**
+   * An optimizer's state over this model's {@link AdaptedModel.trainableVariables} as one
+   * safetensors file: `m.<name>` and `v.<name>` per parameter, the step and learning rate in the
+   * metadata. With {@link AdaptedModel.loadOptimizerState} a run resumes bit for bit.
+   * @param optimizer - an AdamW over `trainableVariables()`
+   */
+  saveOptimizerState(optimizer: AdamW): Uint8Array {
+    const names = this.trainableNames();
+    if (optimizer.variables.length !== names.length || optimizer.variables.some((v, i) => v !== this.trainableVariables()[i])) {
+      throw new Error(`${this.name}: the optimizer does not hold this model's trainable variables, in order`);
+    }
+    const s = optimizer.state();
+    const tensors: Record<string, WritableTensor> = {};
+    s.moments.forEach((mv, i) => {
+      if (!mv) return;
+      const shape = optimizer.variables[i].shape;
+      tensors[`m.${names[i]}`] = { dtype: 'float32', shape, data: mv.m };
+      tensors[`v.${names[i]}`] = { dtype: 'float32', shape, data: mv.v };
+    });
+    return writeSafetensors(tensors, { metadata: { format: 'fpt-adamw/1', step: String(s.step), learningRate: String(s.learningRate), model: this.name } });
+  }
+
+  /**
+   * Restores what {@link AdaptedModel.saveOptimizerState} wrote into an optimizer over this model's
+   * trainable variables; everything is checked before anything changes.
+   * @param optimizer - an AdamW over `trainableVariables()`
+   * @param bytes - the safetensors file
+   * @param source - names the file in errors
+   * @throws naming the tensor or field at fault
+   */
+  loadOptimizerState(optimizer: AdamW, bytes: Uint8Array, source = 'optimizer state'): void {
+    const file = readSafetensors(bytes, source);
+    const md = file.metadata;
+    if (md.format !== 'fpt-adamw/1') throw new Error(`${source}: metadata "format" must be "fpt-adamw/1", got ${JSON.stringify(md.format)}`);
+    const step = Number(md.step);
+    const learningRate = Number(md.learningRate);
+    if (!Number.isInteger(step) || step < 0) throw new Error(`${source}: metadata "step" must be a non-negative integer, got ${JSON.stringify(md.step)}`);
+    if (!Number.isFinite(learningRate)) throw new Error(`${source}: metadata "learningRate" must be a number, got ${JSON.stringify(md.learningRate)}`);
+    const names = this.trainableNames();
+    const known = new Set(names.flatMap((n) => [`m.${n}`, `v.${n}`]));
+    const unexpected = file.names().filter((n) => !known.has(n));
+    if (unexpected.length) throw new Error(`${source}: unexpected tensor(s) for ${this.name}: ${unexpected.slice(0, 8).join(', ')}`);
+    const moments = names.map((n) => {
+      const has = [file.names().includes(`m.${n}`), file.names().includes(`v.${n}`)];
+      if (has[0] !== has[1]) throw new Error(`${source}: "m.${n}" and "v.${n}" must both be present or both absent`);
+      if (!has[0]) return null;
+      const [m, v] = [file.get(`m.${n}`), file.get(`v.${n}`)];
+      return { m: Float32Array.from(m.data), v: Float32Array.from(v.data) };
+    });
+    optimizer.loadState({ step, learningRate, moments });
   }
 
   /** Whether training back-propagates through the backbone's activations. */
