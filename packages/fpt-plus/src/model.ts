@@ -37,7 +37,7 @@ export interface LpmInspection extends KeyValues {
 }
 
 /**
- * FPT+ (or FPT v1) attached to a frozen LPM: the {@link AttachedMethod} that `fptPlus()` and
+ * FPT+ (or FPT v1) attached to a frozen LPM: the attached method (`AttachedMethod` of `@fpt/backbone-vit`) that `fptPlus()` and
  * `fptV1()` make. Its parameters, under the authors' names: `fusion_module` (a `FusionModule`) and
  * `side_encoder` (the side ViT without its head, timm names), plus `side_methods.*` when methods
  * are applied to the side network. The LPM only ever runs outside gradient tapes, in
