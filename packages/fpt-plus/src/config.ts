@@ -83,11 +83,11 @@ export const FPT_V1_DEFAULTS: FptOptions = { ...FPT_PLUS_DEFAULTS, dropout: 0, s
  */
 export function validateFptOptions(o: FptOptions, name: string): void {
   positiveInt(o.inputSize, 'inputSize', name);
-  numberIn(o.ratio, 'ratio', name, Number.MIN_VALUE, 1, true);
+  numberIn(o.ratio, 'ratio', name, { min: 0, minExclusive: true, max: 1, maxInclusive: true });
   positiveInt(o.prompts, 'prompts', name);
-  numberIn(o.dropout, 'dropout', name, 0, 1);
-  numberIn(o.layerNormEps, 'layerNormEps', name, Number.MIN_VALUE);
-  numberIn(o.promptStd, 'promptStd', name, 0);
+  numberIn(o.dropout, 'dropout', name, { min: 0, max: 1 });
+  numberIn(o.layerNormEps, 'layerNormEps', name, { min: 0, minExclusive: true });
+  numberIn(o.promptStd, 'promptStd', name, { min: 0 });
   if (!Number.isInteger(o.seed) || o.seed < 0) throw new Error(`${name}: option "seed" must be a non-negative integer, got ${JSON.stringify(o.seed)}`);
   if (!Array.isArray(o.layers) || o.layers.some((l) => !Number.isInteger(l) || l < 0)) {
     throw new Error(`${name}: option "layers" must be a list of non-negative layer indices, got ${JSON.stringify(o.layers)}`);

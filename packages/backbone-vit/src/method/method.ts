@@ -136,11 +136,29 @@ export function positiveInt(value: unknown, option: string, method: string): voi
   }
 }
 
-/** Throws unless `value` is a finite number in [min, max) (or [min, max] with `inclusiveMax`), naming the option. */
-export function numberIn(value: unknown, option: string, method: string, min: number, max = Infinity, inclusiveMax = false): void {
-  const ok = typeof value === 'number' && Number.isFinite(value) && value >= min && (inclusiveMax ? value <= max : value < max);
+/** A numeric range for {@link numberIn}: `[min, max)` by default. */
+export interface NumberRange {
+  /** Lower bound (default -Infinity). */
+  min?: number;
+  /** Upper bound (default Infinity). */
+  max?: number;
+  /** Exclude `min` itself: (min, ... */
+  minExclusive?: boolean;
+  /** Include `max` itself: ..., max] */
+  maxInclusive?: boolean;
+}
+
+/** Throws unless `value` is a finite number in `range`, naming the method, the option and the range. */
+export function numberIn(value: unknown, option: string, method: string, range: NumberRange = {}): void {
+  const { min = -Infinity, max = Infinity, minExclusive = false, maxInclusive = false } = range;
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (minExclusive ? value > min : value >= min) &&
+    (maxInclusive ? value <= max : value < max);
   if (!ok) {
-    const range = max === Infinity ? `>= ${min}` : `in [${min}, ${max}${inclusiveMax ? ']' : ')'}`;
-    throw new Error(`${method}: option "${option}" must be a number ${range}, got ${JSON.stringify(value)}`);
+    const lo = min === -Infinity ? '(-inf' : `${minExclusive ? '(' : '['}${min}`;
+    const hi = max === Infinity ? 'inf)' : `${max}${maxInclusive ? ']' : ')'}`;
+    throw new Error(`${method}: option "${option}" must be a number in ${lo}, ${hi}, got ${JSON.stringify(value)}`);
   }
 }

@@ -108,7 +108,7 @@ export const adaptFormer = defineMethod<AdaptFormerConfig>({
   defaults: { bottleneck: 64, scale: 0.1, seed: 0 },
   validate(c) {
     positiveInt(c.bottleneck, 'bottleneck', 'adaptformer');
-    numberIn(c.scale, 'scale', 'adaptformer', -Infinity);
+    numberIn(c.scale, 'scale', 'adaptformer');
   },
   attach: (backbone, c) =>
     adapters(backbone, c.bottleneck, c.seed, ['mlp'], (p, m, x, y) => tf.add(y, tf.mul(bottleneck(m, p, x, 'relu'), c.scale))),

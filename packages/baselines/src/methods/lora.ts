@@ -68,8 +68,8 @@ export const lora = defineMethod<LoraConfig>({
   defaults: { rank: 16, alpha: 16, dropout: 0, targets: ['attn.qkv'], qkvSlices: ['q', 'v'], seed: 0 },
   validate(c) {
     positiveInt(c.rank, 'rank', 'lora');
-    numberIn(c.alpha, 'alpha', 'lora', Number.MIN_VALUE);
-    numberIn(c.dropout, 'dropout', 'lora', 0, 1);
+    numberIn(c.alpha, 'alpha', 'lora', { min: 0, minExclusive: true });
+    numberIn(c.dropout, 'dropout', 'lora', { min: 0, max: 1 });
     if (!Array.isArray(c.targets) || c.targets.length === 0) throw new Error('lora: option "targets" must name at least one layer');
     const s = c.qkvSlices as string[];
     const valid = (s.length === 1 && s[0] === 'qkv') || (s.length > 0 && s.every((x) => SLICES.includes(x)) && new Set(s).size === s.length);

@@ -22,7 +22,7 @@ export const ssf = defineMethod<SsfConfig>({
   name: 'ssf',
   description: 'SSF: scale and shift after the patch embedding and every linear map and LayerNorm',
   defaults: { initStd: 0.02, seed: 0 },
-  validate: (c) => numberIn(c.initStd, 'initStd', 'ssf', 0),
+  validate: (c) => numberIn(c.initStd, 'initStd', 'ssf', { min: 0 }),
   attach(backbone, c) {
     const rng = new Rng(c.seed);
     const module = new Module();
