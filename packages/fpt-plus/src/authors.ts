@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoadStateReport } from '@fpt/core';
-import { loadVitWeights, toHfNames, type TensorSource } from '@fpt/backbone-vit';
+import { toHfNames, vitCheckpointState, type TensorSource } from '@fpt/backbone-vit';
 import type { FptModel } from './model';
 
 /**
@@ -12,40 +12,44 @@ import type { FptModel } from './model';
  * | `side_encoder.vit.embeddings.*`, `side_encoder.vit.encoder.layer.i.*`, `side_encoder.vit.layernorm.*` | `side_encoder.<timm name>` (HF ViT names, query/key/value fused into `qkv`) |
  * | `side_encoder.classifier.*` | `side_encoder.head.*` |
  *
- * Loads the learnable part from such a state dict (a safetensors file of it, say).
+ * Loads the learnable part from such a state dict (a safetensors file of it, say). Every key,
+ * shape and value is checked before any parameter is assigned: a load that throws leaves the
+ * model exactly as it was.
  * @param model - the model to fill
  * @param source - the tensors
  * @param prefix - prefix of the authors' names in `source` (e.g. `fpt.` in the golden fixtures)
  * @returns the loaded names (ours) and the unused keys of `source` under the prefix
- * @throws on a missing tensor or a shape mismatch, naming the key
+ * @throws on a missing or unexpected key, a shape mismatch or a non-finite weight, naming the key
  */
 export function loadAuthorsState(model: FptModel, source: TensorSource, prefix = ''): LoadStateReport {
   const where = source.source ? `${source.source}: ` : '';
-  const fusionState: Record<string, tf.Tensor> = {};
-  const used = new Set<string>();
+  const names = new Set(source.names());
+  // Everything the load needs, by our full names; disposed whatever happens.
+  const state: Record<string, tf.Tensor> = {};
   try {
+    const used = new Set<string>();
     for (const p of model.fusion.namedParameters()) {
       const key = `${prefix}fusion_module.${p.name}`;
-      if (!source.names().includes(key)) throw new Error(`loadAuthorsState: ${where}missing key "${key}"`);
+      if (!names.has(key)) throw new Error(`loadAuthorsState: ${where}missing key "${key}"`);
       const e = source.get(key);
-      fusionState[p.name] = tf.tensor(e.data, e.shape, 'float32');
+      if (e.shape.length !== p.variable.shape.length || e.shape.some((d, i) => d !== p.variable.shape[i])) {
+        throw new Error(`loadAuthorsState: ${where}key "${key}" has shape [${e.shape}], expected [${p.variable.shape}]`);
+      }
+      state[`fusion_module.${p.name}`] = tf.tensor(e.data, e.shape, 'float32');
       used.add(key);
     }
-    model.fusion.loadState(fusionState, { source: source.source });
+    const side = vitCheckpointState(model.side, source, { prefix: `${prefix}side_encoder.`, naming: 'hf' });
+    for (const [name, t] of Object.entries(side.state)) state[`side_encoder.${name}`] = t;
+    const unexpected = [...names]
+      .filter((n) => n.startsWith(`${prefix}fusion_module.`) && !used.has(n))
+      .concat(side.unexpected);
+    if (unexpected.length) throw new Error(`loadAuthorsState: ${where}unexpected key(s): ${unexpected.join(', ')}`);
+    // One load of the whole learnable part: it validates every value, then assigns.
+    const report = model.learnable.loadState(state, { source: source.source });
+    return { loaded: report.loaded, missing: [], unexpected };
   } finally {
-    tf.dispose(Object.values(fusionState));
+    tf.dispose(Object.values(state));
   }
-  const side = loadVitWeights(model.side, source, { prefix: `${prefix}side_encoder.`, naming: 'hf' });
-  const unexpected = source
-    .names()
-    .filter((n) => n.startsWith(`${prefix}fusion_module.`) && !used.has(n))
-    .concat(side.unexpected);
-  if (unexpected.length) throw new Error(`loadAuthorsState: ${where}unexpected key(s): ${unexpected.join(', ')}`);
-  return {
-    loaded: [...Object.keys(fusionState).map((n) => `fusion_module.${n}`), ...side.loaded.map((n) => `side_encoder.${n}`)],
-    missing: [],
-    unexpected,
-  };
 }
 
 /**

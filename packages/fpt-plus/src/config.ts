@@ -1,6 +1,6 @@
 import { vitB16Hf384, type VitConfig } from '@fpt/backbone-vit';
 import type { FusionConfig } from '@fpt/fusion';
-import { sideNetConfig, type SideNetConfig } from '@fpt/side-net';
+import { sideNetConfig, sideVitConfig, type SideNetConfig } from '@fpt/side-net';
 
 /** Important-token selection settings. */
 export interface SelectionConfig {
@@ -97,17 +97,26 @@ function range(a: number, b: number): number[] {
 
 function validate(c: FptConfig): FptConfig {
   if (c.variant !== 'fpt+' && c.variant !== 'fpt') throw new Error(`FPT config: "variant" must be "fpt+" or "fpt", got "${c.variant}"`);
+  if (!Number.isInteger(c.inputSize) || c.inputSize <= 0) throw new Error(`FPT config: "inputSize" must be a positive integer, got ${c.inputSize}`);
+  if (c.inputSize % c.lpm.patchSize !== 0) {
+    throw new Error(`FPT config: "inputSize" ${c.inputSize} is not a multiple of the LPM patch size ${c.lpm.patchSize}`);
+  }
+  const { ratio } = c.selection;
+  if (!(typeof ratio === 'number' && ratio > 0 && ratio <= 1)) throw new Error(`FPT config: "selection.ratio" must be in (0, 1], got ${ratio}`);
   if (c.layers.length === 0) throw new Error('FPT config: "layers" is empty');
+  const seen = new Set<number>();
   for (const l of c.layers) {
     if (!Number.isInteger(l) || l < 0 || l >= c.lpm.numLayers) {
       throw new Error(`FPT config: "layers" holds ${l}, but the LPM has layers 0..${c.lpm.numLayers - 1}`);
     }
+    if (seen.has(l)) throw new Error(`FPT config: "layers" holds ${l} twice; each LPM layer can be fused once`);
+    seen.add(l);
   }
   if (c.side.numLayers !== c.layers.length) {
     throw new Error(`FPT config: "side.numLayers" is ${c.side.numLayers} but ${c.layers.length} LPM layers are fused: they must be equal`);
   }
-  if (c.inputSize % c.lpm.patchSize !== 0) {
-    throw new Error(`FPT config: "inputSize" ${c.inputSize} is not a multiple of the LPM patch size ${c.lpm.patchSize}`);
-  }
+  // The side network's sizes (positive, image a multiple of its patch, ...), checked now rather
+  // than when the model is built.
+  sideVitConfig(c.side);
   return c;
 }

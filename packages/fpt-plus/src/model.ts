@@ -89,9 +89,11 @@ export class FptModel {
    * fused layers. Runs block by block without recording gradients; call it outside any gradient
    * function (the cache's preloading does, and so does the online training mode).
    * @param pixelsHr - [B, 3, inputSize, inputSize], normalised
+   * @param sampleKeys - one stable key per image (its content hash): random selectors then draw
+   *   the same tokens for an image in any batch (the key/value cache passes them)
    */
-  extractKeyValues(pixelsHr: tf.Tensor): KeyValues {
-    return runLpm(this, pixelsHr, false);
+  extractKeyValues(pixelsHr: tf.Tensor, sampleKeys?: readonly string[]): KeyValues {
+    return runLpm(this, pixelsHr, false, sampleKeys);
   }
 
   /**
@@ -144,7 +146,7 @@ export class FptModel {
 
 // The frozen LPM with token selection: keys and values only (stopping after the last fused layer),
 // or everything a check needs (`full`: indices, scores, and the LPM's own output).
-function runLpm(model: FptModel, pixelsHr: tf.Tensor, full: boolean): LpmInspection | KeyValues {
+function runLpm(model: FptModel, pixelsHr: tf.Tensor, full: boolean, sampleKeys?: readonly string[]): LpmInspection | KeyValues {
   const size = model.config.inputSize;
   if (pixelsHr.rank !== 4 || pixelsHr.shape[2] !== size || pixelsHr.shape[3] !== size) {
     throw new Error(`FptModel.extractKeyValues: pixels must be [B, 3, ${size}, ${size}], got [${pixelsHr.shape}]`);
@@ -153,8 +155,8 @@ function runLpm(model: FptModel, pixelsHr: tf.Tensor, full: boolean): LpmInspect
   const run = frozenForward(model.lpm, pixelsHr, {
     layers: model.config.layers,
     runToEnd: full,
-    onLayer: (_l, internals) => {
-      const sel = selectTokens(internals, model.selector, ratio);
+    onLayer: (l, internals) => {
+      const sel = selectTokens(internals, model.selector, ratio, { sampleKeys, layer: l });
       if (!full) {
         tf.dispose([sel.indices, ...(sel.scores ? [sel.scores] : [])]);
         return { keys: sel.keys, values: sel.values };

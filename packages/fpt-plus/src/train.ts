@@ -38,10 +38,14 @@ export interface FptStepOptions {
   clipNorm?: number;
   /** Seed of the dropout mask of this step. */
   seed?: number;
+  /** Skip (rather than throw on) a step whose loss or gradient norm is not finite; see `trainStep`. */
+  skipNonFinite?: boolean;
 }
 
 /**
- * One training step on cached keys and values: the LPM does not run at all. Leaks no tensors.
+ * One training step on cached keys and values: the LPM does not run at all. Leaks no tensors, also
+ * when it throws (bad labels, say); a step whose loss or gradient norm is not finite changes nothing
+ * and throws `NonFiniteStepError` naming the step (or is skipped with `skipNonFinite`).
  * @param model - the model
  * @param optimizer - from {@link createFptOptimizer}
  * @param batch - cached keys/values, pixels, labels (the caller keeps ownership)
@@ -50,6 +54,7 @@ export interface FptStepOptions {
 export function fptTrainStep(model: FptModel, optimizer: AdamW, batch: CachedBatch, options: FptStepOptions = {}): TrainStepResult {
   return trainStep(() => model.loss(batch.kv, batch.pixelsLr, batch.labels, { training: true, seed: options.seed }), optimizer, {
     clipNorm: options.clipNorm ?? 1,
+    skipNonFinite: options.skipNonFinite,
   });
 }
 

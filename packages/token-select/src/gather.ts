@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { TokenSelector } from './selectors';
+import type { SelectionContext, TokenSelector } from './selectors';
 
 /**
  * How many tokens a ratio keeps: floor(N * ratio), at least 1. A tiny epsilon absorbs float error
@@ -39,13 +39,15 @@ export interface SelectedTokens {
  * @param layer - the layer's keys, values [B, H, N, d] and attention probabilities [B, H, N, N]
  * @param selector - the strategy
  * @param ratio - fraction of tokens to keep (floor(N * ratio))
+ * @param context - who the samples are and which layer this is (random strategies use it)
  */
 export function selectTokens(
   layer: { keys: tf.Tensor; values: tf.Tensor; probs: tf.Tensor },
   selector: TokenSelector,
   ratio: number,
+  context?: SelectionContext,
 ): SelectedTokens {
   const n = layer.keys.shape[2] as number;
-  const { indices, scores } = selector.select(layer.probs, selector.name === 'all' ? n : numKept(n, ratio));
+  const { indices, scores } = selector.select(layer.probs, selector.name === 'all' ? n : numKept(n, ratio), context);
   return { indices, keys: gatherTokens(layer.keys, indices), values: gatherTokens(layer.values, indices), scores };
 }
