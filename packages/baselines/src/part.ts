@@ -82,11 +82,16 @@ export function linearLayers(backbone: VitModel): Map<string, { in: number; out:
  * Matches method targets against layer names with peft's semantics: a list of strings matches a
  * name equal to one of them or ending with `.<target>`; a single string starting with `re:` is a
  * regular expression that must match the whole name.
- * @throws naming a target that matches nothing (never a silent no-op)
+ * @throws naming a target that matches nothing (never a silent no-op), or an invalid `re:` regex
  */
 export function matchTargets(names: string[], targets: string[], context: string): string[] {
   if (targets.length === 1 && targets[0].startsWith('re:')) {
-    const re = new RegExp(`^(?:${targets[0].slice(3)})$`);
+    let re: RegExp;
+    try {
+      re = new RegExp(`^(?:${targets[0].slice(3)})$`);
+    } catch (err) {
+      throw new Error(`${context}: option "targets" value ${JSON.stringify(targets[0])} is not a valid regular expression (${(err as Error).message.split(': ').pop()}); expected re:<regex> matching whole layer names, e.g. re:blocks\\.\\d+\\.attn\\.qkv`);
+    }
     const hit = names.filter((n) => re.test(n));
     if (!hit.length) throw new Error(`${context}: target ${targets[0]} matches no layer; layers look like ${names.slice(0, 3).join(', ')}`);
     return hit;

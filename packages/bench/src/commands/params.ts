@@ -1,5 +1,5 @@
 import { BENCH_METHODS } from '../methods';
-import { intOption, parseArgs } from './args';
+import { classesOption, parseArgs } from './args';
 
 /**
  * `fpt-bench params <method> --classes C [--set key=value]...`: builds the method on the ViT-B/16
@@ -16,7 +16,7 @@ export function paramsCommand(argv: string[], print: (line: string) => void = co
   }
   const method = BENCH_METHODS.get(name);
   if (!method) throw new Error(`unknown method "${name}"; known: ${[...BENCH_METHODS.keys()].join(', ')}`);
-  const classes = intOption(args, 'classes', 5);
+  const classes = classesOption(args);
   const p = method.parameters(classes, args.sets);
   print(`${method.name} on ViT-B/16 (HF google/vit-base-patch16-384), ${classes} classes`);
   print(p.table);
