@@ -58,7 +58,7 @@ function syncFolder(dir: string): void {
 }
 
 /**
- * Reads, validates and decodes a safetensors file (see {@link readSafetensors}). The file's type
+ * Reads, validates and decodes a safetensors file (see `readSafetensors`). The file's type
  * and size are checked before anything is read (a device such as `/dev/zero`, a pipe or a folder
  * is refused at once), and it is read piece by piece: the prefix, the header, then one tensor at a
  * time, so memory stays bounded by the largest tensor whatever the file claims.
