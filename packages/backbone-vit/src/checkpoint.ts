@@ -23,6 +23,8 @@ export interface LoadVitOptions {
   prefix?: string;
   /** Throw on missing or unknown keys (default true). Shape mismatches always throw. */
   strict?: boolean;
+  /** Accept weights holding NaN or ±Infinity (default false: they throw, naming the parameter). */
+  allowNonFinite?: boolean;
 }
 
 // HF ViT names (ViTForImageClassification; ViTModel lacks the `vit.` prefix) to timm names.
@@ -70,16 +72,24 @@ export function detectNaming(names: string[]): CheckpointNaming {
   return 'timm';
 }
 
+/** What {@link vitCheckpointState} read: the values by parameter name, and the key bookkeeping. */
+export interface VitCheckpointState extends LoadStateReport {
+  /** New tensors by timm parameter name, shapes checked; the caller disposes them. */
+  state: Record<string, tf.Tensor>;
+}
+
 /**
- * Loads a ViT checkpoint under HF or timm names into a {@link VitModel}: HF's separate
- * query/key/value are fused into timm's `qkv` (rows q, k, v), layouts stay PyTorch's. Every shape
- * is checked; a mismatch throws naming the checkpoint key, the expected and the found shape.
- * @param model - the model to fill
+ * Reads a ViT checkpoint under HF or timm names into tensors keyed by the model's parameter names,
+ * checking every shape, without assigning anything: {@link loadVitWeights} assigns them, and a
+ * caller loading several parts at once can validate them all before changing any.
+ * @param model - the model whose parameters are read
  * @param source - the checkpoint
  * @param options - naming, key prefix, strictness
- * @returns loaded, missing (model parameters not found) and unexpected (unused checkpoint keys)
+ * @returns the tensors (the caller disposes them), loaded, missing and unexpected names
+ * @throws on a shape mismatch naming the key, expected and found shape; in strict mode on missing
+ *   or unexpected keys
  */
-export function loadVitWeights(model: VitModel, source: TensorSource, options: LoadVitOptions = {}): LoadStateReport {
+export function vitCheckpointState(model: VitModel, source: TensorSource, options: LoadVitOptions = {}): VitCheckpointState {
   const prefix = options.prefix ?? '';
   const strict = options.strict ?? true;
   const where = source.source ? ` ${source.source}:` : '';
@@ -122,12 +132,29 @@ export function loadVitWeights(model: VitModel, source: TensorSource, options: L
   }
   const state: Record<string, tf.Tensor> = {};
   for (const [name, v] of values) state[name] = tf.tensor(v.data, v.shape, 'float32');
+  return { state, loaded: [...values.keys()], missing, unexpected };
+}
+
+/**
+ * Loads a ViT checkpoint under HF or timm names into a {@link VitModel}: HF's separate
+ * query/key/value are fused into timm's `qkv` (rows q, k, v), layouts stay PyTorch's. Every key
+ * is checked before any parameter is assigned (see {@link vitCheckpointState} and
+ * `Module.loadState`), so a load that throws leaves the model as it was.
+ * @param model - the model to fill
+ * @param source - the checkpoint
+ * @param options - naming, key prefix, strictness
+ * @returns loaded, missing (model parameters not found) and unexpected (unused checkpoint keys)
+ * @throws on a shape mismatch naming the checkpoint key, the expected and the found shape; on
+ *   non-finite weights unless `allowNonFinite`; in strict mode on missing or unexpected keys
+ */
+export function loadVitWeights(model: VitModel, source: TensorSource, options: LoadVitOptions = {}): LoadStateReport {
+  const { state, loaded, missing, unexpected } = vitCheckpointState(model, source, options);
   try {
-    model.loadState(state, { strict: false, source: source.source });
+    model.loadState(state, { strict: false, source: source.source, allowNonFinite: options.allowNonFinite });
   } finally {
     tf.dispose(Object.values(state));
   }
-  return { loaded: [...values.keys()], missing, unexpected };
+  return { loaded, missing, unexpected };
 }
 
 function concat(parts: Float32Array[]): Float32Array {

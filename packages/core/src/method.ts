@@ -2,8 +2,12 @@
 export type OptionValue = number | boolean | string | string[];
 
 /**
+/** A plain decimal number: optional sign, digits with an optional fraction, optional exponent. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
  * Builds a complete config from `defaults` and string overrides (as given by `--set key=value`),
- * converting each value to the type of its default: numbers, booleans (`true`/`false`), strings,
+ * converting each value to the type of its default: numbers (decimal notation only), booleans (`true`/`false`), strings,
  * and string lists (comma-separated).
  * @param defaults - the method's defaults; they define which keys exist
  * @param overrides - key to raw string value
@@ -18,9 +22,9 @@ export function configFromStrings<T extends object>(defaults: T, overrides: Reco
     }
     const def = out[key];
     if (typeof def === 'number') {
-      const n = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(n)) throw new Error(`${context}: option "${key}" expects a number, got "${raw}"`);
-      out[key] = n;
+      // Decimal notation only: Number() would also take " 5", "0x5" and "Infinity".
+      if (!DECIMAL.test(raw)) throw new Error(`${context}: option "${key}" expects a decimal number, got "${raw}"`);
+      out[key] = Number(raw);
     } else if (typeof def === 'boolean') {
       if (raw !== 'true' && raw !== 'false') throw new Error(`${context}: option "${key}" expects true or false, got "${raw}"`);
       out[key] = raw === 'true';

@@ -24,6 +24,11 @@ export interface LoadStateOptions {
   strict?: boolean;
   /** Names the source of the state in error messages (a file path, say). */
   source?: string;
+  /**
+   * Accept values holding NaN or ±Infinity. Default false: such weights are refused, naming the
+   * key, since one non-finite weight silently turns every output into NaN.
+   */
+  allowNonFinite?: boolean;
 }
 
 /** What {@link Module.loadState} did: keys it could not use and parameters it could not fill. */
@@ -196,10 +201,12 @@ export class Module {
   }
 
   /**
-   * Assigns values from `state` by full dotted name, checking every shape.
+   * Assigns values from `state` by full dotted name. Everything is checked before anything is
+   * assigned, so a load that throws leaves every parameter as it was: in strict mode, missing and
+   * unexpected keys; then for each key, that its value is a live tensor (not disposed), of the
+   * parameter's shape, with a numeric dtype, and (unless `allowNonFinite`) free of NaN and ±Infinity.
    * The caller keeps ownership of the tensors in `state`.
-   * @throws on a shape mismatch (naming key, expected and found shape), and in strict mode on
-   *   missing or unexpected keys
+   * @throws naming the key (and the source) and what was expected and found; nothing is assigned
    */
   loadState(state: Record<string, tf.Tensor> | Map<string, tf.Tensor>, options: LoadStateOptions = {}): LoadStateReport {
     const strict = options.strict ?? true;
@@ -216,23 +223,29 @@ export class Module {
       if (unexpected.length) parts.push(`unexpected ${unexpected.length} key(s): ${preview(unexpected)}`);
       throw new Error(`Module.loadState${where}: ${parts.join('; ')}`);
     }
+    const fail = (name: string, message: string) => new Error(`Module.loadState${where}: key "${name}" ${message}`);
+    const todo: Array<{ variable: tf.Variable; value: tf.Tensor; name: string }> = [];
     for (const p of params) {
+      if (!byName.has(p.name)) continue;
       const value = byName.get(p.name);
-      if (value && !sameShape(value.shape, p.variable.shape)) {
-        throw new Error(
-          `Module.loadState${where}: key "${p.name}" has shape [${value.shape}], expected [${p.variable.shape}]`,
-        );
+      if (!(value instanceof tf.Tensor)) throw fail(p.name, `is ${value === null ? 'null' : typeof value}, expected a tensor of shape [${p.variable.shape}]`);
+      if (value.isDisposed) throw fail(p.name, 'is a disposed tensor: its data was already freed');
+      if (!sameShape(value.shape, p.variable.shape)) throw fail(p.name, `has shape [${value.shape}], expected [${p.variable.shape}]`);
+      if (value.dtype !== 'float32' && value.dtype !== 'int32' && value.dtype !== p.variable.dtype) {
+        throw fail(p.name, `has dtype ${value.dtype}, expected ${p.variable.dtype} (or float32/int32, converted)`);
       }
+      if (!options.allowNonFinite && value.dtype === 'float32') {
+        const bad = nonFiniteCount(value);
+        if (bad > 0) throw fail(p.name, `holds ${bad} non-finite value(s) (NaN or Infinity) among ${value.size}; pass allowNonFinite to load them anyway`);
+      }
+      todo.push({ variable: p.variable, value, name: p.name });
     }
-    const loaded: string[] = [];
-    for (const p of params) {
-      const value = byName.get(p.name);
-      if (!value) continue;
-      if (value.dtype === p.variable.dtype) p.variable.assign(value);
-      else tf.tidy(() => p.variable.assign(tf.cast(value, p.variable.dtype)));
-      loaded.push(p.name);
+    // Only now change anything: every value is known to fit.
+    for (const { variable, value } of todo) {
+      if (value.dtype === variable.dtype) variable.assign(value);
+      else tf.tidy(() => variable.assign(tf.cast(value, variable.dtype)));
     }
-    return { missing, unexpected, loaded };
+    return { missing, unexpected, loaded: todo.map((t) => t.name) };
   }
 
   /** Disposes every variable of the tree. */
@@ -242,6 +255,14 @@ export class Module {
     this.own.clear();
     this.children.clear();
   }
+}
+
+/** How many elements of a float tensor are NaN or ±Infinity (counted on the backend, one number read back). */
+function nonFiniteCount(x: tf.Tensor): number {
+  const count = tf.tidy(() => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(x)), 'int32')));
+  const n = count.dataSync()[0];
+  count.dispose();
+  return n;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

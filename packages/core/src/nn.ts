@@ -85,10 +85,35 @@ export function dropout(x: tf.Tensor, rate: number, training: boolean, seed?: nu
 /**
  * Mean softmax cross-entropy of `logits` [B, C] against integer `labels` [B].
  * Uses a one-hot product rather than a gather, whose gradient has no WASM kernel.
+ * The labels are checked first (they are small: reading them back costs nothing), because a
+ * one-hot of an out-of-range label is all zeros and gives loss 0 and gradient 0, and a label
+ * tensor of another shape broadcasts to a wrong loss: both would train silently on nothing.
+ * @param logits - [B, C]
+ * @param labels - int32 [B], each in [0, C)
+ * @throws naming the shape, dtype or label at fault and what was expected
  */
 export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-  const classes = logits.shape[logits.rank - 1];
-  const oneHot = tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, classes);
+  checkLabels(logits, labels);
+  const classes = logits.shape[1] as number;
+  const oneHot = tf.oneHot(labels as tf.Tensor1D, classes);
   const logProbs = tf.logSoftmax(logits);
   return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbs), -1))) as tf.Scalar;
+}
+
+/**
+ * Throws unless `labels` are int32 of shape [B] with every value in [0, C) for `logits` [B, C].
+ * @param logits - [B, C]
+ * @param labels - the class indices to check
+ */
+export function checkLabels(logits: tf.Tensor, labels: tf.Tensor): void {
+  if (logits.rank !== 2) throw new Error(`crossEntropy: logits have shape [${logits.shape}], expected [B, C]`);
+  const [b, c] = logits.shape;
+  if (labels.dtype !== 'int32') throw new Error(`crossEntropy: labels have dtype ${labels.dtype}, expected int32 class indices`);
+  if (labels.rank !== 1 || labels.shape[0] !== b) {
+    throw new Error(`crossEntropy: labels have shape [${labels.shape}], expected [${b}] (one class index per row of the logits [${b}, ${c}])`);
+  }
+  const values = labels.dataSync();
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] < 0 || values[i] >= c) throw new Error(`crossEntropy: label ${values[i]} at index ${i} is outside [0, ${c}) for ${c} classes`);
+  }
 }

@@ -101,7 +101,7 @@ describe('option parsing', () => {
     const d = { rank: 16, merge: false, targets: ['q', 'v'], init: 'kaiming' };
     expect(configFromStrings(d, { rank: '8', merge: 'true', targets: 'qkv', init: 'zeros' }, 'lora')).toEqual({ rank: 8, merge: true, targets: ['qkv'], init: 'zeros' });
     expect(() => configFromStrings(d, { rnak: '8' }, 'lora')).toThrow('lora: unknown option "rnak"; known options: rank, merge, targets, init');
-    expect(() => configFromStrings(d, { rank: 'x' }, 'lora')).toThrow('lora: option "rank" expects a number, got "x"');
+    expect(() => configFromStrings(d, { rank: 'x' }, 'lora')).toThrow('lora: option "rank" expects a decimal number, got "x"');
   });
 });
 

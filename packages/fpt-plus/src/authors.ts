@@ -34,7 +34,10 @@ export function loadAuthorsState(model: AdaptedModel, source: TensorSource, pref
     if (e.shape.join(',') !== variable.shape.join(',')) {
       throw new Error(`loadAuthorsState: ${where}key "${key}" has shape [${e.shape}], expected [${variable.shape}]`);
     }
-    staged.push({ variable, shape: e.shape, data: e.data instanceof Float32Array ? e.data : Float32Array.from(e.data) });
+    const data = e.data instanceof Float32Array ? e.data : Float32Array.from(e.data);
+    const bad = data.reduce((n, x) => (Number.isFinite(x) ? n : n + 1), 0);
+    if (bad) throw new Error(`loadAuthorsState: ${where}key "${key}" holds ${bad} non-finite value(s)`);
+    staged.push({ variable, shape: e.shape, data });
     return key;
   };
   const used = new Set<string>();

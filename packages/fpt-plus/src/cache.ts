@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { readSafetensors, type SafetensorsFile } from '@fpt/core';
-import { atomicWriteFile, writeSafetensorsFile } from '@fpt/core/node';
+import zlib from 'node:zlib';
+import { readSafetensors, writeSafetensors, type SafetensorsFile } from '@fpt/core';
+import { atomicWriteFile } from '@fpt/core/node';
 import type { FptModel, KeyValues } from './model';
 
 /** sha256 of bytes, hex. */
@@ -19,15 +20,20 @@ export interface Normalisation {
   std: number[];
 }
 
+/** The entry format; entries of any other format (older versions included) are recomputed. */
+const FORMAT = 'fpt-kv/2';
+
 /**
  * A hash of everything that changes the cached features: the LPM's weights (every byte), its
- * architecture, the resolution, the fused layers, the selector's fingerprint (name, version,
- * parameters) and ratio, and the input normalisation. Two caches with different fingerprints never share entries.
+ * architecture, the resolution, the fused layers, the selection settings and the selector's own
+ * fingerprint (its draw scheme), and the input normalisation. Two caches with different
+ * fingerprints never share entries. The storage dtype is added by {@link KvCache} itself.
  */
 export function featureFingerprint(model: FptModel, normalisation: Normalisation): string {
   const h = createHash('sha256');
+  // The selection serialises as the selector's fingerprint (name, version, parameters) and the ratio.
   const { lpm, inputSize, layers, selection } = model.config;
-  h.update(JSON.stringify({ format: 'fpt-kv/1', lpm, inputSize, layers, selection, normalisation }));
+  h.update(JSON.stringify({ format: FORMAT, lpm, inputSize, layers, selection, normalisation }));
   for (const p of model.lpm.namedParameters()) {
     h.update(p.name);
     const data = p.variable.dataSync() as Float32Array;
@@ -45,38 +51,62 @@ export type CacheEvent =
 export interface KvCacheOptions {
   /** Store keys and values as float16 (half the disk, about 1e-3 relative error). Default false. */
   float16?: boolean;
+  /**
+   * Temporary files (`*.tmp`) of writers that died (their process is gone) are removed when the
+   * cache opens once they are older than this. Default 60 000 (a minute; an entry is written in
+   * milliseconds, so a younger one may belong to a writer on another machine sharing the folder).
+   */
+  staleTempAgeMs?: number;
 }
+
+/** How entries are stored. */
+export type KvStorage = 'float32' | 'float16';
 
 /**
  * The on-disk key/value cache ("preloading"): one safetensors file per image under
- * `<dir>/<fingerprint>/<image sha256>.safetensors` holding `keys` and `values` [L, H, n, d] with
- * metadata naming the fingerprint and the image hash. Entries are written atomically; an entry
- * whose metadata, names or shapes do not match, or that cannot be read, is reported and recomputed,
- * never used.
+ * `<dir>/<fingerprint prefix>/<image sha256>.safetensors` holding `keys` and `values` [L, H, n, d]
+ * with metadata naming the format, the fingerprint, the image hash, the storage dtype and a CRC-32
+ * of the data section. Entries are written atomically; an entry whose metadata, names, dtypes,
+ * shapes or checksum do not match, or that cannot be read, is reported and recomputed, never used.
+ * The checksum catches corruption (a flipped bit, a bad disk), not deliberate tampering.
  */
 export class KvCache {
-  /** The folder of this fingerprint's entries. */
+  /** The folder of this cache's entries. */
   readonly folder: string;
+  /** The fingerprint of this cache's entries: the feature fingerprint and the storage dtype, hashed. */
+  readonly fingerprint: string;
+  /** The storage dtype of the entries. */
+  readonly storage: KvStorage;
+  /** Temporary files of dead writers removed when this cache opened. */
+  readonly removedTemporaries: string[];
 
   /**
+   * Opens (creating it if needed) the cache folder of a fingerprint and removes the temporary files
+   * that dead writers left there.
    * @param dir - cache root
-   * @param fingerprint - from {@link featureFingerprint}
+   * @param features - the feature fingerprint, from {@link featureFingerprint}
    * @param expectedShape - [L, H, n, d] of one image's keys
-   * @param options - storage dtype
+   * @param options - storage dtype, stale-temporary age
+   * @throws naming the folder when it cannot be created or written, or holds another fingerprint
    */
   constructor(
     dir: string,
-    readonly fingerprint: string,
+    readonly features: string,
     readonly expectedShape: number[],
     readonly options: KvCacheOptions = {},
   ) {
-    this.folder = join(dir, fingerprint.slice(0, 16));
-    mkdirSync(this.folder, { recursive: true });
+    this.storage = options.float16 ? 'float16' : 'float32';
+    // Half-precision entries must never be served to a float32 cache (nor the reverse): the
+    // storage dtype is part of what the entries are, so it is part of their fingerprint.
+    this.fingerprint = sha256Hex(JSON.stringify({ features, storage: this.storage }));
+    this.folder = join(dir, this.fingerprint.slice(0, 16));
+    fsCall(() => mkdirSync(this.folder, { recursive: true }), `cannot create the cache folder ${this.folder}`);
     const info = join(this.folder, 'fingerprint.txt');
-    if (!existsSync(info)) atomicWriteFile(info, `${fingerprint}\n`);
-    else if (readFileSync(info, 'utf8').trim() !== fingerprint) {
+    if (!existsSync(info)) fsCall(() => atomicWriteFile(info, `${this.fingerprint}\n`), `cannot write ${info}`);
+    else if (fsCall(() => readFileSync(info, 'utf8'), `cannot read ${info}`).trim() !== this.fingerprint) {
       throw new Error(`KvCache: ${info} holds another fingerprint (a hash-prefix collision or a tampered cache); remove ${this.folder}`);
     }
+    this.removedTemporaries = removeStaleTemporaries(this.folder, options.staleTempAgeMs ?? 60_000);
   }
 
   /** The entry file of an image. */
@@ -85,41 +115,83 @@ export class KvCache {
   }
 
   /**
-   * Reads an entry.
+   * Reads and verifies an entry.
    * @returns the keys and values [L, H, n, d] as float32 data, `undefined` when absent, or the
    *   reason it is unusable
    */
   read(imageHash: string): { keys: Float32Array; values: Float32Array } | { invalid: string } | undefined {
     const path = this.pathOf(imageHash);
-    if (!existsSync(path)) return undefined;
+    let stats: Stats;
+    try {
+      stats = statSync(path);
+    } catch {
+      return undefined;
+    }
+    if (!stats.isFile()) return { invalid: `${path}: is ${stats.isDirectory() ? 'a directory' : 'not a regular file'}, expected an entry file` };
+    let bytes: Uint8Array;
     let file: SafetensorsFile;
     try {
-      file = readSafetensors(readFileSync(path), path);
+      bytes = readFileSync(path);
+      file = readSafetensors(bytes, path);
     } catch (err) {
       return { invalid: (err as Error).message };
     }
     const md = file.metadata;
+    if (md.format !== FORMAT) return { invalid: `${path}: format ${JSON.stringify(md.format)}, expected "${FORMAT}" (written by another version)` };
     if (md.fingerprint !== this.fingerprint) return { invalid: `${path}: fingerprint ${md.fingerprint} is not this cache's` };
     if (md.image !== imageHash) return { invalid: `${path}: entry is for image ${md.image}` };
+    if (md.storage !== this.storage) return { invalid: `${path}: stored as ${md.storage}, this cache stores ${this.storage}` };
     const names = file.names().sort().join(',');
     if (names !== 'keys,values') return { invalid: `${path}: holds tensors [${names}], expected keys and values` };
+    const wantDtype = this.storage === 'float16' ? 'F16' : 'F32';
+    const out: Record<string, Float32Array> = {};
     for (const n of ['keys', 'values']) {
-      const shape = file.get(n).shape;
-      if (shape.join(',') !== this.expectedShape.join(',')) {
-        return { invalid: `${path}: "${n}" has shape [${shape}], expected [${this.expectedShape}]` };
+      const t = file.get(n);
+      if (t.sourceDtype !== wantDtype) return { invalid: `${path}: "${n}" is ${t.sourceDtype}, expected ${wantDtype}` };
+      if (t.shape.join(',') !== this.expectedShape.join(',')) {
+        return { invalid: `${path}: "${n}" has shape [${t.shape}], expected [${this.expectedShape}]` };
       }
+      out[n] = t.data as Float32Array;
     }
-    return { keys: file.get('keys').data as Float32Array, values: file.get('values').data as Float32Array };
+    const found = dataChecksum(bytes);
+    if (md.checksum !== found) return { invalid: `${path}: data checksum is ${found}, the entry says ${md.checksum} (corrupt data)` };
+    return { keys: out.keys, values: out.values };
   }
 
-  /** Writes an entry atomically from [L, H, n, d] float32 data. */
+  /**
+   * Writes an entry atomically from [L, H, n, d] float32 data.
+   * @throws naming the entry and the cause when it cannot be written (a read-only folder, say)
+   */
   write(imageHash: string, keys: Float32Array, values: Float32Array): void {
     const shape = this.expectedShape;
-    writeSafetensorsFile(
-      this.pathOf(imageHash),
+    const path = this.pathOf(imageHash);
+    const bytes = writeSafetensors(
       { keys: { dtype: 'float32', shape, data: keys }, values: { dtype: 'float32', shape, data: values } },
-      { metadata: { format: 'fpt-kv/1', fingerprint: this.fingerprint, image: imageHash }, float16: this.options.float16 },
+      {
+        metadata: { format: FORMAT, fingerprint: this.fingerprint, image: imageHash, storage: this.storage, checksum: CHECKSUM_PLACEHOLDER },
+        float16: this.storage === 'float16',
+      },
     );
+    fillChecksum(bytes);
+    fsCall(() => atomicWriteFile(path, bytes), `cannot write the entry ${path}`, this.folder);
+  }
+
+  /**
+   * Removes an entry (an invalid one, before recomputing it).
+   * @throws naming the path when it is a folder or cannot be removed
+   */
+  remove(imageHash: string): void {
+    const path = this.pathOf(imageHash);
+    let stats: Stats | undefined;
+    try {
+      stats = statSync(path);
+    } catch {
+      return;
+    }
+    if (stats.isDirectory()) {
+      throw new Error(`KvCache: cannot replace the entry ${path}: it is a directory, expected a file; remove it by hand`);
+    }
+    fsCall(() => rmSync(path, { force: true }), `cannot remove the invalid entry ${path}`, this.folder);
   }
 
   /**
@@ -149,14 +221,116 @@ export class KvCache {
   }
 }
 
-/** A 32-bit seed from an image's sha256 (hex): what random token selection draws from. */
-export function imageSeed(imageHash: string): number {
-  return Number.parseInt(imageHash.slice(0, 8), 16) >>> 0;
+// The checksum covers the data section (every stored byte of keys and values). It lives in the
+// header, which the data does not depend on: the entry is serialised with a fixed-width
+// placeholder, then the placeholder's hex digits are overwritten in place.
+const CHECKSUM_PLACEHOLDER = 'crc32:00000000';
+
+/** The CRC-32 of a safetensors file's data section, as `crc32:<8 hex digits>`. */
+function dataChecksum(file: Uint8Array): string {
+  const headerLength = Number(new DataView(file.buffer, file.byteOffset, 8).getBigUint64(0, true));
+  return `crc32:${crc32(file.subarray(8 + headerLength)).toString(16).padStart(8, '0')}`;
+}
+
+/** Writes the data checksum over the placeholder in a freshly serialised entry. */
+function fillChecksum(file: Uint8Array): void {
+  const headerLength = Number(new DataView(file.buffer, file.byteOffset, 8).getBigUint64(0, true));
+  const header = new TextDecoder().decode(file.subarray(8, 8 + headerLength));
+  const at = header.indexOf(`"${CHECKSUM_PLACEHOLDER}"`);
+  if (at < 0) throw new Error('KvCache: internal error: the checksum placeholder is missing from the entry header');
+  // The header is ASCII here (hex hashes and fixed names), so string and byte offsets agree.
+  file.set(new TextEncoder().encode(dataChecksum(file)), 8 + at + 1);
+}
+
+/** A CRC-32 (zlib's): Node's native one where it exists (Node >= 20.15), a table-driven one otherwise. */
+function crc32(bytes: Uint8Array): number {
+  const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+  if (native) return native(bytes) >>> 0;
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** Runs a file-system call; an error becomes one sentence naming what failed and why. */
+function fsCall<T>(f: () => T, what: string, folder?: string): T {
+  try {
+    return f();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why: Record<string, string> = {
+      EACCES: 'permission denied',
+      EPERM: 'operation not permitted',
+      EROFS: 'the file system is read-only',
+      ENOSPC: 'no space left on the device',
+      EISDIR: 'a directory is in the way',
+      ENOTDIR: 'a file is in the way of a folder on the path',
+    };
+    const reason = (code && why[code]) ?? (err as Error).message;
+    const hint = code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? `; the cache folder${folder ? ` ${folder}` : ''} must be writable` : '';
+    throw new Error(`KvCache: ${what}: ${reason}${code && why[code] ? ` (${code})` : ''}${hint}`);
+  }
+}
+
+/**
+ * Removes `*.tmp` files that writers killed mid-write left behind (atomicWriteFile names them
+ * `<target>.<pid>.<random>.tmp`): only those whose process is gone on this machine and that are
+ * older than `minAgeMs`, so a live writer, here or on another machine, is never disturbed.
+ * @returns the removed paths
+ */
+function removeStaleTemporaries(folder: string, minAgeMs: number): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(folder);
+  } catch {
+    return removed;
+  }
+  const now = Date.now();
+  for (const name of names) {
+    const m = /\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+    if (!m) continue;
+    const path = join(folder, name);
+    try {
+      const st = statSync(path);
+      if (!st.isFile() || now - st.mtimeMs < minAgeMs || processIsAlive(Number(m[1]))) continue;
+      rmSync(path, { force: true });
+      removed.push(path);
+    } catch {
+      // Gone already, or not ours to remove: leave it.
+    }
+  }
+  return removed;
+}
+
+/** Whether a process of that id runs on this machine (EPERM: it runs, as another user). */
+function processIsAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** The keys' per-image shape [L, H, n, d] of a model (n from the selection ratio). */
 export function kvShape(model: FptModel): number[] {
   return model.keyValueShape();
+}
+
+/** A 32-bit seed from an image's sha256 (hex): what random token selection draws from. */
+export function imageSeed(imageHash: string): number {
+  return Number.parseInt(imageHash.slice(0, 8), 16) >>> 0;
 }
 
 /** An image to preload: its encoded bytes (hashed) and a way to make its normalised LPM input. */
@@ -188,6 +362,7 @@ export function preload(
   options: PreloadOptions = {},
 ): { hashes: string[]; hits: number; computed: number; invalid: number } {
   const batchSize = options.batchSize ?? 4;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`preload: option "batchSize" must be a positive integer, got ${batchSize}`);
   const hashes = items.map((it) => sha256Hex(it.bytes));
   let hits = 0;
   let invalid = 0;
@@ -205,7 +380,7 @@ export function preload(
     if (e && 'invalid' in e) {
       invalid++;
       options.onEvent?.({ kind: 'invalid', imageHash: h, reason: e.invalid });
-      rmSync(cache.pathOf(h), { force: true });
+      cache.remove(h);
     }
     todo.push(i);
   });
@@ -214,12 +389,21 @@ export function preload(
   for (let s = 0; s < todo.length; s += batchSize) {
     const idx = todo.slice(s, s + batchSize);
     const pixels = tf.tidy(() => tf.stack(idx.map((i) => items[i].pixels())));
-    // Random selectors draw per image from its own hash, so an entry never depends on its batch.
-    const kv = model.extractKeyValues(pixels, { sampleSeeds: idx.map((i) => imageSeed(hashes[i])) });
-    pixels.dispose();
-    const k = kv.keys.dataSync() as Float32Array;
-    const v = kv.values.dataSync() as Float32Array;
-    tf.dispose([kv.keys, kv.values]);
+    let kv: KeyValues;
+    try {
+      // The image hashes let random selectors draw per image, whatever the batch and its order.
+      kv = model.extractKeyValues(pixels, { sampleSeeds: idx.map((i) => imageSeed(hashes[i])) });
+    } finally {
+      pixels.dispose();
+    }
+    let k: Float32Array;
+    let v: Float32Array;
+    try {
+      k = kv.keys.dataSync() as Float32Array;
+      v = kv.values.dataSync() as Float32Array;
+    } finally {
+      tf.dispose([kv.keys, kv.values]);
+    }
     const B = idx.length;
     idx.forEach((i, b) => {
       // [L, B, H, n, d] -> this image's [L, H, n, d]

@@ -39,11 +39,37 @@ export function parseArgs(argv: string[], known: string[]): ParsedArgs {
   return out;
 }
 
-/** A positive integer option, with an error naming it. */
-export function intOption(args: ParsedArgs, name: string, fallback: number): number {
+/** Plain decimal digits: no sign, exponent, hex prefix, separators or spaces. */
+const DECIMAL_INTEGER = /^[0-9]+$/;
+
+/**
+ * A positive integer option, written as plain decimal digits (`5`, not `5.0`, `1e1`, `0x5` or
+ * ` 5`), with an error naming it.
+ * @param args - parsed arguments
+ * @param name - the option, without `--`
+ * @param fallback - the value when the option is absent
+ * @param max - the largest value allowed, with why, for the message
+ */
+export function intOption(args: ParsedArgs, name: string, fallback: number, max?: { value: number; why: string }): number {
   const raw = args.options[name];
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} expects a positive integer, got "${raw}"`);
+  if (!DECIMAL_INTEGER.test(raw) || !Number.isSafeInteger(n) || n <= 0) {
+    throw new Error(`--${name} expects a positive integer in plain decimal digits${max ? ` up to ${max.value}` : ''}, got "${raw}"`);
+  }
+  if (max && n > max.value) throw new Error(`--${name} is ${n}, over the limit of ${max.value} (${max.why})`);
   return n;
+}
+
+/** The most classes a command builds a classifier for: the heads hold classes x width weights. */
+export const MAX_CLASSES = 100_000;
+
+/**
+ * `--classes`: a positive integer up to {@link MAX_CLASSES} (ImageNet-21k has 21,843), so that a
+ * typo cannot ask for a head of billions of weights.
+ * @param args - parsed arguments
+ * @param fallback - the value when the option is absent
+ */
+export function classesOption(args: ParsedArgs, fallback = 5): number {
+  return intOption(args, 'classes', fallback, { value: MAX_CLASSES, why: 'the classifier heads hold classes x width weights' });
 }

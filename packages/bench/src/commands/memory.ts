@@ -3,7 +3,7 @@ import { vitB16Hf384 } from '@fpt/backbone-vit';
 import { fptPlus } from '@fpt/fpt-plus';
 import { estimateFullFinetuneMemory } from '../memory/extrapolate';
 import { methodStepMemory } from '../memory/steps';
-import { intOption, parseArgs } from './args';
+import { classesOption, intOption, parseArgs } from './args';
 
 const MiB = (b: number) => `${(b / 2 ** 20).toLocaleString('en-US', { maximumFractionDigits: 1 })} MiB`;
 
@@ -17,7 +17,7 @@ const MiB = (b: number) => `${(b / 2 ** 20).toLocaleString('en-US', { maximumFra
 export async function memoryCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
   const args = parseArgs(argv, ['batch', 'classes', 'backend']);
   const batch = intOption(args, 'batch', 16);
-  const classes = intOption(args, 'classes', 5);
+  const classes = classesOption(args);
   // Peak bytes depend on shapes only (identical on every backend); a faster backend just finishes sooner.
   const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
   print(`backend: ${backend.backend}${backend.attempts.filter((a) => !a.ok).map((a) => ` (skipped ${a.backend}: ${a.reason})`).join('')}`);

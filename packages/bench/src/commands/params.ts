@@ -1,7 +1,7 @@
 import { formatParameterReport } from '@fpt/core';
 import { adapt, createVit, vitB16Hf384 } from '@fpt/backbone-vit';
 import { CLI_METHODS, cliMethod } from '../methods';
-import { intOption, parseArgs } from './args';
+import { classesOption, parseArgs } from './args';
 
 /**
  * `fpt-bench params <method> --classes C [--set key=value]...`: builds the method on the ViT-B/16
@@ -17,7 +17,7 @@ export function paramsCommand(argv: string[], print: (line: string) => void = co
     return 2;
   }
   const method = cliMethod(name).make(args.sets);
-  const classes = intOption(args, 'classes', 5);
+  const classes = classesOption(args);
   const backbone = createVit(vitB16Hf384(), { init: 'zeros' });
   try {
     const model = adapt(backbone, [method], { numClasses: classes });

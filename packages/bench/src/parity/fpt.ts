@@ -94,7 +94,7 @@ function checkLpm(s: ParitySession, model: AdaptedModel): KeyValues {
   });
   s.check('expected.lpm.hidden', r.features, 'activation');
   if (r.logits) s.check('expected.lpm.logits', r.logits, 'activation');
-  s.check('expected.lpm.scores', r.scores, 'activation');
+  if (r.scores.size > 0) s.check('expected.lpm.scores', r.scores, 'activation');
   s.check('expected.lpm.indices', r.indices, 'exact');
   s.check('expected.lpm.keys', r.keys, 'activation');
   s.check('expected.lpm.values', r.values, 'activation');
@@ -126,10 +126,27 @@ function checkLearnable(s: ParitySession, model: AdaptedModel, kv: KeyValues): v
   tf.dispose([value, pixels, labels, ...Object.values(grads), ...Object.values(authors)]);
 }
 
+/**
+ * The expected tensors a `kind: fpt` fixture must contain, by group. The gradient group holds one
+ * tensor per learnable parameter under the authors' names; those are required as each gradient is
+ * checked (their names come from the built model), as are the LPM's importance scores when the
+ * selector produces scores.
+ * @param lpmHasHead - whether the fixture's LPM has a classifier
+ */
+export function fptExpectedTensors(lpmHasHead: boolean): Record<string, string[]> {
+  return {
+    LPM: ['expected.lpm.pos_embed', 'expected.lpm.hidden', ...(lpmHasHead ? ['expected.lpm.logits'] : [])],
+    selection: ['expected.lpm.indices', 'expected.lpm.keys', 'expected.lpm.values'],
+    fusion: ['expected.fusion.out'],
+    side: ['expected.fpt.logits', 'expected.fpt.loss'],
+  };
+}
+
 /** Checks a `kind: fpt` fixture end to end: the frozen LPM half, then the learnable half. */
 export function runFptFixture(s: ParitySession): void {
   const { file } = s.fixture;
   const config = fptConfigFromFixture(s.fixture);
+  for (const [group, names] of Object.entries(fptExpectedTensors(config.lpm.numClasses > 0))) s.require(group, names);
   const lpm = createVit(config.lpm, { init: 'zeros' });
   try {
     loadVitWeights(lpm, file, { prefix: 'lpm.', naming: lpm.config.posEmbedResample });

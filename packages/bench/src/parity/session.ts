@@ -25,13 +25,34 @@ export class ParitySession {
     return this.fixture.file.has(name);
   }
 
-  /** Checks a computed tensor against `expected.*`, if the fixture has it. Does not dispose `actual`. */
+  /**
+   * Declares tensors this fixture's kind must contain (its expected outputs, by group): each one
+   * missing is a FAIL line at once, so a fixture stripped of its expectations can never pass.
+   * @param group - what the tensors check (`LPM`, `selection`, ...), for the message
+   * @param names - the tensor names
+   */
+  require(group: string, names: string[]): void {
+    for (const name of names) if (!this.has(name)) this.missing(name, group);
+  }
+
+  /**
+   * Checks a computed tensor against `expected.*`. Every check is required: a tensor the fixture
+   * lacks is a FAIL line (once). Does not dispose `actual`.
+   */
   check(name: string, actual: tf.Tensor, tolerance: Tolerance): void {
-    if (!this.has(name)) return;
+    if (!this.has(name)) {
+      this.missing(name, 'expected');
+      return;
+    }
     this.seen.add(name);
     const expected = this.fixture.file.get(name);
     const r = compare({ shape: actual.shape, data: actual.dataSync() }, expected, tolerance);
     this.lines.push({ status: r.ok ? 'PASS' : 'FAIL', fixture: this.fixture.name, tensor: name, maxabs: r.maxabs, tol: r.tol, note: r.note });
+  }
+
+  private missing(name: string, group: string): void {
+    if (this.seen.has(name)) return;
+    this.fail(name, `missing: a "${this.fixture.kind}" fixture must contain this ${group} tensor`);
   }
 
   /** Records a tensor as not checked, with the reason. */

@@ -5,11 +5,21 @@ import { field } from './fixture';
 import { fixtureTensor } from './fixture';
 import { ParitySession, vitConfigFrom } from './session';
 
+/**
+ * The expected tensors a `kind: timm-vit` fixture must contain: features, resampled position
+ * embeddings, and logits when the model has a head.
+ * @param hasHead - whether the fixture's ViT has a classifier
+ */
+export function timmExpectedTensors(hasHead: boolean): string[] {
+  return ['expected.timm.features', ...(hasHead ? ['expected.timm.logits'] : []), 'expected.timm.pos_embed_resampled'];
+}
+
 /** Checks a `kind: timm-vit` fixture: features, logits, resampled position embeddings, parameter count. */
 export function runTimmFixture(s: ParitySession): void {
   const { config, file, name } = s.fixture;
   const vitObj = field<Record<string, unknown>>(config, 'vit', 'object', `${name} config`);
   const cfg = vitConfigFrom(vitObj, `${name} config.vit`, 'timm');
+  s.require('output', timmExpectedTensors(cfg.numClasses > 0));
   const model = createVit(cfg);
   try {
     const report = loadVitWeights(model, file, { prefix: 'timm.', naming: cfg.posEmbedResample });

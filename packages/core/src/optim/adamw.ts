@@ -27,6 +27,10 @@ export interface AdamWState {
   moments: Array<{ m: Float32Array; v: Float32Array } | null>;
 }
 
+function checkLr(lr: number, where: string): void {
+  if (!(typeof lr === 'number' && lr >= 0 && Number.isFinite(lr))) throw new Error(`${where} must be a non-negative number, got ${lr}`);
+}
+
 /**
  * AdamW (Loshchilov & Hutter) with decoupled weight decay, step for step equal to
  * `torch.optim.AdamW`: decay, then the bias-corrected Adam update.
@@ -43,18 +47,27 @@ export class AdamW {
 
   /**
    * @param variables - the parameters this optimizer updates
-   * @param options - hyper-parameters
+   * @param options - hyper-parameters: lr >= 0, betas in [0, 1), eps > 0, weightDecay >= 0 (others throw, naming the option)
    */
   constructor(
     readonly variables: tf.Variable[],
     options: AdamWOptions,
   ) {
-    if (!(options.lr >= 0)) throw new Error(`AdamW: option "lr" must be a non-negative number, got ${options.lr}`);
+    checkLr(options.lr, 'AdamW: option "lr"');
     this.learningRate = options.lr;
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.eps = options.eps ?? 1e-8;
     this.weightDecay = options.weightDecay ?? 0.1;
+    for (const [name, beta] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
+      if (!(typeof beta === 'number' && beta >= 0 && beta < 1)) throw new Error(`AdamW: option "${name}" must be in [0, 1), got ${beta}`);
+    }
+    if (!(typeof this.eps === 'number' && this.eps > 0 && Number.isFinite(this.eps))) {
+      throw new Error(`AdamW: option "eps" must be a positive finite number, got ${this.eps}`);
+    }
+    if (!(typeof this.weightDecay === 'number' && this.weightDecay >= 0 && Number.isFinite(this.weightDecay))) {
+      throw new Error(`AdamW: option "weightDecay" must be a non-negative finite number, got ${this.weightDecay}`);
+    }
   }
 
   /** Number of steps taken so far. */
@@ -64,9 +77,12 @@ export class AdamW {
 
   /**
    * Applies one update. The caller keeps ownership of `grads`.
+   * @throws when {@link AdamW.learningRate} is negative or not finite (nothing is changed)
    * @param grads - gradient per variable; variables without a gradient are left unchanged
    */
   step(grads: Map<tf.Variable, tf.Tensor>): void {
+    // learningRate is public and set by schedules between steps: check it before changing anything.
+    checkLr(this.learningRate, 'AdamW: "learningRate"');
     this.t += 1;
     const lr = this.learningRate;
     const bc1 = 1 - this.beta1 ** this.t;
@@ -121,6 +137,7 @@ export class AdamW {
    */
   loadState(state: AdamWState): void {
     if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`AdamW.loadState: "step" must be a non-negative integer, got ${state.step}`);
+    checkLr(state.learningRate, "AdamW.loadState: \"learningRate\"");
     if (state.moments.length !== this.variables.length) {
       throw new Error(`AdamW.loadState: the state holds ${state.moments.length} variables, this optimizer ${this.variables.length}`);
     }

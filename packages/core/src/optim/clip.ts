@@ -1,23 +1,44 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
+ * The global L2 norm over all gradients, as one number (NaN or Infinity when a gradient is).
+ * @param grads - the gradients; not disposed
+ */
+export function globalGradNorm(grads: Iterable<tf.Tensor>): number {
+  const list = [...grads];
+  if (list.length === 0) return 0;
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g))))));
+  const value = norm.dataSync()[0];
+  norm.dispose();
+  return value;
+}
+
+/**
+ * Throws unless `maxNorm` is a usable clipping threshold: a positive finite number.
+ * @param maxNorm - the threshold
+ * @param where - names the function and option in the message
+ */
+export function checkClipNorm(maxNorm: number, where: string): void {
+  if (!(typeof maxNorm === 'number' && maxNorm > 0 && Number.isFinite(maxNorm))) {
+    throw new Error(`${where} must be a positive finite number, got ${maxNorm}`);
+  }
+}
+
+/**
  * Global-norm gradient clipping, as `torch.nn.utils.clip_grad_norm_`: when the L2 norm over all
  * gradients exceeds `maxNorm`, every gradient is scaled by maxNorm / (norm + 1e-6).
  * @param grads - gradients; the returned map holds new tensors, the caller disposes both
- * @param maxNorm - the threshold
+ * @param maxNorm - the threshold, a positive finite number
+ * @param totalNorm - the gradients' global norm when already known (from {@link globalGradNorm})
  * @returns the clipped gradients and the norm before clipping
+ * @throws when `maxNorm` is not a positive finite number
  */
 export function clipGradNorm(
   grads: Map<tf.Variable, tf.Tensor>,
   maxNorm: number,
+  totalNorm: number = globalGradNorm(grads.values()),
 ): { grads: Map<tf.Variable, tf.Tensor>; totalNorm: number } {
-  const list = [...grads.values()];
-  let totalNorm = 0;
-  if (list.length > 0) {
-    const norm = tf.tidy(() => tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g))))));
-    totalNorm = norm.dataSync()[0];
-    norm.dispose();
-  }
+  checkClipNorm(maxNorm, 'clipGradNorm: "maxNorm"');
   const coef = Math.min(1, maxNorm / (totalNorm + 1e-6));
   const out = new Map<tf.Variable, tf.Tensor>();
   for (const [v, g] of grads) out.set(v, coef < 1 ? tf.mul(g, coef) : tf.clone(g));

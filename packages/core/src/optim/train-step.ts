@@ -1,11 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW } from './adamw';
-import { clipGradNorm } from './clip';
+import { checkClipNorm, clipGradNorm, globalGradNorm } from './clip';
 
 /** Options of {@link trainStep}. */
 export interface TrainStepOptions {
-  /** Global gradient-norm threshold; omit or 0 for none. DESIGN.md's recipe uses 1.0. */
+  /** Global gradient-norm threshold, a positive number; omit for none. DESIGN.md's recipe uses 1.0. */
   clipNorm?: number;
+  /**
+   * What a step whose loss or gradient norm is NaN or infinite does. Default false: it throws a
+   * {@link NonFiniteStepError}. When true it returns with `skipped: true` instead, so a loop can
+   * count such steps. Either way nothing is updated.
+   */
+  skipNonFinite?: boolean;
 }
 
 /** What one {@link trainStep} did. */
@@ -14,29 +20,93 @@ export interface TrainStepResult {
   loss: number;
   /** The global gradient norm before clipping. */
   gradNorm: number;
+  /** True when the step was not applied because its loss or gradient norm was not finite (only with `skipNonFinite`). */
+  skipped: boolean;
+}
+
+/**
+ * A training step whose loss or gradient norm was NaN or infinite: it was not applied, and the
+ * parameters and optimizer state are as before it.
+ */
+export class NonFiniteStepError extends Error {
+  /** The 1-based number of the step that was refused (the optimizer's iterations + 1). */
+  readonly step: number;
+  /** The loss of that step. */
+  readonly loss: number;
+  /** The global gradient norm of that step. */
+  readonly gradNorm: number;
+
+  /**
+   * @param step - the refused step's number
+   * @param loss - its loss
+   * @param gradNorm - its gradient norm
+   */
+  constructor(step: number, loss: number, gradNorm: number) {
+    const bad = [!Number.isFinite(loss) ? `loss is ${loss}` : '', !Number.isFinite(gradNorm) ? `gradient norm is ${gradNorm}` : ''].filter(Boolean);
+    super(
+      `trainStep: step ${step}: ${bad.join(' and ')}; the step was not applied (parameters and optimizer state unchanged). ` +
+        'Check the inputs for NaN/Inf, lower the learning rate, or pass skipNonFinite to skip such steps',
+    );
+    this.name = 'NonFiniteStepError';
+    this.step = step;
+    this.loss = loss;
+    this.gradNorm = gradNorm;
+  }
 }
 
 /**
  * One optimisation step: gradients of `lossFn` with respect to the optimizer's variables,
- * global-norm clipping, AdamW update. Everything it allocates is freed: the number of live
- * tensors is the same before and after (apart from the optimizer's moments on its first step).
+ * global-norm clipping, AdamW update. Everything it allocates is freed on every path, success or
+ * failure: the number of live tensors is the same before and after (apart from the optimizer's
+ * moments on its first step), also when `lossFn` throws. A step whose loss or gradient norm is not
+ * finite changes nothing and throws {@link NonFiniteStepError} (or is skipped, see
+ * {@link TrainStepOptions.skipNonFinite}).
  * @param lossFn - builds the scalar loss from the current variables
  * @param optimizer - the optimizer holding the variables to update
- * @param options - clipping
+ * @param options - clipping, non-finite handling
+ * @throws what `lossFn` throws; NonFiniteStepError; when `clipNorm` is not a positive number
  */
 export function trainStep(lossFn: () => tf.Scalar, optimizer: AdamW, options: TrainStepOptions = {}): TrainStepResult {
-  const { value, grads } = tf.variableGrads(lossFn, optimizer.variables);
-  const gradMap = new Map<tf.Variable, tf.Tensor>();
-  for (const v of optimizer.variables) {
-    const g = grads[v.name];
-    if (g) gradMap.set(v, g);
-  }
+  if (options.clipNorm !== undefined) checkClipNorm(options.clipNorm, 'trainStep: option "clipNorm"');
+  const step = optimizer.iterations + 1;
+  // An error thrown inside tfjs's gradient function leaves the tape's saved activations alive
+  // (hundreds of tensors per call). So the error is caught inside, a harmless loss connected to a
+  // variable is returned instead, tfjs finishes and frees its tape, and the error is rethrown after.
+  let failure: { error: unknown } | undefined;
+  const anchor = optimizer.variables.find((v) => v.trainable);
+  const guarded = (): tf.Scalar => {
+    try {
+      const loss = lossFn();
+      if (!(loss instanceof tf.Tensor) || loss.rank !== 0) {
+        throw new Error(`trainStep: the loss function must return a scalar tensor, got ${loss instanceof tf.Tensor ? `shape [${loss.shape}]` : typeof loss}`);
+      }
+      return loss;
+    } catch (error) {
+      failure = { error };
+      return (anchor ? tf.mul(tf.sum(anchor), 0) : tf.scalar(0)) as tf.Scalar;
+    }
+  };
+  const { value, grads } = tf.variableGrads(guarded, optimizer.variables);
   try {
-    const clipped = options.clipNorm ? clipGradNorm(gradMap, options.clipNorm) : { grads: gradMap, totalNorm: NaN };
-    optimizer.step(clipped.grads);
-    if (clipped.grads !== gradMap) for (const g of clipped.grads.values()) g.dispose();
-    const gradNorm = options.clipNorm ? clipped.totalNorm : NaN;
-    return { loss: value.dataSync()[0], gradNorm };
+    if (failure) throw failure.error;
+    const gradMap = new Map<tf.Variable, tf.Tensor>();
+    for (const v of optimizer.variables) {
+      const g = grads[v.name];
+      if (g) gradMap.set(v, g);
+    }
+    const loss = value.dataSync()[0];
+    const gradNorm = globalGradNorm(gradMap.values());
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      if (options.skipNonFinite) return { loss, gradNorm, skipped: true };
+      throw new NonFiniteStepError(step, loss, gradNorm);
+    }
+    const clipped = options.clipNorm !== undefined ? clipGradNorm(gradMap, options.clipNorm, gradNorm).grads : gradMap;
+    try {
+      optimizer.step(clipped);
+    } finally {
+      if (clipped !== gradMap) for (const g of clipped.values()) g.dispose();
+    }
+    return { loss, gradNorm, skipped: false };
   } finally {
     value.dispose();
     for (const g of Object.values(grads)) g.dispose();

@@ -1,8 +1,8 @@
 // Node-only: safetensors files on disk, and the atomic write other file-writing code reuses.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import { readSafetensors, SafetensorsError, type SafetensorsFile } from './read';
+import { readSafetensorsFrom, SafetensorsError, type SafetensorsFile } from './read';
 import { writeSafetensors, type WritableTensor, type WriteOptions } from './write';
 
 /**
@@ -58,19 +58,59 @@ function syncFolder(dir: string): void {
 }
 
 /**
- * Reads, validates and decodes a safetensors file (see {@link readSafetensors}).
+ * Reads, validates and decodes a safetensors file (see `readSafetensors`). The file's type
+ * and size are checked before anything is read (a device such as `/dev/zero`, a pipe or a folder
+ * is refused at once), and it is read piece by piece: the prefix, the header, then one tensor at a
+ * time, so memory stays bounded by the largest tensor whatever the file claims.
  * @param path - the file; errors name it as their source
  * @returns the decoded file
- * @throws SafetensorsError naming the path when the file cannot be read (missing, say) or is invalid
+ * @throws SafetensorsError naming the path when the file cannot be read (missing, say), is not a
+ *   regular file, or is invalid
  */
 export function readSafetensorsFile(path: string): SafetensorsFile {
-  let bytes: Uint8Array;
+  const fail = (message: string) => new SafetensorsError(path, message);
+  let stats: Stats;
   try {
-    bytes = readFileSync(path);
+    // stat before open: opening a FIFO for reading would block until a writer appears.
+    stats = statSync(path);
   } catch (err) {
-    throw new SafetensorsError(path, `cannot read file: ${(err as Error).message}`);
+    throw fail(`cannot read file: ${(err as Error).message}`);
   }
-  return readSafetensors(bytes, path);
+  if (!stats.isFile()) throw fail(`is ${fileKind(stats)}, not a regular file; expected a safetensors file`);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw fail(`cannot read file: ${(err as Error).message}`);
+  }
+  try {
+    // Size from the open descriptor: what is read below is this file, even if the path was swapped.
+    const opened = fstatSync(fd);
+    if (!opened.isFile()) throw fail(`is ${fileKind(opened)}, not a regular file; expected a safetensors file`);
+    const size = opened.size;
+    return readSafetensorsFrom(path, size, (offset, length) => {
+      if (offset + length > size) throw fail(`asked for bytes [${offset}, ${offset + length}) of a ${size}-byte file`);
+      const bytes = new Uint8Array(length);
+      for (let done = 0; done < length; ) {
+        const got = readSync(fd, bytes, done, length - done, offset + done);
+        if (got === 0) throw fail(`file ended at byte ${offset + done} while ${size} bytes were expected (it changed while being read)`);
+        done += got;
+      }
+      return { bytes, owned: true };
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** What a non-regular file is, for error messages. */
+function fileKind(s: Stats): string {
+  if (s.isDirectory()) return 'a directory';
+  if (s.isCharacterDevice()) return 'a character device';
+  if (s.isBlockDevice()) return 'a block device';
+  if (s.isFIFO()) return 'a named pipe';
+  if (s.isSocket()) return 'a socket';
+  return 'a special file';
 }
 
 /**

@@ -161,24 +161,43 @@ interface Layout {
 /**
  * Parses, validates and decodes a safetensors buffer. Validation is strict, like the reference
  * implementation: the header length is checked against the buffer (and a 100 MB limit) before
- * anything is decoded; the header must be a JSON object whose `__metadata__`, if present, maps
- * strings to strings; every tensor needs a supported dtype, a shape of non-negative integers and
- * `data_offsets` spanning exactly its size inside the data section; and the tensors must cover the
- * data section exactly, without overlaps, holes or trailing bytes. I64 values must fit in int32.
- * The result does not share memory with `bytes`.
+ * anything is decoded; the header must be a JSON object without duplicate keys whose
+ * `__metadata__`, if present, maps strings to strings; every tensor needs a non-empty name, a
+ * supported dtype, a shape of non-negative integers and `data_offsets` spanning exactly its size
+ * inside the data section; and the tensors must cover the data section exactly, without overlaps,
+ * holes or trailing bytes. I64 values must fit in int32. The result does not share memory with
+ * `bytes`.
  * @param bytes - the whole file
  * @param source - names the file in errors (default `<buffer>`)
  * @returns the decoded file
  * @throws SafetensorsError naming the source (and the tensor at fault), saying what was expected and what was found
  */
 export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsFile {
+  return readSafetensorsFrom(source, bytes.length, (offset, length) => ({ bytes: bytes.subarray(offset, offset + length), owned: false }));
+}
+
+/**
+ * Reads `length` bytes at `offset` of a safetensors source. `owned` says the result is a fresh
+ * buffer starting at offset 0 of its own `ArrayBuffer`, which the decoder may keep without copying.
+ * @internal
+ */
+export type ReadAt = (offset: number, length: number) => { bytes: Uint8Array; owned: boolean };
+
+/**
+ * {@link readSafetensors} over any random-access source of `totalLength` bytes: the 8-byte prefix
+ * is read and checked first, then the header, then one tensor at a time, so that a file is never
+ * held whole in memory and a corrupt length never makes it allocate more than the file holds.
+ * @internal
+ */
+export function readSafetensorsFrom(source: string, totalLength: number, readAt: ReadAt): SafetensorsFile {
   const error = (message: string, tensor?: string) => new SafetensorsError(source, message, tensor);
 
-  if (bytes.length < 8) throw error(`file is ${bytes.length} bytes, shorter than the 8-byte header length prefix`);
+  if (totalLength < 8) throw error(`file is ${totalLength} bytes, shorter than the 8-byte header length prefix`);
   // Compare as bigint: a corrupt u64 need not fit a double, and nothing may be sliced, decoded or
   // allocated from it until it is known to be sane.
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
-  const remaining = BigInt(bytes.length - 8);
+  const prefix = readAt(0, 8).bytes;
+  const headerLength = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  const remaining = BigInt(totalLength - 8);
   if (headerLength === 0n) throw error('header length is 0, expected at least 2 (the JSON object "{}")');
   if (headerLength > remaining) {
     throw error(`header length is ${headerLength} bytes, but only ${remaining} bytes follow the 8-byte prefix (truncated, or not a safetensors file)`);
@@ -187,12 +206,18 @@ export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): Safeten
   const n = Number(headerLength);
 
   let header: unknown;
+  let text: string;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(readAt(8, n).bytes);
+    header = JSON.parse(text);
   } catch (err) {
     throw error(`header (${n} bytes) is not valid UTF-8 JSON: ${(err as Error).message}`);
   }
   if (!isObject(header)) throw error(`header is ${kindOf(header)}, expected a JSON object`);
+  // JSON.parse silently keeps the last of two equal keys: a file whose header names a tensor twice
+  // would have two readings, so it is refused, as the reference implementation does.
+  const duplicate = firstDuplicateKey(text);
+  if (duplicate) throw error(`header repeats the key ${JSON.stringify(duplicate.key)}${duplicate.path ? ` inside ${duplicate.path}` : ''}; every key must appear once`);
 
   const md = Object.hasOwn(header, '__metadata__') ? header.__metadata__ : {};
   if (!isObject(md)) throw error(`"__metadata__" is ${kindOf(md)}, expected an object of strings`);
@@ -202,10 +227,11 @@ export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): Safeten
   const metadata = md as Record<string, string>;
 
   const dataStart = 8 + n;
-  const dataLength = bytes.length - dataStart;
+  const dataLength = totalLength - dataStart;
   const layout: Layout[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') continue;
+    if (name === '') throw error('a tensor has the empty name "", expected a non-empty name');
     if (!isObject(entry)) throw error(`entry is ${kindOf(entry)}, expected an object {dtype, shape, data_offsets}`, name);
     const { dtype, shape, data_offsets: offsets } = entry;
     if (typeof dtype !== 'string' || !Object.hasOwn(ITEM_SIZE, dtype)) {
@@ -243,17 +269,61 @@ export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): Safeten
   if (covered !== dataLength) throw error(`${dataLength - covered} trailing bytes after the last tensor: expected a data section of ${total} bytes, found ${dataLength}`);
 
   const tensors = new Map<string, TensorEntry>();
-  for (const t of layout) tensors.set(t.name, decode(bytes.subarray(dataStart + t.begin, dataStart + t.end), t, error));
+  for (const t of layout) {
+    let chunk: { bytes: Uint8Array; owned: boolean };
+    try {
+      chunk = readAt(dataStart + t.begin, t.end - t.begin);
+    } catch (err) {
+      if (err instanceof SafetensorsError) throw err;
+      throw error(`cannot read its ${t.end - t.begin} bytes: ${(err as Error).message}`, t.name);
+    }
+    tensors.set(t.name, decode(chunk.bytes, chunk.owned, t, error));
+  }
   return new SafetensorsFile(source, metadata, tensors);
 }
 
+/**
+ * The first key that appears twice in one object of a JSON text (already known to be valid JSON),
+ * with the path of that object (empty at the top level). A small scanner: JSON.parse cannot tell.
+ */
+function firstDuplicateKey(text: string): { key: string; path: string } | undefined {
+  // One frame per open object or array: the keys seen so far (objects only), the object's own key
+  // in its parent, and whether the next string in it is a key.
+  const stack: Array<{ keys?: Set<string>; name: string; expectKey: boolean }> = [];
+  let pendingKey = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) return { key, path: stack.slice(1).map((f) => JSON.stringify(f.name)).join(' > ') };
+        top.keys.add(key);
+        top.expectKey = false;
+        pendingKey = key;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      stack.push({ keys: c === '{' ? new Set() : undefined, name: pendingKey, expectKey: c === '{' });
+    } else if (c === '}' || c === ']') {
+      stack.pop();
+    } else if (c === ',') {
+      const top = stack[stack.length - 1];
+      if (top?.keys) top.expectKey = true;
+    }
+  }
+  return undefined;
+}
+
 /** Decodes one tensor's validated little-endian bytes. */
-function decode(raw: Uint8Array, t: Layout, error: (message: string, tensor?: string) => SafetensorsError): TensorEntry {
-  // Copy into a fresh buffer: typed-array views need aligned offsets, and the data section starts
-  // wherever the header ends (a Node Buffer may also sit at any offset of a shared pool). The copy
-  // also keeps the result independent of the caller's buffer. `new Uint8Array(x)` copies, whereas
-  // a Node Buffer's slice() would not.
-  const bytes = new Uint8Array(raw);
+function decode(raw: Uint8Array, owned: boolean, t: Layout, error: (message: string, tensor?: string) => SafetensorsError): TensorEntry {
+  // Copy into a fresh buffer unless it already is one: typed-array views need aligned offsets, and
+  // the data section starts wherever the header ends (a Node Buffer may also sit at any offset of a
+  // shared pool). The copy also keeps the result independent of the caller's buffer.
+  // `new Uint8Array(x)` copies, whereas a Node Buffer's slice() would not.
+  const bytes = owned && raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : new Uint8Array(raw);
   if (!HOST_IS_LITTLE_ENDIAN) swapBytesInPlace(bytes, ITEM_SIZE[t.dtype]);
   const base = { shape: t.shape, sourceDtype: t.dtype };
   switch (t.dtype) {

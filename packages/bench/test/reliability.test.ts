@@ -1,0 +1,109 @@
+// Reliability probes (issue 8) for the bench command line: a gutted fixture fails, a device file is
+// refused at once, and wrong options get one sentence naming the option and what is allowed.
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readSafetensors, writeSafetensors, type WritableTensor } from '@fpt/core';
+import { parityCommand } from '../src/parity/run';
+import { paramsCommand } from '../src/commands/params';
+import { intOption, parseArgs } from '../src/commands/args';
+
+const golden = (f: string) => fileURLToPath(new URL(`../../../test/fixtures/golden/${f}`, import.meta.url));
+
+function run(paths: string[]) {
+  const lines: string[] = [];
+  const code = parityCommand(paths, (l) => lines.push(l));
+  return { code, lines };
+}
+
+/** A copy of a golden fixture without the tensors `drop` selects. */
+function without(name: string, drop: (tensor: string) => boolean): string {
+  const file = readSafetensors(readFileSync(golden(name)), name);
+  const tensors = new Map<string, WritableTensor>();
+  for (const [k, e] of file.entries()) if (!drop(k)) tensors.set(k, { dtype: e.dtype, shape: e.shape, data: e.data });
+  const path = join(mkdtempSync(join(tmpdir(), 'parity-rel-')), name);
+  writeFileSync(path, writeSafetensors(tensors, { metadata: { ...file.metadata } }));
+  return path;
+}
+
+describe('reliability: parity fixtures declare their expected tensors (item 5)', () => {
+  it('an FPT fixture with every expected.* tensor removed fails, one line per missing tensor', () => {
+    const full = readSafetensors(readFileSync(golden('fptplus-tiny.safetensors')));
+    const expectedNames = full.names().filter((n) => n.startsWith('expected.'));
+    const before = tf.memory().numTensors;
+    const { code, lines } = run([without('fptplus-tiny.safetensors', (n) => n.startsWith('expected.'))]);
+    expect(code).toBe(1);
+    const failed = lines.filter((l) => l.startsWith('FAIL')).map((l) => l.split(' ')[2]);
+    // Every group: LPM, selection, fusion, side, and one gradient per learnable tensor.
+    expect(failed.sort()).toEqual([...expectedNames].sort());
+    expect(lines).toContain('FAIL fptplus-tiny.safetensors expected.lpm.hidden maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this LPM tensor)');
+    expect(lines).toContain('FAIL fptplus-tiny.safetensors expected.lpm.indices maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this selection tensor)');
+    expect(lines).toContain('FAIL fptplus-tiny.safetensors expected.fusion.out maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this fusion tensor)');
+    expect(lines).toContain('FAIL fptplus-tiny.safetensors expected.fpt.loss maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this side tensor)');
+    expect(lines).toContain('FAIL fptplus-tiny.safetensors expected.grad.fusion_module.prompts maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this expected tensor)');
+    expect(lines.at(-1)).toBe(`2 passed, ${expectedNames.length} failed, 0 skipped`); // the two parameter counts
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('one missing gradient, or a timm fixture without its outputs, fails too', () => {
+    const grad = run([without('fpt-v1-tiny.safetensors', (n) => n === 'expected.grad.side_encoder.vit.layernorm.weight')]);
+    expect(grad.lines.filter((l) => l.startsWith('FAIL'))).toEqual([
+      'FAIL fpt-v1-tiny.safetensors expected.grad.side_encoder.vit.layernorm.weight maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this expected tensor)',
+    ]);
+    expect(grad.code).toBe(1);
+    const timm = run([without('timm-vit-tiny.safetensors', (n) => n.startsWith('expected.'))]);
+    expect(timm.lines.filter((l) => l.startsWith('FAIL')).map((l) => l.split(' ')[2])).toEqual(['expected.timm.features', 'expected.timm.logits', 'expected.timm.pos_embed_resampled']);
+    expect(timm.code).toBe(1);
+  });
+});
+
+describe('reliability: parity reads only what a fixture can be (item 10)', () => {
+  it('`parity /dev/zero` fails at once, by file type', () => {
+    const t0 = Date.now();
+    const { code, lines } = run(['/dev/zero']);
+    expect(lines).toEqual([
+      'FAIL /dev/zero (fixture) maxabs=n/a tol=0 (safetensors: /dev/zero: is a character device, not a regular file; expected a safetensors file)',
+      '0 passed, 1 failed, 0 skipped',
+    ]);
+    expect(code).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+});
+
+describe('reliability: options (items 7, 11, 12)', () => {
+  const params = (argv: string[]) => paramsCommand(argv, () => {});
+
+  it('integer options accept plain decimal integers only', () => {
+    for (const bad of ['1e1', '0x5', ' 5', '5 ', '5.0', '+5', '-5', '0', '']) {
+      expect(() => intOption(parseArgs(['--batch', bad], ['batch']), 'batch', 16), JSON.stringify(bad)).toThrow(
+        `--batch expects a positive integer in plain decimal digits, got "${bad}"`,
+      );
+    }
+    expect(intOption(parseArgs(['--batch=12'], ['batch']), 'batch', 16)).toBe(12);
+  });
+
+  it('--classes 99999999 is refused by name, with the limit', () => {
+    expect(() => params(['fpt-plus', '--classes', '99999999'])).toThrow('--classes is 99999999, over the limit of 100000 (the classifier heads hold classes x width weights)');
+    expect(() => params(['lora', '--classes', '1e1'])).toThrow('--classes expects a positive integer in plain decimal digits up to 100000, got "1e1"');
+  });
+
+  it('--set targets=re:( names the option and what is expected', () => {
+    expect(() => params(['lora', '--set', 'targets=re:('])).toThrow(
+      'lora: option "targets" value "re:(" is not a valid regular expression (Unterminated group); expected re:<regex> matching whole layer names, e.g. re:blocks\\.\\d+\\.attn\\.qkv',
+    );
+  });
+
+  it('params fpt-plus refuses impossible FPT settings instead of printing a table', () => {
+    const cases: Array<[string, string]> = [
+      ['ratio=5', 'FPT config: "selection.ratio" must be in (0, 1], got 5'],
+      ['ratio=0', 'FPT config: "selection.ratio" must be in (0, 1], got 0'],
+      ['ratio=-1', 'FPT config: "selection.ratio" must be in (0, 1], got -1'],
+      ['inputSize=0', 'FPT config: "inputSize" must be a positive integer, got 0'],
+      ['layers=6,6', 'FPT config: "layers" holds 6 twice; each LPM layer can be fused once'],
+    ];
+    for (const [set, message] of cases) expect(() => params(['fpt-plus', '--set', set]), set).toThrow(message);
+  });
+});
