@@ -22,8 +22,13 @@ export function matchTargets(names: string[], targets: readonly string[], contex
     let re: RegExp;
     try {
       re = new RegExp(`^(?:${targets[0].slice(3)})$`);
-    } catch {
-      throw new Error(`${context}: option "targets" holds an invalid regular expression "${targets[0].slice(3)}"`);
+    } catch (err) {
+      // V8 says "Invalid regular expression: /<source>/: <reason>": keep the reason.
+      const reason = (err as Error).message.split(': ').pop();
+      throw new Error(
+        `${context}: option "targets" value "${targets[0]}" is not a valid regular expression (${reason}); ` +
+          'expected re:<regex> matching whole layer names, e.g. re:blocks\\.\\d+\\.attn\\.qkv',
+      );
     }
     const hit = names.filter((n) => re.test(n));
     if (!hit.length) throw new Error(`${context}: target ${targets[0]} matches no layer; layers look like ${names.slice(0, 3).join(', ')}`);

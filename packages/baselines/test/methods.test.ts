@@ -128,7 +128,7 @@ describe('LoRA', () => {
     expect(matchTargets(names, ['re:blocks\\.0\\..*'], 'lora')).toEqual(['blocks.0.attn.qkv', 'blocks.0.mlp.fc1']);
     expect(() => matchTargets(names, ['qkv2'], 'lora')).toThrow('lora: target "qkv2" matches no layer');
     expect(() => matchTargets(names, ['fc'], 'lora')).toThrow(/target "fc" matches no layer/); // suffixes match whole segments
-    expect(() => matchTargets(names, ['re:('], 'lora')).toThrow('lora: option "targets" holds an invalid regular expression "("');
+    expect(() => matchTargets(names, ['re:('], 'lora')).toThrow('lora: option "targets" value "re:(" is not a valid regular expression (Unterminated group); expected re:<regex>');
     const backbone = tinyBackbone();
     expect(() => adapt(backbone, [lora({ targets: ['attn.nope'] })])).toThrow('lora: target "attn.nope" matches no layer');
     expect(() => lora({ rank: 0 })).toThrow('lora: option "rank" must be a positive integer, got 0');

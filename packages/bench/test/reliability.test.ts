@@ -98,11 +98,11 @@ describe('reliability: options (items 7, 11, 12)', () => {
 
   it('params fpt-plus refuses impossible FPT settings instead of printing a table', () => {
     const cases: Array<[string, string]> = [
-      ['ratio=5', 'FPT config: "selection.ratio" must be in (0, 1], got 5'],
-      ['ratio=0', 'FPT config: "selection.ratio" must be in (0, 1], got 0'],
-      ['ratio=-1', 'FPT config: "selection.ratio" must be in (0, 1], got -1'],
-      ['inputSize=0', 'FPT config: "inputSize" must be a positive integer, got 0'],
-      ['layers=6,6', 'FPT config: "layers" holds 6 twice; each LPM layer can be fused once'],
+      ['ratio=5', 'fpt-plus: option "ratio" must be a number in (0, 1], got 5'],
+      ['ratio=0', 'fpt-plus: option "ratio" must be a number in (0, 1], got 0'],
+      ['ratio=-1', 'fpt-plus: option "ratio" must be a number in (0, 1], got -1'],
+      ['inputSize=0', 'fpt-plus: option "inputSize" must be a positive integer, got 0'],
+      ['layers=6,6', 'fpt-plus: option "layers" holds a layer twice: 6,6'],
     ];
     for (const [set, message] of cases) expect(() => params(['fpt-plus', '--set', set]), set).toThrow(message);
   });
