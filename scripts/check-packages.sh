@@ -16,11 +16,12 @@ npm install --no-audit --no-fund --loglevel=error "$work"/packs/*.tgz @tensorflo
 cat > esm.mjs <<'JS'
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { FptModel, fptPlusConfig, fptParameterCounts } from '@fpt/fpt-plus';
+import { adapt, createVit, vitB16Hf384 } from '@fpt/backbone-vit';
+import { fptPlus } from '@fpt/fpt-plus';
 import { KvCache } from '@fpt/fpt-plus/node';
 await tf.setBackend('cpu');
-const m = new FptModel(fptPlusConfig(5));
-const n = fptParameterCounts(m).learnable;
+const m = adapt(createVit(vitB16Hf384(), { init: 'zeros' }), [fptPlus()], { numClasses: 5 });
+const n = m.counts().learnable;
 if (n !== 900965 || typeof KvCache !== 'function') throw new Error(`ESM consumer: unexpected ${n}`);
 console.log('ESM entry points: ok');
 JS
@@ -37,18 +38,20 @@ if (n !== 86859496 || typeof atomicWriteFile !== 'function' || !g) throw new Err
 console.log('CJS entry points: ok');
 JS
 cat > types.ts <<'TS'
-import { FptModel, fptPlusConfig, type FptConfig } from '@fpt/fpt-plus';
+import { adapt, createVit, vitConfig, type AdaptedModel, type Method } from '@fpt/backbone-vit';
+import { fptPlus, type FptOptions } from '@fpt/fpt-plus';
 import { KvCache } from '@fpt/fpt-plus/node';
 import { Module } from '@fpt/core';
 import { gatherTokens } from '@fpt/token-select';
 import { fuse } from '@fpt/fusion';
 import { sideForward } from '@fpt/side-net';
 import { fineGrainedPrompts } from '@fpt/prompts';
-import { applyMethod, type AppliedMethod } from '@fpt/baselines';
-const c: FptConfig = fptPlusConfig(3);
-const mod: Module = new FptModel(c).learnable;
-export { mod, KvCache, gatherTokens, fuse, sideForward, fineGrainedPrompts, applyMethod };
-export type A = AppliedMethod;
+import { lora } from '@fpt/baselines';
+const o: Partial<FptOptions> = { sideMethods: [lora({ rank: 4 })] };
+const methods: Method[] = [fptPlus(o)];
+const model: AdaptedModel = adapt(createVit(vitConfig('vit-ti16')), methods);
+const mod: Module = model.module;
+export { mod, KvCache, gatherTokens, fuse, sideForward, fineGrainedPrompts };
 TS
 node esm.mjs 2>&1 | grep -v -e '^$' -e '====' -e 'Hi, looks like'
 node cjs.cjs 2>&1 | grep -v -e '^$' -e '====' -e 'Hi, looks like'

@@ -6,3 +6,4 @@ export * from './parity/compare';
 export * from './parity/run';
 export * from './metrics/index';
 export * from './data/index';
+export * from './methods';
