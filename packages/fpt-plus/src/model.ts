@@ -202,8 +202,8 @@ export class FptModel implements AttachedMethod {
     const run = frozenForward(this.lpm, pixelsHr, {
       layers: this.config.layers,
       runToEnd: full,
-      onLayer: (_l, internals) => {
-        const sel = selectTokens(internals, selector, ratio, context);
+      onLayer: (layer, internals) => {
+        const sel = selectTokens(internals, selector, ratio, { ...context, layer });
         if (full) return { keys: sel.keys, values: sel.values, indices: sel.indices, scores: sel.scores ?? tf.zeros([0]) };
         tf.dispose([sel.indices, ...(sel.scores ? [sel.scores] : [])]);
         return { keys: sel.keys, values: sel.values };

@@ -114,7 +114,7 @@ describe('reliability: cache fingerprint (item 2)', () => {
   it("the selector's own fingerprint is part of the feature fingerprint", () => {
     const t3 = tinyFpt({ selector: randomSelector(3) });
     const t4 = tinyFpt({ selector: randomSelector(4) });
-    expect(t3.fpt.selector.fingerprint).toEqual({ name: 'random', version: 2, params: { seed: 3 } });
+    expect(t3.fpt.selector.fingerprint).toEqual({ name: 'random', version: 3, params: { seed: 3 } });
     expect(featureFingerprint(t4.fpt, NORM)).not.toBe(featureFingerprint(t3.fpt, NORM));
     t3.dispose();
     t4.dispose();

@@ -19,6 +19,8 @@ export interface SelectContext {
    * which images came before it or in which order.
    */
   sampleSeeds?: readonly number[];
+  /** The layer being selected from: random strategies draw differently per layer. */
+  layer?: number;
 }
 
 /**
@@ -114,13 +116,14 @@ export const allSelector: TokenSelector = defineSelector(
 /**
  * Keep `k` distinct tokens drawn uniformly per sample and head: the baseline that shows what the
  * importance scores add. Each sample's draw is seeded by `seed` mixed with the sample's own seed
- * (from its image hash, see {@link SelectContext}), so the selection of an image never depends on
- * the batch it came in; without sample seeds, by `seed` and the sample's index in the batch.
+ * (from its image hash, see {@link SelectContext}) and the layer, so the selection of an image never
+ * depends on the batch it came in and differs between layers; without sample seeds, by `seed`, the
+ * sample's index in the batch and the layer.
  * @param seed - the configured seed
  */
 export function randomSelector(seed: number): TokenSelector {
   return defineSelector(
-    { name: 'random', version: 2, params: { seed } },
+    { name: 'random', version: 3, params: { seed } },
     {
       select(probs, k, context = {}) {
         const [b, h, , n] = probs.shape;
@@ -130,7 +133,8 @@ export function randomSelector(seed: number): TokenSelector {
         const out = new Int32Array(b * h * k);
         const perm = new Int32Array(n);
         for (let s = 0; s < b; s++) {
-          const rng = new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ (context.sampleSeeds?.[s] ?? s)) >>> 0);
+          const sampleSeed = context.sampleSeeds?.[s] ?? s;
+          const rng = new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ sampleSeed ^ Math.imul((context.layer ?? 0) + 1, 0x85ebca6b)) >>> 0);
           for (let head = 0; head < h; head++) {
             const row = s * h + head;
             for (let i = 0; i < n; i++) perm[i] = i;

@@ -102,7 +102,7 @@ describe('score-based selectors', () => {
     expect(getSelector('global')).toBe(globalSelector);
     expect(getSelector('class_token')).toBe(classTokenSelector);
     expect(getSelector('all')).toBe(allSelector);
-    expect(getSelector('random').fingerprint).toEqual({ name: 'random', version: 2, params: { seed: 0 } });
+    expect(getSelector('random').fingerprint).toEqual({ name: 'random', version: 3, params: { seed: 0 } });
     expect(selectorNames()).toEqual(expect.arrayContaining(['global', 'class_token', 'random', 'all']));
   });
 
@@ -324,7 +324,7 @@ describe('the criterion registry', () => {
     expect(allSelector.keep(1025, 0.2)).toBe(1025);
     expect(globalSelector.keep(1025, 0.2)).toBe(205);
     expect(() => globalSelector.keep(10, 5)).toThrow('token selection "ratio" must be in (0, 1], got 5');
-    expect(JSON.parse(JSON.stringify(randomSelector(7)))).toEqual({ name: 'random', version: 2, params: { seed: 7 } });
+    expect(JSON.parse(JSON.stringify(randomSelector(7)))).toEqual({ name: 'random', version: 3, params: { seed: 7 } });
     expect(globalSelector.fingerprint).toEqual({ name: 'global', version: 1, params: {} });
   });
 
@@ -339,6 +339,10 @@ describe('the criterion registry', () => {
     const alone = randomSelector(1).select(tf.zeros([1, 2, 9, 9]), 4, { sampleSeeds: [22] }).indices.arraySync() as number[][][];
     expect(alone[0]).toEqual(abc[1]);
     expect(() => sel.select(probs, 4, { sampleSeeds: [1] })).toThrow('random selector: 1 sample seeds for a batch of 3');
+    // Each layer draws its own tokens for the same image.
+    const l0 = sel.select(probs, 4, { sampleSeeds: [11, 22, 33], layer: 0 }).indices.arraySync();
+    const l1 = sel.select(probs, 4, { sampleSeeds: [11, 22, 33], layer: 1 }).indices.arraySync();
+    expect(l1).not.toEqual(l0);
     probs.dispose();
   });
 });
