@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { gelu, linear, Module, Rng, truncatedNormal, uniform } from '@fpt/core';
+import { gelu, linear, type Module, type Rng, truncatedNormal, uniform } from '@fpt/core';
 
 /** A bottleneck's non-linearity. */
 export type Activation = 'relu' | 'gelu';

@@ -76,7 +76,7 @@ export function loadAuthorsState(model: AdaptedModel, source: TensorSource, pref
  * @param tensors - by our names
  */
 export function toAuthorsNames(model: AdaptedModel, tensors: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
-  const fptName = model.methods.find((m, i) => model.stack.parts[i] === fptPart(model))!.name;
+  const fptName = model.methods[model.stack.parts.indexOf(fptPart(model))].name;
   const out: Record<string, tf.Tensor> = {};
   const side: Record<string, tf.Tensor> = {};
   for (const [name, t] of Object.entries(tensors)) {

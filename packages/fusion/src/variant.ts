@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { layerNorm, linear, Module, Rng, truncatedNormal } from '@fpt/core';
+import { layerNorm, linear, type Module, type Rng, truncatedNormal } from '@fpt/core';
 
 /** The fields of a fusion config a variant reads (see `FusionConfig`). */
 export interface VariantShape {

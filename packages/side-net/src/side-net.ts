@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { clsToken, createVit, vitForward, type VitHooks, type VitModel } from '@fpt/backbone-vit';
 import { sideVitConfig, type SideNetConfig } from './config';
 

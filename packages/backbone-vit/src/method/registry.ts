@@ -15,8 +15,7 @@ export interface SavedMethod {
  * method.
  */
 export class MethodRegistry {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  private readonly factories = new Map<string, MethodFactory<any>>();
+  private readonly factories = new Map<string, MethodFactory<object>>();
   private readonly revivers = new Map<string, (config: Record<string, unknown>, registry: MethodRegistry) => Record<string, unknown>>();
 
   /**

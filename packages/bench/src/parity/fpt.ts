@@ -4,7 +4,7 @@ import { adapt, createVit, EVAL, loadVitWeights, resamplePosEmbed, type AdaptedM
 import { fptPart, fptPlus, fptV1, loadAuthorsState, toAuthorsNames, type FptOptions, type KeyValues } from '@fpt/fpt-plus';
 import { getSelector } from '@fpt/token-select';
 import { field, fixtureTensor, type Fixture } from './fixture';
-import { ParitySession, vitConfigFrom } from './session';
+import { type ParitySession, vitConfigFrom } from './session';
 
 /** How a fixture's `variant` string maps to our factory, and the fusion switches that design has. */
 interface FixtureVariant {

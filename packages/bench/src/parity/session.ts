@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { vitConfig, type VitConfig } from '@fpt/backbone-vit';
 import { compare, type CheckLine, type Tolerance } from './compare';
 import { field, type Fixture } from './fixture';

@@ -3,7 +3,7 @@ import { parameterReport } from '@fpt/core';
 import { createVit, loadVitWeights, resamplePosEmbed, vitForward } from '@fpt/backbone-vit';
 import { field } from './fixture';
 import { fixtureTensor } from './fixture';
-import { ParitySession, vitConfigFrom } from './session';
+import { type ParitySession, vitConfigFrom } from './session';
 
 /**
  * The expected tensors a `kind: timm-vit` fixture must contain: features, resampled position

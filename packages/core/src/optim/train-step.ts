@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW } from './adamw';
+import type { AdamW } from './adamw';
 import { checkClipNorm, clipGradNorm, globalGradNorm } from './clip';
 
 /** Options of {@link trainStep}. */
