@@ -143,6 +143,8 @@ export async function hubDownload(repo: string, filename: string, revision = 'ma
       got += chunk.length;
       bar?.update(got);
     }
+  } catch (err) {
+    throw new Error(`${url}: download interrupted after ${got} of ${size} bytes (${(err as Error).message}); run again to resume from ${partial}`);
   } finally {
     await new Promise<void>((r) => file.end(r));
     bar?.stop();

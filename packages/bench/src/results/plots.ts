@@ -25,7 +25,7 @@ export function efficiencySpec(t: ComparisonTable): TopLevelSpec {
     .map((r) => ({ method: r.label, memory: r.memoryMiB, auc: r.meanAuc.mean, learnable: r.learnable }));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: 'Training memory vs mean test AUC', subtitle: `${t.presets.join('+')} preset, ${t.datasets.length} datasets, seeds ${t.seeds.join(',')}; ${lpmNote(t)}` },
+    title: { text: 'Training memory vs mean test AUC', subtitle: `${t.presets.join('+')} preset, ${t.datasets.length} dataset(s), seeds ${t.seeds.join(',')}; ${lpmNote(t)}` },
     width: 560,
     height: 360,
     data: { values },

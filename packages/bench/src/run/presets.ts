@@ -34,10 +34,11 @@ export interface BenchPreset {
 }
 
 const QUICK_SIDE = { sideWidth: '24', sideHeads: '6', sidePatch: '8', sideImage: '48' };
+const TINY_SIDE = { sideWidth: '8', sideHeads: '2', sidePatch: '8', sideImage: '16', prompts: '2' };
 
 /**
  * `quick`: every paper row plus `linear` on the three embedded datasets in minutes on a 2-core CPU.
- * `paper`: DESIGN.md §4's recipe at the paper's shapes.
+ * `tiny`: a smoke test in seconds (tests use it). `paper`: DESIGN.md §4's recipe at the paper's shapes.
  */
 export const BENCH_PRESETS: Record<string, BenchPreset> = {
   quick: {
@@ -61,6 +62,20 @@ export const BENCH_PRESETS: Record<string, BenchPreset> = {
       'learning rate: 1e-3 for every dataset (paper: per-dataset rates of DESIGN.md §4, tuned for a pretrained LPM)',
       'memory at the paper shapes: not measured (run `fpt-bench memory`); the memory column is measured at the run shapes',
     ],
+  },
+  tiny: {
+    name: 'tiny',
+    lpm: vitConfig({ hiddenSize: 16, numLayers: 2, numHeads: 2, mlpDim: 32, patchSize: 8, imageSize: 32, numClasses: 0, layerNormEps: 1e-12, posEmbedResample: 'hf' }),
+    lpmInputSize: 32,
+    methodOptions: { 'fpt-plus': TINY_SIDE, fpt: TINY_SIDE },
+    methods: ['lora', 'fpt-plus'],
+    datasets: [...EMBEDDED_DATASETS],
+    epochs: 3,
+    batch: 4,
+    limit: { train: 16, val: 8, test: 8 },
+    maxSide: 32,
+    lr: 1e-3,
+    shrunk: ['tiny: a smoke-test preset (ViT width 16, 2 layers, 32x32; side width 8 at 16x16; 16/8/8 images; 3 epochs); its numbers mean nothing'],
   },
   paper: {
     name: 'paper',

@@ -91,7 +91,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         bar.update(Math.min(seen.size, items.length));
       };
       // The peak is measured over the first LPM batch (every batch has the same shapes).
-      const first = await measureStep(() => t.preload!(items.slice(0, 4), spec.cacheDir, data.stats, onEvent));
+      const first = await measureStep(() => t.preload!(items.slice(0, 16), spec.cacheDir, data.stats, onEvent));
       const rest = t.preload(items, spec.cacheDir, data.stats, onEvent);
       bar.update(items.length, `${rest.computed + first.result.computed} computed`);
       bar.stop();

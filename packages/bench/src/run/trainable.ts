@@ -241,7 +241,7 @@ function buildFpt(o: BuildOptions): Trainable {
         const bytes = new TextEncoder().encode(it.hash);
         return { bytes, pixels: it.pixels };
       });
-      const r = preload(model, cache, list, { batchSize: 4, onEvent });
+      const r = preload(model, cache, list, { batchSize: 16, onEvent });
       r.hashes.forEach((h, i) => byKey.set(items[i].hash, h));
       keyOf = (hash) => {
         const k = byKey.get(hash);
