@@ -49,7 +49,7 @@ export class RunCheckpoints {
     const moments = state.optimizer.hasMoments.map((has, i) =>
       has ? { m: file.get(`optim.m.${i}`).data as Float32Array, v: file.get(`optim.v.${i}`).data as Float32Array } : null,
     );
-    return { state, model, optimizer: { iterations: state.optimizer.iterations, learningRate: state.optimizer.learningRate, moments } };
+    return { state, model, optimizer: { step: state.optimizer.iterations, learningRate: state.optimizer.learningRate, moments } };
   }
 
   /** Commits the checkpoint of a finished epoch and removes the previous one. */
@@ -69,7 +69,7 @@ export class RunCheckpoints {
     const full: CheckpointState = {
       format: 'fpt-bench-checkpoint/1',
       file,
-      optimizer: { iterations: optimizer.iterations, learningRate: optimizer.learningRate, hasMoments: optimizer.moments.map((m) => m !== null) },
+      optimizer: { iterations: optimizer.step, learningRate: optimizer.learningRate, hasMoments: optimizer.moments.map((m) => m !== null) },
       ...state,
     };
     atomicWriteFile(this.statePath, JSON.stringify(full, null, 1));

@@ -33,8 +33,8 @@ export interface BenchPreset {
   shrunk: string[];
 }
 
-const QUICK_SIDE = { sideWidth: '24', sideHeads: '6', sidePatch: '8', sideImage: '48' };
-const TINY_SIDE = { sideWidth: '8', sideHeads: '2', sidePatch: '8', sideImage: '16', prompts: '2' };
+const QUICK_SIDE = { sideWidth: '24', sideImage: '64' };
+const TINY_SIDE = { sideWidth: '12', sideImage: '16', prompts: '2' };
 
 /**
  * `quick`: every paper row plus `linear` on the three embedded datasets in minutes on a 2-core CPU.
@@ -55,7 +55,7 @@ export const BENCH_PRESETS: Record<string, BenchPreset> = {
     lr: 1e-3,
     shrunk: [
       'LPM: ViT width 96, 4 layers, 3 heads, patch 16, at 96x96 (paper: ViT-B/16 at 512x512)',
-      'FPT+/FPT side network: width 24, 6 heads, patch 8, at 48x48 (paper: width 96, 12 heads, patch 16, 128x128; FPT v1 224x224)',
+      'FPT+/FPT side network: width 24 (12 heads of 2), patch 16, at 64x64 (paper: width 96, 12 heads of 8, 128x128; FPT v1 224x224)',
       'epochs: 3 (paper: 20)',
       'images per split: at most 128 train, 64 val, 128 test, a stratified subset independent of the seed (paper: all)',
       'images stored at most 128 px on the longer side before augmentation (paper: the original files)',
@@ -75,7 +75,7 @@ export const BENCH_PRESETS: Record<string, BenchPreset> = {
     limit: { train: 16, val: 8, test: 8 },
     maxSide: 32,
     lr: 1e-3,
-    shrunk: ['tiny: a smoke-test preset (ViT width 16, 2 layers, 32x32; side width 8 at 16x16; 16/8/8 images; 3 epochs); its numbers mean nothing'],
+    shrunk: ['tiny: a smoke-test preset (ViT width 16, 2 layers, 32x32; side width 12 at 16x16; 16/8/8 images; 3 epochs); its numbers mean nothing'],
   },
   paper: {
     name: 'paper',

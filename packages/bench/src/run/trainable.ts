@@ -1,12 +1,12 @@
 // The ONE place where the bench touches a method's API: building it, its forward/loss, its
 // parameters, its saved state and its key/value preloading. Everything else in the bench is
-// method-agnostic and goes through `Trainable`. (Port this file to the new method contract.)
+// method-agnostic and goes through `Trainable`. Built on the one method contract (`adapt`).
 import * as tf from '@tensorflow/tfjs-core';
 import { configFromStrings, parameterReport, type TensorEntry, type WritableTensor } from '@fpt/core';
-import type { VitModel } from '@fpt/backbone-vit';
-import { applyMethod, baselineMethods, type AppliedMethod } from '@fpt/baselines';
-import { FptModel, fptParameterCounts, fptPlusConfig, fptV1Config, type FptConfig } from '@fpt/fpt-plus';
+import { adapt, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
+import { fptPart } from '@fpt/fpt-plus';
 import { featureFingerprint, KvCache, kvShape, preload, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
+import { CLI_METHODS, cliMethod } from '../methods';
 import type { ChannelStats } from '../data/prepare';
 
 /** A batch as every method takes it: pixels at the method's input size, plus method-specific inputs. */
@@ -109,20 +109,7 @@ export interface BuildOptions {
 
 /** Every method name the runner can build. */
 export function trainableMethods(): string[] {
-  return ['fpt-plus', 'fpt', ...baselineMethods.names()];
-}
-
-/**
- * Builds a method for a run.
- * @throws naming the method and option when the name or an option is unknown or malformed
- */
-export function buildTrainable(o: BuildOptions): Trainable {
-  if (o.method === 'fpt-plus' || o.method === 'fpt') return buildFpt(o);
-  if (!baselineMethods.names().includes(o.method)) {
-    o.lpm.dispose();
-    throw new Error(`unknown method "${o.method}"; known: ${trainableMethods().join(', ')}`);
-  }
-  return buildBaseline(o);
+  return [...CLI_METHODS.keys()];
 }
 
 function stateOf(named: Array<{ name: string; variable: tf.Variable }>): Record<string, WritableTensor> {
@@ -136,132 +123,77 @@ function loadInto(named: Array<{ name: string; variable: tf.Variable }>, tensors
     const e = tensors.get(name);
     if (!e) throw new Error(`saved state has no tensor "${name}"`);
     if (e.shape.join(',') !== variable.shape.join(',')) throw new Error(`saved state "${name}" has shape [${e.shape}], expected [${variable.shape}]`);
-    tf.tidy(() => variable.assign(tf.tensor(e.data as Float32Array, e.shape, 'float32')));
   }
+  for (const { name, variable } of named) tf.tidy(() => variable.assign(tf.tensor(tensors.get(name)!.data as Float32Array, variable.shape, 'float32')));
 }
 
-function buildBaseline(o: BuildOptions): Trainable {
-  let applied: AppliedMethod;
+/**
+ * Builds a method for a run: the CLI edge's factory with `--set` strings (FPT's `inputSize` is the
+ * run's LPM resolution), adapted onto the LPM with a new head.
+ * @throws naming the method and option when the name or an option is unknown or malformed
+ */
+export function buildTrainable(o: BuildOptions): Trainable {
+  let model: AdaptedModel;
+  let options: Record<string, unknown>;
   try {
-    applied = applyMethod(o.lpm, o.method, o.options, { numClasses: o.numClasses, seed: o.seed });
+    const cli = cliMethod(o.method);
+    const sets = 'inputSize' in cli.defaults ? { inputSize: String(o.lpmInputSize), ...o.options } : o.options;
+    options = configFromStrings(cli.defaults, sets, o.method) as Record<string, unknown>;
+    model = adapt(o.lpm, [cli.make(sets)], { numClasses: o.numClasses, seed: o.seed });
   } catch (err) {
     o.lpm.dispose();
     throw err;
   }
+  const lpm = o.lpm;
+  // Methods that need extra inputs (FPT+/FPT: the LPM's keys and values) train on their own pixels
+  // and never run the LPM in a step; the others read the LPM-size image.
+  const needsKeyValues = model.inputs.length > 0;
   const named = () => [
-    ...applied.module.namedParameters().map((p) => ({ name: p.name, variable: p.variable })),
-    ...applied.trainedBackboneParameters.map((n) => ({ name: `backbone.${n}`, variable: o.lpm.get(n) })),
+    ...model.module.namedParameters().map((p) => ({ name: p.name, variable: p.variable })),
+    ...model.stack.unfrozen.map((n) => ({ name: `backbone.${n}`, variable: lpm.get(n) })),
   ];
-  return {
-    method: o.method,
-    pixelSize: o.lpmInputSize,
-    needsKeyValues: false,
-    options: applied.specs[0].config,
-    trainableVariables: () => applied.trainableVariables(),
-    loss: (batch, labels, ctx) => applied.loss(batch.pixels, labels, { training: ctx.training }),
-    logits: (batch) => applied.forward(batch.pixels, { training: false }),
-    saveState: () => stateOf(named()),
-    loadState: (tensors) => loadInto(named(), tensors),
-    counts: () => applied.parameterCounts(),
-    excludedBytes: () => 0,
-    dispose: () => {
-      applied.dispose();
-      o.lpm.dispose();
-    },
-  };
-}
-
-/** FPT+/FPT options settable with `--set`, and their defaults (the side network's follow DESIGN.md §2/§3). */
-function fptDefaults(variant: 'fpt-plus' | 'fpt', lpm: VitModel) {
-  return {
-    prompts: 16,
-    ratio: 0.2,
-    criterion: 'global',
-    sideWidth: lpm.config.hiddenSize / 8,
-    sideHeads: 12,
-    sidePatch: 16,
-    sideImage: variant === 'fpt' ? 224 : 128,
-    dropout: variant === 'fpt' ? 0 : 0.5,
-    layers: [] as string[],
-  };
-}
-
-function buildFpt(o: BuildOptions): Trainable {
-  const variant = o.method as 'fpt-plus' | 'fpt';
-  let model: FptModel;
-  let opts: ReturnType<typeof fptDefaults>;
-  try {
-    opts = configFromStrings(fptDefaults(variant, o.lpm), o.options, o.method);
-    const layers = opts.layers.length ? opts.layers.map(Number) : undefined;
-    if (layers?.some((l) => !Number.isInteger(l))) throw new Error(`${o.method}: option "layers" expects comma-separated layer indices, got "${opts.layers.join(',')}"`);
-    const input = {
-      lpm: o.lpm.config,
-      inputSize: o.lpmInputSize,
-      layers,
-      seed: o.seed,
-      selection: { criterion: opts.criterion, ratio: opts.ratio },
-      fusion: { prompts: opts.prompts, dropout: opts.dropout },
-      side: {
-        hiddenSize: opts.sideWidth,
-        numHeads: opts.sideHeads,
-        mlpDim: 4 * opts.sideWidth,
-        patchSize: opts.sidePatch,
-        imageSize: opts.sideImage,
-        ...(layers ? { numLayers: layers.length } : {}),
-      },
-    };
-    const config: FptConfig = variant === 'fpt' ? fptV1Config(o.numClasses, input) : fptPlusConfig(o.numClasses, input);
-    model = new FptModel(config, o.lpm);
-  } catch (err) {
-    o.lpm.dispose();
-    throw err;
-  }
   let cache: KvCache | undefined;
   let keyOf: (hash: string) => string = (h) => h;
-  const named = () => model.learnable.namedParameters().map((p) => ({ name: p.name, variable: p.variable }));
-  const kvFrom = (extras: Record<string, tf.Tensor> | undefined) => {
-    if (!extras?.keys || !extras.values) throw new Error(`${o.method}: a batch needs the LPM's keys and values (call preload, then extras)`);
-    return { keys: extras.keys, values: extras.values };
-  };
   return {
     method: o.method,
-    pixelSize: model.config.side.imageSize,
-    needsKeyValues: true,
-    options: { ...opts, layers: model.config.layers },
-    trainableVariables: () => model.learnable.trainableVariables(),
-    loss: (batch, labels, ctx) => model.loss(kvFrom(batch.extras), batch.pixels, labels, { training: ctx.training, seed: ctx.seed }),
-    logits: (batch) => model.forward(kvFrom(batch.extras), batch.pixels, { training: false }).logits,
-    preload(items, cacheDir, stats, onEvent) {
-      const started = performance.now();
-      cache = new KvCache(cacheDir, featureFingerprint(model, stats), kvShape(model));
-      // `preload` keys entries by the sha256 of `bytes`; our items are already keyed by their file's
-      // sha256, so the hash's hex text stands in for the bytes and the entry name is its hash.
-      const byKey = new Map<string, string>();
-      const list: PreloadItem[] = items.map((it) => {
-        const bytes = new TextEncoder().encode(it.hash);
-        return { bytes, pixels: it.pixels };
-      });
-      const r = preload(model, cache, list, { batchSize: 16, onEvent });
-      r.hashes.forEach((h, i) => byKey.set(items[i].hash, h));
-      keyOf = (hash) => {
-        const k = byKey.get(hash);
-        if (!k) throw new Error(`${o.method}: image ${hash} was not preloaded`);
-        return k;
-      };
-      return { images: r.hits + r.computed, computed: r.computed, hits: r.hits, invalid: r.invalid, seconds: (performance.now() - started) / 1000, cacheDir: cache.folder };
-    },
-    extras(hashes) {
-      if (!cache) throw new Error(`${o.method}: extras() before preload()`);
-      const kv = cache.loadBatch(hashes.map((h) => keyOf(h)));
-      return { keys: kv.keys, values: kv.values };
-    },
+    pixelSize: needsKeyValues ? model.imageSize : o.lpmInputSize,
+    needsKeyValues,
+    options,
+    trainableVariables: () => model.trainableVariables(),
+    loss: (batch, labels, ctx) => model.loss(batch, labels, ctx),
+    logits: (batch) => model.forward(batch),
+    ...(needsKeyValues
+      ? {
+          preload(items, cacheDir, stats, onEvent) {
+            const started = performance.now();
+            const fpt = fptPart(model);
+            cache = new KvCache(cacheDir, featureFingerprint(fpt, stats), kvShape(fpt));
+            // `preload` keys entries by the sha256 of `bytes`; our images are already known by their
+            // file's sha256, whose hex text stands in for the bytes.
+            const list: PreloadItem[] = items.map((it) => ({ bytes: new TextEncoder().encode(it.hash), pixels: it.pixels }));
+            const r = preload(fpt, cache, list, { batchSize: 16, onEvent });
+            const byKey = new Map(items.map((it, i) => [it.hash, r.hashes[i]]));
+            keyOf = (hash) => {
+              const k = byKey.get(hash);
+              if (!k) throw new Error(`${o.method}: image ${hash} was not preloaded`);
+              return k;
+            };
+            return { images: r.hits + r.computed, computed: r.computed, hits: r.hits, invalid: r.invalid, seconds: (performance.now() - started) / 1000, cacheDir: cache.folder };
+          },
+          extras(hashes: string[]) {
+            if (!cache) throw new Error(`${o.method}: extras() before preload()`);
+            const kv = cache.loadBatch(hashes.map((h) => keyOf(h)));
+            return { keys: kv.keys, values: kv.values };
+          },
+        }
+      : {}),
     saveState: () => stateOf(named()),
     loadState: (tensors) => loadInto(named(), tensors),
-    counts: () => {
-      const c = fptParameterCounts(model);
-      return { learnable: c.learnable, total: c.total, sharePercent: c.sharePercent };
+    counts: () => model.counts(),
+    excludedBytes: () => (needsKeyValues ? parameterReport(lpm).total * 4 : 0),
+    dispose: () => {
+      model.dispose();
+      lpm.dispose();
     },
-    excludedBytes: () => parameterReport(model.lpm).total * 4,
-    dispose: () => model.dispose(),
   };
 }
