@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../src/commands/run';
@@ -108,6 +108,22 @@ describe('fpt-bench run', () => {
     expect(bad((r) => (r.lpm.pretrained = 'no'))).toThrow('"lpm.pretrained" must be a boolean');
     expect(bad((r) => (r.epochs = []))).toThrow('"epochs" must be a non-empty list');
     expect(bad((r) => (r.memory.runShapes = 5))).toThrow('"memory.runShapes" must be an object');
+  });
+
+  it('the worker thread makes exactly the pixels of the in-thread path', async () => {
+    const { scanDataset, prepareDataset } = await import('../src/data/index');
+    const { augmentedPixels } = await import('../src/run/pipeline');
+    const built = (await import(pathToFileURL(join(cli, '..', 'index.js')).href)) as typeof import('../src/index');
+    const scan = scanDataset(join(root, 'toy'), 2);
+    const data = (await prepareDataset(scan.dataset!, undefined)).prepared!;
+    const aug = new built.Augmenter(data, 16, 7);
+    try {
+      expect(aug.threaded).toBe(true);
+      const got = await aug.request([3, 0, 5], 2);
+      expect(got.map((a) => Array.from(a))).toEqual([3, 0, 5].map((i) => Array.from(augmentedPixels(data, i, 16, 7, 2))));
+    } finally {
+      await aug.dispose();
+    }
   });
 
   it('runs in-process without leaking tensors', async () => {

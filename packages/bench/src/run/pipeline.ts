@@ -1,6 +1,9 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@fpt/core';
-import { normaliseChw, toFloat } from '../data/image';
+import { normaliseChw, toFloat, type RgbImage } from '../data/image';
 import type { ChannelStats, PreparedDataset, PreparedImage } from '../data/prepare';
 import { augment, paperAugmentation, resize } from '../data/transforms';
 import type { Split } from '../data/image-folder';
@@ -50,5 +53,68 @@ export function epochOrder(n: number, seed: number, epoch: number): number[] {
 
 /** Augmented training pixels of one image in one epoch (its own seeded stream). */
 export function augmentedPixels(data: PreparedDataset, index: number, size: number, seed: number, epoch: number): Float32Array {
-  return trainPixels(data.splits.train[index], size, data.stats, new Rng(deriveSeed(seed, 'augment', epoch, index)));
+  return augmentedFromImage(data.splits.train[index].image, index, size, data.stats, seed, epoch);
+}
+
+/** {@link augmentedPixels} from the decoded image itself (what the worker thread runs). */
+export function augmentedFromImage(image: RgbImage, index: number, size: number, stats: ChannelStats, seed: number, epoch: number): Float32Array {
+  const rng = new Rng(deriveSeed(seed, 'augment', epoch, index));
+  return normaliseChw(augment(toFloat(image), paperAugmentation(size), rng), stats.mean, stats.std);
+}
+
+let nextSet = 0;
+
+/**
+ * Makes the augmented pixels of training batches ahead of the step: in a worker thread when the
+ * built worker script is present (the CLI), else in this thread (same numbers either way).
+ */
+export class Augmenter {
+  private worker?: Worker;
+  private readonly pending = new Map<number, { resolve: (a: Float32Array[]) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private readonly set = nextSet++;
+
+  /**
+   * @param data - the dataset (its training images are sent to the worker once)
+   * @param size - output side
+   * @param seed - the run seed
+   */
+  constructor(
+    private readonly data: PreparedDataset,
+    private readonly size: number,
+    private readonly seed: number,
+  ) {
+    const script = new URL('./augment-worker.js', import.meta.url);
+    if (!existsSync(fileURLToPath(script))) return;
+    this.worker = new Worker(script);
+    this.worker.on('message', (m: { id: number; arrays: Float32Array[] }) => {
+      this.pending.get(m.id)?.resolve(m.arrays);
+      this.pending.delete(m.id);
+    });
+    this.worker.on('error', (err) => {
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    });
+    this.worker.postMessage({ type: 'images', set: this.set, images: data.splits.train.map((p) => p.image) });
+  }
+
+  /** Whether a worker thread does the work. */
+  get threaded(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /** The augmented pixels of these training images in this epoch. */
+  request(indices: number[], epoch: number): Promise<Float32Array[]> {
+    if (!this.worker) return Promise.resolve(indices.map((i) => augmentedPixels(this.data, i, this.size, this.seed, epoch)));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker!.postMessage({ type: 'job', id, set: this.set, indices, size: this.size, stats: this.data.stats, seed: this.seed, epoch });
+    });
+  }
+
+  /** Stops the worker. */
+  async dispose(): Promise<void> {
+    await this.worker?.terminate();
+  }
 }

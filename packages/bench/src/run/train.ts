@@ -10,7 +10,7 @@ import { environment } from './environment';
 import type { GridRun } from './grid';
 import { methodLabel } from './labels';
 import { isPretrained, type LpmSpec } from './lpm';
-import { augmentedPixels, epochOrder, splitEvalPixels, stackPixels } from './pipeline';
+import { Augmenter, epochOrder, splitEvalPixels, stackPixels } from './pipeline';
 import type { Progress } from './progress';
 import { deriveSeed } from './seeds';
 import type { Batch, Trainable } from './trainable';
@@ -105,6 +105,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
       };
     }
     const optimizer = new AdamW(t.trainableVariables(), { lr: spec.lr, weightDecay: WEIGHT_DECAY });
+    const augmenter = new Augmenter(data, t.pixelSize, run.seed);
     const nTrain = data.splits.train.length;
     const stepsPerEpoch = Math.floor(nTrain / spec.batch);
     if (stepsPerEpoch < 1) throw new Error(`${run.id}: ${nTrain} training images make no full batch of ${spec.batch} (drop last)`);
@@ -130,12 +131,17 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         const order = epochOrder(nTrain, run.seed, epoch);
         const bar = progress.bar(`${run.id} epoch ${epoch + 1}/${spec.epochs}`, stepsPerEpoch);
         let lossSum = 0;
+        const indicesOf = (s: number) => order.slice(s * spec.batch, (s + 1) * spec.batch);
+        // The next batch's pixels are made (in the worker thread) while this step runs.
+        let next = augmenter.request(indicesOf(0), epoch);
         for (let s = 0; s < stepsPerEpoch; s++) {
           const step = epoch * stepsPerEpoch + s;
-          const idx = order.slice(s * spec.batch, (s + 1) * spec.batch);
+          const idx = indicesOf(s);
           const items = idx.map((i) => data.splits.train[i]);
+          const arrays = await next;
+          if (s + 1 < stepsPerEpoch) next = augmenter.request(indicesOf(s + 1), epoch);
           const batch: Batch = {
-            pixels: stackPixels(idx.map((i) => augmentedPixels(data, i, t.pixelSize, run.seed, epoch)), t.pixelSize),
+            pixels: stackPixels(arrays, t.pixelSize),
             extras: t.extras?.(items.map((it) => it.hash)),
           };
           const labels = tf.tensor1d(items.map((it) => it.label), 'int32');
@@ -238,6 +244,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
       };
     } finally {
       optimizer.dispose();
+      await augmenter.dispose();
     }
   } finally {
     t.dispose();
