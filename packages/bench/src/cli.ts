@@ -1,42 +1,46 @@
 #!/usr/bin/env node
-// The `fpt-bench` command. Subcommands: parity, params, memory.
+// The `fpt-bench` command: one line per subcommand in COMMANDS.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { parityCommand } from './parity/run';
 import { paramsCommand } from './commands/params';
 import { memoryCommand } from './commands/memory';
+import { runCommand, RUN_USAGE } from './commands/run';
+import { tableCommand } from './commands/table';
+import { datasetsCommand } from './commands/datasets';
 
-const USAGE = `usage: fpt-bench <command> [args]
+type Command = { usage: string; run: (args: string[]) => number | Promise<number> };
 
-commands:
-  parity <fixture.safetensors>...   check the TypeScript port against golden PyTorch fixtures
-  params <method> --classes C [--set key=value]...
-                                    learnable and total parameters on ViT-B/16 (HF, 384)
-  memory [--batch 16] [--classes 5] [--backend B]
-                                    peak training-step memory: FPT+ vs full fine-tuning at the paper's shapes`;
+const onCpu = async () => {
+  await tf.setBackend('cpu');
+};
+
+/** Every subcommand: add one line to add a command. */
+const COMMANDS: Record<string, Command> = {
+  // Parity is defined on float32 CPU (golden README): always the plain CPU backend.
+  parity: { usage: 'parity <fixture.safetensors>...   check the TypeScript port against golden PyTorch fixtures', run: async (a) => (await onCpu(), parityCommand(a)) },
+  params: { usage: 'params <method> --classes C [--set key=value]...   learnable and total parameters on ViT-B/16 (HF, 384)', run: async (a) => (await onCpu(), paramsCommand(a)) },
+  memory: { usage: 'memory [--batch 16] [--classes 5] [--backend B]   peak step memory: FPT+ vs full fine-tuning at the paper shapes', run: memoryCommand },
+  run: { usage: `${RUN_USAGE.replace('fpt-bench ', '')}\n      train and test every (dataset, method, seed), then print the table and write plots`, run: runCommand },
+  table: { usage: 'table DIR   re-render table.md, table.csv and plots from the result files in DIR', run: tableCommand },
+  datasets: { usage: 'datasets [--data-root DIR]   list the dataset presets and what the data root holds', run: datasetsCommand },
+};
+
+const USAGE = `usage: fpt-bench <command> [args]\n\ncommands:\n${Object.values(COMMANDS).map((c) => `  ${c.usage}`).join('\n')}`;
 
 async function main(argv: string[]): Promise<number> {
   tf.enableProdMode();
   const [command, ...rest] = argv;
-  switch (command) {
-    case 'parity':
-      // Parity is defined on float32 CPU (golden README): always the plain CPU backend.
-      await tf.setBackend('cpu');
-      return parityCommand(rest);
-    case 'params':
-      await tf.setBackend('cpu');
-      return paramsCommand(rest);
-    case 'memory':
-      return memoryCommand(rest);
-    case undefined:
-    case '-h':
-    case '--help':
-      console.log(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      console.error(`fpt-bench: unknown command "${command}"\n${USAGE}`);
-      return 2;
+  if (command === undefined || command === '-h' || command === '--help') {
+    console.log(USAGE);
+    return command === undefined ? 2 : 0;
   }
+  const c = COMMANDS[command];
+  if (!c) {
+    console.error(`fpt-bench: unknown command "${command}"\n${USAGE}`);
+    return 2;
+  }
+  return c.run(rest);
 }
 
 main(process.argv.slice(2)).then(

@@ -7,7 +7,15 @@ import type { SelectContext, TokenSelector } from './selectors';
  * @param indices - int32 token indices per sample and head
  */
 export function gatherTokens(x: tf.Tensor, indices: tf.Tensor): tf.Tensor {
-  return tf.gather(x, indices, 2, 2);
+  // One flat gather over [B * H * N, d] rather than tf.gather(x, indices, 2, 2): the WASM backend's
+  // Gather with batch dimensions reads out of bounds and aborts the process (tfjs 4.22).
+  const [B, H, N, d] = x.shape as number[];
+  const n = indices.shape[2] as number;
+  return tf.tidy(() => {
+    const offsets = tf.reshape(tf.mul(tf.range(0, B * H, 1, 'int32'), tf.scalar(N, 'int32')), [B, H, 1]);
+    const flat = tf.reshape(tf.add(indices, offsets), [B * H * n]);
+    return tf.reshape(tf.gather(tf.reshape(x, [B * H * N, d]), flat, 0), [B, H, n, d]);
+  });
 }
 
 /** The important keys and values of one layer. */

@@ -1,0 +1,200 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend, type BackendName } from '@fpt/core';
+import { atomicWriteFile, readSafetensorsFile } from '@fpt/core/node';
+import type { VitConfig } from '@fpt/backbone-vit';
+import { datasetPreset, defaultDataRoot } from '../data/presets';
+import { prepareDataset, type PreparedDataset } from '../data/prepare';
+import { formatProblems, scanDataset, type DataProblem } from '../data/validate';
+import { resolveWeights } from '../hub/weights';
+import { renderResults } from '../results/render';
+import { runsDir } from '../results/load';
+import { validateRunResult, type StepMemoryRecord } from '../results/schema';
+import { RunCheckpoints } from '../run/checkpoint';
+import { benchGrid } from '../run/grid';
+import { createLpm, vitConfigFromCheckpoint, type LpmSpec } from '../run/lpm';
+import { BENCH_PRESETS, PAPER_METHODS } from '../run/presets';
+import { createProgress, type Progress } from '../run/progress';
+import { fullFinetuneStepMemory } from '../run/reference';
+import { trainRun } from '../run/train';
+import { buildTrainable, trainableMethods } from '../run/trainable';
+import { intOption, parseArgs } from './args';
+
+const OPTIONS = ['preset', 'methods', 'datasets', 'data-root', 'weights', 'epochs', 'batch', 'seeds', 'backend', 'out', 'classes', 'decoder'];
+
+/** `fpt-bench run` usage. */
+export const RUN_USAGE = `fpt-bench run [--preset quick|paper] [--methods a,b|paper|all] [--datasets a,b] [--data-root DIR]
+              [--weights PATH|hf:REPO[@REV]] [--epochs N] [--batch N] [--seeds 0,1,2] [--backend auto|wasm|cpu|tensorflow]
+              [--out DIR] [--classes N] [--decoder sharp|js] [--set method.key=value]...`;
+
+/** Parses `--methods`: a list, `paper` (the paper table's rows) or `all`. */
+export function parseMethods(raw: string | undefined, fallback: string[]): string[] {
+  if (raw === undefined) return fallback;
+  const known = trainableMethods();
+  const out = raw.split(',').flatMap((m) => (m === 'paper' ? [...PAPER_METHODS] : m === 'all' ? known : [m.trim()]));
+  for (const m of out) if (!known.includes(m)) throw new Error(`--methods: unknown method "${m}"; known: paper, all, ${known.join(', ')}`);
+  return [...new Set(out)];
+}
+
+/** Parses `--seeds 0,1,2`. */
+export function parseSeeds(raw: string | undefined): number[] {
+  if (raw === undefined) return [0];
+  const seeds = raw.split(',').map((s) => Number(s.trim()));
+  if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new Error(`--seeds expects comma-separated non-negative integers, got "${raw}"`);
+  return [...new Set(seeds)];
+}
+
+/** `--set method.key=value` pairs, grouped by method. */
+export function methodSets(sets: Record<string, string>, methods: string[]): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const [k, v] of Object.entries(sets)) {
+    const dot = k.indexOf('.');
+    if (dot <= 0) throw new Error(`--set expects method.key=value (for example lora.rank=8), got "${k}=${v}"`);
+    const method = k.slice(0, dot);
+    if (!trainableMethods().includes(method)) throw new Error(`--set ${k}: unknown method "${method}"; known: ${trainableMethods().join(', ')}`);
+    (out[method] ??= {})[k.slice(dot + 1)] = v;
+  }
+  for (const m of Object.keys(out)) if (!methods.includes(m)) throw new Error(`--set ${m}.*: method "${m}" is not among --methods (${methods.join(', ')})`);
+  return out;
+}
+
+/**
+ * Loads, validates and decodes every dataset of the run up front; returns them, or every problem
+ * found (with paths) so that bad data fails before any training.
+ */
+async function prepareAll(
+  names: string[],
+  dataRoot: string,
+  classes: number | undefined,
+  preset: (typeof BENCH_PRESETS)[string],
+  decoder: 'sharp' | 'js',
+  progress: Progress,
+): Promise<{ data: Map<string, PreparedDataset>; problems: DataProblem[] }> {
+  const problems: DataProblem[] = [];
+  const data = new Map<string, PreparedDataset>();
+  for (const name of names) {
+    const scan = scanDataset(join(dataRoot, name), classes ?? datasetPreset(name)?.classes);
+    problems.push(...scan.problems);
+    if (!scan.dataset) continue;
+    const total = scan.dataset.splits.train.length + scan.dataset.splits.val.length + scan.dataset.splits.test.length;
+    const bar = progress.bar(`${name}: verify + decode`, total);
+    const r = await prepareDataset(scan.dataset, scan.checksums, { decoder, maxSide: preset.maxSide, limit: preset.limit, onProgress: (d) => bar.update(d) });
+    bar.stop();
+    problems.push(...r.problems);
+    if (r.prepared) data.set(name, r.prepared);
+  }
+  return { data, problems };
+}
+
+/**
+ * `fpt-bench run`: trains and tests every (dataset, method, seed) of the grid with the paper's
+ * recipe, one result file per run in `<out>/runs/`, then writes and prints the comparison table
+ * and the plots. Finished runs are skipped; an interrupted run resumes from its last epoch.
+ * @returns the exit code
+ */
+export async function runCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
+  const args = parseArgs(argv, OPTIONS);
+  if (args.positional.length) throw new Error(`fpt-bench run takes no positional arguments (got ${args.positional.join(' ')})\nusage: ${RUN_USAGE}`);
+  const presetName = args.options.preset ?? 'quick';
+  const preset = BENCH_PRESETS[presetName];
+  if (!preset) throw new Error(`--preset: unknown preset "${presetName}"; known: ${Object.keys(BENCH_PRESETS).join(', ')}`);
+  const methods = parseMethods(args.options.methods, preset.methods);
+  const sets = methodSets(args.sets, methods);
+  const datasets = args.options.datasets ? args.options.datasets.split(',').map((d) => d.trim()) : preset.datasets;
+  const seeds = parseSeeds(args.options.seeds);
+  const epochs = intOption(args, 'epochs', preset.epochs);
+  const batch = intOption(args, 'batch', preset.batch);
+  const classes = args.options.classes === undefined ? undefined : intOption(args, 'classes', 2);
+  const decoder = (args.options.decoder ?? 'sharp') as 'sharp' | 'js';
+  if (decoder !== 'sharp' && decoder !== 'js') throw new Error(`--decoder must be sharp or js, got "${decoder}"`);
+  const dataRoot = args.options['data-root'] ?? defaultDataRoot();
+  const out = args.options.out ?? join('bench-results', preset.name);
+  const progress = createProgress(undefined, print);
+  const started = performance.now();
+
+  const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
+  print(`fpt-bench run --preset ${preset.name}: backend ${backend.backend}${backend.attempts.filter((a) => !a.ok).map((a) => ` (skipped ${a.backend}: ${a.reason})`).join('')}`);
+
+  // The LPM: a checkpoint (its architecture read from it) or a random one of the preset's shape.
+  let lpm: LpmSpec;
+  if (args.options.weights) {
+    const w = await resolveWeights(args.options.weights, { progress });
+    const config: VitConfig = vitConfigFromCheckpoint(w.path, readSafetensorsFile(w.path));
+    lpm = { config, inputSize: preset.lpmInputSize, weightsPath: w.path, source: w.source, initSeed: 0 };
+    print(`LPM: ${w.source} (${w.path}), width ${config.hiddenSize}, ${config.numLayers} layers, ${config.posEmbedResample} naming, run at ${lpm.inputSize}x${lpm.inputSize}`);
+  } else {
+    lpm = { config: preset.lpm, inputSize: preset.lpmInputSize, source: 'random', initSeed: 1234 };
+    print(`LPM: randomly initialised (no --weights): accuracies are NOT comparable with the paper's`);
+  }
+  const shrunk = [...preset.shrunk];
+  if (epochs !== preset.epochs) shrunk.push(`epochs set to ${epochs} by --epochs`);
+  if (shrunk.length) print(`the ${preset.name} preset differs from the paper:\n${shrunk.map((s) => `  - ${s}`).join('\n')}`);
+  print(`datasets: ${datasets.join(', ')} (data root ${dataRoot}); methods: ${methods.join(', ')}; seeds: ${seeds.join(', ')}; ${epochs} epochs, batch ${batch}`);
+
+  const { data, problems } = await prepareAll(datasets, dataRoot, classes, preset, decoder, progress);
+  if (problems.length) {
+    print(`fpt-bench run: the data has ${problems.length} problem(s); nothing was trained:\n${formatProblems(problems)}`);
+    return 1;
+  }
+  for (const d of data.values()) {
+    print(`${d.name}: ${d.classes.length} classes [${d.classes.join(', ')}], images used train ${d.splits.train.length}/${d.found.train}, val ${d.splits.val.length}/${d.found.val}, test ${d.splits.test.length}/${d.found.test}; checksums ${d.checksums}; mean [${d.stats.mean.map((x) => x.toFixed(4))}] std [${d.stats.std.map((x) => x.toFixed(4))}]; decoded in ${d.decodeSeconds.toFixed(1)} s`);
+  }
+
+  mkdirSync(runsDir(out), { recursive: true });
+  const grid = benchGrid(datasets, methods, seeds);
+  const referencePath = join(out, 'memory-reference.json');
+  const reference: Record<string, StepMemoryRecord> = existsSync(referencePath) ? JSON.parse(readFileSync(referencePath, 'utf8')) : {};
+  let done = 0;
+  for (const run of grid) {
+    const resultPath = join(runsDir(out), `${run.id}.json`);
+    done++;
+    if (existsSync(resultPath)) {
+      validateRunResult(JSON.parse(readFileSync(resultPath, 'utf8')), resultPath);
+      print(`[${done}/${grid.length}] ${run.id}: finished earlier, skipped`);
+      continue;
+    }
+    const d = data.get(run.dataset)!;
+    const numClasses = d.classes.length;
+    const refKey = `${lpm.source}|${lpm.config.hiddenSize}x${lpm.config.numLayers}|${lpm.inputSize}|b${batch}|c${numClasses}|${tf.getBackend()}`;
+    if (!reference[refKey]) {
+      reference[refKey] = await fullFinetuneStepMemory(lpm, numClasses, batch);
+      atomicWriteFile(referencePath, JSON.stringify(reference, null, 1));
+    }
+    print(`[${done}/${grid.length}] ${run.id}`);
+    const preset0 = datasetPreset(run.dataset);
+    const lr = preset.lr ?? preset0?.lr ?? 1e-4;
+    const result = await trainRun({
+      run,
+      preset: preset.name,
+      data: d,
+      build: () =>
+        buildTrainable({
+          method: run.method,
+          options: { ...preset.methodOptions[run.method], ...sets[run.method] },
+          numClasses,
+          seed: run.seed,
+          lpm: createLpm(lpm),
+          lpmInputSize: lpm.inputSize,
+        }),
+      lpm,
+      lr,
+      epochs,
+      batch,
+      cacheDir: join(out, 'kv-cache'),
+      checkpointDir: join(out, 'checkpoints', run.id),
+      fullFinetuneMemory: reference[refKey],
+      shrunk,
+      progress,
+    });
+    atomicWriteFile(resultPath, `${JSON.stringify(result, null, 1)}\n`);
+    new RunCheckpoints(join(out, 'checkpoints', run.id)).remove();
+    print(`${run.id}: test AUC ${result.test.auc.toFixed(4)} (best epoch ${result.best.epoch + 1}), ${result.timing.stepSeconds.toFixed(2)} s/step, ${(result.memory.runShapes.peakBytes / 2 ** 20).toFixed(1)} MiB`);
+  }
+  const { markdown, files } = await renderResults(out);
+  print('');
+  print(markdown);
+  print(`wrote ${files.length} files under ${out} (table.md, table.csv, plots/); ${grid.length} runs in ${((performance.now() - started) / 1000 / 60).toFixed(1)} min`);
+  return 0;
+}
+

@@ -1,0 +1,113 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { SPLITS, type DatasetItem, type ImageFolderDataset, type Split } from './image-folder';
+
+/** One thing wrong with a dataset, found before any training. */
+export interface DataProblem {
+  /** The file or folder at fault. */
+  path: string;
+  /** What is wrong and what was expected. */
+  problem: string;
+}
+
+/** What {@link scanDataset} found: the dataset when its layout is sound, and every problem. */
+export interface ScanResult {
+  /** The dataset (absent when a problem makes its layout unusable). */
+  dataset?: ImageFolderDataset;
+  /** The sha256 per relative path from `manifest.json`, when it has them. */
+  checksums?: Record<string, string>;
+  /** Every problem found (empty when the dataset is usable). */
+  problems: DataProblem[];
+}
+
+const IMAGE = /\.(jpe?g|png)$/i;
+
+interface Manifest {
+  name?: string;
+  classes?: unknown;
+  splits?: Record<string, Record<string, number>>;
+  sha256?: Record<string, string>;
+}
+
+/**
+ * Checks the layout of an ImageFolder dataset `<root>/{train,val,test}/<class>/*` and reports every
+ * problem at once (rather than failing on the first): missing splits, empty class folders,
+ * zero-byte files, a class in val/test that train lacks, class lists that differ between splits or
+ * from `manifest.json`, per-class counts that differ from the manifest, and a class count that
+ * differs from `expectedClasses`. Decoding is checked later, when the images are loaded.
+ * @param root - the dataset folder
+ * @param expectedClasses - the class count the run expects (from `--classes` or the preset)
+ */
+export function scanDataset(root: string, expectedClasses?: number): ScanResult {
+  const problems: DataProblem[] = [];
+  const add = (path: string, problem: string) => problems.push({ path, problem });
+  if (!existsSync(root) || !statSync(root).isDirectory()) {
+    add(root, 'dataset folder not found (expected <data-root>/<dataset>/{train,val,test}/<class>/*.jpg|png)');
+    return { problems };
+  }
+  const manifestPath = join(root, 'manifest.json');
+  let manifest: Manifest | undefined;
+  if (existsSync(manifestPath)) {
+    try {
+      manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
+    } catch (err) {
+      add(manifestPath, `not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const folders: Partial<Record<Split, string[]>> = {};
+  for (const split of SPLITS) {
+    const dir = join(root, split);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+      add(dir, `missing split folder "${split}" (expected ${SPLITS.join(', ')})`);
+      continue;
+    }
+    folders[split] = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  }
+  let classes: string[] = folders.train ?? [];
+  if (manifest?.classes !== undefined) {
+    if (!Array.isArray(manifest.classes) || !manifest.classes.every((c) => typeof c === 'string')) {
+      add(manifestPath, '"classes" must be a list of class names');
+    } else {
+      classes = manifest.classes as string[];
+      const extra = (folders.train ?? []).filter((f) => !classes.includes(f));
+      if (extra.length) add(join(root, 'train'), `class folder(s) ${extra.join(', ')} are not among manifest.json's classes [${classes.join(', ')}]`);
+    }
+  }
+  if (classes.length < 2) add(join(root, 'train'), `holds ${classes.length} class folder(s), expected at least 2`);
+  if (expectedClasses !== undefined && classes.length !== expectedClasses) {
+    add(root, `has ${classes.length} classes [${classes.join(', ')}] but the run expects ${expectedClasses} (--classes or the dataset preset)`);
+  }
+  const splits = {} as Record<Split, DatasetItem[]>;
+  for (const split of SPLITS) {
+    const present = folders[split];
+    splits[split] = [];
+    if (!present) continue;
+    for (const f of present.filter((f) => !classes.includes(f))) {
+      add(join(root, split, f), `class "${f}" is present in ${split}/ but not in train/ (classes: ${classes.join(', ')})`);
+    }
+    for (const c of classes.filter((c) => !present.includes(c))) {
+      add(join(root, split), `mismatched class lists: ${split}/ has no folder for class "${c}" (train/ classes: ${classes.join(', ')})`);
+    }
+    classes.forEach((cls, label) => {
+      const dir = join(root, split, cls);
+      if (!present.includes(cls)) return;
+      const files = readdirSync(dir).filter((f) => IMAGE.test(f)).sort();
+      if (files.length === 0) add(dir, 'empty class folder (no .jpg, .jpeg or .png images)');
+      for (const f of files) {
+        const path = join(dir, f);
+        if (statSync(path).size === 0) add(path, 'zero-byte file');
+        else splits[split].push({ path, relPath: relative(root, path).split('\\').join('/'), label });
+      }
+      const expected = manifest?.splits?.[split]?.[cls];
+      if (expected !== undefined && expected !== files.length) add(dir, `holds ${files.length} images, manifest.json says ${expected}`);
+    });
+  }
+  if (problems.length) return { problems };
+  const name = root.split(/[\\/]/).filter(Boolean).at(-1)!;
+  return { dataset: { name, root, classes, splits }, checksums: manifest?.sha256, problems };
+}
+
+/** Formats problems as one line each, `path: problem`. */
+export function formatProblems(problems: DataProblem[]): string {
+  return problems.map((p) => `  ${p.path}: ${p.problem}`).join('\n');
+}

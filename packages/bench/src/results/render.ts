@@ -1,0 +1,19 @@
+import { join } from 'node:path';
+import { atomicWriteFile } from '@fpt/core/node';
+import { loadRunResults } from './load';
+import { writePlots } from './plots';
+import { buildTable, tableCsv, tableMarkdown, type ComparisonTable } from './table';
+
+/**
+ * Re-renders `table.md`, `table.csv` and the plots of a results folder from its result files alone.
+ * @returns the table and the Markdown text
+ */
+export async function renderResults(dir: string): Promise<{ table: ComparisonTable; markdown: string; files: string[] }> {
+  const results = loadRunResults(dir);
+  const table = buildTable(results);
+  const markdown = tableMarkdown(table);
+  atomicWriteFile(join(dir, 'table.md'), markdown);
+  atomicWriteFile(join(dir, 'table.csv'), tableCsv(table));
+  const files = await writePlots(join(dir, 'plots'), results, table);
+  return { table, markdown, files: [join(dir, 'table.md'), join(dir, 'table.csv'), ...files] };
+}

@@ -1,0 +1,155 @@
+import type { Metrics } from '../metrics/index';
+
+/** The result-file format tag; bump it when a field changes meaning. */
+export const RUN_SCHEMA = 'fpt-bench-run/1';
+
+/** One epoch of training and validation. */
+export interface EpochRecord {
+  /** 0-based epoch. */
+  epoch: number;
+  /** Mean training loss over the epoch's steps. */
+  trainLoss: number;
+  /** Learning rate of the epoch's last step. */
+  lr: number;
+  /** Validation metrics after the epoch. */
+  val: Metrics;
+  /** Seconds of training steps in the epoch (data preparation included). */
+  trainSeconds: number;
+}
+
+/** Peak live-tensor memory of one training step (core `measureStep`). */
+export interface StepMemoryRecord {
+  /** Peak bytes during the step, minus `excludedBytes`. */
+  peakBytes: number;
+  /** Frozen weights live during the step but never read by it (FPT on cached keys/values: the LPM). */
+  excludedBytes: number;
+  /** `measured`: a real step of this run. */
+  how: 'measured';
+}
+
+/** The result of one (dataset, method, seed) run: the file `runs/<id>.json`. */
+export interface RunResult {
+  /** {@link RUN_SCHEMA}. */
+  schema: typeof RUN_SCHEMA;
+  /** `<dataset>__<method>__seed<seed>`. */
+  id: string;
+  /** Preset name. */
+  preset: string;
+  /** Run seed. */
+  seed: number;
+  /** The dataset as used. */
+  dataset: {
+    name: string;
+    classes: string[];
+    found: { train: number; val: number; test: number };
+    used: { train: number; val: number; test: number };
+    normalisation: { mean: number[]; std: number[]; from: 'training split' };
+    checksums: string;
+  };
+  /** The method. */
+  method: { name: string; label: string; options: Record<string, unknown>; pixelSize: number };
+  /** The frozen LPM. */
+  lpm: { source: string; pretrained: boolean; inputSize: number; config: Record<string, unknown> };
+  /** The training recipe. */
+  recipe: {
+    optimizer: 'AdamW';
+    lr: number;
+    betas: [number, number];
+    weightDecay: number;
+    schedule: 'cosine per iteration, no warm-up';
+    clipNorm: number;
+    epochs: number;
+    batch: number;
+    stepsPerEpoch: number;
+    dropLast: true;
+    selection: 'best validation AUC';
+  };
+  /** What the preset shrank relative to the paper. */
+  shrunk: string[];
+  /** Where it ran. */
+  environment: { backend: string; node: string; tfjs: string; cpu: string; cores: number; memoryBytes: number; gpu: string | null; platform: string };
+  /** Parameter accounting. */
+  parameters: { learnable: number; total: number; sharePercent: number };
+  /** Training-step memory. */
+  memory: {
+    /** This method at the run's shapes. */
+    runShapes: StepMemoryRecord;
+    /** Full fine-tuning of the same LPM at the same shapes (the PME reference). */
+    fullFinetuneRunShapes: StepMemoryRecord;
+    /** At the paper's shapes (ViT-B/16 at 512, batch 16), or null with the reason. */
+    paperShapes: { peakBytes: number; how: 'measured' | 'extrapolated' } | null;
+    paperShapesNote?: string;
+  };
+  /** Key/value preloading (FPT+/FPT), apart from training; null for other methods. */
+  preload: { images: number; computed: number; hits: number; invalid: number; seconds: number; peakBytes: number } | null;
+  /** Speed. */
+  timing: { stepSeconds: number; imagesPerSecond: number; trainSeconds: number; evalSeconds: number; totalSeconds: number };
+  /** Per-epoch history. */
+  epochs: EpochRecord[];
+  /** The checkpoint tested. */
+  best: { epoch: number; valAuc: number };
+  /** Test metrics at the best checkpoint. */
+  test: Metrics;
+  /** Efficiency-adjusted AUC (DESIGN.md §5) with run-shape memory. */
+  efficiency: { ppe: number; pme: number };
+  /** Whether it was resumed from a checkpoint. */
+  resumedFromEpoch: number | null;
+  /** When it finished (ISO time). */
+  finishedAt: string;
+}
+
+const METRIC_KEYS = ['auc', 'kappa', 'accuracy', 'f1', 'precision', 'recall'];
+
+/**
+ * Checks that a parsed JSON value is a {@link RunResult} of this schema version.
+ * @param value - the parsed file
+ * @param source - names the file in errors
+ * @throws naming the file and the first key at fault, with what was expected
+ */
+export function validateRunResult(value: unknown, source: string): RunResult {
+  const fail = (key: string, what: string): never => {
+    throw new Error(`${source}: "${key}" ${what}`);
+  };
+  const obj = (v: unknown, key: string): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(key, 'must be an object'));
+  const num = (v: unknown, key: string) => (typeof v === 'number' || v === null ? v : fail(key, `must be a number, got ${JSON.stringify(v)}`));
+  const str = (v: unknown, key: string) => (typeof v === 'string' ? v : fail(key, `must be a string, got ${JSON.stringify(v)}`));
+  const metrics = (v: unknown, key: string) => {
+    const m = obj(v, key);
+    for (const k of METRIC_KEYS) num(m[k], `${key}.${k}`);
+  };
+  const r = obj(value, '(root)');
+  if (r.schema !== RUN_SCHEMA) fail('schema', `is ${JSON.stringify(r.schema)}, expected "${RUN_SCHEMA}"`);
+  str(r.id, 'id');
+  str(r.preset, 'preset');
+  num(r.seed, 'seed');
+  const d = obj(r.dataset, 'dataset');
+  str(d.name, 'dataset.name');
+  if (!Array.isArray(d.classes) || d.classes.length < 2) fail('dataset.classes', 'must list at least two classes');
+  const n = obj(d.normalisation, 'dataset.normalisation');
+  if (!Array.isArray(n.mean) || n.mean.length !== 3 || !Array.isArray(n.std) || n.std.length !== 3) fail('dataset.normalisation', 'must hold mean and std of 3 channels');
+  const m = obj(r.method, 'method');
+  str(m.name, 'method.name');
+  str(m.label, 'method.label');
+  const l = obj(r.lpm, 'lpm');
+  if (typeof l.pretrained !== 'boolean') fail('lpm.pretrained', 'must be a boolean');
+  str(l.source, 'lpm.source');
+  const p = obj(r.parameters, 'parameters');
+  for (const k of ['learnable', 'total', 'sharePercent']) num(p[k], `parameters.${k}`);
+  const mem = obj(r.memory, 'memory');
+  num(obj(mem.runShapes, 'memory.runShapes').peakBytes, 'memory.runShapes.peakBytes');
+  num(obj(mem.fullFinetuneRunShapes, 'memory.fullFinetuneRunShapes').peakBytes, 'memory.fullFinetuneRunShapes.peakBytes');
+  if (!Array.isArray(r.epochs) || r.epochs.length === 0) fail('epochs', 'must be a non-empty list');
+  (r.epochs as unknown[]).forEach((e, i) => {
+    const rec = obj(e, `epochs[${i}]`);
+    num(rec.trainLoss, `epochs[${i}].trainLoss`);
+    metrics(rec.val, `epochs[${i}].val`);
+  });
+  const best = obj(r.best, 'best');
+  num(best.epoch, 'best.epoch');
+  metrics(r.test, 'test');
+  const eff = obj(r.efficiency, 'efficiency');
+  num(eff.ppe, 'efficiency.ppe');
+  num(eff.pme, 'efficiency.pme');
+  obj(r.timing, 'timing');
+  return r as unknown as RunResult;
+}

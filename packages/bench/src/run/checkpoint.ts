@@ -1,0 +1,95 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AdamWState, TensorEntry, WritableTensor } from '@fpt/core';
+import { atomicWriteFile, readSafetensorsFile, writeSafetensorsFile } from '@fpt/core/node';
+import type { EpochRecord, StepMemoryRecord } from '../results/schema';
+
+/** The JSON beside a run's checkpoint: everything besides the tensors. `state.json` is the commit point. */
+export interface CheckpointState {
+  /** Format tag. */
+  format: 'fpt-bench-checkpoint/1';
+  /** Last finished epoch (0-based). */
+  epoch: number;
+  /** The weights + optimizer file of that epoch. */
+  file: string;
+  /** Optimizer scalars (moments are in `file`). */
+  optimizer: { iterations: number; learningRate: number; hasMoments: boolean[] };
+  /** History so far. */
+  history: EpochRecord[];
+  /** Best validation AUC so far and its epoch (weights in `best.safetensors`). */
+  best: { epoch: number; valAuc: number };
+  /** Step memory, once measured. */
+  memory?: StepMemoryRecord;
+  /** Seconds spent in training steps and evaluation so far, and step timing samples. */
+  seconds: { train: number; eval: number; steps: number; stepCount: number };
+}
+
+/**
+ * A run's checkpoints: per epoch, one safetensors file with the learnable weights (`model.*`) and
+ * AdamW's moments (`optim.m.<i>`, `optim.v.<i>`), then `state.json` naming it (written last, so a
+ * kill at any moment leaves either the previous or the new checkpoint, never a mix), and
+ * `best.safetensors` with the weights of the best validation AUC. Every write is atomic.
+ */
+export class RunCheckpoints {
+  /** @param dir - the run's checkpoint folder */
+  constructor(readonly dir: string) {}
+
+  private get statePath(): string {
+    return join(this.dir, 'state.json');
+  }
+
+  /** The last committed checkpoint, or undefined. */
+  load(): { state: CheckpointState; model: Map<string, TensorEntry>; optimizer: AdamWState } | undefined {
+    if (!existsSync(this.statePath)) return undefined;
+    const state = JSON.parse(readFileSync(this.statePath, 'utf8')) as CheckpointState;
+    if (state.format !== 'fpt-bench-checkpoint/1') throw new Error(`${this.statePath}: "format" is ${JSON.stringify(state.format)}, expected "fpt-bench-checkpoint/1"`);
+    const file = readSafetensorsFile(join(this.dir, state.file));
+    const model = new Map<string, TensorEntry>();
+    for (const [name, e] of file.entries()) if (name.startsWith('model.')) model.set(name.slice(6), e);
+    const moments = state.optimizer.hasMoments.map((has, i) =>
+      has ? { m: file.get(`optim.m.${i}`).data as Float32Array, v: file.get(`optim.v.${i}`).data as Float32Array } : null,
+    );
+    return { state, model, optimizer: { step: state.optimizer.iterations, learningRate: state.optimizer.learningRate, moments } };
+  }
+
+  /** Commits the checkpoint of a finished epoch and removes the previous one. */
+  save(state: Omit<CheckpointState, 'format' | 'file' | 'optimizer'>, model: Record<string, WritableTensor>, optimizer: AdamWState): void {
+    mkdirSync(this.dir, { recursive: true });
+    const file = `epoch-${state.epoch}.safetensors`;
+    const tensors: Record<string, WritableTensor> = {};
+    for (const [k, t] of Object.entries(model)) tensors[`model.${k}`] = t;
+    optimizer.moments.forEach((slot, i) => {
+      if (!slot) return;
+      const shape = [slot.m.length];
+      tensors[`optim.m.${i}`] = { dtype: 'float32', shape, data: slot.m };
+      tensors[`optim.v.${i}`] = { dtype: 'float32', shape, data: slot.v };
+    });
+    writeSafetensorsFile(join(this.dir, file), tensors, { metadata: { format: 'fpt-bench-checkpoint/1' } });
+    const previous = existsSync(this.statePath) ? (JSON.parse(readFileSync(this.statePath, 'utf8')) as CheckpointState).file : undefined;
+    const full: CheckpointState = {
+      format: 'fpt-bench-checkpoint/1',
+      file,
+      optimizer: { iterations: optimizer.step, learningRate: optimizer.learningRate, hasMoments: optimizer.moments.map((m) => m !== null) },
+      ...state,
+    };
+    atomicWriteFile(this.statePath, JSON.stringify(full, null, 1));
+    if (previous && previous !== file) rmSync(join(this.dir, previous), { force: true });
+  }
+
+  /** Saves the best weights so far. */
+  saveBest(model: Record<string, WritableTensor>): void {
+    mkdirSync(this.dir, { recursive: true });
+    writeSafetensorsFile(join(this.dir, 'best.safetensors'), model, { metadata: { format: 'fpt-bench-best/1' } });
+  }
+
+  /** The best weights. */
+  loadBest(): Map<string, TensorEntry> {
+    const file = readSafetensorsFile(join(this.dir, 'best.safetensors'));
+    return new Map(file.entries());
+  }
+
+  /** Removes the folder (after the run's result is written). */
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

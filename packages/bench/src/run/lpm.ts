@@ -1,0 +1,76 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { SafetensorsFile } from '@fpt/core';
+import { readSafetensorsFile } from '@fpt/core/node';
+import { createVit, detectNaming, loadVitWeights, vitConfig, type VitConfig, type VitModel } from '@fpt/backbone-vit';
+
+/** Where the frozen LPM (and the baselines' backbone) comes from. */
+export interface LpmSpec {
+  /** Architecture (for a checkpoint: read from it). */
+  config: VitConfig;
+  /** Resolution the LPM (and the baselines) see. */
+  inputSize: number;
+  /** Checkpoint file, or none for a randomly initialised LPM. */
+  weightsPath?: string;
+  /** Where the weights came from (`random`, a path, or `hf:<repo>`). */
+  source: string;
+  /** Initialisation seed of a random LPM (the same for every run, as a pretrained LPM would be). */
+  initSeed: number;
+}
+
+/** Whether the LPM carries pretrained weights. */
+export function isPretrained(spec: LpmSpec): boolean {
+  return spec.weightsPath !== undefined;
+}
+
+/** Builds a fresh LPM (each run owns its copy: full fine-tuning changes it). */
+export function createLpm(spec: LpmSpec, file?: SafetensorsFile): VitModel {
+  if (!spec.weightsPath) return createVit(spec.config, { seed: spec.initSeed });
+  const vit = createVit(spec.config, { init: 'zeros' });
+  try {
+    loadVitWeights(vit, file ?? readSafetensorsFile(spec.weightsPath), { naming: 'auto' });
+  } catch (err) {
+    vit.dispose();
+    throw err;
+  }
+  return vit;
+}
+
+/**
+ * A ViT config read from a checkpoint's tensor shapes (HF or timm naming), with the head count
+ * and LayerNorm epsilon from a `config.json` beside it when there is one (HF's layout), else 64
+ * dimensions per head and the family's epsilon (HF 1e-12, timm 1e-6).
+ * @throws naming the file when it does not look like a ViT checkpoint
+ */
+export function vitConfigFromCheckpoint(path: string, file: SafetensorsFile = readSafetensorsFile(path)): VitConfig {
+  const names = file.names();
+  const naming = detectNaming(names);
+  const find = (hf: string, timm: string) => {
+    const n = naming === 'hf' ? names.find((k) => k.endsWith(hf)) : names.find((k) => k === timm);
+    if (!n) throw new Error(`${path}: no "${naming === 'hf' ? hf : timm}" tensor; not a ViT checkpoint (${naming} naming)`);
+    return file.get(n).shape;
+  };
+  const patch = find('embeddings.patch_embeddings.projection.weight', 'patch_embed.proj.weight');
+  const pos = find('embeddings.position_embeddings', 'pos_embed');
+  const fc1 = find('encoder.layer.0.intermediate.dense.weight', 'blocks.0.mlp.fc1.weight');
+  const layerRe = naming === 'hf' ? /encoder\.layer\.(\d+)\./ : /^blocks\.(\d+)\./;
+  const numLayers = 1 + Math.max(...names.map((n) => Number(layerRe.exec(n)?.[1] ?? -1)));
+  const hiddenSize = patch[0];
+  const grid = Math.round(Math.sqrt(pos[1] - 1));
+  const headName = naming === 'hf' ? 'classifier.weight' : 'head.weight';
+  const numClasses = names.includes(headName) ? file.get(headName).shape[0] : 0;
+  const cfgPath = join(dirname(path), 'config.json');
+  const hf = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, number>) : {};
+  return vitConfig({
+    hiddenSize,
+    numLayers,
+    numHeads: hf.num_attention_heads ?? hiddenSize / 64,
+    mlpDim: fc1[0],
+    patchSize: patch[2],
+    imageSize: grid * patch[2],
+    numChannels: patch[1],
+    numClasses,
+    layerNormEps: hf.layer_norm_eps ?? (naming === 'hf' ? 1e-12 : 1e-6),
+    posEmbedResample: naming,
+  });
+}

@@ -1,0 +1,252 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { AdamW, cosineSchedule, measureStep, trainStep } from '@fpt/core';
+import type { PreparedDataset } from '../data/prepare';
+import type { Split } from '../data/image-folder';
+import { evaluate, ppe, pme, type Metrics } from '../metrics/index';
+import type { EpochRecord, RunResult, StepMemoryRecord } from '../results/schema';
+import { RUN_SCHEMA } from '../results/schema';
+import { RunCheckpoints } from './checkpoint';
+import { environment } from './environment';
+import type { GridRun } from './grid';
+import { methodLabel } from './labels';
+import { isPretrained, type LpmSpec } from './lpm';
+import { Augmenter, epochOrder, splitEvalPixels, stackPixels } from './pipeline';
+import type { Progress } from './progress';
+import { deriveSeed } from './seeds';
+import type { Batch, Trainable } from './trainable';
+
+/** Everything one run needs besides the method itself. */
+export interface RunSpec {
+  /** The grid entry. */
+  run: GridRun;
+  /** Preset name (recorded). */
+  preset: string;
+  /** The dataset, decoded. */
+  data: PreparedDataset;
+  /** Builds the method (a fresh LPM inside). */
+  build: () => Trainable;
+  /** The LPM's description. */
+  lpm: LpmSpec;
+  /** Base learning rate. */
+  lr: number;
+  /** Epochs. */
+  epochs: number;
+  /** Batch size. */
+  batch: number;
+  /** Key/value cache root. */
+  cacheDir: string;
+  /** This run's checkpoint folder. */
+  checkpointDir: string;
+  /** Full fine-tuning's step memory at the same shapes (PME reference). */
+  fullFinetuneMemory: StepMemoryRecord;
+  /** What the preset shrank. */
+  shrunk: string[];
+  /** Progress output. */
+  progress: Progress;
+  /** Test hook: called after each committed epoch checkpoint. */
+  afterEpoch?: (epoch: number) => void;
+}
+
+const WEIGHT_DECAY = 0.1;
+const CLIP_NORM = 1;
+
+/** Class probabilities of a split, in split order, and the metrics. */
+function evaluateSplit(t: Trainable, data: PreparedDataset, split: Split, batch: number): Metrics {
+  const items = data.splits[split];
+  const pixels = splitEvalPixels(data, split, t.pixelSize);
+  const C = data.classes.length;
+  const probs = new Float32Array(items.length * C);
+  for (let s = 0; s < items.length; s += batch) {
+    const idx = Array.from({ length: Math.min(batch, items.length - s) }, (_, i) => s + i);
+    const b: Batch = { pixels: stackPixels(idx.map((i) => pixels[i]), t.pixelSize), extras: t.extras?.(idx.map((i) => items[i].hash)) };
+    const p = tf.tidy(() => tf.softmax(t.logits(b)));
+    probs.set(p.dataSync() as Float32Array, s * C);
+    tf.dispose([p, b.pixels, ...Object.values(b.extras ?? {})]);
+  }
+  return evaluate(items.map((it) => it.label), probs, C);
+}
+
+/**
+ * Trains and tests one method on one dataset with DESIGN.md §4's recipe: AdamW (weight decay 0.1),
+ * half-cosine decay per iteration, global-norm clipping 1.0, drop last; validation every epoch;
+ * the best-validation-AUC weights are tested. Checkpoints after every epoch; a run killed at any
+ * moment resumes from its last finished epoch with equal results.
+ * @returns the result record (not yet written)
+ */
+export async function trainRun(spec: RunSpec): Promise<RunResult> {
+  const started = performance.now();
+  const { data, run, progress } = spec;
+  const t = spec.build();
+  const ckpt = new RunCheckpoints(spec.checkpointDir);
+  try {
+    // Preloading (FPT+/FPT): the LPM runs once per image, un-augmented, apart from training.
+    let preloadRecord: RunResult['preload'] = null;
+    if (t.preload) {
+      const splits: Split[] = ['train', 'val', 'test'];
+      const items = splits.flatMap((s) => data.splits[s].map((p, i) => ({ hash: p.hash, pixels: () => tf.tensor(splitEvalPixels(data, s, spec.lpm.inputSize)[i], [3, spec.lpm.inputSize, spec.lpm.inputSize]) })));
+      const bar = progress.bar(`${run.id} preload`, items.length);
+      const seen = new Set<string>();
+      const onEvent = (e: { imageHash: string }) => {
+        seen.add(e.imageHash);
+        bar.update(Math.min(seen.size, items.length));
+      };
+      // The peak is measured over the first LPM batch (every batch has the same shapes).
+      const first = await measureStep(() => t.preload!(items.slice(0, 16), spec.cacheDir, data.stats, onEvent));
+      const rest = t.preload(items, spec.cacheDir, data.stats, onEvent);
+      bar.update(items.length, `${rest.computed + first.result.computed} computed`);
+      bar.stop();
+      preloadRecord = {
+        images: rest.images,
+        computed: first.result.computed + rest.computed,
+        hits: rest.hits - first.result.computed,
+        invalid: first.result.invalid + rest.invalid,
+        seconds: first.result.seconds + rest.seconds,
+        peakBytes: first.peakBytes,
+      };
+    }
+    const optimizer = new AdamW(t.trainableVariables(), { lr: spec.lr, weightDecay: WEIGHT_DECAY });
+    const augmenter = new Augmenter(data, t.pixelSize, run.seed);
+    const nTrain = data.splits.train.length;
+    const stepsPerEpoch = Math.floor(nTrain / spec.batch);
+    if (stepsPerEpoch < 1) throw new Error(`${run.id}: ${nTrain} training images make no full batch of ${spec.batch} (drop last)`);
+    const schedule = cosineSchedule(spec.lr, spec.epochs * stepsPerEpoch);
+    let history: EpochRecord[] = [];
+    let best = { epoch: -1, valAuc: -Infinity };
+    let memory: StepMemoryRecord | undefined;
+    let seconds = { train: 0, eval: 0, steps: 0, stepCount: 0 };
+    let startEpoch = 0;
+    let resumedFromEpoch: number | null = null;
+    const saved = ckpt.load();
+    if (saved) {
+      t.loadState(saved.model);
+      optimizer.loadState(saved.optimizer);
+      ({ history, best, memory, seconds } = saved.state);
+      startEpoch = saved.state.epoch + 1;
+      resumedFromEpoch = saved.state.epoch;
+      progress.log(`${run.id}: resuming after epoch ${saved.state.epoch + 1}/${spec.epochs}`);
+    }
+    try {
+      for (let epoch = startEpoch; epoch < spec.epochs; epoch++) {
+        const epochStart = performance.now();
+        const order = epochOrder(nTrain, run.seed, epoch);
+        const bar = progress.bar(`${run.id} epoch ${epoch + 1}/${spec.epochs}`, stepsPerEpoch);
+        let lossSum = 0;
+        const indicesOf = (s: number) => order.slice(s * spec.batch, (s + 1) * spec.batch);
+        // The next batch's pixels are made (in the worker thread) while this step runs.
+        let next = augmenter.request(indicesOf(0), epoch);
+        for (let s = 0; s < stepsPerEpoch; s++) {
+          const step = epoch * stepsPerEpoch + s;
+          const idx = indicesOf(s);
+          const items = idx.map((i) => data.splits.train[i]);
+          const arrays = await next;
+          if (s + 1 < stepsPerEpoch) next = augmenter.request(indicesOf(s + 1), epoch);
+          const batch: Batch = {
+            pixels: stackPixels(arrays, t.pixelSize),
+            extras: t.extras?.(items.map((it) => it.hash)),
+          };
+          const labels = tf.tensor1d(items.map((it) => it.label), 'int32');
+          optimizer.learningRate = schedule(step);
+          const ctx = { training: true, seed: deriveSeed(run.seed, 'dropout', step), step };
+          const doStep = () => trainStep(() => t.loss(batch, labels, ctx), optimizer, { clipNorm: CLIP_NORM });
+          const stepStart = performance.now();
+          let result;
+          // Memory: the second step, when AdamW's moments exist as in every later step.
+          if (step === 1 && !memory) {
+            const m = await measureStep(doStep);
+            const excluded = t.excludedBytes();
+            memory = { peakBytes: m.peakBytes - excluded, excludedBytes: excluded, how: 'measured' };
+            result = m.result;
+          } else {
+            result = doStep();
+          }
+          if (step > 0) {
+            seconds.steps += (performance.now() - stepStart) / 1000;
+            seconds.stepCount++;
+          }
+          tf.dispose([batch.pixels, labels, ...Object.values(batch.extras ?? {})]);
+          lossSum += result.loss;
+          bar.update(s + 1, `loss ${result.loss.toFixed(4)}`);
+        }
+        bar.stop();
+        const trainSeconds = (performance.now() - epochStart) / 1000;
+        const evalStart = performance.now();
+        const val = evaluateSplit(t, data, 'val', spec.batch);
+        seconds.eval += (performance.now() - evalStart) / 1000;
+        seconds.train += trainSeconds;
+        history.push({ epoch, trainLoss: lossSum / stepsPerEpoch, lr: optimizer.learningRate, val, trainSeconds });
+        const auc = Number.isNaN(val.auc) ? -1 : val.auc;
+        if (auc > best.valAuc) {
+          best = { epoch, valAuc: auc };
+          ckpt.saveBest(t.saveState());
+        }
+        progress.log(`${run.id} epoch ${epoch + 1}/${spec.epochs}: train loss ${(lossSum / stepsPerEpoch).toFixed(4)}, val AUC ${val.auc.toFixed(4)}${best.epoch === epoch ? ' (best)' : ''}`);
+        ckpt.save({ epoch, history, best, memory, seconds }, t.saveState(), optimizer.state());
+        spec.afterEpoch?.(epoch);
+      }
+      t.loadState(ckpt.loadBest());
+      const evalStart = performance.now();
+      const test = evaluateSplit(t, data, 'test', spec.batch);
+      seconds.eval += (performance.now() - evalStart) / 1000;
+      const counts = t.counts();
+      const runMemory = memory ?? { peakBytes: NaN, excludedBytes: 0, how: 'measured' as const };
+      const stepSeconds = seconds.stepCount ? seconds.steps / seconds.stepCount : NaN;
+      return {
+        schema: RUN_SCHEMA,
+        id: run.id,
+        preset: spec.preset,
+        seed: run.seed,
+        dataset: {
+          name: data.name,
+          classes: data.classes,
+          found: data.found,
+          used: { train: data.splits.train.length, val: data.splits.val.length, test: data.splits.test.length },
+          normalisation: { ...data.stats, from: 'training split' },
+          checksums: data.checksums,
+        },
+        method: { name: run.method, label: methodLabel(run.method), options: t.options, pixelSize: t.pixelSize },
+        lpm: { source: spec.lpm.source, pretrained: isPretrained(spec.lpm), inputSize: spec.lpm.inputSize, config: { ...spec.lpm.config } },
+        recipe: {
+          optimizer: 'AdamW',
+          lr: spec.lr,
+          betas: [0.9, 0.999],
+          weightDecay: WEIGHT_DECAY,
+          schedule: 'cosine per iteration, no warm-up',
+          clipNorm: CLIP_NORM,
+          epochs: spec.epochs,
+          batch: spec.batch,
+          stepsPerEpoch,
+          dropLast: true,
+          selection: 'best validation AUC',
+        },
+        shrunk: spec.shrunk,
+        environment: environment(),
+        parameters: counts,
+        memory: {
+          runShapes: runMemory,
+          fullFinetuneRunShapes: spec.fullFinetuneMemory,
+          paperShapes: null,
+          paperShapesNote: 'not measured by the runner; `fpt-bench memory` measures FPT+ and extrapolates full fine-tuning at the paper shapes',
+        },
+        preload: preloadRecord,
+        timing: {
+          stepSeconds,
+          imagesPerSecond: spec.batch / stepSeconds,
+          trainSeconds: seconds.train,
+          evalSeconds: seconds.eval,
+          totalSeconds: (performance.now() - started) / 1000,
+        },
+        epochs: history,
+        best,
+        test,
+        efficiency: { ppe: ppe(test.auc, counts.sharePercent), pme: pme(test.auc, runMemory.peakBytes, spec.fullFinetuneMemory.peakBytes) },
+        resumedFromEpoch,
+        finishedAt: new Date().toISOString(),
+      };
+    } finally {
+      optimizer.dispose();
+      await augmenter.dispose();
+    }
+  } finally {
+    t.dispose();
+  }
+}

@@ -1,0 +1,199 @@
+// The ONE place where the bench touches a method's API: building it, its forward/loss, its
+// parameters, its saved state and its key/value preloading. Everything else in the bench is
+// method-agnostic and goes through `Trainable`. Built on the one method contract (`adapt`).
+import * as tf from '@tensorflow/tfjs-core';
+import { configFromStrings, parameterReport, type TensorEntry, type WritableTensor } from '@fpt/core';
+import { adapt, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
+import { fptPart } from '@fpt/fpt-plus';
+import { featureFingerprint, KvCache, kvShape, preload, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
+import { CLI_METHODS, cliMethod } from '../methods';
+import type { ChannelStats } from '../data/prepare';
+
+/** A batch as every method takes it: pixels at the method's input size, plus method-specific inputs. */
+export interface Batch {
+  /** Normalised pixels [B, 3, S, S], S = {@link Trainable.pixelSize}. */
+  pixels: tf.Tensor;
+  /** Extra inputs (FPT+/FPT: the LPM's selected `keys` and `values`), from {@link Trainable.extras}. */
+  extras?: Record<string, tf.Tensor>;
+}
+
+/** Per-call context: nothing is stored on the model between calls. */
+export interface StepContext {
+  /** Training mode (dropout on). */
+  training: boolean;
+  /** Seed of this call's random masks. */
+  seed: number;
+  /** Global step. */
+  step: number;
+}
+
+/** Learnable and total parameters with DESIGN.md §3's denominator. */
+export interface ParameterCounts {
+  /** Trainable elements. */
+  learnable: number;
+  /** Frozen LPM (its own head included) plus the method's new parameters. */
+  total: number;
+  /** learnable / total, percent. */
+  sharePercent: number;
+}
+
+/** What preloading the key/value cache cost. */
+export interface PreloadReport {
+  /** Images preloaded (distinct files). */
+  images: number;
+  /** Entries computed by running the LPM. */
+  computed: number;
+  /** Entries already in the cache. */
+  hits: number;
+  /** Entries found unusable and recomputed. */
+  invalid: number;
+  /** Wall-clock seconds. */
+  seconds: number;
+  /** The cache folder. */
+  cacheDir: string;
+}
+
+/** A method built for one run, behind the one interface the runner uses. */
+export interface Trainable {
+  /** The method's CLI name. */
+  readonly method: string;
+  /** Side of the square pixels the method trains on (baselines: the LPM's input; FPT: the side network's). */
+  readonly pixelSize: number;
+  /** Whether batches need {@link Trainable.extras} (preloaded LPM keys/values). */
+  readonly needsKeyValues: boolean;
+  /** The complete method options, as recorded in the results. */
+  readonly options: Record<string, unknown>;
+  /** Variables the optimizer updates, in a fixed order. */
+  trainableVariables(): tf.Variable[];
+  /** Mean cross-entropy of a batch (called inside the gradient tape). */
+  loss(batch: Batch, labels: tf.Tensor, ctx: StepContext): tf.Scalar;
+  /** Evaluation-mode logits [B, C]. */
+  logits(batch: Batch): tf.Tensor;
+  /**
+   * Fills the key/value cache for these images (FPT+/FPT only).
+   * @param items - images: bytes hash and un-augmented LPM-size pixels
+   * @param cacheDir - cache root (shared by runs and datasets; entries keyed by fingerprint)
+   * @param stats - the dataset's normalisation (part of the fingerprint)
+   * @param onEvent - called per image
+   */
+  preload?(items: Array<{ hash: string; pixels: () => tf.Tensor }>, cacheDir: string, stats: ChannelStats, onEvent?: (e: CacheEvent) => void): PreloadReport;
+  /** Extra inputs of a batch of images (by file sha256), after {@link Trainable.preload}. */
+  extras?(hashes: string[]): Record<string, tf.Tensor>;
+  /** The learnable state (weights of everything that trains), by stable names. */
+  saveState(): Record<string, WritableTensor>;
+  /** Restores {@link Trainable.saveState}; throws naming a missing key or a shape mismatch. */
+  loadState(tensors: Map<string, TensorEntry>): void;
+  /** Parameter counts. */
+  counts(): ParameterCounts;
+  /** Bytes of frozen weights that a training step does not read (FPT on cached keys/values: the LPM). */
+  excludedBytes(): number;
+  /** Frees everything, the LPM included. */
+  dispose(): void;
+}
+
+/** What {@link buildTrainable} needs. */
+export interface BuildOptions {
+  /** Method CLI name (`lora`, `fpt-plus`, ...). */
+  method: string;
+  /** Method options as strings (`--set method.key=value`). */
+  options: Record<string, string>;
+  /** Classes of the task. */
+  numClasses: number;
+  /** Seed of the method's initialisation. */
+  seed: number;
+  /** A fresh LPM this trainable takes ownership of. */
+  lpm: VitModel;
+  /** Resolution the LPM sees. */
+  lpmInputSize: number;
+}
+
+/** Every method name the runner can build. */
+export function trainableMethods(): string[] {
+  return [...CLI_METHODS.keys()];
+}
+
+function stateOf(named: Array<{ name: string; variable: tf.Variable }>): Record<string, WritableTensor> {
+  const out: Record<string, WritableTensor> = {};
+  for (const { name, variable } of named) out[name] = { dtype: 'float32', shape: variable.shape, data: variable.dataSync() as Float32Array };
+  return out;
+}
+
+function loadInto(named: Array<{ name: string; variable: tf.Variable }>, tensors: Map<string, TensorEntry>): void {
+  for (const { name, variable } of named) {
+    const e = tensors.get(name);
+    if (!e) throw new Error(`saved state has no tensor "${name}"`);
+    if (e.shape.join(',') !== variable.shape.join(',')) throw new Error(`saved state "${name}" has shape [${e.shape}], expected [${variable.shape}]`);
+  }
+  for (const { name, variable } of named) tf.tidy(() => variable.assign(tf.tensor(tensors.get(name)!.data as Float32Array, variable.shape, 'float32')));
+}
+
+/**
+ * Builds a method for a run: the CLI edge's factory with `--set` strings (FPT's `inputSize` is the
+ * run's LPM resolution), adapted onto the LPM with a new head.
+ * @throws naming the method and option when the name or an option is unknown or malformed
+ */
+export function buildTrainable(o: BuildOptions): Trainable {
+  let model: AdaptedModel;
+  let options: Record<string, unknown>;
+  try {
+    const cli = cliMethod(o.method);
+    const sets = 'inputSize' in cli.defaults ? { inputSize: String(o.lpmInputSize), ...o.options } : o.options;
+    options = configFromStrings(cli.defaults, sets, o.method) as Record<string, unknown>;
+    model = adapt(o.lpm, [cli.make(sets)], { numClasses: o.numClasses, seed: o.seed });
+  } catch (err) {
+    o.lpm.dispose();
+    throw err;
+  }
+  const lpm = o.lpm;
+  // Methods that need extra inputs (FPT+/FPT: the LPM's keys and values) train on their own pixels
+  // and never run the LPM in a step; the others read the LPM-size image.
+  const needsKeyValues = model.inputs.length > 0;
+  const named = () => [
+    ...model.module.namedParameters().map((p) => ({ name: p.name, variable: p.variable })),
+    ...model.stack.unfrozen.map((n) => ({ name: `backbone.${n}`, variable: lpm.get(n) })),
+  ];
+  let cache: KvCache | undefined;
+  let keyOf: (hash: string) => string = (h) => h;
+  return {
+    method: o.method,
+    pixelSize: needsKeyValues ? model.imageSize : o.lpmInputSize,
+    needsKeyValues,
+    options,
+    trainableVariables: () => model.trainableVariables(),
+    loss: (batch, labels, ctx) => model.loss(batch, labels, ctx),
+    logits: (batch) => model.forward(batch),
+    ...(needsKeyValues
+      ? {
+          preload(items, cacheDir, stats, onEvent) {
+            const started = performance.now();
+            const fpt = fptPart(model);
+            cache = new KvCache(cacheDir, featureFingerprint(fpt, stats), kvShape(fpt));
+            // `preload` keys entries by the sha256 of `bytes`; our images are already known by their
+            // file's sha256, whose hex text stands in for the bytes.
+            const list: PreloadItem[] = items.map((it) => ({ bytes: new TextEncoder().encode(it.hash), pixels: it.pixels }));
+            const r = preload(fpt, cache, list, { batchSize: 16, onEvent });
+            const byKey = new Map(items.map((it, i) => [it.hash, r.hashes[i]]));
+            keyOf = (hash) => {
+              const k = byKey.get(hash);
+              if (!k) throw new Error(`${o.method}: image ${hash} was not preloaded`);
+              return k;
+            };
+            return { images: r.hits + r.computed, computed: r.computed, hits: r.hits, invalid: r.invalid, seconds: (performance.now() - started) / 1000, cacheDir: cache.folder };
+          },
+          extras(hashes: string[]) {
+            if (!cache) throw new Error(`${o.method}: extras() before preload()`);
+            const kv = cache.loadBatch(hashes.map((h) => keyOf(h)));
+            return { keys: kv.keys, values: kv.values };
+          },
+        }
+      : {}),
+    saveState: () => stateOf(named()),
+    loadState: (tensors) => loadInto(named(), tensors),
+    counts: () => model.counts(),
+    excludedBytes: () => (needsKeyValues ? parameterReport(lpm).total * 4 : 0),
+    dispose: () => {
+      model.dispose();
+      lpm.dispose();
+    },
+  };
+}

@@ -1,0 +1,139 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../src/commands/run';
+import { tableCommand } from '../src/commands/table';
+import { validateRunResult, type RunResult } from '../src/results/schema';
+import { writeToyDataset } from './helpers/toy-data';
+
+// The CLI as built (turbo builds the bench before its tests): kill -9 needs a real process.
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const root = mkdtempSync(join(tmpdir(), 'fpt-run-'));
+const args = (out: string) => ['run', '--preset', 'tiny', '--data-root', root, '--datasets', 'toy', '--methods', 'lora,fpt-plus', '--epochs', '4', '--backend', 'cpu', '--out', out];
+
+beforeAll(() => {
+  writeToyDataset(root, 'toy', { train: 8, val: 4, test: 4 });
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const results = (out: string) =>
+  readdirSync(join(out, 'runs'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(out, 'runs', f), 'utf8')) as RunResult);
+
+// What must not depend on being interrupted (timings and dates may).
+const comparable = (r: RunResult) => ({
+  id: r.id,
+  epochs: r.epochs.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, lr: e.lr, val: e.val })),
+  best: r.best,
+  test: r.test,
+  parameters: r.parameters,
+  memory: r.memory,
+  preloadImages: r.preload?.images,
+});
+
+describe('fpt-bench run', () => {
+  const full = join(root, 'uninterrupted');
+  const killed = join(root, 'killed');
+
+  it('an uninterrupted run writes one valid result per run, the table and the plots', () => {
+    const r = spawnSync(process.execPath, [cli, ...args(full)], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('randomly initialised');
+    const files = readdirSync(join(full, 'runs')).sort();
+    expect(files).toEqual(['toy__fpt-plus__seed0.json', 'toy__lora__seed0.json']);
+    for (const f of files) validateRunResult(JSON.parse(readFileSync(join(full, 'runs', f), 'utf8')), f);
+    for (const f of ['table.md', 'table.csv', 'plots/efficiency.png', 'plots/efficiency.svg', 'plots/curves-toy.png']) expect(existsSync(join(full, f)), f).toBe(true);
+    expect(existsSync(join(full, 'checkpoints', 'toy__lora__seed0'))).toBe(false);
+  });
+
+  it('killed with SIGKILL after an epoch, it resumes on rerun and ends with the uninterrupted results', async () => {
+    const child = spawn(process.execPath, [cli, ...args(killed)], { stdio: 'ignore' });
+    const state = join(killed, 'checkpoints', 'toy__lora__seed0', 'state.json');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (existsSync(state)) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 5);
+      child.on('exit', () => {
+        clearInterval(timer);
+        reject(new Error('the run ended before a checkpoint was seen'));
+      });
+    });
+    await new Promise((r) => child.on('exit', r));
+    expect(existsSync(join(killed, 'runs', 'toy__lora__seed0.json'))).toBe(false);
+    const rerun = spawnSync(process.execPath, [cli, ...args(killed)], { encoding: 'utf8' });
+    expect(rerun.status, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toMatch(/toy__lora__seed0: resuming after epoch \d\/4/);
+    const a = results(full);
+    const b = results(killed);
+    expect(b.find((r) => r.method.name === 'lora')!.resumedFromEpoch).not.toBeNull();
+    expect(b.map(comparable)).toEqual(a.map(comparable));
+    // A second rerun skips everything.
+    const again = spawnSync(process.execPath, [cli, ...args(killed)], { encoding: 'utf8' });
+    expect(again.stdout).toContain('toy__lora__seed0: finished earlier, skipped');
+  });
+
+  it('fpt-bench table re-renders the same table from the result files alone', async () => {
+    const before = readFileSync(join(full, 'table.md'), 'utf8');
+    const csv = readFileSync(join(full, 'table.csv'), 'utf8');
+    unlinkSync(join(full, 'table.md'));
+    unlinkSync(join(full, 'plots', 'efficiency.png'));
+    const lines: string[] = [];
+    expect(await tableCommand([full], (l) => lines.push(l))).toBe(0);
+    expect(readFileSync(join(full, 'table.md'), 'utf8')).toBe(before);
+    expect(readFileSync(join(full, 'table.csv'), 'utf8')).toBe(csv);
+    expect(existsSync(join(full, 'plots', 'efficiency.png'))).toBe(true);
+    expect(lines.join('\n')).toContain('| LoRA |');
+    expect(before).toContain("The paper's own figures");
+  });
+
+  it('the result schema rejects a broken file naming the key', () => {
+    const good = results(full)[0];
+    expect(validateRunResult(JSON.parse(JSON.stringify(good)), 'x.json').id).toBe(good.id);
+    const bad = (mutate: (r: Record<string, any>) => void) => {
+      const r = JSON.parse(JSON.stringify(good));
+      mutate(r);
+      return () => validateRunResult(r, 'r.json');
+    };
+    expect(bad((r) => (r.schema = 'fpt-bench-run/0'))).toThrow('r.json: "schema" is "fpt-bench-run/0", expected "fpt-bench-run/1"');
+    expect(bad((r) => delete r.test.auc)).toThrow('r.json: "test.auc" must be a number');
+    expect(bad((r) => (r.lpm.pretrained = 'no'))).toThrow('"lpm.pretrained" must be a boolean');
+    expect(bad((r) => (r.epochs = []))).toThrow('"epochs" must be a non-empty list');
+    expect(bad((r) => (r.memory.runShapes = 5))).toThrow('"memory.runShapes" must be an object');
+  });
+
+  it('the worker thread makes exactly the pixels of the in-thread path', async () => {
+    const { scanDataset, prepareDataset } = await import('../src/data/index');
+    const { augmentedPixels } = await import('../src/run/pipeline');
+    const built = (await import(pathToFileURL(join(cli, '..', 'index.js')).href)) as typeof import('../src/index');
+    const scan = scanDataset(join(root, 'toy'), 2);
+    const data = (await prepareDataset(scan.dataset!, undefined)).prepared!;
+    const aug = new built.Augmenter(data, 16, 7);
+    try {
+      expect(aug.threaded).toBe(true);
+      const got = await aug.request([3, 0, 5], 2);
+      expect(got.map((a) => Array.from(a))).toEqual([3, 0, 5].map((i) => Array.from(augmentedPixels(data, i, 16, 7, 2))));
+    } finally {
+      await aug.dispose();
+    }
+  });
+
+  it('runs in-process without leaking tensors', async () => {
+    const out = join(root, 'inproc');
+    const before = tf.memory().numTensors;
+    const code = await runCommand(['--preset', 'tiny', '--data-root', root, '--datasets', 'toy', '--methods', 'linear,fpt', '--epochs', '2', '--backend', 'cpu', '--out', out], () => {});
+    expect(code).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+    const r = results(out);
+    expect(r.map((x) => x.method.name).sort()).toEqual(['fpt', 'linear']);
+    expect(r.find((x) => x.method.name === 'fpt')!.preload!.computed).toBe(16);
+  });
+});
