@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, crossEntropy, measureStep, parameterReport, trainStep } from '@fpt/core';
-import { adapt, createVit, trainingContext, vitForward, type Method, type VitConfig } from '@fpt/backbone-vit';
+import { adapt, createVit, trainingContext, vitForward, type AdaptedModel, type Method, type VitConfig, type VitModel } from '@fpt/backbone-vit';
 
 /** Peak live-tensor bytes of one steady-state training step, and what was measured. */
 export interface StepMemory {
@@ -8,6 +8,10 @@ export interface StepMemory {
   peakBytes: number;
   /** Bytes of parameters that live through the step but are not the method's concern (excluded from `peakBytes`). */
   excludedBytes: number;
+  /** Parameters the optimizer updates (they also carry gradients and AdamW's two moments). */
+  learnableParams?: number;
+  /** Parameters live during the step that do not train, `excludedBytes` not counted (4 bytes each). */
+  frozenParams?: number;
 }
 
 /**
@@ -32,6 +36,23 @@ export async function fullFinetuneStepMemory(config: VitConfig, imageSize: numbe
   }
 }
 
+/** Whether a method's step trains on precomputed inputs and never runs the backbone (FPT+, FPT: the `needsInputs` capability). */
+export function trainsFromInputs(model: AdaptedModel): boolean {
+  return model.inputs.length > 0;
+}
+
+/**
+ * Every live parameter of an adapted model (backbone, methods, head) is learnable, frozen, or
+ * excluded (the backbone of a method that trains from precomputed inputs: its step never reads it).
+ */
+export function parameterSplit(backbone: VitModel, model: AdaptedModel): { learnableParams: number; frozenParams: number; excludedParams: number } {
+  const learnableParams = model.trainableVariables().reduce((n, v) => n + v.size, 0);
+  const backboneParams = parameterReport(backbone).total;
+  const all = backboneParams + model.module.namedParameters().reduce((n, p) => n + p.variable.size, 0);
+  const excludedParams = trainsFromInputs(model) ? backboneParams : 0;
+  return { learnableParams, frozenParams: all - learnableParams - excludedParams, excludedParams };
+}
+
 /**
  * Peak memory of one training step of any method on a zero-initialised backbone of `config`, at
  * the method's own input shapes (FPT+: the side image and cached keys/values, so the backbone does
@@ -41,21 +62,25 @@ export async function fullFinetuneStepMemory(config: VitConfig, imageSize: numbe
  * @param method - the method
  * @param batch - images per step
  * @param numClasses - classes of the head
+ * @param imageSize - side of the backbone's input for methods that run it (default: the config's
+ *   `imageSize`; the position embeddings are resampled as in a run); methods that train from
+ *   precomputed inputs read their own image size
  */
-export async function methodStepMemory(config: VitConfig, method: Method, batch: number, numClasses = 5): Promise<StepMemory> {
+export async function methodStepMemory(config: VitConfig, method: Method, batch: number, numClasses = 5, imageSize = config.imageSize): Promise<StepMemory> {
   const backbone = createVit(config, { init: 'zeros' });
   const model = adapt(backbone, [method], { numClasses });
-  const size = model.imageSize;
+  const size = trainsFromInputs(model) ? model.imageSize : imageSize;
   const extras = Object.fromEntries(Object.entries(model.inputShapes(batch)).map(([k, shape]) => [k, tf.randomNormal(shape)]));
   const pixels = tf.randomNormal([batch, config.numChannels, size, size]);
   const labels = tf.zeros([batch], 'int32');
   const opt = new AdamW(model.trainableVariables(), { lr: 1e-4 });
   const step = (i: number) => trainStep(() => model.loss({ pixels, extras }, labels, trainingContext(i)), opt, { clipNorm: 1 });
-  const excludedBytes = model.inputs.length ? parameterReport(backbone).total * 4 : 0;
+  const { learnableParams, frozenParams, excludedParams } = parameterSplit(backbone, model);
+  const excludedBytes = 4 * excludedParams;
   try {
     step(0);
     const m = await measureStep(() => step(1));
-    return { peakBytes: m.peakBytes - excludedBytes, excludedBytes };
+    return { peakBytes: m.peakBytes - excludedBytes, excludedBytes, learnableParams, frozenParams };
   } finally {
     tf.dispose([pixels, labels, ...Object.values(extras)]);
     opt.dispose();
