@@ -211,15 +211,18 @@ export async function runCommand(argv: string[], print: (line: string) => void =
     new RunCheckpoints(join(out, 'checkpoints', run.id)).remove();
     print(`${run.id}: test AUC ${result.test.auc.toFixed(4)} (best epoch ${result.best.epoch + 1}), ${result.timing.stepSeconds.toFixed(2)} s/step, ${(result.memory.runShapes.peakBytes / 2 ** 20).toFixed(1)} MiB`);
   }
-  if (shard && shard.count > 1) {
-    // Other shards may still be running: a table now would silently leave their runs out.
+  // With a shared results folder, the shard that finishes last (every run of the grid has its
+  // result) writes the table; before that a table would silently leave runs out.
+  const unfinished = grid.filter((r) => !existsSync(join(runsDir(out), `${r.id}.json`))).length;
+  if (shard && shard.count > 1 && unfinished > 0) {
+    print(`${unfinished} run(s) of the grid have no result in ${out} yet (other shards).`);
     print(`shard ${shard.index}/${shard.count} finished: ${runs.length} runs in ${((performance.now() - started) / 1000 / 60).toFixed(1)} min; when every shard has finished: fpt-bench merge ${out} (or the shards' folders)`);
     return 0;
   }
   const { markdown, files } = await renderResults(out);
   print('');
   print(markdown);
-  print(`wrote ${files.length} files under ${out} (table.md, table.csv, plots/); ${grid.length} runs in ${((performance.now() - started) / 1000 / 60).toFixed(1)} min`);
+  print(`wrote ${files.length} files under ${out} (table.md, table.csv, plots/); ${runs.length} runs in ${((performance.now() - started) / 1000 / 60).toFixed(1)} min`);
   return 0;
 }
 
