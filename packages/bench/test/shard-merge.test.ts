@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,12 +15,15 @@ const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'fpt-shard-'));
 const grid = ['run', '--preset', 'tiny', '--data-root', root, '--datasets', 'toy,toy3', '--methods', 'lora,fpt-plus', '--seeds', '0,1', '--epochs', '1', '--backend', 'cpu'];
 const bench = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
-const benchAsync = (args: string[]) =>
+const benchAsync = (args: string[], onStdout?: (text: string) => void) =>
   new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, [cli, ...args]);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      onStdout?.(stdout);
+    });
     child.stderr.on('data', (d) => (stderr += d));
     child.on('exit', (status) => resolve({ status, stdout, stderr }));
   });
@@ -128,5 +131,74 @@ describe('shards sharing one key/value cache', () => {
     expect(ra.preload!.computed + rb.preload!.computed).toBe(entries.length);
     expect(ra.preload!.computed + ra.preload!.hits).toBe(entries.length);
     expect(readdirSync(readdirSync(cache).map((f) => join(cache, f))[0]).filter((f) => f.endsWith('.claim'))).toEqual([]);
+  });
+
+  it('two processes released at the same instant on an empty cache still compute every entry once', async () => {
+    // Forced overlap: this test holds every entry's claim until both processes are preloading.
+    const cache = join(root, 'shared-cache');
+    const folder = readdirSync(cache).map((f) => join(cache, f))[0];
+    const entries = readdirSync(folder).filter((f) => f.endsWith('.safetensors'));
+    for (const e of entries) {
+      rmSync(join(folder, e));
+      writeFileSync(join(folder, `${e}.claim`), JSON.stringify({ host: hostname(), pid: process.pid }));
+    }
+    const args = ['run', '--preset', 'tiny', '--data-root', root, '--datasets', 'toy', '--methods', 'fpt-plus', '--seeds', '0,1', '--epochs', '1', '--backend', 'cpu', '--cache', cache];
+    const preloading = [false, false];
+    let released = false;
+    const release = () => {
+      if (released || !preloading.every(Boolean)) return;
+      released = true;
+      setTimeout(() => entries.forEach((e) => rmSync(join(folder, `${e}.claim`))), 300);
+    };
+    const [a, b] = await Promise.all(
+      [0, 1].map((i) =>
+        benchAsync([...args, '--shard', `${i}/2`, '--out', join(root, `forced${i}`)], (text) => {
+          preloading[i] = text.includes(' preload: 0/');
+          release();
+        }),
+      ),
+    );
+    expect(a.status, a.stderr).toBe(0);
+    expect(b.status, b.stderr).toBe(0);
+    expect(released).toBe(true);
+    const [ra, rb] = [results(join(root, 'forced0'))[0], results(join(root, 'forced1'))[0]];
+    expect(ra.preload!.computed + rb.preload!.computed).toBe(entries.length);
+  });
+
+  it('waits for an entry another live process holds, and takes over claims whose holders died', async () => {
+    const cache = join(root, 'shared-cache');
+    const folder = readdirSync(cache).map((f) => join(cache, f))[0];
+    const entries = readdirSync(folder).filter((f) => f.endsWith('.safetensors'));
+    for (const e of entries) rmSync(join(folder, e));
+    const claim = (i: number) => join(folder, `${entries[i]}.claim`);
+    // Held by a live process on this host (this test): released 1 s after the run has taken over the others.
+    writeFileSync(claim(0), JSON.stringify({ host: hostname(), pid: process.pid }));
+    // Left by a process of this host that has exited.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(claim(1), JSON.stringify({ host: hostname(), pid: dead }));
+    // Left by another machine and not refreshed for an hour.
+    writeFileSync(claim(2), JSON.stringify({ host: 'elsewhere', pid: 1 }));
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(claim(2), hourAgo, hourAgo);
+    const args = ['run', '--preset', 'tiny', '--data-root', root, '--datasets', 'toy', '--methods', 'fpt-plus', '--seeds', '0', '--epochs', '1', '--backend', 'cpu', '--cache', cache];
+    const running = benchAsync([...args, '--out', join(root, 'cache-claims')]);
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (existsSync(claim(1)) || existsSync(claim(2))) return;
+        clearInterval(timer);
+        setTimeout(() => {
+          // Still waiting for entry 0: it was not computed behind our claim.
+          expect(existsSync(join(folder, entries[0]))).toBe(false);
+          rmSync(claim(0));
+          resolve();
+        }, 1000);
+      }, 20);
+    });
+    const r = await running;
+    expect(r.status, r.stderr).toBe(0);
+    const [result] = results(join(root, 'cache-claims'));
+    expect(result.preload!.computed).toBe(entries.length);
+    expect(result.preload!.seconds).toBeGreaterThan(1);
+    expect(readdirSync(folder).filter((f) => f.endsWith('.claim'))).toEqual([]);
   });
 });
