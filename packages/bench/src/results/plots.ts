@@ -29,25 +29,16 @@ export function efficiencySpec(t: ComparisonTable): TopLevelSpec {
     width: 560,
     height: 360,
     data: { values },
-    layer: [
-      {
-        mark: { type: 'point', filled: true, opacity: 0.75 },
-        encoding: {
-          x: { field: 'memory', type: 'quantitative', scale: { type: 'log' }, title: 'peak training-step memory (MiB, log scale, run shapes)' },
-          y: { field: 'auc', type: 'quantitative', scale: { zero: false, padding: 12 }, title: 'mean test AUC (%)' },
-          size: { field: 'learnable', type: 'quantitative', title: 'learnable parameters', scale: { range: [60, 1600] } },
-          color: { field: 'method', type: 'nominal', title: 'method' },
-        },
-      },
-      {
-        mark: { type: 'text', dy: -16, fontSize: 11 },
-        encoding: {
-          x: { field: 'memory', type: 'quantitative', scale: { type: 'log' } },
-          y: { field: 'auc', type: 'quantitative' },
-          text: { field: 'method', type: 'nominal' },
-        },
-      },
-    ],
+    // Colour and shape name the method (one merged legend); no text labels, which collide when
+    // methods sit close together.
+    mark: { type: 'point', filled: true, opacity: 0.8 },
+    encoding: {
+      x: { field: 'memory', type: 'quantitative', scale: { type: 'log' }, title: 'peak training-step memory (MiB, log scale, run shapes)' },
+      y: { field: 'auc', type: 'quantitative', scale: { zero: false, padding: 16 }, title: 'mean test AUC (%)' },
+      size: { field: 'learnable', type: 'quantitative', title: 'learnable parameters', scale: { range: [80, 1600] } },
+      color: { field: 'method', type: 'nominal', title: 'method', legend: { labelLimit: 400, symbolSize: 150 } },
+      shape: { field: 'method', type: 'nominal', title: 'method' },
+    },
     config: { font: 'DejaVu Sans' },
   } as TopLevelSpec;
 }
@@ -64,7 +55,7 @@ export function curvesSpec(results: RunResult[], dataset: string, t: ComparisonT
     encoding: {
       x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
       y: { aggregate: 'mean', field, type: 'quantitative', title, scale: { zero: false } },
-      color: { field: 'method', type: 'nominal', title: 'method' },
+      color: { field: 'method', type: 'nominal', title: 'method', legend: { labelLimit: 400 } },
     },
   });
   return {
