@@ -7,6 +7,8 @@ import { paramsCommand } from './commands/params';
 import { memoryCommand } from './commands/memory';
 import { runCommand, RUN_USAGE } from './commands/run';
 import { tableCommand } from './commands/table';
+import { mergeCommand, MERGE_USAGE } from './commands/merge';
+import { clusterCommand, CLUSTER_USAGE } from './commands/cluster';
 import { datasetsCommand } from './commands/datasets';
 
 type Command = { usage: string; run: (args: string[]) => number | Promise<number> };
@@ -23,6 +25,8 @@ const COMMANDS: Record<string, Command> = {
   memory: { usage: 'memory [--batch 16] [--classes 5] [--backend B]   peak step memory: FPT+ vs full fine-tuning at the paper shapes', run: memoryCommand },
   run: { usage: `${RUN_USAGE.replace('fpt-bench ', '')}\n      train and test every (dataset, method, seed), then print the table and write plots`, run: runCommand },
   table: { usage: 'table DIR   re-render table.md, table.csv and plots from the result files in DIR', run: tableCommand },
+  merge: { usage: `${MERGE_USAGE.replace('fpt-bench ', '')}   combine result folders (shards) into one table and plot set; lists missing runs`, run: mergeCommand },
+  cluster: { usage: `${CLUSTER_USAGE.replace('fpt-bench ', '')}\n      write a Slurm array script or a Kubernetes Indexed Job that runs the grid in shards`, run: clusterCommand },
   datasets: { usage: 'datasets [--data-root DIR]   list the dataset presets and what the data root holds', run: datasetsCommand },
 };
 

@@ -6,16 +6,19 @@ export interface ParsedArgs {
   options: Record<string, string>;
   /** `--set key=value` pairs. */
   sets: Record<string, string>;
+  /** Value-less flags given (`--dry-run`). */
+  flags: Set<string>;
 }
 
 /**
  * Parses `argv`. Every option takes a value (`--classes 5` or `--classes=5`); `--set` may repeat.
  * @param argv - arguments after the command name
  * @param known - option names accepted (besides `set`)
+ * @param flags - value-less flag names accepted (`dry-run`)
  * @throws naming an unknown option, a missing value or a malformed `--set`
  */
-export function parseArgs(argv: string[], known: string[]): ParsedArgs {
-  const out: ParsedArgs = { positional: [], options: {}, sets: {} };
+export function parseArgs(argv: string[], known: string[], flags: string[] = []): ParsedArgs {
+  const out: ParsedArgs = { positional: [], options: {}, sets: {}, flags: new Set() };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) {
@@ -24,6 +27,11 @@ export function parseArgs(argv: string[], known: string[]): ParsedArgs {
     }
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    if (flags.includes(name)) {
+      if (eq > 0) throw new Error(`--${name} takes no value`);
+      out.flags.add(name);
+      continue;
+    }
     const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
     if (value === undefined) throw new Error(`option --${name} needs a value`);
     if (name === 'set') {
@@ -33,7 +41,7 @@ export function parseArgs(argv: string[], known: string[]): ParsedArgs {
     } else if (known.includes(name)) {
       out.options[name] = value;
     } else {
-      throw new Error(`unknown option --${name}; known: ${[...known, 'set'].map((k) => `--${k}`).join(', ')}`);
+      throw new Error(`unknown option --${name}; known: ${[...known, 'set', ...flags].map((k) => `--${k}`).join(', ')}`);
     }
   }
   return out;

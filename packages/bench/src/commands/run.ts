@@ -12,7 +12,9 @@ import { renderResults } from '../results/render';
 import { runsDir } from '../results/load';
 import { validateRunResult, type StepMemoryRecord } from '../results/schema';
 import { RunCheckpoints } from '../run/checkpoint';
-import { benchGrid } from '../run/grid';
+import { benchGrid, type GridRun } from '../run/grid';
+import { parseShard, shardRuns, type Shard } from '../run/shard';
+import { writeGridFile } from '../results/grid-file';
 import { createLpm, vitConfigFromCheckpoint, type LpmSpec } from '../run/lpm';
 import { BENCH_PRESETS, PAPER_METHODS } from '../run/presets';
 import { createProgress, type Progress } from '../run/progress';
@@ -21,12 +23,16 @@ import { trainRun } from '../run/train';
 import { buildTrainable, trainableMethods } from '../run/trainable';
 import { intOption, parseArgs } from './args';
 
-const OPTIONS = ['preset', 'methods', 'datasets', 'data-root', 'weights', 'epochs', 'batch', 'seeds', 'backend', 'out', 'classes', 'decoder'];
+const OPTIONS = ['preset', 'methods', 'datasets', 'data-root', 'weights', 'epochs', 'batch', 'seeds', 'backend', 'out', 'classes', 'decoder', 'shard', 'cache'];
+
+/** `fpt-bench run` options that take a value (`fpt-bench cluster` passes them on). */
+export const RUN_OPTIONS: readonly string[] = OPTIONS;
 
 /** `fpt-bench run` usage. */
 export const RUN_USAGE = `fpt-bench run [--preset quick|paper] [--methods a,b|paper|all] [--datasets a,b] [--data-root DIR]
               [--weights PATH|hf:REPO[@REV]] [--epochs N] [--batch N] [--seeds 0,1,2] [--backend auto|wasm|cpu|tensorflow]
-              [--out DIR] [--classes N] [--decoder sharp|js] [--set method.key=value]...`;
+              [--out DIR] [--classes N] [--decoder sharp|js] [--set method.key=value]...
+              [--shard i/n] [--cache DIR] [--dry-run]`;
 
 /** Parses `--methods`: a list, `paper` (the paper table's rows) or `all`. */
 export function parseMethods(raw: string | undefined, fallback: string[]): string[] {
@@ -94,7 +100,7 @@ async function prepareAll(
  * @returns the exit code
  */
 export async function runCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
-  const args = parseArgs(argv, OPTIONS);
+  const args = parseArgs(argv, OPTIONS, ['dry-run']);
   if (args.positional.length) throw new Error(`fpt-bench run takes no positional arguments (got ${args.positional.join(' ')})\nusage: ${RUN_USAGE}`);
   const presetName = args.options.preset ?? 'quick';
   const preset = BENCH_PRESETS[presetName];
@@ -110,6 +116,18 @@ export async function runCommand(argv: string[], print: (line: string) => void =
   if (decoder !== 'sharp' && decoder !== 'js') throw new Error(`--decoder must be sharp or js, got "${decoder}"`);
   const dataRoot = args.options['data-root'] ?? defaultDataRoot();
   const out = args.options.out ?? join('bench-results', preset.name);
+  // The key/value cache: per dataset and method configuration (entries keyed by fingerprint), so
+  // shards on a shared filesystem can point --cache at one folder and compute each entry once.
+  const cacheDir = args.options.cache ?? join(out, 'kv-cache');
+  const shard: Shard | undefined = args.options.shard === undefined ? undefined : parseShard(args.options.shard);
+  const grid = benchGrid(datasets, methods, seeds);
+  const runs: GridRun[] = shard ? shardRuns(grid, shard) : grid;
+  const shardNote = shard ? `shard ${shard.index}/${shard.count} (0-based): ${runs.length} of the grid's ${grid.length} runs` : `${grid.length} runs`;
+  if (args.flags.has('dry-run')) {
+    print(`fpt-bench run --dry-run --preset ${preset.name}: ${shardNote}; results in ${out}, cache in ${cacheDir}`);
+    for (const run of runs) print(`  ${run.id}${existsSync(join(runsDir(out), `${run.id}.json`)) ? ' (finished, would be skipped)' : ''}`);
+    return 0;
+  }
   const progress = createProgress(undefined, print);
   const started = performance.now();
 
@@ -130,9 +148,11 @@ export async function runCommand(argv: string[], print: (line: string) => void =
   const shrunk = [...preset.shrunk];
   if (epochs !== preset.epochs) shrunk.push(`epochs set to ${epochs} by --epochs`);
   if (shrunk.length) print(`the ${preset.name} preset differs from the paper:\n${shrunk.map((s) => `  - ${s}`).join('\n')}`);
-  print(`datasets: ${datasets.join(', ')} (data root ${dataRoot}); methods: ${methods.join(', ')}; seeds: ${seeds.join(', ')}; ${epochs} epochs, batch ${batch}`);
+  print(`datasets: ${datasets.join(', ')} (data root ${dataRoot}); methods: ${methods.join(', ')}; seeds: ${seeds.join(', ')}; ${epochs} epochs, batch ${batch}; ${shardNote}`);
 
-  const { data, problems } = await prepareAll(datasets, dataRoot, classes, preset, decoder, progress);
+  // Only the datasets this shard trains on are read and decoded.
+  const needed = datasets.filter((d) => runs.some((r) => r.dataset === d));
+  const { data, problems } = await prepareAll(needed, dataRoot, classes, preset, decoder, progress);
   if (problems.length) {
     print(`fpt-bench run: the data has ${problems.length} problem(s); nothing was trained:\n${formatProblems(problems)}`);
     return 1;
@@ -142,16 +162,16 @@ export async function runCommand(argv: string[], print: (line: string) => void =
   }
 
   mkdirSync(runsDir(out), { recursive: true });
-  const grid = benchGrid(datasets, methods, seeds);
+  writeGridFile(out, preset.name, grid.map((r) => r.id));
   const referencePath = join(out, 'memory-reference.json');
   const reference: Record<string, StepMemoryRecord> = existsSync(referencePath) ? JSON.parse(readFileSync(referencePath, 'utf8')) : {};
   let done = 0;
-  for (const run of grid) {
+  for (const run of runs) {
     const resultPath = join(runsDir(out), `${run.id}.json`);
     done++;
     if (existsSync(resultPath)) {
       validateRunResult(JSON.parse(readFileSync(resultPath, 'utf8')), resultPath);
-      print(`[${done}/${grid.length}] ${run.id}: finished earlier, skipped`);
+      print(`[${done}/${runs.length}] ${run.id}: finished earlier, skipped`);
       continue;
     }
     const d = data.get(run.dataset)!;
@@ -161,7 +181,7 @@ export async function runCommand(argv: string[], print: (line: string) => void =
       reference[refKey] = await fullFinetuneStepMemory(lpm, numClasses, batch);
       atomicWriteFile(referencePath, JSON.stringify(reference, null, 1));
     }
-    print(`[${done}/${grid.length}] ${run.id}`);
+    print(`[${done}/${runs.length}] ${run.id}`);
     const preset0 = datasetPreset(run.dataset);
     const lr = preset.lr ?? preset0?.lr ?? 1e-4;
     const result = await trainRun({
@@ -181,7 +201,7 @@ export async function runCommand(argv: string[], print: (line: string) => void =
       lr,
       epochs,
       batch,
-      cacheDir: join(out, 'kv-cache'),
+      cacheDir,
       checkpointDir: join(out, 'checkpoints', run.id),
       fullFinetuneMemory: reference[refKey],
       shrunk,
@@ -191,10 +211,18 @@ export async function runCommand(argv: string[], print: (line: string) => void =
     new RunCheckpoints(join(out, 'checkpoints', run.id)).remove();
     print(`${run.id}: test AUC ${result.test.auc.toFixed(4)} (best epoch ${result.best.epoch + 1}), ${result.timing.stepSeconds.toFixed(2)} s/step, ${(result.memory.runShapes.peakBytes / 2 ** 20).toFixed(1)} MiB`);
   }
+  // With a shared results folder, the shard that finishes last (every run of the grid has its
+  // result) writes the table; before that a table would silently leave runs out.
+  const unfinished = grid.filter((r) => !existsSync(join(runsDir(out), `${r.id}.json`))).length;
+  if (shard && shard.count > 1 && unfinished > 0) {
+    print(`${unfinished} run(s) of the grid have no result in ${out} yet (other shards).`);
+    print(`shard ${shard.index}/${shard.count} finished: ${runs.length} runs in ${((performance.now() - started) / 1000 / 60).toFixed(1)} min; when every shard has finished: fpt-bench merge ${out} (or the shards' folders)`);
+    return 0;
+  }
   const { markdown, files } = await renderResults(out);
   print('');
   print(markdown);
-  print(`wrote ${files.length} files under ${out} (table.md, table.csv, plots/); ${grid.length} runs in ${((performance.now() - started) / 1000 / 60).toFixed(1)} min`);
+  print(`wrote ${files.length} files under ${out} (table.md, table.csv, plots/); ${runs.length} runs in ${((performance.now() - started) / 1000 / 60).toFixed(1)} min`);
   return 0;
 }
 

@@ -5,7 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { configFromStrings, parameterReport, type TensorEntry, type WritableTensor } from '@fpt/core';
 import { adapt, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
 import { fptPart } from '@fpt/fpt-plus';
-import { featureFingerprint, KvCache, kvShape, preload, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
+import { featureFingerprint, KvCache, kvShape, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
+import { sharedPreload } from './shared-preload';
 import { CLI_METHODS, cliMethod } from '../methods';
 import type { ChannelStats } from '../data/prepare';
 
@@ -171,7 +172,8 @@ export function buildTrainable(o: BuildOptions): Trainable {
             // `preload` keys entries by the sha256 of `bytes`; our images are already known by their
             // file's sha256, whose hex text stands in for the bytes.
             const list: PreloadItem[] = items.map((it) => ({ bytes: new TextEncoder().encode(it.hash), pixels: it.pixels }));
-            const r = preload(fpt, cache, list, { batchSize: 16, onEvent });
+            // Shards on a shared filesystem may fill the same cache at once: each entry is claimed, computed once.
+            const r = sharedPreload(fpt, cache, list, { batchSize: 16, onEvent });
             const byKey = new Map(items.map((it, i) => [it.hash, r.hashes[i]]));
             keyOf = (hash) => {
               const k = byKey.get(hash);
