@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { parityCommand } from './parity/run';
 import { paramsCommand } from './commands/params';
 import { memoryCommand } from './commands/memory';
+import { perfCommand } from './commands/perf';
 
 const USAGE = `usage: fpt-bench <command> [args]
 
@@ -28,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
       return paramsCommand(rest);
     case 'memory':
       return memoryCommand(rest);
+    case 'perf':
+      return perfCommand(rest);
     case undefined:
     case '-h':
     case '--help':
