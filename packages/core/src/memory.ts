@@ -16,6 +16,51 @@ export interface MeasuredStep<T> {
   newTensors: number;
   /** Bytes of live tensors before the function started (parameters, caches, ...). */
   baselineBytes: number;
+  /**
+   * Peak bytes of distinct live data buffers: `baselineBytes` plus the largest excess of buffers
+   * allocated over buffers released at any moment while the function ran. Unlike `peakBytes`, a
+   * reshaped view or a clone (tfjs saves clones for backward) shares its buffer and is counted
+   * once, which is what a memory allocator sees (the quantity PyTorch's allocator peak reports).
+   */
+  peakBufferBytes: number;
+  /** Every kernel the function ran, in order, with the backend's time for it (ms). */
+  kernels: Array<{ name: string; timeMs: number }>;
+}
+
+interface TensorInfoMap {
+  has(key: object): boolean;
+  get(key: object): { bytes: number } | undefined;
+  set(key: object, value: { bytes: number }): unknown;
+  delete(key: object): boolean;
+}
+
+/**
+ * Follows tfjs's engine registry of data buffers (one entry per buffer, set when a buffer is first
+ * tracked, deleted when the backend frees it) and records the peak of bytes added.
+ */
+function trackBuffers(): { peak: () => number; stop: () => void } {
+  const state = (tf.engine() as unknown as { state: { tensorInfo: TensorInfoMap } }).state;
+  const original = state.tensorInfo;
+  let live = 0;
+  let peak = 0;
+  state.tensorInfo = {
+    has: (k) => original.has(k),
+    get: (k) => original.get(k),
+    set(k, v) {
+      if (!original.has(k)) {
+        live += v.bytes;
+        peak = Math.max(peak, live);
+      }
+      original.set(k, v);
+      return this;
+    },
+    delete(k) {
+      const v = original.get(k);
+      if (v) live -= v.bytes;
+      return original.delete(k);
+    },
+  };
+  return { peak: () => peak, stop: () => (state.tensorInfo = original) };
 }
 
 /**
@@ -26,15 +71,24 @@ export interface MeasuredStep<T> {
 export async function measureStep<T>(fn: () => T | Promise<T>): Promise<MeasuredStep<T>> {
   const baselineBytes = tf.memory().numBytes;
   let result: T | undefined;
-  const info = await tf.profile(async () => {
-    result = await fn();
-    return [];
-  });
+  const buffers = trackBuffers();
+  let info: Awaited<ReturnType<typeof tf.profile>> | undefined;
+  try {
+    info = await tf.profile(async () => {
+      result = await fn();
+      return [];
+    });
+  } finally {
+    buffers.stop();
+  }
+  const { kernels, peakBytes, newBytes, newTensors } = info!;
   return {
+    peakBufferBytes: baselineBytes + buffers.peak(),
+    kernels: await Promise.all(kernels.map(async (k) => ({ name: k.name, timeMs: Number(await k.kernelTimeMs) || 0 }))),
     result: result as T,
-    peakBytes: info.peakBytes,
-    newBytes: info.newBytes,
-    newTensors: info.newTensors,
+    peakBytes,
+    newBytes,
+    newTensors,
     baselineBytes,
   };
 }

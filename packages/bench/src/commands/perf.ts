@@ -1,7 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { selectBackend, type BackendName } from '@fpt/core';
+import { measureStep, selectBackend, type BackendName } from '@fpt/core';
 import { describeKernels, enableFastKernels, type FastKernelsReport } from '@fpt/kernels';
 import { FULL_SCALE, perfWorkloads, QUICK_SCALE, type Workload } from '../perf/workloads';
 import { findTorchPython, TORCH_INSTALL_HINT, TorchReference } from '../perf/torch';
@@ -17,24 +16,16 @@ function torchScript(): string | undefined {
   return undefined;
 }
 
-async function profileStep(step: () => void): Promise<{ peakBytes: number; kernels: Array<{ name: string; ms: number }> }> {
-  const info = await tf.profile(() => {
-    step();
-    return [];
-  });
-  const kernels = await Promise.all(info.kernels.map(async (k) => ({ name: k.name, ms: Number(await k.kernelTimeMs) || 0 })));
-  return { peakBytes: info.peakBytes, kernels };
-}
-
 /**
  * `fpt-bench perf [--reps 3] [--workloads W1,W1b,W2,W3a,W3b,W3c,GEMM] [--scale full|quick]
  * [--backend auto|wasm|cpu|...] [--kernels auto|fallback|stock] [--torch auto|off|PYTHON] [--top 6]`: times the issue's workloads (W1 preload, W1b forward, W2 FPT+ step, W3a-c
  * full/LoRA steps, GEMMs) for ours and for the PyTorch reference in `benchmarks/torch/`,
  * alternating step by step, and prints one line per workload with median times, peak memory and
- * ratios, then the top kernels of ours by time. Memory: ours is tfjs's peak of live tensor bytes
- * during one step (`tf.profile().peakBytes`: parameters, optimiser state, inputs, activations,
- * gradients); PyTorch's is its live tensor bytes before the step plus the CPU allocator's peak of
- * new allocations during it (profiler memory events): the same quantity.
+ * ratios, then the top kernels of ours by time. Memory, the same quantity on both sides: bytes
+ * of live tensors before the step (parameters, optimiser state, inputs) plus the peak of data
+ * buffers allocated and not yet freed during it (activations, gradients, temporaries); views count
+ * once. Ours from core's `measureStep` (`peakBufferBytes`), PyTorch's from its profiler's
+ * allocator events.
  * @returns the exit code
  */
 export async function perfCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
@@ -76,7 +67,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
     }
   }
   print(`protocol: median of ${reps} steps per workload, ours and PyTorch alternating step by step, after one untimed warm-up step each; ` +
-    'memory: peak live tensor bytes in one more step (ours: tf.profile peakBytes; PyTorch: live tensor bytes before the step + allocator peak during it)');
+    'memory: one more step, live tensor bytes before it + peak of data buffers allocated during it, views counted once (ours: core measureStep peakBufferBytes; PyTorch: profiler allocator events)');
 
   const results: Array<{ w: Workload; r: WorkloadResult; kernels?: string; error?: string }> = [];
   try {
@@ -109,9 +100,9 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
       }
       if (built && !error) {
         try {
-          const p = await profileStep(() => built!.step());
-          r.oursBytes = p.peakBytes - built.excludedBytes;
-          kernelLine = topKernels(p.kernels, top);
+          const p = await measureStep(() => built!.step());
+          r.oursBytes = p.peakBufferBytes - built.excludedBytes;
+          kernelLine = topKernels(p.kernels.map((k) => ({ name: k.name, ms: k.timeMs })), top);
         } catch (err) {
           error = `ours failed to run: ${(err as Error).message.split('\n')[0]}`;
         }

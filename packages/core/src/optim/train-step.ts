@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW } from './adamw';
 import { clipGradNorm } from './clip';
+import { variableGradsFreeing } from './grads';
 
 /** Options of {@link trainStep}. */
 export interface TrainStepOptions {
@@ -25,7 +26,7 @@ export interface TrainStepResult {
  * @param options - clipping
  */
 export function trainStep(lossFn: () => tf.Scalar, optimizer: AdamW, options: TrainStepOptions = {}): TrainStepResult {
-  const { value, grads } = tf.variableGrads(lossFn, optimizer.variables);
+  const { value, grads } = variableGradsFreeing(lossFn, optimizer.variables);
   const gradMap = new Map<tf.Variable, tf.Tensor>();
   for (const v of optimizer.variables) {
     const g = grads[v.name];
