@@ -34,13 +34,28 @@ interface TensorInfoMap {
   delete(key: object): boolean;
 }
 
+/** Live and peak bytes of the data buffers allocated since {@link trackBuffers} started. */
+export interface BufferTracker {
+  /** Bytes of buffers allocated since the start and not yet freed. */
+  live(): number;
+  /** The most {@link BufferTracker.live} has been since the start or the last reset. */
+  peak(): number;
+  /** Restarts the peak from the current live bytes. */
+  resetPeak(): void;
+  /** Stops tracking (trackers must be stopped in the reverse order of their starts). */
+  stop(): void;
+}
+
 /**
- * Follows tfjs's engine registry of data buffers (one entry per buffer, set when a buffer is first
- * tracked, deleted when the backend frees it) and records the peak of bytes added.
+ * Starts following tfjs's engine registry of data buffers (one entry per buffer, made when a
+ * buffer is first tracked, removed when its backend frees it): a reshaped view or a clone shares
+ * its buffer and counts once, which is what an allocator sees. Only buffers allocated after the
+ * start count.
  */
-function trackBuffers(): { peak: () => number; stop: () => void } {
+export function trackBuffers(): BufferTracker {
   const state = (tf.engine() as unknown as { state: { tensorInfo: TensorInfoMap } }).state;
   const original = state.tensorInfo;
+  const mine = new WeakMap<object, number>();
   let live = 0;
   let peak = 0;
   state.tensorInfo = {
@@ -48,6 +63,7 @@ function trackBuffers(): { peak: () => number; stop: () => void } {
     get: (k) => original.get(k),
     set(k, v) {
       if (!original.has(k)) {
+        mine.set(k, v.bytes);
         live += v.bytes;
         peak = Math.max(peak, live);
       }
@@ -55,12 +71,20 @@ function trackBuffers(): { peak: () => number; stop: () => void } {
       return this;
     },
     delete(k) {
-      const v = original.get(k);
-      if (v) live -= v.bytes;
+      const bytes = mine.get(k);
+      if (bytes !== undefined) {
+        live -= bytes;
+        mine.delete(k);
+      }
       return original.delete(k);
     },
   };
-  return { peak: () => peak, stop: () => (state.tensorInfo = original) };
+  return {
+    live: () => live,
+    peak: () => peak,
+    resetPeak: () => (peak = live),
+    stop: () => (state.tensorInfo = original),
+  };
 }
 
 /**

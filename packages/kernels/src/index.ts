@@ -38,23 +38,36 @@ type KernelFunc = tf.KernelConfig['kernelFunc'];
 // The stock kernels replaced, to call for what ours do not handle (non-float32) and to restore.
 const stock = new Map<string, tf.KernelConfig>();
 
-function install(backendName: string, impl: (args: BatchMatMulArgs & { backend: unknown }) => tf.TensorInfo): void {
-  const key = `${tf.BatchMatMul}/${backendName}`;
-  const original = stock.get(key) ?? tf.getKernel(tf.BatchMatMul, backendName);
-  if (!original) throw new Error(`enableFastKernels: backend "${backendName}" has no ${tf.BatchMatMul} kernel to replace`);
+/** Replaces a kernel; `handles` says which calls ours takes (the others go to the stock kernel). */
+function replace(kernelName: string, backendName: string, handles: (inputs: tf.NamedTensorInfoMap) => boolean, impl: KernelFunc): void {
+  const key = `${kernelName}/${backendName}`;
+  const original = stock.get(key) ?? tf.getKernel(kernelName, backendName);
+  if (!original) throw new Error(`enableFastKernels: backend "${backendName}" has no ${kernelName} kernel to replace`);
   stock.set(key, original);
-  const kernelFunc: KernelFunc = (args) => {
-    const { a, b } = args.inputs as BatchMatMulArgs['inputs'];
-    if (a.dtype !== 'float32' || b.dtype !== 'float32') return original.kernelFunc(args);
-    return impl(args as unknown as BatchMatMulArgs & { backend: unknown });
-  };
-  tf.unregisterKernel(tf.BatchMatMul, backendName);
-  tf.registerKernel({ kernelName: tf.BatchMatMul, backendName, kernelFunc, setupFunc: original.setupFunc, disposeFunc: original.disposeFunc });
+  const kernelFunc: KernelFunc = (args) => (handles(args.inputs) ? impl(args) : original.kernelFunc(args));
+  tf.unregisterKernel(kernelName, backendName);
+  tf.registerKernel({ kernelName, backendName, kernelFunc, setupFunc: original.setupFunc, disposeFunc: original.disposeFunc });
+}
+
+function install(backendName: string, impl: (args: BatchMatMulArgs & { backend: unknown }) => tf.TensorInfo): void {
+  const float32 = (inputs: tf.NamedTensorInfoMap) => inputs.a?.dtype === 'float32' && inputs.b?.dtype === 'float32';
+  replace(tf.BatchMatMul, backendName, float32, (args) => impl(args as unknown as BatchMatMulArgs & { backend: unknown }));
+  if (backendName === 'wasm') {
+    // The stock WASM Identity copies its input; tfjs clones every tensor it saves for backward
+    // with it, so each saved activation was stored twice. Tensors are immutable: share the
+    // buffer (reference-counted), as the CPU backend does.
+    replace(tf.Identity, 'wasm', (inputs) => inputs.x?.dtype !== 'string', (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      (args.backend as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    });
+  }
 }
 
 /**
  * Replaces the BatchMatMul kernel (every `tf.matMul`, in forward and backward passes) of a tfjs
- * backend with a faster one: the native addon's blocked, vectorised, multi-threaded SGEMM when it
+ * backend with a faster one (and, on WASM, Identity with one that shares its input's buffer
+ * instead of copying it): the native addon's blocked, vectorised, multi-threaded SGEMM when it
  * was built and loads (WASM and CPU backends), else, on WASM, a portable kernel that runs every
  * batch slice through XNNPACK's fast 2-D path. Results equal the stock kernels' to float32
  * rounding. Set `FPT_KERNELS=off` to force the fallback, `FPT_KERNELS=stock` to change nothing.
@@ -90,12 +103,14 @@ export function enableFastKernels(backendName: string = tf.getBackend(), options
  * @param backendName - `wasm` or `cpu` (default: the active backend)
  */
 export function disableFastKernels(backendName: string = tf.getBackend()): void {
-  const key = `${tf.BatchMatMul}/${backendName}`;
-  const original = stock.get(key);
-  if (!original) return;
-  tf.unregisterKernel(tf.BatchMatMul, backendName);
-  tf.registerKernel(original);
-  stock.delete(key);
+  for (const kernelName of [tf.BatchMatMul, tf.Identity]) {
+    const key = `${kernelName}/${backendName}`;
+    const original = stock.get(key);
+    if (!original) continue;
+    tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel(original);
+    stock.delete(key);
+  }
 }
 
 /** One line for logs: `native (avx2-fma, 2 threads) on wasm`, or the fallback and its reason. */

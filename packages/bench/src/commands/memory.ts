@@ -21,7 +21,7 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
   // Peak bytes depend on shapes only (identical on every backend); a faster backend just finishes sooner.
   const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
   print(`backend: ${backend.backend}${backend.attempts.filter((a) => !a.ok).map((a) => ` (skipped ${a.backend}: ${a.reason})`).join('')}`);
-  print(`memory protocol: peak bytes of live tfjs tensors during one steady-state training step (AdamW, clipping), batch ${batch}`);
+  print(`memory protocol: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping), batch ${batch}`);
   const fpt = await fptStepMemory(fptPlusConfig(classes), batch);
   print(`FPT+ step (ViT-B/16 LPM at 512, side ViT at 128, cached keys/values; measured): ${MiB(fpt.peakBytes)} (frozen LPM weights, ${MiB(fpt.excludedBytes)}, excluded: training from the cache never reads them)`);
   print('full fine-tuning of ViT-B/16 at 512: fitting the memory model on real steps');

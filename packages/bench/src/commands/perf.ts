@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { measureStep, selectBackend, type BackendName } from '@fpt/core';
+import { measureStep, selectBackend, trackBuffers, type BackendName } from '@fpt/core';
 import { describeKernels, enableFastKernels, type FastKernelsReport } from '@fpt/kernels';
 import { FULL_SCALE, perfWorkloads, QUICK_SCALE, type Workload } from '../perf/workloads';
 import { findTorchPython, TORCH_INSTALL_HINT, TorchReference } from '../perf/torch';
@@ -24,8 +24,8 @@ function torchScript(): string | undefined {
  * ratios, then the top kernels of ours by time. Memory, the same quantity on both sides: bytes
  * of live tensors before the step (parameters, optimiser state, inputs) plus the peak of data
  * buffers allocated and not yet freed during it (activations, gradients, temporaries); views count
- * once. Ours from core's `measureStep` (`peakBufferBytes`), PyTorch's from its profiler's
- * allocator events.
+ * once. Ours from core's `trackBuffers` (started before the workload is built), PyTorch's from its
+ * profiler's allocator events.
  * @returns the exit code
  */
 export async function perfCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
@@ -67,7 +67,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
     }
   }
   print(`protocol: median of ${reps} steps per workload, ours and PyTorch alternating step by step, after one untimed warm-up step each; ` +
-    'memory: one more step, live tensor bytes before it + peak of data buffers allocated during it, views counted once (ours: core measureStep peakBufferBytes; PyTorch: profiler allocator events)');
+    'memory: one more step, live tensor bytes before it + peak of data buffers allocated during it, views counted once (ours: core trackBuffers from before the workload is built; PyTorch: profiler allocator events)');
 
   const results: Array<{ w: Workload; r: WorkloadResult; kernels?: string; error?: string }> = [];
   try {
@@ -76,6 +76,9 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
       let error: string | undefined;
       let kernelLine: string | undefined;
       let built: ReturnType<Workload['build']> | undefined;
+      // Every buffer of the workload is followed from before it is built, so the figure is its
+      // live bytes before the measured step plus the peak during it, views counted once.
+      const buffers = trackBuffers();
       try {
         built = w.build();
         built.step(); // warm-up (kernels set up, caches filled)
@@ -100,8 +103,9 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
       }
       if (built && !error) {
         try {
+          buffers.resetPeak();
           const p = await measureStep(() => built!.step());
-          r.oursBytes = p.peakBufferBytes - built.excludedBytes;
+          r.oursBytes = buffers.peak() - built.excludedBytes;
           kernelLine = topKernels(p.kernels.map((k) => ({ name: k.name, ms: k.timeMs })), top);
         } catch (err) {
           error = `ours failed to run: ${(err as Error).message.split('\n')[0]}`;
@@ -116,6 +120,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
       } catch {
         // a failed backend may not free; the failure is already reported
       }
+      buffers.stop();
       print(formatLine(r) + (error ? `  # ${error}` : ''));
       results.push({ w, r, kernels: kernelLine, error });
     }

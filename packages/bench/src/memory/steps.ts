@@ -6,7 +6,7 @@ import { kvShape } from '@fpt/fpt-plus/node';
 
 /** Peak live-tensor bytes of one steady-state training step, and what was measured. */
 export interface StepMemory {
-  /** Peak bytes of live tensors during the step (core's `measureStep`). */
+  /** Peak bytes of distinct live data buffers during the step (core's `measureStep`, `peakBufferBytes`: views and saved clones count once). */
   peakBytes: number;
   /** Bytes of parameters that live through the step but are not the method's concern (excluded from `peakBytes`). */
   excludedBytes: number;
@@ -26,7 +26,7 @@ export async function fullFinetuneStepMemory(config: VitConfig, imageSize: numbe
   try {
     trainStep(loss, opt, { clipNorm: 1 });
     const m = await measureStep(() => trainStep(loss, opt, { clipNorm: 1 }));
-    return { peakBytes: m.peakBytes, excludedBytes: 0 };
+    return { peakBytes: m.peakBufferBytes, excludedBytes: 0 };
   } finally {
     tf.dispose([pixels, labels]);
     opt.dispose();
@@ -50,7 +50,7 @@ export async function fptStepMemory(config: FptConfig, batch: number): Promise<S
   try {
     fptTrainStep(model, opt, { kv, pixelsLr, labels });
     const m = await measureStep(() => fptTrainStep(model, opt, { kv, pixelsLr, labels }));
-    return { peakBytes: m.peakBytes - lpmBytes, excludedBytes: lpmBytes };
+    return { peakBytes: m.peakBufferBytes - lpmBytes, excludedBytes: lpmBytes };
   } finally {
     tf.dispose([kv.keys, kv.values, pixelsLr, labels]);
     opt.dispose();

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW } from './adamw';
-import { clipGradNorm } from './clip';
+import { globalGradNorm } from './clip';
 import { variableGradsFreeing } from './grads';
 
 /** Options of {@link trainStep}. */
@@ -33,13 +33,23 @@ export function trainStep(lossFn: () => tf.Scalar, optimizer: AdamW, options: Tr
     if (g) gradMap.set(v, g);
   }
   try {
-    const clipped = options.clipNorm ? clipGradNorm(gradMap, options.clipNorm) : { grads: gradMap, totalNorm: NaN };
-    optimizer.step(clipped.grads);
-    if (clipped.grads !== gradMap) for (const g of clipped.grads.values()) g.dispose();
-    const gradNorm = options.clipNorm ? clipped.totalNorm : NaN;
+    let gradNorm = NaN;
+    if (options.clipNorm) {
+      // Clipped one parameter at a time, each original freed at once: gradients never take twice their size.
+      gradNorm = globalGradNorm([...gradMap.values()]);
+      const coef = Math.min(1, options.clipNorm / (gradNorm + 1e-6));
+      if (coef < 1) {
+        for (const [v, g] of gradMap) {
+          gradMap.set(v, tf.mul(g, coef));
+          g.dispose();
+        }
+      }
+    }
+    optimizer.step(gradMap);
     return { loss: value.dataSync()[0], gradNorm };
   } finally {
     value.dispose();
     for (const g of Object.values(grads)) g.dispose();
+    for (const g of gradMap.values()) g.dispose();
   }
 }
