@@ -1,4 +1,5 @@
 import { selectBackend, type BackendName } from '@fpt/core';
+import { describeKernels, enableFastKernels } from '@fpt/kernels';
 import { vitB16Hf384 } from '@fpt/backbone-vit';
 import { fptPlusConfig } from '@fpt/fpt-plus';
 import { estimateFullFinetuneMemory } from '../memory/extrapolate';
@@ -21,6 +22,7 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
   // Peak bytes depend on shapes only (identical on every backend); a faster backend just finishes sooner.
   const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
   print(`backend: ${backend.backend}${backend.attempts.filter((a) => !a.ok).map((a) => ` (skipped ${a.backend}: ${a.reason})`).join('')}`);
+  print(`kernels: ${describeKernels(enableFastKernels(backend.active))}`);
   print(`memory protocol: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping), batch ${batch}`);
   const fpt = await fptStepMemory(fptPlusConfig(classes), batch);
   print(`FPT+ step (ViT-B/16 LPM at 512, side ViT at 128, cached keys/values; measured): ${MiB(fpt.peakBytes)} (frozen LPM weights, ${MiB(fpt.excludedBytes)}, excluded: training from the cache never reads them)`);
