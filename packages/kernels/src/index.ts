@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadNative, type NativeLoad } from './native';
 import { cpuNativeMatMul, wasmNativeMatMul } from './matmul-native';
 import { wasmSlicedMatMul } from './matmul-slices';
+import { wasmBatchedGather } from './gather';
 import type { BatchMatMulArgs } from './backends';
 
 export { loadNative, type NativeAddon, type NativeLoad } from './native';
@@ -64,10 +65,18 @@ function install(backendName: string, impl: (args: BatchMatMulArgs & { backend: 
   }
 }
 
+/** Kernels registered on WASM whether or not the native addon loads: fixes of the stock ones. */
+function installWasmFixes(): void {
+  replace(tf.GatherV2, 'wasm', (inputs) => inputs.x?.dtype !== 'string', (args) =>
+    (args.attrs as { batchDims?: number } | undefined)?.batchDims ? wasmBatchedGather(args) : stock.get(`${tf.GatherV2}/wasm`)!.kernelFunc(args),
+  );
+}
+
 /**
  * Replaces the BatchMatMul kernel (every `tf.matMul`, in forward and backward passes) of a tfjs
  * backend with a faster one (and, on WASM, Identity with one that shares its input's buffer
- * instead of copying it): the native addon's blocked, vectorised, multi-threaded SGEMM when it
+ * instead of copying it, and GatherV2 with one that handles batch dimensions, which the stock
+ * kernel reads out of bounds for): the native addon's blocked, vectorised, multi-threaded SGEMM when it
  * was built and loads (WASM and CPU backends), else, on WASM, a portable kernel that runs every
  * batch slice through XNNPACK's fast 2-D path. Results equal the stock kernels' to float32
  * rounding. Set `FPT_KERNELS=off` to force the fallback, `FPT_KERNELS=stock` to change nothing.
@@ -84,6 +93,7 @@ export function enableFastKernels(backendName: string = tf.getBackend(), options
     disableFastKernels(backendName);
     return { backend: backendName, choice: 'stock', reason: 'FPT_KERNELS=stock' };
   }
+  if (backendName === 'wasm') installWasmFixes();
   const native: NativeLoad = options.native === false ? { reason: 'disabled by the caller (native: false)' } : loadNative();
   if (native.addon) {
     install(backendName, backendName === 'wasm' ? wasmNativeMatMul(native.addon) : cpuNativeMatMul(native.addon));
@@ -103,7 +113,7 @@ export function enableFastKernels(backendName: string = tf.getBackend(), options
  * @param backendName - `wasm` or `cpu` (default: the active backend)
  */
 export function disableFastKernels(backendName: string = tf.getBackend()): void {
-  for (const kernelName of [tf.BatchMatMul, tf.Identity]) {
+  for (const kernelName of [tf.BatchMatMul, tf.Identity, tf.GatherV2]) {
     const key = `${kernelName}/${backendName}`;
     const original = stock.get(key);
     if (!original) continue;

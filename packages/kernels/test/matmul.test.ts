@@ -172,3 +172,35 @@ describe('BatchMatMul kernels', () => {
     }
   });
 });
+
+describe('GatherV2 on WASM', () => {
+  it('gathers with batch dimensions like the CPU backend (the stock WASM kernel reads out of bounds)', async () => {
+    const make = () => {
+      const x = tf.randomNormal([2, 3, 7, 4], 0, 1, 'float32', 3);
+      const indices = tf.tensor3d([[[6, 0], [1, 1], [2, 5]], [[0, 3], [4, 4], [6, 2]]], [2, 3, 2], 'int32');
+      return { x, indices };
+    };
+    await tf.setBackend('cpu');
+    const expected = tf.tidy(() => {
+      const { x, indices } = make();
+      return tf.gather(x, indices, 2, 2).dataSync() as Float32Array;
+    });
+    await tf.setBackend('wasm');
+    enableFastKernels('wasm');
+    try {
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const { x, indices } = make();
+        const g = tf.gather(x, indices, 2, 2);
+        expect(g.shape).toEqual([2, 3, 2, 4]);
+        expectClose(g.dataSync() as Float32Array, expected, 'gather batchDims=2');
+        // batchDims 0 still goes to the stock kernel.
+        expect(Array.from(tf.gather(tf.tensor1d([5, 6, 7]), tf.tensor1d([2, 0], 'int32')).dataSync())).toEqual([7, 5]);
+      });
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      disableFastKernels('wasm');
+      await tf.setBackend('cpu');
+    }
+  });
+});
