@@ -172,6 +172,7 @@ export function vitForward(vit: VitLike, pixels: tf.Tensor, options: VitForwardO
     if (hooks?.beforeBlock) x = hooks.beforeBlock(i, x);
     const r = blockForward(vit, i, x, { hooks, extraTokens: options.extraTokens?.(i) });
     if (collect.has(i)) layers.set(i, { hidden: x, keys: r.keys, values: r.values, probs: r.probs });
+    else tf.dispose([r.keys, r.values, r.probs]); // not wanted: free them now, not at the caller's scope end
     x = r.out;
   }
   const features = finalNorm(vit, x, hooks);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { gradientNeeded } from './optim/grads';
 
 // Functional building blocks shared by every package. Weights keep PyTorch layouts
 // (linear weight [out, in]) so checkpoints load without copies and names keep their meaning.
@@ -137,10 +138,14 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): { out: tf.T
       value: tf.matMul(probs, v),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sq, sk, sv, p] = saved;
+        // Inputs that need no gradient (cached keys and values) get a placeholder that is never read.
+        const [nq, nk, nv] = [0, 1, 2].map(gradientNeeded);
+        const none = () => tf.zeros([]);
+        if (!nq && !nk) return [none(), none(), nv ? tf.matMul(p, dy, true, false) : none()];
         const dp = tf.matMul(dy, sv, false, true);
         // Softmax backward: p * (dp - sum(dp * p)), then the scale.
         const ds = tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))), scale);
-        return [tf.matMul(ds, sk), tf.matMul(ds, sq, true, false), tf.matMul(p, dy, true, false)];
+        return [nq ? tf.matMul(ds, sk) : none(), nk ? tf.matMul(ds, sq, true, false) : none(), nv ? tf.matMul(p, dy, true, false) : none()];
       },
     };
   });

@@ -113,6 +113,22 @@ describe('variableGradsFreeing', () => {
   });
 });
 
+describe('fused attention under variableGradsFreeing', () => {
+  it('skips the gradients of constant keys and values and still gets the queries right', () => {
+    const q = tf.variable(tf.randomNormal([2, 2, 3, 4], 0, 1, 'float32', 21), true, 'att-q');
+    const k = tf.randomNormal([2, 2, 5, 4], 0, 1, 'float32', 22);
+    const v = tf.randomNormal([2, 2, 5, 4], 0, 1, 'float32', 23);
+    const f = (att: (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor) => () => tf.sum(tf.square(att(q, k, v))) as tf.Scalar;
+    const before = tf.memory().numTensors;
+    const got = variableGradsFreeing(f((a, b, c) => attention(a, b, c).out), [q]);
+    const want = tf.variableGrads(f(refAttention), [q]);
+    expectClose(got.grads['att-q'], want.grads['att-q']!);
+    tf.dispose([got.value, want.value, got.grads['att-q'], want.grads['att-q']!]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([q, k, v]);
+  });
+});
+
 describe('trackBuffers', () => {
   it('counts a buffer once however many views and clones share it', () => {
     const t = trackBuffers();

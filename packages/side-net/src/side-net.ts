@@ -33,7 +33,9 @@ export interface SideForwardOptions {
 export function sideForward(side: VitModel, pixels: tf.Tensor, options: SideForwardOptions = {}): tf.Tensor {
   let x = embed(side, pixels, options.hooks);
   for (let i = 0; i < side.config.numLayers; i++) {
-    x = blockForward(side, i, x, { extraTokens: options.extraTokens?.(i), hooks: options.hooks }).out;
+    const r = blockForward(side, i, x, { extraTokens: options.extraTokens?.(i), hooks: options.hooks });
+    tf.dispose([r.keys, r.values, r.probs]); // unused: free them now, not at the caller's scope end
+    x = r.out;
   }
   return classify(side, finalNorm(side, x, options.hooks), options.hooks);
 }

@@ -26,6 +26,18 @@ interface EngineInternals {
 }
 
 type Dy = tf.Tensor | null;
+
+let neededInputs: Set<string> | undefined;
+
+/**
+ * Inside a custom gradient run by {@link variableGradsFreeing}: whether input `i` of the op needs
+ * its gradient (false when it does not depend on a trained variable, e.g. cached keys). Fused ops
+ * skip such gradients; under any other gradient computation every input counts as needed.
+ * @internal
+ */
+export function gradientNeeded(i: number): boolean {
+  return neededInputs ? neededInputs.has(String(i)) : true;
+}
 type ShapeGradient = (node: TapeNode, attrs: Record<string, unknown>) => (dys: Dy[]) => Record<string, () => tf.Tensor>;
 
 const dyOf = (node: TapeNode, dys: Dy[], i = 0): tf.Tensor => dys[i] ?? tf.zeros(node.outputs[i].shape);
@@ -191,7 +203,13 @@ export function variableGradsFreeing(f: () => tf.Scalar, varList: tf.Variable[])
         // One scope for the node's whole gradient: custom gradients compute eagerly inside
         // node.gradient(), and their intermediates must go with the rest.
         const dxs = engine.tidy(() => {
-          const inputGrads = node.gradient!(dys);
+          neededInputs = new Set(names);
+          let inputGrads: Record<string, () => tf.Tensor>;
+          try {
+            inputGrads = node.gradient!(dys);
+          } finally {
+            neededInputs = undefined;
+          }
           return names.map((name) => {
             if (!(name in inputGrads)) throw new Error(`Cannot backprop through input ${name} of ${node.kernelName}.`);
             return inputGrads[name]();
