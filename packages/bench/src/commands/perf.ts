@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { measureStep, selectBackend, trackBuffers, type BackendName } from '@fpt/core';
@@ -106,7 +107,9 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
           buffers.resetPeak();
           const p = await measureStep(() => built!.step());
           r.oursBytes = buffers.peak() - built.excludedBytes;
-          kernelLine = topKernels(p.kernels.map((k) => ({ name: k.name, ms: k.timeMs })), top);
+          // Registered kernels only: a fused op's own entry would count its inner kernels twice.
+          const registered = p.kernels.filter((k) => tf.getKernel(k.name, tf.getBackend()) !== undefined);
+          kernelLine = topKernels(registered.map((k) => ({ name: k.name, ms: k.timeMs })), top);
         } catch (err) {
           error = `ours failed to run: ${(err as Error).message.split('\n')[0]}`;
         }
