@@ -7,7 +7,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/packs" "$work/app"
-for p in core backbone-vit token-select prompts fusion side-net fpt-plus baselines; do
+for p in core kernels backbone-vit token-select prompts fusion side-net fpt-plus baselines; do
   (cd "$root/packages/$p" && pnpm pack --pack-destination "$work/packs" >/dev/null)
 done
 cd "$work/app"
@@ -54,6 +54,18 @@ const mod: Module = model.module;
 export { mod, KvCache, gatherTokens, fuse, sideForward, fineGrainedPrompts };
 TS
 node esm.mjs 2>&1 | grep -v -e '^$' -e '====' -e 'Hi, looks like'
+# @fpt/kernels compiles its addon at install (a compiler is present here): it must load and multiply.
+cat > kernels.mjs <<'JS'
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { enableFastKernels, describeKernels } from '@fpt/kernels';
+await tf.setBackend('cpu');
+const r = enableFastKernels('cpu');
+const c = tf.matMul(tf.tensor2d([[1, 2]]), tf.tensor2d([[3], [4]])).dataSync()[0];
+if (r.choice !== 'native' || c !== 11) throw new Error(`kernels consumer: ${describeKernels(r)}, product ${c}`);
+console.log(`@fpt/kernels installed from its tarball: ${describeKernels(r)}`);
+JS
+node kernels.mjs
 node cjs.cjs 2>&1 | grep -v -e '^$' -e '====' -e 'Hi, looks like'
 npx tsc --noEmit --strict --module nodenext --moduleResolution nodenext types.ts
 echo 'types (nodenext): ok'

@@ -87,6 +87,13 @@ export function embed(vit: VitLike, pixels: tf.Tensor, hooks?: VitHooks): tf.Ten
  *   when extra tokens are given)
  */
 export function blockForward(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOptions = {}): { out: tf.Tensor } & BlockInternals {
+  // One scope per block: its intermediates are freed when it ends, not when the whole forward
+  // pass does (under a gradient tape, what backward needs stays saved by tfjs).
+  const { out, keys, values, probs } = tf.tidy(() => blockBody(vit, layer, x, options) as unknown as tf.NamedTensorMap);
+  return { out, keys, values, probs };
+}
+
+function blockBody(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOptions): { out: tf.Tensor } & BlockInternals {
   const { hooks, extraTokens } = options;
   const { hiddenSize: d, numHeads } = vit.config;
   const pre = `blocks.${layer}`;
@@ -179,6 +186,10 @@ export function runBlocks<T = FrozenLayer>(vit: VitLike, tokens: tf.Tensor, opti
         const kept = onLayer(i, { hidden: tidyPerBlock ? tf.clone(input) : input, keys: r.keys, values: r.values, probs: r.probs });
         if (tidyPerBlock) keepAll(kept as tf.TensorContainer);
         perLayer.set(i, kept);
+      } else if (!tidyPerBlock) {
+        // Not wanted: free them now rather than at the caller's scope end (back-propagation keeps
+        // its own copies of what it needs).
+        tf.dispose([r.keys, r.values, r.probs]);
       }
       return r.out;
     };

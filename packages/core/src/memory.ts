@@ -16,6 +16,75 @@ export interface MeasuredStep<T> {
   newTensors: number;
   /** Bytes of live tensors before the function started (parameters, caches, ...). */
   baselineBytes: number;
+  /**
+   * Peak bytes of distinct live data buffers: `baselineBytes` plus the largest excess of buffers
+   * allocated over buffers released at any moment while the function ran. Unlike `peakBytes`, a
+   * reshaped view or a clone (tfjs saves clones for backward) shares its buffer and is counted
+   * once, which is what a memory allocator sees (the quantity PyTorch's allocator peak reports).
+   */
+  peakBufferBytes: number;
+  /** Every kernel the function ran, in order, with the backend's time for it (ms). */
+  kernels: Array<{ name: string; timeMs: number }>;
+}
+
+interface TensorInfoMap {
+  has(key: object): boolean;
+  get(key: object): { bytes: number } | undefined;
+  set(key: object, value: { bytes: number }): unknown;
+  delete(key: object): boolean;
+}
+
+/** Live and peak bytes of the data buffers allocated since {@link trackBuffers} started. */
+export interface BufferTracker {
+  /** Bytes of buffers allocated since the start and not yet freed. */
+  live(): number;
+  /** The most {@link BufferTracker.live} has been since the start or the last reset. */
+  peak(): number;
+  /** Restarts the peak from the current live bytes. */
+  resetPeak(): void;
+  /** Stops tracking (trackers must be stopped in the reverse order of their starts). */
+  stop(): void;
+}
+
+/**
+ * Starts following tfjs's engine registry of data buffers (one entry per buffer, made when a
+ * buffer is first tracked, removed when its backend frees it): a reshaped view or a clone shares
+ * its buffer and counts once, which is what an allocator sees. Only buffers allocated after the
+ * start count.
+ */
+export function trackBuffers(): BufferTracker {
+  const state = (tf.engine() as unknown as { state: { tensorInfo: TensorInfoMap } }).state;
+  const original = state.tensorInfo;
+  const mine = new WeakMap<object, number>();
+  let live = 0;
+  let peak = 0;
+  state.tensorInfo = {
+    has: (k) => original.has(k),
+    get: (k) => original.get(k),
+    set(k, v) {
+      if (!original.has(k)) {
+        mine.set(k, v.bytes);
+        live += v.bytes;
+        peak = Math.max(peak, live);
+      }
+      original.set(k, v);
+      return this;
+    },
+    delete(k) {
+      const bytes = mine.get(k);
+      if (bytes !== undefined) {
+        live -= bytes;
+        mine.delete(k);
+      }
+      return original.delete(k);
+    },
+  };
+  return {
+    live: () => live,
+    peak: () => peak,
+    resetPeak: () => (peak = live),
+    stop: () => (state.tensorInfo = original),
+  };
 }
 
 /**
@@ -26,15 +95,24 @@ export interface MeasuredStep<T> {
 export async function measureStep<T>(fn: () => T | Promise<T>): Promise<MeasuredStep<T>> {
   const baselineBytes = tf.memory().numBytes;
   let result: T | undefined;
-  const info = await tf.profile(async () => {
-    result = await fn();
-    return [];
-  });
+  const buffers = trackBuffers();
+  let info: Awaited<ReturnType<typeof tf.profile>> | undefined;
+  try {
+    info = await tf.profile(async () => {
+      result = await fn();
+      return [];
+    });
+  } finally {
+    buffers.stop();
+  }
+  const { kernels, peakBytes, newBytes, newTensors } = info!;
   return {
+    peakBufferBytes: baselineBytes + buffers.peak(),
+    kernels: await Promise.all(kernels.map(async (k) => ({ name: k.name, timeMs: Number(await k.kernelTimeMs) || 0 }))),
     result: result as T,
-    peakBytes: info.peakBytes,
-    newBytes: info.newBytes,
-    newTensors: info.newTensors,
+    peakBytes,
+    newBytes,
+    newTensors,
     baselineBytes,
   };
 }

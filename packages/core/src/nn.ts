@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { gradientNeeded } from './optim/grads';
 
 // Functional building blocks shared by every package. Weights keep PyTorch layouts
 // (linear weight [out, in]) so checkpoints load without copies and names keep their meaning.
@@ -18,25 +19,84 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Te
   return x.rank === 2 ? y : tf.reshape(y, [...lead, weight.shape[0]]);
 }
 
+/** Axes 0..rank-2: what a per-feature parameter's gradient sums over. */
+function leadingAxes(rank: number): number[] {
+  return Array.from({ length: rank - 1 }, (_, i) => i);
+}
+
+// Fused ops with hand-written gradients. tfjs keeps every tensor an op saves for backward until
+// the whole backward pass ends, and composed ops save many (layer norm alone saved four
+// full-size tensors); these save only what their backward needs, as PyTorch's kernels do. Their
+// inner ops are not recorded on the tape and their intermediates are freed at once.
+
+type FusedBody = (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
+
+/** `tf.customGrad` with the inputs as an array (its own typing mixes inputs and the save function). */
+function fusedOp(body: FusedBody): (...inputs: tf.Tensor[]) => tf.Tensor {
+  const op = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const { value, gradFunc } = body(args as tf.Tensor[], save);
+    // tfjs runs a custom gradient eagerly, outside any scope of its own: free its intermediates.
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => gradFunc(dy, saved)) };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return (...inputs) => op(...inputs);
+}
+
+function makeLayerNormOp(eps: number) {
+  return fusedOp(([x, weight, bias], save) => {
+    const axis = x.rank - 1;
+    const centered = tf.sub(x, tf.mean(x, axis, true));
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), axis, true), eps));
+    const normed = tf.mul(centered, rstd);
+    save([normed, rstd, weight]);
+    return {
+      value: tf.add(tf.mul(normed, weight), bias),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xhat, r, w] = saved;
+        const lead = leadingAxes(dy.rank);
+        const g = tf.mul(dy, w);
+        // d/dx of (x - mean) * rstd: rstd * (g - mean(g) - xhat * mean(g * xhat)).
+        const dx = tf.mul(r, tf.sub(tf.sub(g, tf.mean(g, axis, true)), tf.mul(xhat, tf.mean(tf.mul(g, xhat), axis, true))));
+        return [dx, tf.sum(tf.mul(dy, xhat), lead), tf.sum(dy, lead)];
+      },
+    };
+  });
+}
+
+// One op per epsilon (custom-gradient inputs must be tensors, so eps is bound here).
+const layerNormOps = new Map<number, ReturnType<typeof makeLayerNormOp>>();
+
 /**
- * Layer normalisation over the last axis, with PyTorch's biased variance.
+ * Layer normalisation over the last axis, with PyTorch's biased variance. Backward keeps only the
+ * normalised input and the reciprocal standard deviation.
  * @param x - input [..., D]
  * @param weight - scale [D]
  * @param bias - shift [D]
  * @param eps - added to the variance
  */
 export function layerNorm(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor {
-  const axis = x.rank - 1;
-  const mean = tf.mean(x, axis, true);
-  const centered = tf.sub(x, mean);
-  const variance = tf.mean(tf.square(centered), axis, true);
-  const normed = tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
-  return tf.add(tf.mul(normed, weight), bias);
+  let op = layerNormOps.get(eps);
+  if (!op) layerNormOps.set(eps, (op = makeLayerNormOp(eps)));
+  return op(x, weight, bias);
 }
 
-/** The exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as in PyTorch's default `nn.GELU`. */
+const geluOp = fusedOp(([x], save) => {
+  save([x]);
+  return {
+    value: tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [v] = saved;
+      // d/dx x Phi(x) = Phi(x) + x phi(x).
+      const cdf = tf.mul(tf.add(tf.erf(tf.mul(v, Math.SQRT1_2)), 1), 0.5);
+      const pdf = tf.mul(tf.exp(tf.mul(tf.square(v), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+      return [tf.mul(dy, tf.add(cdf, tf.mul(v, pdf)))];
+    },
+  };
+});
+
+/** The exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as in PyTorch's default `nn.GELU`; backward keeps only x. */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+  return geluOp(x);
 }
 
 /**
@@ -59,17 +119,41 @@ export function mergeHeads(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * Scaled dot-product attention over heads: softmax(Q K^T / sqrt(d)) V.
+ * Scaled dot-product attention over heads: softmax(Q K^T / sqrt(d)) V. One fused op for gradients:
+ * backward keeps Q, K, V and the probabilities (as PyTorch does), not the scores or any
+ * intermediate. The returned probabilities are values only: no gradient flows through them.
  * @param q - queries [B, H, Nq, d]
  * @param k - keys [B, H, Nk, d]
  * @param v - values [B, H, Nk, d]
  * @returns the attended values [B, H, Nq, d] and the probabilities [B, H, Nq, Nk]
  */
 export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): { out: tf.Tensor; probs: tf.Tensor } {
-  const d = q.shape[q.rank - 1];
-  const scores = tf.div(tf.matMul(q as tf.Tensor4D, k as tf.Tensor4D, false, true), Math.sqrt(d));
-  const probs = tf.softmax(scores);
-  return { out: tf.matMul(probs as tf.Tensor4D, v as tf.Tensor4D), probs };
+  const scale = 1 / Math.sqrt(q.shape[q.rank - 1]);
+  let probs: tf.Tensor | undefined;
+  const op = fusedOp(([q, k, v], save) => {
+    // Kept: the op's own scope would free it; re-tracked below in the caller's scope.
+    probs = tf.keep(tf.softmax(tf.mul(tf.matMul(q, k, false, true), scale)));
+    save([q, k, v, probs]);
+    return {
+      value: tf.matMul(probs, v),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sq, sk, sv, p] = saved;
+        // Inputs that need no gradient (cached keys and values) get a placeholder that is never read.
+        const [nq, nk, nv] = [0, 1, 2].map(gradientNeeded);
+        const none = () => tf.zeros([]);
+        if (!nq && !nk) return [none(), none(), nv ? tf.matMul(p, dy, true, false) : none()];
+        const dp = tf.matMul(dy, sv, false, true);
+        // Softmax backward: p * (dp - sum(dp * p)), then the scale.
+        const ds = tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))), scale);
+        return [nq ? tf.matMul(ds, sk) : none(), nk ? tf.matMul(ds, sq, true, false) : none(), nv ? tf.matMul(p, dy, true, false) : none()];
+      },
+    };
+  });
+  const out = op(q, k, v);
+  const kept = probs!;
+  probs = tf.clone(kept);
+  kept.dispose();
+  return { out, probs };
 }
 
 /**

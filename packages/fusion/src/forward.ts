@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { dropout } from '@fpt/core';
+import { attention, dropout } from '@fpt/core';
 import type { FusionModule } from './module';
 
 /** Options of {@link fuse}. */
@@ -38,8 +38,8 @@ export function fuse(fusion: FusionModule, keys: tf.Tensor, values: tf.Tensor, o
   const qb = tf.reshape(tf.tile(tf.reshape(q, [L, 1, H * M * d]), [1, B, 1]), [L * B, H, M, d]);
   const k = tf.reshape(keys, [L * B, H, n, d]);
   const v = tf.reshape(values, [L * B, H, n, d]);
-  const probs = tf.softmax(tf.div(tf.matMul(qb, k, false, true), Math.sqrt(d)));
-  const context = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [L, B, M, D]);
+  // core's fused attention: backward keeps q, k, v and the probabilities, not the scores.
+  const context = tf.reshape(tf.transpose(attention(qb, k, v).out, [0, 2, 1, 3]), [L, B, M, D]);
   const drop = (x: tf.Tensor) => dropout(x, fusion.config.dropout, options.training ?? false, options.seed);
   return variant.output(fusion, context, P, fusion.config, drop);
 }

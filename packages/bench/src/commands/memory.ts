@@ -1,4 +1,5 @@
 import { selectBackend, type BackendName } from '@fpt/core';
+import { describeKernels, enableFastKernels } from '@fpt/kernels';
 import { vitB16Hf384 } from '@fpt/backbone-vit';
 import { fptPlus } from '@fpt/fpt-plus';
 import { estimateFullFinetuneMemory } from '../memory/extrapolate';
@@ -21,7 +22,8 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
   // Peak bytes depend on shapes only (identical on every backend); a faster backend just finishes sooner.
   const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
   print(`backend: ${backend.backend}${backend.attempts.filter((a) => !a.ok).map((a) => ` (skipped ${a.backend}: ${a.reason})`).join('')}`);
-  print(`memory protocol: peak bytes of live tfjs tensors during one steady-state training step (AdamW, clipping), batch ${batch}`);
+  print(`kernels: ${describeKernels(enableFastKernels(backend.active))}`);
+  print(`memory protocol: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping), batch ${batch}`);
   const fpt = await methodStepMemory(vitB16Hf384(), fptPlus(), batch, classes);
   print(`FPT+ step (ViT-B/16 LPM at 512, side ViT at 128, cached keys/values; measured): ${MiB(fpt.peakBytes)} (frozen LPM weights, ${MiB(fpt.excludedBytes)}, excluded: training from the cache never reads them)`);
   print('full fine-tuning of ViT-B/16 at 512: fitting the memory model on real steps');

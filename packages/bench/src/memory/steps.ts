@@ -4,7 +4,7 @@ import { adapt, createVit, trainingContext, vitForward, type AdaptedModel, type 
 
 /** Peak live-tensor bytes of one steady-state training step, and what was measured. */
 export interface StepMemory {
-  /** Peak bytes of live tensors during the step (core's `measureStep`). */
+  /** Peak bytes of distinct live data buffers during the step (core's `measureStep`, `peakBufferBytes`: views and saved clones count once). */
   peakBytes: number;
   /** Bytes of parameters that live through the step but are not the method's concern (excluded from `peakBytes`). */
   excludedBytes: number;
@@ -28,7 +28,7 @@ export async function fullFinetuneStepMemory(config: VitConfig, imageSize: numbe
   try {
     trainStep(loss, opt, { clipNorm: 1 });
     const m = await measureStep(() => trainStep(loss, opt, { clipNorm: 1 }));
-    return { peakBytes: m.peakBytes, excludedBytes: 0 };
+    return { peakBytes: m.peakBufferBytes, excludedBytes: 0 };
   } finally {
     tf.dispose([pixels, labels]);
     opt.dispose();
@@ -80,7 +80,7 @@ export async function methodStepMemory(config: VitConfig, method: Method, batch:
   try {
     step(0);
     const m = await measureStep(() => step(1));
-    return { peakBytes: m.peakBytes - excludedBytes, excludedBytes, learnableParams, frozenParams };
+    return { peakBytes: m.peakBufferBytes - excludedBytes, excludedBytes, learnableParams, frozenParams };
   } finally {
     tf.dispose([pixels, labels, ...Object.values(extras)]);
     opt.dispose();

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend, type BackendName } from '@fpt/core';
+import { describeKernels, enableFastKernels } from '@fpt/kernels';
 import { formatLine, summaryLine, type CheckLine } from './compare';
 import { readFixture } from './fixture';
 import { ParitySession } from './session';
@@ -33,14 +35,32 @@ export function checkFixture(path: string): CheckLine[] {
 }
 
 /**
- * `fpt-bench parity <fixture>...`: prints one line per check and the closing
- * `N passed, N failed, N skipped`; returns the exit code (1 on any FAIL).
- * @param paths - fixture files
+ * `fpt-bench parity [--backend B] <fixture>...`: prints one line per check and the closing
+ * `N passed, N failed, N skipped`; returns the exit code (1 on any FAIL). Without `--backend` the
+ * checks run on the backend already active (the CLI sets the plain CPU one); with it, on that
+ * backend with the fast kernels `@fpt/kernels` registers for it (the same ones the bench uses),
+ * so that every backend the machine has can be checked against the fixtures.
+ * @param args - fixture files, optionally with `--backend B`
  * @param print - where lines go (stdout by default)
  */
-export function parityCommand(paths: string[], print: (line: string) => void = console.log): number {
+export function parityCommand(args: string[], print: (line: string) => void = console.log): number | Promise<number> {
+  const at = args.findIndex((a) => a === '--backend' || a.startsWith('--backend='));
+  if (at >= 0) {
+    const backend = args[at].includes('=') ? args[at].slice('--backend='.length) : args[at + 1];
+    if (!backend) throw new Error('option --backend needs a value (auto, wasm, cpu, tensorflow, tensorflow-gpu)');
+    const paths = args.filter((_, i) => i !== at && (args[at].includes('=') || i !== at + 1));
+    return selectBackend(backend as BackendName | 'auto', (p) => import(p)).then((sel) => {
+      const kernels = enableFastKernels(sel.active);
+      print(`backend: ${sel.backend}; kernels: ${describeKernels(kernels)}`);
+      return runParity(paths, print);
+    });
+  }
+  return runParity(args, print);
+}
+
+function runParity(paths: string[], print: (line: string) => void): number {
   if (paths.length === 0) {
-    print('usage: fpt-bench parity <fixture.safetensors>...');
+    print('usage: fpt-bench parity [--backend B] <fixture.safetensors>...');
     return 2;
   }
   const all: CheckLine[] = [];

@@ -2,3 +2,4 @@ export * from './adamw';
 export * from './clip';
 export * from './schedule';
 export * from './train-step';
+export * from './grads';

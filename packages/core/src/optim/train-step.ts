@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { AdamW } from './adamw';
-import { checkClipNorm, clipGradNorm, globalGradNorm } from './clip';
+import { checkClipNorm, globalGradNorm } from './clip';
+import { variableGradsFreeing } from './grads';
 
 /** Options of {@link trainStep}. */
 export interface TrainStepOptions {
@@ -86,7 +87,9 @@ export function trainStep(lossFn: () => tf.Scalar, optimizer: AdamW, options: Tr
       return (anchor ? tf.mul(tf.sum(anchor), 0) : tf.scalar(0)) as tf.Scalar;
     }
   };
-  const { value, grads } = tf.variableGrads(guarded, optimizer.variables);
+  // variableGradsFreeing frees each node's saved tensors as back-propagation passes it (tfjs's
+  // variableGrads keeps them all to the end): same signature and results, a lower peak.
+  const { value, grads } = variableGradsFreeing(guarded, optimizer.variables);
   try {
     if (failure) throw failure.error;
     const gradMap = new Map<tf.Variable, tf.Tensor>();
@@ -100,11 +103,21 @@ export function trainStep(lossFn: () => tf.Scalar, optimizer: AdamW, options: Tr
       if (options.skipNonFinite) return { loss, gradNorm, skipped: true };
       throw new NonFiniteStepError(step, loss, gradNorm);
     }
-    const clipped = options.clipNorm !== undefined ? clipGradNorm(gradMap, options.clipNorm, gradNorm).grads : gradMap;
+    if (options.clipNorm !== undefined) {
+      // As clip_grad_norm_, one parameter at a time, each original freed at once: gradients never
+      // take twice their size.
+      const coef = Math.min(1, options.clipNorm / (gradNorm + 1e-6));
+      if (coef < 1) {
+        for (const [v, g] of gradMap) {
+          gradMap.set(v, tf.mul(g, coef));
+          g.dispose();
+        }
+      }
+    }
     try {
-      optimizer.step(clipped);
+      optimizer.step(gradMap);
     } finally {
-      if (clipped !== gradMap) for (const g of clipped.values()) g.dispose();
+      for (const g of gradMap.values()) g.dispose();
     }
     return { loss, gradNorm, skipped: false };
   } finally {

@@ -1,0 +1,234 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { AdamW, crossEntropy, parameterReport, trainStep } from '@fpt/core';
+import { adapt, createVit, trainingContext, vitB16Hf384, vitConfig, vitForward, type VitConfig, type VitPreset } from '@fpt/backbone-vit';
+import { lora } from '@fpt/baselines';
+import { fptPart, fptPlus } from '@fpt/fpt-plus';
+
+/** A ViT as the PyTorch reference builds it (benchmarks/torch/perf.py). */
+interface TorchVit {
+  hidden: number;
+  layers: number;
+  heads: number;
+  mlp: number;
+  patch: number;
+  image: number;
+  eps: number;
+  classes: number;
+}
+
+/** A workload of `fpt-bench perf`: its id, what it runs, and the spec the PyTorch side builds. */
+export interface Workload {
+  /** The issue's id: W1, W1b, W2, W3a, W3b, W3c, or GEMM-... */
+  id: string;
+  /** One line: what is measured. */
+  title: string;
+  /** Floating-point operations of one step when known (GEMM lines report GFLOP/s from it). */
+  flops?: number;
+  /** The request the PyTorch reference understands. */
+  torchSpec: Record<string, unknown>;
+  /** Builds our side: the model, optimiser and inputs. */
+  build(): BuiltWorkload;
+}
+
+/** Our side of a workload, built once and stepped many times. */
+export interface BuiltWorkload {
+  /** One step (forward, or a full training step); must leave no tensors behind. */
+  step(): void;
+  /**
+   * Bytes alive at the start of a step that the figure leaves out (the frozen LPM during training
+   * from the cache, which never reads it).
+   */
+  excludedBytes: number;
+  /** Frees everything. */
+  dispose(): void;
+}
+
+/** Shapes of a run: the issue's by default, smaller ones for a quick check. */
+export interface WorkloadScale {
+  /** Divides batches (at least 1). */
+  batchDiv: number;
+  /** W1's LPM resolution (issue: 512). */
+  preloadImage: number;
+  /** Training and W1b resolution (issue: 224). */
+  image: number;
+  /** GEMM rows (issue: 1024). */
+  gemmRows: number;
+}
+
+/** The issue's shapes. */
+export const FULL_SCALE: WorkloadScale = { batchDiv: 1, preloadImage: 512, image: 224, gemmRows: 1024 };
+/** Small shapes for a quick run (`--quick`): the same code paths in seconds. */
+export const QUICK_SCALE: WorkloadScale = { batchDiv: 4, preloadImage: 256, image: 112, gemmRows: 256 };
+
+function torchVit(c: Pick<VitConfig, 'hiddenSize' | 'numLayers' | 'numHeads' | 'mlpDim' | 'patchSize' | 'imageSize' | 'layerNormEps' | 'numClasses'>): TorchVit {
+  return { hidden: c.hiddenSize, layers: c.numLayers, heads: c.numHeads, mlp: c.mlpDim, patch: c.patchSize, image: c.imageSize, eps: c.layerNormEps, classes: c.numClasses };
+}
+
+const batchOf = (n: number, s: WorkloadScale) => Math.max(1, Math.floor(n / s.batchDiv));
+
+function preload(s: WorkloadScale): Workload {
+  const method = fptPlus({ inputSize: s.preloadImage });
+  const lpmConfig = vitB16Hf384();
+  const layers = [6, 7, 8, 9, 10, 11]; // fptPlus's default: the last half of ViT-B/16
+  const batch = 1;
+  return {
+    id: 'W1',
+    title: `LPM preload: ViT-B/16 at ${s.preloadImage}, batch ${batch}, selected keys/values of layers ${layers[0]}-${layers.at(-1)}`,
+    torchSpec: { kind: 'preload', vit: torchVit(lpmConfig), image: s.preloadImage, batch, layers, ratio: method.config.ratio },
+    build() {
+      const lpm = createVit(lpmConfig, { seed: 1 });
+      const adapted = adapt(lpm, [method], { numClasses: 5 });
+      const model = fptPart(adapted);
+      const pixels = tf.randomNormal([batch, 3, s.preloadImage, s.preloadImage]);
+      return {
+        excludedBytes: 0,
+        step() {
+          const kv = model.extractKeyValues(pixels);
+          kv.keys.dataSync();
+          tf.dispose([kv.keys, kv.values]);
+        },
+        dispose() {
+          pixels.dispose();
+          adapted.dispose();
+          lpm.dispose();
+        },
+      };
+    },
+  };
+}
+
+function forward(s: WorkloadScale): Workload {
+  const config = vitConfig('vit-b16');
+  const batch = batchOf(8, s);
+  return {
+    id: 'W1b',
+    title: `plain ViT-B/16 forward at ${s.image}, batch ${batch}`,
+    torchSpec: { kind: 'forward', vit: torchVit(config), image: s.image, batch },
+    build() {
+      const vit = createVit(config, { seed: 1 });
+      const pixels = tf.randomNormal([batch, 3, s.image, s.image]);
+      return {
+        excludedBytes: 0,
+        step: () => tf.tidy(() => void vitForward(vit, pixels).logits!.dataSync()),
+        dispose() {
+          pixels.dispose();
+          vit.dispose();
+        },
+      };
+    },
+  };
+}
+
+function fptStep(s: WorkloadScale): Workload {
+  const batch = batchOf(16, s);
+  const lpmConfig = vitB16Hf384();
+  // The shapes of the cached keys/values and side network, read from a built model.
+  const probe = (() => {
+    const lpm = createVit(lpmConfig, { init: 'zeros' });
+    const m = adapt(lpm, [fptPlus()], { numClasses: 5 });
+    const fpt = fptPart(m);
+    const out = { kv: m.inputShapes(batch).keys, side: { ...fpt.config.side, numClasses: 5 } };
+    m.dispose();
+    lpm.dispose();
+    return out;
+  })();
+  return {
+    id: 'W2',
+    title: `FPT+ training step on cached keys/values, paper shapes, batch ${batch}`,
+    torchSpec: { kind: 'fpt', kv: probe.kv, prompts: 16, side: torchVit(probe.side) },
+    build() {
+      const lpm = createVit(lpmConfig, { init: 'zeros' });
+      const model = adapt(lpm, [fptPlus()], { numClasses: 5 });
+      const extras = Object.fromEntries(Object.entries(model.inputShapes(batch)).map(([k, shape]) => [k, tf.randomNormal(shape)]));
+      const size = model.imageSize;
+      const pixels = tf.randomNormal([batch, 3, size, size]);
+      const labels = tf.zeros([batch], 'int32');
+      const opt = new AdamW(model.trainableVariables(), { lr: 1e-4 });
+      let i = 0;
+      const step = () => void trainStep(() => model.loss({ pixels, extras }, labels, trainingContext(i++)), opt, { clipNorm: 1 });
+      step();
+      return {
+        excludedBytes: parameterReport(lpm).total * 4,
+        step,
+        dispose() {
+          tf.dispose([pixels, labels, ...Object.values(extras)]);
+          opt.dispose();
+          model.dispose();
+          lpm.dispose();
+        },
+      };
+    },
+  };
+}
+
+function vitTraining(id: string, preset: VitPreset, method: 'full' | 'lora', s: WorkloadScale): Workload {
+  const config = vitConfig(preset, { numClasses: 5 });
+  const batch = batchOf(8, s);
+  const name = { 'vit-ti16': 'ViT-Ti/16', 'vit-s16': 'ViT-S/16', 'vit-b16': 'ViT-B/16', 'vit-l16': 'ViT-L/16' }[preset];
+  return {
+    id,
+    title: `${method === 'full' ? 'full fine-tuning' : 'LoRA (rank 16)'} step, ${name} at ${s.image}, batch ${batch}`,
+    torchSpec: { kind: 'train', method, rank: 16, alpha: 16, vit: torchVit(config), image: s.image, batch, classes: 5 },
+    build() {
+      const vit = createVit(config, { seed: 1 });
+      const pixels = tf.randomNormal([batch, 3, s.image, s.image]);
+      const labels = tf.zeros([batch], 'int32');
+      let loss: () => tf.Scalar;
+      let variables: tf.Variable[];
+      let dispose = () => {};
+      if (method === 'full') {
+        loss = () => crossEntropy(vitForward(vit, pixels).logits!, labels);
+        variables = vit.trainableVariables();
+      } else {
+        const applied = adapt(vit, [lora({ rank: 16, alpha: 16 })], { numClasses: 5 });
+        loss = () => applied.loss({ pixels }, labels, trainingContext(0));
+        variables = applied.trainableVariables();
+        dispose = () => applied.dispose();
+      }
+      const opt = new AdamW(variables, { lr: 1e-4 });
+      trainStep(loss, opt, { clipNorm: 1 });
+      return {
+        excludedBytes: 0,
+        step: () => void trainStep(loss, opt, { clipNorm: 1 }),
+        dispose() {
+          tf.dispose([pixels, labels]);
+          opt.dispose();
+          dispose();
+          vit.dispose();
+        },
+      };
+    },
+  };
+}
+
+function gemm(m: number, k: number, n: number, transposeB: boolean): Workload {
+  return {
+    id: `GEMM-${m}x${k}x${n}-${transposeB ? 'NT' : 'NN'}`,
+    title: `[${m}x${k}] x ${transposeB ? `[${n}x${k}]^T` : `[${k}x${n}]`}`,
+    flops: 2 * m * k * n,
+    torchSpec: { kind: 'gemm', m, k, n, transposeB },
+    build() {
+      const a = tf.randomNormal([m, k]);
+      const b = tf.randomNormal(transposeB ? [n, k] : [k, n]);
+      return {
+        excludedBytes: 0,
+        step: () => tf.tidy(() => void tf.matMul(a, b, false, transposeB).dataSync()),
+        dispose: () => tf.dispose([a, b]),
+      };
+    },
+  };
+}
+
+/** Every workload of the issue, in order, at the given scale. */
+export function perfWorkloads(s: WorkloadScale): Workload[] {
+  const gemms = [768, 3072].flatMap((n) => [false, true].map((t) => gemm(s.gemmRows, 768, n, t)));
+  return [
+    preload(s),
+    forward(s),
+    fptStep(s),
+    vitTraining('W3a', 'vit-ti16', 'full', s),
+    vitTraining('W3b', 'vit-ti16', 'lora', s),
+    vitTraining('W3c', 'vit-s16', 'lora', s),
+    ...gemms,
+  ];
+}

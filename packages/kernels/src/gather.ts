@@ -1,0 +1,52 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { WasmBackendLike } from './backends';
+
+/** Element views of a tensor in the WASM heap. */
+function heapView(backend: WasmBackendLike, t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array {
+  const offset = backend.dataIdMap.get(t.dataId).memoryOffset;
+  const size = t.shape.reduce((a, b) => a * b, 1);
+  const buffer = backend.wasm.HEAPU8.buffer;
+  if (t.dtype === 'float32') return new Float32Array(buffer, offset, size);
+  if (t.dtype === 'int32') return new Int32Array(buffer, offset, size);
+  return new Uint8Array(buffer, offset, size);
+}
+
+const product = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
+
+/**
+ * GatherV2 with batch dimensions on the WASM backend: the stock kernel reads out of bounds when
+ * `batchDims > 0` (token selection gathers keys and values per batch and head that way). Output
+ * [x.shape[:axis], indices.shape[batchDims:], x.shape[axis+1:]]; out[b, o, i, n] =
+ * x[b, o, indices[b, i], n].
+ */
+export function wasmBatchedGather(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+  const backend = args.backend as WasmBackendLike;
+  const attrs = args.attrs ?? {};
+  const rawAxis = attrs.axis as number;
+  const batchDims = attrs.batchDims as number;
+  const axis = rawAxis < 0 ? rawAxis + x.shape.length : rawAxis;
+  const batch = product(x.shape.slice(0, batchDims));
+  const outer = product(x.shape.slice(batchDims, axis));
+  const dim = x.shape[axis];
+  const inner = product(x.shape.slice(axis + 1));
+  const perBatch = product(indices.shape.slice(batchDims));
+  const outShape = [...x.shape.slice(0, axis), ...indices.shape.slice(batchDims), ...x.shape.slice(axis + 1)];
+  const out = backend.makeOutput(outShape, x.dtype);
+  // Views after makeOutput: allocating may have replaced the heap's buffer.
+  const src = heapView(backend, x);
+  const idx = heapView(backend, indices) as Int32Array;
+  const dst = heapView(backend, out);
+  for (let b = 0; b < batch; b++) {
+    for (let o = 0; o < outer; o++) {
+      const from = (b * outer + o) * dim * inner;
+      const to = (b * outer + o) * perBatch * inner;
+      for (let i = 0; i < perBatch; i++) {
+        const k = idx[b * perBatch + i];
+        if (!(k >= 0 && k < dim)) throw new Error(`GatherV2: index ${k} is outside [0, ${dim}) on axis ${axis} of [${x.shape}]`);
+        dst.set(src.subarray(from + k * inner, from + (k + 1) * inner), to + i * inner);
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,130 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { loadNative, type NativeLoad } from './native';
+import { cpuNativeMatMul, wasmNativeMatMul } from './matmul-native';
+import { wasmSlicedMatMul } from './matmul-slices';
+import { wasmBatchedGather } from './gather';
+import type { BatchMatMulArgs } from './backends';
+
+export { loadNative, type NativeAddon, type NativeLoad } from './native';
+export { planMatMul, gemmOffsets, type MatMulPlan } from './plan';
+
+/**
+ * Which BatchMatMul a backend runs: the native multi-threaded SGEMM (`native`), the portable
+ * per-slice WASM kernel (`wasm-slices`), or tfjs's own (`stock`).
+ */
+export type KernelChoice = 'native' | 'wasm-slices' | 'stock';
+
+/** Options of {@link enableFastKernels}. */
+export interface FastKernelsOptions {
+  /** Use the native addon when it loads (default true); false forces the portable fallback. */
+  native?: boolean;
+}
+
+/** What {@link enableFastKernels} did. */
+export interface FastKernelsReport {
+  /** The tfjs backend the kernels were registered for. */
+  backend: string;
+  /** The BatchMatMul now in use. */
+  choice: KernelChoice;
+  /** The native micro-kernel's instruction set (`avx2-fma` or `generic`) when native. */
+  isa?: string;
+  /** Threads of the native kernels when native. */
+  threads?: number;
+  /** Why the native kernels are not used, when they are not. */
+  reason?: string;
+}
+
+type KernelFunc = tf.KernelConfig['kernelFunc'];
+
+// The stock kernels replaced, to call for what ours do not handle (non-float32) and to restore.
+const stock = new Map<string, tf.KernelConfig>();
+
+/** Replaces a kernel; `handles` says which calls ours takes (the others go to the stock kernel). */
+function replace(kernelName: string, backendName: string, handles: (inputs: tf.NamedTensorInfoMap) => boolean, impl: KernelFunc): void {
+  const key = `${kernelName}/${backendName}`;
+  const original = stock.get(key) ?? tf.getKernel(kernelName, backendName);
+  if (!original) throw new Error(`enableFastKernels: backend "${backendName}" has no ${kernelName} kernel to replace`);
+  stock.set(key, original);
+  const kernelFunc: KernelFunc = (args) => (handles(args.inputs) ? impl(args) : original.kernelFunc(args));
+  tf.unregisterKernel(kernelName, backendName);
+  tf.registerKernel({ kernelName, backendName, kernelFunc, setupFunc: original.setupFunc, disposeFunc: original.disposeFunc });
+}
+
+function install(backendName: string, impl: (args: BatchMatMulArgs & { backend: unknown }) => tf.TensorInfo): void {
+  const float32 = (inputs: tf.NamedTensorInfoMap) => inputs.a?.dtype === 'float32' && inputs.b?.dtype === 'float32';
+  replace(tf.BatchMatMul, backendName, float32, (args) => impl(args as unknown as BatchMatMulArgs & { backend: unknown }));
+  if (backendName === 'wasm') {
+    // The stock WASM Identity copies its input; tfjs clones every tensor it saves for backward
+    // with it, so each saved activation was stored twice. Tensors are immutable: share the
+    // buffer (reference-counted), as the CPU backend does.
+    replace(tf.Identity, 'wasm', (inputs) => inputs.x?.dtype !== 'string', (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      (args.backend as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    });
+  }
+}
+
+/** Kernels registered on WASM whether or not the native addon loads: fixes of the stock ones. */
+function installWasmFixes(): void {
+  replace(tf.GatherV2, 'wasm', (inputs) => inputs.x?.dtype !== 'string', (args) =>
+    (args.attrs as { batchDims?: number } | undefined)?.batchDims ? wasmBatchedGather(args) : stock.get(`${tf.GatherV2}/wasm`)!.kernelFunc(args),
+  );
+}
+
+/**
+ * Replaces the BatchMatMul kernel (every `tf.matMul`, in forward and backward passes) of a tfjs
+ * backend with a faster one (and, on WASM, Identity with one that shares its input's buffer
+ * instead of copying it, and GatherV2 with one that handles batch dimensions, which the stock
+ * kernel reads out of bounds for): the native addon's blocked, vectorised, multi-threaded SGEMM when it
+ * was built and loads (WASM and CPU backends), else, on WASM, a portable kernel that runs every
+ * batch slice through XNNPACK's fast 2-D path. Results equal the stock kernels' to float32
+ * rounding. Set `FPT_KERNELS=off` to force the fallback, `FPT_KERNELS=stock` to change nothing.
+ * @param backendName - `wasm` or `cpu` (default: the active backend)
+ * @param options - force the fallback
+ * @returns which kernel is in use and why
+ */
+export function enableFastKernels(backendName: string = tf.getBackend(), options: FastKernelsOptions = {}): FastKernelsReport {
+  if (backendName !== 'wasm' && backendName !== 'cpu') {
+    return { backend: backendName, choice: 'stock', reason: `no fast kernels for the "${backendName}" backend` };
+  }
+  const env = typeof process !== 'undefined' ? process.env.FPT_KERNELS : undefined;
+  if (env === 'stock') {
+    disableFastKernels(backendName);
+    return { backend: backendName, choice: 'stock', reason: 'FPT_KERNELS=stock' };
+  }
+  if (backendName === 'wasm') installWasmFixes();
+  const native: NativeLoad = options.native === false ? { reason: 'disabled by the caller (native: false)' } : loadNative();
+  if (native.addon) {
+    install(backendName, backendName === 'wasm' ? wasmNativeMatMul(native.addon) : cpuNativeMatMul(native.addon));
+    const { isa, threads } = native.addon.info();
+    return { backend: backendName, choice: 'native', isa, threads };
+  }
+  if (backendName === 'wasm') {
+    install('wasm', wasmSlicedMatMul);
+    return { backend: backendName, choice: 'wasm-slices', reason: native.reason };
+  }
+  disableFastKernels(backendName);
+  return { backend: backendName, choice: 'stock', reason: native.reason };
+}
+
+/**
+ * Restores tfjs's own BatchMatMul on a backend (undoes {@link enableFastKernels}).
+ * @param backendName - `wasm` or `cpu` (default: the active backend)
+ */
+export function disableFastKernels(backendName: string = tf.getBackend()): void {
+  for (const kernelName of [tf.BatchMatMul, tf.Identity, tf.GatherV2]) {
+    const key = `${kernelName}/${backendName}`;
+    const original = stock.get(key);
+    if (!original) continue;
+    tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel(original);
+    stock.delete(key);
+  }
+}
+
+/** One line for logs: `native (avx2-fma, 2 threads) on wasm`, or the fallback and its reason. */
+export function describeKernels(r: FastKernelsReport): string {
+  if (r.choice === 'native') return `native SGEMM (${r.isa}, ${r.threads} threads) on ${r.backend}`;
+  return `${r.choice} BatchMatMul on ${r.backend}${r.reason ? ` (native kernels unavailable: ${r.reason})` : ''}`;
+}

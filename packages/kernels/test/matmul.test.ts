@@ -1,0 +1,206 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { afterAll, describe, expect, it } from 'vitest';
+import { disableFastKernels, enableFastKernels, loadNative, planMatMul } from '../src/index';
+
+// Shapes [a, b, transposeA, transposeB] covering plain, transposed, batched and broadcast
+// products, odd sizes that leave partial register tiles, and depths past one cache block.
+const CASES: [number[], number[], boolean, boolean][] = [
+  [[7, 5], [5, 3], false, false],
+  [[5, 7], [5, 3], true, false],
+  [[7, 5], [3, 5], false, true],
+  [[5, 7], [3, 5], true, true],
+  [[2, 3, 13, 37], [2, 3, 37, 17], false, false],
+  [[2, 3, 37, 13], [2, 3, 17, 37], true, true],
+  [[4, 19, 64], [4, 19, 64], false, true],
+  [[4, 19, 19], [4, 19, 64], false, false],
+  [[3, 5, 9, 11], [1, 1, 11, 6], false, false], // b's batch dimensions broadcast
+  [[1, 11, 9], [4, 11, 6], true, false], // a's batch dimension broadcast
+  [[6, 9, 11], [11, 6], false, false], // rank 3 by rank 2
+  [[9, 11], [2, 6, 11], false, true],
+  [[130, 300], [300, 70], false, false], // K past one 256-deep block
+  [[300, 130], [70, 300], true, true],
+  [[1, 1], [1, 1], false, false],
+  [[3, 0], [0, 4], false, false], // empty inner dimension: zeros
+];
+
+function randomPair(aShape: number[], bShape: number[], seed: number): [tf.Tensor, tf.Tensor] {
+  return [tf.randomUniform(aShape, -1, 1, 'float32', seed), tf.randomUniform(bShape, -1, 1, 'float32', seed + 1)];
+}
+
+/** Reference products on the stock CPU backend, as plain arrays. */
+async function referenceProducts(): Promise<Float32Array[]> {
+  await tf.setBackend('cpu');
+  disableFastKernels('cpu');
+  return CASES.map(([as, bs, ta, tb], i) =>
+    tf.tidy(() => {
+      const [a, b] = randomPair(as, bs, 10 * i);
+      return tf.matMul(a, b, ta, tb).dataSync() as Float32Array;
+    }),
+  );
+}
+
+function expectClose(actual: Float32Array, expected: Float32Array, label: string): void {
+  expect(actual.length, label).toBe(expected.length);
+  let scale = 1e-6;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]);
+    if (err > 1e-5 * scale + 1e-6) throw new Error(`${label}: element ${i} is ${actual[i]}, expected ${expected[i]} (relative to the largest ${err / scale})`);
+  }
+}
+
+async function checkBackend(backend: 'cpu' | 'wasm', native: boolean, expected: Float32Array[]): Promise<void> {
+  await tf.setBackend(backend);
+  const report = enableFastKernels(backend, { native });
+  try {
+    expect(report.choice).toBe(native ? 'native' : backend === 'wasm' ? 'wasm-slices' : 'stock');
+    const before = tf.memory().numTensors;
+    CASES.forEach(([as, bs, ta, tb], i) => {
+      // Random data are drawn on the CPU backend so both sides see the same numbers.
+      const result = tf.tidy(() => {
+        const [a, b] = randomPair(as, bs, 10 * i);
+        return tf.matMul(a, b, ta, tb).dataSync() as Float32Array;
+      });
+      expectClose(result, expected[i], `${backend}/${report.choice} [${as}]x[${bs}] tA=${ta} tB=${tb}`);
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  } finally {
+    disableFastKernels(backend);
+  }
+}
+
+const hasNative = loadNative().addon !== undefined;
+
+describe('BatchMatMul kernels', () => {
+  afterAll(async () => {
+    disableFastKernels('cpu');
+    disableFastKernels('wasm');
+    await tf.setBackend('cpu');
+  });
+
+  it('plans broadcast batches and names mismatched shapes', () => {
+    const p = planMatMul([3, 1, 9, 11], [1, 5, 11, 6], false, false);
+    expect(p.outShape).toEqual([3, 5, 9, 6]);
+    expect(Array.from(p.aIndex)).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    expect(Array.from(p.bIndex)).toEqual([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
+    expect(() => planMatMul([2, 3], [4, 5], false, false)).toThrow(/inner dimensions 3 and 4 of shapes \[2,3\] and \[4,5\]/);
+    expect(() => planMatMul([2, 3, 3], [4, 3, 3], false, false)).toThrow(/cannot be broadcast/);
+  });
+
+  it('the native addon is built on this machine (a C++ compiler is present)', () => {
+    // CI machines have g++; where none exists this documents why the fallback is in use.
+    const load = loadNative();
+    expect(load.addon ? 'loaded' : load.reason).toBe('loaded');
+    expect(['avx2-fma', 'generic']).toContain(load.addon!.info().isa);
+  });
+
+  it('native SGEMM on the CPU backend equals the stock CPU kernel', async () => {
+    const expected = await referenceProducts();
+    await checkBackend('cpu', true, expected);
+  });
+
+  it('native SGEMM on the WASM backend equals the stock CPU kernel', async () => {
+    const expected = await referenceProducts();
+    await checkBackend('wasm', true, expected);
+  });
+
+  it('the portable per-slice WASM kernel (native forced off) equals the stock CPU kernel', async () => {
+    const expected = await referenceProducts();
+    await checkBackend('wasm', false, expected);
+  });
+
+  it('broadcasts batch dimensions on both sides (which the stock kernels do not)', async () => {
+    // Reference: the stock CPU kernel on explicitly tiled operands.
+    await tf.setBackend('cpu');
+    disableFastKernels('cpu');
+    const [a, b] = randomPair([3, 1, 9, 11], [1, 5, 11, 6], 7);
+    const expected = tf.tidy(() => tf.matMul(tf.tile(a, [1, 5, 1, 1]), tf.tile(b, [3, 1, 1, 1])).dataSync() as Float32Array);
+    for (const backend of ['cpu', 'wasm'] as const) {
+      for (const native of hasNative ? [true, false] : [false]) {
+        if (!native && backend === 'cpu') continue;
+        await tf.setBackend(backend);
+        enableFastKernels(backend, { native });
+        try {
+          const c = tf.matMul(a, b);
+          expect(c.shape).toEqual([3, 5, 9, 6]);
+          expectClose(c.dataSync() as Float32Array, expected, `${backend} native=${native} two-sided broadcast`);
+          c.dispose();
+        } finally {
+          disableFastKernels(backend);
+        }
+      }
+    }
+    tf.dispose([a, b]);
+  });
+
+  it('gradients through the fast kernel equal the stock CPU gradients', async () => {
+    const grads = () =>
+      tf.tidy(() => {
+        const [a, b] = randomPair([2, 3, 21, 17], [2, 3, 33, 17], 99);
+        const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(x, y, false, true))))([a, b]);
+        return g.map((t) => t.dataSync() as Float32Array);
+      });
+    await tf.setBackend('cpu');
+    disableFastKernels('cpu');
+    const expected = grads();
+    for (const backend of ['wasm', 'cpu'] as const) {
+      for (const native of hasNative ? [true, false] : [false]) {
+        if (!native && backend === 'cpu') continue;
+        await tf.setBackend(backend);
+        enableFastKernels(backend, { native });
+        try {
+          grads().forEach((g, i) => expectClose(g, expected[i], `${backend} native=${native} gradient ${i}`));
+        } finally {
+          disableFastKernels(backend);
+        }
+      }
+    }
+  });
+
+  it('non-float32 products fall through to the stock kernel', async () => {
+    await tf.setBackend('cpu');
+    enableFastKernels('cpu');
+    try {
+      const c = tf.matMul(tf.tensor2d([[1, 2]], [1, 2], 'int32'), tf.tensor2d([[3], [4]], [2, 1], 'int32'));
+      expect(c.dtype).toBe('int32');
+      expect(Array.from(c.dataSync())).toEqual([11]);
+      c.dispose();
+    } finally {
+      disableFastKernels('cpu');
+    }
+  });
+});
+
+describe('GatherV2 on WASM', () => {
+  it('gathers with batch dimensions like the CPU backend (the stock WASM kernel reads out of bounds)', async () => {
+    const make = () => {
+      const x = tf.randomNormal([2, 3, 7, 4], 0, 1, 'float32', 3);
+      const indices = tf.tensor3d([[[6, 0], [1, 1], [2, 5]], [[0, 3], [4, 4], [6, 2]]], [2, 3, 2], 'int32');
+      return { x, indices };
+    };
+    await tf.setBackend('cpu');
+    const expected = tf.tidy(() => {
+      const { x, indices } = make();
+      return tf.gather(x, indices, 2, 2).dataSync() as Float32Array;
+    });
+    await tf.setBackend('wasm');
+    enableFastKernels('wasm');
+    try {
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const { x, indices } = make();
+        const g = tf.gather(x, indices, 2, 2);
+        expect(g.shape).toEqual([2, 3, 2, 4]);
+        expectClose(g.dataSync() as Float32Array, expected, 'gather batchDims=2');
+        // batchDims 0 still goes to the stock kernel.
+        expect(Array.from(tf.gather(tf.tensor1d([5, 6, 7]), tf.tensor1d([2, 0], 'int32')).dataSync())).toEqual([7, 5]);
+      });
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      disableFastKernels('wasm');
+      await tf.setBackend('cpu');
+    }
+  });
+});
