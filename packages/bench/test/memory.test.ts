@@ -5,7 +5,6 @@ import { createVit, vitConfig } from '@fpt/backbone-vit';
 import { fptPlus } from '@fpt/fpt-plus';
 import { estimateFullFinetuneMemory, leastSquares } from '../src/memory/extrapolate';
 import { methodStepMemory, fullFinetuneStepMemory } from '../src/memory/steps';
-import { estimateStepMemory, learnableBytesPerParam } from '../src/memory/estimate';
 import { cliMethod } from '../src/methods';
 
 describe('memory accounting', () => {
@@ -38,32 +37,4 @@ describe('memory accounting', () => {
     expect(Math.abs(est.validation.relativeError)).toBeLessThan(0.05);
     expect(Math.abs(est.peakBytes - real.peakBytes) / real.peakBytes).toBeLessThan(0.05);
   });
-});
-
-describe('memory of any method at shapes too large to run', () => {
-  // A tiny target that still runs for real, so the extrapolation can be checked against it.
-  const target = vitConfig({ hiddenSize: 96, numLayers: 4, numHeads: 4, patchSize: 8, imageSize: 64, numClasses: 3 });
-  let bytesPerLearnable = 0;
-
-  it('bytes per learnable parameter match full fine-tuning\'s extrapolation', async () => {
-    bytesPerLearnable = await learnableBytesPerParam(target);
-    const full = await estimateFullFinetuneMemory(target, 64, 4);
-    expect(bytesPerLearnable).toBeCloseTo(full.bytesPerParam, 6);
-    // Weight, gradient and two AdamW moments at the least.
-    expect(bytesPerLearnable).toBeGreaterThanOrEqual(16);
-  });
-
-  // adapter-houlsby is not yet within 5 % on this target (held-out -5.4 %, target -8 %): see the branch's report.
-  for (const name of ['lora', 'vpt-deep']) {
-    it(`${name}: the per-method model predicts a held-out real step and the target's real step within 5 %, without leaking`, async () => {
-      const before = tf.memory().numTensors;
-      const make = () => cliMethod(name).make({});
-      const est = await estimateStepMemory(target, make, 64, 4, { numClasses: 3, bytesPerLearnable });
-      const real = await methodStepMemory(target, make(), 4, 3, 64);
-      expect(Math.abs(est.validation.relativeError)).toBeLessThan(0.05);
-      expect(Math.abs(est.peakBytes - real.peakBytes) / real.peakBytes).toBeLessThan(0.05);
-      expect(real.frozenParams).toBeGreaterThan(real.learnableParams!);
-      expect(tf.memory().numTensors).toBe(before);
-    });
-  }
 });
