@@ -15,5 +15,8 @@ if (build.status !== 0) {
   process.exit(build.status ?? 1);
 }
 const args = process.argv.slice(2);
-const run = spawnSync(process.execPath, ['packages/bench/dist/cli.js', ...(args.length ? args : ['run', '--preset', 'quick'])], { cwd: root, stdio: 'inherit' });
+const run = spawnSync(process.execPath, ['packages/bench/dist/cli.js', ...(args.length ? args : ['run', '--preset', 'quick'])], {
+  cwd: root,
+  stdio: 'inherit',
+});
 process.exit(run.status ?? 1);

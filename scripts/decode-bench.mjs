@@ -11,22 +11,38 @@ const n = Number(process.argv[2] ?? 200);
 const root = new URL('../data/', import.meta.url).pathname;
 const files = (ds) => {
   const dir = join(root, ds, 'train');
-  return readdirSync(dir).flatMap((c) => readdirSync(join(dir, c)).map((f) => join(dir, c, f))).slice(0, n);
+  return readdirSync(dir)
+    .flatMap((c) => readdirSync(join(dir, c)).map((f) => join(dir, c, f)))
+    .slice(0, n);
 };
 const rows = [];
-for (const [ds, what] of [['idrid-dr', '512x512 RGB JPEG'], ['kermany-cxr', '224x224 gray JPEG']]) {
+for (const [ds, what] of [
+  ['idrid-dr', '512x512 RGB JPEG'],
+  ['kermany-cxr', '224x224 gray JPEG'],
+]) {
   const bytes = files(ds).map((f) => new Uint8Array(readFileSync(f)));
-  for (const [decoder, maxSide, inFlight] of [['js', undefined, 1], ['sharp', undefined, 1], ['sharp', undefined, 4], ['js', 128, 1], ['sharp', 128, 1], ['sharp', 128, 4]]) {
+  for (const [decoder, maxSide, inFlight] of [
+    ['js', undefined, 1],
+    ['sharp', undefined, 1],
+    ['sharp', undefined, 4],
+    ['js', 128, 1],
+    ['sharp', 128, 1],
+    ['sharp', 128, 4],
+  ]) {
     const t = performance.now();
     let next = 0;
-    await Promise.all(Array.from({ length: inFlight }, async () => {
-      while (next < bytes.length) {
-        const i = next++;
-        await decodeFile(bytes[i], `${i}`, { decoder, maxSide });
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (next < bytes.length) {
+          const i = next++;
+          await decodeFile(bytes[i], `${i}`, { decoder, maxSide });
+        }
+      }),
+    );
     const s = (performance.now() - t) / 1000;
-    rows.push(`| ${ds} (${what}) | ${decoder} | ${maxSide ? `shrink to ${maxSide}` : 'full size'} | ${inFlight} | ${(bytes.length / s).toFixed(0)} |`);
+    rows.push(
+      `| ${ds} (${what}) | ${decoder} | ${maxSide ? `shrink to ${maxSide}` : 'full size'} | ${inFlight} | ${(bytes.length / s).toFixed(0)} |`,
+    );
   }
 }
 console.log(`${n} images per dataset, Node ${process.version}, ${cpus().length} x ${cpus()[0].model}\n`);

@@ -67,7 +67,8 @@ export function vitConfig(input: VitPreset | VitConfigInput, overrides: Partial<
   for (const key of ['hiddenSize', 'numLayers', 'numHeads', 'mlpDim', 'patchSize', 'imageSize', 'numChannels'] as const) {
     if (!Number.isInteger(c[key]) || c[key] <= 0) throw new Error(`vitConfig: "${key}" must be a positive integer, got ${c[key]}`);
   }
-  if (!Number.isInteger(c.numClasses) || c.numClasses < 0) throw new Error(`vitConfig: "numClasses" must be a non-negative integer, got ${c.numClasses}`);
+  if (!Number.isInteger(c.numClasses) || c.numClasses < 0)
+    throw new Error(`vitConfig: "numClasses" must be a non-negative integer, got ${c.numClasses}`);
   if (c.hiddenSize % c.numHeads !== 0) {
     throw new Error(`vitConfig: "hiddenSize" ${c.hiddenSize} is not divisible by "numHeads" ${c.numHeads}`);
   }

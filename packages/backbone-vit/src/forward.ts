@@ -167,7 +167,11 @@ export interface BlockLoopOptions<T> {
  * @param options - hooks, extra tokens, collected layers, stop-after, tidy per block
  * @returns the output tokens of the last block run, and what `onLayer` returned per layer
  */
-export function runBlocks<T = FrozenLayer>(vit: VitLike, tokens: tf.Tensor, options: BlockLoopOptions<T> = {}): { out: tf.Tensor; perLayer: Map<number, T> } {
+export function runBlocks<T = FrozenLayer>(
+  vit: VitLike,
+  tokens: tf.Tensor,
+  options: BlockLoopOptions<T> = {},
+): { out: tf.Tensor; perLayer: Map<number, T> } {
   const { hooks, tidyPerBlock } = options;
   const collect = new Set(options.collect ?? []);
   checkLayers(vit, collect);

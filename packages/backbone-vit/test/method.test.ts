@@ -16,7 +16,8 @@ import {
   vitForward,
 } from '../src/index';
 
-const tiny = () => createVit(vitConfig({ hiddenSize: 16, numLayers: 3, numHeads: 2, mlpDim: 32, patchSize: 8, imageSize: 16, numClasses: 0 }), { seed: 2 });
+const tiny = () =>
+  createVit(vitConfig({ hiddenSize: 16, numLayers: 3, numHeads: 2, mlpDim: 32, patchSize: 8, imageSize: 16, numClasses: 0 }), { seed: 2 });
 
 // A method that scales every block's input: enough to see hooks, context and registration work.
 const scale = defineMethod<{ factor: number }>({

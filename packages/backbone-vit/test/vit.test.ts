@@ -76,7 +76,10 @@ describe('timm golden fixture', () => {
   });
 
   it('frozenForward keeps peak memory flat in depth', async () => {
-    const mk = (layers: number) => createVit(vitConfig({ hiddenSize: 32, numLayers: layers, numHeads: 2, patchSize: 8, imageSize: 32, numClasses: 0 }), { init: 'zeros' });
+    const mk = (layers: number) =>
+      createVit(vitConfig({ hiddenSize: 32, numLayers: layers, numHeads: 2, patchSize: 8, imageSize: 32, numClasses: 0 }), {
+        init: 'zeros',
+      });
     const peak = async (layers: number) => {
       const vit = mk(layers);
       const pixels = tf.zeros([2, 3, 32, 32]);
@@ -97,7 +100,17 @@ describe('timm golden fixture', () => {
 });
 
 describe('checkpoint loading', () => {
-  const cfg = vitConfig({ hiddenSize: 8, numLayers: 1, numHeads: 2, mlpDim: 16, patchSize: 4, imageSize: 8, numClasses: 3, layerNormEps: 1e-12, posEmbedResample: 'hf' });
+  const cfg = vitConfig({
+    hiddenSize: 8,
+    numLayers: 1,
+    numHeads: 2,
+    mlpDim: 16,
+    patchSize: 4,
+    imageSize: 8,
+    numClasses: 3,
+    layerNormEps: 1e-12,
+    posEmbedResample: 'hf',
+  });
 
   function hfCheckpoint(overrides: Record<string, number[]> = {}) {
     const src = createVit(cfg, { seed: 3 });
@@ -141,8 +154,15 @@ describe('checkpoint loading', () => {
 
   it('missing and unknown keys are reported (strict throws, lenient returns them)', () => {
     const { src, source } = hfCheckpoint();
-    const names = source.names().filter((n) => n !== 'classifier.bias').concat(['vit.pooler.dense.weight']);
-    const extra = { ...source, names: () => names, get: (n: string) => (n === 'vit.pooler.dense.weight' ? source.get('classifier.weight') : source.get(n)) };
+    const names = source
+      .names()
+      .filter((n) => n !== 'classifier.bias')
+      .concat(['vit.pooler.dense.weight']);
+    const extra = {
+      ...source,
+      names: () => names,
+      get: (n: string) => (n === 'vit.pooler.dense.weight' ? source.get('classifier.weight') : source.get(n)),
+    };
     const dst = createVit(cfg);
     expect(() => loadVitWeights(dst, extra)).toThrow(/missing 1 key\(s\): classifier.bias; unexpected 1 key\(s\): vit.pooler.dense.weight/);
     const r = loadVitWeights(dst, extra, { strict: false });

@@ -4,7 +4,8 @@ import { AdamW, formatParameterReport, measureStep, trainStep } from '@fpt/core'
 import { adapt, loadAdapted, trainingContext } from '@fpt/backbone-vit';
 import { batch, registry, tinyBackbone } from './helpers';
 
-const snapshot = (vars: Array<{ name: string; variable: tf.Variable }>) => new Map(vars.map((p) => [p.name, Array.from(p.variable.dataSync())]));
+const snapshot = (vars: Array<{ name: string; variable: tf.Variable }>) =>
+  new Map(vars.map((p) => [p.name, Array.from(p.variable.dataSync())]));
 const make = (name: string) => registry.get(name)();
 
 // The shared behaviour suite: one matrix over every registered method, peft-style.
@@ -33,7 +34,9 @@ describe.each(registry.names())('%s', (name) => {
       if (trainedBackbone.has(p.name)) continue;
       expect(same, `${name}: frozen ${p.name} changed`).toBe(true);
     }
-    const changedOwn = m.module.namedParameters().filter((p) => Array.from(p.variable.dataSync()).some((v, i) => v !== ownBefore.get(p.name)![i]));
+    const changedOwn = m.module
+      .namedParameters()
+      .filter((p) => Array.from(p.variable.dataSync()).some((v, i) => v !== ownBefore.get(p.name)![i]));
     expect(changedOwn.map((p) => p.name)).toContain('head.weight');
     if (trainedBackbone.size) {
       const changed = [...trainedBackbone].filter((n) => Array.from(backbone.get(n).dataSync()).some((v, i) => v !== before.get(n)![i]));

@@ -9,7 +9,9 @@ describe('combining methods', () => {
     const backbone = tinyBackbone();
     const m = adapt(backbone, [lora({ rank: 2 }), vptDeep({ prompts: 3 })], { numClasses: 3 });
     expect(m.name).toBe('lora+vpt-deep');
-    expect(m.module.namedParameters().map((p) => p.name)).toEqual(expect.arrayContaining(['lora.blocks.0.attn.qkv.q.lora_A', 'vpt-deep.prompts', 'head.weight']));
+    expect(m.module.namedParameters().map((p) => p.name)).toEqual(
+      expect.arrayContaining(['lora.blocks.0.attn.qkv.q.lora_A', 'vpt-deep.prompts', 'head.weight']),
+    );
     expect(() => m.merge()).toThrow('lora+vpt-deep: not mergeable (combined methods are never merged)');
     const { pixels } = batch();
     const saved = m.save();
@@ -27,11 +29,17 @@ describe('combining methods', () => {
     const backbone = tinyBackbone();
     const start = tf.memory().numTensors;
     const trainable = backbone.trainableVariables().length;
-    expect(() => adapt(backbone, [full(), lora()])).toThrow('adapt: "full" cannot be combined with other methods: it trains every parameter already');
-    expect(() => adapt(backbone, [sideTuning(), vptDeep()])).toThrow(/"side-tuning" cannot be combined with other methods: it replaces the features/);
+    expect(() => adapt(backbone, [full(), lora()])).toThrow(
+      'adapt: "full" cannot be combined with other methods: it trains every parameter already',
+    );
+    expect(() => adapt(backbone, [sideTuning(), vptDeep()])).toThrow(
+      /"side-tuning" cannot be combined with other methods: it replaces the features/,
+    );
     expect(() => adapt(backbone, [lora(), lora({ rank: 4 })])).toThrow('adapt: method "lora" is given twice');
     expect(() => adapt(backbone, [])).toThrow('adapt: no method given');
-    expect(() => adapt(backbone, [bitfit()], { numClasses: 99_999_999 })).toThrow('adapt: "numClasses" must be an integer in [1, 1000000], got 99999999');
+    expect(() => adapt(backbone, [bitfit()], { numClasses: 99_999_999 })).toThrow(
+      'adapt: "numClasses" must be an integer in [1, 1000000], got 99999999',
+    );
     expect(() => registry.get('dora')).toThrow(`unknown method "dora"; known: ${registry.names().join(', ')}`);
     expect(tf.memory().numTensors).toBe(start);
     expect(backbone.trainableVariables()).toHaveLength(trainable); // the backbone is untouched

@@ -4,7 +4,9 @@ import { registerBaselines } from '../src/index';
 
 /** A tiny random ViT (width 32, 2 blocks, 16 px, patch 8) with deterministic weights. */
 export function tinyBackbone(seed = 1): VitModel {
-  const vit = createVit(vitConfig({ hiddenSize: 32, numLayers: 2, numHeads: 2, mlpDim: 64, patchSize: 8, imageSize: 16, numClasses: 0 }), { seed });
+  const vit = createVit(vitConfig({ hiddenSize: 32, numLayers: 2, numHeads: 2, mlpDim: 64, patchSize: 8, imageSize: 16, numClasses: 0 }), {
+    seed,
+  });
   // Non-trivial LayerNorm affine and biases, so BitFit, LN tuning and SSF merges are exercised.
   for (const p of vit.namedParameters()) {
     if (p.name.endsWith('.bias') || p.name.includes('norm')) {

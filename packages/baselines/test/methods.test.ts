@@ -1,18 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { adapt, createVit, vitB16Hf384, type Method } from '@fpt/backbone-vit';
-import {
-  adapterHoulsby,
-  adapterPfeiffer,
-  bitfit,
-  full,
-  linearProbe,
-  lora,
-  matchTargets,
-  ssf,
-  vptDeep,
-  vptShallow,
-} from '../src/index';
+import { adapterHoulsby, adapterPfeiffer, bitfit, full, linearProbe, lora, matchTargets, ssf, vptDeep, vptShallow } from '../src/index';
 import { batch, registry, tinyBackbone } from './helpers';
 
 describe('parameter shares on ViT-B/16 (HF) with C = 5, DESIGN.md §3', () => {
@@ -73,7 +62,8 @@ describe('LoRA', () => {
     const backbone = tinyBackbone();
     const m = adapt(backbone, [lora({ rank: 4, alpha: 8 })], { numClasses: 3 });
     // Train the update away from zero first (B starts at zero).
-    for (const p of m.module.namedParameters()) if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(tf.randomNormal(p.variable.shape, 0, 0.1, 'float32', 3)));
+    for (const p of m.module.namedParameters())
+      if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(tf.randomNormal(p.variable.shape, 0, 0.1, 'float32', 3)));
     const { pixels } = batch();
     const w0 = Array.from(backbone.get('blocks.0.attn.qkv.weight').dataSync());
     const plain = tf.tidy(() => m.forward({ pixels }).dataSync());
@@ -94,7 +84,8 @@ describe('LoRA', () => {
     const m = adapt(backbone, [lora({ rank: 4, dropout: 0.5 })], { numClasses: 3 });
     for (const p of m.module.namedParameters()) if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(tf.ones(p.variable.shape)));
     const { pixels } = batch();
-    const run = (ctx?: { training: boolean; seed: number; step: number }) => tf.tidy(() => Array.from(m.forward({ pixels }, ctx).dataSync()));
+    const run = (ctx?: { training: boolean; seed: number; step: number }) =>
+      tf.tidy(() => Array.from(m.forward({ pixels }, ctx).dataSync()));
     expect(run()).toEqual(run());
     const t1 = run({ training: true, seed: 1, step: 0 });
     expect(t1).toEqual(run({ training: true, seed: 1, step: 0 }));
@@ -107,12 +98,26 @@ describe('LoRA', () => {
 
   it('q,v slices leave the key projection untouched; the whole-projection variant does not', () => {
     const backbone = tinyBackbone();
-    for (const [slices, keyChanged] of [[['q', 'v'], false], [['qkv'], true]] as const) {
+    for (const [slices, keyChanged] of [
+      [['q', 'v'], false],
+      [['qkv'], true],
+    ] as const) {
       const m = adapt(backbone, [lora({ rank: 2, qkvSlices: [...slices] })], { numClasses: 3 });
-      for (const p of m.module.namedParameters()) if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(tf.ones(p.variable.shape)));
-      const k0 = Array.from(backbone.get('blocks.1.attn.qkv.weight').dataSync().slice(32 * 32, 64 * 32));
+      for (const p of m.module.namedParameters())
+        if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(tf.ones(p.variable.shape)));
+      const k0 = Array.from(
+        backbone
+          .get('blocks.1.attn.qkv.weight')
+          .dataSync()
+          .slice(32 * 32, 64 * 32),
+      );
       m.merge();
-      const k1 = Array.from(backbone.get('blocks.1.attn.qkv.weight').dataSync().slice(32 * 32, 64 * 32));
+      const k1 = Array.from(
+        backbone
+          .get('blocks.1.attn.qkv.weight')
+          .dataSync()
+          .slice(32 * 32, 64 * 32),
+      );
       expect(k1.some((v, i) => v !== k0[i])).toBe(keyChanged);
       m.unmerge();
       m.dispose();
@@ -128,15 +133,27 @@ describe('LoRA', () => {
     expect(matchTargets(names, ['re:blocks\\.0\\..*'], 'lora')).toEqual(['blocks.0.attn.qkv', 'blocks.0.mlp.fc1']);
     expect(() => matchTargets(names, ['qkv2'], 'lora')).toThrow('lora: target "qkv2" matches no layer');
     expect(() => matchTargets(names, ['fc'], 'lora')).toThrow(/target "fc" matches no layer/); // suffixes match whole segments
-    expect(() => matchTargets(names, ['re:('], 'lora')).toThrow('lora: option "targets" value "re:(" is not a valid regular expression (Unterminated group)');
+    expect(() => matchTargets(names, ['re:('], 'lora')).toThrow(
+      'lora: option "targets" value "re:(" is not a valid regular expression (Unterminated group)',
+    );
     const backbone = tinyBackbone();
     expect(() => adapt(backbone, [lora({ targets: ['attn.nope'] })])).toThrow('lora: target "attn.nope" matches no layer');
     expect(() => lora({ rank: 0 })).toThrow('lora: option "rank" must be a positive integer, got 0');
     expect(() => registry.fromStrings('lora', { qkvSlices: 'q,x' })).toThrow(/"qkvSlices" must be "qkv" or distinct slices among q, k, v/);
-    expect(() => registry.fromStrings('lora', { rnak: '4' })).toThrow('lora: unknown option "rnak"; known options: rank, alpha, dropout, targets, qkvSlices, seed');
+    expect(() => registry.fromStrings('lora', { rnak: '4' })).toThrow(
+      'lora: unknown option "rnak"; known options: rank, alpha, dropout, targets, qkvSlices, seed',
+    );
     const mlp = adapt(backbone, [registry.fromStrings('lora', { targets: 'mlp.fc1,mlp.fc2', rank: '2' })]);
-    expect(mlp.module.namedParameters().map((p) => p.name).filter((n) => n.endsWith('lora_A'))).toEqual([
-      'lora.blocks.0.mlp.fc1.lora_A', 'lora.blocks.0.mlp.fc2.lora_A', 'lora.blocks.1.mlp.fc1.lora_A', 'lora.blocks.1.mlp.fc2.lora_A',
+    expect(
+      mlp.module
+        .namedParameters()
+        .map((p) => p.name)
+        .filter((n) => n.endsWith('lora_A')),
+    ).toEqual([
+      'lora.blocks.0.mlp.fc1.lora_A',
+      'lora.blocks.0.mlp.fc2.lora_A',
+      'lora.blocks.1.mlp.fc1.lora_A',
+      'lora.blocks.1.mlp.fc2.lora_A',
     ]);
     mlp.dispose();
     backbone.dispose();
@@ -155,7 +172,8 @@ describe('SSF', () => {
     const merged = tf.tidy(() => m.forward({ pixels }).dataSync());
     merged.forEach((v, i) => expect(Math.abs(v - plain[i])).toBeLessThan(1e-4));
     m.unmerge();
-    for (const p of backbone.namedParameters()) Array.from(p.variable.dataSync()).forEach((v, i) => expect(Math.abs(v - before.get(p.name)![i])).toBeLessThan(1e-5));
+    for (const p of backbone.namedParameters())
+      Array.from(p.variable.dataSync()).forEach((v, i) => expect(Math.abs(v - before.get(p.name)![i])).toBeLessThan(1e-5));
     pixels.dispose();
     m.dispose();
     backbone.dispose();
@@ -165,12 +183,15 @@ describe('SSF', () => {
 describe('adapters', () => {
   it('Pfeiffer takes an activation (ReLU by default); the two differ', () => {
     expect(adapterPfeiffer().config.activation).toBe('relu');
-    expect(() => registry.fromStrings('adapter-pfeiffer', { activation: 'tanh' })).toThrow('adapter-pfeiffer: option "activation" must be one of relu, gelu, got "tanh"');
+    expect(() => registry.fromStrings('adapter-pfeiffer', { activation: 'tanh' })).toThrow(
+      'adapter-pfeiffer: option "activation" must be one of relu, gelu, got "tanh"',
+    );
     const backbone = tinyBackbone();
     const { pixels } = batch();
     const out = (act: 'relu' | 'gelu') => {
       const m = adapt(backbone, [adapterPfeiffer({ activation: act, seed: 3 })], { numClasses: 3 });
-      for (const p of m.module.namedParameters()) if (p.name.includes('.up.')) tf.tidy(() => p.variable.assign(tf.randomNormal(p.variable.shape, 0, 0.5, 'float32', 4)));
+      for (const p of m.module.namedParameters())
+        if (p.name.includes('.up.')) tf.tidy(() => p.variable.assign(tf.randomNormal(p.variable.shape, 0, 0.5, 'float32', 4)));
       const y = tf.tidy(() => Array.from(m.forward({ pixels }).dataSync()));
       m.dispose();
       return y;

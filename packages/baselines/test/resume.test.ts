@@ -11,7 +11,8 @@ describe('exact resume', () => {
   it('N steps, save weights and optimizer state, restore on a fresh backbone, M steps == N + M steps, bit for bit', () => {
     const { pixels, labels } = batch();
     const methods = () => [lora({ rank: 2, dropout: 0.2 }), vptDeep({ prompts: 2 })];
-    const step = (m: AdaptedModel, opt: AdamW, i: number) => trainStep(() => m.loss({ pixels }, labels, trainingContext(i, 7)), opt, { clipNorm: 1 });
+    const step = (m: AdaptedModel, opt: AdamW, i: number) =>
+      trainStep(() => m.loss({ pixels }, labels, trainingContext(i, 7)), opt, { clipNorm: 1 });
 
     const refBackbone = tinyBackbone();
     const ref = adapt(refBackbone, methods(), { numClasses: 3 });
@@ -36,7 +37,9 @@ describe('exact resume', () => {
     for (let i = 2; i < 5; i++) step(resumed, opt2, i);
     expect(params(resumed)).toEqual(params(ref));
 
-    expect(() => resumed.loadOptimizerState(opt2, saved.weights)).toThrow('optimizer state: metadata "format" must be "fpt-adamw/1", got "fpt-adapted/1"');
+    expect(() => resumed.loadOptimizerState(opt2, saved.weights)).toThrow(
+      'optimizer state: metadata "format" must be "fpt-adamw/1", got "fpt-adapted/1"',
+    );
     const other = adapt(tinyBackbone(), [bitfit()], { numClasses: 3 });
     const otherOpt = new AdamW(other.trainableVariables(), { lr: 1 });
     expect(() => other.loadOptimizerState(otherOpt, optState)).toThrow(/optimizer state: unexpected tensor\(s\) for bitfit: m\.lora\./);

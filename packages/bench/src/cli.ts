@@ -21,18 +21,48 @@ const onCpu = async () => {
 /** Every subcommand: add one line to add a command. */
 const COMMANDS: Record<string, Command> = {
   // Parity is defined on float32 CPU (golden README): always the plain CPU backend.
-  parity: { usage: 'parity [--backend B] <fixture.safetensors>...   check the TypeScript port against golden PyTorch fixtures', run: async (a) => (await onCpu(), parityCommand(a)) },
-  params: { usage: 'params <method> --classes C [--set key=value]...   learnable and total parameters on ViT-B/16 (HF, 384)', run: async (a) => (await onCpu(), paramsCommand(a)) },
-  memory: { usage: 'memory [--batch 16] [--classes 5] [--backend B]   peak step memory: FPT+ vs full fine-tuning at the paper shapes', run: memoryCommand },
-  run: { usage: `${RUN_USAGE.replace('fpt-bench ', '')}\n      train and test every (dataset, method, seed), then print the table and write plots`, run: runCommand },
+  parity: {
+    usage: 'parity [--backend B] <fixture.safetensors>...   check the TypeScript port against golden PyTorch fixtures',
+    run: async (a) => {
+      await onCpu();
+      return parityCommand(a);
+    },
+  },
+  params: {
+    usage: 'params <method> --classes C [--set key=value]...   learnable and total parameters on ViT-B/16 (HF, 384)',
+    run: async (a) => {
+      await onCpu();
+      return paramsCommand(a);
+    },
+  },
+  memory: {
+    usage: 'memory [--batch 16] [--classes 5] [--backend B]   peak step memory: FPT+ vs full fine-tuning at the paper shapes',
+    run: memoryCommand,
+  },
+  run: {
+    usage: `${RUN_USAGE.replace('fpt-bench ', '')}\n      train and test every (dataset, method, seed), then print the table and write plots`,
+    run: runCommand,
+  },
   table: { usage: 'table DIR   re-render table.md, table.csv and plots from the result files in DIR', run: tableCommand },
-  merge: { usage: `${MERGE_USAGE.replace('fpt-bench ', '')}   combine result folders (shards) into one table and plot set; lists missing runs`, run: mergeCommand },
-  cluster: { usage: `${CLUSTER_USAGE.replace('fpt-bench ', '')}\n      write a Slurm array script or a Kubernetes Indexed Job that runs the grid in shards`, run: clusterCommand },
+  merge: {
+    usage: `${MERGE_USAGE.replace('fpt-bench ', '')}   combine result folders (shards) into one table and plot set; lists missing runs`,
+    run: mergeCommand,
+  },
+  cluster: {
+    usage: `${CLUSTER_USAGE.replace('fpt-bench ', '')}\n      write a Slurm array script or a Kubernetes Indexed Job that runs the grid in shards`,
+    run: clusterCommand,
+  },
   datasets: { usage: 'datasets [--data-root DIR]   list the dataset presets and what the data root holds', run: datasetsCommand },
-  perf: { usage: 'perf [--reps 3] [--workloads W1,...] [--scale full|quick] [--backend B] [--torch auto|off|PYTHON]   speed and memory against PyTorch', run: perfCommand },
+  perf: {
+    usage:
+      'perf [--reps 3] [--workloads W1,...] [--scale full|quick] [--backend B] [--torch auto|off|PYTHON]   speed and memory against PyTorch',
+    run: perfCommand,
+  },
 };
 
-const USAGE = `usage: fpt-bench <command> [args]\n\ncommands:\n${Object.values(COMMANDS).map((c) => `  ${c.usage}`).join('\n')}`;
+const USAGE = `usage: fpt-bench <command> [args]\n\ncommands:\n${Object.values(COMMANDS)
+  .map((c) => `  ${c.usage}`)
+  .join('\n')}`;
 
 async function main(argv: string[]): Promise<number> {
   tf.enableProdMode();

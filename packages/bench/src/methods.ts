@@ -48,7 +48,8 @@ function fptCli(factory: MethodFactory<FptOptions>): CliMethod {
     make(sets) {
       const o = configFromStrings(defaults, sets, factory.methodName);
       const layers = o.layers.map((s) => {
-        if (!/^\d+$/.test(s)) throw new Error(`${factory.methodName}: option "layers" expects comma-separated layer indices, got "${o.layers.join(',')}"`);
+        if (!/^\d+$/.test(s))
+          throw new Error(`${factory.methodName}: option "layers" expects comma-separated layer indices, got "${o.layers.join(',')}"`);
         return Number(s);
       });
       return factory({
@@ -58,7 +59,12 @@ function fptCli(factory: MethodFactory<FptOptions>): CliMethod {
         ratio: o.ratio,
         prompts: o.prompts,
         dropout: o.dropout,
-        side: { hiddenSize: o.sideWidth, imageSize: o.sideImage, mlpDim: 4 * o.sideWidth, ...(layers.length ? { numLayers: layers.length } : {}) },
+        side: {
+          hiddenSize: o.sideWidth,
+          imageSize: o.sideImage,
+          mlpDim: 4 * o.sideWidth,
+          ...(layers.length ? { numLayers: layers.length } : {}),
+        },
         sideMethods: o.sideMethods.map((name) => METHOD_REGISTRY.fromStrings(name, {})),
         seed: o.seed,
       });

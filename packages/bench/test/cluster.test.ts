@@ -16,10 +16,16 @@ const root = mkdtempSync(join(tmpdir(), 'fpt-cluster-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const GRID = ['--preset', 'tiny', '--datasets', 'toy,toy3', '--methods', 'lora,fpt-plus,linear', '--seeds', '0,1', '--epochs', '1'];
-const gridIds = benchGrid(['toy', 'toy3'], ['lora', 'fpt-plus', 'linear'], [0, 1]).map((r) => r.id).sort();
+const gridIds = benchGrid(['toy', 'toy3'], ['lora', 'fpt-plus', 'linear'], [0, 1])
+  .map((r) => r.id)
+  .sort();
 const bench = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 /** The run ids a `--dry-run` lists. */
-const listed = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('  ')).map((l) => l.trim().split(' ')[0]);
+const listed = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith('  '))
+    .map((l) => l.trim().split(' ')[0]);
 const has = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8', timeout: 20_000 }).status === 0;
 
 /** Every shard's dry-run together lists the grid, each run once. */
@@ -33,12 +39,40 @@ function expectShardsCoverGrid(perIndex: string[][]) {
 describe('fpt-bench cluster slurm', () => {
   const script = join(root, 'grid.sbatch');
   const results = join(root, 'shared', 'results');
-  const gen = bench(['cluster', 'slurm', ...GRID, '--data-root', join(root, 'data'), '--shards', '4', '--gpus', '1', '--cpus', '2', '--memory', '2G', '--time', '00:30:00', '--results', results, '--out', script]);
+  const gen = bench([
+    'cluster',
+    'slurm',
+    ...GRID,
+    '--data-root',
+    join(root, 'data'),
+    '--shards',
+    '4',
+    '--gpus',
+    '1',
+    '--cpus',
+    '2',
+    '--memory',
+    '2G',
+    '--time',
+    '00:30:00',
+    '--results',
+    results,
+    '--out',
+    script,
+  ]);
 
   it('writes an array script: one task per shard (--array=0-3), GPU, cache and results on the shared path', () => {
     expect(gen.status, gen.stderr).toBe(0);
     const text = readFileSync(script, 'utf8');
-    for (const line of ['#SBATCH --array=0-3', '#SBATCH --gres=gpu:1', '#SBATCH --cpus-per-task=2', '#SBATCH --mem=2G', '#SBATCH --time=00:30:00', 'N=4']) expect(text).toContain(line);
+    for (const line of [
+      '#SBATCH --array=0-3',
+      '#SBATCH --gres=gpu:1',
+      '#SBATCH --cpus-per-task=2',
+      '#SBATCH --mem=2G',
+      '#SBATCH --time=00:30:00',
+      'N=4',
+    ])
+      expect(text).toContain(line);
     expect(text).toContain(`--out ${results} --cache ${join(results, 'kv-cache')} --shard "$SLURM_ARRAY_TASK_ID/$N"`);
   });
 
@@ -88,7 +122,25 @@ describe('fpt-bench cluster slurm', () => {
 
 describe('fpt-bench cluster k8s', () => {
   const manifest = join(root, 'grid.yaml');
-  const gen = bench(['cluster', 'k8s', ...GRID, '--shards', '3', '--parallel', '2', '--gpus', '1', '--memory', '4G', '--image', 'registry.example/fpt-bench:1', '--set', 'lora.rank=2', '--out', manifest]);
+  const gen = bench([
+    'cluster',
+    'k8s',
+    ...GRID,
+    '--shards',
+    '3',
+    '--parallel',
+    '2',
+    '--gpus',
+    '1',
+    '--memory',
+    '4G',
+    '--image',
+    'registry.example/fpt-bench:1',
+    '--set',
+    'lora.rank=2',
+    '--out',
+    manifest,
+  ]);
   const docs = () => parseAllDocuments(readFileSync(manifest, 'utf8')).map((d) => d.toJS());
 
   it('writes a PersistentVolumeClaim and an Indexed Job that pass the Kubernetes schema (kubernetes-models, ajv)', () => {
@@ -114,7 +166,10 @@ describe('fpt-bench cluster k8s', () => {
     const c = pod.containers[0];
     expect(c.image).toBe('registry.example/fpt-bench:1');
     expect(c.args.slice(-2)).toEqual(['--shard', '$(JOB_COMPLETION_INDEX)/3']);
-    expect(c.env).toContainEqual({ name: 'JOB_COMPLETION_INDEX', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } });
+    expect(c.env).toContainEqual({
+      name: 'JOB_COMPLETION_INDEX',
+      valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } },
+    });
     expect(pod.volumes).toEqual([{ name: 'shared', persistentVolumeClaim: { claimName: pvc.metadata.name } }]);
     const mount = c.volumeMounts[0].mountPath;
     const arg = (name: string) => c.args[c.args.indexOf(name) + 1] as string;
@@ -145,7 +200,9 @@ describe('fpt-bench cluster k8s', () => {
   });
 
   it('rejects a Job name Kubernetes would refuse', () => {
-    expect(bench(['cluster', 'k8s', ...GRID, '--job-name', 'Grid_1']).stderr).toContain('--job-name "Grid_1": a Kubernetes Job name must be');
+    expect(bench(['cluster', 'k8s', ...GRID, '--job-name', 'Grid_1']).stderr).toContain(
+      '--job-name "Grid_1": a Kubernetes Job name must be',
+    );
   });
 
   // kubectl's client-side dry run still asks an API server for the schema and the resource kinds.

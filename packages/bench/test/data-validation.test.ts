@@ -58,7 +58,10 @@ describe('up-front data validation', () => {
   it('fpt-bench run exits 1 listing the problems and trains nothing', async () => {
     const lines: string[] = [];
     const out = join(root, 'out');
-    const code = await runCommand(['--preset', 'tiny', '--data-root', root, '--datasets', 'bad,corrupt', '--backend', 'cpu', '--out', out], (l) => lines.push(l));
+    const code = await runCommand(
+      ['--preset', 'tiny', '--data-root', root, '--datasets', 'bad,corrupt', '--backend', 'cpu', '--out', out],
+      (l) => lines.push(l),
+    );
     expect(code).toBe(1);
     const text = lines.join('\n');
     expect(text).toMatch(/the data has \d+ problem\(s\); nothing was trained/);

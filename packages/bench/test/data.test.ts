@@ -23,7 +23,8 @@ import {
 
 function gradient(w: number, h: number): FloatImage {
   const data = new Float32Array(w * h * 3);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) data[(y * w + x) * 3 + c] = (x + 2 * y + c) / (w + 2 * h + 3);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) data[(y * w + x) * 3 + c] = (x + 2 * y + c) / (w + 2 * h + 3);
   return { width: w, height: h, data };
 }
 
@@ -52,7 +53,11 @@ describe('decoding', () => {
   });
 
   it('normalises to CHW', () => {
-    const chw = normaliseChw({ width: 2, height: 1, data: Float32Array.from([0.5, 0.25, 1, 0, 0.5, 0.75]) }, [0.5, 0.5, 0.5], [0.5, 0.25, 0.5]);
+    const chw = normaliseChw(
+      { width: 2, height: 1, data: Float32Array.from([0.5, 0.25, 1, 0, 0.5, 0.75]) },
+      [0.5, 0.5, 0.5],
+      [0.5, 0.25, 0.5],
+    );
     expect(Array.from(chw)).toEqual([0, -1, -1, 0, 1, 0.5]);
   });
 });
@@ -75,7 +80,9 @@ describe('transforms', () => {
     const g = gradient(5, 3);
     expect(Array.from(horizontalFlip(horizontalFlip(g)).data)).toEqual(Array.from(g.data));
     expect(horizontalFlip(g).data[0]).toBe(g.data[4 * 3]);
-    expect(adjustBrightness({ width: 1, height: 1, data: Float32Array.from([0.5, 0.8, 0.1]) }, 1.5).data).toEqual(Float32Array.from([0.75, 1, 0.15000000596046448]));
+    expect(adjustBrightness({ width: 1, height: 1, data: Float32Array.from([0.5, 0.8, 0.1]) }, 1.5).data).toEqual(
+      Float32Array.from([0.75, 1, 0.15000000596046448]),
+    );
     const c = adjustContrast({ width: 2, height: 1, data: Float32Array.from([0.2, 0.2, 0.2, 0.6, 0.6, 0.6]) }, 0.5);
     expect(Array.from(c.data).map((v) => +v.toFixed(6))).toEqual([0.3, 0.3, 0.3, 0.5, 0.5, 0.5]);
   });
@@ -116,7 +123,11 @@ describe('ImageFolder datasets', () => {
       }
     }
     writeFileSync(join(root, 'train', 'benign', 'notes.txt'), 'ignored');
-    if (withManifest) writeFileSync(join(root, 'manifest.json'), JSON.stringify({ name: 'toy', classes: ['malignant', 'benign'], splits: counts, sha256: sha }));
+    if (withManifest)
+      writeFileSync(
+        join(root, 'manifest.json'),
+        JSON.stringify({ name: 'toy', classes: ['malignant', 'benign'], splits: counts, sha256: sha }),
+      );
     return root;
   }
 
@@ -135,7 +146,9 @@ describe('ImageFolder datasets', () => {
     expect(ds.classes).toEqual(['malignant', 'benign']);
     expect(ds.splits.test.filter((i) => i.label === 0).every((i) => i.relPath.startsWith('test/malignant/'))).toBe(true);
     writeFileSync(join(root, 'val', 'benign', 'img1.jpg'), jpegBytes(8, 8, 99));
-    expect(() => openImageFolder(root, { verifyChecksums: true })).toThrow(/val\/benign\/img1.jpg: sha256 [0-9a-f]{64} does not match manifest.json/);
+    expect(() => openImageFolder(root, { verifyChecksums: true })).toThrow(
+      /val\/benign\/img1.jpg: sha256 [0-9a-f]{64} does not match manifest.json/,
+    );
   });
 
   it('names what is wrong with a tree', () => {
@@ -144,7 +157,9 @@ describe('ImageFolder datasets', () => {
     expect(() => openImageFolder(root)).toThrow(`dataset ${root}: test/malignant holds 3 images, manifest.json says 2`);
     const other = makeDataset(false);
     mkdirSync(join(other, 'val', 'normal'));
-    expect(() => openImageFolder(other)).toThrow(`dataset ${other}: val/ has class folder(s) "normal" not among the classes [benign, malignant]`);
+    expect(() => openImageFolder(other)).toThrow(
+      `dataset ${other}: val/ has class folder(s) "normal" not among the classes [benign, malignant]`,
+    );
     expect(() => openImageFolder(join(other, 'nope'))).toThrow('not a folder');
     const noTest = mkdtempSync(join(tmpdir(), 'ds-'));
     mkdirSync(join(noTest, 'train'));

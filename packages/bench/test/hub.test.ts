@@ -16,7 +16,16 @@ import { createLpm, vitConfigFromCheckpoint } from '../src/run/lpm';
 // answer with X-Repo-Commit and (for the LFS file) X-Linked-Etag = sha256, then redirect to the blob,
 // which honours Range requests, as huggingface.co and its CDN do.
 const COMMIT = 'c0ffee0000000000000000000000000000000001';
-const config = vitConfig({ hiddenSize: 16, numLayers: 2, numHeads: 2, mlpDim: 32, patchSize: 8, imageSize: 32, numClasses: 3, layerNormEps: 1e-6 });
+const config = vitConfig({
+  hiddenSize: 16,
+  numLayers: 2,
+  numHeads: 2,
+  mlpDim: 32,
+  patchSize: 8,
+  imageSize: 32,
+  numClasses: 3,
+  layerNormEps: 1e-6,
+});
 let weights: Uint8Array;
 let sha: string;
 const configJson = JSON.stringify({ num_attention_heads: 2, layer_norm_eps: 1e-6 });
@@ -31,7 +40,13 @@ function files(): Record<string, { body: Uint8Array; lfs: boolean }> {
 
 beforeAll(async () => {
   const vit = createVit(config, { seed: 3 });
-  weights = writeSafetensors(Object.fromEntries(vit.namedParameters().map((p) => [p.name, { dtype: 'float32' as const, shape: p.variable.shape, data: p.variable.dataSync() as Float32Array }])));
+  weights = writeSafetensors(
+    Object.fromEntries(
+      vit
+        .namedParameters()
+        .map((p) => [p.name, { dtype: 'float32' as const, shape: p.variable.shape, data: p.variable.dataSync() as Float32Array }]),
+    ),
+  );
   vit.dispose();
   sha = createHash('sha256').update(weights).digest('hex');
   server = createServer((req: IncomingMessage, res) => {
@@ -42,7 +57,11 @@ beforeAll(async () => {
       const f = files()[resolve[3]];
       if (resolve[1] !== 'tiny/vit' || !f) return res.writeHead(404).end();
       const etag = f.lfs ? sha : createHash('sha1').update(f.body).digest('hex');
-      const headers = { 'x-repo-commit': COMMIT, etag: `"${etag}"`, ...(f.lfs ? { 'x-linked-etag': `"${sha}"`, 'x-linked-size': String(f.body.length) } : { 'content-length': String(f.body.length) }) };
+      const headers = {
+        'x-repo-commit': COMMIT,
+        etag: `"${etag}"`,
+        ...(f.lfs ? { 'x-linked-etag': `"${sha}"`, 'x-linked-size': String(f.body.length) } : { 'content-length': String(f.body.length) }),
+      };
       if (f.lfs) return res.writeHead(302, { ...headers, location: `/cdn/${resolve[3]}` }).end();
       res.writeHead(200, headers);
       return res.end(req.method === 'HEAD' ? undefined : Buffer.from(f.body));
@@ -53,7 +72,10 @@ beforeAll(async () => {
       const m = /bytes=(\d+)-/.exec(req.headers.range ?? '');
       const start = m ? Number(m[1]) : 0;
       const part = body.subarray(start);
-      res.writeHead(m ? 206 : 200, { 'content-length': String(part.length), ...(m ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}) });
+      res.writeHead(m ? 206 : 200, {
+        'content-length': String(part.length),
+        ...(m ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
+      });
       if (behaviour.cutFirstGetAt > 0) {
         const cut = behaviour.cutFirstGetAt;
         behaviour.cutFirstGetAt = 0;
@@ -96,7 +118,9 @@ describe('hub download (against a local HTTP server)', () => {
 
   it('resumes an interrupted download with a range request', async () => {
     behaviour.cutFirstGetAt = 1000;
-    await expect(hubDownload('tiny/vit', 'model.safetensors', 'main', { endpoint, cacheDir: cache })).rejects.toThrow(/download (interrupted|stopped)/);
+    await expect(hubDownload('tiny/vit', 'model.safetensors', 'main', { endpoint, cacheDir: cache })).rejects.toThrow(
+      /download (interrupted|stopped)/,
+    );
     const partial = join(repoFolder(cache, 'tiny/vit'), 'blobs', `${sha}.incomplete`);
     expect(existsSync(partial)).toBe(true);
     const got = await hubDownload('tiny/vit', 'model.safetensors', 'main', { endpoint, cacheDir: cache });
@@ -124,14 +148,18 @@ describe('hub download (against a local HTTP server)', () => {
 
   it('a bad hash is refused and the partial file removed', async () => {
     behaviour.corrupt = true;
-    await expect(hubDownload('tiny/vit', 'model.safetensors', 'main', { endpoint, cacheDir: cache })).rejects.toThrow(/sha256 [0-9a-f]{64} does not match the hub's [0-9a-f]{64}/);
+    await expect(hubDownload('tiny/vit', 'model.safetensors', 'main', { endpoint, cacheDir: cache })).rejects.toThrow(
+      /sha256 [0-9a-f]{64} does not match the hub's [0-9a-f]{64}/,
+    );
     const blobs = join(repoFolder(cache, 'tiny/vit'), 'blobs');
     expect(existsSync(join(blobs, sha))).toBe(false);
     expect(existsSync(join(blobs, `${sha}.incomplete`))).toBe(false);
   });
 
   it('a missing repository is a 404 naming the URL', async () => {
-    await expect(hubDownload('tiny/nope', 'model.safetensors', 'main', { endpoint, cacheDir: cache })).rejects.toThrow(`${endpoint}/tiny/nope/resolve/main/model.safetensors: HTTP 404`);
+    await expect(hubDownload('tiny/nope', 'model.safetensors', 'main', { endpoint, cacheDir: cache })).rejects.toThrow(
+      `${endpoint}/tiny/nope/resolve/main/model.safetensors: HTTP 404`,
+    );
   });
 
   it('--weights hf:REPO (HF_ENDPOINT, HF_HOME) gives an LPM with the checkpoint weights', async () => {
@@ -146,7 +174,9 @@ describe('hub download (against a local HTTP server)', () => {
       const before = tf.memory().numTensors;
       const lpm = createLpm({ config: c, inputSize: 32, weightsPath: w.path, source: w.source, initSeed: 0 });
       const ref = createVit(config, { seed: 3 });
-      expect(Array.from(lpm.get('blocks.1.attn.qkv.weight').dataSync())).toEqual(Array.from(ref.get('blocks.1.attn.qkv.weight').dataSync()));
+      expect(Array.from(lpm.get('blocks.1.attn.qkv.weight').dataSync())).toEqual(
+        Array.from(ref.get('blocks.1.attn.qkv.weight').dataSync()),
+      );
       lpm.dispose();
       ref.dispose();
       expect(tf.memory().numTensors).toBe(before);

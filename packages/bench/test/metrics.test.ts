@@ -29,9 +29,19 @@ describe('metric edge cases', () => {
 
   it('kappa: perfect agreement is 1, chance-level is about 0; bad labels are named', () => {
     expect(quadraticKappa(confusionMatrix([0, 1, 2, 3], [0, 1, 2, 3], 4))).toBe(1);
-    expect(quadraticKappa([[5, 5], [5, 5]])).toBeCloseTo(0, 12);
+    expect(
+      quadraticKappa([
+        [5, 5],
+        [5, 5],
+      ]),
+    ).toBeCloseTo(0, 12);
     expect(() => confusionMatrix([0, 5], [0, 1], 3)).toThrow('confusionMatrix: label 5 at 1 is not in 0..2');
-    expect(macroScores([[2, 0], [1, 1]])).toEqual({ accuracy: 0.75, precision: (2 / 3 + 1) / 2, recall: (1 + 0.5) / 2, f1: (0.8 + 2 / 3) / 2 });
+    expect(
+      macroScores([
+        [2, 0],
+        [1, 1],
+      ]),
+    ).toEqual({ accuracy: 0.75, precision: (2 / 3 + 1) / 2, recall: (1 + 0.5) / 2, f1: (0.8 + 2 / 3) / 2 });
   });
 
   it('PPE and PME as in the paper', () => {

@@ -69,7 +69,9 @@ describe('fpt-bench parity', () => {
       (g.data as Float32Array)[3] += 0.01;
     });
     const { code, lines } = run([path]);
-    expect(lines.find((l) => l.includes('expected.grad.fusion_module.out_proj.weight'))).toMatch(/^FAIL fptplus-tiny.safetensors expected.grad.fusion_module.out_proj.weight maxabs=1\.00\de-2 tol=0.0001$/);
+    expect(lines.find((l) => l.includes('expected.grad.fusion_module.out_proj.weight'))).toMatch(
+      /^FAIL fptplus-tiny.safetensors expected.grad.fusion_module.out_proj.weight maxabs=1\.00\de-2 tol=0.0001$/,
+    );
     expect(lines.at(-1)).toMatch(/^\d+ passed, 1 failed, 0 skipped$/);
     expect(code).toBe(1);
   });
@@ -80,8 +82,12 @@ describe('fpt-bench parity', () => {
       md.counts = JSON.stringify({ params: 95284 });
     });
     const { code, lines } = run([path]);
-    expect(lines).toContain('FAIL timm-vit-tiny.safetensors expected.timm.mystery maxabs=n/a tol=0 (unknown tensor: not an input or expected output of this fixture kind)');
-    expect(lines).toContain('FAIL timm-vit-tiny.safetensors counts.params maxabs=1.000e+0 tol=0 (built model has 95285, metadata says 95284)');
+    expect(lines).toContain(
+      'FAIL timm-vit-tiny.safetensors expected.timm.mystery maxabs=n/a tol=0 (unknown tensor: not an input or expected output of this fixture kind)',
+    );
+    expect(lines).toContain(
+      'FAIL timm-vit-tiny.safetensors counts.params maxabs=1.000e+0 tol=0 (built model has 95285, metadata says 95284)',
+    );
     expect(code).toBe(1);
   });
 
@@ -102,14 +108,18 @@ describe('fpt-bench parity', () => {
       config.lpm.naming = 'keras';
       md.config = JSON.stringify(config);
     });
-    expect(run([path]).lines[0]).toBe('FAIL fptplus-tiny.safetensors (fixture) maxabs=n/a tol=0 (fptplus-tiny.safetensors config.lpm: "naming" must be "hf" or "timm", got "keras")');
+    expect(run([path]).lines[0]).toBe(
+      'FAIL fptplus-tiny.safetensors (fixture) maxabs=n/a tol=0 (fptplus-tiny.safetensors config.lpm: "naming" must be "hf" or "timm", got "keras")',
+    );
   });
 
   it('fails a fixture of an unknown kind or format', () => {
     const path = variant('timm-vit-tiny.safetensors', (_t, md) => {
       md.kind = 'resnet';
     });
-    expect(run([path]).lines[0]).toBe('FAIL timm-vit-tiny.safetensors (fixture) maxabs=n/a tol=0 (unknown kind "resnet", expected "fpt" or "timm-vit")');
+    expect(run([path]).lines[0]).toBe(
+      'FAIL timm-vit-tiny.safetensors (fixture) maxabs=n/a tol=0 (unknown kind "resnet", expected "fpt" or "timm-vit")',
+    );
     const path2 = variant('timm-vit-tiny.safetensors', (_t, md) => {
       md.format = 'other/2';
     });
@@ -137,7 +147,7 @@ describe('fpt-bench params', () => {
 });
 
 describe('fpt-bench params for the baselines', () => {
-  it('prints DESIGN.md §3\'s shares for LoRA, VPT-deep, Houlsby adapters and full fine-tuning', async () => {
+  it("prints DESIGN.md §3's shares for LoRA, VPT-deep, Houlsby adapters and full fine-tuning", async () => {
     const { paramsCommand } = await import('../src/commands/params');
     const last = (argv: string[]) => {
       const out: string[] = [];
@@ -148,7 +158,9 @@ describe('fpt-bench params for the baselines', () => {
     expect(last(['vpt-deep', '--classes', '5'])).toBe('learnable=151301 total=87010797 share=0.1739%');
     expect(last(['adapter-houlsby', '--classes', '5'])).toBe('learnable=1792901 total=88652397 share=2.0224%');
     expect(last(['full', '--classes', '5'])).toBe('learnable=86094341 total=86094341 share=100.0000%');
-    expect(last(['lora', '--classes', '5', '--set', 'rank=8'])).toBe(`learnable=${294912 + 3845} total=${86859496 + 294912 + 3845} share=${((100 * (294912 + 3845)) / (86859496 + 294912 + 3845)).toFixed(4)}%`);
+    expect(last(['lora', '--classes', '5', '--set', 'rank=8'])).toBe(
+      `learnable=${294912 + 3845} total=${86859496 + 294912 + 3845} share=${((100 * (294912 + 3845)) / (86859496 + 294912 + 3845)).toFixed(4)}%`,
+    );
     expect(() => paramsCommand(['lora', '--set', 'targets=attn.nope'], () => {})).toThrow('lora: target "attn.nope" matches no layer');
   });
 });

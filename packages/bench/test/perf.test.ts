@@ -7,19 +7,40 @@ describe('fpt-bench perf', () => {
   it("prints the issue's line, with NA where a side is missing", () => {
     const line = formatLine({ id: 'W2', ours: [3, 1, 2], torch: [0.5, 1.5], oursBytes: 300 * 2 ** 20, torchBytes: 200 * 2 ** 20 });
     expect(line).toBe('W2 ours_s=2.000 torch_s=1.000 time_ratio=2.00 ours_mib=300.0 torch_mib=200.0 mem_ratio=1.50');
-    expect(formatLine({ id: 'W1', ours: [4], torch: [] })).toBe('W1 ours_s=4.000 torch_s=NA time_ratio=NA ours_mib=NA torch_mib=NA mem_ratio=NA');
+    expect(formatLine({ id: 'W1', ours: [4], torch: [] })).toBe(
+      'W1 ours_s=4.000 torch_s=NA time_ratio=NA ours_mib=NA torch_mib=NA mem_ratio=NA',
+    );
     expect(formatLine({ id: 'GEMM-a', ours: [0.5], torch: [0.25], flops: 1e9 })).toMatch(/ ours_gflops=2\.0 torch_gflops=4\.0$/);
     expect(median([5, 1, 3, 2])).toBe(2.5);
   });
 
   it('ranks kernels by their summed time', () => {
-    const line = topKernels([{ name: 'A', ms: 100 }, { name: 'B', ms: 300 }, { name: 'A', ms: 100 }, { name: 'C', ms: 500 }], 2);
+    const line = topKernels(
+      [
+        { name: 'A', ms: 100 },
+        { name: 'B', ms: 300 },
+        { name: 'A', ms: 100 },
+        { name: 'C', ms: 500 },
+      ],
+      2,
+    );
     expect(line).toBe('C 50% (0.500 s), B 30% (0.300 s)');
   });
 
   it("has the issue's workloads at the issue's shapes, and smaller ones for --scale quick", () => {
     const full = perfWorkloads(FULL_SCALE);
-    expect(full.map((w) => w.id)).toEqual(['W1', 'W1b', 'W2', 'W3a', 'W3b', 'W3c', 'GEMM-1024x768x768-NN', 'GEMM-1024x768x768-NT', 'GEMM-1024x768x3072-NN', 'GEMM-1024x768x3072-NT']);
+    expect(full.map((w) => w.id)).toEqual([
+      'W1',
+      'W1b',
+      'W2',
+      'W3a',
+      'W3b',
+      'W3c',
+      'GEMM-1024x768x768-NN',
+      'GEMM-1024x768x768-NT',
+      'GEMM-1024x768x3072-NN',
+      'GEMM-1024x768x3072-NT',
+    ]);
     const spec = (id: string) => full.find((w) => w.id === id)!.torchSpec;
     expect(spec('W1')).toMatchObject({ image: 512, batch: 1, layers: [6, 7, 8, 9, 10, 11], ratio: 0.2 });
     expect(spec('W1b')).toMatchObject({ image: 224, batch: 8 });
@@ -37,10 +58,14 @@ describe('fpt-bench perf', () => {
 
   it('runs a GEMM on the CPU backend and reports ours alone without PyTorch', async () => {
     const lines: string[] = [];
-    const code = await perfCommand(['--workloads', 'GEMM', '--scale', 'quick', '--reps', '1', '--backend', 'cpu', '--torch', 'off'], (l) => lines.push(l));
+    const code = await perfCommand(['--workloads', 'GEMM', '--scale', 'quick', '--reps', '1', '--backend', 'cpu', '--torch', 'off'], (l) =>
+      lines.push(l),
+    );
     expect(code).toBe(0);
     expect(lines.filter((l) => l.startsWith('GEMM-'))).toHaveLength(4);
-    expect(lines.find((l) => l.startsWith('GEMM-256x768x768-NT'))).toMatch(/^GEMM-256x768x768-NT ours_s=\d+\.\d{3} torch_s=NA time_ratio=NA ours_mib=\d+\.\d torch_mib=NA mem_ratio=NA ours_gflops=\d+\.\d torch_gflops=NA$/);
+    expect(lines.find((l) => l.startsWith('GEMM-256x768x768-NT'))).toMatch(
+      /^GEMM-256x768x768-NT ours_s=\d+\.\d{3} torch_s=NA time_ratio=NA ours_mib=\d+\.\d torch_mib=NA mem_ratio=NA ours_gflops=\d+\.\d torch_gflops=NA$/,
+    );
     expect(lines.some((l) => l.startsWith('kernels: '))).toBe(true);
   });
 });

@@ -39,11 +39,21 @@ describe('reliability: parity fixtures declare their expected tensors (item 5)',
     const failed = lines.filter((l) => l.startsWith('FAIL')).map((l) => l.split(' ')[2]);
     // Every group: LPM, selection, fusion, side, and one gradient per learnable tensor.
     expect(failed.sort()).toEqual([...expectedNames].sort());
-    expect(lines).toContain('FAIL fptplus-tiny.safetensors expected.lpm.hidden maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this LPM tensor)');
-    expect(lines).toContain('FAIL fptplus-tiny.safetensors expected.lpm.indices maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this selection tensor)');
-    expect(lines).toContain('FAIL fptplus-tiny.safetensors expected.fusion.out maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this fusion tensor)');
-    expect(lines).toContain('FAIL fptplus-tiny.safetensors expected.fpt.loss maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this side tensor)');
-    expect(lines).toContain('FAIL fptplus-tiny.safetensors expected.grad.fusion_module.prompts maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this expected tensor)');
+    expect(lines).toContain(
+      'FAIL fptplus-tiny.safetensors expected.lpm.hidden maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this LPM tensor)',
+    );
+    expect(lines).toContain(
+      'FAIL fptplus-tiny.safetensors expected.lpm.indices maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this selection tensor)',
+    );
+    expect(lines).toContain(
+      'FAIL fptplus-tiny.safetensors expected.fusion.out maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this fusion tensor)',
+    );
+    expect(lines).toContain(
+      'FAIL fptplus-tiny.safetensors expected.fpt.loss maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this side tensor)',
+    );
+    expect(lines).toContain(
+      'FAIL fptplus-tiny.safetensors expected.grad.fusion_module.prompts maxabs=n/a tol=0 (missing: a "fpt" fixture must contain this expected tensor)',
+    );
     expect(lines.at(-1)).toBe(`2 passed, ${expectedNames.length} failed, 0 skipped`); // the two parameter counts
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -55,7 +65,11 @@ describe('reliability: parity fixtures declare their expected tensors (item 5)',
     ]);
     expect(grad.code).toBe(1);
     const timm = run([without('timm-vit-tiny.safetensors', (n) => n.startsWith('expected.'))]);
-    expect(timm.lines.filter((l) => l.startsWith('FAIL')).map((l) => l.split(' ')[2])).toEqual(['expected.timm.features', 'expected.timm.logits', 'expected.timm.pos_embed_resampled']);
+    expect(timm.lines.filter((l) => l.startsWith('FAIL')).map((l) => l.split(' ')[2])).toEqual([
+      'expected.timm.features',
+      'expected.timm.logits',
+      'expected.timm.pos_embed_resampled',
+    ]);
     expect(timm.code).toBe(1);
   });
 });
@@ -86,8 +100,12 @@ describe('reliability: options (items 7, 11, 12)', () => {
   });
 
   it('--classes 99999999 is refused by name, with the limit', () => {
-    expect(() => params(['fpt-plus', '--classes', '99999999'])).toThrow('--classes is 99999999, over the limit of 100000 (the classifier heads hold classes x width weights)');
-    expect(() => params(['lora', '--classes', '1e1'])).toThrow('--classes expects a positive integer in plain decimal digits up to 100000, got "1e1"');
+    expect(() => params(['fpt-plus', '--classes', '99999999'])).toThrow(
+      '--classes is 99999999, over the limit of 100000 (the classifier heads hold classes x width weights)',
+    );
+    expect(() => params(['lora', '--classes', '1e1'])).toThrow(
+      '--classes expects a positive integer in plain decimal digits up to 100000, got "1e1"',
+    );
   });
 
   it('--set targets=re:( names the option and what is expected', () => {

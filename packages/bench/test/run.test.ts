@@ -13,7 +13,23 @@ import { writeToyDataset } from './helpers/toy-data';
 // The CLI as built (turbo builds the bench before its tests): kill -9 needs a real process.
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'fpt-run-'));
-const args = (out: string) => ['run', '--preset', 'tiny', '--data-root', root, '--datasets', 'toy', '--methods', 'lora,fpt-plus', '--epochs', '4', '--backend', 'cpu', '--out', out];
+const args = (out: string) => [
+  'run',
+  '--preset',
+  'tiny',
+  '--data-root',
+  root,
+  '--datasets',
+  'toy',
+  '--methods',
+  'lora,fpt-plus',
+  '--epochs',
+  '4',
+  '--backend',
+  'cpu',
+  '--out',
+  out,
+];
 
 beforeAll(() => {
   writeToyDataset(root, 'toy', { train: 8, val: 4, test: 4 });
@@ -47,7 +63,8 @@ describe('fpt-bench run', () => {
     const files = readdirSync(join(full, 'runs')).sort();
     expect(files).toEqual(['toy__fpt-plus__seed0.json', 'toy__lora__seed0.json']);
     for (const f of files) validateRunResult(JSON.parse(readFileSync(join(full, 'runs', f), 'utf8')), f);
-    for (const f of ['table.md', 'table.csv', 'plots/efficiency.png', 'plots/efficiency.svg', 'plots/curves-toy.png']) expect(existsSync(join(full, f)), f).toBe(true);
+    for (const f of ['table.md', 'table.csv', 'plots/efficiency.png', 'plots/efficiency.svg', 'plots/curves-toy.png'])
+      expect(existsSync(join(full, f)), f).toBe(true);
     expect(existsSync(join(full, 'checkpoints', 'toy__lora__seed0'))).toBe(false);
   });
 
@@ -98,6 +115,7 @@ describe('fpt-bench run', () => {
   it('the result schema rejects a broken file naming the key', () => {
     const good = results(full)[0];
     expect(validateRunResult(JSON.parse(JSON.stringify(good)), 'x.json').id).toBe(good.id);
+    // biome-ignore lint/suspicious/noExplicitAny: the test mutates arbitrary nested fields of a result
     const bad = (mutate: (r: Record<string, any>) => void) => {
       const r = JSON.parse(JSON.stringify(good));
       mutate(r);
@@ -129,7 +147,25 @@ describe('fpt-bench run', () => {
   it('runs in-process without leaking tensors', async () => {
     const out = join(root, 'inproc');
     const before = tf.memory().numTensors;
-    const code = await runCommand(['--preset', 'tiny', '--data-root', root, '--datasets', 'toy', '--methods', 'linear,fpt', '--epochs', '2', '--backend', 'cpu', '--out', out], () => {});
+    const code = await runCommand(
+      [
+        '--preset',
+        'tiny',
+        '--data-root',
+        root,
+        '--datasets',
+        'toy',
+        '--methods',
+        'linear,fpt',
+        '--epochs',
+        '2',
+        '--backend',
+        'cpu',
+        '--out',
+        out,
+      ],
+      () => {},
+    );
     expect(code).toBe(0);
     expect(tf.memory().numTensors).toBe(before);
     const r = results(out);

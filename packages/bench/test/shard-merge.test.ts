@@ -13,7 +13,23 @@ import { writeToyDataset } from './helpers/toy-data';
 // The CLI as built (turbo builds the bench before its tests): shards are separate processes.
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'fpt-shard-'));
-const grid = ['run', '--preset', 'tiny', '--data-root', root, '--datasets', 'toy,toy3', '--methods', 'lora,fpt-plus', '--seeds', '0,1', '--epochs', '1', '--backend', 'cpu'];
+const grid = [
+  'run',
+  '--preset',
+  'tiny',
+  '--data-root',
+  root,
+  '--datasets',
+  'toy,toy3',
+  '--methods',
+  'lora,fpt-plus',
+  '--seeds',
+  '0,1',
+  '--epochs',
+  '1',
+  '--backend',
+  'cpu',
+];
 const bench = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 const benchAsync = (args: string[], onStdout?: (text: string) => void) =>
   new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -27,7 +43,8 @@ const benchAsync = (args: string[], onStdout?: (text: string) => void) =>
     child.stderr.on('data', (d) => (stderr += d));
     child.on('exit', (status) => resolve({ status, stdout, stderr }));
   });
-const results = (out: string) => readdirSync(join(out, 'runs')).map((f) => JSON.parse(readFileSync(join(out, 'runs', f), 'utf8')) as RunResult);
+const results = (out: string) =>
+  readdirSync(join(out, 'runs')).map((f) => JSON.parse(readFileSync(join(out, 'runs', f), 'utf8')) as RunResult);
 
 beforeAll(() => {
   writeToyDataset(root, 'toy', { train: 8, val: 4, test: 4 });
@@ -58,11 +75,14 @@ describe('--shard i/n', () => {
     for (let i = 0; i < 4; i++) expect(shardRuns(reordered, { index: i, count: 4 })).toEqual(shardRuns(g, { index: i, count: 4 }));
   });
 
-  it('--dry-run prints the shard\'s runs without reading data', () => {
+  it("--dry-run prints the shard's runs without reading data", () => {
     const r = bench([...grid, '--data-root', join(root, 'absent'), '--shard', '1/3', '--dry-run', '--out', join(root, 'none')]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain('shard 1/3 (0-based): 3 of the grid\'s 8 runs');
-    const listed = r.stdout.split('\n').filter((l) => l.startsWith('  ')).map((l) => l.trim());
+    expect(r.stdout).toContain("shard 1/3 (0-based): 3 of the grid's 8 runs");
+    const listed = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('  '))
+      .map((l) => l.trim());
     expect(listed).toEqual(shardRuns(benchGrid(['toy', 'toy3'], ['lora', 'fpt-plus'], [0, 1]), { index: 1, count: 3 }).map((x) => x.id));
     expect(existsSync(join(root, 'none'))).toBe(false);
   });
@@ -72,9 +92,12 @@ describe('fpt-bench merge', () => {
   const whole = join(root, 'whole');
   const shard = (i: number) => join(root, `shard${i}`);
 
-  it('three shards, merged, give the unsharded run\'s table.md and table.csv byte for byte', async () => {
+  it("three shards, merged, give the unsharded run's table.md and table.csv byte for byte", async () => {
     // The unsharded run and the three shards run at once (separate processes, separate folders).
-    const runs = await Promise.all([benchAsync([...grid, '--out', whole]), ...[0, 1, 2].map((i) => benchAsync([...grid, '--shard', `${i}/3`, '--out', shard(i)]))]);
+    const runs = await Promise.all([
+      benchAsync([...grid, '--out', whole]),
+      ...[0, 1, 2].map((i) => benchAsync([...grid, '--shard', `${i}/3`, '--out', shard(i)])),
+    ]);
     for (const r of runs) expect(r.status, r.stderr).toBe(0);
     expect(runs[1].stdout).toContain('when every shard has finished: fpt-bench merge');
     expect(existsSync(join(shard(0), 'table.md'))).toBe(false);
@@ -103,7 +126,10 @@ describe('fpt-bench merge', () => {
     // A rerun of the same run elsewhere: other timings and date, the same outcome.
     const id = readdirSync(join(copy, 'runs'))[0];
     const r = JSON.parse(readFileSync(join(copy, 'runs', id), 'utf8')) as RunResult;
-    writeFileSync(join(copy, 'runs', id), JSON.stringify({ ...r, finishedAt: '2000-01-01T00:00:00.000Z', timing: { ...r.timing, totalSeconds: 1 } }));
+    writeFileSync(
+      join(copy, 'runs', id),
+      JSON.stringify({ ...r, finishedAt: '2000-01-01T00:00:00.000Z', timing: { ...r.timing, totalSeconds: 1 } }),
+    );
     const ok = mergeResultFolders([shard(0), copy, shard(1), shard(2)], join(root, 'dup-ok'));
     expect(ok.missing).toEqual([]);
     expect(ok.duplicates).toContainEqual([join(shard(0), 'runs', id), join(copy, 'runs', id)]);
@@ -119,7 +145,25 @@ describe('shards sharing one key/value cache', () => {
   it('two processes preloading the same dataset at once compute every entry once', async () => {
     // Both shards train fpt-plus on toy (seed 0 and seed 1) and start together on one cache.
     const cache = join(root, 'shared-cache');
-    const args = ['run', '--preset', 'tiny', '--data-root', root, '--datasets', 'toy', '--methods', 'fpt-plus', '--seeds', '0,1', '--epochs', '1', '--backend', 'cpu', '--cache', cache];
+    const args = [
+      'run',
+      '--preset',
+      'tiny',
+      '--data-root',
+      root,
+      '--datasets',
+      'toy',
+      '--methods',
+      'fpt-plus',
+      '--seeds',
+      '0,1',
+      '--epochs',
+      '1',
+      '--backend',
+      'cpu',
+      '--cache',
+      cache,
+    ];
     const [a, b] = await Promise.all([0, 1].map((i) => benchAsync([...args, '--shard', `${i}/2`, '--out', join(root, `cache${i}`)])));
     expect(a.status, a.stderr).toBe(0);
     expect(b.status, b.stderr).toBe(0);
@@ -142,7 +186,25 @@ describe('shards sharing one key/value cache', () => {
       rmSync(join(folder, e));
       writeFileSync(join(folder, `${e}.claim`), JSON.stringify({ host: hostname(), pid: process.pid }));
     }
-    const args = ['run', '--preset', 'tiny', '--data-root', root, '--datasets', 'toy', '--methods', 'fpt-plus', '--seeds', '0,1', '--epochs', '1', '--backend', 'cpu', '--cache', cache];
+    const args = [
+      'run',
+      '--preset',
+      'tiny',
+      '--data-root',
+      root,
+      '--datasets',
+      'toy',
+      '--methods',
+      'fpt-plus',
+      '--seeds',
+      '0,1',
+      '--epochs',
+      '1',
+      '--backend',
+      'cpu',
+      '--cache',
+      cache,
+    ];
     const preloading = [false, false];
     let released = false;
     const release = () => {
@@ -180,7 +242,25 @@ describe('shards sharing one key/value cache', () => {
     writeFileSync(claim(2), JSON.stringify({ host: 'elsewhere', pid: 1 }));
     const hourAgo = new Date(Date.now() - 3_600_000);
     utimesSync(claim(2), hourAgo, hourAgo);
-    const args = ['run', '--preset', 'tiny', '--data-root', root, '--datasets', 'toy', '--methods', 'fpt-plus', '--seeds', '0', '--epochs', '1', '--backend', 'cpu', '--cache', cache];
+    const args = [
+      'run',
+      '--preset',
+      'tiny',
+      '--data-root',
+      root,
+      '--datasets',
+      'toy',
+      '--methods',
+      'fpt-plus',
+      '--seeds',
+      '0',
+      '--epochs',
+      '1',
+      '--backend',
+      'cpu',
+      '--cache',
+      cache,
+    ];
     const running = benchAsync([...args, '--out', join(root, 'cache-claims')]);
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {

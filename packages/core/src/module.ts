@@ -228,7 +228,8 @@ export class Module {
     for (const p of params) {
       if (!byName.has(p.name)) continue;
       const value = byName.get(p.name);
-      if (!(value instanceof tf.Tensor)) throw fail(p.name, `is ${value === null ? 'null' : typeof value}, expected a tensor of shape [${p.variable.shape}]`);
+      if (!(value instanceof tf.Tensor))
+        throw fail(p.name, `is ${value === null ? 'null' : typeof value}, expected a tensor of shape [${p.variable.shape}]`);
       if (value.isDisposed) throw fail(p.name, 'is a disposed tensor: its data was already freed');
       if (!sameShape(value.shape, p.variable.shape)) throw fail(p.name, `has shape [${value.shape}], expected [${p.variable.shape}]`);
       if (value.dtype !== 'float32' && value.dtype !== 'int32' && value.dtype !== p.variable.dtype) {
@@ -236,7 +237,11 @@ export class Module {
       }
       if (!options.allowNonFinite && value.dtype === 'float32') {
         const bad = nonFiniteCount(value);
-        if (bad > 0) throw fail(p.name, `holds ${bad} non-finite value(s) (NaN or Infinity) among ${value.size}; pass allowNonFinite to load them anyway`);
+        if (bad > 0)
+          throw fail(
+            p.name,
+            `holds ${bad} non-finite value(s) (NaN or Infinity) among ${value.size}; pass allowNonFinite to load them anyway`,
+          );
       }
       todo.push({ variable: p.variable, value, name: p.name });
     }
@@ -270,6 +275,9 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 function preview(names: string[]): string {
-  const head = names.slice(0, 8).map((n) => `"${n}"`).join(', ');
+  const head = names
+    .slice(0, 8)
+    .map((n) => `"${n}"`)
+    .join(', ');
   return names.length > 8 ? `${head}, ... (${names.length - 8} more)` : head;
 }

@@ -13,7 +13,7 @@ import { gradientNeeded } from './optim/grads';
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
   const inDim = x.shape[x.rank - 1];
   const lead = x.shape.slice(0, -1);
-  const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
+  const flat = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, inDim]) as tf.Tensor2D);
   let y: tf.Tensor = tf.matMul(flat, weight as tf.Tensor2D, false, true);
   if (bias) y = tf.add(y, bias);
   return x.rank === 2 ? y : tf.reshape(y, [...lead, weight.shape[0]]);
@@ -29,7 +29,10 @@ function leadingAxes(rank: number): number[] {
 // full-size tensors); these save only what their backward needs, as PyTorch's kernels do. Their
 // inner ops are not recorded on the tape and their intermediates are freed at once.
 
-type FusedBody = (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
+type FusedBody = (
+  inputs: tf.Tensor[],
+  save: tf.GradSaveFunc,
+) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
 
 /** `tf.customGrad` with the inputs as an array (its own typing mixes inputs and the save function). */
 function fusedOp(body: FusedBody): (...inputs: tf.Tensor[]) => tf.Tensor {
@@ -76,7 +79,10 @@ const layerNormOps = new Map<number, ReturnType<typeof makeLayerNormOp>>();
  */
 export function layerNorm(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor {
   let op = layerNormOps.get(eps);
-  if (!op) layerNormOps.set(eps, (op = makeLayerNormOp(eps)));
+  if (!op) {
+    op = makeLayerNormOp(eps);
+    layerNormOps.set(eps, op);
+  }
   return op(x, weight, bias);
 }
 
@@ -194,10 +200,13 @@ export function checkLabels(logits: tf.Tensor, labels: tf.Tensor): void {
   const [b, c] = logits.shape;
   if (labels.dtype !== 'int32') throw new Error(`crossEntropy: labels have dtype ${labels.dtype}, expected int32 class indices`);
   if (labels.rank !== 1 || labels.shape[0] !== b) {
-    throw new Error(`crossEntropy: labels have shape [${labels.shape}], expected [${b}] (one class index per row of the logits [${b}, ${c}])`);
+    throw new Error(
+      `crossEntropy: labels have shape [${labels.shape}], expected [${b}] (one class index per row of the logits [${b}, ${c}])`,
+    );
   }
   const values = labels.dataSync();
   for (let i = 0; i < values.length; i++) {
-    if (values[i] < 0 || values[i] >= c) throw new Error(`crossEntropy: label ${values[i]} at index ${i} is outside [0, ${c}) for ${c} classes`);
+    if (values[i] < 0 || values[i] >= c)
+      throw new Error(`crossEntropy: label ${values[i]} at index ${i} is outside [0, ${c}) for ${c} classes`);
   }
 }

@@ -5,10 +5,23 @@ import { AdamW, trainStep } from '../src/index';
 // A small regression problem whose gradients depend on the parameters, so any drift in the
 // restored moments or step count changes the trajectory.
 function setup() {
-  const w = tf.variable(tf.tensor2d([[0.3, -0.2], [0.1, 0.4]]));
+  const w = tf.variable(
+    tf.tensor2d([
+      [0.3, -0.2],
+      [0.1, 0.4],
+    ]),
+  );
   const b = tf.variable(tf.tensor1d([0.05, -0.1]));
-  const x = tf.tensor2d([[1, 2], [-1, 0.5], [0.3, -0.7]]);
-  const y = tf.tensor2d([[0.5, -1], [1, 0], [-0.2, 0.3]]);
+  const x = tf.tensor2d([
+    [1, 2],
+    [-1, 0.5],
+    [0.3, -0.7],
+  ]);
+  const y = tf.tensor2d([
+    [0.5, -1],
+    [1, 0],
+    [-0.2, 0.3],
+  ]);
   const loss = () => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar;
   return { vars: [w, b], loss, dispose: () => tf.dispose([w, b, x, y]) };
 }

@@ -23,9 +23,11 @@ describe('selectBackend', () => {
   });
 
   it('fails with every reason when a preferred backend is unavailable', async () => {
-    await expect(selectBackend('tensorflow', async () => { throw new Error('not installed'); })).rejects.toThrow(
-      'selectBackend: no usable backend (tensorflow: cannot load @tensorflow/tfjs-node: not installed)',
-    );
+    await expect(
+      selectBackend('tensorflow', async () => {
+        throw new Error('not installed');
+      }),
+    ).rejects.toThrow('selectBackend: no usable backend (tensorflow: cannot load @tensorflow/tfjs-node: not installed)');
     await expect(selectBackend('gpu' as never)).rejects.toThrow(/unknown backend "gpu"/);
     await tf.setBackend('cpu');
   });

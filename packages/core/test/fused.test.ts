@@ -27,7 +27,10 @@ function checkOp(f: (...xs: tf.Tensor[]) => tf.Tensor, ref: (...xs: tf.Tensor[])
   tf.tidy(() => {
     const dy = tf.randomNormal(ref(...inputs).shape, 0, 1, 'float32', 5);
     expectClose(f(...inputs), ref(...inputs));
-    const loss = (g: (...xs: tf.Tensor[]) => tf.Tensor) => (...xs: tf.Tensor[]) => tf.sum(tf.mul(g(...xs), dy));
+    const loss =
+      (g: (...xs: tf.Tensor[]) => tf.Tensor) =>
+      (...xs: tf.Tensor[]) =>
+        tf.sum(tf.mul(g(...xs), dy));
     const got = tf.grads(loss(f))(inputs);
     const want = tf.grads(loss(ref))(inputs);
     got.forEach((g, i) => expectClose(g, want[i]));
@@ -38,11 +41,15 @@ function checkOp(f: (...xs: tf.Tensor[]) => tf.Tensor, ref: (...xs: tf.Tensor[])
 
 describe('fused ops with hand-written gradients', () => {
   it('layer norm equals the composed formula, gradients included', () => {
-    checkOp((x, w, b) => layerNorm(x, w, b, 1e-6), (x, w, b) => refLayerNorm(x, w, b, 1e-6), [
-      tf.randomNormal([2, 5, 12], 0.3, 2, 'float32', 1),
-      tf.randomNormal([12], 1, 0.2, 'float32', 2),
-      tf.randomNormal([12], 0, 0.2, 'float32', 3),
-    ]);
+    checkOp(
+      (x, w, b) => layerNorm(x, w, b, 1e-6),
+      (x, w, b) => refLayerNorm(x, w, b, 1e-6),
+      [
+        tf.randomNormal([2, 5, 12], 0.3, 2, 'float32', 1),
+        tf.randomNormal([12], 1, 0.2, 'float32', 2),
+        tf.randomNormal([12], 0, 0.2, 'float32', 3),
+      ],
+    );
   });
 
   it('GELU equals the composed exact GELU, gradient included', () => {
@@ -80,7 +87,15 @@ describe('variableGradsFreeing', () => {
       const h = tf.add(tf.matMul(x, w), bias); // [3, 6]
       const r = tf.reshape(tf.sub(h, tf.mean(h, 0)), [3, 2, 3]);
       const c = tf.concat([r, tf.mul(r, 2)], 1); // [3, 4, 3]
-      const p = tf.slice(tf.pad(c, [[0, 0], [1, 0], [0, 2]]), [0, 1, 1], [-1, 4, 3]);
+      const p = tf.slice(
+        tf.pad(c, [
+          [0, 0],
+          [1, 0],
+          [0, 2],
+        ]),
+        [0, 1, 1],
+        [-1, 4, 3],
+      );
       const frozenOut = tf.matMul(tf.reshape(p, [-1, 6]), frozen); // only the input needs a gradient
       const g = gelu(tf.addN([frozenOut, frozenOut, tf.mul(frozenOut, 0.5)]));
       return tf.sum(tf.square(g)) as tf.Scalar;
@@ -93,7 +108,12 @@ describe('variableGradsFreeing', () => {
     expect(got.value.dataSync()[0]).toBeCloseTo(want.value.dataSync()[0], 4);
     expect(Object.keys(got.grads).sort()).toEqual(['freeing-b', 'freeing-w']);
     for (const name of ['freeing-w', 'freeing-b']) expectClose(got.grads[name], want.grads[name]!);
-    tf.dispose([want.value, got.value, ...Object.values(got.grads), ...Object.values(want.grads).filter((g): g is tf.Tensor => g !== null)]);
+    tf.dispose([
+      want.value,
+      got.value,
+      ...Object.values(got.grads),
+      ...Object.values(want.grads).filter((g): g is tf.Tensor => g !== null),
+    ]);
     expect(tf.memory().numTensors).toBe(before);
   });
 
@@ -120,7 +140,10 @@ describe('fused attention under variableGradsFreeing', () => {
     const v = tf.randomNormal([2, 2, 5, 4], 0, 1, 'float32', 23);
     const f = (att: (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor) => () => tf.sum(tf.square(att(q, k, v))) as tf.Scalar;
     const before = tf.memory().numTensors;
-    const got = variableGradsFreeing(f((a, b, c) => attention(a, b, c).out), [q]);
+    const got = variableGradsFreeing(
+      f((a, b, c) => attention(a, b, c).out),
+      [q],
+    );
     const want = tf.variableGrads(f(refAttention), [q]);
     expectClose(got.grads['att-q'], want.grads['att-q']!);
     tf.dispose([got.value, want.value, got.grads['att-q'], want.grads['att-q']!]);

@@ -38,7 +38,12 @@ describe('Module', () => {
     expect(m.isTrainable('blocks.10.norm1.weight')).toBe(false);
     expect(m.unfreeze('*.norm1.*')).toBe(1);
     m.freeze(/qkv\.bias$/);
-    expect(m.namedParameters().filter((p) => p.trainable).map((p) => p.name)).toEqual(['blocks.0.attn.qkv.weight', 'blocks.10.norm1.weight']);
+    expect(
+      m
+        .namedParameters()
+        .filter((p) => p.trainable)
+        .map((p) => p.name),
+    ).toEqual(['blocks.0.attn.qkv.weight', 'blocks.10.norm1.weight']);
     expect(m.get('blocks.0.attn.qkv.bias').trainable).toBe(false);
     expect(nameMatcher('a.b')('a.bc')).toBe(false);
     m.dispose();
@@ -59,7 +64,9 @@ describe('Module', () => {
       'Module.loadState (x.safetensors): key "cls_token" has shape [1,4], expected [1,1,4]',
     );
     const { cls_token: _dropped, ...partial } = good;
-    expect(() => m.loadState({ ...partial, extra: tf.zeros([1]) })).toThrow(/missing 1 key\(s\): "cls_token"; unexpected 1 key\(s\): "extra"/);
+    expect(() => m.loadState({ ...partial, extra: tf.zeros([1]) })).toThrow(
+      /missing 1 key\(s\): "cls_token"; unexpected 1 key\(s\): "extra"/,
+    );
     const lenient = m.loadState(partial, { strict: false });
     expect(lenient.missing).toEqual(['cls_token']);
     const copy = tree();

@@ -26,7 +26,13 @@ describe('AdamW', () => {
     const g2 = tf.tensor1d([-1, 0.5]);
     opt.step(new Map([[p, g1]]));
     opt.step(new Map([[p, g2]]));
-    const expected = ref([1, -2], [[0.5, 0.25], [-1, 0.5]]);
+    const expected = ref(
+      [1, -2],
+      [
+        [0.5, 0.25],
+        [-1, 0.5],
+      ],
+    );
     const got = p.dataSync();
     expect(got[0]).toBeCloseTo(expected[0], 6);
     expect(got[1]).toBeCloseTo(expected[1], 6);
@@ -58,7 +64,13 @@ describe('gradient clipping and schedules', () => {
     const b = tf.variable(tf.zeros([1]));
     const ga = tf.tensor1d([3, 0]);
     const gb = tf.tensor1d([4]);
-    const { grads, totalNorm } = clipGradNorm(new Map<tf.Variable, tf.Tensor>([[a, ga], [b, gb]]), 1);
+    const { grads, totalNorm } = clipGradNorm(
+      new Map<tf.Variable, tf.Tensor>([
+        [a, ga],
+        [b, gb],
+      ]),
+      1,
+    );
     expect(totalNorm).toBeCloseTo(5, 6);
     expect(Array.from(grads.get(a)!.dataSync())[0]).toBeCloseTo(3 / (5 + 1e-6), 6);
     expect(Array.from(grads.get(b)!.dataSync())[0]).toBeCloseTo(4 / (5 + 1e-6), 6);
@@ -97,10 +109,17 @@ describe('trainStep and measureStep', () => {
 });
 
 describe('option parsing', () => {
-  it('converts --set strings to the defaults\' types', () => {
+  it("converts --set strings to the defaults' types", () => {
     const d = { rank: 16, merge: false, targets: ['q', 'v'], init: 'kaiming' };
-    expect(configFromStrings(d, { rank: '8', merge: 'true', targets: 'qkv', init: 'zeros' }, 'lora')).toEqual({ rank: 8, merge: true, targets: ['qkv'], init: 'zeros' });
-    expect(() => configFromStrings(d, { rnak: '8' }, 'lora')).toThrow('lora: unknown option "rnak"; known options: rank, merge, targets, init');
+    expect(configFromStrings(d, { rank: '8', merge: 'true', targets: 'qkv', init: 'zeros' }, 'lora')).toEqual({
+      rank: 8,
+      merge: true,
+      targets: ['qkv'],
+      init: 'zeros',
+    });
+    expect(() => configFromStrings(d, { rnak: '8' }, 'lora')).toThrow(
+      'lora: unknown option "rnak"; known options: rank, merge, targets, init',
+    );
     expect(() => configFromStrings(d, { rank: 'x' }, 'lora')).toThrow('lora: option "rank" expects a decimal number, got "x"');
   });
 });

@@ -38,7 +38,13 @@ function snapshot(m: Module): Record<string, number[]> {
 
 function model(): Module {
   const m = new Module();
-  m.addParameter('a.weight', tf.tensor2d([[1, 2], [3, 4]]));
+  m.addParameter(
+    'a.weight',
+    tf.tensor2d([
+      [1, 2],
+      [3, 4],
+    ]),
+  );
   m.addParameter('a.bias', tf.tensor1d([0.5, -0.5]));
   m.addParameter('b.weight', tf.tensor2d([[5, 6, 7]]));
   return m;
@@ -47,11 +53,19 @@ function model(): Module {
 const tempDir = () => mkdtempSync(join(tmpdir(), 'core-rel-'));
 
 describe('reliability: labels (item 3)', () => {
-  const logits = () => tf.tensor2d([[1, 2, 3], [0, 1, 0]]);
+  const logits = () =>
+    tf.tensor2d([
+      [1, 2, 3],
+      [0, 1, 0],
+    ]);
   const cases: Array<[string, () => tf.Tensor, string]> = [
     ['a label equal to C', () => tf.tensor1d([0, 3], 'int32'), 'crossEntropy: label 3 at index 1 is outside [0, 3) for 3 classes'],
     ['a negative label', () => tf.tensor1d([-1, 0], 'int32'), 'crossEntropy: label -1 at index 0 is outside [0, 3) for 3 classes'],
-    ['labels shaped [B, 1]', () => tf.tensor2d([[0], [1]], [2, 1], 'int32'), 'crossEntropy: labels have shape [2,1], expected [2] (one class index per row of the logits [2, 3])'],
+    [
+      'labels shaped [B, 1]',
+      () => tf.tensor2d([[0], [1]], [2, 1], 'int32'),
+      'crossEntropy: labels have shape [2,1], expected [2] (one class index per row of the logits [2, 3])',
+    ],
     ['one label for a batch of 2', () => tf.tensor1d([1], 'int32'), 'crossEntropy: labels have shape [1], expected [2]'],
     ['float labels', () => tf.tensor1d([0, 1], 'float32'), 'crossEntropy: labels have dtype float32, expected int32 class indices'],
   ];
@@ -87,13 +101,20 @@ describe('reliability: non-finite values (item 4)', () => {
   function setup() {
     const m = model();
     const opt = new AdamW(m.trainableVariables(), { lr: 0.01 });
-    const lossOn = (x: tf.Tensor) => () => tf.mean(tf.square(tf.add(tf.matMul(x, m.get('a.weight'), false, true), m.get('a.bias')))) as tf.Scalar;
+    const lossOn = (x: tf.Tensor) => () =>
+      tf.mean(tf.square(tf.add(tf.matMul(x, m.get('a.weight'), false, true), m.get('a.bias')))) as tf.Scalar;
     return { m, opt, lossOn };
   }
 
   it('refuses a step with a NaN input, naming the step, leaving parameters and optimizer state as they were', () => {
-    const good = tf.tensor2d([[1, 2], [0.5, -1]]);
-    const bad = tf.tensor2d([[1, NaN], [0.5, -1]]);
+    const good = tf.tensor2d([
+      [1, 2],
+      [0.5, -1],
+    ]);
+    const bad = tf.tensor2d([
+      [1, NaN],
+      [0.5, -1],
+    ]);
     // Reference: two good steps.
     const ref = setup();
     trainStep(ref.lossOn(good), ref.opt, { clipNorm: 1 });
@@ -143,7 +164,14 @@ describe('reliability: non-finite values (item 4)', () => {
   it('refuses weights holding NaN or Infinity, naming the key, unless allowed', () => {
     const m = model();
     const before = snapshot(m);
-    const state = { 'a.weight': tf.tensor2d([[1, NaN], [Infinity, 4]]), 'a.bias': tf.zeros([2]), 'b.weight': tf.zeros([1, 3]) };
+    const state = {
+      'a.weight': tf.tensor2d([
+        [1, NaN],
+        [Infinity, 4],
+      ]),
+      'a.bias': tf.zeros([2]),
+      'b.weight': tf.zeros([1, 3]),
+    };
     const n = tf.memory().numTensors;
     expect(() => m.loadState(state, { source: 'w.safetensors' })).toThrow(
       'Module.loadState (w.safetensors): key "a.weight" holds 2 non-finite value(s) (NaN or Infinity) among 4; pass allowNonFinite to load them anyway',
@@ -164,7 +192,9 @@ describe('reliability: non-finite values (item 4)', () => {
     expect(() => trainStep(loss, opt, { clipNorm: 0 })).toThrow('trainStep: option "clipNorm" must be a positive finite number, got 0');
     expect(() => trainStep(loss, opt, { clipNorm: -1 })).toThrow('trainStep: option "clipNorm" must be a positive finite number, got -1');
     expect(() => clipGradNorm(m, 0)).toThrow('clipGradNorm: "maxNorm" must be a positive finite number, got 0');
-    expect(() => new AdamW([v], { lr: 0.1, weightDecay: -0.1 })).toThrow('AdamW: option "weightDecay" must be a non-negative finite number, got -0.1');
+    expect(() => new AdamW([v], { lr: 0.1, weightDecay: -0.1 })).toThrow(
+      'AdamW: option "weightDecay" must be a non-negative finite number, got -0.1',
+    );
     expect(() => new AdamW([v], { lr: 0.1, beta1: 1 })).toThrow('AdamW: option "beta1" must be in [0, 1), got 1');
     expect(() => new AdamW([v], { lr: 0.1, beta2: -0.5 })).toThrow('AdamW: option "beta2" must be in [0, 1), got -0.5');
     expect(() => new AdamW([v], { lr: 0.1, eps: 0 })).toThrow('AdamW: option "eps" must be a positive finite number, got 0');
@@ -197,7 +227,9 @@ describe('reliability: loads are all or nothing (item 6)', () => {
     const state = { 'a.weight': tf.zeros([2, 2]), 'a.bias': tf.zeros([2]), 'b.weight': tf.zeros([3, 1]) };
     const n = tf.memory().numTensors;
     expect(() => m.loadState(state)).toThrow('Module.loadState: key "b.weight" has shape [3,1], expected [1,3]');
-    expect(() => m.loadState({ ...state, 'b.weight': [1, 2, 3] as unknown as tf.Tensor })).toThrow('Module.loadState: key "b.weight" is object, expected a tensor of shape [1,3]');
+    expect(() => m.loadState({ ...state, 'b.weight': [1, 2, 3] as unknown as tf.Tensor })).toThrow(
+      'Module.loadState: key "b.weight" is object, expected a tensor of shape [1,3]',
+    );
     expect(snapshot(m)).toEqual(before);
     expect(tf.memory().numTensors).toBe(n);
     // And a successful load assigns everything, leaking nothing.
@@ -229,7 +261,9 @@ describe('reliability: no tensor left behind (item 8)', () => {
     expect(calls).toBe(5);
     expect(tf.memory().numTensors).toBe(before);
     // A loss that is not a scalar is an error too, and leaks nothing.
-    expect(() => trainStep(() => tf.mul(m.get('a.bias'), 2) as unknown as tf.Scalar, opt)).toThrow('trainStep: the loss function must return a scalar tensor, got shape [2]');
+    expect(() => trainStep(() => tf.mul(m.get('a.bias'), 2) as unknown as tf.Scalar, opt)).toThrow(
+      'trainStep: the loss function must return a scalar tensor, got shape [2]',
+    );
     expect(tf.memory().numTensors).toBe(before);
     // The success path: the first step creates the moments (2 per parameter), later ones nothing.
     const good = () => tf.mean(tf.square(tf.add(tf.matMul(x, m.get('a.weight'), false, true), m.get('a.bias')))) as tf.Scalar;
@@ -246,7 +280,9 @@ describe('reliability: no tensor left behind (item 8)', () => {
 describe('reliability: safetensors files (items 10, 13)', () => {
   it('refuses /dev/zero at once, by file type, without reading it', () => {
     const t0 = Date.now();
-    expect(() => readSafetensorsFile('/dev/zero')).toThrow('safetensors: /dev/zero: is a character device, not a regular file; expected a safetensors file');
+    expect(() => readSafetensorsFile('/dev/zero')).toThrow(
+      'safetensors: /dev/zero: is a character device, not a regular file; expected a safetensors file',
+    );
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 
@@ -259,7 +295,10 @@ describe('reliability: safetensors files (items 10, 13)', () => {
   });
 
   it('reads a file piece by piece with the same result as the buffer reader', () => {
-    const bytes = writeSafetensors({ a: { dtype: 'float32', shape: [3], data: [1, 2, 3] }, b: { dtype: 'int32', shape: [1], data: [7] } }, { metadata: { k: 'v' } });
+    const bytes = writeSafetensors(
+      { a: { dtype: 'float32', shape: [3], data: [1, 2, 3] }, b: { dtype: 'int32', shape: [1], data: [7] } },
+      { metadata: { k: 'v' } },
+    );
     const path = join(tempDir(), 'ok.safetensors');
     writeFileSync(path, bytes);
     const f = readSafetensorsFile(path);
@@ -276,11 +315,16 @@ describe('reliability: safetensors files (items 10, 13)', () => {
   it('refuses duplicate keys, at the top level and in the metadata', () => {
     const four = new Uint8Array(4);
     const dup = raw('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four);
-    expect(() => readSafetensors(dup, 'd.safetensors')).toThrow('safetensors: d.safetensors: header repeats the key "w"; every key must appear once');
+    expect(() => readSafetensors(dup, 'd.safetensors')).toThrow(
+      'safetensors: d.safetensors: header repeats the key "w"; every key must appear once',
+    );
     const mdDup = raw('{"__metadata__":{"a":"1","a":"2"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four);
     expect(() => readSafetensors(mdDup, 'd.safetensors')).toThrow('header repeats the key "a" inside "__metadata__"');
     // Escaped names are compared decoded; equal-looking keys in different objects are fine.
-    const escaped = raw('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"\\u0077":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four);
+    const escaped = raw(
+      '{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"\\u0077":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}',
+      four,
+    );
     expect(() => readSafetensors(escaped)).toThrow('header repeats the key "w"');
     const fine = raw('{"__metadata__":{"dtype":"x, \\"shape\\": {"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four);
     expect(readSafetensors(fine).names()).toEqual(['w']);

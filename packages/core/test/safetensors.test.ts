@@ -70,7 +70,12 @@ describe('safetensors round trip', () => {
     expect(f.get('b')).toEqual({ dtype: 'int32', shape: [3], sourceDtype: 'I32', data: new Int32Array([7, -8, 2147483647]) });
     expect(f.get('s')).toMatchObject({ shape: [], data: new Float32Array([0.25]) });
     expect(f.get('empty')).toMatchObject({ shape: [0, 4], data: new Float32Array(0) });
-    expect([...f.entries()].map(([k, e]) => [k, e.data.length])).toEqual([['a', 6], ['b', 3], ['s', 1], ['empty', 0]]);
+    expect([...f.entries()].map(([k, e]) => [k, e.data.length])).toEqual([
+      ['a', 6],
+      ['b', 3],
+      ['s', 1],
+      ['empty', 0],
+    ]);
   });
 
   it('leaves out __metadata__ unless given, accepts a Map, keeps insertion order (integer-like names too)', () => {
@@ -103,7 +108,12 @@ describe('safetensors round trip', () => {
 
   it('writes float32 as F16 on request, within half precision', () => {
     const values = [0.1, -2.5, 1000, 1 / 3, 65504, 1e-6, 1e6];
-    const f = readSafetensors(writeSafetensors({ h: { dtype: 'float32', shape: [7], data: values }, i: { dtype: 'int32', shape: [1], data: [5] } }, { float16: true }));
+    const f = readSafetensors(
+      writeSafetensors(
+        { h: { dtype: 'float32', shape: [7], data: values }, i: { dtype: 'int32', shape: [1], data: [5] } },
+        { float16: true },
+      ),
+    );
     expect(f.get('h')).toMatchObject({ dtype: 'float32', sourceDtype: 'F16' });
     expect(f.get('i').sourceDtype).toBe('I32'); // only float tensors are narrowed
     const h = f.get('h').data;
@@ -114,7 +124,10 @@ describe('safetensors round trip', () => {
 
   it('reads BF16 and I64 within int32, from an unaligned buffer, without sharing memory with it', () => {
     const data = new Uint8Array([...bytesOf(new Uint16Array([0x3f80, 0xc000])), ...bytesOf(new BigInt64Array([5n, -3n, -2147483648n]))]);
-    const file = raw({ x: { dtype: 'BF16', shape: [2], data_offsets: [0, 4] }, y: { dtype: 'I64', shape: [3], data_offsets: [4, 28] } }, data);
+    const file = raw(
+      { x: { dtype: 'BF16', shape: [2], data_offsets: [0, 4] }, y: { dtype: 'I64', shape: [3], data_offsets: [4, 28] } },
+      data,
+    );
     // Shift everything by one byte so that no typed-array view of the input could be aligned.
     const shifted = new Uint8Array(file.length + 1);
     shifted.set(file, 1);
@@ -138,7 +151,11 @@ describe('safetensors round trip', () => {
   });
 
   it('builds an in-memory file from decoded tensors', () => {
-    const f = new SafetensorsFile('mem', { a: 'b' }, new Map([['t', { dtype: 'int32', shape: [1], data: new Int32Array([4]), sourceDtype: 'I32' }]]));
+    const f = new SafetensorsFile(
+      'mem',
+      { a: 'b' },
+      new Map([['t', { dtype: 'int32', shape: [1], data: new Int32Array([4]), sourceDtype: 'I32' }]]),
+    );
     expect(f.names()).toEqual(['t']);
     expect(f.get('t').data).toEqual(new Int32Array([4]));
   });
@@ -146,11 +163,20 @@ describe('safetensors round trip', () => {
 
 describe('half precision', () => {
   it('decodes known float16 and bfloat16 bit patterns', () => {
-    const h = float16BitsToFloat32(new Uint16Array([0x3c00, 0xc000, 0x7bff, 0x0001, 0x7c00, 0xfc00, 0x0000, 0x8000, 0x03ff, 0x0400, 0x3555]));
+    const h = float16BitsToFloat32(
+      new Uint16Array([0x3c00, 0xc000, 0x7bff, 0x0001, 0x7c00, 0xfc00, 0x0000, 0x8000, 0x03ff, 0x0400, 0x3555]),
+    );
     expect(Array.from(h)).toEqual([1, -2, 65504, 2 ** -24, Infinity, -Infinity, 0, -0, 1023 * 2 ** -24, 2 ** -14, 0.333251953125]);
     expect(Object.is(h[7], -0)).toBe(true);
     expect(Number.isNaN(float16BitsToFloat32(new Uint16Array([0x7e00]))[0])).toBe(true);
-    expect(Array.from(bfloat16BitsToFloat32(new Uint16Array([0x3f80, 0xc000, 0x4049, 0x7f80, 0xff80, 0x0000])))).toEqual([1, -2, 3.140625, Infinity, -Infinity, 0]);
+    expect(Array.from(bfloat16BitsToFloat32(new Uint16Array([0x3f80, 0xc000, 0x4049, 0x7f80, 0xff80, 0x0000])))).toEqual([
+      1,
+      -2,
+      3.140625,
+      Infinity,
+      -Infinity,
+      0,
+    ]);
     expect(Number.isNaN(bfloat16BitsToFloat32(new Uint16Array([0x7fc0]))[0])).toBe(true);
   });
 
@@ -170,7 +196,7 @@ describe('half precision', () => {
       [3 * 2 ** -25, 0x0002], // tie between subnormals 1 and 2: even is 2
       [2 ** -26, 0x0000],
       [2 ** -14, 0x0400], // smallest normal
-      [(2 ** -14) * (1 - 2 ** -12), 0x0400], // rounds up from the largest subnormal into the normals
+      [2 ** -14 * (1 - 2 ** -12), 0x0400], // rounds up from the largest subnormal into the normals
       [1 + 2 ** -11, 0x3c00], // tie: even is 1
       [1 + 3 * 2 ** -11, 0x3c02], // tie: even is up
       [1 + 2 ** -11 + 2 ** -20, 0x3c01], // just above a tie
@@ -214,12 +240,16 @@ describe('safetensors validation names the source and the tensor', () => {
   });
 
   it('rejects a header length beyond the file, compared as a 64-bit integer', () => {
-    expect(readError(raw(one, f32([1, 2]), 2n ** 40n)).message).toMatch(/header length is 1099511627776 bytes, but only \d+ bytes follow the 8-byte prefix/);
+    expect(readError(raw(one, f32([1, 2]), 2n ** 40n)).message).toMatch(
+      /header length is 1099511627776 bytes, but only \d+ bytes follow the 8-byte prefix/,
+    );
     expect(readError(raw(one, f32([1, 2]), 2n ** 64n - 1n)).message).toContain('header length is 18446744073709551615 bytes, but only');
     // One byte too long: the header's last byte would be past the end of the file.
     const file = raw(one, new Uint8Array(0));
     const n = BigInt(file.length - 8);
-    expect(readError(raw(one, new Uint8Array(0), n + 1n)).message).toContain(`header length is ${n + 1n} bytes, but only ${n} bytes follow`);
+    expect(readError(raw(one, new Uint8Array(0), n + 1n)).message).toContain(
+      `header length is ${n + 1n} bytes, but only ${n} bytes follow`,
+    );
   });
 
   it('rejects a header length over 100 MB before decoding anything', () => {
@@ -244,13 +274,17 @@ describe('safetensors validation names the source and the tensor', () => {
   });
 
   it('rejects __metadata__ that is not an object of strings', () => {
-    expect(readError(raw({ __metadata__: { a: 'ok', b: 1 } })).message).toContain('"__metadata__" value of "b" is number 1, expected a string');
+    expect(readError(raw({ __metadata__: { a: 'ok', b: 1 } })).message).toContain(
+      '"__metadata__" value of "b" is number 1, expected a string',
+    );
     expect(readError(raw({ __metadata__: [] })).message).toContain('"__metadata__" is an array, expected an object of strings');
     expect(readError(raw({ __metadata__: 'x' })).message).toContain('"__metadata__" is string "x", expected an object of strings');
   });
 
   it('rejects an entry that is not an object', () => {
-    expect(readError(raw({ w: 3 }), 'w').message).toContain('tensor "w": entry is number 3, expected an object {dtype, shape, data_offsets}');
+    expect(readError(raw({ w: 3 }), 'w').message).toContain(
+      'tensor "w": entry is number 3, expected an object {dtype, shape, data_offsets}',
+    );
     expect(readError(raw({ w: [1] }), 'w').message).toContain('entry is an array');
   });
 
@@ -259,10 +293,14 @@ describe('safetensors validation names the source and the tensor', () => {
     expect(readError(with8('F64'), 'w').message).toContain('tensor "w": dtype "F64" is not supported; supported: F32, F16, BF16, I32, I64');
     expect(readError(with8('U8'), 'w').message).toContain('dtype "U8" is not supported; supported: F32, F16, BF16, I32, I64');
     expect(readError(with8('BOOL'), 'w').message).toContain('dtype "BOOL" is not supported');
-    expect(readError(with8('FLOAT'), 'w').message).toContain('dtype "FLOAT" is not a safetensors dtype; supported: F32, F16, BF16, I32, I64');
+    expect(readError(with8('FLOAT'), 'w').message).toContain(
+      'dtype "FLOAT" is not a safetensors dtype; supported: F32, F16, BF16, I32, I64',
+    );
     expect(readError(with8('toString'), 'w').message).toContain('dtype "toString" is not a safetensors dtype');
     expect(readError(with8(4), 'w').message).toContain('dtype is number 4; supported:');
-    expect(readError(raw({ w: { shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)), 'w').message).toContain('dtype is missing; supported:');
+    expect(readError(raw({ w: { shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)), 'w').message).toContain(
+      'dtype is missing; supported:',
+    );
   });
 
   it('rejects a shape that is not an array of non-negative integers', () => {
@@ -297,27 +335,47 @@ describe('safetensors validation names the source and the tensor', () => {
   });
 
   it('rejects overlapping tensors, naming both', () => {
-    const file = raw({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8));
+    const file = raw(
+      { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } },
+      new Uint8Array(8),
+    );
     expect(readError(file, 'b').message).toContain('tensor "b": data_offsets [4, 8] overlap tensor "a" at [0, 8]');
     // Header order does not matter: the tensors are checked in offset order.
-    const same = raw({ b: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4));
+    const same = raw(
+      { b: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } },
+      new Uint8Array(4),
+    );
     expect(readError(same, 'a').message).toContain('overlap tensor "b" at [0, 4]');
   });
 
   it('rejects holes and trailing bytes, saying the expected and found data size', () => {
-    const hole = raw({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, new Uint8Array(12));
+    const hole = raw(
+      { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } },
+      new Uint8Array(12),
+    );
     expect(readError(hole, 'b').message).toContain(
       'tensor "b": data_offsets [8, 12] leave a hole: data bytes [4, 8) belong to no tensor (the tensors total 8 bytes, the data section holds 12)',
     );
     const leading = raw({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8));
     expect(readError(leading, 'a').message).toContain('data bytes [0, 4) belong to no tensor');
-    expect(readError(raw(one, new Uint8Array(12))).message).toContain('4 trailing bytes after the last tensor: expected a data section of 8 bytes, found 12');
-    expect(readError(raw({}, new Uint8Array(3))).message).toContain('3 trailing bytes after the last tensor: expected a data section of 0 bytes, found 3');
+    expect(readError(raw(one, new Uint8Array(12))).message).toContain(
+      '4 trailing bytes after the last tensor: expected a data section of 8 bytes, found 12',
+    );
+    expect(readError(raw({}, new Uint8Array(3))).message).toContain(
+      '3 trailing bytes after the last tensor: expected a data section of 0 bytes, found 3',
+    );
   });
 
   it('accepts empty tensors sharing an offset and an empty file', () => {
     const f = readSafetensors(
-      raw({ e: { dtype: 'F32', shape: [0], data_offsets: [4, 4] }, a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, z: { dtype: 'I64', shape: [2, 0], data_offsets: [4, 4] } }, f32([3])),
+      raw(
+        {
+          e: { dtype: 'F32', shape: [0], data_offsets: [4, 4] },
+          a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+          z: { dtype: 'I64', shape: [2, 0], data_offsets: [4, 4] },
+        },
+        f32([3]),
+      ),
     );
     expect(f.names()).toEqual(['e', 'a', 'z']);
     expect(f.get('z')).toMatchObject({ shape: [2, 0], data: new Int32Array(0) });
@@ -326,15 +384,24 @@ describe('safetensors validation names the source and the tensor', () => {
   });
 
   it('rejects I64 values outside int32, naming the tensor and the value', () => {
-    const big = (v: bigint) => raw({ ok: { dtype: 'I64', shape: [1], data_offsets: [0, 8] }, big: { dtype: 'I64', shape: [2], data_offsets: [8, 24] } }, bytesOf(new BigInt64Array([1n, 0n, v])));
-    expect(readError(big(2n ** 40n), 'big').message).toContain('tensor "big": I64 value 1099511627776 at index 1 is outside the int32 range [-2147483648, 2147483647]');
+    const big = (v: bigint) =>
+      raw(
+        { ok: { dtype: 'I64', shape: [1], data_offsets: [0, 8] }, big: { dtype: 'I64', shape: [2], data_offsets: [8, 24] } },
+        bytesOf(new BigInt64Array([1n, 0n, v])),
+      );
+    expect(readError(big(2n ** 40n), 'big').message).toContain(
+      'tensor "big": I64 value 1099511627776 at index 1 is outside the int32 range [-2147483648, 2147483647]',
+    );
     expect(readError(big(2147483648n), 'big').message).toContain('I64 value 2147483648 at index 1');
     expect(readError(big(-2147483649n), 'big').message).toContain('I64 value -2147483649 at index 1');
   });
 
   it('reports a missing key with the source and similar names', () => {
     const names = ['blocks.0.attn.qkv.weight', 'blocks.0.attn.qkv.bias', 'blocks.1.attn.proj.weight', 'head.weight', 'pos_embed'];
-    const f = readSafetensors(writeSafetensors(Object.fromEntries(names.map((n) => [n, { dtype: 'float32' as const, shape: [1], data: [1] }]))), 'w.safetensors');
+    const f = readSafetensors(
+      writeSafetensors(Object.fromEntries(names.map((n) => [n, { dtype: 'float32' as const, shape: [1], data: [1] }]))),
+      'w.safetensors',
+    );
     let err: unknown;
     try {
       f.get('blocks.1.attn.qkv.weight');
@@ -355,19 +422,31 @@ describe('safetensors validation names the source and the tensor', () => {
 
 describe('writeSafetensors validation', () => {
   it('refuses data that does not fit the shape, naming the tensor', () => {
-    expect(() => writeSafetensors({ w: { dtype: 'float32', shape: [2, 2], data: [1, 2, 3] } })).toThrow('writeSafetensors: tensor "w": data has 3 values, expected 4 for shape [2,2]');
-    expect(() => writeSafetensors({ w: { dtype: 'float32', shape: [-1], data: [] } })).toThrow('writeSafetensors: tensor "w": shape is [-1], expected an array of non-negative integers');
+    expect(() => writeSafetensors({ w: { dtype: 'float32', shape: [2, 2], data: [1, 2, 3] } })).toThrow(
+      'writeSafetensors: tensor "w": data has 3 values, expected 4 for shape [2,2]',
+    );
+    expect(() => writeSafetensors({ w: { dtype: 'float32', shape: [-1], data: [] } })).toThrow(
+      'writeSafetensors: tensor "w": shape is [-1], expected an array of non-negative integers',
+    );
   });
 
   it('refuses empty and reserved names', () => {
-    expect(() => writeSafetensors({ __metadata__: { dtype: 'float32', shape: [1], data: [1] } })).toThrow('writeSafetensors: invalid tensor name "__metadata__"');
+    expect(() => writeSafetensors({ __metadata__: { dtype: 'float32', shape: [1], data: [1] } })).toThrow(
+      'writeSafetensors: invalid tensor name "__metadata__"',
+    );
     expect(() => writeSafetensors({ '': { dtype: 'float32', shape: [1], data: [1] } })).toThrow('writeSafetensors: invalid tensor name ""');
   });
 
   it('refuses int32 values that are not int32 and non-string metadata', () => {
-    expect(() => writeSafetensors({ i: { dtype: 'int32', shape: [2], data: [1, 1.5] } })).toThrow('writeSafetensors: tensor "i": value 1.5 at index 1 is not an int32');
-    expect(() => writeSafetensors({ i: { dtype: 'int32', shape: [1], data: [2 ** 31] } })).toThrow('value 2147483648 at index 0 is not an int32');
-    expect(() => writeSafetensors({}, { metadata: { n: 1 as unknown as string } })).toThrow('writeSafetensors: metadata value of "n" is number, expected a string');
+    expect(() => writeSafetensors({ i: { dtype: 'int32', shape: [2], data: [1, 1.5] } })).toThrow(
+      'writeSafetensors: tensor "i": value 1.5 at index 1 is not an int32',
+    );
+    expect(() => writeSafetensors({ i: { dtype: 'int32', shape: [1], data: [2 ** 31] } })).toThrow(
+      'value 2147483648 at index 0 is not an int32',
+    );
+    expect(() => writeSafetensors({}, { metadata: { n: 1 as unknown as string } })).toThrow(
+      'writeSafetensors: metadata value of "n" is number, expected a string',
+    );
   });
 });
 
@@ -378,7 +457,11 @@ describe('safetensors files', () => {
   it('writes atomically into new folders and reads back', () => {
     const dir = tmp();
     const path = join(dir, 'a', 'b', 'w.safetensors');
-    writeSafetensorsFile(path, { w: { dtype: 'float32', shape: [2], data: [1, 2] }, i: { dtype: 'int32', shape: [1], data: [3] } }, { metadata: { k: 'v' }, float16: true });
+    writeSafetensorsFile(
+      path,
+      { w: { dtype: 'float32', shape: [2], data: [1, 2] }, i: { dtype: 'int32', shape: [1], data: [3] } },
+      { metadata: { k: 'v' }, float16: true },
+    );
     const f = readSafetensorsFile(path);
     expect(f.source).toBe(path);
     expect(f.metadata).toEqual({ k: 'v' });
@@ -409,7 +492,9 @@ describe('safetensors files', () => {
     const path = join(dir, 'w.safetensors');
     writeSafetensorsFile(path, { w: { dtype: 'float32', shape: [2], data: [1, 2] } });
     const before = readFileSync(path);
-    expect(() => writeSafetensorsFile(path, { w: { dtype: 'float32', shape: [3], data: [1, 2] } })).toThrow(/tensor "w": data has 2 values/);
+    expect(() => writeSafetensorsFile(path, { w: { dtype: 'float32', shape: [3], data: [1, 2] } })).toThrow(
+      /tensor "w": data has 2 values/,
+    );
     expect(readFileSync(path)).toEqual(before);
     expect(readdirSync(dir)).toEqual(['w.safetensors']);
   });

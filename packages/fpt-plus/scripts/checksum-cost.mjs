@@ -19,7 +19,9 @@ const ms = (f) => {
   return Number(process.hrtime.bigint() - t) / 1e6;
 };
 
-console.log(`checksum cost: paper-shape entry, keys and values [${shape}] each, ${repeats} repeats, Node ${process.version}, native zlib.crc32: ${typeof zlib.crc32 === 'function'}`);
+console.log(
+  `checksum cost: paper-shape entry, keys and values [${shape}] each, ${repeats} repeats, Node ${process.version}, native zlib.crc32: ${typeof zlib.crc32 === 'function'}`,
+);
 for (const float16 of [false, true]) {
   const dir = mkdtempSync(join(tmpdir(), 'kv-cost-'));
   const cache = new KvCache(dir, 'checksum-cost', shape, { float16 });
@@ -31,10 +33,12 @@ for (const float16 of [false, true]) {
   const crc = [];
   for (let r = 0; r < repeats; r++) {
     write.push(ms(() => cache.write(hash, keys, values)));
-    read.push(ms(() => {
-      const e = cache.read(hash);
-      if (!e || 'invalid' in e) throw new Error(`entry unusable: ${e?.invalid}`);
-    }));
+    read.push(
+      ms(() => {
+        const e = cache.read(hash);
+        if (!e || 'invalid' in e) throw new Error(`entry unusable: ${e?.invalid}`);
+      }),
+    );
     const file = readFileSync(cache.pathOf(hash));
     const data = file.subarray(8 + Number(file.readBigUInt64LE(0)));
     crc.push(ms(() => zlib.crc32(data)));

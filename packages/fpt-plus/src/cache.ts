@@ -43,9 +43,7 @@ export function featureFingerprint(model: FptModel, normalisation: Normalisation
 }
 
 /** What happened to one image during {@link preload}. */
-export type CacheEvent =
-  | { kind: 'hit' | 'computed'; imageHash: string }
-  | { kind: 'invalid'; imageHash: string; reason: string };
+export type CacheEvent = { kind: 'hit' | 'computed'; imageHash: string } | { kind: 'invalid'; imageHash: string; reason: string };
 
 /** Options of {@link KvCache}. */
 export interface KvCacheOptions {
@@ -127,7 +125,8 @@ export class KvCache {
     } catch {
       return undefined;
     }
-    if (!stats.isFile()) return { invalid: `${path}: is ${stats.isDirectory() ? 'a directory' : 'not a regular file'}, expected an entry file` };
+    if (!stats.isFile())
+      return { invalid: `${path}: is ${stats.isDirectory() ? 'a directory' : 'not a regular file'}, expected an entry file` };
     let bytes: Uint8Array;
     let file: SafetensorsFile;
     try {
@@ -137,7 +136,8 @@ export class KvCache {
       return { invalid: (err as Error).message };
     }
     const md = file.metadata;
-    if (md.format !== FORMAT) return { invalid: `${path}: format ${JSON.stringify(md.format)}, expected "${FORMAT}" (written by another version)` };
+    if (md.format !== FORMAT)
+      return { invalid: `${path}: format ${JSON.stringify(md.format)}, expected "${FORMAT}" (written by another version)` };
     if (md.fingerprint !== this.fingerprint) return { invalid: `${path}: fingerprint ${md.fingerprint} is not this cache's` };
     if (md.image !== imageHash) return { invalid: `${path}: entry is for image ${md.image}` };
     if (md.storage !== this.storage) return { invalid: `${path}: stored as ${md.storage}, this cache stores ${this.storage}` };
@@ -168,7 +168,13 @@ export class KvCache {
     const bytes = writeSafetensors(
       { keys: { dtype: 'float32', shape, data: keys }, values: { dtype: 'float32', shape, data: values } },
       {
-        metadata: { format: FORMAT, fingerprint: this.fingerprint, image: imageHash, storage: this.storage, checksum: CHECKSUM_PLACEHOLDER },
+        metadata: {
+          format: FORMAT,
+          fingerprint: this.fingerprint,
+          image: imageHash,
+          storage: this.storage,
+          checksum: CHECKSUM_PLACEHOLDER,
+        },
         float16: this.storage === 'float16',
       },
     );
@@ -229,7 +235,9 @@ const CHECKSUM_PLACEHOLDER = 'crc32:00000000';
 /** The CRC-32 of a safetensors file's data section, as `crc32:<8 hex digits>`. */
 function dataChecksum(file: Uint8Array): string {
   const headerLength = Number(new DataView(file.buffer, file.byteOffset, 8).getBigUint64(0, true));
-  return `crc32:${crc32(file.subarray(8 + headerLength)).toString(16).padStart(8, '0')}`;
+  return `crc32:${crc32(file.subarray(8 + headerLength))
+    .toString(16)
+    .padStart(8, '0')}`;
 }
 
 /** Writes the data checksum over the placeholder in a freshly serialised entry. */
@@ -276,7 +284,8 @@ function fsCall<T>(f: () => T, what: string, folder?: string): T {
       ENOTDIR: 'a file is in the way of a folder on the path',
     };
     const reason = (code && why[code]) ?? (err as Error).message;
-    const hint = code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? `; the cache folder${folder ? ` ${folder}` : ''} must be writable` : '';
+    const hint =
+      code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? `; the cache folder${folder ? ` ${folder}` : ''} must be writable` : '';
     throw new Error(`KvCache: ${what}: ${reason}${code && why[code] ? ` (${code})` : ''}${hint}`);
   }
 }
@@ -362,7 +371,8 @@ export function preload(
   options: PreloadOptions = {},
 ): { hashes: string[]; hits: number; computed: number; invalid: number } {
   const batchSize = options.batchSize ?? 4;
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`preload: option "batchSize" must be a positive integer, got ${batchSize}`);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+    throw new Error(`preload: option "batchSize" must be a positive integer, got ${batchSize}`);
   const hashes = items.map((it) => sha256Hex(it.bytes));
   let hits = 0;
   let invalid = 0;

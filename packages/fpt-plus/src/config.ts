@@ -88,12 +88,14 @@ export function validateFptOptions(o: FptOptions, name: string): void {
   numberIn(o.dropout, 'dropout', name, { min: 0, max: 1 });
   numberIn(o.layerNormEps, 'layerNormEps', name, { min: 0, minExclusive: true });
   numberIn(o.promptStd, 'promptStd', name, { min: 0 });
-  if (!Number.isInteger(o.seed) || o.seed < 0) throw new Error(`${name}: option "seed" must be a non-negative integer, got ${JSON.stringify(o.seed)}`);
+  if (!Number.isInteger(o.seed) || o.seed < 0)
+    throw new Error(`${name}: option "seed" must be a non-negative integer, got ${JSON.stringify(o.seed)}`);
   if (!Array.isArray(o.layers) || o.layers.some((l) => !Number.isInteger(l) || l < 0)) {
     throw new Error(`${name}: option "layers" must be a list of non-negative layer indices, got ${JSON.stringify(o.layers)}`);
   }
   if (new Set(o.layers).size !== o.layers.length) throw new Error(`${name}: option "layers" holds a layer twice: ${o.layers.join(',')}`);
-  if (!o.selector || typeof o.selector.select !== 'function') throw new Error(`${name}: option "selector" must be a TokenSelector (see @fpt/token-select)`);
+  if (!o.selector || typeof o.selector.select !== 'function')
+    throw new Error(`${name}: option "selector" must be a TokenSelector (see @fpt/token-select)`);
   if (!Array.isArray(o.sideMethods)) throw new Error(`${name}: option "sideMethods" must be a list of methods`);
   for (const [k, v] of Object.entries(o.side ?? {})) {
     if (k !== 'layerNormEps') positiveInt(v, `side.${k}`, name);

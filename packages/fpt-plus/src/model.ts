@@ -90,7 +90,8 @@ export class FptModel implements AttachedMethod {
     this.capabilities = [
       {
         kind: 'exclusive',
-        reason: 'it never runs the LPM while training (its keys and values are precomputed); apply other methods to its side network with the "sideMethods" option',
+        reason:
+          'it never runs the LPM while training (its keys and values are precomputed); apply other methods to its side network with the "sideMethods" option',
       },
       {
         kind: 'replacesFeatures',

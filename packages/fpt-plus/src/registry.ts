@@ -8,10 +8,13 @@ function reviveFpt(config: Record<string, unknown>, registry: MethodRegistry): R
   const out: Record<string, unknown> = { ...config };
   const sel = config.selector as SelectorFingerprint | undefined;
   if (sel !== undefined) {
-    if (typeof sel?.name !== 'string') throw new Error(`FPT config: "selector" must be a selector fingerprint {name, version, params}, got ${JSON.stringify(sel)}`);
+    if (typeof sel?.name !== 'string')
+      throw new Error(`FPT config: "selector" must be a selector fingerprint {name, version, params}, got ${JSON.stringify(sel)}`);
     const selector = getSelector(sel.name, typeof sel.params?.seed === 'number' ? sel.params.seed : 0);
     if (selector.fingerprint.version !== sel.version) {
-      throw new Error(`FPT config: selector "${sel.name}" was saved at version ${sel.version}, this build has version ${selector.fingerprint.version}`);
+      throw new Error(
+        `FPT config: selector "${sel.name}" was saved at version ${sel.version}, this build has version ${selector.fingerprint.version}`,
+      );
     }
     out.selector = selector;
   }

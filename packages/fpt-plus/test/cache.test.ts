@@ -105,7 +105,11 @@ describe('key/value cache', () => {
     half.tiny.model.module.loadState(full.tiny.model.module.state());
     half.tiny.lpm.loadState(full.tiny.lpm.state());
     const h32 = preload(full.model, full.cache, items(1)).hashes[0];
-    const h16 = preload(half.model, new KvCache(half.dir, featureFingerprint(half.model, NORM), kvShape(half.model), { float16: true }), items(1)).hashes[0];
+    const h16 = preload(
+      half.model,
+      new KvCache(half.dir, featureFingerprint(half.model, NORM), kvShape(half.model), { float16: true }),
+      items(1),
+    ).hashes[0];
     // The data sections (the headers are equal in size and dominate at this tiny shape).
     const dataBytes = (c: KvCache, h: string) => {
       const file = readFileSync(c.pathOf(h));

@@ -15,10 +15,25 @@ export interface Tiny {
 }
 
 /** The tiny LPM's architecture: width 32, 4 layers, 32 px, patch 8, HF naming. */
-export const TINY_LPM = vitConfig({ hiddenSize: 32, numLayers: 4, numHeads: 4, mlpDim: 64, patchSize: 8, imageSize: 32, numClasses: 7, layerNormEps: 1e-12, posEmbedResample: 'hf' });
+export const TINY_LPM = vitConfig({
+  hiddenSize: 32,
+  numLayers: 4,
+  numHeads: 4,
+  mlpDim: 64,
+  patchSize: 8,
+  imageSize: 32,
+  numClasses: 7,
+  layerNormEps: 1e-12,
+  posEmbedResample: 'hf',
+});
 
 /** The tiny FPT+ options: LPM layers 2, 3 at 32 px; side width 16 at 16 px; 4 prompts. */
-export const TINY_FPT: Partial<FptOptions> = { inputSize: 32, layers: [2, 3], prompts: 4, side: { hiddenSize: 16, numHeads: 4, mlpDim: 32, patchSize: 8, imageSize: 16 } };
+export const TINY_FPT: Partial<FptOptions> = {
+  inputSize: 32,
+  layers: [2, 3],
+  prompts: 4,
+  side: { hiddenSize: 16, numHeads: 4, mlpDim: 32, patchSize: 8, imageSize: 16 },
+};
 
 /** A tiny FPT+ (LPM width 32, 4 layers at 32 px; side width 16 at 16 px) with a random LPM. */
 export function tinyFpt(overrides: Partial<FptOptions> = {}, classes = 3): Tiny {

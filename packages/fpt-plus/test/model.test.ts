@@ -48,9 +48,12 @@ describe('parameter counts (DESIGN.md §3), from the built models', () => {
     expect(() => adapt(lpm, [fptPlus({ layers: [3, 12] })])).toThrow('fpt-plus: option "layers" holds 12, but the LPM has layers 0..11');
     expect(() => fptPlus({ layers: [6, 6] })).toThrow('fpt-plus: option "layers" holds a layer twice: 6,6');
     expect(() => adapt(lpm, [fptPlus({ side: { numLayers: 4 } })])).toThrow(/"side.numLayers" is 4 but 6 LPM layers are fused/);
-    for (const ratio of [5, 0, -1]) expect(() => fptPlus({ ratio })).toThrow(`fpt-plus: option "ratio" must be a number in (0, 1], got ${ratio}`);
+    for (const ratio of [5, 0, -1])
+      expect(() => fptPlus({ ratio })).toThrow(`fpt-plus: option "ratio" must be a number in (0, 1], got ${ratio}`);
     expect(() => fptPlus({ inputSize: 0 })).toThrow('fpt-plus: option "inputSize" must be a positive integer, got 0');
-    expect(() => adapt(lpm, [fptPlus({ inputSize: 500 })])).toThrow('fpt-plus: option "inputSize" 500 is not a multiple of the LPM patch size 16');
+    expect(() => adapt(lpm, [fptPlus({ inputSize: 500 })])).toThrow(
+      'fpt-plus: option "inputSize" 500 is not a multiple of the LPM patch size 16',
+    );
     expect(lpm.trainableVariables()).toHaveLength(lpm.namedParameters().length); // untouched by the refusals
     lpm.dispose();
   });
@@ -58,7 +61,12 @@ describe('parameter counts (DESIGN.md §3), from the built models', () => {
   it('is exclusive at the top level, saying where other methods go', () => {
     const t = tinyFpt();
     const v1 = fptV1({ inputSize: 32, side: { hiddenSize: 16, numHeads: 4, mlpDim: 32, patchSize: 8, imageSize: 16 } });
-    expect(() => adapt(t.lpm, [fptPlus({ inputSize: 32, prompts: 4, side: { hiddenSize: 16, numHeads: 4, mlpDim: 32, patchSize: 8, imageSize: 16 } }), v1])).toThrow(/"fpt-plus" cannot be combined with other methods: .*"sideMethods" option/);
+    expect(() =>
+      adapt(t.lpm, [
+        fptPlus({ inputSize: 32, prompts: 4, side: { hiddenSize: 16, numHeads: 4, mlpDim: 32, patchSize: 8, imageSize: 16 } }),
+        v1,
+      ]),
+    ).toThrow(/"fpt-plus" cannot be combined with other methods: .*"sideMethods" option/);
     t.dispose();
   });
 });
@@ -85,7 +93,9 @@ describe('forward, loss and training', () => {
       expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBe(0);
       expect(tf.max(tf.abs(tf.sub(a, c))).dataSync()[0]).toBeGreaterThan(0);
       expect(() => t.model.forward({ pixels: pixels(3, 16, 2), extras })).toThrow('FPT: keys hold a batch of 2 but pixels a batch of 3');
-      expect(() => t.model.forward({ pixels: x })).toThrow('fpt-plus: the batch lacks extras.keys; compute it with prepare() or load it from a cache');
+      expect(() => t.model.forward({ pixels: x })).toThrow(
+        'fpt-plus: the batch lacks extras.keys; compute it with prepare() or load it from a cache',
+      );
       expect(() => t.model.prepare(pixels(1, 48, 1))).toThrow('FPT: LPM pixels must be [B, 3, 32, 32], got [1,3,48,48]');
     });
     tf.dispose(Object.values(extras));
@@ -133,7 +143,9 @@ describe('forward, loss and training', () => {
     const extras = t.model.prepare(pixels(2, 32, 1));
     const x = pixels(2, 16, 2);
     tf.tidy(() => {
-      expect(Array.from(again.forward({ pixels: x, extras }, EVAL).dataSync())).toEqual(Array.from(t.model.forward({ pixels: x, extras }).dataSync()));
+      expect(Array.from(again.forward({ pixels: x, extras }, EVAL).dataSync())).toEqual(
+        Array.from(t.model.forward({ pixels: x, extras }).dataSync()),
+      );
     });
     tf.dispose([x, ...Object.values(extras)]);
     again.dispose();

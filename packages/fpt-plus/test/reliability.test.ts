@@ -28,8 +28,16 @@ function snapshot(m: AdaptedModel): Record<string, number[]> {
 }
 
 /** One FPT+ training step on cached keys and values. */
-function fptStep(m: AdaptedModel, opt: AdamW, b: { kv: KeyValues; pixelsLr: tf.Tensor; labels: tf.Tensor }, options: Omit<TrainStepOptions, 'clipNorm'> = {}) {
-  return trainStep(() => m.loss({ pixels: b.pixelsLr, extras: { ...b.kv } }, b.labels, trainingContext(opt.iterations)), opt, { clipNorm: 1, ...options });
+function fptStep(
+  m: AdaptedModel,
+  opt: AdamW,
+  b: { kv: KeyValues; pixelsLr: tf.Tensor; labels: tf.Tensor },
+  options: Omit<TrainStepOptions, 'clipNorm'> = {},
+) {
+  return trainStep(() => m.loss({ pixels: b.pixelsLr, extras: { ...b.kv } }, b.labels, trainingContext(opt.iterations)), opt, {
+    clipNorm: 1,
+    ...options,
+  });
 }
 
 /** The data section of a safetensors file (what follows its header). */
@@ -48,7 +56,9 @@ describe('reliability: cache data checksum (item 1)', () => {
     const bad = good.slice();
     bad[dataStart(bad) + 5] ^= 0x40; // one bit of one float of the keys
     writeFileSync(path, bad);
-    expect(() => cache.loadBatch(hashes)).toThrow(/^KvCache: unusable entry: .*: data checksum is crc32:[0-9a-f]{8}, the entry says crc32:[0-9a-f]{8} \(corrupt data\)$/);
+    expect(() => cache.loadBatch(hashes)).toThrow(
+      /^KvCache: unusable entry: .*: data checksum is crc32:[0-9a-f]{8}, the entry says crc32:[0-9a-f]{8} \(corrupt data\)$/,
+    );
     const events: CacheEvent[] = [];
     const r = preload(model, cache, items([0]), { onEvent: (e) => events.push(e) });
     expect([r.hits, r.invalid, r.computed]).toEqual([0, 1, 1]);
@@ -141,7 +151,9 @@ describe('reliability: training input (items 3, 4, 8)', () => {
     const before = snapshot(m);
     const n = tf.memory().numTensors;
     expect(() => fptStep(m, opt, { kv, pixelsLr: nanLr, labels })).toThrow(NonFiniteStepError);
-    expect(() => fptStep(m, opt, { kv, pixelsLr: nanLr, labels })).toThrow(/^trainStep: step 2: loss is NaN and gradient norm is NaN; the step was not applied/);
+    expect(() => fptStep(m, opt, { kv, pixelsLr: nanLr, labels })).toThrow(
+      /^trainStep: step 2: loss is NaN and gradient norm is NaN; the step was not applied/,
+    );
     expect(fptStep(m, opt, { kv, pixelsLr: nanLr, labels }, { skipNonFinite: true }).skipped).toBe(true);
     expect(snapshot(m)).toEqual(before);
     expect(opt.iterations).toBe(1);
@@ -196,10 +208,31 @@ describe('reliability: training input (items 3, 4, 8)', () => {
 
 describe('reliability: authors-state loads are all or nothing (item 6)', () => {
   const fixture = new URL('../../../test/fixtures/golden/fptplus-tiny.safetensors', import.meta.url).pathname;
-  const LPM = vitConfig({ hiddenSize: 64, numLayers: 4, numHeads: 4, mlpDim: 256, patchSize: 8, imageSize: 32, numClasses: 7, layerNormEps: 1e-12, posEmbedResample: 'hf' });
+  const LPM = vitConfig({
+    hiddenSize: 64,
+    numLayers: 4,
+    numHeads: 4,
+    mlpDim: 256,
+    patchSize: 8,
+    imageSize: 32,
+    numClasses: 7,
+    layerNormEps: 1e-12,
+    posEmbedResample: 'hf',
+  });
   const build = () => {
     const lpm = createVit(LPM, { init: 'zeros' });
-    const model = adapt(lpm, [fptPlus({ inputSize: 48, layers: [2, 3], prompts: 4, side: { hiddenSize: 16, numHeads: 4, mlpDim: 64, patchSize: 8, imageSize: 16 } })], { numClasses: 3 });
+    const model = adapt(
+      lpm,
+      [
+        fptPlus({
+          inputSize: 48,
+          layers: [2, 3],
+          prompts: 4,
+          side: { hiddenSize: 16, numHeads: 4, mlpDim: 64, patchSize: 8, imageSize: 16 },
+        }),
+      ],
+      { numClasses: 3 },
+    );
     return { model, dispose: () => [model, lpm].forEach((x) => x.dispose()) };
   };
   function edited(edit: (m: Map<string, TensorEntry>) => void) {
@@ -214,10 +247,20 @@ describe('reliability: authors-state loads are all or nothing (item 6)', () => {
     const before = snapshot(model);
     const n = tf.memory().numTensors;
     const key = 'fpt.side_encoder.vit.encoder.layer.1.attention.attention.key.weight';
-    expect(() => loadAuthorsState(model, edited((m) => m.set(key, { dtype: 'float32', shape: [16, 8], data: new Float32Array(128), sourceDtype: 'F32' })), 'fpt.')).toThrow(
-      `key "${key}" has shape [16,8], expected [16,16]`,
-    );
-    expect(() => loadAuthorsState(model, edited((m) => m.set('fpt.fusion_module.extra', m.get('fpt.fusion_module.out_proj.bias')!)), 'fpt.')).toThrow('unexpected key(s): fpt.fusion_module.extra');
+    expect(() =>
+      loadAuthorsState(
+        model,
+        edited((m) => m.set(key, { dtype: 'float32', shape: [16, 8], data: new Float32Array(128), sourceDtype: 'F32' })),
+        'fpt.',
+      ),
+    ).toThrow(`key "${key}" has shape [16,8], expected [16,16]`);
+    expect(() =>
+      loadAuthorsState(
+        model,
+        edited((m) => m.set('fpt.fusion_module.extra', m.get('fpt.fusion_module.out_proj.bias')!)),
+        'fpt.',
+      ),
+    ).toThrow('unexpected key(s): fpt.fusion_module.extra');
     // A NaN weight in the last part is refused by name, and nothing is assigned either.
     const nan = (m: Map<string, TensorEntry>) => {
       const e = m.get('fpt.side_encoder.classifier.bias')!;
@@ -225,7 +268,9 @@ describe('reliability: authors-state loads are all or nothing (item 6)', () => {
       data[0] = NaN;
       m.set('fpt.side_encoder.classifier.bias', { ...e, data });
     };
-    expect(() => loadAuthorsState(model, edited(nan), 'fpt.')).toThrow('loadAuthorsState: edited.safetensors: key "fpt.side_encoder.classifier.bias" holds 1 non-finite value(s)');
+    expect(() => loadAuthorsState(model, edited(nan), 'fpt.')).toThrow(
+      'loadAuthorsState: edited.safetensors: key "fpt.side_encoder.classifier.bias" holds 1 non-finite value(s)',
+    );
     expect(snapshot(model)).toEqual(before);
     expect(tf.memory().numTensors).toBe(n);
     // And the intact file loads, leaking nothing.
@@ -243,11 +288,19 @@ describe('reliability: configuration (item 7)', () => {
     ['ratio -1', { ratio: -1 }, 'fpt-plus: option "ratio" must be a number in (0, 1], got -1'],
     ['inputSize 0', { inputSize: 0 }, 'fpt-plus: option "inputSize" must be a positive integer, got 0'],
     ['inputSize -16', { inputSize: -16 }, 'fpt-plus: option "inputSize" must be a positive integer, got -16'],
-    ['inputSize 30 (not a multiple of the patch)', { inputSize: 30 }, 'fpt-plus: option "inputSize" 30 is not a multiple of the LPM patch size 8'],
+    [
+      'inputSize 30 (not a multiple of the patch)',
+      { inputSize: 30 },
+      'fpt-plus: option "inputSize" 30 is not a multiple of the LPM patch size 8',
+    ],
     ['layers 2,2', { layers: [2, 2] }, 'fpt-plus: option "layers" holds a layer twice: 2,2'],
     ['layer 4 of 4', { layers: [2, 4] }, 'fpt-plus: option "layers" holds 4, but the LPM has layers 0..3'],
     ['side image 0', { side: { ...TINY_FPT.side, imageSize: 0 } }, 'fpt-plus: option "side.imageSize" must be a positive integer, got 0'],
-    ['side image 20 with patch 8', { side: { ...TINY_FPT.side, imageSize: 20 } }, 'fpt-plus: option "side.imageSize" 20 is not a multiple of the side patch size 8'],
+    [
+      'side image 20 with patch 8',
+      { side: { ...TINY_FPT.side, imageSize: 20 } },
+      'fpt-plus: option "side.imageSize" 20 is not a multiple of the side patch size 8',
+    ],
   ];
   for (const [what, input, message] of cases) {
     it(`refuses ${what} when the method is made or attached, leaving the LPM as it was`, () => {
@@ -266,7 +319,9 @@ describe('reliability: cache files and folders (items 11, 14)', () => {
     const model = t.fpt;
     const cache = new KvCache(tempDir(), featureFingerprint(model, NORM), kvShape(model));
     for (const bad of [0, -1, 1.5]) {
-      expect(() => preload(model, cache, items([0]), { batchSize: bad })).toThrow(`preload: option "batchSize" must be a positive integer, got ${bad}`);
+      expect(() => preload(model, cache, items([0]), { batchSize: bad })).toThrow(
+        `preload: option "batchSize" must be a positive integer, got ${bad}`,
+      );
     }
     t.dispose();
   });
@@ -278,8 +333,12 @@ describe('reliability: cache files and folders (items 11, 14)', () => {
     const { hashes } = preload(model, cache, items([0]));
     rmSync(cache.pathOf(hashes[0]));
     mkdirSync(cache.pathOf(hashes[0]));
-    expect(() => cache.loadBatch(hashes)).toThrow(`KvCache: unusable entry: ${cache.pathOf(hashes[0])}: is a directory, expected an entry file`);
-    expect(() => preload(model, cache, items([0]))).toThrow(`KvCache: cannot replace the entry ${cache.pathOf(hashes[0])}: it is a directory, expected a file; remove it by hand`);
+    expect(() => cache.loadBatch(hashes)).toThrow(
+      `KvCache: unusable entry: ${cache.pathOf(hashes[0])}: is a directory, expected an entry file`,
+    );
+    expect(() => preload(model, cache, items([0]))).toThrow(
+      `KvCache: cannot replace the entry ${cache.pathOf(hashes[0])}: it is a directory, expected a file; remove it by hand`,
+    );
     t.dispose();
   });
 
@@ -307,7 +366,10 @@ describe('reliability: cache files and folders (items 11, 14)', () => {
     const cache = new KvCache(dir, fp, kvShape(model));
     // A writer that starts an entry under atomicWriteFile's temp-file naming, then is killed.
     const target = cache.pathOf('a'.repeat(64));
-    const child = spawn(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(target)} + '.' + process.pid + '.0123456789ab.tmp', 'partial'); console.log('written'); setInterval(() => {}, 1000);`]);
+    const child = spawn(process.execPath, [
+      '-e',
+      `require('fs').writeFileSync(${JSON.stringify(target)} + '.' + process.pid + '.0123456789ab.tmp', 'partial'); console.log('written'); setInterval(() => {}, 1000);`,
+    ]);
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     child.kill('SIGKILL');
     await new Promise((resolve) => child.once('exit', resolve));
@@ -323,7 +385,11 @@ describe('reliability: cache files and folders (items 11, 14)', () => {
     utimesSync(live, old, old);
     const reopened = new KvCache(dir, fp, kvShape(model));
     expect(reopened.removedTemporaries).toEqual([dead]);
-    expect(readdirSync(cache.folder).filter((f) => f.endsWith('.tmp')).sort()).toEqual([live, young].map((p) => p.slice(cache.folder.length + 1)).sort());
+    expect(
+      readdirSync(cache.folder)
+        .filter((f) => f.endsWith('.tmp'))
+        .sort(),
+    ).toEqual([live, young].map((p) => p.slice(cache.folder.length + 1)).sort());
     t.dispose();
   });
 });

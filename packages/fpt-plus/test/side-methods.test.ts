@@ -47,15 +47,20 @@ describe("baselines on FPT+'s side network", () => {
 
   it('saves and reloads with the side methods through one registry', () => {
     const t = tinyFpt({ sideMethods: [lora({ rank: 2 })] });
-    for (const p of t.fpt.module.namedParameters()) if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(tf.randomNormal(p.variable.shape, 0, 0.3, 'float32', 7)));
+    for (const p of t.fpt.module.namedParameters())
+      if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(tf.randomNormal(p.variable.shape, 0, 0.3, 'float32', 7)));
     const registry = registerFpt(registerBaselines(new MethodRegistry()));
     const saved = t.model.save();
-    expect(JSON.parse(saved.config).methods[0].config.sideMethods).toEqual([{ name: 'lora', config: expect.objectContaining({ rank: 2 }) }]);
+    expect(JSON.parse(saved.config).methods[0].config.sideMethods).toEqual([
+      { name: 'lora', config: expect.objectContaining({ rank: 2 }) },
+    ]);
     const again = loadAdapted(t.lpm, saved.weights, saved.config, registry);
     const extras = t.model.prepare(pixels(2, 32, 1));
     const x = pixels(2, 16, 2);
     tf.tidy(() => {
-      expect(Array.from(again.forward({ pixels: x, extras }).dataSync())).toEqual(Array.from(t.model.forward({ pixels: x, extras }).dataSync()));
+      expect(Array.from(again.forward({ pixels: x, extras }).dataSync())).toEqual(
+        Array.from(t.model.forward({ pixels: x, extras }).dataSync()),
+      );
     });
     tf.dispose([x, ...Object.values(extras)]);
     again.dispose();

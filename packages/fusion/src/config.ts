@@ -43,7 +43,9 @@ export function fusionConfig(
     ...(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as typeof input),
   };
   if (!c.variant || typeof c.variant.queries !== 'function') {
-    throw new Error(`fusionConfig: "variant" must be a FusionVariant (${fptPlusFusion.name}: fptPlusFusion, ${fptV1Fusion.name}: fptV1Fusion), got ${JSON.stringify(c.variant)}`);
+    throw new Error(
+      `fusionConfig: "variant" must be a FusionVariant (${fptPlusFusion.name}: fptPlusFusion, ${fptV1Fusion.name}: fptV1Fusion), got ${JSON.stringify(c.variant)}`,
+    );
   }
   for (const k of ['layers', 'prompts', 'lpmDim', 'lpmHeads', 'sideDim'] as const) {
     if (!Number.isInteger(c[k]) || c[k] <= 0) throw new Error(`fusionConfig: "${k}" must be a positive integer, got ${c[k]}`);

@@ -54,7 +54,8 @@ export const fptPlusFusion: FusionVariant = Object.freeze({
     m.addParameter('layer_norm.bias', tf.zeros([c.lpmDim]));
   },
   queries: (m: Module, P: tf.Tensor, c: VariantShape) => layerNorm(P, m.get('layer_norm.weight'), m.get('layer_norm.bias'), c.layerNormEps),
-  output: (m: Module, context: tf.Tensor, P: tf.Tensor, _c: VariantShape, drop: (x: tf.Tensor) => tf.Tensor) => drop(outProj(m, tf.add(context, P))),
+  output: (m: Module, context: tf.Tensor, P: tf.Tensor, _c: VariantShape, drop: (x: tf.Tensor) => tf.Tensor) =>
+    drop(outProj(m, tf.add(context, P))),
   toJSON: () => 'fpt+',
 });
 

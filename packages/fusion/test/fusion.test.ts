@@ -64,9 +64,24 @@ describe('parameters (DESIGN.md §3)', () => {
     const sd = Math.sqrt(p.reduce((a, x) => a + x * x, 0) / p.length);
     expect(sd / 1e-6).toBeGreaterThan(0.9);
     expect(sd / 1e-6).toBeLessThan(1.1);
-    expect(f.get('layer_norm.weight').dataSync().every((x) => x === 1)).toBe(true);
-    expect(f.get('layer_norm.bias').dataSync().every((x) => x === 0)).toBe(true);
-    expect(f.get('out_proj.bias').dataSync().every((x) => x === 0)).toBe(true);
+    expect(
+      f
+        .get('layer_norm.weight')
+        .dataSync()
+        .every((x) => x === 1),
+    ).toBe(true);
+    expect(
+      f
+        .get('layer_norm.bias')
+        .dataSync()
+        .every((x) => x === 0),
+    ).toBe(true);
+    expect(
+      f
+        .get('out_proj.bias')
+        .dataSync()
+        .every((x) => x === 0),
+    ).toBe(true);
     const w = f.get('out_proj.weight').dataSync();
     // trunc_normal_(std=0.02) as timm: std 0.02, bounds +-2 that never bind in practice.
     const wsd = Math.sqrt(Array.from(w).reduce((a, x) => a + x * x, 0) / w.length);
@@ -105,7 +120,14 @@ describe('fusionConfig', () => {
   // replace a default, so `layerNormEps: undefined` only fails later, inside `fuse`, with a tfjs
   // "got 'null'" error, and `dropout: undefined` is refused although a default exists.
   it('keeps the defaults for options passed as undefined', () => {
-    const c = fusionConfig({ ...base, prompts: undefined, dropout: undefined, layerNormEps: undefined, promptStd: undefined, seed: undefined });
+    const c = fusionConfig({
+      ...base,
+      prompts: undefined,
+      dropout: undefined,
+      layerNormEps: undefined,
+      promptStd: undefined,
+      seed: undefined,
+    });
     expect(c).toEqual(fusionConfig(base));
   });
 });
@@ -225,7 +247,18 @@ describe('fuse', () => {
   describe('dropout', () => {
     // Outputs near a positive constant (out_proj.bias 5), so the mean is well defined.
     const make = (variant: FusionVariant, dropout?: number) => {
-      const f = new FusionModule(fusionConfig({ variant, layers: 1, prompts: 64, lpmDim: 8, lpmHeads: 2, sideDim: 64, promptStd: 1, ...(dropout === undefined ? {} : { dropout }) }));
+      const f = new FusionModule(
+        fusionConfig({
+          variant,
+          layers: 1,
+          prompts: 64,
+          lpmDim: 8,
+          lpmHeads: 2,
+          sideDim: 64,
+          promptStd: 1,
+          ...(dropout === undefined ? {} : { dropout }),
+        }),
+      );
       tf.tidy(() => f.get('out_proj.bias').assign(tf.fill([64], 5)));
       return f;
     };
@@ -305,7 +338,10 @@ describe('fuse', () => {
       const vars = f.trainableVariables();
       expect(vars.length).toBe(5);
       const before = tf.memory().numTensors;
-      const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(tf.sub(fuse(f, keys, values, { training: true, seed: 3 }), target))) as tf.Scalar, vars);
+      const { value, grads } = tf.variableGrads(
+        () => tf.sum(tf.square(tf.sub(fuse(f, keys, values, { training: true, seed: 3 }), target))) as tf.Scalar,
+        vars,
+      );
       expect(Number.isFinite(value.dataSync()[0])).toBe(true);
       for (const { name, variable } of f.namedParameters()) {
         const g = grads[variable.name];

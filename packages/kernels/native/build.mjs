@@ -41,16 +41,27 @@ function main() {
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   const args = [
-    '-O3', '-std=c++17', '-shared', '-fPIC', '-pthread', '-fvisibility=hidden',
-    '-DNAPI_VERSION=8', '-DNODE_GYP_MODULE_NAME=fpt_kernels', `-I${inc}`,
-    join(here, 'addon.cc'), join(here, 'sgemm.cc'),
-    '-o', tmp,
+    '-O3',
+    '-std=c++17',
+    '-shared',
+    '-fPIC',
+    '-pthread',
+    '-fvisibility=hidden',
+    '-DNAPI_VERSION=8',
+    '-DNODE_GYP_MODULE_NAME=fpt_kernels',
+    `-I${inc}`,
+    join(here, 'addon.cc'),
+    join(here, 'sgemm.cc'),
+    '-o',
+    tmp,
   ];
   if (process.platform === 'darwin') args.unshift('-undefined', 'dynamic_lookup');
   const r = spawnSync(cxx, args, { encoding: 'utf8' });
   if (r.status !== 0) {
     rmSync(tmp, { force: true });
-    return say(`native build failed (${cxx}); the WebAssembly kernels will be used:\n${(r.stderr || r.error?.message || '').slice(0, 2000)}`);
+    return say(
+      `native build failed (${cxx}); the WebAssembly kernels will be used:\n${(r.stderr || r.error?.message || '').slice(0, 2000)}`,
+    );
   }
   renameSync(tmp, out);
   say(`built ${out}`);

@@ -57,18 +57,29 @@ function install(backendName: string, impl: (args: BatchMatMulArgs & { backend: 
     // The stock WASM Identity copies its input; tfjs clones every tensor it saves for backward
     // with it, so each saved activation was stored twice. Tensors are immutable: share the
     // buffer (reference-counted), as the CPU backend does.
-    replace(tf.Identity, 'wasm', (inputs) => inputs.x?.dtype !== 'string', (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      (args.backend as { incRef(dataId: object): void }).incRef(x.dataId);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-    });
+    replace(
+      tf.Identity,
+      'wasm',
+      (inputs) => inputs.x?.dtype !== 'string',
+      (args) => {
+        const { x } = args.inputs as { x: tf.TensorInfo };
+        (args.backend as { incRef(dataId: object): void }).incRef(x.dataId);
+        return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+      },
+    );
   }
 }
 
 /** Kernels registered on WASM whether or not the native addon loads: fixes of the stock ones. */
 function installWasmFixes(): void {
-  replace(tf.GatherV2, 'wasm', (inputs) => inputs.x?.dtype !== 'string', (args) =>
-    (args.attrs as { batchDims?: number } | undefined)?.batchDims ? wasmBatchedGather(args) : stock.get(`${tf.GatherV2}/wasm`)!.kernelFunc(args),
+  replace(
+    tf.GatherV2,
+    'wasm',
+    (inputs) => inputs.x?.dtype !== 'string',
+    (args) =>
+      (args.attrs as { batchDims?: number } | undefined)?.batchDims
+        ? wasmBatchedGather(args)
+        : stock.get(`${tf.GatherV2}/wasm`)!.kernelFunc(args),
   );
 }
 

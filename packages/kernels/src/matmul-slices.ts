@@ -2,14 +2,34 @@ import * as tf from '@tensorflow/tfjs-core';
 import { planMatMul } from './plan';
 import type { BatchMatMulArgs, WasmBackendLike } from './backends';
 
-type WasmMatMul = (aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number, tA: number, tB: number, outId: number) => void;
+type WasmMatMul = (
+  aId: number,
+  aShape: Uint8Array,
+  aRank: number,
+  bId: number,
+  bShape: Uint8Array,
+  bRank: number,
+  tA: number,
+  tB: number,
+  outId: number,
+) => void;
 
 const matMulFns = new WeakMap<object, WasmMatMul>();
 
 function wasmMatMulOf(backend: WasmBackendLike): WasmMatMul {
   let f = matMulFns.get(backend);
   if (!f) {
-    f = backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']) as WasmMatMul;
+    f = backend.wasm.cwrap('BatchMatMul', null, [
+      'number',
+      'array',
+      'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'number',
+      'number',
+    ]) as WasmMatMul;
     matMulFns.set(backend, f);
   }
   return f;
@@ -50,7 +70,11 @@ export function wasmSlicedMatMul(args: BatchMatMulArgs & { backend: unknown }): 
   const bShape = shapeBytes([1, k, n]);
   const [aOff, bOff, outOff] = [offset(aNN), offset(bNN), offset(out)];
   for (let o = 0; o < plan.batch; o++) {
-    const ids = [view(aOff + 4 * plan.aIndex[o] * m * k, m * k), view(bOff + 4 * plan.bIndex[o] * k * n, k * n), view(outOff + 4 * o * m * n, m * n)];
+    const ids = [
+      view(aOff + 4 * plan.aIndex[o] * m * k, m * k),
+      view(bOff + 4 * plan.bIndex[o] * k * n, k * n),
+      view(outOff + 4 * o * m * n, m * n),
+    ];
     try {
       if (k === 0) new Float32Array(backend.wasm.HEAPU8.buffer, outOff + 4 * o * m * n, m * n).fill(0);
       else matMul(ids[0], aShape, 3, ids[1], bShape, 3, 0, 0, ids[2]);

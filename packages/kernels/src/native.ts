@@ -8,7 +8,17 @@ export interface NativeAddon {
    * C[i] = op(A[i]) op(B[i]) for each matrix i, with element offsets `offsets[3i..3i+2]` into
    * `a`, `b` and `c` (the three arrays may be views of one buffer).
    */
-  batchMatMul(a: Float32Array, b: Float32Array, c: Float32Array, offsets: Float64Array, m: number, n: number, k: number, transposeA: boolean, transposeB: boolean): void;
+  batchMatMul(
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    offsets: Float64Array,
+    m: number,
+    n: number,
+    k: number,
+    transposeA: boolean,
+    transposeB: boolean,
+  ): void;
   /** The micro-kernel's instruction set and the thread count. */
   info(): { isa: string; threads: number };
   /** Sets the number of threads (the default is every CPU, or `FPT_KERNELS_THREADS`). */
@@ -42,7 +52,9 @@ export function loadNative(): NativeLoad {
   }
   const path = addonPath();
   if (!existsSync(path)) {
-    cached = { reason: `${path} was not built at install time (no C++ compiler or Node-API headers?); reinstall @fpt/kernels with a compiler` };
+    cached = {
+      reason: `${path} was not built at install time (no C++ compiler or Node-API headers?); reinstall @fpt/kernels with a compiler`,
+    };
     return cached;
   }
   try {

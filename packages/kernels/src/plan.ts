@@ -32,7 +32,9 @@ export function planMatMul(aShape: number[], bShape: number[], transposeA: boole
   const kB = transposeB ? bShape[br - 1] : bShape[br - 2];
   const n = transposeB ? bShape[br - 2] : bShape[br - 1];
   if (kA !== kB) {
-    throw new Error(`BatchMatMul: inner dimensions ${kA} and ${kB} of shapes [${aShape}] and [${bShape}] (transposeA=${transposeA}, transposeB=${transposeB}) must match`);
+    throw new Error(
+      `BatchMatMul: inner dimensions ${kA} and ${kB} of shapes [${aShape}] and [${bShape}] (transposeA=${transposeA}, transposeB=${transposeB}) must match`,
+    );
   }
   const aBatch = aShape.slice(0, -2);
   const bBatch = bShape.slice(0, -2);

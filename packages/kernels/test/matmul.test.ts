@@ -47,7 +47,8 @@ function expectClose(actual: Float32Array, expected: Float32Array, label: string
   for (const v of expected) scale = Math.max(scale, Math.abs(v));
   for (let i = 0; i < expected.length; i++) {
     const err = Math.abs(actual[i] - expected[i]);
-    if (err > 1e-5 * scale + 1e-6) throw new Error(`${label}: element ${i} is ${actual[i]}, expected ${expected[i]} (relative to the largest ${err / scale})`);
+    if (err > 1e-5 * scale + 1e-6)
+      throw new Error(`${label}: element ${i} is ${actual[i]}, expected ${expected[i]} (relative to the largest ${err / scale})`);
   }
 }
 
@@ -177,7 +178,22 @@ describe('GatherV2 on WASM', () => {
   it('gathers with batch dimensions like the CPU backend (the stock WASM kernel reads out of bounds)', async () => {
     const make = () => {
       const x = tf.randomNormal([2, 3, 7, 4], 0, 1, 'float32', 3);
-      const indices = tf.tensor3d([[[6, 0], [1, 1], [2, 5]], [[0, 3], [4, 4], [6, 2]]], [2, 3, 2], 'int32');
+      const indices = tf.tensor3d(
+        [
+          [
+            [6, 0],
+            [1, 1],
+            [2, 5],
+          ],
+          [
+            [0, 3],
+            [4, 4],
+            [6, 2],
+          ],
+        ],
+        [2, 3, 2],
+        'int32',
+      );
       return { x, indices };
     };
     await tf.setBackend('cpu');

@@ -52,7 +52,11 @@ export function vptPrompts(config: VptPromptsConfig): tf.Tensor {
 }
 
 function check(fn: string, layers: number, prompts: number, dim: number): void {
-  for (const [k, v] of [['layers', layers], ['prompts', prompts], ['dim', dim]] as const) {
+  for (const [k, v] of [
+    ['layers', layers],
+    ['prompts', prompts],
+    ['dim', dim],
+  ] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new Error(`${fn}: "${k}" must be a positive integer, got ${v}`);
   }
 }

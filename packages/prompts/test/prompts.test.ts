@@ -56,7 +56,9 @@ describe('fineGrainedPrompts', () => {
   });
 
   it('rejects non-positive or fractional sizes, naming the field', () => {
-    expect(() => fineGrainedPrompts({ layers: 0, prompts: 16, dim: 8 })).toThrow(/fineGrainedPrompts: "layers" must be a positive integer, got 0/);
+    expect(() => fineGrainedPrompts({ layers: 0, prompts: 16, dim: 8 })).toThrow(
+      /fineGrainedPrompts: "layers" must be a positive integer, got 0/,
+    );
     expect(() => fineGrainedPrompts({ layers: 1, prompts: -2, dim: 8 })).toThrow(/"prompts".*got -2/);
     expect(() => fineGrainedPrompts({ layers: 1, prompts: 2, dim: 0 })).toThrow(/"dim".*got 0/);
     expect(() => fineGrainedPrompts({ layers: 1.5, prompts: 2, dim: 4 })).toThrow(/"layers".*got 1.5/);
@@ -101,7 +103,9 @@ describe('vptPrompts', () => {
   });
 
   it('rejects non-positive or fractional sizes, naming the field', () => {
-    expect(() => vptPrompts({ layers: 0, prompts: 2, dim: 8, patchSize: 16 })).toThrow(/vptPrompts: "layers" must be a positive integer, got 0/);
+    expect(() => vptPrompts({ layers: 0, prompts: 2, dim: 8, patchSize: 16 })).toThrow(
+      /vptPrompts: "layers" must be a positive integer, got 0/,
+    );
     expect(() => vptPrompts({ layers: 1, prompts: 2.5, dim: 8, patchSize: 16 })).toThrow(/"prompts".*got 2.5/);
     expect(() => vptPrompts({ layers: 1, prompts: 2, dim: -8, patchSize: 16 })).toThrow(/"dim".*got -8/);
   });

@@ -6,7 +6,10 @@ import { vitConfig, type VitConfig } from '@fpt/backbone-vit';
  * input resolution of the low-resolution image (128), classes, and LayerNorm eps (1e-12, as the
  * authors' HF-style side ViT).
  */
-export type SideNetConfig = Pick<VitConfig, 'hiddenSize' | 'numLayers' | 'numHeads' | 'mlpDim' | 'patchSize' | 'imageSize' | 'numClasses' | 'layerNormEps'>;
+export type SideNetConfig = Pick<
+  VitConfig,
+  'hiddenSize' | 'numLayers' | 'numHeads' | 'mlpDim' | 'patchSize' | 'imageSize' | 'numClasses' | 'layerNormEps'
+>;
 
 /**
  * The paper's side network with overrides: width 96, 6 layers, 12 heads, MLP 384, patch 16,
@@ -16,7 +19,17 @@ export type SideNetConfig = Pick<VitConfig, 'hiddenSize' | 'numLayers' | 'numHea
  * @param overrides - fields to change
  */
 export function sideNetConfig(numClasses: number, overrides: Partial<SideNetConfig> = {}): SideNetConfig {
-  return { hiddenSize: 96, numLayers: 6, numHeads: 12, mlpDim: 384, patchSize: 16, imageSize: 128, layerNormEps: 1e-12, numClasses, ...overrides };
+  return {
+    hiddenSize: 96,
+    numLayers: 6,
+    numHeads: 12,
+    mlpDim: 384,
+    patchSize: 16,
+    imageSize: 128,
+    layerNormEps: 1e-12,
+    numClasses,
+    ...overrides,
+  };
 }
 
 /** The side network as a ViT config (validated). */

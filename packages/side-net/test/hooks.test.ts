@@ -9,7 +9,9 @@ describe('methods on the side network', () => {
     const start = tf.memory().numTensors;
     const side = createSideNet(sideNetConfig(0, { hiddenSize: 16, numHeads: 2, mlpDim: 32, numLayers: 3, imageSize: 32 }), 3);
     const stack = new MethodStack(side, [vptDeep({ prompts: 2, seed: 1 })]);
-    tf.tidy(() => stack.module.get('vpt-deep.prompts').assign(tf.randomNormal(stack.module.get('vpt-deep.prompts').shape, 0, 1, 'float32', 9)));
+    tf.tidy(() =>
+      stack.module.get('vpt-deep.prompts').assign(tf.randomNormal(stack.module.get('vpt-deep.prompts').shape, 0, 1, 'float32', 9)),
+    );
     const x = tf.randomNormal([2, 3, 32, 32], 0, 1, 'float32', 4);
     tf.tidy(() => {
       const hooks = stack.hooks(EVAL);

@@ -13,16 +13,32 @@ const small = (classes = 3, seed = 1) =>
 
 describe('sideNetConfig', () => {
   it('has the paper defaults: 96 wide, 6 deep, 12 heads, MLP 384, patch 16, input 128, eps 1e-12', () => {
-    expect(sideNetConfig(5)).toEqual({ hiddenSize: 96, numLayers: 6, numHeads: 12, mlpDim: 384, patchSize: 16, imageSize: 128, layerNormEps: 1e-12, numClasses: 5 });
+    expect(sideNetConfig(5)).toEqual({
+      hiddenSize: 96,
+      numLayers: 6,
+      numHeads: 12,
+      mlpDim: 384,
+      patchSize: 16,
+      imageSize: 128,
+      layerNormEps: 1e-12,
+      numClasses: 5,
+    });
   });
 
   it('takes overrides', () => {
-    expect(sideNetConfig(2, { numLayers: 12, imageSize: 224 })).toMatchObject({ numLayers: 12, imageSize: 224, hiddenSize: 96, numClasses: 2 });
+    expect(sideNetConfig(2, { numLayers: 12, imageSize: 224 })).toMatchObject({
+      numLayers: 12,
+      imageSize: 224,
+      hiddenSize: 96,
+      numClasses: 2,
+    });
     expect(sideVitConfig(sideNetConfig(5))).toMatchObject({ numChannels: 3, posEmbedResample: 'hf', layerNormEps: 1e-12 });
   });
 
   it('refuses a negative or fractional class count, naming the option (0: no head)', () => {
-    expect(() => createSideNet(sideNetConfig(-1))).toThrow('sideNetConfig: "numClasses" must be a non-negative integer (0: no head), got -1');
+    expect(() => createSideNet(sideNetConfig(-1))).toThrow(
+      'sideNetConfig: "numClasses" must be a non-negative integer (0: no head), got -1',
+    );
     const headless = createSideNet(sideNetConfig(0));
     expect(headless.has('head.weight')).toBe(false);
     headless.dispose();
@@ -51,11 +67,23 @@ describe('createSideNet (DESIGN.md §3)', () => {
 
   it('is initialised like timm: trunc_normal_ std 0.02 within +-2, zero biases, LayerNorm 1/0', () => {
     const side = createSideNet(sideNetConfig(5), 3);
-    const weights = ['cls_token', 'pos_embed', 'patch_embed.proj.weight', 'blocks.0.attn.qkv.weight', 'blocks.3.attn.proj.weight', 'blocks.5.mlp.fc1.weight', 'blocks.5.mlp.fc2.weight', 'head.weight'];
+    const weights = [
+      'cls_token',
+      'pos_embed',
+      'patch_embed.proj.weight',
+      'blocks.0.attn.qkv.weight',
+      'blocks.3.attn.proj.weight',
+      'blocks.5.mlp.fc1.weight',
+      'blocks.5.mlp.fc2.weight',
+      'head.weight',
+    ];
     let all: number[] = [];
     for (const name of weights) {
       const w = Array.from(side.get(name).dataSync());
-      expect(w.reduce((m, x) => Math.max(m, Math.abs(x)), 0), name).toBeLessThanOrEqual(0.2); // 10 std: never in practice
+      expect(
+        w.reduce((m, x) => Math.max(m, Math.abs(x)), 0),
+        name,
+      ).toBeLessThanOrEqual(0.2); // 10 std: never in practice
       expect(new Set(w).size, name).toBeGreaterThan(w.length / 2); // really random
       all = all.concat(w);
     }
@@ -72,8 +100,16 @@ describe('createSideNet (DESIGN.md §3)', () => {
     for (const { name, variable } of side.namedParameters()) {
       const v = variable.dataSync();
       const isNorm = /(^|\.)norm\d?\.(weight|bias)$/.test(name);
-      if (isNorm && name.endsWith('.weight')) expect(v.every((x) => x === 1), name).toBe(true);
-      else if (name.endsWith('.bias')) expect(v.every((x) => x === 0), name).toBe(true);
+      if (isNorm && name.endsWith('.weight'))
+        expect(
+          v.every((x) => x === 1),
+          name,
+        ).toBe(true);
+      else if (name.endsWith('.bias'))
+        expect(
+          v.every((x) => x === 0),
+          name,
+        ).toBe(true);
     }
     side.dispose();
   });
@@ -111,7 +147,7 @@ describe('sideForward', () => {
     side.dispose();
   });
 
-  it('without extra tokens equals backbone-vit\'s vitForward logits for the same model', () => {
+  it("without extra tokens equals backbone-vit's vitForward logits for the same model", () => {
     const side = small();
     tf.tidy(() => {
       const x = tf.randomNormal([2, 3, 16, 16], 0, 1, 'float32', 1);
@@ -137,7 +173,9 @@ describe('sideForward', () => {
       }
       // Sample 0's logits in the batch of two equal its logits run alone with its own tokens.
       const pair = sideForward(side, x, { extraTokens: () => tokens });
-      const alone = sideForward(side, tf.slice(x, [0, 0, 0, 0], [1, -1, -1, -1]), { extraTokens: () => tf.slice(tokens, [0, 0, 0], [1, -1, -1]) });
+      const alone = sideForward(side, tf.slice(x, [0, 0, 0, 0], [1, -1, -1, -1]), {
+        extraTokens: () => tf.slice(tokens, [0, 0, 0], [1, -1, -1]),
+      });
       const diff = tf.max(tf.abs(tf.sub(tf.slice(pair, [0, 0], [1, -1]), alone))).dataSync()[0];
       expect(diff).toBeLessThan(1e-5);
     });
@@ -163,7 +201,10 @@ describe('sideForward', () => {
     const tokens = tf.variable(tf.randomNormal([2, 4, 16], 0, 1, 'float32', 6));
     const vars = side.trainableVariables();
     const before = tf.memory().numTensors;
-    const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(sideForward(side, x, { extraTokens: () => tokens }))) as tf.Scalar, [tokens, ...vars]);
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(tf.square(sideForward(side, x, { extraTokens: () => tokens }))) as tf.Scalar,
+      [tokens, ...vars],
+    );
     const max = (t: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(t)).dataSync()[0]);
     expect(max(grads[tokens.name])).toBeGreaterThan(0);
     for (const { name, variable } of side.namedParameters()) expect(max(grads[variable.name]), name).toBeGreaterThan(0);

@@ -65,7 +65,10 @@ export function numKept(n: number, ratio: number): number {
  * @param fingerprint - name, version, parameters
  * @param rest - the strategy
  */
-export function defineSelector(fingerprint: SelectorFingerprint, rest: Pick<TokenSelector, 'select'> & Partial<Pick<TokenSelector, 'keep'>>): TokenSelector {
+export function defineSelector(
+  fingerprint: SelectorFingerprint,
+  rest: Pick<TokenSelector, 'select'> & Partial<Pick<TokenSelector, 'keep'>>,
+): TokenSelector {
   return Object.freeze({ fingerprint, keep: numKept, ...rest, toJSON: () => fingerprint });
 }
 

@@ -134,7 +134,9 @@ describe('score-based selectors', () => {
       [2, 1],
     ];
     tf.tidy(() => {
-      const probs = tf.tensor4d(favourite.map((row) => row.map((k) => Array.from({ length: 4 }, () => Array.from({ length: 4 }, (_, j) => (j === k ? 0.7 : 0.1))))));
+      const probs = tf.tensor4d(
+        favourite.map((row) => row.map((k) => Array.from({ length: 4 }, () => Array.from({ length: 4 }, (_, j) => (j === k ? 0.7 : 0.1))))),
+      );
       expect(globalSelector.select(probs, 1).indices.arraySync()).toEqual(favourite.map((row) => row.map((k) => [k])));
       expect(classTokenSelector.select(probs, 1).indices.arraySync()).toEqual(favourite.map((row) => row.map((k) => [k])));
     });
@@ -172,8 +174,7 @@ describe('gatherTokens', () => {
       const want: number[] = [];
       for (let b = 0; b < B; b++)
         for (let h = 0; h < H; h++)
-          for (let j = 0; j < n; j++)
-            for (let k = 0; k < d; k++) want.push(data[((b * H + h) * N + idx[(b * H + h) * n + j]) * d + k]);
+          for (let j = 0; j < n; j++) for (let k = 0; k < d; k++) want.push(data[((b * H + h) * N + idx[(b * H + h) * n + j]) * d + k]);
       expect(Array.from(out.dataSync())).toEqual(want.map(Math.fround));
     });
   });
@@ -257,7 +258,11 @@ describe('randomSelector', () => {
 
   it('can keep every token (a permutation) without repeats', () => {
     tf.tidy(() => {
-      const rows = (randomSelector(1).select(tf.zeros([1, 2, 6, 6]), 6).indices.arraySync() as number[][][]).flat();
+      const rows = (
+        randomSelector(1)
+          .select(tf.zeros([1, 2, 6, 6]), 6)
+          .indices.arraySync() as number[][][]
+      ).flat();
       for (const row of rows) expect([...row].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
     });
   });
@@ -311,7 +316,12 @@ describe('the criterion registry', () => {
     tf.tidy(() => {
       const keys = tf.reshape(tf.range(0, 2 * 5 * 1), [1, 2, 5, 1]);
       const sel = selectTokens({ keys, values: keys, probs: tf.zeros([1, 2, 5, 5]) }, getSelector('test-last-tokens', 42), 0.4);
-      expect(sel.indices.arraySync()).toEqual([[[3, 4], [3, 4]]]);
+      expect(sel.indices.arraySync()).toEqual([
+        [
+          [3, 4],
+          [3, 4],
+        ],
+      ]);
       expect(Array.from(sel.keys.dataSync())).toEqual([3, 4, 8, 9]);
     });
     expect(seeds).toEqual([42]);
@@ -328,7 +338,7 @@ describe('the criterion registry', () => {
     expect(globalSelector.fingerprint).toEqual({ name: 'global', version: 1, params: {} });
   });
 
-  it('random: a sample\'s draw depends on its own seed only, not on the batch it came in', () => {
+  it("random: a sample's draw depends on its own seed only, not on the batch it came in", () => {
     const probs = tf.zeros([3, 2, 9, 9]);
     const sel = randomSelector(1);
     const abc = sel.select(probs, 4, { sampleSeeds: [11, 22, 33] }).indices.arraySync() as number[][][];
@@ -336,7 +346,9 @@ describe('the criterion registry', () => {
     expect(cba[0]).toEqual(abc[2]);
     expect(cba[2]).toEqual(abc[0]);
     expect(abc[0]).not.toEqual(abc[1]);
-    const alone = randomSelector(1).select(tf.zeros([1, 2, 9, 9]), 4, { sampleSeeds: [22] }).indices.arraySync() as number[][][];
+    const alone = randomSelector(1)
+      .select(tf.zeros([1, 2, 9, 9]), 4, { sampleSeeds: [22] })
+      .indices.arraySync() as number[][][];
     expect(alone[0]).toEqual(abc[1]);
     expect(() => sel.select(probs, 4, { sampleSeeds: [1] })).toThrow('random selector: 1 sample seeds for a batch of 3');
     // Each layer draws its own tokens for the same image.

@@ -137,7 +137,8 @@ export class AdaptedModel {
    */
   forward(batch: Batch, ctx: ForwardContext = EVAL): tf.Tensor {
     for (const name of this.inputs) {
-      if (!batch.extras?.[name]) throw new Error(`${this.name}: the batch lacks extras.${name}; compute it with prepare() or load it from a cache`);
+      if (!batch.extras?.[name])
+        throw new Error(`${this.name}: the batch lacks extras.${name}; compute it with prepare() or load it from a cache`);
     }
     return tf.tidy(() => {
       const hooks = this.stack.hooks(ctx);
@@ -166,7 +167,13 @@ export class AdaptedModel {
 
   /** Names of {@link AdaptedModel.trainableVariables}, in the same order (`backbone.<name>` for unfrozen backbone parameters). */
   trainableNames(): string[] {
-    return [...this.module.namedParameters().filter((p) => p.trainable).map((p) => p.name), ...this.stack.unfrozen.map((n) => `backbone.${n}`)];
+    return [
+      ...this.module
+        .namedParameters()
+        .filter((p) => p.trainable)
+        .map((p) => p.name),
+      ...this.stack.unfrozen.map((n) => `backbone.${n}`),
+    ];
   }
 
   /**
@@ -188,7 +195,9 @@ export class AdaptedModel {
       tensors[`m.${names[i]}`] = { dtype: 'float32', shape, data: mv.m };
       tensors[`v.${names[i]}`] = { dtype: 'float32', shape, data: mv.v };
     });
-    return writeSafetensors(tensors, { metadata: { format: 'fpt-adamw/1', step: String(s.step), learningRate: String(s.learningRate), model: this.name } });
+    return writeSafetensors(tensors, {
+      metadata: { format: 'fpt-adamw/1', step: String(s.step), learningRate: String(s.learningRate), model: this.name },
+    });
   }
 
   /**
@@ -202,11 +211,14 @@ export class AdaptedModel {
   loadOptimizerState(optimizer: AdamW, bytes: Uint8Array, source = 'optimizer state'): void {
     const file = readSafetensors(bytes, source);
     const md = file.metadata;
-    if (md.format !== 'fpt-adamw/1') throw new Error(`${source}: metadata "format" must be "fpt-adamw/1", got ${JSON.stringify(md.format)}`);
+    if (md.format !== 'fpt-adamw/1')
+      throw new Error(`${source}: metadata "format" must be "fpt-adamw/1", got ${JSON.stringify(md.format)}`);
     const step = Number(md.step);
     const learningRate = Number(md.learningRate);
-    if (!Number.isInteger(step) || step < 0) throw new Error(`${source}: metadata "step" must be a non-negative integer, got ${JSON.stringify(md.step)}`);
-    if (!Number.isFinite(learningRate)) throw new Error(`${source}: metadata "learningRate" must be a number, got ${JSON.stringify(md.learningRate)}`);
+    if (!Number.isInteger(step) || step < 0)
+      throw new Error(`${source}: metadata "step" must be a non-negative integer, got ${JSON.stringify(md.step)}`);
+    if (!Number.isFinite(learningRate))
+      throw new Error(`${source}: metadata "learningRate" must be a number, got ${JSON.stringify(md.learningRate)}`);
     const names = this.trainableNames();
     const known = new Set(names.flatMap((n) => [`m.${n}`, `v.${n}`]));
     const unexpected = file.names().filter((n) => !known.has(n));
@@ -282,10 +294,16 @@ export class AdaptedModel {
    */
   save(): { weights: Uint8Array; config: string } {
     const tensors: Record<string, WritableTensor> = {};
-    const put = (name: string, v: tf.Variable) => (tensors[name] = { dtype: 'float32', shape: v.shape, data: v.dataSync() as Float32Array });
+    const put = (name: string, v: tf.Variable) =>
+      (tensors[name] = { dtype: 'float32', shape: v.shape, data: v.dataSync() as Float32Array });
     for (const p of this.module.namedParameters()) put(p.name, p.variable);
     for (const n of this.stack.unfrozen) put(`backbone.${n}`, this.backbone.get(n));
-    const config: AdaptedConfig = { format: 'fpt-adapted/1', methods: this.methods.map(savedMethod), numClasses: this.numClasses, seed: this.seed };
+    const config: AdaptedConfig = {
+      format: 'fpt-adapted/1',
+      methods: this.methods.map(savedMethod),
+      numClasses: this.numClasses,
+      seed: this.seed,
+    };
     return {
       weights: writeSafetensors(tensors, { metadata: { format: 'fpt-adapted/1', methods: this.name } }),
       config: JSON.stringify(config, null, 2),
@@ -311,7 +329,8 @@ export class AdaptedModel {
     }
     const entries = names.map((n) => ({ name: n, entry: file.get(n), variable: expected.get(n)! }));
     for (const { name, entry, variable } of entries) {
-      if (entry.shape.join() !== variable.shape.join()) throw new Error(`${source}: tensor "${name}" has shape [${entry.shape}], expected [${variable.shape}]`);
+      if (entry.shape.join() !== variable.shape.join())
+        throw new Error(`${source}: tensor "${name}" has shape [${entry.shape}], expected [${variable.shape}]`);
       if (entry.dtype !== 'float32') throw new Error(`${source}: tensor "${name}" has dtype ${entry.dtype}, expected float32`);
     }
     for (const { entry, variable } of entries) {
@@ -356,7 +375,11 @@ export function loadAdapted(backbone: VitModel, weights: Uint8Array, configJson:
   if (saved?.format !== 'fpt-adapted/1' || !Array.isArray(saved.methods)) {
     throw new Error('loadAdapted: config "format" must be "fpt-adapted/1" with a "methods" list');
   }
-  const model = adapt(backbone, saved.methods.map((m) => registry.revive(m)), { numClasses: saved.numClasses, seed: saved.seed });
+  const model = adapt(
+    backbone,
+    saved.methods.map((m) => registry.revive(m)),
+    { numClasses: saved.numClasses, seed: saved.seed },
+  );
   try {
     model.loadWeights(weights);
   } catch (err) {

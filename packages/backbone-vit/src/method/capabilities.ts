@@ -88,6 +88,9 @@ export type Capability = Mergeable | Exclusive | ReplacesFeatures | NeedsInputs 
  * @param list - a method's capabilities
  * @param kind - the kind wanted
  */
-export function capability<K extends Capability['kind']>(list: readonly Capability[], kind: K): Extract<Capability, { kind: K }> | undefined {
+export function capability<K extends Capability['kind']>(
+  list: readonly Capability[],
+  kind: K,
+): Extract<Capability, { kind: K }> | undefined {
   return list.find((c): c is Extract<Capability, { kind: K }> => c.kind === kind);
 }

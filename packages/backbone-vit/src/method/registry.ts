@@ -25,7 +25,10 @@ export class MethodRegistry {
    *   objects (FPT+'s token selector and side-network methods); absent: the JSON is the options
    * @throws when the name is taken
    */
-  register<C extends object>(factory: MethodFactory<C>, revive?: (config: Record<string, unknown>, registry: MethodRegistry) => Record<string, unknown>): this {
+  register<C extends object>(
+    factory: MethodFactory<C>,
+    revive?: (config: Record<string, unknown>, registry: MethodRegistry) => Record<string, unknown>,
+  ): this {
     if (this.factories.has(factory.methodName)) throw new Error(`MethodRegistry: method "${factory.methodName}" is already registered`);
     this.factories.set(factory.methodName, factory);
     if (revive) this.revivers.set(factory.methodName, revive);

@@ -77,7 +77,8 @@ export const adapterHoulsby = defineMethod<HoulsbyConfig>({
   defaults: { bottleneck: 48, trainLayerNorm: false, seed: 0 },
   validate(c) {
     positiveInt(c.bottleneck, 'bottleneck', 'adapter-houlsby');
-    if (typeof c.trainLayerNorm !== 'boolean') throw new Error(`adapter-houlsby: option "trainLayerNorm" must be true or false, got ${JSON.stringify(c.trainLayerNorm)}`);
+    if (typeof c.trainLayerNorm !== 'boolean')
+      throw new Error(`adapter-houlsby: option "trainLayerNorm" must be true or false, got ${JSON.stringify(c.trainLayerNorm)}`);
   },
   attach: (backbone, c) =>
     adapters(backbone, c.bottleneck, c.seed, ['attn', 'mlp'], (p, m, _x, y) => tf.add(y, bottleneck(m, p, y, 'gelu')), {
@@ -92,7 +93,10 @@ export const adapterPfeiffer = defineMethod<PfeifferConfig>({
   defaults: { bottleneck: 48, activation: 'relu', seed: 0 },
   validate(c) {
     positiveInt(c.bottleneck, 'bottleneck', 'adapter-pfeiffer');
-    if (!ACTIVATIONS.includes(c.activation)) throw new Error(`adapter-pfeiffer: option "activation" must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(c.activation)}`);
+    if (!ACTIVATIONS.includes(c.activation))
+      throw new Error(
+        `adapter-pfeiffer: option "activation" must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(c.activation)}`,
+      );
   },
   attach: (backbone, c) => adapters(backbone, c.bottleneck, c.seed, ['mlp'], (p, m, _x, y) => tf.add(y, bottleneck(m, p, y, c.activation))),
 });

@@ -72,7 +72,8 @@ export const lora = defineMethod<LoraConfig>({
     numberIn(c.dropout, 'dropout', 'lora', { min: 0, max: 1 });
     if (!Array.isArray(c.targets) || c.targets.length === 0) throw new Error('lora: option "targets" must name at least one layer');
     const s = c.qkvSlices as string[];
-    const valid = (s.length === 1 && s[0] === 'qkv') || (s.length > 0 && s.every((x) => SLICES.includes(x)) && new Set(s).size === s.length);
+    const valid =
+      (s.length === 1 && s[0] === 'qkv') || (s.length > 0 && s.every((x) => SLICES.includes(x)) && new Set(s).size === s.length);
     if (!valid) throw new Error(`lora: option "qkvSlices" must be "qkv" or distinct slices among q, k, v; got "${s.join(',')}"`);
   },
   attach(backbone, c) {
@@ -94,7 +95,10 @@ export const lora = defineMethod<LoraConfig>({
         const w = backbone.get(`${layer}.weight`);
         const parts = (byLayer.get(layer) ?? []).map((s) => {
           const ba = tf.mul(tf.matMul(module.get(`${s.key}.lora_B`), module.get(`${s.key}.lora_A`)), scale);
-          return tf.pad(ba, [[s.offset, w.shape[0] - s.offset - s.out], [0, 0]]);
+          return tf.pad(ba, [
+            [s.offset, w.shape[0] - s.offset - s.out],
+            [0, 0],
+          ]);
         });
         return tf.addN(parts);
       });
@@ -118,8 +122,14 @@ export const lora = defineMethod<LoraConfig>({
           const width = y.shape[y.rank - 1] as number;
           const flat = tf.reshape(xin, [-1, x.shape[x.rank - 1] as number]);
           const updates = here.map((s) => {
-            const u = tf.mul(tf.matMul(tf.matMul(flat, module.get(`${s.key}.lora_A`), false, true), module.get(`${s.key}.lora_B`), false, true), scale);
-            return tf.pad(u, [[0, 0], [s.offset, width - s.offset - s.out]]);
+            const u = tf.mul(
+              tf.matMul(tf.matMul(flat, module.get(`${s.key}.lora_A`), false, true), module.get(`${s.key}.lora_B`), false, true),
+              scale,
+            );
+            return tf.pad(u, [
+              [0, 0],
+              [s.offset, width - s.offset - s.out],
+            ]);
           });
           return tf.add(y, tf.reshape(updates.length === 1 ? updates[0] : tf.addN(updates), y.shape));
         },

@@ -37,7 +37,10 @@ export const sideTuning = defineMethod<SideTuningConfig>({
     const module = new Module();
     const side: VitModel = module.addModule(
       'side',
-      createVit(vitConfig({ hiddenSize: c.width, numLayers: c.depth, numHeads: c.heads, patchSize, imageSize, numChannels, numClasses: 0 }), { seed: c.seed }),
+      createVit(
+        vitConfig({ hiddenSize: c.width, numLayers: c.depth, numHeads: c.heads, patchSize, imageSize, numChannels, numClasses: 0 }),
+        { seed: c.seed },
+      ),
     );
     addDense(module, 'proj', hiddenSize, c.width, 'trunc', new Rng(c.seed + 1));
     module.addParameter('alpha', tf.zeros([1]));

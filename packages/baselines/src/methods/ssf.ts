@@ -33,7 +33,10 @@ export const ssf = defineMethod<SsfConfig>({
       if (m) sites.set(m[1], p.variable.shape[0]);
     }
     for (const [name, width] of sites) {
-      module.addParameter(`${name}.ssf_scale`, tf.tidy(() => tf.add(normal([width], c.initStd, rng), 1)));
+      module.addParameter(
+        `${name}.ssf_scale`,
+        tf.tidy(() => tf.add(normal([width], c.initStd, rng), 1)),
+      );
       module.addParameter(`${name}.ssf_shift`, normal([width], c.initStd, rng));
     }
     // Folding: (x W^T + b) * g + s = x (g W)^T + (g b + s); LayerNorm and the patch convolution alike.

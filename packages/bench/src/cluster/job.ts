@@ -67,7 +67,10 @@ const positiveInt = (args: ParsedArgs, name: string): number | undefined => {
  *   to turn a path given on the command line into one the job sees
  * @throws naming the option at fault (an unknown preset or method, more shards than runs, a bad size)
  */
-export function clusterJob(args: ParsedArgs, defaults: { results: (preset: string) => string; cache: (results: string) => string; path: (p: string) => string }): ClusterJob {
+export function clusterJob(
+  args: ParsedArgs,
+  defaults: { results: (preset: string) => string; cache: (results: string) => string; path: (p: string) => string },
+): ClusterJob {
   const presetName = args.options.preset ?? 'quick';
   const preset = BENCH_PRESETS[presetName];
   if (!preset) throw new Error(`--preset: unknown preset "${presetName}"; known: ${Object.keys(BENCH_PRESETS).join(', ')}`);
@@ -76,10 +79,14 @@ export function clusterJob(args: ParsedArgs, defaults: { results: (preset: strin
   const datasets = args.options.datasets ? args.options.datasets.split(',').map((d) => d.trim()) : preset.datasets;
   const gridSize = benchGrid(datasets, methods, parseSeeds(args.options.seeds)).length;
   const shards = positiveInt(args, 'shards') ?? gridSize;
-  if (shards > gridSize) throw new Error(`--shards ${shards}: the grid has only ${gridSize} runs (${datasets.length} datasets × ${methods.length} methods × seeds); at most one shard per run`);
+  if (shards > gridSize)
+    throw new Error(
+      `--shards ${shards}: the grid has only ${gridSize} runs (${datasets.length} datasets × ${methods.length} methods × seeds); at most one shard per run`,
+    );
   const parallel = positiveInt(args, 'parallel');
   const memory = args.options.memory;
-  if (memory !== undefined && !/^[1-9]\d*[MG]$/.test(memory)) throw new Error(`--memory expects a size such as 16G or 4000M, got "${memory}"`);
+  if (memory !== undefined && !/^[1-9]\d*[MG]$/.test(memory))
+    throw new Error(`--memory expects a size such as 16G or 4000M, got "${memory}"`);
   const results = args.options.results ? defaults.path(args.options.results) : defaults.results(preset.name);
   const cache = args.options.cache ? defaults.path(args.options.cache) : defaults.cache(results);
   const runArgs: string[] = ['--preset', preset.name];

@@ -36,8 +36,12 @@ const quantity = (size: string) => `${size.slice(0, -1)}${size.endsWith('G') ? '
  * @throws naming the option when the job name or claim name is not a DNS label
  */
 export function k8sObjects(job: ClusterJob, o: K8sOptions): [IPersistentVolumeClaim, IJob] {
-  if (!DNS_LABEL.test(job.name) || job.name.length > 63) throw new Error(`--job-name "${job.name}": a Kubernetes Job name must be at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit`);
-  if (!DNS_LABEL.test(o.pvc) || o.pvc.length > 253) throw new Error(`--pvc "${o.pvc}": a claim name must be lowercase letters, digits and '-', starting and ending with a letter or digit`);
+  if (!DNS_LABEL.test(job.name) || job.name.length > 63)
+    throw new Error(
+      `--job-name "${job.name}": a Kubernetes Job name must be at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit`,
+    );
+  if (!DNS_LABEL.test(o.pvc) || o.pvc.length > 253)
+    throw new Error(`--pvc "${o.pvc}": a claim name must be lowercase letters, digits and '-', starting and ending with a letter or digit`);
   if (!/^[1-9]\d*(Mi|Gi|Ti)$/.test(o.pvcSize)) throw new Error(`--pvc-size expects a size such as 50Gi, got "${o.pvcSize}"`);
   const namespace = o.namespace ? { namespace: o.namespace } : {};
   const labels = { 'app.kubernetes.io/name': 'fpt-bench', 'app.kubernetes.io/instance': job.name };
@@ -81,7 +85,10 @@ export function k8sObjects(job: ClusterJob, o: K8sOptions): [IPersistentVolumeCl
               // The image's entrypoint is the bench CLI; Kubernetes expands $(JOB_COMPLETION_INDEX) from env.
               args: ['run', ...job.runArgs, '--out', job.results, '--cache', job.cache, '--shard', `$(JOB_COMPLETION_INDEX)/${job.shards}`],
               env: [
-                { name: 'JOB_COMPLETION_INDEX', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } },
+                {
+                  name: 'JOB_COMPLETION_INDEX',
+                  valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } },
+                },
                 // Hub downloads (--weights hf:REPO) land on the claim, shared by every pod.
                 { name: 'HF_HOME', value: `${SHARED_MOUNT}/hf` },
               ],

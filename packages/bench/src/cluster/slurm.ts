@@ -39,7 +39,19 @@ export function slurmScript(job: ClusterJob, o: SlurmOptions): string {
     ...(o.account ? [`--account=${o.account}`] : []),
   ];
   for (const d of directives) if (/\s/.test(d)) throw new Error(`Slurm directive "${d}" holds white space; give the option without spaces`);
-  const command = ['node', q(cli), 'run', ...job.runArgs.map(q), '--out', q(job.results), '--cache', q(job.cache), '--shard', '"$SLURM_ARRAY_TASK_ID/$N"', '"$@"'];
+  const command = [
+    'node',
+    q(cli),
+    'run',
+    ...job.runArgs.map(q),
+    '--out',
+    q(job.results),
+    '--cache',
+    q(job.cache),
+    '--shard',
+    '"$SLURM_ARRAY_TASK_ID/$N"',
+    '"$@"',
+  ];
   return [
     '#!/bin/bash',
     `# The fpt-bench grid (${job.gridSize} runs, preset ${job.preset}) as a Slurm array: ${job.shards} tasks, task i runs shard i/${job.shards}.`,
@@ -52,6 +64,7 @@ export function slurmScript(job: ClusterJob, o: SlurmOptions): string {
     ...directives.map((d) => `#SBATCH ${d}`),
     'set -euo pipefail',
     `N=${job.shards}`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash parameter expansion, not a template
     'if [ -z "${SLURM_ARRAY_TASK_ID:-}" ]; then',
     '  echo "fpt-bench: SLURM_ARRAY_TASK_ID is not set: submit this script with sbatch (it is an array job, one task per shard)" >&2',
     '  exit 2',

@@ -29,7 +29,8 @@ export async function clusterCommand(argv: string[], print: (line: string) => vo
   }
   const own = scheduler === 'slurm' ? SLURM_OPTIONS : K8S_OPTIONS;
   const args = parseArgs(rest, [...PASSED_RUN_OPTIONS, ...CLUSTER_OPTIONS, ...own]);
-  if (args.positional.length) throw new Error(`fpt-bench cluster ${scheduler} takes no positional arguments after the scheduler (got ${args.positional.join(' ')})`);
+  if (args.positional.length)
+    throw new Error(`fpt-bench cluster ${scheduler} takes no positional arguments after the scheduler (got ${args.positional.join(' ')})`);
   let text: string;
   if (scheduler === 'slurm') {
     // Paths as this (login) node sees them: the shared filesystem shows them the same on compute nodes.
@@ -43,7 +44,11 @@ export async function clusterCommand(argv: string[], print: (line: string) => vo
     });
   } else {
     // Paths inside the container: the claim at /shared, the repository (and its embedded data) at /app.
-    const job = clusterJob(args, { results: (p) => `${SHARED_MOUNT}/results/${p}`, cache: () => `${SHARED_MOUNT}/kv-cache`, path: (p) => p });
+    const job = clusterJob(args, {
+      results: (p) => `${SHARED_MOUNT}/results/${p}`,
+      cache: () => `${SHARED_MOUNT}/kv-cache`,
+      path: (p) => p,
+    });
     if (!job.runArgs.includes('--data-root')) job.runArgs.push('--data-root', `${IMAGE_REPO}/data`);
     text = k8sManifest(job, {
       image: args.options.image ?? 'fpt-bench:latest',

@@ -12,7 +12,11 @@ import { parseArgs } from './args';
 export function datasetsCommand(argv: string[], print: (line: string) => void = console.log): number {
   const args = parseArgs(argv, ['data-root']);
   const root = args.options['data-root'] ?? defaultDataRoot();
-  const present = existsSync(root) ? readdirSync(root).filter((d) => statSync(join(root, d)).isDirectory()).sort() : [];
+  const present = existsSync(root)
+    ? readdirSync(root)
+        .filter((d) => statSync(join(root, d)).isDirectory())
+        .sort()
+    : [];
   print(`data root: ${root}${existsSync(root) ? '' : ' (not found)'}`);
   print('');
   print(`${'dataset'.padEnd(14)}${'classes'.padStart(8)}${'lr'.padStart(9)}  ${'modality'.padEnd(31)}found`);
@@ -24,7 +28,9 @@ export function datasetsCommand(argv: string[], print: (line: string) => void = 
     return `train ${s.train.length}, val ${s.val.length}, test ${s.test.length} [${scan.dataset.classes.join(', ')}]`;
   };
   for (const p of DATASET_PRESETS) {
-    print(`${p.name.padEnd(14)}${String(p.classes).padStart(8)}${p.lr.toExponential(0).padStart(9)}  ${`${p.modality}${p.embedded ? ' (embedded)' : ''}`.padEnd(31)}${describe(p.name, p.classes)}`);
+    print(
+      `${p.name.padEnd(14)}${String(p.classes).padStart(8)}${p.lr.toExponential(0).padStart(9)}  ${`${p.modality}${p.embedded ? ' (embedded)' : ''}`.padEnd(31)}${describe(p.name, p.classes)}`,
+    );
   }
   const others = present.filter((d) => !DATASET_PRESETS.some((p) => p.name === d));
   for (const name of others) print(`${name.padEnd(14)}${'-'.padStart(8)}${'-'.padStart(9)}  ${'(no preset)'.padEnd(31)}${describe(name)}`);

@@ -26,10 +26,14 @@ export async function mergeCommand(argv: string[], print: (line: string) => void
   print(markdown);
   print(`merged ${report.runs.length} runs from ${args.positional.length} folder(s) into ${out}; wrote ${files.length} files`);
   if (report.missing.length === 0) return 0;
-  const how = report.expectedFrom === 'grid' ? 'the grid recorded in grid.json' : 'every dataset × method × seed found (no grid.json in the inputs)';
+  const how =
+    report.expectedFrom === 'grid' ? 'the grid recorded in grid.json' : 'every dataset × method × seed found (no grid.json in the inputs)';
   const list = report.missing.map((id) => `- ${id}`).join('\n');
   // The table says it is incomplete, where a reader of table.md will see it.
-  atomicWriteFile(join(out, 'table.md'), `${markdown}\n### Missing runs (${report.missing.length} of ${report.missing.length + report.runs.length}, from ${how}): not in this table\n\n${list}\n`);
+  atomicWriteFile(
+    join(out, 'table.md'),
+    `${markdown}\n### Missing runs (${report.missing.length} of ${report.missing.length + report.runs.length}, from ${how}): not in this table\n\n${list}\n`,
+  );
   print(`fpt-bench merge: ${report.missing.length} run(s) of ${how} have no result (the table leaves them out):\n${list}`);
   return 1;
 }

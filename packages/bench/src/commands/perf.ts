@@ -36,7 +36,8 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
   const scaleName = args.options.scale ?? 'full';
   if (scaleName !== 'full' && scaleName !== 'quick') throw new Error(`--scale expects full or quick, got "${scaleName}"`);
   const kernelsOpt = args.options.kernels ?? 'auto';
-  if (!['auto', 'fallback', 'stock'].includes(kernelsOpt)) throw new Error(`--kernels expects auto, fallback or stock, got "${kernelsOpt}"`);
+  if (!['auto', 'fallback', 'stock'].includes(kernelsOpt))
+    throw new Error(`--kernels expects auto, fallback or stock, got "${kernelsOpt}"`);
   const all = perfWorkloads(scaleName === 'quick' ? QUICK_SCALE : FULL_SCALE);
   const wanted = (args.options.workloads ?? 'W1,W1b,W2,W3a,W3b,W3c,GEMM').split(',').map((s) => s.trim());
   for (const w of wanted) {
@@ -50,8 +51,15 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
 
   const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
   const kernels: FastKernelsReport =
-    kernelsOpt === 'stock' ? { backend: backend.active, choice: 'stock', reason: '--kernels stock' } : enableFastKernels(backend.active, { native: kernelsOpt !== 'fallback' });
-  print(`backend: ${backend.backend}${backend.attempts.filter((a) => !a.ok).map((a) => ` (skipped ${a.backend}: ${a.reason})`).join('')}`);
+    kernelsOpt === 'stock'
+      ? { backend: backend.active, choice: 'stock', reason: '--kernels stock' }
+      : enableFastKernels(backend.active, { native: kernelsOpt !== 'fallback' });
+  print(
+    `backend: ${backend.backend}${backend.attempts
+      .filter((a) => !a.ok)
+      .map((a) => ` (skipped ${a.backend}: ${a.reason})`)
+      .join('')}`,
+  );
   print(`kernels: ${describeKernels(kernels)}`);
 
   let torch: TorchReference | undefined;
@@ -67,8 +75,10 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
       print(`torch: PyTorch ${info.torch}, ${info.threads} threads, BLAS ${info.blas} (${python})`);
     }
   }
-  print(`protocol: median of ${reps} steps per workload, ours and PyTorch alternating step by step, after one untimed warm-up step each; ` +
-    'memory: one more step, live tensor bytes before it + peak of data buffers allocated during it, views counted once (ours: core trackBuffers from before the workload is built; PyTorch: profiler allocator events)');
+  print(
+    `protocol: median of ${reps} steps per workload, ours and PyTorch alternating step by step, after one untimed warm-up step each; ` +
+      'memory: one more step, live tensor bytes before it + peak of data buffers allocated during it, views counted once (ours: core trackBuffers from before the workload is built; PyTorch: profiler allocator events)',
+  );
 
   const results: Array<{ w: Workload; r: WorkloadResult; kernels?: string; error?: string }> = [];
   try {
@@ -109,7 +119,10 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
           r.oursBytes = buffers.peak() - built.excludedBytes;
           // Registered kernels only: a fused op's own entry would count its inner kernels twice.
           const registered = p.kernels.filter((k) => tf.getKernel(k.name, tf.getBackend()) !== undefined);
-          kernelLine = topKernels(registered.map((k) => ({ name: k.name, ms: k.timeMs })), top);
+          kernelLine = topKernels(
+            registered.map((k) => ({ name: k.name, ms: k.timeMs })),
+            top,
+          );
         } catch (err) {
           error = `ours failed to run: ${(err as Error).message.split('\n')[0]}`;
         }

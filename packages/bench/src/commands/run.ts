@@ -23,7 +23,22 @@ import { trainRun } from '../run/train';
 import { buildTrainable, trainableMethods } from '../run/trainable';
 import { intOption, parseArgs } from './args';
 
-const OPTIONS = ['preset', 'methods', 'datasets', 'data-root', 'weights', 'epochs', 'batch', 'seeds', 'backend', 'out', 'classes', 'decoder', 'shard', 'cache'];
+const OPTIONS = [
+  'preset',
+  'methods',
+  'datasets',
+  'data-root',
+  'weights',
+  'epochs',
+  'batch',
+  'seeds',
+  'backend',
+  'out',
+  'classes',
+  'decoder',
+  'shard',
+  'cache',
+];
 
 /** `fpt-bench run` options that take a value (`fpt-bench cluster` passes them on). */
 export const RUN_OPTIONS: readonly string[] = OPTIONS;
@@ -47,7 +62,8 @@ export function parseMethods(raw: string | undefined, fallback: string[]): strin
 export function parseSeeds(raw: string | undefined): number[] {
   if (raw === undefined) return [0];
   const seeds = raw.split(',').map((s) => Number(s.trim()));
-  if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new Error(`--seeds expects comma-separated non-negative integers, got "${raw}"`);
+  if (seeds.some((s) => !Number.isInteger(s) || s < 0))
+    throw new Error(`--seeds expects comma-separated non-negative integers, got "${raw}"`);
   return [...new Set(seeds)];
 }
 
@@ -58,10 +74,13 @@ export function methodSets(sets: Record<string, string>, methods: string[]): Rec
     const dot = k.indexOf('.');
     if (dot <= 0) throw new Error(`--set expects method.key=value (for example lora.rank=8), got "${k}=${v}"`);
     const method = k.slice(0, dot);
-    if (!trainableMethods().includes(method)) throw new Error(`--set ${k}: unknown method "${method}"; known: ${trainableMethods().join(', ')}`);
-    (out[method] ??= {})[k.slice(dot + 1)] = v;
+    if (!trainableMethods().includes(method))
+      throw new Error(`--set ${k}: unknown method "${method}"; known: ${trainableMethods().join(', ')}`);
+    out[method] ??= {};
+    out[method][k.slice(dot + 1)] = v;
   }
-  for (const m of Object.keys(out)) if (!methods.includes(m)) throw new Error(`--set ${m}.*: method "${m}" is not among --methods (${methods.join(', ')})`);
+  for (const m of Object.keys(out))
+    if (!methods.includes(m)) throw new Error(`--set ${m}.*: method "${m}" is not among --methods (${methods.join(', ')})`);
   return out;
 }
 
@@ -85,7 +104,12 @@ async function prepareAll(
     if (!scan.dataset) continue;
     const total = scan.dataset.splits.train.length + scan.dataset.splits.val.length + scan.dataset.splits.test.length;
     const bar = progress.bar(`${name}: verify + decode`, total);
-    const r = await prepareDataset(scan.dataset, scan.checksums, { decoder, maxSide: preset.maxSide, limit: preset.limit, onProgress: (d) => bar.update(d) });
+    const r = await prepareDataset(scan.dataset, scan.checksums, {
+      decoder,
+      maxSide: preset.maxSide,
+      limit: preset.limit,
+      onProgress: (d) => bar.update(d),
+    });
     bar.stop();
     problems.push(...r.problems);
     if (r.prepared) data.set(name, r.prepared);
@@ -101,7 +125,8 @@ async function prepareAll(
  */
 export async function runCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
   const args = parseArgs(argv, OPTIONS, ['dry-run']);
-  if (args.positional.length) throw new Error(`fpt-bench run takes no positional arguments (got ${args.positional.join(' ')})\nusage: ${RUN_USAGE}`);
+  if (args.positional.length)
+    throw new Error(`fpt-bench run takes no positional arguments (got ${args.positional.join(' ')})\nusage: ${RUN_USAGE}`);
   const presetName = args.options.preset ?? 'quick';
   const preset = BENCH_PRESETS[presetName];
   if (!preset) throw new Error(`--preset: unknown preset "${presetName}"; known: ${Object.keys(BENCH_PRESETS).join(', ')}`);
@@ -122,7 +147,9 @@ export async function runCommand(argv: string[], print: (line: string) => void =
   const shard: Shard | undefined = args.options.shard === undefined ? undefined : parseShard(args.options.shard);
   const grid = benchGrid(datasets, methods, seeds);
   const runs: GridRun[] = shard ? shardRuns(grid, shard) : grid;
-  const shardNote = shard ? `shard ${shard.index}/${shard.count} (0-based): ${runs.length} of the grid's ${grid.length} runs` : `${grid.length} runs`;
+  const shardNote = shard
+    ? `shard ${shard.index}/${shard.count} (0-based): ${runs.length} of the grid's ${grid.length} runs`
+    : `${grid.length} runs`;
   if (args.flags.has('dry-run')) {
     print(`fpt-bench run --dry-run --preset ${preset.name}: ${shardNote}; results in ${out}, cache in ${cacheDir}`);
     for (const run of runs) print(`  ${run.id}${existsSync(join(runsDir(out), `${run.id}.json`)) ? ' (finished, would be skipped)' : ''}`);
@@ -132,7 +159,12 @@ export async function runCommand(argv: string[], print: (line: string) => void =
   const started = performance.now();
 
   const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
-  print(`fpt-bench run --preset ${preset.name}: backend ${backend.backend}${backend.attempts.filter((a) => !a.ok).map((a) => ` (skipped ${a.backend}: ${a.reason})`).join('')}`);
+  print(
+    `fpt-bench run --preset ${preset.name}: backend ${backend.backend}${backend.attempts
+      .filter((a) => !a.ok)
+      .map((a) => ` (skipped ${a.backend}: ${a.reason})`)
+      .join('')}`,
+  );
 
   // The LPM: a checkpoint (its architecture read from it) or a random one of the preset's shape.
   let lpm: LpmSpec;
@@ -140,7 +172,9 @@ export async function runCommand(argv: string[], print: (line: string) => void =
     const w = await resolveWeights(args.options.weights, { progress });
     const config: VitConfig = vitConfigFromCheckpoint(w.path, readSafetensorsFile(w.path));
     lpm = { config, inputSize: preset.lpmInputSize, weightsPath: w.path, source: w.source, initSeed: 0 };
-    print(`LPM: ${w.source} (${w.path}), width ${config.hiddenSize}, ${config.numLayers} layers, ${config.posEmbedResample} naming, run at ${lpm.inputSize}x${lpm.inputSize}`);
+    print(
+      `LPM: ${w.source} (${w.path}), width ${config.hiddenSize}, ${config.numLayers} layers, ${config.posEmbedResample} naming, run at ${lpm.inputSize}x${lpm.inputSize}`,
+    );
   } else {
     lpm = { config: preset.lpm, inputSize: preset.lpmInputSize, source: 'random', initSeed: 1234 };
     print(`LPM: randomly initialised (no --weights): accuracies are NOT comparable with the paper's`);
@@ -148,7 +182,9 @@ export async function runCommand(argv: string[], print: (line: string) => void =
   const shrunk = [...preset.shrunk];
   if (epochs !== preset.epochs) shrunk.push(`epochs set to ${epochs} by --epochs`);
   if (shrunk.length) print(`the ${preset.name} preset differs from the paper:\n${shrunk.map((s) => `  - ${s}`).join('\n')}`);
-  print(`datasets: ${datasets.join(', ')} (data root ${dataRoot}); methods: ${methods.join(', ')}; seeds: ${seeds.join(', ')}; ${epochs} epochs, batch ${batch}; ${shardNote}`);
+  print(
+    `datasets: ${datasets.join(', ')} (data root ${dataRoot}); methods: ${methods.join(', ')}; seeds: ${seeds.join(', ')}; ${epochs} epochs, batch ${batch}; ${shardNote}`,
+  );
 
   // Only the datasets this shard trains on are read and decoded.
   const needed = datasets.filter((d) => runs.some((r) => r.dataset === d));
@@ -158,11 +194,17 @@ export async function runCommand(argv: string[], print: (line: string) => void =
     return 1;
   }
   for (const d of data.values()) {
-    print(`${d.name}: ${d.classes.length} classes [${d.classes.join(', ')}], images used train ${d.splits.train.length}/${d.found.train}, val ${d.splits.val.length}/${d.found.val}, test ${d.splits.test.length}/${d.found.test}; checksums ${d.checksums}; mean [${d.stats.mean.map((x) => x.toFixed(4))}] std [${d.stats.std.map((x) => x.toFixed(4))}]; decoded in ${d.decodeSeconds.toFixed(1)} s`);
+    print(
+      `${d.name}: ${d.classes.length} classes [${d.classes.join(', ')}], images used train ${d.splits.train.length}/${d.found.train}, val ${d.splits.val.length}/${d.found.val}, test ${d.splits.test.length}/${d.found.test}; checksums ${d.checksums}; mean [${d.stats.mean.map((x) => x.toFixed(4))}] std [${d.stats.std.map((x) => x.toFixed(4))}]; decoded in ${d.decodeSeconds.toFixed(1)} s`,
+    );
   }
 
   mkdirSync(runsDir(out), { recursive: true });
-  writeGridFile(out, preset.name, grid.map((r) => r.id));
+  writeGridFile(
+    out,
+    preset.name,
+    grid.map((r) => r.id),
+  );
   const referencePath = join(out, 'memory-reference.json');
   const reference: Record<string, StepMemoryRecord> = existsSync(referencePath) ? JSON.parse(readFileSync(referencePath, 'utf8')) : {};
   let done = 0;
@@ -209,20 +251,25 @@ export async function runCommand(argv: string[], print: (line: string) => void =
     });
     atomicWriteFile(resultPath, `${JSON.stringify(result, null, 1)}\n`);
     new RunCheckpoints(join(out, 'checkpoints', run.id)).remove();
-    print(`${run.id}: test AUC ${result.test.auc.toFixed(4)} (best epoch ${result.best.epoch + 1}), ${result.timing.stepSeconds.toFixed(2)} s/step, ${(result.memory.runShapes.peakBytes / 2 ** 20).toFixed(1)} MiB`);
+    print(
+      `${run.id}: test AUC ${result.test.auc.toFixed(4)} (best epoch ${result.best.epoch + 1}), ${result.timing.stepSeconds.toFixed(2)} s/step, ${(result.memory.runShapes.peakBytes / 2 ** 20).toFixed(1)} MiB`,
+    );
   }
   // With a shared results folder, the shard that finishes last (every run of the grid has its
   // result) writes the table; before that a table would silently leave runs out.
   const unfinished = grid.filter((r) => !existsSync(join(runsDir(out), `${r.id}.json`))).length;
   if (shard && shard.count > 1 && unfinished > 0) {
     print(`${unfinished} run(s) of the grid have no result in ${out} yet (other shards).`);
-    print(`shard ${shard.index}/${shard.count} finished: ${runs.length} runs in ${((performance.now() - started) / 1000 / 60).toFixed(1)} min; when every shard has finished: fpt-bench merge ${out} (or the shards' folders)`);
+    print(
+      `shard ${shard.index}/${shard.count} finished: ${runs.length} runs in ${((performance.now() - started) / 1000 / 60).toFixed(1)} min; when every shard has finished: fpt-bench merge ${out} (or the shards' folders)`,
+    );
     return 0;
   }
   const { markdown, files } = await renderResults(out);
   print('');
   print(markdown);
-  print(`wrote ${files.length} files under ${out} (table.md, table.csv, plots/); ${runs.length} runs in ${((performance.now() - started) / 1000 / 60).toFixed(1)} min`);
+  print(
+    `wrote ${files.length} files under ${out} (table.md, table.csv, plots/); ${runs.length} runs in ${((performance.now() - started) / 1000 / 60).toFixed(1)} min`,
+  );
   return 0;
 }
-

@@ -27,7 +27,8 @@ export async function decodeFile(bytes: Uint8Array, source: string, options: Dec
   }
   try {
     let pipeline = sharp(bytes, { failOn: 'truncated' }).removeAlpha().toColourspace('srgb');
-    if (options.maxSide) pipeline = pipeline.resize({ width: options.maxSide, height: options.maxSide, fit: 'inside', withoutEnlargement: true });
+    if (options.maxSide)
+      pipeline = pipeline.resize({ width: options.maxSide, height: options.maxSide, fit: 'inside', withoutEnlargement: true });
     const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };

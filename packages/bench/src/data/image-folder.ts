@@ -68,7 +68,11 @@ export function openImageFolder(root: string, options: OpenOptions = {}): ImageF
   for (const split of SPLITS) {
     if (!existsSync(join(root, split))) throw new Error(`dataset ${root}: missing split folder "${split}" (expected ${SPLITS.join(', ')})`);
   }
-  const folders = (split: Split) => readdirSync(join(root, split), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const folders = (split: Split) =>
+    readdirSync(join(root, split), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
   let classes: string[];
   if (manifest?.classes !== undefined) {
     if (!Array.isArray(manifest.classes) || !manifest.classes.every((c) => typeof c === 'string') || manifest.classes.length < 2) {
@@ -82,7 +86,10 @@ export function openImageFolder(root: string, options: OpenOptions = {}): ImageF
   const splits = {} as Record<Split, DatasetItem[]>;
   for (const split of SPLITS) {
     const unknown = folders(split).filter((f) => !classes.includes(f));
-    if (unknown.length) throw new Error(`dataset ${root}: ${split}/ has class folder(s) ${unknown.map((u) => `"${u}"`).join(', ')} not among the classes [${classes.join(', ')}]`);
+    if (unknown.length)
+      throw new Error(
+        `dataset ${root}: ${split}/ has class folder(s) ${unknown.map((u) => `"${u}"`).join(', ')} not among the classes [${classes.join(', ')}]`,
+      );
     const items: DatasetItem[] = [];
     classes.forEach((cls, label) => {
       const dir = join(root, split, cls);
@@ -98,7 +105,8 @@ export function openImageFolder(root: string, options: OpenOptions = {}): ImageF
     if (expected) {
       for (const [label, cls] of classes.entries()) {
         const found = items.filter((it) => it.label === label).length;
-        if ((expected[cls] ?? 0) !== found) throw new Error(`dataset ${root}: ${split}/${cls} holds ${found} images, manifest.json says ${expected[cls] ?? 0}`);
+        if ((expected[cls] ?? 0) !== found)
+          throw new Error(`dataset ${root}: ${split}/${cls} holds ${found} images, manifest.json says ${expected[cls] ?? 0}`);
       }
     }
     splits[split] = items;

@@ -72,7 +72,10 @@ export function stratifiedSubset(items: DatasetItem[], n: number | undefined): D
   const keep = new Set<DatasetItem>();
   for (const group of byLabel.values()) {
     const quota = Math.max(1, Math.round((n * group.length) / items.length));
-    group.sort((a, b) => (key(a) < key(b) ? -1 : 1)).slice(0, quota).forEach((it) => keep.add(it));
+    group
+      .sort((a, b) => (key(a) < key(b) ? -1 : 1))
+      .slice(0, quota)
+      .forEach((it) => keep.add(it));
   }
   return items.filter((it) => keep.has(it));
 }

@@ -61,7 +61,10 @@ export function scanDataset(root: string, expectedClasses?: number): ScanResult 
       add(dir, `missing split folder "${split}" (expected ${SPLITS.join(', ')})`);
       continue;
     }
-    folders[split] = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    folders[split] = readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
   }
   let classes: string[] = folders.train ?? [];
   if (manifest?.classes !== undefined) {
@@ -70,12 +73,16 @@ export function scanDataset(root: string, expectedClasses?: number): ScanResult 
     } else {
       classes = manifest.classes as string[];
       const extra = (folders.train ?? []).filter((f) => !classes.includes(f));
-      if (extra.length) add(join(root, 'train'), `class folder(s) ${extra.join(', ')} are not among manifest.json's classes [${classes.join(', ')}]`);
+      if (extra.length)
+        add(join(root, 'train'), `class folder(s) ${extra.join(', ')} are not among manifest.json's classes [${classes.join(', ')}]`);
     }
   }
   if (classes.length < 2) add(join(root, 'train'), `holds ${classes.length} class folder(s), expected at least 2`);
   if (expectedClasses !== undefined && classes.length !== expectedClasses) {
-    add(root, `has ${classes.length} classes [${classes.join(', ')}] but the run expects ${expectedClasses} (--classes or the dataset preset)`);
+    add(
+      root,
+      `has ${classes.length} classes [${classes.join(', ')}] but the run expects ${expectedClasses} (--classes or the dataset preset)`,
+    );
   }
   const splits = {} as Record<Split, DatasetItem[]>;
   for (const split of SPLITS) {
@@ -91,7 +98,9 @@ export function scanDataset(root: string, expectedClasses?: number): ScanResult 
     classes.forEach((cls, label) => {
       const dir = join(root, split, cls);
       if (!present.includes(cls)) return;
-      const files = readdirSync(dir).filter((f) => IMAGE.test(f)).sort();
+      const files = readdirSync(dir)
+        .filter((f) => IMAGE.test(f))
+        .sort();
       if (files.length === 0) add(dir, 'empty class folder (no .jpg, .jpeg or .png images)');
       for (const f of files) {
         const path = join(dir, f);

@@ -1,5 +1,16 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, copyFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  copyFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { atomicWriteFile } from '@fpt/core/node';
@@ -32,7 +43,10 @@ export interface HubFile {
 const truthy = (v: string | undefined) => v !== undefined && ['1', 'true', 'yes', 'on'].includes(v.toLowerCase());
 
 /** The options from the environment (HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_TOKEN, HF_HUB_OFFLINE), overridden by `o`. */
-export function hubOptionsFromEnv(o: HubOptions = {}, env: NodeJS.ProcessEnv = process.env): Required<Omit<HubOptions, 'token' | 'progress'>> & HubOptions {
+export function hubOptionsFromEnv(
+  o: HubOptions = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Required<Omit<HubOptions, 'token' | 'progress'>> & HubOptions {
   const home = env.HF_HOME ?? join(homedir(), '.cache', 'huggingface');
   return {
     endpoint: (o.endpoint ?? env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, ''),
@@ -49,7 +63,11 @@ export function repoFolder(cacheDir: string, repo: string): string {
 }
 
 function fromCache(folder: string, revision: string, filename: string): HubFile | undefined {
-  const commit = /^[0-9a-f]{40}$/.test(revision) ? revision : existsSync(join(folder, 'refs', revision)) ? readFileSync(join(folder, 'refs', revision), 'utf8').trim() : undefined;
+  const commit = /^[0-9a-f]{40}$/.test(revision)
+    ? revision
+    : existsSync(join(folder, 'refs', revision))
+      ? readFileSync(join(folder, 'refs', revision), 'utf8').trim()
+      : undefined;
   if (!commit) return undefined;
   const path = join(folder, 'snapshots', commit, filename);
   return existsSync(path) ? { path, commit, how: 'cached' } : undefined;
@@ -102,15 +120,19 @@ export async function hubDownload(repo: string, filename: string, revision = 'ma
   } catch (err) {
     const hit = fromCache(folder, revision, filename);
     if (hit) return hit; // no network: the cached copy, as huggingface_hub falls back
-    throw new Error(`${url}: cannot reach the hub (${(err as Error).cause ?? (err as Error).message}) and the file is not in the cache (${folder})`);
+    throw new Error(
+      `${url}: cannot reach the hub (${(err as Error).cause ?? (err as Error).message}) and the file is not in the cache (${folder})`,
+    );
   }
-  if (head.status === 401 || head.status === 403) throw new Error(`${url}: HTTP ${head.status}: the repository needs access (set HF_TOKEN to a token that has it)`);
+  if (head.status === 401 || head.status === 403)
+    throw new Error(`${url}: HTTP ${head.status}: the repository needs access (set HF_TOKEN to a token that has it)`);
   if (head.status === 404) throw new Error(`${url}: HTTP 404: no such repository, revision or file`);
   if (head.status >= 400) throw new Error(`${url}: HTTP ${head.status}`);
   const commit = head.headers.get('x-repo-commit');
   const etag = (head.headers.get('x-linked-etag') ?? head.headers.get('etag') ?? '').replace(/^W\//, '').replace(/"/g, '');
   const size = Number(head.headers.get('x-linked-size') ?? head.headers.get('content-length') ?? NaN);
-  if (!commit || !etag) throw new Error(`${url}: the hub's answer lacks X-Repo-Commit or ETag; is HF_ENDPOINT (${o.endpoint}) a Hugging Face hub?`);
+  if (!commit || !etag)
+    throw new Error(`${url}: the hub's answer lacks X-Repo-Commit or ETag; is HF_ENDPOINT (${o.endpoint}) a Hugging Face hub?`);
   const writeRef = () => {
     if (revision !== commit) {
       mkdirSync(join(folder, 'refs'), { recursive: true });
@@ -144,17 +166,22 @@ export async function hubDownload(repo: string, filename: string, revision = 'ma
       bar?.update(got);
     }
   } catch (err) {
-    throw new Error(`${url}: download interrupted after ${got} of ${size} bytes (${(err as Error).message}); run again to resume from ${partial}`);
+    throw new Error(
+      `${url}: download interrupted after ${got} of ${size} bytes (${(err as Error).message}); run again to resume from ${partial}`,
+    );
   } finally {
     await new Promise<void>((r) => file.end(r));
     bar?.stop();
   }
-  if (Number.isFinite(size) && got !== size) throw new Error(`${url}: download stopped at ${got} of ${size} bytes; run again to resume from ${partial}`);
+  if (Number.isFinite(size) && got !== size)
+    throw new Error(`${url}: download stopped at ${got} of ${size} bytes; run again to resume from ${partial}`);
   if (/^[0-9a-f]{64}$/.test(etag)) {
     const actual = await sha256File(partial);
     if (actual !== etag) {
       rmSync(partial, { force: true });
-      throw new Error(`${url}: downloaded file's sha256 ${actual} does not match the hub's ${etag} (X-Linked-Etag); the partial file was removed`);
+      throw new Error(
+        `${url}: downloaded file's sha256 ${actual} does not match the hub's ${etag} (X-Linked-Etag); the partial file was removed`,
+      );
     }
   }
   renameSync(partial, blob);

@@ -9,7 +9,10 @@ import { hubDownload, type HubOptions } from './hub';
  * @returns the local file and a description of where it came from
  * @throws naming the path or repository at fault
  */
-export async function resolveWeights(spec: string, options: HubOptions & { progress?: Progress } = {}): Promise<{ path: string; source: string }> {
+export async function resolveWeights(
+  spec: string,
+  options: HubOptions & { progress?: Progress } = {},
+): Promise<{ path: string; source: string }> {
   if (!spec.startsWith('hf:')) {
     if (!existsSync(spec)) throw new Error(`--weights: ${spec} does not exist (expected a .safetensors ViT checkpoint or hf:org/name)`);
     return { path: spec, source: spec };

@@ -50,7 +50,11 @@ function params(c: VitConfig): number {
 /** Least squares by the normal equations (small, well-conditioned systems). */
 export function leastSquares(rows: number[][], y: number[]): number[] {
   const k = rows[0].length;
-  const a = Array.from({ length: k }, (_, i) => Array.from({ length: k + 1 }, (_, j) => (j < k ? rows.reduce((s, r) => s + r[i] * r[j], 0) : rows.reduce((s, r, t) => s + r[i] * y[t], 0))));
+  const a = Array.from({ length: k }, (_, i) =>
+    Array.from({ length: k + 1 }, (_, j) =>
+      j < k ? rows.reduce((s, r) => s + r[i] * r[j], 0) : rows.reduce((s, r, t) => s + r[i] * y[t], 0),
+    ),
+  );
   for (let c = 0; c < k; c++) {
     let p = c;
     for (let r = c + 1; r < k; r++) if (Math.abs(a[r][c]) > Math.abs(a[p][c])) p = r;
@@ -96,8 +100,17 @@ export async function estimateFullFinetuneMemory(
     for (const depth of [1, 2]) for (const b of [1, 2]) fit.push(await measure(width, depth, b));
   }
   samples.push(...fit);
-  const features = (s: { width: number; depth: number; batch: number }) => [1, s.batch, s.batch * s.width, s.batch * s.depth, s.batch * s.depth * s.width];
-  const coef = leastSquares(fit.map(features), fit.map((s) => s.peakBytes - bytesPerParam * s.params));
+  const features = (s: { width: number; depth: number; batch: number }) => [
+    1,
+    s.batch,
+    s.batch * s.width,
+    s.batch * s.depth,
+    s.batch * s.depth * s.width,
+  ];
+  const coef = leastSquares(
+    fit.map(features),
+    fit.map((s) => s.peakBytes - bytesPerParam * s.params),
+  );
   const predict = (s: { width: number; depth: number; batch: number; params: number }) =>
     bytesPerParam * s.params + features(s).reduce((acc, f, i) => acc + f * coef[i], 0);
   const held = await measure(8 * target.numHeads, 3, 2);

@@ -1,6 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, crossEntropy, measureStep, parameterReport, trainStep } from '@fpt/core';
-import { adapt, createVit, trainingContext, vitForward, type AdaptedModel, type Method, type VitConfig, type VitModel } from '@fpt/backbone-vit';
+import {
+  adapt,
+  createVit,
+  trainingContext,
+  vitForward,
+  type AdaptedModel,
+  type Method,
+  type VitConfig,
+  type VitModel,
+} from '@fpt/backbone-vit';
 
 /** Peak live-tensor bytes of one steady-state training step, and what was measured. */
 export interface StepMemory {
@@ -45,7 +54,10 @@ export function trainsFromInputs(model: AdaptedModel): boolean {
  * Every live parameter of an adapted model (backbone, methods, head) is learnable, frozen, or
  * excluded (the backbone of a method that trains from precomputed inputs: its step never reads it).
  */
-export function parameterSplit(backbone: VitModel, model: AdaptedModel): { learnableParams: number; frozenParams: number; excludedParams: number } {
+export function parameterSplit(
+  backbone: VitModel,
+  model: AdaptedModel,
+): { learnableParams: number; frozenParams: number; excludedParams: number } {
   const learnableParams = model.trainableVariables().reduce((n, v) => n + v.size, 0);
   const backboneParams = parameterReport(backbone).total;
   const all = backboneParams + model.module.namedParameters().reduce((n, p) => n + p.variable.size, 0);
@@ -66,7 +78,13 @@ export function parameterSplit(backbone: VitModel, model: AdaptedModel): { learn
  *   `imageSize`; the position embeddings are resampled as in a run); methods that train from
  *   precomputed inputs read their own image size
  */
-export async function methodStepMemory(config: VitConfig, method: Method, batch: number, numClasses = 5, imageSize = config.imageSize): Promise<StepMemory> {
+export async function methodStepMemory(
+  config: VitConfig,
+  method: Method,
+  batch: number,
+  numClasses = 5,
+  imageSize = config.imageSize,
+): Promise<StepMemory> {
   const backbone = createVit(config, { init: 'zeros' });
   const model = adapt(backbone, [method], { numClasses });
   const size = trainsFromInputs(model) ? model.imageSize : imageSize;

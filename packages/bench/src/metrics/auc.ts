@@ -40,10 +40,17 @@ export function aucScore(labels: ArrayLike<number>, probs: ArrayLike<number>, cl
   const n = labels.length;
   if (probs.length !== n * classes) throw new Error(`aucScore: probabilities hold ${probs.length} values, expected ${n} x ${classes}`);
   const column = (c: number) => Array.from({ length: n }, (_, i) => probs[i * classes + c]);
-  if (classes === 2) return binaryAuc(Array.from(labels, (y) => y === 1), column(1));
+  if (classes === 2)
+    return binaryAuc(
+      Array.from(labels, (y) => y === 1),
+      column(1),
+    );
   let sum = 0;
   for (let c = 0; c < classes; c++) {
-    const auc = binaryAuc(Array.from(labels, (y) => y === c), column(c));
+    const auc = binaryAuc(
+      Array.from(labels, (y) => y === c),
+      column(c),
+    );
     if (Number.isNaN(auc)) return NaN;
     sum += auc;
   }

@@ -43,7 +43,11 @@ export interface Numeric {
  * Compares a computed tensor with the expected one.
  * @returns whether it passes, the largest absolute error and a note on shape mismatches
  */
-export function compare(actual: Numeric, expected: Numeric, tolerance: Tolerance): { ok: boolean; maxabs: number; tol: number; note?: string } {
+export function compare(
+  actual: Numeric,
+  expected: Numeric,
+  tolerance: Tolerance,
+): { ok: boolean; maxabs: number; tol: number; note?: string } {
   const tol = tolerance === 'exact' ? 0 : ABS_TOL;
   if (actual.shape.length !== expected.shape.length || actual.shape.some((d, i) => d !== expected.shape[i])) {
     return { ok: false, maxabs: NaN, tol, note: `shape [${actual.shape}] != expected [${expected.shape}]` };

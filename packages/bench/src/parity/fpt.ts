@@ -1,6 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parameterReport } from '@fpt/core';
-import { adapt, createVit, EVAL, loadVitWeights, resamplePosEmbed, type AdaptedModel, type MethodFactory, type VitConfig } from '@fpt/backbone-vit';
+import {
+  adapt,
+  createVit,
+  EVAL,
+  loadVitWeights,
+  resamplePosEmbed,
+  type AdaptedModel,
+  type MethodFactory,
+  type VitConfig,
+} from '@fpt/backbone-vit';
 import { fptPart, fptPlus, fptV1, loadAuthorsState, toAuthorsNames, type FptOptions, type KeyValues } from '@fpt/fpt-plus';
 import { getSelector } from '@fpt/token-select';
 import { field, fixtureTensor, type Fixture } from './fixture';
@@ -90,7 +99,11 @@ function checkLpm(s: ParitySession, model: AdaptedModel): KeyValues {
   pixels.dispose();
   const { lpm, config } = fpt;
   tf.tidy(() => {
-    s.check('expected.lpm.pos_embed', resamplePosEmbed(lpm.get('pos_embed'), config.inputSize / lpm.config.patchSize, lpm.config.posEmbedResample), 'activation');
+    s.check(
+      'expected.lpm.pos_embed',
+      resamplePosEmbed(lpm.get('pos_embed'), config.inputSize / lpm.config.patchSize, lpm.config.posEmbedResample),
+      'activation',
+    );
   });
   s.check('expected.lpm.hidden', r.features, 'activation');
   if (r.logits) s.check('expected.lpm.logits', r.logits, 'activation');
@@ -117,7 +130,10 @@ function checkLearnable(s: ParitySession, model: AdaptedModel, kv: KeyValues): v
     s.check('expected.fpt.logits', model.forward(batch), 'activation');
   });
   const params = model.module.namedParameters();
-  const { value, grads } = tf.variableGrads(() => model.loss(batch, labels), params.map((p) => p.variable));
+  const { value, grads } = tf.variableGrads(
+    () => model.loss(batch, labels),
+    params.map((p) => p.variable),
+  );
   const byName: Record<string, tf.Tensor> = {};
   for (const p of params) byName[p.name] = grads[p.variable.name];
   const authors = toAuthorsNames(model, byName);

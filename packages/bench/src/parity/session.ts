@@ -47,7 +47,14 @@ export class ParitySession {
     this.seen.add(name);
     const expected = this.fixture.file.get(name);
     const r = compare({ shape: actual.shape, data: actual.dataSync() }, expected, tolerance);
-    this.lines.push({ status: r.ok ? 'PASS' : 'FAIL', fixture: this.fixture.name, tensor: name, maxabs: r.maxabs, tol: r.tol, note: r.note });
+    this.lines.push({
+      status: r.ok ? 'PASS' : 'FAIL',
+      fixture: this.fixture.name,
+      tensor: name,
+      maxabs: r.maxabs,
+      tol: r.tol,
+      note: r.note,
+    });
   }
 
   private missing(name: string, group: string): void {

@@ -31,7 +31,11 @@ export function runTimmFixture(s: ParitySession): void {
       s.check('expected.timm.features', out.features, 'activation');
       if (out.logits) s.check('expected.timm.logits', out.logits, 'activation');
       const to = field<number>(config, 'resample_to', 'number', `${name} config`);
-      s.check('expected.timm.pos_embed_resampled', resamplePosEmbed(model.get('pos_embed'), to / cfg.patchSize, cfg.posEmbedResample), 'activation');
+      s.check(
+        'expected.timm.pos_embed_resampled',
+        resamplePosEmbed(model.get('pos_embed'), to / cfg.patchSize, cfg.posEmbedResample),
+        'activation',
+      );
     });
   } finally {
     model.dispose();

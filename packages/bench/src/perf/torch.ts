@@ -29,7 +29,9 @@ export interface TorchAnswer {
  */
 export function findTorchPython(): string | undefined {
   const candidates = [process.env.FPT_TORCH_PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
-  return candidates.find((py) => (py.includes('/') ? existsSync(py) : true) && spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  return candidates.find(
+    (py) => (py.includes('/') ? existsSync(py) : true) && spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0,
+  );
 }
 
 /** A long-lived PyTorch reference process (benchmarks/torch/perf.py) answering one request per line. */
@@ -49,7 +51,8 @@ export class TorchReference {
     this.lines = createInterface({ input: this.child.stdout });
     this.lines.on('line', (line) => this.pending.shift()?.(line));
     this.child.on('exit', () => {
-      for (const p of this.pending.splice(0)) p(JSON.stringify({ error: `the PyTorch reference exited: ${this.stderr.trim().split('\n').at(-1) ?? ''}` }));
+      for (const p of this.pending.splice(0))
+        p(JSON.stringify({ error: `the PyTorch reference exited: ${this.stderr.trim().split('\n').at(-1) ?? ''}` }));
     });
   }
 

@@ -60,8 +60,19 @@ export const FULL_SCALE: WorkloadScale = { batchDiv: 1, preloadImage: 512, image
 /** Small shapes for a quick run (`--quick`): the same code paths in seconds. */
 export const QUICK_SCALE: WorkloadScale = { batchDiv: 4, preloadImage: 256, image: 112, gemmRows: 256 };
 
-function torchVit(c: Pick<VitConfig, 'hiddenSize' | 'numLayers' | 'numHeads' | 'mlpDim' | 'patchSize' | 'imageSize' | 'layerNormEps' | 'numClasses'>): TorchVit {
-  return { hidden: c.hiddenSize, layers: c.numLayers, heads: c.numHeads, mlp: c.mlpDim, patch: c.patchSize, image: c.imageSize, eps: c.layerNormEps, classes: c.numClasses };
+function torchVit(
+  c: Pick<VitConfig, 'hiddenSize' | 'numLayers' | 'numHeads' | 'mlpDim' | 'patchSize' | 'imageSize' | 'layerNormEps' | 'numClasses'>,
+): TorchVit {
+  return {
+    hidden: c.hiddenSize,
+    layers: c.numLayers,
+    heads: c.numHeads,
+    mlp: c.mlpDim,
+    patch: c.patchSize,
+    image: c.imageSize,
+    eps: c.layerNormEps,
+    classes: c.numClasses,
+  };
 }
 
 const batchOf = (n: number, s: WorkloadScale) => Math.max(1, Math.floor(n / s.batchDiv));

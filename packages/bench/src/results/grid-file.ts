@@ -49,6 +49,7 @@ export function readGridFile(dir: string): GridFile | undefined {
     throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
   }
   if (parsed.schema !== GRID_SCHEMA) throw new Error(`${path}: "schema" is ${JSON.stringify(parsed.schema)}, expected "${GRID_SCHEMA}"`);
-  if (!Array.isArray(parsed.runs) || parsed.runs.some((r) => typeof r !== 'string')) throw new Error(`${path}: "runs" must be a list of run ids`);
+  if (!Array.isArray(parsed.runs) || parsed.runs.some((r) => typeof r !== 'string'))
+    throw new Error(`${path}: "runs" must be a list of run ids`);
   return parsed as GridFile;
 }

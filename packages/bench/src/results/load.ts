@@ -11,7 +11,9 @@ export function runsDir(out: string): string {
 export function loadRunResults(dir: string): RunResult[] {
   const runs = runsDir(dir);
   if (!existsSync(runs)) throw new Error(`${dir}: no runs/ folder (expected the --out folder of fpt-bench run)`);
-  const files = readdirSync(runs).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(runs)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   if (files.length === 0) throw new Error(`${runs}: no result files (*.json)`);
   return files.map((f) => {
     const path = join(runs, f);

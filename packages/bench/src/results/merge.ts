@@ -44,7 +44,11 @@ function firstDifference(a: unknown, b: unknown, path = ''): string | undefined 
   if (a && b && typeof a === 'object' && typeof b === 'object') {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
     for (const k of keys) {
-      const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], Array.isArray(a) ? `${path}[${k}]` : path ? `${path}.${k}` : k);
+      const d = firstDifference(
+        (a as Record<string, unknown>)[k],
+        (b as Record<string, unknown>)[k],
+        Array.isArray(a) ? `${path}[${k}]` : path ? `${path}.${k}` : k,
+      );
       if (d !== undefined) return d;
     }
     return undefined;
@@ -91,7 +95,10 @@ export function mergeResultFolders(dirs: string[], out: string): MergeReport {
     for (const o of others) {
       if (o.bytes === first.bytes) continue;
       const d = firstDifference(outcome(first.result), outcome(o.result));
-      if (d !== undefined) throw new Error(`run ${id} has two different results: ${first.path} and ${o.path} differ at "${d}"; remove the wrong one and merge again`);
+      if (d !== undefined)
+        throw new Error(
+          `run ${id} has two different results: ${first.path} and ${o.path} differ at "${d}"; remove the wrong one and merge again`,
+        );
     }
     // The same file seen twice (a folder given twice, or --out among the inputs) is no duplicate.
     const paths = [...new Set(found.map((f) => resolve(f.path)))];
@@ -115,7 +122,10 @@ export function mergeResultFolders(dirs: string[], out: string): MergeReport {
   // Results already in `out` that no input holds would enter the table unseen.
   const inOut = existsSync(runsDir(out)) ? readdirSync(runsDir(out)).filter((f) => f.endsWith('.json')) : [];
   const strays = inOut.filter((f) => !byId.has(f.slice(0, -'.json'.length)));
-  if (strays.length) throw new Error(`${out} already holds results that none of the folders merged has (${strays.slice(0, 3).join(', ')}${strays.length > 3 ? `, ... ${strays.length} in all` : ''}); give ${out} as an input too, or merge into an empty folder`);
+  if (strays.length)
+    throw new Error(
+      `${out} already holds results that none of the folders merged has (${strays.slice(0, 3).join(', ')}${strays.length > 3 ? `, ... ${strays.length} in all` : ''}); give ${out} as an input too, or merge into an empty folder`,
+    );
   const missing = expected.filter((id) => !byId.has(id)).sort();
   mkdirSync(runsDir(out), { recursive: true });
   for (const id of runs) {
@@ -124,6 +134,8 @@ export function mergeResultFolders(dirs: string[], out: string): MergeReport {
     if (!existsSync(target) || readFileSync(target, 'utf8') !== bytes) atomicWriteFile(target, bytes);
   }
   const presets = [...new Set(grids.map((g) => g?.preset).filter((p): p is string => !!p))];
-  writeGridFile(out, presets.length ? presets.join('+') : [...new Set(results.map((r) => r.preset))].sort().join('+'), [...new Set([...expected, ...runs])]);
+  writeGridFile(out, presets.length ? presets.join('+') : [...new Set(results.map((r) => r.preset))].sort().join('+'), [
+    ...new Set([...expected, ...runs]),
+  ]);
   return { runs, missing, expectedFrom, duplicates };
 }

@@ -12,7 +12,13 @@ export async function renderSpec(spec: TopLevelSpec): Promise<{ svg: string; png
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
-  const png = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }, fitTo: { mode: 'zoom', value: 2 }, background: 'white' }).render().asPng();
+  const png = new Resvg(svg, {
+    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
+    fitTo: { mode: 'zoom', value: 2 },
+    background: 'white',
+  })
+    .render()
+    .asPng();
   return { svg, png: new Uint8Array(png) };
 }
 
@@ -25,7 +31,10 @@ export function efficiencySpec(t: ComparisonTable): TopLevelSpec {
     .map((r) => ({ method: r.label, memory: r.memoryMiB, auc: r.meanAuc.mean, learnable: r.learnable }));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: 'Training memory vs mean test AUC', subtitle: `${t.presets.join('+')} preset, ${t.datasets.length} dataset(s), seeds ${t.seeds.join(',')}; ${lpmNote(t)}` },
+    title: {
+      text: 'Training memory vs mean test AUC',
+      subtitle: `${t.presets.join('+')} preset, ${t.datasets.length} dataset(s), seeds ${t.seeds.join(',')}; ${lpmNote(t)}`,
+    },
     width: 560,
     height: 360,
     data: { values },
@@ -47,7 +56,15 @@ export function efficiencySpec(t: ComparisonTable): TopLevelSpec {
 export function curvesSpec(results: RunResult[], dataset: string, t: ComparisonTable): TopLevelSpec {
   const values = results
     .filter((r) => r.dataset.name === dataset)
-    .flatMap((r) => r.epochs.map((e) => ({ method: r.method.label, epoch: e.epoch + 1, seed: r.seed, valAuc: 100 * (e.val.auc ?? NaN), trainLoss: e.trainLoss })));
+    .flatMap((r) =>
+      r.epochs.map((e) => ({
+        method: r.method.label,
+        epoch: e.epoch + 1,
+        seed: r.seed,
+        valAuc: 100 * (e.val.auc ?? NaN),
+        trainLoss: e.trainLoss,
+      })),
+    );
   const line = (field: string, title: string) => ({
     width: 520,
     height: 200,

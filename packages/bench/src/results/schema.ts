@@ -67,7 +67,16 @@ export interface RunResult {
   /** What the preset shrank relative to the paper. */
   shrunk: string[];
   /** Where it ran. */
-  environment: { backend: string; node: string; tfjs: string; cpu: string; cores: number; memoryBytes: number; gpu: string | null; platform: string };
+  environment: {
+    backend: string;
+    node: string;
+    tfjs: string;
+    cpu: string;
+    cores: number;
+    memoryBytes: number;
+    gpu: string | null;
+    platform: string;
+  };
   /** Parameter accounting. */
   parameters: { learnable: number; total: number; sharePercent: number };
   /** Training-step memory. */
@@ -110,8 +119,10 @@ export function validateRunResult(value: unknown, source: string): RunResult {
   const fail = (key: string, what: string): never => {
     throw new Error(`${source}: "${key}" ${what}`);
   };
-  const obj = (v: unknown, key: string): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(key, 'must be an object'));
-  const num = (v: unknown, key: string) => (typeof v === 'number' || v === null ? v : fail(key, `must be a number, got ${JSON.stringify(v)}`));
+  const obj = (v: unknown, key: string): Record<string, unknown> =>
+    v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(key, 'must be an object');
+  const num = (v: unknown, key: string) =>
+    typeof v === 'number' || v === null ? v : fail(key, `must be a number, got ${JSON.stringify(v)}`);
   const str = (v: unknown, key: string) => (typeof v === 'string' ? v : fail(key, `must be a string, got ${JSON.stringify(v)}`));
   const metrics = (v: unknown, key: string) => {
     const m = obj(v, key);
@@ -126,7 +137,8 @@ export function validateRunResult(value: unknown, source: string): RunResult {
   str(d.name, 'dataset.name');
   if (!Array.isArray(d.classes) || d.classes.length < 2) fail('dataset.classes', 'must list at least two classes');
   const n = obj(d.normalisation, 'dataset.normalisation');
-  if (!Array.isArray(n.mean) || n.mean.length !== 3 || !Array.isArray(n.std) || n.std.length !== 3) fail('dataset.normalisation', 'must hold mean and std of 3 channels');
+  if (!Array.isArray(n.mean) || n.mean.length !== 3 || !Array.isArray(n.std) || n.std.length !== 3)
+    fail('dataset.normalisation', 'must hold mean and std of 3 channels');
   const m = obj(r.method, 'method');
   str(m.name, 'method.name');
   str(m.label, 'method.label');

@@ -54,7 +54,13 @@ export interface ComparisonTable {
 }
 
 /** The paper's own headline figures (DESIGN.md §6; ViT-B/16, eight datasets). */
-export const PAPER_TABLE: Array<{ label: string; learnablePercent: number; memoryMB: number; memoryPercentOfFull: number; meanAuc: number }> = [
+export const PAPER_TABLE: Array<{
+  label: string;
+  learnablePercent: number;
+  memoryMB: number;
+  memoryPercentOfFull: number;
+  meanAuc: number;
+}> = [
   { label: 'Full fine-tuning', learnablePercent: 100, memoryMB: 23128, memoryPercentOfFull: 100, meanAuc: 88.82 },
   { label: 'Prompt tuning', learnablePercent: 0.17, memoryMB: 20582, memoryPercentOfFull: 88.99, meanAuc: 83.68 },
   { label: 'Adapter', learnablePercent: 2.03, memoryMB: 19360, memoryPercentOfFull: 83.71, meanAuc: 84.14 },
@@ -76,7 +82,10 @@ export function buildTable(results: RunResult[]): ComparisonTable {
   const datasets = [...new Set(results.map((r) => r.dataset.name))].sort();
   const seeds = [...new Set(results.map((r) => r.seed))].sort((a, b) => a - b);
   const found = [...new Set(results.map((r) => r.method.name))];
-  const methods = [...PAPER_METHODS.filter((m) => found.includes(m)), ...found.filter((m) => !(PAPER_METHODS as readonly string[]).includes(m)).sort()];
+  const methods = [
+    ...PAPER_METHODS.filter((m) => found.includes(m)),
+    ...found.filter((m) => !(PAPER_METHODS as readonly string[]).includes(m)).sort(),
+  ];
   const pretrained = results.every((r) => r.lpm.pretrained);
   const presets = [...new Set(results.map((r) => r.preset))].sort();
   const rows = methods.map((method): TableRow => {
@@ -119,21 +128,41 @@ const fmtShare = (x: number) => (x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) 
 
 /** The table as Markdown, with the paper's block beside it. */
 export function tableMarkdown(t: ComparisonTable): string {
-  const head = ['method', 'learnable %', 'memory MiB (run shapes)', 'memory % of full FT', ...t.datasets.map((d) => `AUC ${d}`), 'mean AUC', 'PPE', 'PME'];
+  const head = [
+    'method',
+    'learnable %',
+    'memory MiB (run shapes)',
+    'memory % of full FT',
+    ...t.datasets.map((d) => `AUC ${d}`),
+    'mean AUC',
+    'PPE',
+    'PME',
+  ];
   const lines = [`### ${t.title}`, '', `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of t.rows) {
-    const cells = [r.label, fmtShare(r.learnablePercent), fmt(r.memoryMiB, 1), fmt(r.memoryPercentOfFull), ...t.datasets.map((d) => fmtStat(r.auc[d])), fmtStat(r.meanAuc), fmt(r.ppe), fmt(r.pme)];
+    const cells = [
+      r.label,
+      fmtShare(r.learnablePercent),
+      fmt(r.memoryMiB, 1),
+      fmt(r.memoryPercentOfFull),
+      ...t.datasets.map((d) => fmtStat(r.auc[d])),
+      fmtStat(r.meanAuc),
+      fmt(r.ppe),
+      fmt(r.pme),
+    ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
   lines.push(
     '',
-    'Memory: peak bytes of live tfjs tensors during one steady-state training step at the run shapes (measured in each run; FPT+/FPT train on cached keys/values, the frozen LPM weights excluded). PPE and PME use the mean AUC.',
+    'Memory: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step at the run shapes (measured in each run; FPT+/FPT train on cached keys/values, the frozen LPM weights excluded). PPE and PME use the mean AUC.',
     '',
-    '### The paper\'s own figures (FPT+ paper, ViT-B/16 pretrained, eight datasets; not produced by this run)',
+    "### The paper's own figures (FPT+ paper, ViT-B/16 pretrained, eight datasets; not produced by this run)",
     '',
     '| method | learnable % | memory MB | memory % of full FT | mean AUC |',
     '|---|---|---|---|---|',
-    ...PAPER_TABLE.map((p) => `| ${p.label} | ${p.learnablePercent} | ${p.memoryMB.toLocaleString('en-US')} | ${p.memoryPercentOfFull} | ${p.meanAuc} |`),
+    ...PAPER_TABLE.map(
+      (p) => `| ${p.label} | ${p.learnablePercent} | ${p.memoryMB.toLocaleString('en-US')} | ${p.memoryPercentOfFull} | ${p.meanAuc} |`,
+    ),
     '',
   );
   return lines.join('\n');
@@ -141,10 +170,36 @@ export function tableMarkdown(t: ComparisonTable): string {
 
 /** The table as CSV (one row per method; std columns empty for a single seed). */
 export function tableCsv(t: ComparisonTable): string {
-  const head = ['method', 'label', 'learnable', 'learnable_percent', 'memory_mib', 'memory_percent_of_full', ...t.datasets.flatMap((d) => [`auc_${d}`, `auc_${d}_std`]), 'mean_auc', 'mean_auc_std', 'ppe', 'pme', 'seeds'];
+  const head = [
+    'method',
+    'label',
+    'learnable',
+    'learnable_percent',
+    'memory_mib',
+    'memory_percent_of_full',
+    ...t.datasets.flatMap((d) => [`auc_${d}`, `auc_${d}_std`]),
+    'mean_auc',
+    'mean_auc_std',
+    'ppe',
+    'pme',
+    'seeds',
+  ];
   const num = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '' : String(Number(x.toFixed(6))));
   const rows = t.rows.map((r) =>
-    [r.method, `"${r.label}"`, String(r.learnable), num(r.learnablePercent), num(r.memoryMiB), num(r.memoryPercentOfFull), ...t.datasets.flatMap((d) => [num(r.auc[d]?.mean), num(r.auc[d]?.std)]), num(r.meanAuc.mean), num(r.meanAuc.std), num(r.ppe), num(r.pme), String(r.meanAuc.n)].join(','),
+    [
+      r.method,
+      `"${r.label}"`,
+      String(r.learnable),
+      num(r.learnablePercent),
+      num(r.memoryMiB),
+      num(r.memoryPercentOfFull),
+      ...t.datasets.flatMap((d) => [num(r.auc[d]?.mean), num(r.auc[d]?.std)]),
+      num(r.meanAuc.mean),
+      num(r.meanAuc.std),
+      num(r.ppe),
+      num(r.pme),
+      String(r.meanAuc.n),
+    ].join(','),
   );
   return [head.join(','), ...rows, ''].join('\n');
 }

@@ -8,12 +8,22 @@ import { augmentedFromImage } from './pipeline';
 
 const images = new Map<number, RgbImage[]>();
 
-parentPort!.on('message', (msg: { type: 'images'; set: number; images: RgbImage[] } | { type: 'job'; id: number; set: number; indices: number[]; size: number; stats: ChannelStats; seed: number; epoch: number }) => {
-  if (msg.type === 'images') {
-    images.set(msg.set, msg.images);
-    return;
-  }
-  const list = images.get(msg.set)!;
-  const arrays = msg.indices.map((i) => augmentedFromImage(list[i], i, msg.size, msg.stats, msg.seed, msg.epoch));
-  parentPort!.postMessage({ id: msg.id, arrays }, arrays.map((a) => a.buffer as ArrayBuffer));
-});
+parentPort!.on(
+  'message',
+  (
+    msg:
+      | { type: 'images'; set: number; images: RgbImage[] }
+      | { type: 'job'; id: number; set: number; indices: number[]; size: number; stats: ChannelStats; seed: number; epoch: number },
+  ) => {
+    if (msg.type === 'images') {
+      images.set(msg.set, msg.images);
+      return;
+    }
+    const list = images.get(msg.set)!;
+    const arrays = msg.indices.map((i) => augmentedFromImage(list[i], i, msg.size, msg.stats, msg.seed, msg.epoch));
+    parentPort!.postMessage(
+      { id: msg.id, arrays },
+      arrays.map((a) => a.buffer as ArrayBuffer),
+    );
+  },
+);

@@ -42,7 +42,8 @@ export class RunCheckpoints {
   load(): { state: CheckpointState; model: Map<string, TensorEntry>; optimizer: AdamWState } | undefined {
     if (!existsSync(this.statePath)) return undefined;
     const state = JSON.parse(readFileSync(this.statePath, 'utf8')) as CheckpointState;
-    if (state.format !== 'fpt-bench-checkpoint/1') throw new Error(`${this.statePath}: "format" is ${JSON.stringify(state.format)}, expected "fpt-bench-checkpoint/1"`);
+    if (state.format !== 'fpt-bench-checkpoint/1')
+      throw new Error(`${this.statePath}: "format" is ${JSON.stringify(state.format)}, expected "fpt-bench-checkpoint/1"`);
     const file = readSafetensorsFile(join(this.dir, state.file));
     const model = new Map<string, TensorEntry>();
     for (const [name, e] of file.entries()) if (name.startsWith('model.')) model.set(name.slice(6), e);

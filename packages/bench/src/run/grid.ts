@@ -20,5 +20,7 @@ export function runId(dataset: string, method: string, seed: number): string {
  * the same arguments always give the same list, so a run can be resumed or split into shards.
  */
 export function benchGrid(datasets: string[], methods: string[], seeds: number[]): GridRun[] {
-  return datasets.flatMap((dataset) => methods.flatMap((method) => seeds.map((seed) => ({ id: runId(dataset, method, seed), dataset, method, seed }))));
+  return datasets.flatMap((dataset) =>
+    methods.flatMap((method) => seeds.map((seed) => ({ id: runId(dataset, method, seed), dataset, method, seed }))),
+  );
 }

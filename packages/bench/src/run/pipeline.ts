@@ -33,10 +33,16 @@ const evalCache = new WeakMap<PreparedDataset, Map<string, Float32Array[]>>();
 /** The evaluation pixels of a split at a size, computed once per dataset and size. */
 export function splitEvalPixels(data: PreparedDataset, split: Split, size: number): Float32Array[] {
   let perData = evalCache.get(data);
-  if (!perData) evalCache.set(data, (perData = new Map()));
+  if (!perData) {
+    perData = new Map();
+    evalCache.set(data, perData);
+  }
   const key = `${split}:${size}`;
   let arrays = perData.get(key);
-  if (!arrays) perData.set(key, (arrays = data.splits[split].map((p) => evalPixels(p, size, data.stats))));
+  if (!arrays) {
+    arrays = data.splits[split].map((p) => evalPixels(p, size, data.stats));
+    perData.set(key, arrays);
+  }
   return arrays;
 }
 
@@ -57,7 +63,14 @@ export function augmentedPixels(data: PreparedDataset, index: number, size: numb
 }
 
 /** {@link augmentedPixels} from the decoded image itself (what the worker thread runs). */
-export function augmentedFromImage(image: RgbImage, index: number, size: number, stats: ChannelStats, seed: number, epoch: number): Float32Array {
+export function augmentedFromImage(
+  image: RgbImage,
+  index: number,
+  size: number,
+  stats: ChannelStats,
+  seed: number,
+  epoch: number,
+): Float32Array {
   const rng = new Rng(deriveSeed(seed, 'augment', epoch, index));
   return normaliseChw(augment(toFloat(image), paperAugmentation(size), rng), stats.mean, stats.std);
 }
@@ -109,7 +122,16 @@ export class Augmenter {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker!.postMessage({ type: 'job', id, set: this.set, indices, size: this.size, stats: this.data.stats, seed: this.seed, epoch });
+      this.worker!.postMessage({
+        type: 'job',
+        id,
+        set: this.set,
+        indices,
+        size: this.size,
+        stats: this.data.stats,
+        seed: this.seed,
+        epoch,
+      });
     });
   }
 

@@ -43,7 +43,17 @@ const TINY_SIDE = { sideWidth: '12', sideImage: '16', prompts: '2' };
 export const BENCH_PRESETS: Record<string, BenchPreset> = {
   quick: {
     name: 'quick',
-    lpm: vitConfig({ hiddenSize: 96, numLayers: 4, numHeads: 3, mlpDim: 384, patchSize: 16, imageSize: 96, numClasses: 0, layerNormEps: 1e-12, posEmbedResample: 'hf' }),
+    lpm: vitConfig({
+      hiddenSize: 96,
+      numLayers: 4,
+      numHeads: 3,
+      mlpDim: 384,
+      patchSize: 16,
+      imageSize: 96,
+      numClasses: 0,
+      layerNormEps: 1e-12,
+      posEmbedResample: 'hf',
+    }),
     lpmInputSize: 96,
     methodOptions: { 'fpt-plus': QUICK_SIDE, fpt: QUICK_SIDE },
     methods: [...PAPER_METHODS, 'linear'],
@@ -65,7 +75,17 @@ export const BENCH_PRESETS: Record<string, BenchPreset> = {
   },
   tiny: {
     name: 'tiny',
-    lpm: vitConfig({ hiddenSize: 16, numLayers: 2, numHeads: 2, mlpDim: 32, patchSize: 8, imageSize: 32, numClasses: 0, layerNormEps: 1e-12, posEmbedResample: 'hf' }),
+    lpm: vitConfig({
+      hiddenSize: 16,
+      numLayers: 2,
+      numHeads: 2,
+      mlpDim: 32,
+      patchSize: 8,
+      imageSize: 32,
+      numClasses: 0,
+      layerNormEps: 1e-12,
+      posEmbedResample: 'hf',
+    }),
     lpmInputSize: 32,
     methodOptions: { 'fpt-plus': TINY_SIDE, fpt: TINY_SIDE },
     methods: ['lora', 'fpt-plus'],
@@ -75,7 +95,9 @@ export const BENCH_PRESETS: Record<string, BenchPreset> = {
     limit: { train: 16, val: 8, test: 8 },
     maxSide: 32,
     lr: 1e-3,
-    shrunk: ['tiny: a smoke-test preset (ViT width 16, 2 layers, 32x32; side width 12 at 16x16; 16/8/8 images; 3 epochs); its numbers mean nothing'],
+    shrunk: [
+      'tiny: a smoke-test preset (ViT width 16, 2 layers, 32x32; side width 12 at 16x16; 16/8/8 images; 3 epochs); its numbers mean nothing',
+    ],
   },
   paper: {
     name: 'paper',
@@ -87,6 +109,8 @@ export const BENCH_PRESETS: Record<string, BenchPreset> = {
     epochs: 20,
     batch: 16,
     limit: {},
-    shrunk: ['memory at the paper shapes: not measured by the runner (run `fpt-bench memory`); the memory column is measured at the run shapes'],
+    shrunk: [
+      'memory at the paper shapes: not measured by the runner (run `fpt-bench memory`); the memory column is measured at the run shapes',
+    ],
   },
 };

@@ -27,7 +27,12 @@ export function createProgress(tty = Boolean(process.stdout.isTTY), print: (line
       log: print,
       bar(label, total) {
         const bar = new cliProgress.SingleBar(
-          { format: `${label.padEnd(34)} [{bar}] {value}/{total} | {duration_formatted} | ETA {eta_formatted} | {info}`, hideCursor: true, clearOnComplete: false, etaBuffer: 20 },
+          {
+            format: `${label.padEnd(34)} [{bar}] {value}/{total} | {duration_formatted} | ETA {eta_formatted} | {info}`,
+            hideCursor: true,
+            clearOnComplete: false,
+            etaBuffer: 20,
+          },
           cliProgress.Presets.shades_classic,
         );
         bar.start(total, 0, { info: '' });
@@ -47,7 +52,9 @@ export function createProgress(tty = Boolean(process.stdout.isTTY), print: (line
           last = info ?? last;
           if (done / total >= nextMark && done < total) {
             const s = (performance.now() - started) / 1000;
-            print(`${label}: ${done}/${total} (${s.toFixed(1)} s, ETA ${((s / done) * (total - done)).toFixed(0)} s)${info ? ` ${info}` : ''}`);
+            print(
+              `${label}: ${done}/${total} (${s.toFixed(1)} s, ETA ${((s / done) * (total - done)).toFixed(0)} s)${info ? ` ${info}` : ''}`,
+            );
             while (done / total >= nextMark) nextMark += 0.25;
           }
         },

@@ -14,10 +14,14 @@ export interface Shard {
  */
 export function parseShard(raw: string): Shard {
   const m = /^(\d+)\/(\d+)$/.exec(raw.trim());
-  if (!m) throw new Error(`--shard expects i/n with 0 <= i < n (0-based, as SLURM_ARRAY_TASK_ID with --array=0-(n-1) and JOB_COMPLETION_INDEX), got "${raw}"`);
+  if (!m)
+    throw new Error(
+      `--shard expects i/n with 0 <= i < n (0-based, as SLURM_ARRAY_TASK_ID with --array=0-(n-1) and JOB_COMPLETION_INDEX), got "${raw}"`,
+    );
   const index = Number(m[1]);
   const count = Number(m[2]);
-  if (count < 1 || index >= count) throw new Error(`--shard ${raw}: the index must satisfy 0 <= i < n (0-based), got i=${index}, n=${count}`);
+  if (count < 1 || index >= count)
+    throw new Error(`--shard ${raw}: the index must satisfy 0 <= i < n (0-based), got i=${index}, n=${count}`);
   return { index, count };
 }
 

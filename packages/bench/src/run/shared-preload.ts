@@ -127,7 +127,12 @@ export function sharedPreload(
         const claims = mine.map((i) => claimOf(hashes[i]));
         beat.hold(claims);
         try {
-          const r = preload(model, cache, mine.map((i) => items[i]), options);
+          const r = preload(
+            model,
+            cache,
+            mine.map((i) => items[i]),
+            options,
+          );
           computed += r.computed;
           invalid += r.invalid;
         } finally {

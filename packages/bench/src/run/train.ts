@@ -58,12 +58,22 @@ function evaluateSplit(t: Trainable, data: PreparedDataset, split: Split, batch:
   const probs = new Float32Array(items.length * C);
   for (let s = 0; s < items.length; s += batch) {
     const idx = Array.from({ length: Math.min(batch, items.length - s) }, (_, i) => s + i);
-    const b: Batch = { pixels: stackPixels(idx.map((i) => pixels[i]), t.pixelSize), extras: t.extras?.(idx.map((i) => items[i].hash)) };
+    const b: Batch = {
+      pixels: stackPixels(
+        idx.map((i) => pixels[i]),
+        t.pixelSize,
+      ),
+      extras: t.extras?.(idx.map((i) => items[i].hash)),
+    };
     const p = tf.tidy(() => tf.softmax(t.logits(b)));
     probs.set(p.dataSync() as Float32Array, s * C);
     tf.dispose([p, b.pixels, ...Object.values(b.extras ?? {})]);
   }
-  return evaluate(items.map((it) => it.label), probs, C);
+  return evaluate(
+    items.map((it) => it.label),
+    probs,
+    C,
+  );
 }
 
 /**
@@ -83,7 +93,12 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
     let preloadRecord: RunResult['preload'] = null;
     if (t.preload) {
       const splits: Split[] = ['train', 'val', 'test'];
-      const items = splits.flatMap((s) => data.splits[s].map((p, i) => ({ hash: p.hash, pixels: () => tf.tensor(splitEvalPixels(data, s, spec.lpm.inputSize)[i], [3, spec.lpm.inputSize, spec.lpm.inputSize]) })));
+      const items = splits.flatMap((s) =>
+        data.splits[s].map((p, i) => ({
+          hash: p.hash,
+          pixels: () => tf.tensor(splitEvalPixels(data, s, spec.lpm.inputSize)[i], [3, spec.lpm.inputSize, spec.lpm.inputSize]),
+        })),
+      );
       const bar = progress.bar(`${run.id} preload`, items.length);
       const seen = new Set<string>();
       const onEvent = (e: { imageHash: string }) => {
@@ -144,17 +159,20 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
             pixels: stackPixels(arrays, t.pixelSize),
             extras: t.extras?.(items.map((it) => it.hash)),
           };
-          const labels = tf.tensor1d(items.map((it) => it.label), 'int32');
+          const labels = tf.tensor1d(
+            items.map((it) => it.label),
+            'int32',
+          );
           optimizer.learningRate = schedule(step);
           const ctx = { training: true, seed: deriveSeed(run.seed, 'dropout', step), step };
           const doStep = () => trainStep(() => t.loss(batch, labels, ctx), optimizer, { clipNorm: CLIP_NORM });
           const stepStart = performance.now();
-          let result;
+          let result: ReturnType<typeof trainStep>;
           // Memory: the second step, when AdamW's moments exist as in every later step.
           if (step === 1 && !memory) {
             const m = await measureStep(doStep);
             const excluded = t.excludedBytes();
-            memory = { peakBytes: m.peakBytes - excluded, excludedBytes: excluded, how: 'measured' };
+            memory = { peakBytes: m.peakBufferBytes - excluded, excludedBytes: excluded, how: 'measured' };
             result = m.result;
           } else {
             result = doStep();
@@ -179,7 +197,9 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
           best = { epoch, valAuc: auc };
           ckpt.saveBest(t.saveState());
         }
-        progress.log(`${run.id} epoch ${epoch + 1}/${spec.epochs}: train loss ${(lossSum / stepsPerEpoch).toFixed(4)}, val AUC ${val.auc.toFixed(4)}${best.epoch === epoch ? ' (best)' : ''}`);
+        progress.log(
+          `${run.id} epoch ${epoch + 1}/${spec.epochs}: train loss ${(lossSum / stepsPerEpoch).toFixed(4)}, val AUC ${val.auc.toFixed(4)}${best.epoch === epoch ? ' (best)' : ''}`,
+        );
         ckpt.save({ epoch, history, best, memory, seconds }, t.saveState(), optimizer.state());
         spec.afterEpoch?.(epoch);
       }
@@ -225,7 +245,8 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
           runShapes: runMemory,
           fullFinetuneRunShapes: spec.fullFinetuneMemory,
           paperShapes: null,
-          paperShapesNote: 'not measured by the runner; `fpt-bench memory` measures FPT+ and extrapolates full fine-tuning at the paper shapes',
+          paperShapesNote:
+            'not measured by the runner; `fpt-bench memory` measures FPT+ and extrapolates full fine-tuning at the paper shapes',
         },
         preload: preloadRecord,
         timing: {

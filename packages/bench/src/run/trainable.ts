@@ -77,7 +77,12 @@ export interface Trainable {
    * @param stats - the dataset's normalisation (part of the fingerprint)
    * @param onEvent - called per image
    */
-  preload?(items: Array<{ hash: string; pixels: () => tf.Tensor }>, cacheDir: string, stats: ChannelStats, onEvent?: (e: CacheEvent) => void): PreloadReport;
+  preload?(
+    items: Array<{ hash: string; pixels: () => tf.Tensor }>,
+    cacheDir: string,
+    stats: ChannelStats,
+    onEvent?: (e: CacheEvent) => void,
+  ): PreloadReport;
   /** Extra inputs of a batch of images (by file sha256), after {@link Trainable.preload}. */
   extras?(hashes: string[]): Record<string, tf.Tensor>;
   /** The learnable state (weights of everything that trains), by stable names. */
@@ -115,7 +120,8 @@ export function trainableMethods(): string[] {
 
 function stateOf(named: Array<{ name: string; variable: tf.Variable }>): Record<string, WritableTensor> {
   const out: Record<string, WritableTensor> = {};
-  for (const { name, variable } of named) out[name] = { dtype: 'float32', shape: variable.shape, data: variable.dataSync() as Float32Array };
+  for (const { name, variable } of named)
+    out[name] = { dtype: 'float32', shape: variable.shape, data: variable.dataSync() as Float32Array };
   return out;
 }
 
@@ -123,9 +129,11 @@ function loadInto(named: Array<{ name: string; variable: tf.Variable }>, tensors
   for (const { name, variable } of named) {
     const e = tensors.get(name);
     if (!e) throw new Error(`saved state has no tensor "${name}"`);
-    if (e.shape.join(',') !== variable.shape.join(',')) throw new Error(`saved state "${name}" has shape [${e.shape}], expected [${variable.shape}]`);
+    if (e.shape.join(',') !== variable.shape.join(','))
+      throw new Error(`saved state "${name}" has shape [${e.shape}], expected [${variable.shape}]`);
   }
-  for (const { name, variable } of named) tf.tidy(() => variable.assign(tf.tensor(tensors.get(name)!.data as Float32Array, variable.shape, 'float32')));
+  for (const { name, variable } of named)
+    tf.tidy(() => variable.assign(tf.tensor(tensors.get(name)!.data as Float32Array, variable.shape, 'float32')));
 }
 
 /**
@@ -180,7 +188,14 @@ export function buildTrainable(o: BuildOptions): Trainable {
               if (!k) throw new Error(`${o.method}: image ${hash} was not preloaded`);
               return k;
             };
-            return { images: r.hits + r.computed, computed: r.computed, hits: r.hits, invalid: r.invalid, seconds: (performance.now() - started) / 1000, cacheDir: cache.folder };
+            return {
+              images: r.hits + r.computed,
+              computed: r.computed,
+              hits: r.hits,
+              invalid: r.invalid,
+              seconds: (performance.now() - started) / 1000,
+              cacheDir: cache.folder,
+            };
           },
           extras(hashes: string[]) {
             if (!cache) throw new Error(`${o.method}: extras() before preload()`);

@@ -17,7 +17,12 @@ export function toyPng(label: number, index: number, size = 24, gray = index % 2
 }
 
 /** Writes an ImageFolder dataset `<root>/<name>/{train,val,test}/<class>/*.png` and returns its folder. */
-export function writeToyDataset(root: string, name: string, counts: { train: number; val: number; test: number }, classes = ['a', 'b']): string {
+export function writeToyDataset(
+  root: string,
+  name: string,
+  counts: { train: number; val: number; test: number },
+  classes = ['a', 'b'],
+): string {
   const dir = join(root, name);
   for (const split of ['train', 'val', 'test'] as const) {
     classes.forEach((cls, label) => {

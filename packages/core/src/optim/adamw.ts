@@ -59,7 +59,10 @@ export class AdamW {
     this.beta2 = options.beta2 ?? 0.999;
     this.eps = options.eps ?? 1e-8;
     this.weightDecay = options.weightDecay ?? 0.1;
-    for (const [name, beta] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
+    for (const [name, beta] of [
+      ['beta1', this.beta1],
+      ['beta2', this.beta2],
+    ] as const) {
       if (!(typeof beta === 'number' && beta >= 0 && beta < 1)) throw new Error(`AdamW: option "${name}" must be in [0, 1), got ${beta}`);
     }
     if (!(typeof this.eps === 'number' && this.eps > 0 && Number.isFinite(this.eps))) {
@@ -126,7 +129,9 @@ export class AdamW {
       learningRate: this.learningRate,
       moments: this.variables.map((v) => {
         const slot = this.moments.get(v);
-        return slot ? { m: Float32Array.from(slot.m.dataSync() as Float32Array), v: Float32Array.from(slot.v.dataSync() as Float32Array) } : null;
+        return slot
+          ? { m: Float32Array.from(slot.m.dataSync() as Float32Array), v: Float32Array.from(slot.v.dataSync() as Float32Array) }
+          : null;
       }),
     };
   }
@@ -136,15 +141,18 @@ export class AdamW {
    * @throws when the number of variables or a moment's size differs, naming the variable's index
    */
   loadState(state: AdamWState): void {
-    if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`AdamW.loadState: "step" must be a non-negative integer, got ${state.step}`);
-    checkLr(state.learningRate, "AdamW.loadState: \"learningRate\"");
+    if (!Number.isInteger(state.step) || state.step < 0)
+      throw new Error(`AdamW.loadState: "step" must be a non-negative integer, got ${state.step}`);
+    checkLr(state.learningRate, 'AdamW.loadState: "learningRate"');
     if (state.moments.length !== this.variables.length) {
       throw new Error(`AdamW.loadState: the state holds ${state.moments.length} variables, this optimizer ${this.variables.length}`);
     }
     state.moments.forEach((s, i) => {
       const size = this.variables[i].size;
       if (s && (s.m.length !== size || s.v.length !== size)) {
-        throw new Error(`AdamW.loadState: moments of variable ${i} (${this.variables[i].name}) hold ${s.m.length}/${s.v.length} values, expected ${size}`);
+        throw new Error(
+          `AdamW.loadState: moments of variable ${i} (${this.variables[i].name}) hold ${s.m.length}/${s.v.length} values, expected ${size}`,
+        );
       }
     });
     this.dispose();

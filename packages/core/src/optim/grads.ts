@@ -18,7 +18,14 @@ interface TapeNode {
 
 interface EngineInternals {
   state: { activeTape: TapeNode[] | null; gradientDepth: number };
-  addTapeNode(kernelName: string, inputs: Record<string, tf.Tensor>, outputs: tf.Tensor[], gradientsFunc: unknown, saved: tf.Tensor[], attrs: Record<string, unknown>): void;
+  addTapeNode(
+    kernelName: string,
+    inputs: Record<string, tf.Tensor>,
+    outputs: tf.Tensor[],
+    gradientsFunc: unknown,
+    saved: tf.Tensor[],
+    attrs: Record<string, unknown>,
+  ): void;
   scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
   startTape(): void;
   endTape(): void;
@@ -74,7 +81,10 @@ const SHAPE_GRADIENTS: Record<string, ShapeGradient> = {
     const sizes = keys.map((k) => node.inputs[k].shape[axis]);
     return (dys) => {
       let parts: tf.Tensor[] | undefined;
-      const part = (i: number) => (parts ??= tf.split(dyOf(node, dys), sizes, axis))[i];
+      const part = (i: number) => {
+        parts ??= tf.split(dyOf(node, dys), sizes, axis);
+        return parts[i];
+      };
       return Object.fromEntries(keys.map((k, i) => [k, () => part(i)]));
     };
   },
@@ -87,7 +97,13 @@ const SHAPE_GRADIENTS: Record<string, ShapeGradient> = {
     const shape = node.inputs.x.shape;
     const [begin] = tf.slice_util.parseSliceParams({ shape } as unknown as tf.TensorInfo, attrs.begin as number[], attrs.size as number[]);
     const out = node.outputs[0].shape;
-    return (dys) => ({ x: () => tf.pad(dyOf(node, dys), shape.map((d, i) => [begin[i], d - begin[i] - out[i]] as [number, number])) });
+    return (dys) => ({
+      x: () =>
+        tf.pad(
+          dyOf(node, dys),
+          shape.map((d, i) => [begin[i], d - begin[i] - out[i]] as [number, number]),
+        ),
+    });
   },
 };
 
@@ -223,7 +239,9 @@ export function variableGradsFreeing(f: () => tf.Scalar, varList: tf.Variable[])
           // input) gets its own handle, so that every map entry can be disposed on its own.
           if (dys.includes(dx) || produced.has(dx)) dx = tf.clone(dx);
           if (!tf.util.arraysEqual(dx.shape, x.shape)) {
-            throw new Error(`Error in gradient for op ${node.kernelName}: gradient of input "${name}" has shape [${dx.shape}], expected [${x.shape}]`);
+            throw new Error(
+              `Error in gradient for op ${node.kernelName}: gradient of input "${name}" has shape [${dx.shape}], expected [${x.shape}]`,
+            );
           }
           produced.add(dx);
           const prev = acc.get(x.id);

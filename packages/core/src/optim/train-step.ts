@@ -43,7 +43,9 @@ export class NonFiniteStepError extends Error {
    * @param gradNorm - its gradient norm
    */
   constructor(step: number, loss: number, gradNorm: number) {
-    const bad = [!Number.isFinite(loss) ? `loss is ${loss}` : '', !Number.isFinite(gradNorm) ? `gradient norm is ${gradNorm}` : ''].filter(Boolean);
+    const bad = [!Number.isFinite(loss) ? `loss is ${loss}` : '', !Number.isFinite(gradNorm) ? `gradient norm is ${gradNorm}` : ''].filter(
+      Boolean,
+    );
     super(
       `trainStep: step ${step}: ${bad.join(' and ')}; the step was not applied (parameters and optimizer state unchanged). ` +
         'Check the inputs for NaN/Inf, lower the learning rate, or pass skipNonFinite to skip such steps',
@@ -79,7 +81,9 @@ export function trainStep(lossFn: () => tf.Scalar, optimizer: AdamW, options: Tr
     try {
       const loss = lossFn();
       if (!(loss instanceof tf.Tensor) || loss.rank !== 0) {
-        throw new Error(`trainStep: the loss function must return a scalar tensor, got ${loss instanceof tf.Tensor ? `shape [${loss.shape}]` : typeof loss}`);
+        throw new Error(
+          `trainStep: the loss function must return a scalar tensor, got ${loss instanceof tf.Tensor ? `shape [${loss.shape}]` : typeof loss}`,
+        );
       }
       return loss;
     } catch (error) {

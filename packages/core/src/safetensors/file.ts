@@ -1,6 +1,18 @@
 // Node-only: safetensors files on disk, and the atomic write other file-writing code reuses.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { readSafetensorsFrom, SafetensorsError, type SafetensorsFile } from './read';
 import { writeSafetensors, type WritableTensor, type WriteOptions } from './write';
@@ -120,6 +132,10 @@ function fileKind(s: Stats): string {
  * @param tensors - tensors by name, written in this order
  * @param options - metadata, half precision
  */
-export function writeSafetensorsFile(path: string, tensors: Record<string, WritableTensor> | Map<string, WritableTensor>, options: WriteOptions = {}): void {
+export function writeSafetensorsFile(
+  path: string,
+  tensors: Record<string, WritableTensor> | Map<string, WritableTensor>,
+  options: WriteOptions = {},
+): void {
   atomicWriteFile(path, writeSafetensors(tensors, options));
 }

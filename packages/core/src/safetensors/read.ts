@@ -42,7 +42,23 @@ export class SafetensorsError extends Error {
 const ITEM_SIZE: Readonly<Record<SafetensorsDtype, number>> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8 };
 const SUPPORTED = Object.keys(ITEM_SIZE).join(', ');
 /** Dtypes the format defines but tfjs cannot hold: told apart from typos in error messages. */
-const UNSUPPORTED = new Set(['BOOL', 'U8', 'I8', 'U16', 'I16', 'U32', 'U64', 'F64', 'C64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F6_E2M3', 'F6_E3M2', 'F4']);
+const UNSUPPORTED = new Set([
+  'BOOL',
+  'U8',
+  'I8',
+  'U16',
+  'I16',
+  'U32',
+  'U64',
+  'F64',
+  'C64',
+  'F8_E4M3',
+  'F8_E5M2',
+  'F8_E8M0',
+  'F6_E2M3',
+  'F6_E3M2',
+  'F4',
+]);
 /** The reference implementation's limit; also bounds what a corrupt length can make us decode. */
 const MAX_HEADER_BYTES = 100_000_000;
 
@@ -200,9 +216,12 @@ export function readSafetensorsFrom(source: string, totalLength: number, readAt:
   const remaining = BigInt(totalLength - 8);
   if (headerLength === 0n) throw error('header length is 0, expected at least 2 (the JSON object "{}")');
   if (headerLength > remaining) {
-    throw error(`header length is ${headerLength} bytes, but only ${remaining} bytes follow the 8-byte prefix (truncated, or not a safetensors file)`);
+    throw error(
+      `header length is ${headerLength} bytes, but only ${remaining} bytes follow the 8-byte prefix (truncated, or not a safetensors file)`,
+    );
   }
-  if (headerLength > BigInt(MAX_HEADER_BYTES)) throw error(`header length is ${headerLength} bytes, over the ${MAX_HEADER_BYTES}-byte limit`);
+  if (headerLength > BigInt(MAX_HEADER_BYTES))
+    throw error(`header length is ${headerLength} bytes, over the ${MAX_HEADER_BYTES}-byte limit`);
   const n = Number(headerLength);
 
   let header: unknown;
@@ -217,7 +236,10 @@ export function readSafetensorsFrom(source: string, totalLength: number, readAt:
   // JSON.parse silently keeps the last of two equal keys: a file whose header names a tensor twice
   // would have two readings, so it is refused, as the reference implementation does.
   const duplicate = firstDuplicateKey(text);
-  if (duplicate) throw error(`header repeats the key ${JSON.stringify(duplicate.key)}${duplicate.path ? ` inside ${duplicate.path}` : ''}; every key must appear once`);
+  if (duplicate)
+    throw error(
+      `header repeats the key ${JSON.stringify(duplicate.key)}${duplicate.path ? ` inside ${duplicate.path}` : ''}; every key must appear once`,
+    );
 
   const md = Object.hasOwn(header, '__metadata__') ? header.__metadata__ : {};
   if (!isObject(md)) throw error(`"__metadata__" is ${kindOf(md)}, expected an object of strings`);
@@ -241,14 +263,18 @@ export function readSafetensorsFrom(source: string, totalLength: number, readAt:
       throw error(`${found}; supported: ${SUPPORTED}`, name);
     }
     const itemSize = ITEM_SIZE[dtype as SafetensorsDtype];
-    if (!Array.isArray(shape) || !shape.every(isCount)) throw error(`shape is ${show(shape)}, expected an array of non-negative integers`, name);
+    if (!Array.isArray(shape) || !shape.every(isCount))
+      throw error(`shape is ${show(shape)}, expected an array of non-negative integers`, name);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
       throw error(`data_offsets is ${show(offsets)}, expected [begin, end] with integers 0 <= begin <= end`, name);
     }
     const [begin, end] = offsets as [number, number];
     const count = shape.reduce((a: number, b: number) => a * b, 1);
     if (end - begin !== count * itemSize) {
-      throw error(`data_offsets [${begin}, ${end}] span ${end - begin} bytes, expected ${count * itemSize} for ${dtype} [${shape}] (${count} x ${itemSize} bytes)`, name);
+      throw error(
+        `data_offsets [${begin}, ${end}] span ${end - begin} bytes, expected ${count * itemSize} for ${dtype} [${shape}] (${count} x ${itemSize} bytes)`,
+        name,
+      );
     }
     if (end > dataLength) throw error(`data_offsets [${begin}, ${end}] end beyond the data section, which holds ${dataLength} bytes`, name);
     layout.push({ name, dtype: dtype as SafetensorsDtype, shape, begin, end });
@@ -261,12 +287,20 @@ export function readSafetensorsFrom(source: string, totalLength: number, readAt:
   let prev: Layout | undefined;
   for (const t of [...layout].sort((a, b) => a.begin - b.begin || a.end - b.end)) {
     const cursor = prev?.end ?? 0;
-    if (prev && t.begin < cursor) throw error(`data_offsets [${t.begin}, ${t.end}] overlap tensor "${prev.name}" at [${prev.begin}, ${prev.end}]`, t.name);
-    if (t.begin > cursor) throw error(`data_offsets [${t.begin}, ${t.end}] leave a hole: data bytes [${cursor}, ${t.begin}) belong to no tensor (${sizes})`, t.name);
+    if (prev && t.begin < cursor)
+      throw error(`data_offsets [${t.begin}, ${t.end}] overlap tensor "${prev.name}" at [${prev.begin}, ${prev.end}]`, t.name);
+    if (t.begin > cursor)
+      throw error(
+        `data_offsets [${t.begin}, ${t.end}] leave a hole: data bytes [${cursor}, ${t.begin}) belong to no tensor (${sizes})`,
+        t.name,
+      );
     prev = t;
   }
   const covered = prev?.end ?? 0;
-  if (covered !== dataLength) throw error(`${dataLength - covered} trailing bytes after the last tensor: expected a data section of ${total} bytes, found ${dataLength}`);
+  if (covered !== dataLength)
+    throw error(
+      `${dataLength - covered} trailing bytes after the last tensor: expected a data section of ${total} bytes, found ${dataLength}`,
+    );
 
   const tensors = new Map<string, TensorEntry>();
   for (const t of layout) {
@@ -299,7 +333,14 @@ function firstDuplicateKey(text: string): { key: string; path: string } | undefi
       const top = stack[stack.length - 1];
       if (top?.keys && top.expectKey) {
         const key = JSON.parse(text.slice(i, j + 1)) as string;
-        if (top.keys.has(key)) return { key, path: stack.slice(1).map((f) => JSON.stringify(f.name)).join(' > ') };
+        if (top.keys.has(key))
+          return {
+            key,
+            path: stack
+              .slice(1)
+              .map((f) => JSON.stringify(f.name))
+              .join(' > '),
+          };
         top.keys.add(key);
         top.expectKey = false;
         pendingKey = key;

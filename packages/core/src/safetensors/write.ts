@@ -39,8 +39,12 @@ function littleEndianBytes(a: Float32Array | Int32Array | Uint16Array): Uint8Arr
  * @returns the file's bytes
  * @throws Error starting `writeSafetensors: ` and naming the tensor whose name, dtype, shape or data is invalid
  */
-export function writeSafetensors(tensors: Record<string, WritableTensor> | Map<string, WritableTensor>, options: WriteOptions = {}): Uint8Array {
-  const error = (message: string, name?: string) => new Error(`writeSafetensors: ${name !== undefined ? `tensor "${name}": ` : ''}${message}`);
+export function writeSafetensors(
+  tensors: Record<string, WritableTensor> | Map<string, WritableTensor>,
+  options: WriteOptions = {},
+): Uint8Array {
+  const error = (message: string, name?: string) =>
+    new Error(`writeSafetensors: ${name !== undefined ? `tensor "${name}": ` : ''}${message}`);
   const list = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
 
   // The header JSON is assembled by hand: JSON.stringify of one object would move integer-like
@@ -56,8 +60,10 @@ export function writeSafetensors(tensors: Record<string, WritableTensor> | Map<s
   const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const [name, t] of list) {
-    if (typeof name !== 'string' || name === '' || name === '__metadata__') throw error(`invalid tensor name ${JSON.stringify(name)}: expected a non-empty string other than "__metadata__"`);
-    if (t.dtype !== 'float32' && t.dtype !== 'int32') throw error(`dtype is ${JSON.stringify(t.dtype)}, expected "float32" or "int32"`, name);
+    if (typeof name !== 'string' || name === '' || name === '__metadata__')
+      throw error(`invalid tensor name ${JSON.stringify(name)}: expected a non-empty string other than "__metadata__"`);
+    if (t.dtype !== 'float32' && t.dtype !== 'int32')
+      throw error(`dtype is ${JSON.stringify(t.dtype)}, expected "float32" or "int32"`, name);
     if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw error(`shape is ${JSON.stringify(t.shape)}, expected an array of non-negative integers`, name);
     }
