@@ -1,48 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { readSafetensorsFile } from '@fpt/core/node';
-import type { TensorEntry } from '@fpt/core';
-import { adapt, createVit, loadVitWeights, vitConfig } from '@fpt/backbone-vit';
-import { fptPlus, loadAuthorsState, toAuthorsNames } from '../src/index';
+import { loadVitWeights } from '@fpt/backbone-vit';
+import { loadAuthorsState, toAuthorsNames } from '../src/index';
+import { buildGoldenModel, editedGolden, GOLDEN_FPT } from './golden';
 
-const fixture = new URL('../../../test/fixtures/golden/fptplus-tiny.safetensors', import.meta.url).pathname;
+const fixture = GOLDEN_FPT;
 
-// The fixture's configuration (its metadata's `config`), spelled out.
-const LPM = vitConfig({
-  hiddenSize: 64,
-  numLayers: 4,
-  numHeads: 4,
-  mlpDim: 256,
-  patchSize: 8,
-  imageSize: 32,
-  numClasses: 7,
-  layerNormEps: 1e-12,
-  posEmbedResample: 'hf',
-});
-const build = () => {
-  const lpm = createVit(LPM, { init: 'zeros' });
-  const model = adapt(
-    lpm,
-    [
-      fptPlus({
-        inputSize: 48,
-        layers: [2, 3],
-        prompts: 4,
-        side: { hiddenSize: 16, numHeads: 4, mlpDim: 64, patchSize: 8, imageSize: 16 },
-      }),
-    ],
-    { numClasses: 3 },
-  );
-  return { lpm, model, dispose: () => [model, lpm].forEach((x) => x.dispose()) };
-};
+const build = buildGoldenModel;
 
-/** The fixture's tensors with some entries replaced or removed. */
-function edited(edit: (m: Map<string, TensorEntry>) => void) {
-  const file = readSafetensorsFile(fixture);
-  const m = new Map(file.names().map((n) => [n, file.get(n)]));
-  edit(m);
-  return { names: () => [...m.keys()], get: (n: string) => m.get(n)!, source: 'edited.safetensors' };
-}
+const edited = editedGolden;
 
 describe("the authors' state-dict mapping", () => {
   it('loads the golden learnable weights and maps them back to the same names and values', () => {

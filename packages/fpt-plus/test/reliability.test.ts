@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdamW, NonFiniteStepError, trainStep, type TensorEntry, type TrainStepOptions } from '@fpt/core';
 import { readSafetensorsFile } from '@fpt/core/node';
-import { adapt, createVit, trainingContext, vitConfig, type AdaptedModel } from '@fpt/backbone-vit';
+import { adapt, createVit, trainingContext, type AdaptedModel } from '@fpt/backbone-vit';
 import { randomSelector } from '@fpt/token-select';
 import { fptPlus, loadAuthorsState, type FptOptions, type KeyValues } from '../src/index';
 import { featureFingerprint, imageSeed, KvCache, kvShape, preload, type CacheEvent, type PreloadItem } from '../src/node';
+import { buildGoldenModel, editedGolden, GOLDEN_FPT } from './golden';
 import { pixels, TINY_FPT, TINY_LPM, tinyFpt } from './helpers';
 
 const NORM = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
@@ -207,40 +208,9 @@ describe('reliability: training input (items 3, 4, 8)', () => {
 });
 
 describe('reliability: authors-state loads are all or nothing (item 6)', () => {
-  const fixture = new URL('../../../test/fixtures/golden/fptplus-tiny.safetensors', import.meta.url).pathname;
-  const LPM = vitConfig({
-    hiddenSize: 64,
-    numLayers: 4,
-    numHeads: 4,
-    mlpDim: 256,
-    patchSize: 8,
-    imageSize: 32,
-    numClasses: 7,
-    layerNormEps: 1e-12,
-    posEmbedResample: 'hf',
-  });
-  const build = () => {
-    const lpm = createVit(LPM, { init: 'zeros' });
-    const model = adapt(
-      lpm,
-      [
-        fptPlus({
-          inputSize: 48,
-          layers: [2, 3],
-          prompts: 4,
-          side: { hiddenSize: 16, numHeads: 4, mlpDim: 64, patchSize: 8, imageSize: 16 },
-        }),
-      ],
-      { numClasses: 3 },
-    );
-    return { model, dispose: () => [model, lpm].forEach((x) => x.dispose()) };
-  };
-  function edited(edit: (m: Map<string, TensorEntry>) => void) {
-    const file = readSafetensorsFile(fixture);
-    const m = new Map(file.names().map((n) => [n, file.get(n)]));
-    edit(m);
-    return { names: () => [...m.keys()], get: (n: string) => m.get(n)!, source: 'edited.safetensors' };
-  }
+  const fixture = GOLDEN_FPT;
+  const build = buildGoldenModel;
+  const edited = editedGolden;
 
   it('one wrong shape in the side network leaves the prompts (and everything) as they were', () => {
     const { model, dispose } = build();
