@@ -218,7 +218,7 @@ export async function runCommand(argv: string[], print: (line: string) => void =
     }
     const d = data.get(run.dataset)!;
     const numClasses = d.classes.length;
-    const refKey = `${lpm.source}|${lpm.config.hiddenSize}x${lpm.config.numLayers}|${lpm.inputSize}|b${batch}|c${numClasses}|${tf.getBackend()}`;
+    const refKey = `buffers|${lpm.source}|${lpm.config.hiddenSize}x${lpm.config.numLayers}|${lpm.inputSize}|b${batch}|c${numClasses}|${tf.getBackend()}`;
     if (!reference[refKey]) {
       reference[refKey] = await fullFinetuneStepMemory(lpm, numClasses, batch);
       atomicWriteFile(referencePath, JSON.stringify(reference, null, 1));
