@@ -52,6 +52,29 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
+/** Two shards of fpt-plus on the toy dataset (seeds 0 and 1), one epoch, sharing the cache `cache`. */
+function sharedCacheRun(cache: string): string[] {
+  return [
+    'run',
+    '--preset',
+    'tiny',
+    '--data-root',
+    root,
+    '--datasets',
+    'toy',
+    '--methods',
+    'fpt-plus',
+    '--seeds',
+    '0,1',
+    '--epochs',
+    '1',
+    '--backend',
+    'cpu',
+    '--cache',
+    cache,
+  ];
+}
+
 describe('--shard i/n', () => {
   const g = benchGrid(['d1', 'd2', 'd3'], ['lora', 'full', 'fpt-plus'], [0, 1, 2]);
 
@@ -145,25 +168,7 @@ describe('shards sharing one key/value cache', () => {
   it('two processes preloading the same dataset at once compute every entry once', async () => {
     // Both shards train fpt-plus on toy (seed 0 and seed 1) and start together on one cache.
     const cache = join(root, 'shared-cache');
-    const args = [
-      'run',
-      '--preset',
-      'tiny',
-      '--data-root',
-      root,
-      '--datasets',
-      'toy',
-      '--methods',
-      'fpt-plus',
-      '--seeds',
-      '0,1',
-      '--epochs',
-      '1',
-      '--backend',
-      'cpu',
-      '--cache',
-      cache,
-    ];
+    const args = sharedCacheRun(cache);
     const [a, b] = await Promise.all([0, 1].map((i) => benchAsync([...args, '--shard', `${i}/2`, '--out', join(root, `cache${i}`)])));
     expect(a.status, a.stderr).toBe(0);
     expect(b.status, b.stderr).toBe(0);
@@ -186,25 +191,7 @@ describe('shards sharing one key/value cache', () => {
       rmSync(join(folder, e));
       writeFileSync(join(folder, `${e}.claim`), JSON.stringify({ host: hostname(), pid: process.pid }));
     }
-    const args = [
-      'run',
-      '--preset',
-      'tiny',
-      '--data-root',
-      root,
-      '--datasets',
-      'toy',
-      '--methods',
-      'fpt-plus',
-      '--seeds',
-      '0,1',
-      '--epochs',
-      '1',
-      '--backend',
-      'cpu',
-      '--cache',
-      cache,
-    ];
+    const args = sharedCacheRun(cache);
     const preloading = [false, false];
     let released = false;
     const release = () => {

@@ -36,12 +36,18 @@ export interface OpenOptions {
   verifyChecksums?: boolean;
 }
 
-const IMAGE = /\.(jpe?g|png)$/i;
+/** The file names an ImageFolder dataset reads as images (JPEG, PNG). */
+export const IMAGE_FILE = /\.(jpe?g|png)$/i;
 
-interface Manifest {
+/** The fields of a dataset's `manifest.json` the readers use. */
+export interface DatasetManifest {
+  /** The dataset's name. */
   name?: string;
+  /** Class names in label order. */
   classes?: unknown;
+  /** Per split, per class, the number of images. */
   splits?: Record<string, Record<string, number>>;
+  /** sha256 per path relative to the dataset folder. */
   sha256?: Record<string, string>;
 }
 
@@ -57,10 +63,10 @@ interface Manifest {
 export function openImageFolder(root: string, options: OpenOptions = {}): ImageFolderDataset {
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new Error(`dataset ${root}: not a folder`);
   const manifestPath = join(root, 'manifest.json');
-  let manifest: Manifest | undefined;
+  let manifest: DatasetManifest | undefined;
   if (existsSync(manifestPath)) {
     try {
-      manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
+      manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as DatasetManifest;
     } catch (err) {
       throw new Error(`${manifestPath}: not valid JSON: ${(err as Error).message}`);
     }
@@ -95,7 +101,7 @@ export function openImageFolder(root: string, options: OpenOptions = {}): ImageF
       const dir = join(root, split, cls);
       if (!existsSync(dir)) return;
       for (const f of readdirSync(dir).sort()) {
-        if (!IMAGE.test(f)) continue;
+        if (!IMAGE_FILE.test(f)) continue;
         const path = join(dir, f);
         items.push({ path, relPath: relative(root, path).split('\\').join('/'), label });
       }

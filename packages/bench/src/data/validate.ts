@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { SPLITS, type DatasetItem, type ImageFolderDataset, type Split } from './image-folder';
+import { IMAGE_FILE, SPLITS, type DatasetItem, type DatasetManifest, type ImageFolderDataset, type Split } from './image-folder';
 
 /** One thing wrong with a dataset, found before any training. */
 export interface DataProblem {
@@ -20,15 +20,6 @@ export interface ScanResult {
   problems: DataProblem[];
 }
 
-const IMAGE = /\.(jpe?g|png)$/i;
-
-interface Manifest {
-  name?: string;
-  classes?: unknown;
-  splits?: Record<string, Record<string, number>>;
-  sha256?: Record<string, string>;
-}
-
 /**
  * Checks the layout of an ImageFolder dataset `<root>/{train,val,test}/<class>/*` and reports every
  * problem at once (rather than failing on the first): missing splits, empty class folders,
@@ -46,10 +37,10 @@ export function scanDataset(root: string, expectedClasses?: number): ScanResult 
     return { problems };
   }
   const manifestPath = join(root, 'manifest.json');
-  let manifest: Manifest | undefined;
+  let manifest: DatasetManifest | undefined;
   if (existsSync(manifestPath)) {
     try {
-      manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
+      manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as DatasetManifest;
     } catch (err) {
       add(manifestPath, `not valid JSON: ${(err as Error).message}`);
     }
@@ -99,7 +90,7 @@ export function scanDataset(root: string, expectedClasses?: number): ScanResult 
       const dir = join(root, split, cls);
       if (!present.includes(cls)) return;
       const files = readdirSync(dir)
-        .filter((f) => IMAGE.test(f))
+        .filter((f) => IMAGE_FILE.test(f))
         .sort();
       if (files.length === 0) add(dir, 'empty class folder (no .jpg, .jpeg or .png images)');
       for (const f of files) {
