@@ -28,7 +28,9 @@ napi_value fail(napi_env env, const std::string& message) {
   return nullptr;
 }
 
-bool getFloats(napi_env env, napi_value v, float** data, size_t* length) {
+// A typed array of the wanted element type (Float32Array for float, Float64Array for double).
+template <typename T>
+bool getTyped(napi_env env, napi_value v, napi_typedarray_type want, T** data, size_t* length) {
   bool is = false;
   if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
   napi_typedarray_type type;
@@ -36,22 +38,17 @@ bool getFloats(napi_env env, napi_value v, float** data, size_t* length) {
   napi_value buffer;
   size_t offset;
   if (napi_get_typedarray_info(env, v, &type, length, &ptr, &buffer, &offset) != napi_ok) return false;
-  if (type != napi_float32_array) return false;
-  *data = static_cast<float*>(ptr);
+  if (type != want) return false;
+  *data = static_cast<T*>(ptr);
   return true;
 }
 
+bool getFloats(napi_env env, napi_value v, float** data, size_t* length) {
+  return getTyped(env, v, napi_float32_array, data, length);
+}
+
 bool getDoubles(napi_env env, napi_value v, double** data, size_t* length) {
-  bool is = false;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
-  napi_typedarray_type type;
-  void* ptr;
-  napi_value buffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, v, &type, length, &ptr, &buffer, &offset) != napi_ok) return false;
-  if (type != napi_float64_array) return false;
-  *data = static_cast<double*>(ptr);
-  return true;
+  return getTyped(env, v, napi_float64_array, data, length);
 }
 
 bool getLong(napi_env env, napi_value v, long* out) {
