@@ -36,30 +36,49 @@ export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** One parameter as {@link groupParameters} counts it. */
+export interface CountedParameter {
+  /** Dotted name. */
+  name: string;
+  /** Number of elements. */
+  size: number;
+  /** Whether it trains. */
+  trainable: boolean;
+}
+
+/**
+ * Totals and per-group counts of a list of parameters (the grouping of {@link parameterReport}).
+ * @param params - the parameters, in the order their groups should appear
+ * @param options - grouping depth
+ */
+export function groupParameters(params: Iterable<CountedParameter>, options: ParameterReportOptions = {}): ParameterReport {
+  const depth = options.depth ?? 2;
+  const groups = new Map<string, ParameterGroup>();
+  let total = 0;
+  let trainable = 0;
+  for (const p of params) {
+    total += p.size;
+    if (p.trainable) trainable += p.size;
+    const key = p.name.split('.').slice(0, depth).join('.');
+    const g = groups.get(key) ?? { name: key, total: 0, trainable: 0 };
+    g.total += p.size;
+    if (p.trainable) g.trainable += p.size;
+    groups.set(key, g);
+  }
+  return { total, trainable, trainablePercent: total ? (100 * trainable) / total : 0, groups: [...groups.values()] };
+}
+
 /**
  * Counts total and trainable parameters of one or more module trees, with a per-group breakdown.
  * @param modules - a module, or several whose counts add up (a frozen backbone plus a method, say)
  * @param options - grouping depth
  */
 export function parameterReport(modules: Module | Module[], options: ParameterReportOptions = {}): ParameterReport {
-  const depth = options.depth ?? 2;
   const list = Array.isArray(modules) ? modules : [modules];
-  const groups = new Map<string, ParameterGroup>();
-  let total = 0;
-  let trainable = 0;
-  for (const m of list) {
-    for (const p of m.namedParameters()) {
-      const n = numel(p.variable.shape);
-      total += n;
-      if (p.trainable) trainable += n;
-      const key = p.name.split('.').slice(0, depth).join('.');
-      const g = groups.get(key) ?? { name: key, total: 0, trainable: 0 };
-      g.total += n;
-      if (p.trainable) g.trainable += n;
-      groups.set(key, g);
-    }
-  }
-  return { total, trainable, trainablePercent: total ? (100 * trainable) / total : 0, groups: [...groups.values()] };
+  const params = list.flatMap((m) =>
+    m.namedParameters().map((p) => ({ name: p.name, size: numel(p.variable.shape), trainable: p.trainable })),
+  );
+  return groupParameters(params, options);
 }
 
 /**

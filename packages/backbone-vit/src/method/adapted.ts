@@ -9,7 +9,8 @@ import {
   Rng,
   truncatedNormal,
   writeSafetensors,
-  type ParameterGroup,
+  groupParameters,
+  type NamedParameter,
   type ParameterReport,
   type WritableTensor,
 } from '@fpt/core';
@@ -251,24 +252,13 @@ export class AdaptedModel {
    */
   report(depth = 2): ParameterReport {
     const dropHead = !!capability(this.stack.capabilities, 'replacesHead');
-    const groups = new Map<string, ParameterGroup>();
-    let total = 0;
-    let trainable = 0;
-    const add = (name: string, size: number, trains: boolean) => {
-      total += size;
-      if (trains) trainable += size;
-      const key = name.split('.').slice(0, depth).join('.');
-      const g = groups.get(key) ?? { name: key, total: 0, trainable: 0 };
-      g.total += size;
-      if (trains) g.trainable += size;
-      groups.set(key, g);
-    };
-    for (const p of this.backbone.namedParameters()) {
-      if (dropHead && (p.name === 'head' || p.name.startsWith('head.'))) continue;
-      add(`backbone.${p.name}`, numel(p.variable.shape), p.trainable);
-    }
-    for (const p of this.module.namedParameters()) add(p.name, numel(p.variable.shape), p.trainable);
-    return { total, trainable, trainablePercent: total ? (100 * trainable) / total : 0, groups: [...groups.values()] };
+    const counted = (name: string, p: NamedParameter) => ({ name, size: numel(p.variable.shape), trainable: p.trainable });
+    const backbone = this.backbone
+      .namedParameters()
+      .filter((p) => !(dropHead && (p.name === 'head' || p.name.startsWith('head.'))))
+      .map((p) => counted(`backbone.${p.name}`, p));
+    const own = this.module.namedParameters().map((p) => counted(p.name, p));
+    return groupParameters([...backbone, ...own], { depth });
   }
 
   /** Folds a single mergeable method into the backbone weights. */
