@@ -36,7 +36,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   memory: {
-    usage: 'memory [--batch 16] [--classes 5] [--backend B]   peak step memory: FPT+ vs full fine-tuning at the paper shapes',
+    usage:
+      'memory [--methods a,b|paper|all] [--batch 16] [--classes 5] [--backend B] [--set m.k=v]   peak step memory of each method at the paper shapes (real or validated extrapolation)',
     run: memoryCommand,
   },
   run: {

@@ -96,3 +96,14 @@ export function cliMethod(name: string): CliMethod {
   if (!m) throw new Error(`unknown method "${name}"; known: ${[...CLI_METHODS.keys()].join(', ')}`);
   return m;
 }
+
+/**
+ * A method's `--set` strings for an LPM run at `lpmInputSize`: FPT+/FPT read the LPM's resolution
+ * as their `inputSize` unless it is set.
+ * @param name - the method's CLI name
+ * @param sets - its `--set` options
+ * @param lpmInputSize - side of the LPM's input
+ */
+export function setsForLpm(name: string, sets: Record<string, string>, lpmInputSize: number): Record<string, string> {
+  return 'inputSize' in cliMethod(name).defaults ? { inputSize: String(lpmInputSize), ...sets } : sets;
+}

@@ -3,7 +3,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { parameterReport } from '@fpt/core';
 import { createVit, vitConfig } from '@fpt/backbone-vit';
 import { fptPlus } from '@fpt/fpt-plus';
-import { estimateFullFinetuneMemory, leastSquares } from '../src/memory/extrapolate';
+import { totalmem } from 'node:os';
+import { extrapolateStepMemory, leastSquares } from '../src/memory/extrapolate';
+import { paperShapeMemory, stepMemoryBudget, type PaperShapes } from '../src/memory/paper';
+import { cliMethod } from '../src/methods';
 import { methodStepMemory, fullFinetuneStepMemory } from '../src/memory/steps';
 
 describe('memory accounting', () => {
@@ -49,11 +52,56 @@ describe('memory accounting', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('the extrapolation predicts a held-out real step closely', async () => {
-    const target = vitConfig({ hiddenSize: 96, numLayers: 4, numHeads: 4, patchSize: 8, imageSize: 64, numClasses: 3 });
-    const est = await estimateFullFinetuneMemory(target, 64, 4);
-    const real = await fullFinetuneStepMemory(target, 64, 4);
-    expect(Math.abs(est.validation.relativeError)).toBeLessThan(0.05);
-    expect(Math.abs(est.peakBytes - real.peakBytes) / real.peakBytes).toBeLessThan(0.05);
+  // A small target with the same structure as ViT-B: deep enough for the held-out step to be an extrapolation.
+  const target = vitConfig({ hiddenSize: 16, numLayers: 8, numHeads: 2, mlpDim: 64, patchSize: 4, imageSize: 32, numClasses: 0 });
+  const shapes: PaperShapes = { lpm: target, imageSize: 32, batch: 6, label: 'test LPM at 32x32, batch 6' };
+
+  it.each(['full', 'lora', 'adapter-houlsby', 'vpt-deep', 'linear', 'ssf'])(
+    'the depth/batch extrapolation of %s predicts the held-out step and a real step at the target',
+    async (name) => {
+      const before = tf.memory().numTensors;
+      const make = () => cliMethod(name).make({});
+      const est = await extrapolateStepMemory(target, make, { imageSize: 32, batch: 6, numClasses: 3 });
+      const real = await methodStepMemory(target, make(), 6, 3, 32);
+      expect(est.samples.map((s) => [s.depth, s.batch])).toEqual([
+        [2, 1],
+        [2, 2],
+        [3, 1],
+        [3, 2],
+      ]);
+      expect(Math.abs(est.validation.relativeError)).toBeLessThan(0.01);
+      expect(Math.abs(est.predictedBytes - real.peakBytes) / real.peakBytes).toBeLessThan(0.01);
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
+
+  it('refuses to extrapolate to a target too shallow for a held-out step', async () => {
+    await expect(
+      extrapolateStepMemory(vitConfig({ ...target, numLayers: 4 }), () => cliMethod('lora').make({}), { imageSize: 32, batch: 2, numClasses: 3 }),
+    ).rejects.toThrow(/4 layers; extrapolating needs more than 4/);
+  });
+
+  it('takes a real step where the prediction fits the budget, else the extrapolation; FPT+ always a real step', async () => {
+    const make = () => cliMethod('lora').make({});
+    const common = { numClasses: 3, options: {}, backend: 'test', shapes };
+    const big = await paperShapeMemory(make, { ...common, budgetBytes: 2 ** 40 });
+    const small = await paperShapeMemory(make, { ...common, budgetBytes: 1 });
+    expect(big.how).toBe('measured');
+    expect(small.how).toBe('extrapolated');
+    expect(big.peakBytes).toBe((await methodStepMemory(target, make(), 6, 3, 32)).peakBytes);
+    expect(small.peakBytes).toBe(small.extrapolation!.predictedBytes);
+    expect(big.extrapolation!.predictedBytes).toBe(small.extrapolation!.predictedBytes);
+    expect(small.shapes).toBe('test LPM at 32x32, batch 6, 3 classes');
+    const fptMake = () =>
+      fptPlus({ inputSize: 32, layers: [1, 5], side: { hiddenSize: 8, numHeads: 2, mlpDim: 16, patchSize: 8, imageSize: 16 } });
+    const fpt = await paperShapeMemory(fptMake, { ...common, budgetBytes: 1 });
+    expect(fpt.how).toBe('measured');
+    expect(fpt.extrapolation).toBeNull();
+    expect(fpt.excludedBytes).toBeGreaterThan(0);
+  });
+
+  it('budgets three quarters of a capped heap, else half of the machine', () => {
+    expect(stepMemoryBudget(4 * 2 ** 30)).toBe(3 * 2 ** 30);
+    expect(stepMemoryBudget(null)).toBe(totalmem() / 2);
   });
 });

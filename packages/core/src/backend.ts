@@ -26,13 +26,19 @@ export interface BackendSelection {
   backend: BackendName;
   /** Every attempt, in order. */
   attempts: BackendAttempt[];
+  /**
+   * The most bytes the backend's tensors can occupy when the backend itself caps it (WASM: its
+   * 32-bit heap, 4 GiB); `null` when only the machine's memory limits it.
+   */
+  heapLimitBytes: number | null;
 }
 
-const PACKAGES: Record<BackendName, { pkg: string; tfName: string }> = {
-  'tensorflow-gpu': { pkg: '@tensorflow/tfjs-node-gpu', tfName: 'tensorflow' },
-  tensorflow: { pkg: '@tensorflow/tfjs-node', tfName: 'tensorflow' },
-  wasm: { pkg: '@tensorflow/tfjs-backend-wasm', tfName: 'wasm' },
-  cpu: { pkg: '@tensorflow/tfjs-backend-cpu', tfName: 'cpu' },
+const PACKAGES: Record<BackendName, { pkg: string; tfName: string; heapLimitBytes: number | null }> = {
+  // Native TensorFlow on CUDA: the device's memory, which tfjs does not report.
+  'tensorflow-gpu': { pkg: '@tensorflow/tfjs-node-gpu', tfName: 'tensorflow', heapLimitBytes: null },
+  tensorflow: { pkg: '@tensorflow/tfjs-node', tfName: 'tensorflow', heapLimitBytes: null },
+  wasm: { pkg: '@tensorflow/tfjs-backend-wasm', tfName: 'wasm', heapLimitBytes: 4 * 2 ** 30 },
+  cpu: { pkg: '@tensorflow/tfjs-backend-cpu', tfName: 'cpu', heapLimitBytes: null },
 };
 
 /** How {@link selectBackend} loads a package; replaceable in tests. */
@@ -78,7 +84,7 @@ export async function selectBackend(
   const order: BackendName[] = preference === 'auto' ? [...BACKEND_ORDER] : [preference];
   const attempts: BackendAttempt[] = [];
   for (const backend of order) {
-    const { pkg, tfName } = PACKAGES[backend];
+    const { pkg, tfName, heapLimitBytes } = PACKAGES[backend];
     try {
       await importer(pkg);
     } catch (err) {
@@ -94,7 +100,7 @@ export async function selectBackend(
         throw new Error('the native backend loaded but sees no CUDA device');
       }
       attempts.push({ backend, pkg, ok: true });
-      return { active: tfName, backend, attempts };
+      return { active: tfName, backend, attempts, heapLimitBytes };
     } catch (err) {
       attempts.push({ backend, pkg, ok: false, reason: firstLine(err) });
     }

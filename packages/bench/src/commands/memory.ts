@@ -1,25 +1,47 @@
 import { selectBackend, type BackendName } from '@fpt/core';
 import { describeKernels, enableFastKernels } from '@fpt/kernels';
-import { vitB16Hf384 } from '@fpt/backbone-vit';
-import { fptPlus } from '@fpt/fpt-plus';
-import { estimateFullFinetuneMemory } from '../memory/extrapolate';
-import { methodStepMemory } from '../memory/steps';
+import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget } from '../memory/paper';
+import { cliMethod, setsForLpm } from '../methods';
+import type { PaperShapeMemoryRecord } from '../results/schema';
+import { PAPER_METHODS } from '../run/presets';
+import { methodSets, parseMethods } from './run';
 import { classesOption, intOption, parseArgs } from './args';
 
 const MiB = (b: number) => `${(b / 2 ** 20).toLocaleString('en-US', { maximumFractionDigits: 1 })} MiB`;
 
+/** `fpt-bench memory` usage. */
+export const MEMORY_USAGE =
+  'fpt-bench memory [--methods a,b|paper|all] [--batch 16] [--classes 5] [--backend auto|wasm|cpu|...] [--set method.key=value]...';
+
+/** How a figure was taken, in words. */
+export function describeHow(r: PaperShapeMemoryRecord): string {
+  const v = r.extrapolation?.validation;
+  const check = v
+    ? `held-out real step at depth ${v.sample.depth}, batch ${v.sample.batch}: error ${(100 * v.relativeError).toFixed(2)} %`
+    : '';
+  if (r.how === 'extrapolated') return `extrapolated (${check})`;
+  if (!r.extrapolation) return 'real step';
+  const e = (r.extrapolation.predictedBytes - r.peakBytes) / r.peakBytes;
+  return `real step (the extrapolation predicted it within ${(100 * e).toFixed(2)} %; ${check})`;
+}
+
 /**
- * `fpt-bench memory [--batch 16] [--classes 5] [--backend auto|wasm|cpu|...]`: peak live-tensor memory of one FPT+ training step
- * at the paper's shapes (ViT-B/16 LPM at 512, side network at 128, cached keys and values; a real
- * step) against one full fine-tuning step of ViT-B/16 at 512 (extrapolated from real steps at
- * cheap shapes, with a held-out real step as validation).
+ * `fpt-bench memory`: peak live-buffer memory of one training step of each method at the paper's
+ * shapes (ViT-B/16 LPM at 512, batch 16): a real step where it fits in the backend's memory, else
+ * extrapolated from real steps on shallower copies of the LPM and checked on a held-out real step.
+ * The same protocol and figures as the runner's paper-shape memory column.
  * @returns the exit code
  */
 export async function memoryCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
-  const args = parseArgs(argv, ['batch', 'classes', 'backend']);
-  const batch = intOption(args, 'batch', 16);
-  const classes = classesOption(args);
-  // Peak bytes depend on shapes only (identical on every backend); a faster backend just finishes sooner.
+  const args = parseArgs(argv, ['methods', 'batch', 'classes', 'backend']);
+  if (args.positional.length)
+    throw new Error(`fpt-bench memory takes no positional arguments (got ${args.positional.join(' ')})\nusage: ${MEMORY_USAGE}`);
+  const methods = parseMethods(args.options.methods, [...PAPER_METHODS]);
+  const sets = methodSets(args.sets, methods);
+  const batch = intOption(args, 'batch', PAPER_SHAPES.batch);
+  const numClasses = classesOption(args);
+  const shapes = { ...PAPER_SHAPES, batch, label: `ViT-B/16 LPM at ${PAPER_SHAPES.imageSize}x${PAPER_SHAPES.imageSize}, batch ${batch}` };
+  // Peak bytes depend on shapes only; a faster backend just finishes sooner, a capped one (WASM) extrapolates more.
   const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
   print(
     `backend: ${backend.backend}${backend.attempts
@@ -28,22 +50,28 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
       .join('')}`,
   );
   print(`kernels: ${describeKernels(enableFastKernels(backend.active))}`);
+  const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
   print(
-    `memory protocol: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping), batch ${batch}`,
+    `memory protocol: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping) at ${shapes.label}, ${numClasses} classes; a real step where the extrapolation predicts at most ${MiB(budgetBytes)}, else the extrapolation`,
   );
-  const fpt = await methodStepMemory(vitB16Hf384(), fptPlus(), batch, classes);
-  print(
-    `FPT+ step (ViT-B/16 LPM at 512, side ViT at 128, cached keys/values; measured): ${MiB(fpt.peakBytes)} (frozen LPM weights, ${MiB(fpt.excludedBytes)}, excluded: training from the cache never reads them)`,
-  );
-  print('full fine-tuning of ViT-B/16 at 512: fitting the memory model on real steps');
-  const full = await estimateFullFinetuneMemory(vitB16Hf384(), 512, batch, print);
-  const v = full.validation;
-  print(
-    `  validation (held out): width ${v.sample.width}, depth ${v.sample.depth}, batch ${v.sample.batch}: predicted ${MiB(v.predictedBytes)}, measured ${MiB(v.sample.peakBytes)}, error ${(100 * v.relativeError).toFixed(2)} %`,
-  );
-  print(
-    `full fine-tuning step (ViT-B/16 at 512; extrapolated): ${MiB(full.peakBytes)} (${full.bytesPerParam.toFixed(1)} bytes per parameter)`,
-  );
-  print(`FPT+ / full fine-tuning: ${((100 * fpt.peakBytes) / full.peakBytes).toFixed(2)} %`);
+  const order = methods.includes('full') ? ['full', ...methods.filter((m) => m !== 'full')] : methods;
+  const figures = new Map<string, PaperShapeMemoryRecord>();
+  for (const method of order) {
+    print(`${method}:`);
+    const options = sets[method] ?? {};
+    const make = () => cliMethod(method).make(setsForLpm(method, options, shapes.imageSize));
+    const r = await paperShapeMemory(make, { numClasses, options, budgetBytes, backend: backend.backend, shapes, log: print });
+    figures.set(method, r);
+    const excluded = r.excludedBytes ? `; frozen LPM weights, ${MiB(r.excludedBytes)}, excluded: training from the cache never reads them` : '';
+    print(`${method} step: ${MiB(r.peakBytes)}, ${describeHow(r)}${excluded} (${r.seconds.toFixed(0)} s)`);
+  }
+  const full = figures.get('full');
+  print('');
+  print(`| method | memory MiB (${shapes.label}) | % of full fine-tuning | how |`);
+  print('|---|---|---|---|');
+  for (const [method, r] of figures) {
+    const share = full ? ((100 * r.peakBytes) / full.peakBytes).toFixed(2) : 'n/a';
+    print(`| ${method} | ${(r.peakBytes / 2 ** 20).toFixed(1)} | ${share} | ${describeHow(r)} |`);
+  }
   return 0;
 }

@@ -10,7 +10,9 @@ import { formatProblems, scanDataset, type DataProblem } from '../data/validate'
 import { resolveWeights } from '../hub/weights';
 import { renderResults } from '../results/render';
 import { runsDir } from '../results/load';
-import { validateRunResult, type StepMemoryRecord } from '../results/schema';
+import { validateRunResult, type PaperShapeMemoryRecord, type StepMemoryRecord } from '../results/schema';
+import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, type PaperShapes } from '../memory/paper';
+import { cliMethod, setsForLpm } from '../methods';
 import { RunCheckpoints } from '../run/checkpoint';
 import { benchGrid, type GridRun } from '../run/grid';
 import { parseShard, shardRuns, type Shard } from '../run/shard';
@@ -38,6 +40,7 @@ const OPTIONS = [
   'decoder',
   'shard',
   'cache',
+  'paper-memory',
 ];
 
 /** `fpt-bench run` options that take a value (`fpt-bench cluster` passes them on). */
@@ -47,7 +50,7 @@ export const RUN_OPTIONS: readonly string[] = OPTIONS;
 export const RUN_USAGE = `fpt-bench run [--preset quick|paper] [--methods a,b|paper|all] [--datasets a,b] [--data-root DIR]
               [--weights PATH|hf:REPO[@REV]] [--epochs N] [--batch N] [--seeds 0,1,2] [--backend auto|wasm|cpu|tensorflow]
               [--out DIR] [--classes N] [--decoder sharp|js] [--set method.key=value]...
-              [--shard i/n] [--cache DIR] [--dry-run]`;
+              [--shard i/n] [--cache DIR] [--paper-memory on|off] [--dry-run]`;
 
 /** Parses `--methods`: a list, `paper` (the paper table's rows) or `all`. */
 export function parseMethods(raw: string | undefined, fallback: string[]): string[] {
@@ -117,13 +120,23 @@ async function prepareAll(
   return { data, problems };
 }
 
+/** Hooks of {@link runCommand} for tests. */
+export interface RunCommandHooks {
+  /** Shapes of the paper-shape memory figures (default: the paper's, {@link PAPER_SHAPES}). */
+  paperShapes?: PaperShapes;
+}
+
 /**
  * `fpt-bench run`: trains and tests every (dataset, method, seed) of the grid with the paper's
  * recipe, one result file per run in `<out>/runs/`, then writes and prints the comparison table
  * and the plots. Finished runs are skipped; an interrupted run resumes from its last epoch.
  * @returns the exit code
  */
-export async function runCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
+export async function runCommand(
+  argv: string[],
+  print: (line: string) => void = console.log,
+  hooks: RunCommandHooks = {},
+): Promise<number> {
   const args = parseArgs(argv, OPTIONS, ['dry-run']);
   if (args.positional.length)
     throw new Error(`fpt-bench run takes no positional arguments (got ${args.positional.join(' ')})\nusage: ${RUN_USAGE}`);
@@ -138,6 +151,10 @@ export async function runCommand(argv: string[], print: (line: string) => void =
   const batch = intOption(args, 'batch', preset.batch);
   const classes = args.options.classes === undefined ? undefined : intOption(args, 'classes', 2);
   const decoder = (args.options.decoder ?? 'sharp') as 'sharp' | 'js';
+  const paperMemoryOption = args.options['paper-memory'] ?? (preset.paperMemory ? 'on' : 'off');
+  if (paperMemoryOption !== 'on' && paperMemoryOption !== 'off')
+    throw new Error(`--paper-memory must be on or off, got "${paperMemoryOption}"`);
+  const paperShapes = hooks.paperShapes ?? PAPER_SHAPES;
   if (decoder !== 'sharp' && decoder !== 'js') throw new Error(`--decoder must be sharp or js, got "${decoder}"`);
   const dataRoot = args.options['data-root'] ?? defaultDataRoot();
   const out = args.options.out ?? join('bench-results', preset.name);
@@ -180,6 +197,7 @@ export async function runCommand(argv: string[], print: (line: string) => void =
     print(`LPM: randomly initialised (no --weights): accuracies are NOT comparable with the paper's`);
   }
   const shrunk = [...preset.shrunk];
+  if (paperMemoryOption === 'off') shrunk.push('memory at the paper shapes: not measured (--paper-memory off)');
   if (epochs !== preset.epochs) shrunk.push(`epochs set to ${epochs} by --epochs`);
   if (shrunk.length) print(`the ${preset.name} preset differs from the paper:\n${shrunk.map((s) => `  - ${s}`).join('\n')}`);
   print(
@@ -207,6 +225,24 @@ export async function runCommand(argv: string[], print: (line: string) => void =
   );
   const referencePath = join(out, 'memory-reference.json');
   const reference: Record<string, StepMemoryRecord> = existsSync(referencePath) ? JSON.parse(readFileSync(referencePath, 'utf8')) : {};
+  // Paper-shape memory: per method configuration and class count, shared by every dataset and
+  // seed with them, kept in the output folder so that a resumed run does not measure again.
+  const paperPath = join(out, 'paper-memory.json');
+  const paper: Record<string, PaperShapeMemoryRecord> = existsSync(paperPath) ? JSON.parse(readFileSync(paperPath, 'utf8')) : {};
+  const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
+  const paperMemory = async (method: string, numClasses: number): Promise<PaperShapeMemoryRecord> => {
+    const options = sets[method] ?? {};
+    const key = `v1|${paperShapes.label}|${method}|${JSON.stringify(options)}|c${numClasses}|${backend.backend}`;
+    if (!paper[key]) {
+      print(`${method}: step memory at the paper's shapes (${paperShapes.label}, ${numClasses} classes)`);
+      const make = () => cliMethod(method).make(setsForLpm(method, options, paperShapes.imageSize));
+      paper[key] = await paperShapeMemory(make, { numClasses, options, budgetBytes, backend: backend.backend, shapes: paperShapes, log: print });
+      const r = paper[key];
+      print(`${method}: ${(r.peakBytes / 2 ** 20).toFixed(1)} MiB at the paper's shapes (${r.how}, ${r.seconds.toFixed(0)} s)`);
+      atomicWriteFile(paperPath, JSON.stringify(paper, null, 1));
+    }
+    return paper[key];
+  };
   let done = 0;
   for (const run of runs) {
     const resultPath = join(runsDir(out), `${run.id}.json`);
@@ -223,6 +259,10 @@ export async function runCommand(argv: string[], print: (line: string) => void =
       reference[refKey] = await fullFinetuneStepMemory(lpm, numClasses, batch);
       atomicWriteFile(referencePath, JSON.stringify(reference, null, 1));
     }
+    const paperRecords =
+      paperMemoryOption === 'off'
+        ? { note: 'not measured: --paper-memory off' }
+        : { method: await paperMemory(run.method, numClasses), full: await paperMemory('full', numClasses) };
     print(`[${done}/${runs.length}] ${run.id}`);
     const preset0 = datasetPreset(run.dataset);
     const lr = preset.lr ?? preset0?.lr ?? 1e-4;
@@ -246,6 +286,7 @@ export async function runCommand(argv: string[], print: (line: string) => void =
       cacheDir,
       checkpointDir: join(out, 'checkpoints', run.id),
       fullFinetuneMemory: reference[refKey],
+      paperMemory: paperRecords,
       shrunk,
       progress,
     });

@@ -1,53 +1,74 @@
-import { parameterReport } from '@fpt/core';
-import { createVit, vitConfig, type VitConfig } from '@fpt/backbone-vit';
-import { fullFinetuneStepMemory } from './steps';
+import { vitConfig, type Method, type VitConfig } from '@fpt/backbone-vit';
+import { methodStepMemory } from './steps';
 
-// Full fine-tuning of ViT-B at 512 with batch 16 needs far more memory than these machines have,
-// on any backend. Its peak depends on shapes only, so it is extrapolated from real steps at shapes
-// that are cheap to run, with a model of how tfjs's live bytes grow:
-//   peak = kP * P  +  c  +  B * (f + e * D)  +  B * L * (g + a * D)
-// P parameters (weights, gradients, AdamW moments scale with it), B batch, L depth, D width (MLP
-// 4 D); per image and layer, g holds the attention-probability terms (heads x N^2, independent of
-// D) and a * D the token-sized ones (N x D). Token count N and heads H are those of the target.
+// A training step at shapes too large to run is extrapolated from real steps of the same method
+// on shallower copies of the same backbone, at the same width, resolution and token count, with
+// small batches. Every layer of a ViT is the same computation on the same shapes, and every image
+// of a batch is independent, so the peak of live buffers is bilinear in depth L and batch B:
+//   peak = constant + perLayer * L + perImage * B + perImageLayer * B * L
+// (perLayer: the layer's weights and, for what trains, its gradients and AdamW moments;
+// perImageLayer: the activations a layer saves for the backward pass; perImage: the transient
+// buffers of one layer's backward pass and the embeddings). Depth 1 is left out of the fit: with a
+// single layer the peak falls at another moment of some methods' steps (LoRA, adapters). The fit
+// is exact on its four steps and is checked on a held-out, deeper and larger real step.
 
-/** One real measurement used by the fit. */
-export interface MemorySample {
-  /** Width. */
-  width: number;
-  /** Depth. */
+/** Depths and batches of the fitted steps, and the held-out step. */
+const FIT_DEPTHS = [2, 3];
+const FIT_BATCHES = [1, 2];
+const HELD_OUT = { depth: 4, batch: 3 };
+
+/** One real step of the method on a depth variant of the target. */
+export interface DepthSample {
+  /** Layers of the variant. */
   depth: number;
-  /** Batch. */
+  /** Images per step. */
   batch: number;
-  /** Parameters of the model. */
-  params: number;
-  /** Measured peak bytes. */
+  /** Measured peak bytes (the method's own figure: excluded weights are not in it). */
   peakBytes: number;
 }
 
-/** The fitted model and how well it predicted a held-out real step. */
-export interface FullFinetuneEstimate {
-  /** Predicted peak bytes at the target shape. */
-  peakBytes: number;
-  /** Bytes per parameter (weights, gradients, moments, update temporaries). */
-  bytesPerParam: number;
-  /** Every real step the fit used. */
-  samples: MemorySample[];
+/** The bilinear model's coefficients, bytes. */
+export interface StepMemoryCoefficients {
+  /** Independent of depth and batch. */
+  constant: number;
+  /** Per layer. */
+  perLayer: number;
+  /** Per image. */
+  perImage: number;
+  /** Per image and layer. */
+  perImageLayer: number;
+}
+
+/** A step's peak memory extrapolated from real steps, with its held-out check. */
+export interface StepMemoryExtrapolation {
+  /** Predicted peak bytes at the target depth and batch. */
+  predictedBytes: number;
+  /** The real steps the fit used. */
+  samples: DepthSample[];
+  /** The fitted model. */
+  coefficients: StepMemoryCoefficients;
   /** A real step not used by the fit, and the model's prediction of it. */
-  validation: { sample: MemorySample; predictedBytes: number; relativeError: number };
+  validation: { sample: DepthSample; predictedBytes: number; relativeError: number };
 }
 
-function config(target: VitConfig, width: number, depth: number): VitConfig {
-  return vitConfig({ ...target, hiddenSize: width, mlpDim: 4 * width, numLayers: depth });
+/** Options of {@link extrapolateStepMemory}. */
+export interface ExtrapolateOptions {
+  /** Side of the input image (the token count follows from it and the patch size). */
+  imageSize: number;
+  /** Target batch. */
+  batch: number;
+  /** Classes of the head. */
+  numClasses: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
 }
 
-function params(c: VitConfig): number {
-  const vit = createVit(c, { init: 'zeros' });
-  const n = parameterReport(vit).total;
-  vit.dispose();
-  return n;
-}
-
-/** Least squares by the normal equations (small, well-conditioned systems). */
+/**
+ * Least squares by the normal equations (small, well-conditioned systems).
+ * @param rows - one feature row per observation
+ * @param y - the observations
+ * @returns the coefficients, one per feature
+ */
 export function leastSquares(rows: number[][], y: number[]): number[] {
   const k = rows[0].length;
   const a = Array.from({ length: k }, (_, i) =>
@@ -69,57 +90,45 @@ export function leastSquares(rows: number[][], y: number[]): number[] {
 }
 
 /**
- * Estimates the peak memory of a full fine-tuning step of `target` at `imageSize` and `batch`.
- * @param target - the architecture (e.g. `vitB16Hf384()`)
- * @param imageSize - input resolution (e.g. 512)
- * @param batch - batch size (e.g. 16)
- * @param log - progress lines
+ * Peak live-buffer bytes of one training step of a method on `target` at `imageSize` and `batch`,
+ * extrapolated from real steps of the method on depth-2 and depth-3 copies of the target (batch 1
+ * and 2), and checked on a held-out real step at depth 4, batch 3.
+ * @param target - the backbone architecture (e.g. `vitB16Hf384()`), at least 5 layers deep
+ * @param makeMethod - makes the method (a fresh one for each real step)
+ * @param options - input size, target batch, classes, progress lines
+ * @throws when the target is too shallow for the held-out step to be an extrapolation
  */
-export async function estimateFullFinetuneMemory(
+export async function extrapolateStepMemory(
   target: VitConfig,
-  imageSize: number,
-  batch: number,
-  log: (line: string) => void = () => {},
-): Promise<FullFinetuneEstimate> {
-  const measure = async (width: number, depth: number, b: number, size = imageSize): Promise<MemorySample> => {
-    const c = config(target, width, depth);
-    const m = await fullFinetuneStepMemory(c, size, b);
-    const s = { width, depth, batch: b, params: params(c), peakBytes: m.peakBytes };
-    log(`  real step: width ${width}, depth ${depth}, batch ${b}, ${size}px: peak ${(s.peakBytes / 2 ** 20).toFixed(1)} MiB`);
-    return s;
+  makeMethod: () => Method,
+  options: ExtrapolateOptions,
+): Promise<StepMemoryExtrapolation> {
+  if (target.numLayers <= HELD_OUT.depth)
+    throw new Error(
+      `extrapolateStepMemory: the target has ${target.numLayers} layers; extrapolating needs more than ${HELD_OUT.depth} (measure it with a real step instead)`,
+    );
+  const log = options.log ?? (() => {});
+  const measure = async (depth: number, batch: number): Promise<DepthSample> => {
+    const variant = vitConfig({ ...target, numLayers: depth });
+    const m = await methodStepMemory(variant, makeMethod(), batch, options.numClasses, options.imageSize);
+    log(`  real step: depth ${depth}, batch ${batch}, ${options.imageSize}px: peak ${(m.peakBytes / 2 ** 20).toFixed(1)} MiB`);
+    return { depth, batch, peakBytes: m.peakBytes };
   };
-  // Bytes per parameter: the target's width with two tokens, where parameters dominate.
-  const tiny = target.patchSize; // one patch + CLS
-  const p1 = await measure(target.hiddenSize, 1, 1, tiny);
-  const p2 = await measure(target.hiddenSize, 2, 1, tiny);
-  const bytesPerParam = (p2.peakBytes - p1.peakBytes) / (p2.params - p1.params);
-  // Activations at the target's token count, narrow widths.
-  const samples: MemorySample[] = [p1, p2];
-  const fit: MemorySample[] = [];
-  for (const width of [target.numHeads, 2 * target.numHeads, 4 * target.numHeads]) {
-    for (const depth of [1, 2]) for (const b of [1, 2]) fit.push(await measure(width, depth, b));
-  }
-  samples.push(...fit);
-  const features = (s: { width: number; depth: number; batch: number }) => [
-    1,
-    s.batch,
-    s.batch * s.width,
-    s.batch * s.depth,
-    s.batch * s.depth * s.width,
-  ];
-  const coef = leastSquares(
-    fit.map(features),
-    fit.map((s) => s.peakBytes - bytesPerParam * s.params),
+  const samples: DepthSample[] = [];
+  for (const depth of FIT_DEPTHS) for (const batch of FIT_BATCHES) samples.push(await measure(depth, batch));
+  const features = (s: { depth: number; batch: number }) => [1, s.depth, s.batch, s.batch * s.depth];
+  const [constant, perLayer, perImage, perImageLayer] = leastSquares(
+    samples.map(features),
+    samples.map((s) => s.peakBytes),
   );
-  const predict = (s: { width: number; depth: number; batch: number; params: number }) =>
-    bytesPerParam * s.params + features(s).reduce((acc, f, i) => acc + f * coef[i], 0);
-  const held = await measure(8 * target.numHeads, 3, 2);
+  const coefficients = { constant, perLayer, perImage, perImageLayer };
+  const predict = (s: { depth: number; batch: number }) => constant + perLayer * s.depth + perImage * s.batch + perImageLayer * s.batch * s.depth;
+  const held = await measure(HELD_OUT.depth, HELD_OUT.batch);
   const predictedHeld = predict(held);
-  const full = { width: target.hiddenSize, depth: target.numLayers, batch, params: params(target) };
   return {
-    peakBytes: predict(full),
-    bytesPerParam,
+    predictedBytes: predict({ depth: target.numLayers, batch: options.batch }),
     samples,
+    coefficients,
     validation: { sample: held, predictedBytes: predictedHeld, relativeError: (predictedHeld - held.peakBytes) / held.peakBytes },
   };
 }

@@ -1,7 +1,8 @@
 import type { Metrics } from '../metrics/index';
+import type { StepMemoryExtrapolation } from '../memory/extrapolate';
 
 /** The result-file format tag; bump it when a field changes meaning. */
-export const RUN_SCHEMA = 'fpt-bench-run/1';
+export const RUN_SCHEMA = 'fpt-bench-run/2';
 
 /** One epoch of training and validation. */
 export interface EpochRecord {
@@ -25,6 +26,33 @@ export interface StepMemoryRecord {
   excludedBytes: number;
   /** `measured`: a real step of this run. */
   how: 'measured';
+}
+
+/**
+ * Peak memory of one training step at the paper's shapes (the LPM ViT-B/16 at 512x512, batch 16):
+ * a real step where it fits in the backend's memory, otherwise extrapolated from real steps of the
+ * same method on shallower copies of the LPM at the same shapes and checked on a held-out real
+ * step (`extrapolation`; kept beside a real step as a cross-check when one ran).
+ */
+export interface PaperShapeMemoryRecord {
+  /** Peak bytes of live data buffers during the step, minus `excludedBytes`. */
+  peakBytes: number;
+  /** Frozen weights live during the step but never read by it (FPT on cached keys/values: the LPM). */
+  excludedBytes: number;
+  /** `measured`: a real step at the paper's shapes; `extrapolated`: the fitted model's prediction. */
+  how: 'measured' | 'extrapolated';
+  /** The shapes, in words (LPM, resolution, batch, classes). */
+  shapes: string;
+  /** The method's `--set` options at these shapes (the preset's shrinking is not applied). */
+  options: Record<string, string>;
+  /** A real step at the paper's shapes was run only when the extrapolation predicted at most this many bytes. */
+  budgetBytes: number;
+  /** The fit and its held-out check; null when the method's step was measured directly (FPT+/FPT train from cached inputs). */
+  extrapolation: StepMemoryExtrapolation | null;
+  /** Backend the real steps ran on. */
+  backend: string;
+  /** Wall-clock seconds the measurement took. */
+  seconds: number;
 }
 
 /** The result of one (dataset, method, seed) run: the file `runs/<id>.json`. */
@@ -85,8 +113,11 @@ export interface RunResult {
     runShapes: StepMemoryRecord;
     /** Full fine-tuning of the same LPM at the same shapes (the PME reference). */
     fullFinetuneRunShapes: StepMemoryRecord;
-    /** At the paper's shapes (ViT-B/16 at 512, batch 16), or null with the reason. */
-    paperShapes: { peakBytes: number; how: 'measured' | 'extrapolated' } | null;
+    /** This method at the paper's shapes (ViT-B/16 at 512, batch 16), or null with the reason in `paperShapesNote`. */
+    paperShapes: PaperShapeMemoryRecord | null;
+    /** Full fine-tuning at the paper's shapes (the reference of the paper-shape memory %), or null. */
+    fullFinetunePaperShapes: PaperShapeMemoryRecord | null;
+    /** Why the paper-shape figures are null (`--paper-memory off`). */
     paperShapesNote?: string;
   };
   /** Key/value preloading (FPT+/FPT), apart from training; null for other methods. */
@@ -150,6 +181,17 @@ export function validateRunResult(value: unknown, source: string): RunResult {
   const mem = obj(r.memory, 'memory');
   num(obj(mem.runShapes, 'memory.runShapes').peakBytes, 'memory.runShapes.peakBytes');
   num(obj(mem.fullFinetuneRunShapes, 'memory.fullFinetuneRunShapes').peakBytes, 'memory.fullFinetuneRunShapes.peakBytes');
+  for (const key of ['paperShapes', 'fullFinetunePaperShapes']) {
+    if (mem[key] === null) {
+      if (typeof mem.paperShapesNote !== 'string') fail('memory.paperShapesNote', `must say why memory.${key} is null`);
+      continue;
+    }
+    const rec = obj(mem[key], `memory.${key}`);
+    num(rec.peakBytes, `memory.${key}.peakBytes`);
+    if (rec.how !== 'measured' && rec.how !== 'extrapolated')
+      fail(`memory.${key}.how`, `must be "measured" or "extrapolated", got ${JSON.stringify(rec.how)}`);
+    if (rec.how === 'extrapolated') num(obj(rec.extrapolation, `memory.${key}.extrapolation`).predictedBytes, `memory.${key}.extrapolation.predictedBytes`);
+  }
   if (!Array.isArray(r.epochs) || r.epochs.length === 0) fail('epochs', 'must be a non-empty list');
   (r.epochs as unknown[]).forEach((e, i) => {
     const rec = obj(e, `epochs[${i}]`);

@@ -27,13 +27,19 @@ export interface TableRow {
   memoryMiB: number;
   /** Memory relative to full fine-tuning at the same shapes, percent. */
   memoryPercentOfFull: number;
+  /** Peak step memory at the paper's shapes, MiB (NaN when a run did not take it). */
+  paperMemoryMiB: number;
+  /** Paper-shape memory relative to full fine-tuning at the paper's shapes, percent. */
+  paperMemoryPercentOfFull: number;
+  /** How the paper-shape figure was taken: a real step, or extrapolated with its held-out error ('' when not taken). */
+  paperMemoryHow: string;
   /** Test AUC (percent) per dataset over seeds. */
   auc: Record<string, SeedStat>;
   /** Mean test AUC over datasets (percent), over seeds. */
   meanAuc: SeedStat;
   /** PPE and PME of the mean AUC. */
   ppe: number;
-  /** PME of the mean AUC. */
+  /** PME of the mean AUC, with the memory of {@link ComparisonTable.pmeShapes}. */
   pme: number;
 }
 
@@ -51,6 +57,8 @@ export interface ComparisonTable {
   seeds: number[];
   /** Preset names found. */
   presets: string[];
+  /** Shapes of the memory behind PME and the efficiency plot: the paper's when every run took them, else the runs'. */
+  pmeShapes: 'paper' | 'run';
 }
 
 /** The paper's own headline figures (DESIGN.md §6; ViT-B/16, eight datasets). */
@@ -88,6 +96,7 @@ export function buildTable(results: RunResult[]): ComparisonTable {
   ];
   const pretrained = results.every((r) => r.lpm.pretrained);
   const presets = [...new Set(results.map((r) => r.preset))].sort();
+  const pmeShapes = results.length > 0 && results.every((r) => r.memory.paperShapes && r.memory.fullFinetunePaperShapes) ? 'paper' : 'run';
   const rows = methods.map((method): TableRow => {
     const runs = results.filter((r) => r.method.name === method);
     const auc: Record<string, SeedStat> = {};
@@ -104,6 +113,9 @@ export function buildTable(results: RunResult[]): ComparisonTable {
     const learnablePercent = mean(runs.map((r) => r.parameters.sharePercent));
     const memoryBytes = mean(runs.map((r) => r.memory.runShapes.peakBytes ?? NaN));
     const fullBytes = mean(runs.map((r) => r.memory.fullFinetuneRunShapes.peakBytes ?? NaN));
+    const paperBytes = mean(runs.map((r) => r.memory.paperShapes?.peakBytes ?? NaN));
+    const paperFullBytes = mean(runs.map((r) => r.memory.fullFinetunePaperShapes?.peakBytes ?? NaN));
+    const pmeMemory = pmeShapes === 'paper' ? [paperBytes, paperFullBytes] : [memoryBytes, fullBytes];
     return {
       method,
       label: methodLabel(method),
@@ -111,15 +123,27 @@ export function buildTable(results: RunResult[]): ComparisonTable {
       learnable: Math.round(mean(runs.map((r) => r.parameters.learnable))),
       memoryMiB: memoryBytes / 2 ** 20,
       memoryPercentOfFull: (100 * memoryBytes) / fullBytes,
+      paperMemoryMiB: paperBytes / 2 ** 20,
+      paperMemoryPercentOfFull: (100 * paperBytes) / paperFullBytes,
+      paperMemoryHow: paperHow(runs),
       auc,
       meanAuc,
       ppe: ppe(meanAuc.mean, learnablePercent),
-      pme: pme(meanAuc.mean, memoryBytes, fullBytes),
+      pme: pme(meanAuc.mean, pmeMemory[0], pmeMemory[1]),
     };
   });
   const lpm = pretrained ? 'pretrained LPM' : 'randomly initialised LPM (not pretrained: accuracies are not comparable with the paper)';
   const title = `fpt-bench ${presets.join('+')}: test AUC (%) of ${results.length} runs, seeds ${seeds.join(',')}; ${lpm}`;
-  return { title, datasets, rows, pretrained, seeds, presets };
+  return { title, datasets, rows, pretrained, seeds, presets, pmeShapes };
+}
+
+/** How a method's paper-shape figures were taken, over its runs: a real step, or extrapolated with the largest held-out error. */
+function paperHow(runs: RunResult[]): string {
+  const records = runs.map((r) => r.memory.paperShapes);
+  if (records.length === 0 || records.some((r) => !r)) return '';
+  if (records.every((r) => r!.how === 'measured')) return 'real step';
+  const worst = Math.max(...records.map((r) => Math.abs(r!.extrapolation?.validation.relativeError ?? NaN)));
+  return `extrapolated (held-out error ${(100 * worst).toFixed(2)} %)`;
 }
 
 const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
@@ -132,7 +156,10 @@ export function tableMarkdown(t: ComparisonTable): string {
     'method',
     'learnable %',
     'memory MiB (run shapes)',
-    'memory % of full FT',
+    'memory % of full FT (run shapes)',
+    'memory MiB (paper shapes)',
+    'memory % of full FT (paper shapes)',
+    'paper-shape memory: how',
     ...t.datasets.map((d) => `AUC ${d}`),
     'mean AUC',
     'PPE',
@@ -145,6 +172,9 @@ export function tableMarkdown(t: ComparisonTable): string {
       fmtShare(r.learnablePercent),
       fmt(r.memoryMiB, 1),
       fmt(r.memoryPercentOfFull),
+      fmt(r.paperMemoryMiB, 1),
+      fmt(r.paperMemoryPercentOfFull),
+      r.paperMemoryHow || 'not taken',
       ...t.datasets.map((d) => fmtStat(r.auc[d])),
       fmtStat(r.meanAuc),
       fmt(r.ppe),
@@ -154,7 +184,7 @@ export function tableMarkdown(t: ComparisonTable): string {
   }
   lines.push(
     '',
-    'Memory: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step at the run shapes (measured in each run; FPT+/FPT train on cached keys/values, the frozen LPM weights excluded). PPE and PME use the mean AUC.',
+    `Memory: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping; FPT+/FPT train on cached keys/values, the frozen LPM weights excluded). Run shapes: measured in each run. Paper shapes (ViT-B/16 LPM at 512x512, batch 16): a real step where it fits in the backend's memory, else extrapolated from real steps on shallower copies of the LPM at the same shapes, with the error on a held-out real step. PPE and PME use the mean AUC; PME uses the ${t.pmeShapes === 'paper' ? 'paper-shape' : 'run-shape'} memory.`,
     '',
     "### The paper's own figures (FPT+ paper, ViT-B/16 pretrained, eight datasets; not produced by this run)",
     '',
@@ -177,6 +207,9 @@ export function tableCsv(t: ComparisonTable): string {
     'learnable_percent',
     'memory_mib',
     'memory_percent_of_full',
+    'paper_memory_mib',
+    'paper_memory_percent_of_full',
+    'paper_memory_how',
     ...t.datasets.flatMap((d) => [`auc_${d}`, `auc_${d}_std`]),
     'mean_auc',
     'mean_auc_std',
@@ -193,6 +226,9 @@ export function tableCsv(t: ComparisonTable): string {
       num(r.learnablePercent),
       num(r.memoryMiB),
       num(r.memoryPercentOfFull),
+      num(r.paperMemoryMiB),
+      num(r.paperMemoryPercentOfFull),
+      `"${r.paperMemoryHow}"`,
       ...t.datasets.flatMap((d) => [num(r.auc[d]?.mean), num(r.auc[d]?.std)]),
       num(r.meanAuc.mean),
       num(r.meanAuc.std),

@@ -3,7 +3,7 @@ import { AdamW, cosineSchedule, measureStep, trainStep } from '@fpt/core';
 import type { PreparedDataset } from '../data/prepare';
 import type { Split } from '../data/image-folder';
 import { evaluate, ppe, pme, type Metrics } from '../metrics/index';
-import type { EpochRecord, RunResult, StepMemoryRecord } from '../results/schema';
+import type { EpochRecord, PaperShapeMemoryRecord, RunResult, StepMemoryRecord } from '../results/schema';
 import { RUN_SCHEMA } from '../results/schema';
 import { RunCheckpoints } from './checkpoint';
 import { environment } from './environment';
@@ -39,6 +39,8 @@ export interface RunSpec {
   checkpointDir: string;
   /** Full fine-tuning's step memory at the same shapes (PME reference). */
   fullFinetuneMemory: StepMemoryRecord;
+  /** This method and full fine-tuning at the paper's shapes, or null with the reason. */
+  paperMemory: { method: PaperShapeMemoryRecord; full: PaperShapeMemoryRecord } | { note: string };
   /** What the preset shrank. */
   shrunk: string[];
   /** Progress output. */
@@ -244,9 +246,9 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         memory: {
           runShapes: runMemory,
           fullFinetuneRunShapes: spec.fullFinetuneMemory,
-          paperShapes: null,
-          paperShapesNote:
-            'not measured by the runner; `fpt-bench memory` measures FPT+ and extrapolates full fine-tuning at the paper shapes',
+          ...('note' in spec.paperMemory
+            ? { paperShapes: null, fullFinetunePaperShapes: null, paperShapesNote: spec.paperMemory.note }
+            : { paperShapes: spec.paperMemory.method, fullFinetunePaperShapes: spec.paperMemory.full }),
         },
         preload: preloadRecord,
         timing: {

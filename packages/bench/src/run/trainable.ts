@@ -7,7 +7,7 @@ import { adapt, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
 import { fptPart } from '@fpt/fpt-plus';
 import { featureFingerprint, KvCache, kvShape, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
 import { sharedPreload } from './shared-preload';
-import { CLI_METHODS, cliMethod } from '../methods';
+import { CLI_METHODS, cliMethod, setsForLpm } from '../methods';
 import type { ChannelStats } from '../data/prepare';
 
 /** A batch as every method takes it: pixels at the method's input size, plus method-specific inputs. */
@@ -146,7 +146,7 @@ export function buildTrainable(o: BuildOptions): Trainable {
   let options: Record<string, unknown>;
   try {
     const cli = cliMethod(o.method);
-    const sets = 'inputSize' in cli.defaults ? { inputSize: String(o.lpmInputSize), ...o.options } : o.options;
+    const sets = setsForLpm(o.method, o.options, o.lpmInputSize);
     options = configFromStrings(cli.defaults, sets, o.method) as Record<string, unknown>;
     model = adapt(o.lpm, [cli.make(sets)], { numClasses: o.numClasses, seed: o.seed });
   } catch (err) {

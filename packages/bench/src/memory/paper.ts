@@ -1,0 +1,118 @@
+import { totalmem } from 'node:os';
+import { adapt, createVit, vitB16Hf384, type Method, type VitConfig } from '@fpt/backbone-vit';
+import type { PaperShapeMemoryRecord } from '../results/schema';
+import { extrapolateStepMemory } from './extrapolate';
+import { methodStepMemory, trainsFromInputs } from './steps';
+
+// The paper's memory column, by one protocol for every method: a training step at the paper's
+// shapes is a real step where it fits in the backend's memory; otherwise it is extrapolated from
+// real steps of the same method on shallower copies of the LPM at the same shapes (see
+// extrapolate.ts) and checked on a held-out real step.
+
+/** Shapes at which the paper-shape memory is taken. */
+export interface PaperShapes {
+  /** The LPM's architecture. */
+  lpm: VitConfig;
+  /** Side of the LPM's input. */
+  imageSize: number;
+  /** Images per step. */
+  batch: number;
+  /** In words, for tables and result files. */
+  label: string;
+}
+
+/** The paper's shapes: ViT-B/16 (HF naming, trained at 384) run at 512x512, batch 16. */
+export const PAPER_SHAPES: PaperShapes = {
+  lpm: vitB16Hf384(),
+  imageSize: 512,
+  batch: 16,
+  label: 'ViT-B/16 LPM at 512x512, batch 16',
+};
+
+/**
+ * Bytes a real step may take: three quarters of a backend's own cap (WASM's 4 GiB heap also holds
+ * the allocator's slack and the caller's tensors), else half of the machine's memory.
+ * @param heapLimitBytes - the backend's cap (core's `BackendSelection.heapLimitBytes`), or null
+ */
+export function stepMemoryBudget(heapLimitBytes: number | null): number {
+  return heapLimitBytes === null ? totalmem() / 2 : 0.75 * heapLimitBytes;
+}
+
+/** Options of {@link paperShapeMemory}. */
+export interface PaperShapeOptions {
+  /** Classes of the head. */
+  numClasses: number;
+  /** The method's `--set` options, recorded with the figure. */
+  options: Record<string, string>;
+  /** Bytes a real step may take ({@link stepMemoryBudget}). */
+  budgetBytes: number;
+  /** The backend, recorded with the figure. */
+  backend: string;
+  /** The shapes (default {@link PAPER_SHAPES}; tests use small ones). */
+  shapes?: PaperShapes;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/** Whether the method trains from precomputed inputs (FPT+/FPT), found by attaching it to a zero-initialised LPM. */
+function trainsFromCachedInputs(lpm: VitConfig, method: Method, numClasses: number): boolean {
+  const backbone = createVit(lpm, { init: 'zeros' });
+  const model = adapt(backbone, [method], { numClasses });
+  try {
+    return trainsFromInputs(model);
+  } finally {
+    model.dispose();
+    backbone.dispose();
+  }
+}
+
+/**
+ * Peak memory of one training step of a method at the paper's shapes: a real step where it fits
+ * in `budgetBytes` (always for methods that train from cached inputs: they never run the LPM),
+ * otherwise the validated extrapolation.
+ * @param makeMethod - makes the method configured for the LPM at `shapes.imageSize` (a fresh one per real step)
+ * @param o - classes, options to record, budget, backend, shapes, progress lines
+ */
+export async function paperShapeMemory(makeMethod: () => Method, o: PaperShapeOptions): Promise<PaperShapeMemoryRecord> {
+  const shapes = o.shapes ?? PAPER_SHAPES;
+  const log = o.log ?? (() => {});
+  const started = performance.now();
+  const record = (
+    step: { peakBytes: number; excludedBytes: number },
+    how: PaperShapeMemoryRecord['how'],
+    extrapolation: PaperShapeMemoryRecord['extrapolation'],
+  ): PaperShapeMemoryRecord => ({
+    peakBytes: step.peakBytes,
+    excludedBytes: step.excludedBytes,
+    how,
+    shapes: `${shapes.label}, ${o.numClasses} classes`,
+    options: o.options,
+    budgetBytes: o.budgetBytes,
+    extrapolation,
+    backend: o.backend,
+    seconds: (performance.now() - started) / 1000,
+  });
+  const realStep = () => methodStepMemory(shapes.lpm, makeMethod(), shapes.batch, o.numClasses, shapes.imageSize);
+  if (trainsFromCachedInputs(shapes.lpm, makeMethod(), o.numClasses)) {
+    log(`  real step at ${shapes.label} (trains from cached keys/values)`);
+    return record(await realStep(), 'measured', null);
+  }
+  const ex = await extrapolateStepMemory(shapes.lpm, makeMethod, {
+    imageSize: shapes.imageSize,
+    batch: shapes.batch,
+    numClasses: o.numClasses,
+    log,
+  });
+  const v = ex.validation;
+  log(
+    `  held out: depth ${v.sample.depth}, batch ${v.sample.batch}: predicted ${(v.predictedBytes / 2 ** 20).toFixed(1)} MiB, measured ${(v.sample.peakBytes / 2 ** 20).toFixed(1)} MiB (error ${(100 * v.relativeError).toFixed(3)} %)`,
+  );
+  if (ex.predictedBytes <= o.budgetBytes) {
+    log(`  predicted ${(ex.predictedBytes / 2 ** 20).toFixed(1)} MiB fits the budget: real step at ${shapes.label}`);
+    return record(await realStep(), 'measured', ex);
+  }
+  log(
+    `  predicted ${(ex.predictedBytes / 2 ** 20).toFixed(1)} MiB exceeds the budget of ${(o.budgetBytes / 2 ** 20).toFixed(0)} MiB: extrapolated`,
+  );
+  return record({ peakBytes: ex.predictedBytes, excludedBytes: 0 }, 'extrapolated', ex);
+}
