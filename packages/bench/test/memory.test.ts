@@ -7,7 +7,7 @@ import { totalmem } from 'node:os';
 import { extrapolateStepMemory, leastSquares } from '../src/memory/extrapolate';
 import { paperShapeMemory, stepMemoryBudget, type PaperShapes } from '../src/memory/paper';
 import { cliMethod } from '../src/methods';
-import { methodStepMemory, fullFinetuneStepMemory } from '../src/memory/steps';
+import { methodStepMemory } from '../src/memory/steps';
 
 describe('memory accounting', () => {
   it('least squares recovers the coefficients of an exact linear system', () => {
@@ -26,8 +26,8 @@ describe('memory accounting', () => {
   it('measures real steps without leaking, and grows with the batch', async () => {
     const before = tf.memory().numTensors;
     const cfg = vitConfig({ hiddenSize: 24, numLayers: 2, numHeads: 2, patchSize: 8, imageSize: 16, numClasses: 3 });
-    const one = await fullFinetuneStepMemory(cfg, 16, 1);
-    const two = await fullFinetuneStepMemory(cfg, 16, 2);
+    const one = await methodStepMemory(cfg, cliMethod('full').make({}), 1, 3, 16);
+    const two = await methodStepMemory(cfg, cliMethod('full').make({}), 2, 3, 16);
     expect(two.peakBytes).toBeGreaterThan(one.peakBytes);
     const lpm = vitConfig({
       hiddenSize: 32,
@@ -54,7 +54,7 @@ describe('memory accounting', () => {
 
   // A small target with the same structure as ViT-B: deep enough for the held-out step to be an extrapolation.
   const target = vitConfig({ hiddenSize: 16, numLayers: 8, numHeads: 2, mlpDim: 64, patchSize: 4, imageSize: 32, numClasses: 0 });
-  const shapes: PaperShapes = { lpm: target, imageSize: 32, batch: 6, label: 'test LPM at 32x32, batch 6' };
+  const shapes: PaperShapes = { lpm: target, imageSize: 32, batch: 6, numClasses: 3, label: 'test LPM at 32x32, batch 6, 3 classes' };
 
   it.each(['full', 'lora', 'adapter-houlsby', 'vpt-deep', 'linear', 'ssf'])(
     'the depth/batch extrapolation of %s predicts the held-out step and a real step at the target',
@@ -77,13 +77,17 @@ describe('memory accounting', () => {
 
   it('refuses to extrapolate to a target too shallow for a held-out step', async () => {
     await expect(
-      extrapolateStepMemory(vitConfig({ ...target, numLayers: 4 }), () => cliMethod('lora').make({}), { imageSize: 32, batch: 2, numClasses: 3 }),
+      extrapolateStepMemory(vitConfig({ ...target, numLayers: 4 }), () => cliMethod('lora').make({}), {
+        imageSize: 32,
+        batch: 2,
+        numClasses: 3,
+      }),
     ).rejects.toThrow(/4 layers; extrapolating needs more than 4/);
   });
 
   it('takes a real step where the prediction fits the budget, else the extrapolation; FPT+ always a real step', async () => {
     const make = () => cliMethod('lora').make({});
-    const common = { numClasses: 3, options: {}, backend: 'test', shapes };
+    const common = { options: {}, backend: 'test', shapes };
     const big = await paperShapeMemory(make, { ...common, budgetBytes: 2 ** 40 });
     const small = await paperShapeMemory(make, { ...common, budgetBytes: 1 });
     expect(big.how).toBe('measured');

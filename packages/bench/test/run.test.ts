@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vitConfig } from '@fpt/backbone-vit';
 import { runCommand } from '../src/commands/run';
 import { tableCommand } from '../src/commands/table';
 import { validateRunResult, type RunResult } from '../src/results/schema';
@@ -121,11 +122,24 @@ describe('fpt-bench run', () => {
       mutate(r);
       return () => validateRunResult(r, 'r.json');
     };
-    expect(bad((r) => (r.schema = 'fpt-bench-run/0'))).toThrow('r.json: "schema" is "fpt-bench-run/0", expected "fpt-bench-run/1"');
+    expect(bad((r) => (r.schema = 'fpt-bench-run/0'))).toThrow('r.json: "schema" is "fpt-bench-run/0", expected "fpt-bench-run/2"');
     expect(bad((r) => delete r.test.auc)).toThrow('r.json: "test.auc" must be a number');
     expect(bad((r) => (r.lpm.pretrained = 'no'))).toThrow('"lpm.pretrained" must be a boolean');
     expect(bad((r) => (r.epochs = []))).toThrow('"epochs" must be a non-empty list');
     expect(bad((r) => (r.memory.runShapes = 5))).toThrow('"memory.runShapes" must be an object');
+    // The tiny preset takes no paper-shape figures: null, with the reason.
+    expect(good.memory.paperShapes).toBeNull();
+    expect(good.memory.paperShapesNote).toBe('not measured: --paper-memory off');
+    expect(bad((r) => delete r.memory.paperShapesNote)).toThrow('"memory.paperShapesNote" must say why memory.paperShapes is null');
+    const paper = { peakBytes: 5, excludedBytes: 0, how: 'extrapolated', extrapolation: { predictedBytes: 5 } };
+    // biome-ignore lint/suspicious/noExplicitAny: as in bad() above
+    const withPaper = (p: object) => (r: Record<string, any>) =>
+      Object.assign(r.memory, { paperShapes: p, fullFinetunePaperShapes: paper });
+    expect(bad(withPaper(paper))).not.toThrow();
+    expect(bad(withPaper({ ...paper, how: 'guessed' }))).toThrow(
+      '"memory.paperShapes.how" must be "measured" or "extrapolated", got "guessed"',
+    );
+    expect(bad(withPaper({ ...paper, extrapolation: null }))).toThrow('"memory.paperShapes.extrapolation" must be an object');
   });
 
   it('the worker thread makes exactly the pixels of the in-thread path', async () => {
@@ -171,5 +185,71 @@ describe('fpt-bench run', () => {
     const r = results(out);
     expect(r.map((x) => x.method.name).sort()).toEqual(['fpt', 'linear']);
     expect(r.find((x) => x.method.name === 'fpt')!.preload!.computed).toBe(16);
+  });
+
+  it("records each method's step memory at the paper shapes, with full fine-tuning's, kept in the output folder", async () => {
+    const out = join(root, 'paper-memory');
+    // Small stand-ins for the paper's shapes (deep enough to extrapolate); the protocol is the same.
+    const paperShapes = {
+      lpm: vitConfig({
+        hiddenSize: 16,
+        numLayers: 6,
+        numHeads: 2,
+        mlpDim: 64,
+        patchSize: 8,
+        imageSize: 32,
+        numClasses: 0,
+        layerNormEps: 1e-12,
+        posEmbedResample: 'hf',
+      }),
+      imageSize: 32,
+      batch: 4,
+      numClasses: 3,
+      label: 'test LPM at 32x32, batch 4, 3 classes',
+    };
+    const argv = [
+      '--preset',
+      'tiny',
+      '--data-root',
+      root,
+      '--datasets',
+      'toy',
+      '--methods',
+      'lora,fpt-plus',
+      '--epochs',
+      '1',
+      '--backend',
+      'cpu',
+      '--out',
+      out,
+    ];
+    const lines: string[] = [];
+    expect(await runCommand([...argv, '--paper-memory', 'on'], (l) => lines.push(l), { paperShapes })).toBe(0);
+    const r = results(out);
+    for (const x of r) {
+      expect(x.memory.paperShapes!.shapes).toBe('test LPM at 32x32, batch 4, 3 classes');
+      expect(x.memory.fullFinetunePaperShapes!.how).toBe('measured');
+      expect(x.memory.paperShapes!.peakBytes).toBeGreaterThan(0);
+    }
+    const lora = r.find((x) => x.method.name === 'lora')!.memory.paperShapes!;
+    const fpt = r.find((x) => x.method.name === 'fpt-plus')!.memory.paperShapes!;
+    // The CPU backend's budget (half the machine) holds these steps: real steps, the extrapolation beside them.
+    expect(lora.how).toBe('measured');
+    expect(Math.abs(lora.extrapolation!.predictedBytes - lora.peakBytes) / lora.peakBytes).toBeLessThan(0.01);
+    expect(fpt.how).toBe('measured');
+    expect(fpt.extrapolation).toBeNull();
+    const table = readFileSync(join(out, 'table.md'), 'utf8');
+    expect(table).toContain('memory MiB (paper shapes)');
+    expect(table).toContain('PME uses the paper-shape memory');
+    expect(lines.filter((l) => l.includes("step memory at the paper's shapes"))).toHaveLength(3); // lora, full, fpt-plus
+    // A rerun that trains again takes the figures from the output folder.
+    rmSync(join(out, 'runs'), { recursive: true });
+    const again: string[] = [];
+    expect(await runCommand([...argv, '--paper-memory', 'on'], (l) => again.push(l), { paperShapes })).toBe(0);
+    expect(again.filter((l) => l.includes("step memory at the paper's shapes"))).toHaveLength(0);
+    expect(results(out).map((x) => x.memory.paperShapes)).toEqual(r.map((x) => x.memory.paperShapes));
+    await expect(runCommand([...argv, '--paper-memory', 'maybe'], () => {})).rejects.toThrow(
+      '--paper-memory must be on or off, got "maybe"',
+    );
   });
 });

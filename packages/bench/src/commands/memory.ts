@@ -39,8 +39,13 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
   const methods = parseMethods(args.options.methods, [...PAPER_METHODS]);
   const sets = methodSets(args.sets, methods);
   const batch = intOption(args, 'batch', PAPER_SHAPES.batch);
-  const numClasses = classesOption(args);
-  const shapes = { ...PAPER_SHAPES, batch, label: `ViT-B/16 LPM at ${PAPER_SHAPES.imageSize}x${PAPER_SHAPES.imageSize}, batch ${batch}` };
+  const numClasses = classesOption(args, PAPER_SHAPES.numClasses);
+  const shapes = {
+    ...PAPER_SHAPES,
+    batch,
+    numClasses,
+    label: `ViT-B/16 LPM at ${PAPER_SHAPES.imageSize}x${PAPER_SHAPES.imageSize}, batch ${batch}, ${numClasses}-class head`,
+  };
   // Peak bytes depend on shapes only; a faster backend just finishes sooner, a capped one (WASM) extrapolates more.
   const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
   print(
@@ -52,7 +57,7 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
   print(`kernels: ${describeKernels(enableFastKernels(backend.active))}`);
   const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
   print(
-    `memory protocol: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping) at ${shapes.label}, ${numClasses} classes; a real step where the extrapolation predicts at most ${MiB(budgetBytes)}, else the extrapolation`,
+    `memory protocol: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping) at ${shapes.label}; a real step where the extrapolation predicts at most ${MiB(budgetBytes)}, else the extrapolation`,
   );
   const order = methods.includes('full') ? ['full', ...methods.filter((m) => m !== 'full')] : methods;
   const figures = new Map<string, PaperShapeMemoryRecord>();
@@ -60,9 +65,11 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
     print(`${method}:`);
     const options = sets[method] ?? {};
     const make = () => cliMethod(method).make(setsForLpm(method, options, shapes.imageSize));
-    const r = await paperShapeMemory(make, { numClasses, options, budgetBytes, backend: backend.backend, shapes, log: print });
+    const r = await paperShapeMemory(make, { options, budgetBytes, backend: backend.backend, shapes, log: print });
     figures.set(method, r);
-    const excluded = r.excludedBytes ? `; frozen LPM weights, ${MiB(r.excludedBytes)}, excluded: training from the cache never reads them` : '';
+    const excluded = r.excludedBytes
+      ? `; frozen LPM weights, ${MiB(r.excludedBytes)}, excluded: training from the cache never reads them`
+      : '';
     print(`${method} step: ${MiB(r.peakBytes)}, ${describeHow(r)}${excluded} (${r.seconds.toFixed(0)} s)`);
   }
   const full = figures.get('full');

@@ -225,18 +225,17 @@ export async function runCommand(
   );
   const referencePath = join(out, 'memory-reference.json');
   const reference: Record<string, StepMemoryRecord> = existsSync(referencePath) ? JSON.parse(readFileSync(referencePath, 'utf8')) : {};
-  // Paper-shape memory: per method configuration and class count, shared by every dataset and
-  // seed with them, kept in the output folder so that a resumed run does not measure again.
+  // Paper-shape memory: per method configuration, shared by every dataset and seed, kept in the output folder so that a resumed run does not measure again.
   const paperPath = join(out, 'paper-memory.json');
   const paper: Record<string, PaperShapeMemoryRecord> = existsSync(paperPath) ? JSON.parse(readFileSync(paperPath, 'utf8')) : {};
   const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
-  const paperMemory = async (method: string, numClasses: number): Promise<PaperShapeMemoryRecord> => {
+  const paperMemory = async (method: string): Promise<PaperShapeMemoryRecord> => {
     const options = sets[method] ?? {};
-    const key = `v1|${paperShapes.label}|${method}|${JSON.stringify(options)}|c${numClasses}|${backend.backend}`;
+    const key = `v1|${paperShapes.label}|${method}|${JSON.stringify(options)}|${backend.backend}`;
     if (!paper[key]) {
-      print(`${method}: step memory at the paper's shapes (${paperShapes.label}, ${numClasses} classes)`);
+      print(`${method}: step memory at the paper's shapes (${paperShapes.label})`);
       const make = () => cliMethod(method).make(setsForLpm(method, options, paperShapes.imageSize));
-      paper[key] = await paperShapeMemory(make, { numClasses, options, budgetBytes, backend: backend.backend, shapes: paperShapes, log: print });
+      paper[key] = await paperShapeMemory(make, { options, budgetBytes, backend: backend.backend, shapes: paperShapes, log: print });
       const r = paper[key];
       print(`${method}: ${(r.peakBytes / 2 ** 20).toFixed(1)} MiB at the paper's shapes (${r.how}, ${r.seconds.toFixed(0)} s)`);
       atomicWriteFile(paperPath, JSON.stringify(paper, null, 1));
@@ -262,7 +261,7 @@ export async function runCommand(
     const paperRecords =
       paperMemoryOption === 'off'
         ? { note: 'not measured: --paper-memory off' }
-        : { method: await paperMemory(run.method, numClasses), full: await paperMemory('full', numClasses) };
+        : { method: await paperMemory(run.method), full: await paperMemory('full') };
     print(`[${done}/${runs.length}] ${run.id}`);
     const preset0 = datasetPreset(run.dataset);
     const lr = preset.lr ?? preset0?.lr ?? 1e-4;

@@ -122,7 +122,8 @@ export async function extrapolateStepMemory(
     samples.map((s) => s.peakBytes),
   );
   const coefficients = { constant, perLayer, perImage, perImageLayer };
-  const predict = (s: { depth: number; batch: number }) => constant + perLayer * s.depth + perImage * s.batch + perImageLayer * s.batch * s.depth;
+  const predict = (s: { depth: number; batch: number }) =>
+    constant + perLayer * s.depth + perImage * s.batch + perImageLayer * s.batch * s.depth;
   const held = await measure(HELD_OUT.depth, HELD_OUT.batch);
   const predictedHeld = predict(held);
   return {

@@ -1,15 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, crossEntropy, measureStep, parameterReport, trainStep } from '@fpt/core';
-import {
-  adapt,
-  createVit,
-  trainingContext,
-  vitForward,
-  type AdaptedModel,
-  type Method,
-  type VitConfig,
-  type VitModel,
-} from '@fpt/backbone-vit';
+import { AdamW, measureStep, parameterReport, trainStep } from '@fpt/core';
+import { adapt, createVit, trainingContext, type AdaptedModel, type Method, type VitConfig, type VitModel } from '@fpt/backbone-vit';
 
 /** Peak live-tensor bytes of one steady-state training step, and what was measured. */
 export interface StepMemory {
@@ -21,28 +12,6 @@ export interface StepMemory {
   learnableParams?: number;
   /** Parameters live during the step that do not train, `excludedBytes` not counted (4 bytes each). */
   frozenParams?: number;
-}
-
-/**
- * Peak memory of one full fine-tuning step (every parameter trains; AdamW, clipping) of a ViT at
- * `imageSize` and `batch`. A first step runs unmeasured so the optimizer's moments exist, as they
- * do in every later step.
- */
-export async function fullFinetuneStepMemory(config: VitConfig, imageSize: number, batch: number): Promise<StepMemory> {
-  const vit = createVit(config, { init: 'zeros' });
-  const opt = new AdamW(vit.trainableVariables(), { lr: 1e-4 });
-  const pixels = tf.zeros([batch, config.numChannels, imageSize, imageSize]);
-  const labels = tf.zeros([batch], 'int32');
-  const loss = () => crossEntropy(vitForward(vit, pixels).logits!, labels);
-  try {
-    trainStep(loss, opt, { clipNorm: 1 });
-    const m = await measureStep(() => trainStep(loss, opt, { clipNorm: 1 }));
-    return { peakBytes: m.peakBufferBytes, excludedBytes: 0 };
-  } finally {
-    tf.dispose([pixels, labels]);
-    opt.dispose();
-    vit.dispose();
-  }
 }
 
 /** Whether a method's step trains on precomputed inputs and never runs the backbone (FPT+, FPT: the `needsInputs` capability). */
@@ -92,15 +61,27 @@ export async function methodStepMemory(
   const pixels = tf.randomNormal([batch, config.numChannels, size, size]);
   const labels = tf.zeros([batch], 'int32');
   const opt = new AdamW(model.trainableVariables(), { lr: 1e-4 });
-  const step = (i: number) => trainStep(() => model.loss({ pixels, extras }, labels, trainingContext(i)), opt, { clipNorm: 1 });
+  const step = (i: number, batchOf: { pixels: tf.Tensor; extras: Record<string, tf.Tensor>; labels: tf.Tensor }) =>
+    trainStep(() => model.loss({ pixels: batchOf.pixels, extras: batchOf.extras }, batchOf.labels, trainingContext(i)), opt, {
+      clipNorm: 1,
+    });
+  // The first step only makes AdamW's moments exist, as they do in every later step; their size
+  // does not depend on the batch, so it runs on the first image alone (a large share of the cost
+  // of the extrapolation's real steps saved).
+  const first = {
+    pixels: tf.randomNormal([1, config.numChannels, size, size]),
+    extras: Object.fromEntries(Object.entries(model.inputShapes(1)).map(([k, shape]) => [k, tf.randomNormal(shape)])),
+    labels: tf.zeros([1], 'int32'),
+  };
   const { learnableParams, frozenParams, excludedParams } = parameterSplit(backbone, model);
   const excludedBytes = 4 * excludedParams;
   try {
-    step(0);
-    const m = await measureStep(() => step(1));
+    step(0, first);
+    tf.dispose([first.pixels, first.labels, ...Object.values(first.extras)]);
+    const m = await measureStep(() => step(1, { pixels, extras, labels }));
     return { peakBytes: m.peakBufferBytes - excludedBytes, excludedBytes, learnableParams, frozenParams };
   } finally {
-    tf.dispose([pixels, labels, ...Object.values(extras)]);
+    tf.dispose([pixels, labels, first.pixels, first.labels, ...Object.values(extras), ...Object.values(first.extras)]);
     opt.dispose();
     model.dispose();
     backbone.dispose();

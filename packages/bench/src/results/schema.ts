@@ -190,7 +190,8 @@ export function validateRunResult(value: unknown, source: string): RunResult {
     num(rec.peakBytes, `memory.${key}.peakBytes`);
     if (rec.how !== 'measured' && rec.how !== 'extrapolated')
       fail(`memory.${key}.how`, `must be "measured" or "extrapolated", got ${JSON.stringify(rec.how)}`);
-    if (rec.how === 'extrapolated') num(obj(rec.extrapolation, `memory.${key}.extrapolation`).predictedBytes, `memory.${key}.extrapolation.predictedBytes`);
+    if (rec.how === 'extrapolated')
+      num(obj(rec.extrapolation, `memory.${key}.extrapolation`).predictedBytes, `memory.${key}.extrapolation.predictedBytes`);
   }
   if (!Array.isArray(r.epochs) || r.epochs.length === 0) fail('epochs', 'must be a non-empty list');
   (r.epochs as unknown[]).forEach((e, i) => {
