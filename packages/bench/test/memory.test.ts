@@ -95,6 +95,9 @@ describe('memory accounting', () => {
     expect(big.peakBytes).toBe((await methodStepMemory(target, make(), 6, 3, 32)).peakBytes);
     expect(small.peakBytes).toBe(small.extrapolation!.predictedBytes);
     expect(big.extrapolation!.predictedBytes).toBe(small.extrapolation!.predictedBytes);
+    // Held out: the target's depth at batch 1 where the budget allows it, else depth 4 at batch 3.
+    expect([big.extrapolation!.validation.sample.depth, big.extrapolation!.validation.sample.batch]).toEqual([8, 1]);
+    expect([small.extrapolation!.validation.sample.depth, small.extrapolation!.validation.sample.batch]).toEqual([4, 3]);
     expect(small.shapes).toBe('test LPM at 32x32, batch 6, 3 classes');
     const fptMake = () =>
       fptPlus({ inputSize: 32, layers: [1, 5], side: { hiddenSize: 8, numHeads: 2, mlpDim: 16, patchSize: 8, imageSize: 16 } });
