@@ -45,19 +45,6 @@ function fusedOp(body: FusedBody): (...inputs: tf.Tensor[]) => tf.Tensor {
   return (...inputs) => op(...inputs);
 }
 
-/**
- * Runs `f`, a function of `x` through which no gradient has to flow (a frozen backbone under a
- * trained head), without recording any of its operations on the gradient tape: tfjs keeps what
- * every recorded op's gradient would need until the backward pass, while ops run inside another
- * op's forward (here, a custom-gradient op) are not recorded, so `f`'s intermediates are freed as
- * soon as its own scopes end, as PyTorch does for frozen parameters. The gradient to `x` is zero.
- * @param x - the input `f` reads (it stands for `f`'s only tensor input on the tape)
- * @param f - the computation
- */
-export function untaped(x: tf.Tensor, f: () => tf.Tensor): tf.Tensor {
-  return fusedOp(([input]) => ({ value: f(), gradFunc: () => [tf.zerosLike(input)] }))(x);
-}
-
 function makeLayerNormOp(eps: number) {
   return fusedOp(([x, weight, bias], save) => {
     const axis = x.rank - 1;

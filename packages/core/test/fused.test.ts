@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { attention, gelu, layerNorm, measureStep, trackBuffers, untaped, variableGradsFreeing } from '../src/index';
+import { attention, gelu, layerNorm, measureStep, trackBuffers, variableGradsFreeing } from '../src/index';
 
 // The composed formulas the fused ops replace: the references for values and gradients.
 const refLayerNorm = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number) => {
@@ -167,35 +167,5 @@ describe('trackBuffers', () => {
     } finally {
       t.stop();
     }
-  });
-});
-
-describe('untaped', () => {
-  it('keeps nothing of a frozen path for the backward pass, with the same value and head gradient', async () => {
-    const x = tf.randomNormal([8, 64], 0, 1, 'float32', 1);
-    const frozen = Array.from({ length: 6 }, (_, i) => tf.randomNormal([64, 64], 0, 0.1, 'float32', 10 + i));
-    const head = tf.variable(tf.randomNormal([64, 3], 0, 0.1, 'float32', 3), true, 'untaped-head');
-    // A deep frozen path: each stage's intermediates are freed by its own tidy.
-    const path = () => frozen.reduce((h, w) => tf.tidy(() => tf.tanh(tf.matMul(tf.exp(tf.mul(h, 0.1)), w))), x);
-    const loss = (features: () => tf.Tensor) => () => tf.sum(tf.matMul(features(), head)) as tf.Scalar;
-    const before = tf.memory().numTensors;
-    const run = async (features: () => tf.Tensor) => {
-      const m = await measureStep(() => tf.variableGrads(loss(features), [head]));
-      const out = {
-        value: m.result.value.dataSync().slice(),
-        grad: m.result.grads['untaped-head'].dataSync().slice(),
-        peak: m.peakBufferBytes,
-      };
-      tf.dispose([m.result.value, m.result.grads['untaped-head']]);
-      return out;
-    };
-    const taped = await run(path);
-    const free = await run(() => untaped(x, path));
-    expect(free.value).toEqual(taped.value);
-    expect(free.grad).toEqual(taped.grad);
-    // The taped path keeps what each stage's gradient would need (8 x 64 floats per stage) to the end.
-    expect(taped.peak - free.peak).toBeGreaterThanOrEqual(5 * 8 * 64 * 4);
-    expect(tf.memory().numTensors).toBe(before);
-    tf.dispose([x, head, ...frozen]);
   });
 });

@@ -8,7 +8,6 @@ import {
   readSafetensors,
   Rng,
   truncatedNormal,
-  untaped,
   writeSafetensors,
   groupParameters,
   type NamedParameter,
@@ -145,12 +144,9 @@ export class AdaptedModel {
     return tf.tidy(() => {
       const hooks = this.stack.hooks(ctx);
       const replacing = capability(this.stack.capabilities, 'replacesFeatures');
-      const backboneFeatures = () => clsToken(vitForward(this.backbone, batch.pixels, { hooks, head: false }).features);
       const features = replacing
         ? replacing.features({ backbone: this.backbone, batch, hooks, ctx })
-        : this.stack.backpropagatesThroughBackbone
-          ? backboneFeatures()
-          : untaped(batch.pixels, backboneFeatures);
+        : clsToken(vitForward(this.backbone, batch.pixels, { hooks, head: false }).features);
       return linear(features, this.module.get('head.weight'), this.module.get('head.bias'));
     });
   }

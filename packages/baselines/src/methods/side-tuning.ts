@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { linear, Module, Rng, untaped } from '@fpt/core';
+import { linear, Module, Rng } from '@fpt/core';
 import { attached, clsToken, createVit, defineMethod, positiveInt, vitConfig, vitForward, type VitModel } from '@fpt/backbone-vit';
 import { addDense } from '../layers';
 
@@ -52,8 +52,7 @@ export const sideTuning = defineMethod<SideTuningConfig>({
           kind: 'replacesFeatures',
           width: hiddenSize,
           features({ backbone: frozen, batch }) {
-            // Nothing trains in the frozen backbone: keep none of its activations for the backward pass.
-            const base = untaped(batch.pixels, () => clsToken(vitForward(frozen, batch.pixels, { head: false }).features));
+            const base = clsToken(vitForward(frozen, batch.pixels, { head: false }).features);
             const s = clsToken(vitForward(side, batch.pixels).features);
             const mixed = linear(s, module.get('proj.weight'), module.get('proj.bias'));
             const a = tf.sigmoid(module.get('alpha'));
