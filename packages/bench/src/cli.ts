@@ -37,7 +37,7 @@ const COMMANDS: Record<string, Command> = {
   },
   memory: {
     usage:
-      'memory [--methods a,b|paper|all] [--batch 16] [--classes 5] [--backend B] [--set m.k=v]   peak step memory of each method at the paper shapes (real or validated extrapolation)',
+      'memory [--methods a,b|paper|all] [--batch 16] [--classes 5] [--backend B] [--check LxB,...] [--set m.k=v]   peak step memory of each method at the paper shapes (real or validated extrapolation)',
     run: memoryCommand,
   },
   run: {

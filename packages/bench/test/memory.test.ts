@@ -7,6 +7,7 @@ import { totalmem } from 'node:os';
 import { extrapolateStepMemory, leastSquares } from '../src/memory/extrapolate';
 import { paperShapeMemory, stepMemoryBudget, type PaperShapes } from '../src/memory/paper';
 import { cliMethod } from '../src/methods';
+import { parseChecks } from '../src/commands/memory';
 import { methodStepMemory } from '../src/memory/steps';
 
 describe('memory accounting', () => {
@@ -105,6 +106,16 @@ describe('memory accounting', () => {
     expect(fpt.how).toBe('measured');
     expect(fpt.extrapolation).toBeNull();
     expect(fpt.excludedBytes).toBeGreaterThan(0);
+  });
+
+  it('parses --check pairs and names a malformed one', () => {
+    expect(parseChecks('12x2, 8x1')).toEqual([
+      { depth: 12, batch: 2 },
+      { depth: 8, batch: 1 },
+    ]);
+    expect(parseChecks(undefined)).toEqual([]);
+    expect(() => parseChecks('12x2,12')).toThrow('--check expects layers x batch pairs such as 12x2,8x2, got "12"');
+    expect(() => parseChecks('0x2')).toThrow('got "0x2"');
   });
 
   it('budgets three quarters of a capped heap, else half of the machine', () => {

@@ -1,6 +1,8 @@
 import { selectBackend, type BackendName } from '@fpt/core';
 import { describeKernels, enableFastKernels } from '@fpt/kernels';
+import { vitConfig } from '@fpt/backbone-vit';
 import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget } from '../memory/paper';
+import { methodStepMemory } from '../memory/steps';
 import { cliMethod, setsForLpm } from '../methods';
 import type { PaperShapeMemoryRecord } from '../results/schema';
 import { PAPER_METHODS } from '../run/presets';
@@ -11,7 +13,17 @@ const MiB = (b: number) => `${(b / 2 ** 20).toLocaleString('en-US', { maximumFra
 
 /** `fpt-bench memory` usage. */
 export const MEMORY_USAGE =
-  'fpt-bench memory [--methods a,b|paper|all] [--batch 16] [--classes 5] [--backend auto|wasm|cpu|...] [--set method.key=value]...';
+  'fpt-bench memory [--methods a,b|paper|all] [--batch 16] [--classes 5] [--backend auto|wasm|cpu|...] [--check LxB,...] [--set method.key=value]...';
+
+/** Parses `--check 12x2,8x2`: extra real steps (layers x batch) to compare with the fit. */
+export function parseChecks(raw: string | undefined): Array<{ depth: number; batch: number }> {
+  if (raw === undefined) return [];
+  return raw.split(',').map((item) => {
+    const m = /^([1-9]\d*)x([1-9]\d*)$/.exec(item.trim());
+    if (!m) throw new Error(`--check expects layers x batch pairs such as 12x2,8x2, got "${item}"`);
+    return { depth: Number(m[1]), batch: Number(m[2]) };
+  });
+}
 
 /** How a figure was taken, in words. */
 export function describeHow(r: PaperShapeMemoryRecord): string {
@@ -33,7 +45,8 @@ export function describeHow(r: PaperShapeMemoryRecord): string {
  * @returns the exit code
  */
 export async function memoryCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
-  const args = parseArgs(argv, ['methods', 'batch', 'classes', 'backend']);
+  const args = parseArgs(argv, ['methods', 'batch', 'classes', 'backend', 'check']);
+  const checks = parseChecks(args.options.check);
   if (args.positional.length)
     throw new Error(`fpt-bench memory takes no positional arguments (got ${args.positional.join(' ')})\nusage: ${MEMORY_USAGE}`);
   const methods = parseMethods(args.options.methods, [...PAPER_METHODS]);
@@ -71,6 +84,15 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
       ? `; frozen LPM weights, ${MiB(r.excludedBytes)}, excluded: training from the cache never reads them`
       : '';
     print(`${method} step: ${MiB(r.peakBytes)}, ${describeHow(r)}${excluded} (${r.seconds.toFixed(0)} s)`);
+    // Further real steps, not used by the fit, against its prediction.
+    const c = r.extrapolation?.coefficients;
+    for (const { depth, batch: b } of c ? checks : []) {
+      const m = await methodStepMemory(vitConfig({ ...shapes.lpm, numLayers: depth }), make(), b, numClasses, shapes.imageSize);
+      const predicted = c!.constant + c!.perLayer * depth + c!.perImage * b + c!.perImageLayer * depth * b;
+      print(
+        `  check: ${depth} layers, batch ${b}: measured ${MiB(m.peakBytes)}, predicted ${MiB(predicted)}, error ${((100 * (predicted - m.peakBytes)) / m.peakBytes).toFixed(3)} %`,
+      );
+    }
   }
   const full = figures.get('full');
   print('');

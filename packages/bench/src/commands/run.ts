@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, type BackendName } from '@fpt/core';
+import { describeKernels, enableFastKernels } from '@fpt/kernels';
 import { atomicWriteFile, readSafetensorsFile } from '@fpt/core/node';
 import type { VitConfig } from '@fpt/backbone-vit';
 import { datasetPreset, defaultDataRoot } from '../data/presets';
@@ -182,6 +183,8 @@ export async function runCommand(
       .map((a) => ` (skipped ${a.backend}: ${a.reason})`)
       .join('')}`,
   );
+  // The native SGEMM addon (or the portable WASM fallback) for matrix products; FPT_KERNELS=stock keeps tfjs's own.
+  print(`kernels: ${describeKernels(enableFastKernels(backend.active))}`);
 
   // The LPM: a checkpoint (its architecture read from it) or a random one of the preset's shape.
   let lpm: LpmSpec;
