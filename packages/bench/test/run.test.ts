@@ -131,7 +131,13 @@ describe('fpt-bench run', () => {
     expect(good.memory.paperShapes).toBeNull();
     expect(good.memory.paperShapesNote).toBe('not measured: --paper-memory off');
     expect(bad((r) => delete r.memory.paperShapesNote)).toThrow('"memory.paperShapesNote" must say why memory.paperShapes is null');
-    const paper = { peakBytes: 5, excludedBytes: 0, how: 'extrapolated', extrapolation: { predictedBytes: 5 } };
+    const paper = {
+      peakBytes: 5,
+      excludedBytes: 0,
+      how: 'extrapolated',
+      parameters: { learnable: 1, total: 2, sharePercent: 50 },
+      extrapolation: { predictedBytes: 5 },
+    };
     // biome-ignore lint/suspicious/noExplicitAny: as in bad() above
     const withPaper = (p: object) => (r: Record<string, any>) =>
       Object.assign(r.memory, { paperShapes: p, fullFinetunePaperShapes: paper });
@@ -140,6 +146,7 @@ describe('fpt-bench run', () => {
       '"memory.paperShapes.how" must be "measured" or "extrapolated", got "guessed"',
     );
     expect(bad(withPaper({ ...paper, extrapolation: null }))).toThrow('"memory.paperShapes.extrapolation" must be an object');
+    expect(bad(withPaper({ ...paper, parameters: undefined }))).toThrow('"memory.paperShapes.parameters" must be an object');
   });
 
   it('the worker thread makes exactly the pixels of the in-thread path', async () => {
@@ -238,9 +245,14 @@ describe('fpt-bench run', () => {
     expect(Math.abs(lora.extrapolation!.predictedBytes - lora.peakBytes) / lora.peakBytes).toBeLessThan(0.01);
     expect(fpt.how).toBe('measured');
     expect(fpt.extrapolation).toBeNull();
+    // Parameters on the paper-shape LPM, not on the run's.
+    expect(lora.parameters.learnable).toBeGreaterThan(0);
+    expect(lora.parameters.total).toBeGreaterThan(lora.parameters.learnable);
+    expect(r.find((x) => x.method.name === 'lora')!.parameters.learnable).not.toBe(lora.parameters.learnable);
     const table = readFileSync(join(out, 'table.md'), 'utf8');
     expect(table).toContain('memory MiB (paper shapes)');
-    expect(table).toContain('PME uses the paper-shape memory');
+    expect(table).toContain('PPE and PME use the mean AUC and the paper-shape learnable share and memory');
+    expect(table).toContain('learnable % (paper shapes)');
     expect(lines.filter((l) => l.includes("step memory at the paper's shapes"))).toHaveLength(3); // lora, full, fpt-plus
     // A rerun that trains again takes the figures from the output folder.
     rmSync(join(out, 'runs'), { recursive: true });

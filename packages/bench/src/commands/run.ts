@@ -184,7 +184,8 @@ export async function runCommand(
       .join('')}`,
   );
   // The native SGEMM addon (or the portable WASM fallback) for matrix products; FPT_KERNELS=stock keeps tfjs's own.
-  print(`kernels: ${describeKernels(enableFastKernels(backend.active))}`);
+  const kernels = describeKernels(enableFastKernels(backend.active));
+  print(`kernels: ${kernels}`);
 
   // The LPM: a checkpoint (its architecture read from it) or a random one of the preset's shape.
   let lpm: LpmSpec;
@@ -290,6 +291,7 @@ export async function runCommand(
       fullFinetuneMemory: reference[refKey],
       paperMemory: paperRecords,
       shrunk,
+      kernels,
       progress,
     });
     atomicWriteFile(resultPath, `${JSON.stringify(result, null, 1)}\n`);

@@ -1,5 +1,5 @@
 import { totalmem } from 'node:os';
-import { adapt, createVit, vitB16Hf384, type Method, type VitConfig } from '@fpt/backbone-vit';
+import { adapt, createVit, vitB16Hf384, type Method, type ParameterCounts, type VitConfig } from '@fpt/backbone-vit';
 import type { PaperShapeMemoryRecord } from '../results/schema';
 import { extrapolateStepMemory } from './extrapolate';
 import { methodStepMemory, trainsFromInputs } from './steps';
@@ -61,12 +61,15 @@ export interface PaperShapeOptions {
   log?: (line: string) => void;
 }
 
-/** Whether the method trains from precomputed inputs (FPT+/FPT), found by attaching it to a zero-initialised LPM. */
-function trainsFromCachedInputs(lpm: VitConfig, method: Method, numClasses: number): boolean {
+/**
+ * The method attached to a zero-initialised LPM of the paper's shapes, never run: whether it trains
+ * from precomputed inputs (FPT+/FPT), and its parameter counts there.
+ */
+function probe(lpm: VitConfig, method: Method, numClasses: number): { fromInputs: boolean; parameters: ParameterCounts } {
   const backbone = createVit(lpm, { init: 'zeros' });
   const model = adapt(backbone, [method], { numClasses });
   try {
-    return trainsFromInputs(model);
+    return { fromInputs: trainsFromInputs(model), parameters: model.counts() };
   } finally {
     model.dispose();
     backbone.dispose();
@@ -84,6 +87,7 @@ export async function paperShapeMemory(makeMethod: () => Method, o: PaperShapeOp
   const shapes = o.shapes ?? PAPER_SHAPES;
   const log = o.log ?? (() => {});
   const started = performance.now();
+  const { fromInputs, parameters } = probe(shapes.lpm, makeMethod(), shapes.numClasses);
   const record = (
     step: { peakBytes: number; excludedBytes: number },
     how: PaperShapeMemoryRecord['how'],
@@ -93,6 +97,7 @@ export async function paperShapeMemory(makeMethod: () => Method, o: PaperShapeOp
     excludedBytes: step.excludedBytes,
     how,
     shapes: shapes.label,
+    parameters,
     options: o.options,
     budgetBytes: o.budgetBytes,
     extrapolation,
@@ -100,7 +105,7 @@ export async function paperShapeMemory(makeMethod: () => Method, o: PaperShapeOp
     seconds: (performance.now() - started) / 1000,
   });
   const realStep = () => methodStepMemory(shapes.lpm, makeMethod(), shapes.batch, shapes.numClasses, shapes.imageSize);
-  if (trainsFromCachedInputs(shapes.lpm, makeMethod(), shapes.numClasses)) {
+  if (fromInputs) {
     log(`  real step at ${shapes.label} (trains from cached keys/values)`);
     return record(await realStep(), 'measured', null);
   }

@@ -26,11 +26,12 @@ const lpmNote = (t: ComparisonTable) => (t.pretrained ? 'pretrained LPM' : 'rand
 
 /** The paper's efficiency picture: memory vs mean AUC, marker area by learnable parameters. */
 export function efficiencySpec(t: ComparisonTable): TopLevelSpec {
-  const paper = t.pmeShapes === 'paper';
+  // Memory and marker size at the same shapes: the paper's when every run took them.
+  const paper = t.efficiencyShapes === 'paper';
   const memoryOf = (r: ComparisonTable['rows'][number]) => (paper ? r.paperMemoryMiB : r.memoryMiB);
   const values = t.rows
     .filter((r) => Number.isFinite(memoryOf(r)) && Number.isFinite(r.meanAuc.mean))
-    .map((r) => ({ method: r.label, memory: memoryOf(r), auc: r.meanAuc.mean, learnable: r.learnable }));
+    .map((r) => ({ method: r.label, memory: memoryOf(r), auc: r.meanAuc.mean, learnable: paper ? r.paperLearnable : r.learnable }));
   const shapes = paper ? 'paper shapes: ViT-B/16 at 512, batch 16' : 'run shapes';
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
@@ -47,7 +48,12 @@ export function efficiencySpec(t: ComparisonTable): TopLevelSpec {
     encoding: {
       x: { field: 'memory', type: 'quantitative', scale: { type: 'log' }, title: `peak training-step memory (MiB, log scale, ${shapes})` },
       y: { field: 'auc', type: 'quantitative', scale: { zero: false, padding: 16 }, title: 'mean test AUC (%)' },
-      size: { field: 'learnable', type: 'quantitative', title: 'learnable parameters', scale: { range: [80, 1600] } },
+      size: {
+        field: 'learnable',
+        type: 'quantitative',
+        title: `learnable parameters (${paper ? 'ViT-B/16' : 'run LPM'})`,
+        scale: { type: 'sqrt', range: [60, 1600] },
+      },
       color: { field: 'method', type: 'nominal', title: 'method', legend: { labelLimit: 400, symbolSize: 150 } },
       shape: { field: 'method', type: 'nominal', title: 'method' },
     },

@@ -43,6 +43,8 @@ export interface PaperShapeMemoryRecord {
   how: 'measured' | 'extrapolated';
   /** The shapes, in words (LPM, resolution, batch, classes). */
   shapes: string;
+  /** The method's parameters on the paper's LPM (learnable, total with DESIGN.md §3's denominator, share in percent). */
+  parameters: { learnable: number; total: number; sharePercent: number };
   /** The method's `--set` options at these shapes (the preset's shrinking is not applied). */
   options: Record<string, string>;
   /** A real step at the paper's shapes was run only when the extrapolation predicted at most this many bytes. */
@@ -97,6 +99,8 @@ export interface RunResult {
   /** Where it ran. */
   environment: {
     backend: string;
+    /** The matrix-product kernels (native SGEMM, the WASM fallback, or tfjs's own). */
+    kernels: string;
     node: string;
     tfjs: string;
     cpu: string;
@@ -190,6 +194,7 @@ export function validateRunResult(value: unknown, source: string): RunResult {
     num(rec.peakBytes, `memory.${key}.peakBytes`);
     if (rec.how !== 'measured' && rec.how !== 'extrapolated')
       fail(`memory.${key}.how`, `must be "measured" or "extrapolated", got ${JSON.stringify(rec.how)}`);
+    num(obj(rec.parameters, `memory.${key}.parameters`).sharePercent, `memory.${key}.parameters.sharePercent`);
     if (rec.how === 'extrapolated')
       num(obj(rec.extrapolation, `memory.${key}.extrapolation`).predictedBytes, `memory.${key}.extrapolation.predictedBytes`);
   }

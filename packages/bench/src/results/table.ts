@@ -23,6 +23,10 @@ export interface TableRow {
   learnablePercent: number;
   /** Learnable parameters. */
   learnable: number;
+  /** Learnable share on the paper's LPM (ViT-B/16), percent (NaN when a run did not take the paper-shape figures). */
+  paperLearnablePercent: number;
+  /** Learnable parameters on the paper's LPM (NaN when not taken). */
+  paperLearnable: number;
   /** Peak step memory at the run shapes, MiB. */
   memoryMiB: number;
   /** Memory relative to full fine-tuning at the same shapes, percent. */
@@ -37,9 +41,9 @@ export interface TableRow {
   auc: Record<string, SeedStat>;
   /** Mean test AUC over datasets (percent), over seeds. */
   meanAuc: SeedStat;
-  /** PPE and PME of the mean AUC. */
+  /** PPE of the mean AUC, with the learnable share of {@link ComparisonTable.efficiencyShapes}. */
   ppe: number;
-  /** PME of the mean AUC, with the memory of {@link ComparisonTable.pmeShapes}. */
+  /** PME of the mean AUC, with the memory of {@link ComparisonTable.efficiencyShapes}. */
   pme: number;
 }
 
@@ -57,8 +61,8 @@ export interface ComparisonTable {
   seeds: number[];
   /** Preset names found. */
   presets: string[];
-  /** Shapes of the memory behind PME and the efficiency plot: the paper's when every run took them, else the runs'. */
-  pmeShapes: 'paper' | 'run';
+  /** Shapes of the learnable share and memory behind PPE, PME and the efficiency plot: the paper's when every run took them, else the runs'. */
+  efficiencyShapes: 'paper' | 'run';
 }
 
 /** The paper's own headline figures (DESIGN.md §6; ViT-B/16, eight datasets). */
@@ -96,7 +100,8 @@ export function buildTable(results: RunResult[]): ComparisonTable {
   ];
   const pretrained = results.every((r) => r.lpm.pretrained);
   const presets = [...new Set(results.map((r) => r.preset))].sort();
-  const pmeShapes = results.length > 0 && results.every((r) => r.memory.paperShapes && r.memory.fullFinetunePaperShapes) ? 'paper' : 'run';
+  const efficiencyShapes =
+    results.length > 0 && results.every((r) => r.memory.paperShapes && r.memory.fullFinetunePaperShapes) ? 'paper' : 'run';
   const rows = methods.map((method): TableRow => {
     const runs = results.filter((r) => r.method.name === method);
     const auc: Record<string, SeedStat> = {};
@@ -115,12 +120,17 @@ export function buildTable(results: RunResult[]): ComparisonTable {
     const fullBytes = mean(runs.map((r) => r.memory.fullFinetuneRunShapes.peakBytes ?? NaN));
     const paperBytes = mean(runs.map((r) => r.memory.paperShapes?.peakBytes ?? NaN));
     const paperFullBytes = mean(runs.map((r) => r.memory.fullFinetunePaperShapes?.peakBytes ?? NaN));
-    const pmeMemory = pmeShapes === 'paper' ? [paperBytes, paperFullBytes] : [memoryBytes, fullBytes];
+    const paperLearnablePercent = mean(runs.map((r) => r.memory.paperShapes?.parameters.sharePercent ?? NaN));
+    const paperLearnable = mean(runs.map((r) => r.memory.paperShapes?.parameters.learnable ?? NaN));
+    const paper = efficiencyShapes === 'paper';
+    const pmeMemory = paper ? [paperBytes, paperFullBytes] : [memoryBytes, fullBytes];
     return {
       method,
       label: methodLabel(method),
       learnablePercent,
       learnable: Math.round(mean(runs.map((r) => r.parameters.learnable))),
+      paperLearnablePercent,
+      paperLearnable,
       memoryMiB: memoryBytes / 2 ** 20,
       memoryPercentOfFull: (100 * memoryBytes) / fullBytes,
       paperMemoryMiB: paperBytes / 2 ** 20,
@@ -128,13 +138,13 @@ export function buildTable(results: RunResult[]): ComparisonTable {
       paperMemoryHow: paperHow(runs),
       auc,
       meanAuc,
-      ppe: ppe(meanAuc.mean, learnablePercent),
+      ppe: ppe(meanAuc.mean, paper ? paperLearnablePercent : learnablePercent),
       pme: pme(meanAuc.mean, pmeMemory[0], pmeMemory[1]),
     };
   });
   const lpm = pretrained ? 'pretrained LPM' : 'randomly initialised LPM (not pretrained: accuracies are not comparable with the paper)';
   const title = `fpt-bench ${presets.join('+')}: test AUC (%) of ${results.length} runs, seeds ${seeds.join(',')}; ${lpm}`;
-  return { title, datasets, rows, pretrained, seeds, presets, pmeShapes };
+  return { title, datasets, rows, pretrained, seeds, presets, efficiencyShapes };
 }
 
 /** How a method's paper-shape figures were taken, over its runs: a real step, or extrapolated with the largest held-out error. */
@@ -154,9 +164,10 @@ const fmtShare = (x: number) => (x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) 
 export function tableMarkdown(t: ComparisonTable): string {
   const head = [
     'method',
-    'learnable %',
+    'learnable % (run shapes)',
     'memory MiB (run shapes)',
     'memory % of full FT (run shapes)',
+    'learnable % (paper shapes)',
     'memory MiB (paper shapes)',
     'memory % of full FT (paper shapes)',
     'paper-shape memory: how',
@@ -172,6 +183,7 @@ export function tableMarkdown(t: ComparisonTable): string {
       fmtShare(r.learnablePercent),
       fmt(r.memoryMiB, 1),
       fmt(r.memoryPercentOfFull),
+      Number.isFinite(r.paperLearnablePercent) ? fmtShare(r.paperLearnablePercent) : 'n/a',
       fmt(r.paperMemoryMiB, 1),
       fmt(r.paperMemoryPercentOfFull),
       r.paperMemoryHow || 'not taken',
@@ -184,7 +196,7 @@ export function tableMarkdown(t: ComparisonTable): string {
   }
   lines.push(
     '',
-    `Memory: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping; FPT+/FPT train on cached keys/values, the frozen LPM weights excluded). Run shapes: measured in each run. Paper shapes (ViT-B/16 LPM at 512x512, batch 16): a real step where it fits in the backend's memory, else extrapolated from real steps on shallower copies of the LPM at the same shapes, with the error on a held-out real step. PPE and PME use the mean AUC; PME uses the ${t.pmeShapes === 'paper' ? 'paper-shape' : 'run-shape'} memory.`,
+    `Memory: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping; FPT+/FPT train on cached keys/values, the frozen LPM weights excluded). Run shapes: measured in each run. Paper shapes (ViT-B/16 LPM at 512x512, batch 16): a real step where it fits in the backend's memory, else extrapolated from real steps on shallower copies of the LPM at the same shapes, with the error on a held-out real step. PPE and PME use the mean AUC and the ${t.efficiencyShapes === 'paper' ? 'paper-shape' : 'run-shape'} learnable share and memory.`,
     '',
     "### The paper's own figures (FPT+ paper, ViT-B/16 pretrained, eight datasets; not produced by this run)",
     '',
@@ -207,6 +219,8 @@ export function tableCsv(t: ComparisonTable): string {
     'learnable_percent',
     'memory_mib',
     'memory_percent_of_full',
+    'paper_learnable',
+    'paper_learnable_percent',
     'paper_memory_mib',
     'paper_memory_percent_of_full',
     'paper_memory_how',
@@ -226,6 +240,8 @@ export function tableCsv(t: ComparisonTable): string {
       num(r.learnablePercent),
       num(r.memoryMiB),
       num(r.memoryPercentOfFull),
+      num(r.paperLearnable),
+      num(r.paperLearnablePercent),
       num(r.paperMemoryMiB),
       num(r.paperMemoryPercentOfFull),
       `"${r.paperMemoryHow}"`,

@@ -43,6 +43,8 @@ export interface RunSpec {
   paperMemory: { method: PaperShapeMemoryRecord; full: PaperShapeMemoryRecord } | { note: string };
   /** What the preset shrank. */
   shrunk: string[];
+  /** The matrix-product kernels in use, for the result file. */
+  kernels: string;
   /** Progress output. */
   progress: Progress;
   /** Test hook: called after each committed epoch checkpoint. */
@@ -241,7 +243,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
           selection: 'best validation AUC',
         },
         shrunk: spec.shrunk,
-        environment: environment(),
+        environment: environment(spec.kernels),
         parameters: counts,
         memory: {
           runShapes: runMemory,
