@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { channelStats, decodeFile, prepareDataset, scanDataset, stratifiedSubset } from '../src/data/index';
+import { channelStats, decodeFile, prepareDataset, scanDataset, stratifiedSubset, subsetQuotas } from '../src/data/index';
 import { runCommand } from '../src/commands/run';
 import { toyPng, writeToyDataset } from './helpers/toy-data';
 
@@ -80,6 +80,13 @@ describe('up-front data validation', () => {
     const sub = stratifiedSubset(items, 6);
     expect(new Set(sub.map((s) => s.label))).toEqual(new Set([0, 1]));
     expect(stratifiedSubset(items, 6)).toEqual(sub);
+    // Exactly the limit: largest remainders, and at least one image per class while the limit allows.
+    expect(sub).toHaveLength(6);
+    expect(subsetQuotas([17, 3], 6)).toEqual([5, 1]);
+    expect(subsetQuotas([5, 5, 6], 8)).toEqual([3, 2, 3]);
+    expect(subsetQuotas([100, 1, 1], 3)).toEqual([1, 1, 1]);
+    expect(subsetQuotas([100, 1, 1], 2)).toEqual([1, 1, 0]);
+    for (const n of [1, 7, 16, 33, 128]) expect(subsetQuotas([341, 60, 40, 30, 2], n).reduce((a, b) => a + b, 0)).toBe(n);
     const stats = channelStats([a]);
     expect(stats.std.every((s) => s > 0)).toBe(true);
   });

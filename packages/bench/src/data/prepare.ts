@@ -68,16 +68,43 @@ export function stratifiedSubset(items: DatasetItem[], n: number | undefined): D
   if (n === undefined || n >= items.length) return items;
   const byLabel = new Map<number, DatasetItem[]>();
   for (const it of items) byLabel.set(it.label, [...(byLabel.get(it.label) ?? []), it]);
+  const groups = [...byLabel.values()];
+  const quota = subsetQuotas(
+    groups.map((g) => g.length),
+    n,
+  );
   const key = (it: DatasetItem) => createHash('sha256').update(it.relPath).digest('hex');
   const keep = new Set<DatasetItem>();
-  for (const group of byLabel.values()) {
-    const quota = Math.max(1, Math.round((n * group.length) / items.length));
+  groups.forEach((group, i) => {
     group
       .sort((a, b) => (key(a) < key(b) ? -1 : 1))
-      .slice(0, quota)
+      .slice(0, quota[i])
       .forEach((it) => keep.add(it));
-  }
+  });
   return items.filter((it) => keep.has(it));
+}
+
+/**
+ * Images per class for a subset of exactly `n`: proportional shares rounded by largest remainder
+ * (so they add up to `n`), and at least one per class while `n` allows it, taken from the largest
+ * quotas, so that no class vanishes from a split.
+ * @param sizes - images per class
+ * @param n - subset size, below the total
+ */
+export function subsetQuotas(sizes: number[], n: number): number[] {
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const exact = sizes.map((s) => (n * s) / total);
+  const quota = exact.map(Math.floor);
+  const byRemainder = sizes.map((_, i) => i).sort((a, b) => exact[b] - quota[b] - (exact[a] - quota[a]) || a - b);
+  for (let left = n - quota.reduce((a, b) => a + b, 0), k = 0; left > 0; left--, k++) quota[byRemainder[k]]++;
+  for (let i = 0; i < quota.length; i++) {
+    if (quota[i] > 0 || sizes[i] === 0) continue;
+    const donor = quota.indexOf(Math.max(...quota));
+    if (quota[donor] <= 1) break; // fewer images than classes: some class has to go without
+    quota[donor]--;
+    quota[i]++;
+  }
+  return quota;
 }
 
 /**
