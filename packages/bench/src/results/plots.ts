@@ -53,6 +53,7 @@ export function efficiencySpec(t: ComparisonTable): TopLevelSpec {
         type: 'quantitative',
         title: `learnable parameters (${paper ? 'ViT-B/16' : 'run LPM'})`,
         scale: { type: 'sqrt', range: [60, 1600] },
+        legend: { titleLimit: 400 },
       },
       color: { field: 'method', type: 'nominal', title: 'method', legend: { labelLimit: 400, symbolSize: 150 } },
       shape: { field: 'method', type: 'nominal', title: 'method' },
