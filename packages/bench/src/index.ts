@@ -26,3 +26,6 @@ export * from './run/labels';
 export * from './run/seeds';
 export * from './run/reference';
 export * from './run/environment';
+export * from './memory/steps';
+export * from './memory/extrapolate';
+export * from './memory/paper';
