@@ -14,7 +14,7 @@ import { writeToyDataset } from './helpers/toy-data';
 // The CLI as built (turbo builds the bench before its tests): kill -9 needs a real process.
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'fpt-run-'));
-const args = (out: string) => [
+const args = (out: string, epochs = 4) => [
   'run',
   '--preset',
   'tiny',
@@ -25,7 +25,7 @@ const args = (out: string) => [
   '--methods',
   'lora,fpt-plus',
   '--epochs',
-  '4',
+  String(epochs),
   '--backend',
   'cpu',
   '--out',
@@ -214,22 +214,7 @@ describe('fpt-bench run', () => {
       numClasses: 3,
       label: 'test LPM at 32x32, batch 4, 3 classes',
     };
-    const argv = [
-      '--preset',
-      'tiny',
-      '--data-root',
-      root,
-      '--datasets',
-      'toy',
-      '--methods',
-      'lora,fpt-plus',
-      '--epochs',
-      '1',
-      '--backend',
-      'cpu',
-      '--out',
-      out,
-    ];
+    const argv = args(out, 1).slice(1); // in-process: without the command name
     const lines: string[] = [];
     expect(await runCommand([...argv, '--paper-memory', 'on'], (l) => lines.push(l), { paperShapes })).toBe(0);
     const r = results(out);
