@@ -10,6 +10,7 @@ import { readSafetensors, writeSafetensors, type WritableTensor } from '@fpt/cor
 import { parityCommand } from '../src/parity/run';
 import { paramsCommand } from '../src/commands/params';
 import { intOption, parseArgs } from '../src/commands/args';
+import { MeasurementFile } from '../src/run/measurements';
 
 const golden = (f: string) => fileURLToPath(new URL(`../../../test/fixtures/golden/${f}`, import.meta.url));
 
@@ -123,5 +124,25 @@ describe('reliability: options (items 7, 11, 12)', () => {
       ['layers=6,6', 'fpt-plus: option "layers" holds a layer twice: 6,6'],
     ];
     for (const [set, message] of cases) expect(() => params(['fpt-plus', '--set', set]), set).toThrow(message);
+  });
+});
+
+describe('measurement files in a results folder', () => {
+  it('keeps what another writer added, and names a corrupt file instead of using it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fpt-measure-'));
+    const path = join(dir, 'paper-memory.json');
+    const a = new MeasurementFile<{ peakBytes: number }>(path);
+    const b = new MeasurementFile<{ peakBytes: number }>(path); // another shard, same folder
+    expect(a.get('lora')).toBeUndefined();
+    a.set('lora', { peakBytes: 1 });
+    b.set('full', { peakBytes: 2 });
+    expect(a.get('lora')).toEqual({ peakBytes: 1 });
+    expect(a.get('full')).toEqual({ peakBytes: 2 });
+    writeFileSync(path, '{"lora": {"peakBy');
+    expect(() => a.get('lora')).toThrow(`${path}: not valid JSON`);
+    writeFileSync(path, '[1, 2]');
+    expect(() => a.set('x', { peakBytes: 3 })).toThrow(
+      `${path}: expected a JSON object of measurements by key; delete it to measure again`,
+    );
   });
 });

@@ -22,6 +22,7 @@ import { createLpm, vitConfigFromCheckpoint, type LpmSpec } from '../run/lpm';
 import { BENCH_PRESETS, PAPER_METHODS } from '../run/presets';
 import { createProgress, type Progress } from '../run/progress';
 import { fullFinetuneStepMemory } from '../run/reference';
+import { MeasurementFile } from '../run/measurements';
 import { trainRun } from '../run/train';
 import { buildTrainable, trainableMethods } from '../run/trainable';
 import { intOption, parseArgs } from './args';
@@ -227,24 +228,22 @@ export async function runCommand(
     preset.name,
     grid.map((r) => r.id),
   );
-  const referencePath = join(out, 'memory-reference.json');
-  const reference: Record<string, StepMemoryRecord> = existsSync(referencePath) ? JSON.parse(readFileSync(referencePath, 'utf8')) : {};
-  // Paper-shape memory: per method configuration, shared by every dataset and seed, kept in the output folder so that a resumed run does not measure again.
-  const paperPath = join(out, 'paper-memory.json');
-  const paper: Record<string, PaperShapeMemoryRecord> = existsSync(paperPath) ? JSON.parse(readFileSync(paperPath, 'utf8')) : {};
+  const reference = new MeasurementFile<StepMemoryRecord>(join(out, 'memory-reference.json'));
+  // Paper-shape memory: per method configuration, shared by every dataset and seed, kept in the
+  // output folder so that a resumed run does not measure again.
+  const paper = new MeasurementFile<PaperShapeMemoryRecord>(join(out, 'paper-memory.json'));
   const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
   const paperMemory = async (method: string): Promise<PaperShapeMemoryRecord> => {
     const options = sets[method] ?? {};
     const key = `v1|${paperShapes.label}|${method}|${JSON.stringify(options)}|${backend.backend}`;
-    if (!paper[key]) {
-      print(`${method}: step memory at the paper's shapes (${paperShapes.label})`);
-      const make = () => cliMethod(method).make(setsForLpm(method, options, paperShapes.imageSize));
-      paper[key] = await paperShapeMemory(make, { options, budgetBytes, backend: backend.backend, shapes: paperShapes, log: print });
-      const r = paper[key];
-      print(`${method}: ${(r.peakBytes / 2 ** 20).toFixed(1)} MiB at the paper's shapes (${r.how}, ${r.seconds.toFixed(0)} s)`);
-      atomicWriteFile(paperPath, JSON.stringify(paper, null, 1));
-    }
-    return paper[key];
+    const known = paper.get(key);
+    if (known) return known;
+    print(`${method}: step memory at the paper's shapes (${paperShapes.label})`);
+    const make = () => cliMethod(method).make(setsForLpm(method, options, paperShapes.imageSize));
+    const r = await paperShapeMemory(make, { options, budgetBytes, backend: backend.backend, shapes: paperShapes, log: print });
+    print(`${method}: ${(r.peakBytes / 2 ** 20).toFixed(1)} MiB at the paper's shapes (${r.how}, ${r.seconds.toFixed(0)} s)`);
+    paper.set(key, r);
+    return r;
   };
   let done = 0;
   for (const run of runs) {
@@ -258,9 +257,10 @@ export async function runCommand(
     const d = data.get(run.dataset)!;
     const numClasses = d.classes.length;
     const refKey = `buffers|${lpm.source}|${lpm.config.hiddenSize}x${lpm.config.numLayers}|${lpm.inputSize}|b${batch}|c${numClasses}|${tf.getBackend()}`;
-    if (!reference[refKey]) {
-      reference[refKey] = await fullFinetuneStepMemory(lpm, numClasses, batch);
-      atomicWriteFile(referencePath, JSON.stringify(reference, null, 1));
+    let fullFinetuneMemory = reference.get(refKey);
+    if (!fullFinetuneMemory) {
+      fullFinetuneMemory = await fullFinetuneStepMemory(lpm, numClasses, batch);
+      reference.set(refKey, fullFinetuneMemory);
     }
     const paperRecords =
       paperMemoryOption === 'off'
@@ -288,7 +288,7 @@ export async function runCommand(
       batch,
       cacheDir,
       checkpointDir: join(out, 'checkpoints', run.id),
-      fullFinetuneMemory: reference[refKey],
+      fullFinetuneMemory,
       paperMemory: paperRecords,
       shrunk,
       kernels,
