@@ -76,6 +76,23 @@ describe('transforms', () => {
     expect(half[3]).toBeCloseTo(3 / 7, 6);
   });
 
+  it('a region resize reads only the rows its filter reaches', () => {
+    const rng = new Rng(3);
+    const img = { width: 40, height: 30, data: Float32Array.from({ length: 40 * 30 * 3 }, () => rng.next()) };
+    const region = { x: 5, y: 9, w: 28, h: 12 };
+    const want = resize(img, 16, 16, region);
+    // Rows far outside the region (the filter of a 12 -> 16 stretch reaches one row beyond it) do not matter.
+    const changed = { ...img, data: img.data.slice() };
+    for (let y = 0; y < 30; y++) if (y < 7 || y > 22) changed.data.fill(-5, y * 40 * 3, (y + 1) * 40 * 3);
+    expect(Array.from(resize(changed, 16, 16, region).data)).toEqual(Array.from(want.data));
+    // And rows it reaches do.
+    changed.data.fill(-5, 10 * 40 * 3, 11 * 40 * 3);
+    expect(Array.from(resize(changed, 16, 16, region).data)).not.toEqual(Array.from(want.data));
+    // The same region of the image cut down to rows 7-22 gives the same pixels.
+    const cut = { width: 40, height: 16, data: img.data.slice(7 * 40 * 3, 23 * 40 * 3) };
+    expect(Array.from(resize(cut, 16, 16, { ...region, y: 2 }).data)).toEqual(Array.from(want.data));
+  });
+
   it('flip twice is the identity; brightness and contrast as torchvision', () => {
     const g = gradient(5, 3);
     expect(Array.from(horizontalFlip(horizontalFlip(g)).data)).toEqual(Array.from(g.data));

@@ -35,27 +35,38 @@ function axisWeights(inSize: number, outSize: number, start: number, span: numbe
 export function resize(img: FloatImage, width: number, height: number, region = { x: 0, y: 0, w: img.width, h: img.height }): FloatImage {
   const wx = axisWeights(img.width, width, region.x, region.w);
   const wy = axisWeights(img.height, height, region.y, region.h);
-  // Rows first into [img.height, width], then columns.
+  // Rows first into [img.height, width] (only the rows the column pass reads), then columns.
+  const rowLo = wy[0].first;
+  const rowHi = wy[height - 1].first + wy[height - 1].weights.length;
+  const src = img.data;
   const tmp = new Float32Array(img.height * width * 3);
-  for (let y = 0; y < img.height; y++) {
+  for (let y = rowLo; y < rowHi; y++) {
     for (let x = 0; x < width; x++) {
       const { first, weights } = wx[x];
-      for (let c = 0; c < 3; c++) {
-        let acc = 0;
-        for (let k = 0; k < weights.length; k++) acc += weights[k] * img.data[(y * img.width + first + k) * 3 + c];
-        tmp[(y * width + x) * 3 + c] = acc;
+      const base = (y * img.width + first) * 3;
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (let k = 0; k < weights.length; k++) {
+        const w = weights[k];
+        r += w * src[base + 3 * k];
+        g += w * src[base + 3 * k + 1];
+        b += w * src[base + 3 * k + 2];
       }
+      const o = (y * width + x) * 3;
+      tmp[o] = r;
+      tmp[o + 1] = g;
+      tmp[o + 2] = b;
     }
   }
   const data = new Float32Array(height * width * 3);
+  const stride = width * 3;
   for (let y = 0; y < height; y++) {
     const { first, weights } = wy[y];
-    for (let x = 0; x < width; x++) {
-      for (let c = 0; c < 3; c++) {
-        let acc = 0;
-        for (let k = 0; k < weights.length; k++) acc += weights[k] * tmp[((first + k) * width + x) * 3 + c];
-        data[(y * width + x) * 3 + c] = acc;
-      }
+    for (let i = 0; i < stride; i++) {
+      let acc = 0;
+      for (let k = 0; k < weights.length; k++) acc += weights[k] * tmp[(first + k) * stride + i];
+      data[y * stride + i] = acc;
     }
   }
   return { width, height, data };
@@ -74,7 +85,9 @@ export function horizontalFlip(img: FloatImage): FloatImage {
 
 /** Multiplies every value by `factor`, clamped to [0, 1] (torchvision's adjust_brightness). */
 export function adjustBrightness(img: FloatImage, factor: number): FloatImage {
-  return { ...img, data: img.data.map((v) => Math.min(1, Math.max(0, v * factor))) };
+  const data = new Float32Array(img.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = Math.min(1, Math.max(0, img.data[i] * factor));
+  return { ...img, data };
 }
 
 /** Blends with the mean grey level by `factor`, clamped to [0, 1] (torchvision's adjust_contrast). */
@@ -83,7 +96,9 @@ export function adjustContrast(img: FloatImage, factor: number): FloatImage {
   let mean = 0;
   for (let i = 0; i < n; i++) mean += 0.299 * img.data[3 * i] + 0.587 * img.data[3 * i + 1] + 0.114 * img.data[3 * i + 2];
   mean /= n;
-  return { ...img, data: img.data.map((v) => Math.min(1, Math.max(0, mean + factor * (v - mean)))) };
+  const data = new Float32Array(img.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = Math.min(1, Math.max(0, mean + factor * (img.data[i] - mean)));
+  return { ...img, data };
 }
 
 /**
