@@ -14,7 +14,7 @@ import { writeToyDataset } from './helpers/toy-data';
 // The CLI as built (turbo builds the bench before its tests): kill -9 needs a real process.
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'fpt-run-'));
-const args = (out: string, epochs = 4) => [
+const args = (out: string, epochs = 4, methods = 'lora,fpt-plus') => [
   'run',
   '--preset',
   'tiny',
@@ -23,7 +23,7 @@ const args = (out: string, epochs = 4) => [
   '--datasets',
   'toy',
   '--methods',
-  'lora,fpt-plus',
+  methods,
   '--epochs',
   String(epochs),
   '--backend',
@@ -169,22 +169,7 @@ describe('fpt-bench run', () => {
     const out = join(root, 'inproc');
     const before = tf.memory().numTensors;
     const code = await runCommand(
-      [
-        '--preset',
-        'tiny',
-        '--data-root',
-        root,
-        '--datasets',
-        'toy',
-        '--methods',
-        'linear,fpt',
-        '--epochs',
-        '2',
-        '--backend',
-        'cpu',
-        '--out',
-        out,
-      ],
+      args(out, 2, 'linear,fpt').slice(1), // in-process: without the command name
       () => {},
     );
     expect(code).toBe(0);

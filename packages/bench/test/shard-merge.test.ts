@@ -52,8 +52,8 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** Two shards of fpt-plus on the toy dataset (seeds 0 and 1), one epoch, sharing the cache `cache`. */
-function sharedCacheRun(cache: string): string[] {
+/** fpt-plus on the toy dataset (by default seeds 0 and 1, two shards' worth), one epoch, sharing the cache `cache`. */
+function sharedCacheRun(cache: string, seeds = '0,1'): string[] {
   return [
     'run',
     '--preset',
@@ -65,7 +65,7 @@ function sharedCacheRun(cache: string): string[] {
     '--methods',
     'fpt-plus',
     '--seeds',
-    '0,1',
+    seeds,
     '--epochs',
     '1',
     '--backend',
@@ -229,25 +229,7 @@ describe('shards sharing one key/value cache', () => {
     writeFileSync(claim(2), JSON.stringify({ host: 'elsewhere', pid: 1 }));
     const hourAgo = new Date(Date.now() - 3_600_000);
     utimesSync(claim(2), hourAgo, hourAgo);
-    const args = [
-      'run',
-      '--preset',
-      'tiny',
-      '--data-root',
-      root,
-      '--datasets',
-      'toy',
-      '--methods',
-      'fpt-plus',
-      '--seeds',
-      '0',
-      '--epochs',
-      '1',
-      '--backend',
-      'cpu',
-      '--cache',
-      cache,
-    ];
+    const args = sharedCacheRun(cache, '0');
     const running = benchAsync([...args, '--out', join(root, 'cache-claims')]);
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {
