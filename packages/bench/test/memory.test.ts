@@ -4,8 +4,8 @@ import { parameterReport } from '@fpt/core';
 import { createVit, vitConfig } from '@fpt/backbone-vit';
 import { fptPlus } from '@fpt/fpt-plus';
 import { totalmem } from 'node:os';
-import { extrapolateStepMemory, leastSquares } from '../src/memory/extrapolate';
-import { paperShapeMemory, stepMemoryBudget, type PaperShapes } from '../src/memory/paper';
+import { extrapolateStepMemory, leastSquares, predictStepMemory } from '../src/memory/extrapolate';
+import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, vitB16At512, type PaperShapes } from '../src/memory/paper';
 import { cliMethod } from '../src/methods';
 import { parseChecks } from '../src/commands/memory';
 import { methodStepMemory } from '../src/memory/steps';
@@ -71,6 +71,7 @@ describe('memory accounting', () => {
         [3, 2],
       ]);
       expect(Math.abs(est.validation.relativeError)).toBeLessThan(0.01);
+      expect(est.predictedBytes).toBe(predictStepMemory(est.coefficients, 8, 6));
       expect(Math.abs(est.predictedBytes - real.peakBytes) / real.peakBytes).toBeLessThan(0.01);
       expect(tf.memory().numTensors).toBe(before);
     },
@@ -116,6 +117,12 @@ describe('memory accounting', () => {
     expect(parseChecks(undefined)).toEqual([]);
     expect(() => parseChecks('12x2,12')).toThrow('--check expects layers x batch pairs such as 12x2,8x2, got "12"');
     expect(() => parseChecks('0x2')).toThrow('got "0x2"');
+  });
+
+  it("names the paper's shapes and their variants", () => {
+    expect(PAPER_SHAPES.label).toBe('ViT-B/16 LPM at 512x512, batch 16, 5-class head');
+    expect([PAPER_SHAPES.imageSize, PAPER_SHAPES.batch, PAPER_SHAPES.numClasses, PAPER_SHAPES.lpm.hiddenSize]).toEqual([512, 16, 5, 768]);
+    expect(vitB16At512(8, 2).label).toBe('ViT-B/16 LPM at 512x512, batch 8, 2-class head');
   });
 
   it('budgets three quarters of a capped heap, else half of the machine', () => {

@@ -1,7 +1,8 @@
 import { selectBackend, type BackendName } from '@fpt/core';
 import { describeKernels, enableFastKernels } from '@fpt/kernels';
 import { vitConfig } from '@fpt/backbone-vit';
-import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget } from '../memory/paper';
+import { predictStepMemory } from '../memory/extrapolate';
+import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, vitB16At512 } from '../memory/paper';
 import { methodStepMemory } from '../memory/steps';
 import { cliMethod, setsForLpm } from '../methods';
 import type { PaperShapeMemoryRecord } from '../results/schema';
@@ -53,12 +54,7 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
   const sets = methodSets(args.sets, methods);
   const batch = intOption(args, 'batch', PAPER_SHAPES.batch);
   const numClasses = classesOption(args, PAPER_SHAPES.numClasses);
-  const shapes = {
-    ...PAPER_SHAPES,
-    batch,
-    numClasses,
-    label: `ViT-B/16 LPM at ${PAPER_SHAPES.imageSize}x${PAPER_SHAPES.imageSize}, batch ${batch}, ${numClasses}-class head`,
-  };
+  const shapes = vitB16At512(batch, numClasses);
   // Peak bytes depend on shapes only; a faster backend just finishes sooner, a capped one (WASM) extrapolates more.
   const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
   print(
@@ -85,10 +81,11 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
       : '';
     print(`${method} step: ${MiB(r.peakBytes)}, ${describeHow(r)}${excluded} (${r.seconds.toFixed(0)} s)`);
     // Further real steps, not used by the fit, against its prediction.
-    const c = r.extrapolation?.coefficients;
-    for (const { depth, batch: b } of c ? checks : []) {
+    const fitted = r.extrapolation?.coefficients;
+    if (!fitted) continue;
+    for (const { depth, batch: b } of checks) {
       const m = await methodStepMemory(vitConfig({ ...shapes.lpm, numLayers: depth }), make(), b, numClasses, shapes.imageSize);
-      const predicted = c!.constant + c!.perLayer * depth + c!.perImage * b + c!.perImageLayer * depth * b;
+      const predicted = predictStepMemory(fitted, depth, b);
       print(
         `  check: ${depth} layers, batch ${b}: measured ${MiB(m.peakBytes)}, predicted ${MiB(predicted)}, error ${((100 * (predicted - m.peakBytes)) / m.peakBytes).toFixed(3)} %`,
       );

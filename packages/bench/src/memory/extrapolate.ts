@@ -42,6 +42,16 @@ export interface StepMemoryCoefficients {
   perImageLayer: number;
 }
 
+/**
+ * The bilinear model's prediction of a step's peak bytes.
+ * @param c - the fitted coefficients
+ * @param depth - layers
+ * @param batch - images per step
+ */
+export function predictStepMemory(c: StepMemoryCoefficients, depth: number, batch: number): number {
+  return c.constant + c.perLayer * depth + c.perImage * batch + c.perImageLayer * depth * batch;
+}
+
 /** A step's peak memory extrapolated from real steps, with its held-out check. */
 export interface StepMemoryExtrapolation {
   /** Predicted peak bytes at the target depth and batch. */
@@ -128,8 +138,7 @@ export async function extrapolateStepMemory(
     samples.map((s) => s.peakBytes),
   );
   const coefficients = { constant, perLayer, perImage, perImageLayer };
-  const predict = (s: { depth: number; batch: number }) =>
-    constant + perLayer * s.depth + perImage * s.batch + perImageLayer * s.batch * s.depth;
+  const predict = (s: { depth: number; batch: number }) => predictStepMemory(coefficients, s.depth, s.batch);
   const atDepth = { depth: target.numLayers, batch: 1 };
   const heldOut = predict(atDepth) <= (options.budgetBytes ?? Number.POSITIVE_INFINITY) ? atDepth : HELD_OUT;
   const held = await measure(heldOut.depth, heldOut.batch);

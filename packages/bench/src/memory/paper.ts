@@ -29,14 +29,23 @@ export interface PaperShapes {
   label: string;
 }
 
-/** The paper's shapes: ViT-B/16 (HF naming, trained at 384) run at 512x512, batch 16, a 5-class head (Messidor-2, DDR). */
-export const PAPER_SHAPES: PaperShapes = {
-  lpm: vitB16Hf384(),
-  imageSize: 512,
-  batch: 16,
-  numClasses: 5,
-  label: 'ViT-B/16 LPM at 512x512, batch 16, 5-class head',
-};
+/**
+ * The paper's LPM, ViT-B/16 (HF naming, trained at 384), run at 512x512, with a batch and head size.
+ * @param batch - images per step (the paper's: 16)
+ * @param numClasses - classes of the head (default 5: Messidor-2, DDR)
+ */
+export function vitB16At512(batch: number, numClasses: number): PaperShapes {
+  return {
+    lpm: vitB16Hf384(),
+    imageSize: 512,
+    batch,
+    numClasses,
+    label: `ViT-B/16 LPM at 512x512, batch ${batch}, ${numClasses}-class head`,
+  };
+}
+
+/** The paper's shapes: ViT-B/16 at 512x512, batch 16, a 5-class head. */
+export const PAPER_SHAPES: PaperShapes = vitB16At512(16, 5);
 
 /**
  * Bytes a real step may take: three quarters of a backend's own cap (WASM's 4 GiB heap also holds

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, measureStep, parameterReport, trainStep } from '@fpt/core';
-import { adapt, createVit, trainingContext, type AdaptedModel, type Method, type VitConfig, type VitModel } from '@fpt/backbone-vit';
+import { adapt, createVit, trainingContext, type AdaptedModel, type Method, type VitConfig } from '@fpt/backbone-vit';
 
 /** Peak live-tensor bytes of one steady-state training step, and what was measured. */
 export interface StepMemory {
@@ -8,30 +8,11 @@ export interface StepMemory {
   peakBytes: number;
   /** Bytes of parameters that live through the step but are not the method's concern (excluded from `peakBytes`). */
   excludedBytes: number;
-  /** Parameters the optimizer updates (they also carry gradients and AdamW's two moments). */
-  learnableParams?: number;
-  /** Parameters live during the step that do not train, `excludedBytes` not counted (4 bytes each). */
-  frozenParams?: number;
 }
 
 /** Whether a method's step trains on precomputed inputs and never runs the backbone (FPT+, FPT: the `needsInputs` capability). */
 export function trainsFromInputs(model: AdaptedModel): boolean {
   return model.inputs.length > 0;
-}
-
-/**
- * Every live parameter of an adapted model (backbone, methods, head) is learnable, frozen, or
- * excluded (the backbone of a method that trains from precomputed inputs: its step never reads it).
- */
-export function parameterSplit(
-  backbone: VitModel,
-  model: AdaptedModel,
-): { learnableParams: number; frozenParams: number; excludedParams: number } {
-  const learnableParams = model.trainableVariables().reduce((n, v) => n + v.size, 0);
-  const backboneParams = parameterReport(backbone).total;
-  const all = backboneParams + model.module.namedParameters().reduce((n, p) => n + p.variable.size, 0);
-  const excludedParams = trainsFromInputs(model) ? backboneParams : 0;
-  return { learnableParams, frozenParams: all - learnableParams - excludedParams, excludedParams };
 }
 
 /**
@@ -73,13 +54,13 @@ export async function methodStepMemory(
     extras: Object.fromEntries(Object.entries(model.inputShapes(1)).map(([k, shape]) => [k, tf.randomNormal(shape)])),
     labels: tf.zeros([1], 'int32'),
   };
-  const { learnableParams, frozenParams, excludedParams } = parameterSplit(backbone, model);
-  const excludedBytes = 4 * excludedParams;
+  // A step on precomputed inputs never reads the backbone's weights.
+  const excludedBytes = trainsFromInputs(model) ? 4 * parameterReport(backbone).total : 0;
   try {
     step(0, first);
     tf.dispose([first.pixels, first.labels, ...Object.values(first.extras)]);
     const m = await measureStep(() => step(1, { pixels, extras, labels }));
-    return { peakBytes: m.peakBufferBytes - excludedBytes, excludedBytes, learnableParams, frozenParams };
+    return { peakBytes: m.peakBufferBytes - excludedBytes, excludedBytes };
   } finally {
     tf.dispose([pixels, labels, first.pixels, first.labels, ...Object.values(extras), ...Object.values(first.extras)]);
     opt.dispose();
