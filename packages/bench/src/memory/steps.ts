@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, measureStep, parameterReport, trainStep } from '@fpt/core';
-import { adapt, createVit, trainingContext, type AdaptedModel, type Method, type VitConfig } from '@fpt/backbone-vit';
+import { adapt, createVit, trainingContext, type AdaptedModel, type Method, type VitConfig, type VitModel } from '@fpt/backbone-vit';
 
 /** Peak live-tensor bytes of one steady-state training step, and what was measured. */
 export interface StepMemory {
@@ -13,6 +13,16 @@ export interface StepMemory {
 /** Whether a method's step trains on precomputed inputs and never runs the backbone (FPT+, FPT: the `needsInputs` capability). */
 export function trainsFromInputs(model: AdaptedModel): boolean {
   return model.inputs.length > 0;
+}
+
+/**
+ * Bytes of backbone weights a training step never reads: all of them for a method that trains from
+ * precomputed inputs (FPT+, FPT), none otherwise. Memory figures leave them out and report them apart.
+ * @param model - the adapted model
+ * @param backbone - its backbone
+ */
+export function unreadWeightBytes(model: AdaptedModel, backbone: VitModel): number {
+  return trainsFromInputs(model) ? 4 * parameterReport(backbone).total : 0;
 }
 
 /**
@@ -54,8 +64,7 @@ export async function methodStepMemory(
     extras: Object.fromEntries(Object.entries(model.inputShapes(1)).map(([k, shape]) => [k, tf.randomNormal(shape)])),
     labels: tf.zeros([1], 'int32'),
   };
-  // A step on precomputed inputs never reads the backbone's weights.
-  const excludedBytes = trainsFromInputs(model) ? 4 * parameterReport(backbone).total : 0;
+  const excludedBytes = unreadWeightBytes(model, backbone);
   try {
     step(0, first);
     tf.dispose([first.pixels, first.labels, ...Object.values(first.extras)]);

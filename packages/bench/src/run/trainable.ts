@@ -2,13 +2,14 @@
 // parameters, its saved state and its key/value preloading. Everything else in the bench is
 // method-agnostic and goes through `Trainable`. Built on the one method contract (`adapt`).
 import * as tf from '@tensorflow/tfjs-core';
-import { configFromStrings, parameterReport, type TensorEntry, type WritableTensor } from '@fpt/core';
+import { configFromStrings, type TensorEntry, type WritableTensor } from '@fpt/core';
 import { adapt, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
 import { fptPart } from '@fpt/fpt-plus';
 import { featureFingerprint, KvCache, kvShape, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
 import { sharedPreload } from './shared-preload';
 import { CLI_METHODS, cliMethod, setsForLpm } from '../methods';
 import type { ChannelStats } from '../data/prepare';
+import { trainsFromInputs, unreadWeightBytes } from '../memory/steps';
 
 /** A batch as every method takes it: pixels at the method's input size, plus method-specific inputs. */
 export interface Batch {
@@ -156,7 +157,7 @@ export function buildTrainable(o: BuildOptions): Trainable {
   const lpm = o.lpm;
   // Methods that need extra inputs (FPT+/FPT: the LPM's keys and values) train on their own pixels
   // and never run the LPM in a step; the others read the LPM-size image.
-  const needsKeyValues = model.inputs.length > 0;
+  const needsKeyValues = trainsFromInputs(model);
   const named = () => [
     ...model.module.namedParameters().map((p) => ({ name: p.name, variable: p.variable })),
     ...model.stack.unfrozen.map((n) => ({ name: `backbone.${n}`, variable: lpm.get(n) })),
@@ -207,7 +208,7 @@ export function buildTrainable(o: BuildOptions): Trainable {
     saveState: () => stateOf(named()),
     loadState: (tensors) => loadInto(named(), tensors),
     counts: () => model.counts(),
-    excludedBytes: () => (needsKeyValues ? parameterReport(lpm).total * 4 : 0),
+    excludedBytes: () => unreadWeightBytes(model, lpm),
     dispose: () => {
       model.dispose();
       lpm.dispose();
