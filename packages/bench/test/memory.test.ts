@@ -77,17 +77,22 @@ describe('memory accounting', () => {
     },
   );
 
-  it('refuses to extrapolate to a target too shallow for a held-out step', async () => {
-    await expect(
-      extrapolateStepMemory(vitConfig({ ...target, numLayers: 4 }), () => cliMethod('lora').make({}), {
-        imageSize: 32,
-        batch: 2,
-        numClasses: 3,
-      }),
-    ).rejects.toThrow(/4 layers; extrapolating needs more than 4/);
+  it('fits a target of at most 4 layers at its own depth over the batch, held out at batch 4', async () => {
+    const shallow = vitConfig({ ...target, numLayers: 4 });
+    const make = () => cliMethod('lora').make({});
+    const est = await extrapolateStepMemory(shallow, make, { imageSize: 32, batch: 5, numClasses: 3 });
+    expect(est.samples.map((s) => [s.depth, s.batch])).toEqual([
+      [4, 2],
+      [4, 3],
+    ]);
+    expect([est.validation.sample.depth, est.validation.sample.batch]).toEqual([4, 4]);
+    expect(est.coefficients.perLayer).toBe(0);
+    expect(est.coefficients.perImageLayer).toBe(0);
+    const real = await methodStepMemory(shallow, make(), 5, 3, 32);
+    expect(Math.abs(est.predictedBytes - real.peakBytes) / real.peakBytes).toBeLessThan(0.01);
   });
 
-  it('takes a real step where the prediction fits the budget, else the extrapolation; FPT+ always a real step', async () => {
+  it('takes a real step where the prediction fits the budget, else the extrapolation; FPT+ too', async () => {
     const make = () => cliMethod('lora').make({});
     const common = { options: {}, backend: 'test', shapes };
     const big = await paperShapeMemory(make, { ...common, budgetBytes: 2 ** 40 });
@@ -103,10 +108,14 @@ describe('memory accounting', () => {
     expect(small.shapes).toBe('test LPM at 32x32, batch 6, 3 classes');
     const fptMake = () =>
       fptPlus({ inputSize: 32, layers: [1, 5], side: { hiddenSize: 8, numHeads: 2, mlpDim: 16, patchSize: 8, imageSize: 16 } });
-    const fpt = await paperShapeMemory(fptMake, { ...common, budgetBytes: 1 });
-    expect(fpt.how).toBe('measured');
-    expect(fpt.extrapolation).toBeNull();
-    expect(fpt.excludedBytes).toBeGreaterThan(0);
+    // Every real step checks the budget first, FPT+'s (which trains from cached keys and values) too.
+    const fptSmall = await paperShapeMemory(fptMake, { ...common, budgetBytes: 1 });
+    const fptBig = await paperShapeMemory(fptMake, { ...common, budgetBytes: 2 ** 40, fit: fptSmall.extrapolation! });
+    expect([fptSmall.how, fptBig.how]).toEqual(['extrapolated', 'measured']);
+    expect(fptSmall.peakBytes).toBe(fptSmall.extrapolation!.predictedBytes);
+    expect(Math.abs(fptSmall.peakBytes - fptBig.peakBytes) / fptBig.peakBytes).toBeLessThan(0.05);
+    expect(fptSmall.excludedBytes).toBeGreaterThan(0);
+    expect(fptBig.excludedBytes).toBe(fptSmall.excludedBytes);
   });
 
   it('parses --check pairs and names a malformed one', () => {

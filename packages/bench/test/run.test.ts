@@ -213,8 +213,11 @@ describe('fpt-bench run', () => {
     // The CPU backend's budget (half the machine) holds these steps: real steps, the extrapolation beside them.
     expect(lora.how).toBe('measured');
     expect(Math.abs(lora.extrapolation!.predictedBytes - lora.peakBytes) / lora.peakBytes).toBeLessThan(0.01);
+    // FPT+ goes through the same check (its fit at the LPM's own depth: its step never runs the LPM).
     expect(fpt.how).toBe('measured');
-    expect(fpt.extrapolation).toBeNull();
+    expect(fpt.extrapolation!.samples.every((s) => s.depth === paperShapes.lpm.numLayers)).toBe(true);
+    // The fits are kept in the folder, one per method configuration and shapes.
+    expect(Object.keys(JSON.parse(readFileSync(join(out, 'memory-fits.json'), 'utf8'))).length).toBeGreaterThanOrEqual(3);
     // Parameters on the paper-shape LPM, not on the run's.
     expect(lora.parameters.learnable).toBeGreaterThan(0);
     expect(lora.parameters.total).toBeGreaterThan(lora.parameters.learnable);

@@ -163,12 +163,55 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): { out: tf.T
 }
 
 /**
- * Inverted dropout: zero each element with probability `rate` and scale the rest by 1/(1-rate).
- * Identity when `rate` is 0 or `training` is false.
+ * Where the samples of a tensor lie in a training step's batch, so that each sample draws its own
+ * dropout mask: a sample's mask then depends only on the step's seed and the sample's index in the
+ * whole batch, and a batch split into micro-batches (gradient accumulation) draws exactly the masks
+ * of the whole batch.
  */
-export function dropout(x: tf.Tensor, rate: number, training: boolean, seed?: number): tf.Tensor {
+export interface DropoutSamples {
+  /** The tensor's batch axis. */
+  axis: number;
+  /** Index, in the step's whole batch, of the tensor's first sample (0 unless it is a micro-batch). */
+  offset: number;
+}
+
+/**
+ * The seed of sample `index`'s mask under a call's seed (a 32-bit mix: neighbouring indices and
+ * seeds give unrelated streams).
+ * @param seed - the call's seed
+ * @param index - the sample's index in the whole batch
+ */
+export function sampleSeed(seed: number, index: number): number {
+  let h = Math.imul((seed ^ 0x9e3779b9) >>> 0, 0x85ebca6b) ^ Math.imul(index + 1, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * Inverted dropout: zero each element with probability `rate` and scale the rest by 1/(1-rate).
+ * Identity when `rate` is 0 or `training` is false. With `samples`, every sample along
+ * `samples.axis` draws its own mask from {@link sampleSeed}(seed, offset + i).
+ * @param x - input
+ * @param rate - drop probability in [0, 1)
+ * @param training - dropout only applies in training
+ * @param seed - seed of the mask (of the masks, with `samples`)
+ * @param samples - per-sample masks: the batch axis and this tensor's first sample's index in the batch
+ */
+export function dropout(x: tf.Tensor, rate: number, training: boolean, seed?: number, samples?: DropoutSamples): tf.Tensor {
   if (!training || rate <= 0) return x;
-  const keep = tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', seed), rate), 'float32');
+  let u: tf.Tensor;
+  if (samples && seed !== undefined) {
+    const { axis, offset } = samples;
+    const shape = x.shape.filter((_, i) => i !== axis);
+    u = tf.stack(
+      Array.from({ length: x.shape[axis] }, (_, i) => tf.randomUniform(shape, 0, 1, 'float32', sampleSeed(seed, offset + i))),
+      axis,
+    );
+  } else {
+    u = tf.randomUniform(x.shape, 0, 1, 'float32', seed);
+  }
+  const keep = tf.cast(tf.greaterEqual(u, rate), 'float32');
   return tf.mul(x, tf.mul(keep, 1 / (1 - rate)));
 }
 

@@ -166,7 +166,7 @@ export class FptModel implements AttachedMethod {
    * @param ctx - dropout mode and seed
    */
   fused(kv: KeyValues, ctx: ForwardContext): tf.Tensor {
-    return fuse(this.fusion, kv.keys, kv.values, { training: ctx.training, seed: ctx.seed });
+    return fuse(this.fusion, kv.keys, kv.values, { training: ctx.training, seed: ctx.seed, sampleOffset: ctx.sampleOffset });
   }
 
   /**

@@ -6,8 +6,10 @@ import type { FusionModule } from './module';
 export interface FuseOptions {
   /** Apply dropout (training). Default false. */
   training?: boolean;
-  /** Seed of the dropout mask. */
+  /** Seed of the dropout masks. */
   seed?: number;
+  /** Index of the first image in the step's whole batch (micro-batches); each image draws its own mask. Default 0. */
+  sampleOffset?: number;
 }
 
 /**
@@ -40,6 +42,7 @@ export function fuse(fusion: FusionModule, keys: tf.Tensor, values: tf.Tensor, o
   const v = tf.reshape(values, [L * B, H, n, d]);
   // core's fused attention: backward keeps q, k, v and the probabilities, not the scores.
   const context = tf.reshape(tf.transpose(attention(qb, k, v).out, [0, 2, 1, 3]), [L, B, M, D]);
-  const drop = (x: tf.Tensor) => dropout(x, fusion.config.dropout, options.training ?? false, options.seed);
+  const drop = (x: tf.Tensor) =>
+    dropout(x, fusion.config.dropout, options.training ?? false, options.seed, { axis: 1, offset: options.sampleOffset ?? 0 });
   return variant.output(fusion, context, P, fusion.config, drop);
 }

@@ -9,6 +9,12 @@ export interface ForwardContext {
   readonly seed: number;
   /** The optimisation step this call belongs to (0 outside training). */
   readonly step: number;
+  /**
+   * Index, in the step's whole batch, of this call's first image: 0 unless the call is one
+   * micro-batch of a step that accumulates gradients. Dropout draws each image's mask from the
+   * seed and the image's index in the whole batch, so micro-batches draw the whole batch's masks.
+   */
+  readonly sampleOffset?: number;
 }
 
 /** The context of an evaluation pass: no dropout, seed 0, step 0. */

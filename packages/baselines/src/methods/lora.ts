@@ -117,8 +117,12 @@ export const lora = defineMethod<LoraConfig>({
         linear(name, x, y) {
           const here = byLayer.get(name);
           if (!here || merge.isMerged()) return y;
-          // One mask per layer and call: the call's seed mixed with the layer's index.
-          const xin = dropout(x, c.dropout, ctx.training, (Math.imul(ctx.seed, 31) + layerIndex.get(name)!) >>> 0);
+          // One mask per layer, call and image: the call's seed mixed with the layer's index, then
+          // with the image's index in the whole batch (micro-batches draw the whole batch's masks).
+          const xin = dropout(x, c.dropout, ctx.training, (Math.imul(ctx.seed, 31) + layerIndex.get(name)!) >>> 0, {
+            axis: 0,
+            offset: ctx.sampleOffset ?? 0,
+          });
           const width = y.shape[y.rank - 1] as number;
           const flat = tf.reshape(xin, [-1, x.shape[x.rank - 1] as number]);
           const updates = here.map((s) => {

@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, type BackendName } from '@fpt/core';
 import { describeKernels, enableFastKernels } from '@fpt/kernels';
 import { atomicWriteFile, readSafetensorsFile } from '@fpt/core/node';
@@ -19,9 +18,9 @@ import { benchGrid, type GridRun } from '../run/grid';
 import { parseShard, shardRuns, type Shard } from '../run/shard';
 import { writeGridFile } from '../results/grid-file';
 import { createLpm, vitConfigFromCheckpoint, type LpmSpec } from '../run/lpm';
-import { BENCH_PRESETS, PAPER_METHODS } from '../run/presets';
+import { BENCH_PRESETS, PAPER_METHODS, type BenchPreset } from '../run/presets';
 import { createProgress, type Progress } from '../run/progress';
-import { fullFinetuneStepMemory } from '../run/reference';
+import { StepMemoryFits, planMicroBatch } from '../run/memory-plan';
 import { MeasurementFile } from '../run/measurements';
 import { trainRun } from '../run/train';
 import { buildTrainable, trainableMethods } from '../run/trainable';
@@ -43,6 +42,8 @@ const OPTIONS = [
   'shard',
   'cache',
   'paper-memory',
+  'limit',
+  'micro-batch',
 ];
 
 /** `fpt-bench run` options that take a value (`fpt-bench cluster` passes them on). */
@@ -52,7 +53,7 @@ export const RUN_OPTIONS: readonly string[] = OPTIONS;
 export const RUN_USAGE = `fpt-bench run [--preset quick|paper] [--methods a,b|paper|all] [--datasets a,b] [--data-root DIR]
               [--weights PATH|hf:REPO[@REV]] [--epochs N] [--batch N] [--seeds 0,1,2] [--backend auto|wasm|cpu|tensorflow]
               [--out DIR] [--classes N] [--decoder sharp|js] [--set method.key=value]...
-              [--shard i/n] [--cache DIR] [--paper-memory on|off] [--dry-run]`;
+              [--shard i/n] [--cache DIR] [--paper-memory on|off] [--limit N] [--micro-batch N] [--dry-run]`;
 
 /** Parses `--methods`: a list, `paper` (the paper table's rows) or `all`. */
 export function parseMethods(raw: string | undefined, fallback: string[]): string[] {
@@ -97,7 +98,7 @@ async function prepareAll(
   names: string[],
   dataRoot: string,
   classes: number | undefined,
-  preset: (typeof BENCH_PRESETS)[string],
+  preset: BenchPreset,
   decoder: 'sharp' | 'js',
   progress: Progress,
 ): Promise<{ data: Map<string, PreparedDataset>; problems: DataProblem[] }> {
@@ -143,14 +144,32 @@ export async function runCommand(
   if (args.positional.length)
     throw new Error(`fpt-bench run takes no positional arguments (got ${args.positional.join(' ')})\nusage: ${RUN_USAGE}`);
   const presetName = args.options.preset ?? 'quick';
-  const preset = BENCH_PRESETS[presetName];
-  if (!preset) throw new Error(`--preset: unknown preset "${presetName}"; known: ${Object.keys(BENCH_PRESETS).join(', ')}`);
+  const named = BENCH_PRESETS[presetName];
+  if (!named) throw new Error(`--preset: unknown preset "${presetName}"; known: ${Object.keys(BENCH_PRESETS).join(', ')}`);
+  // --limit N: at most N images per split, the stratified subset the quick preset uses (the paper's
+  // settings on a few images: every shape as in the paper, in minutes per method instead of hours).
+  const limit = args.options.limit === undefined ? undefined : intOption(args, 'limit', 1);
+  const preset: BenchPreset =
+    limit === undefined
+      ? named
+      : {
+          ...named,
+          limit: {
+            train: Math.min(limit, named.limit.train ?? limit),
+            val: Math.min(limit, named.limit.val ?? limit),
+            test: Math.min(limit, named.limit.test ?? limit),
+          },
+          shrunk: [...named.shrunk, `images per split: at most ${limit}, a stratified subset (--limit; paper: all)`],
+        };
   const methods = parseMethods(args.options.methods, preset.methods);
   const sets = methodSets(args.sets, methods);
   const datasets = args.options.datasets ? args.options.datasets.split(',').map((d) => d.trim()) : preset.datasets;
   const seeds = parseSeeds(args.options.seeds);
   const epochs = intOption(args, 'epochs', preset.epochs);
   const batch = intOption(args, 'batch', preset.batch);
+  const microBatchOption = args.options['micro-batch'] === undefined ? undefined : intOption(args, 'micro-batch', batch);
+  if (microBatchOption !== undefined && microBatchOption > batch)
+    throw new Error(`--micro-batch is ${microBatchOption}, larger than the batch of ${batch}: a micro-batch is a part of a batch`);
   const classes = args.options.classes === undefined ? undefined : intOption(args, 'classes', 2);
   const decoder = (args.options.decoder ?? 'sharp') as 'sharp' | 'js';
   const paperMemoryOption = args.options['paper-memory'] ?? (preset.paperMemory ? 'on' : 'off');
@@ -233,18 +252,41 @@ export async function runCommand(
   // output folder so that a resumed run does not measure again.
   const paper = new MeasurementFile<PaperShapeMemoryRecord>(join(out, 'paper-memory.json'));
   const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
+  // Every step-memory figure (the run-shape reference, each run's micro-batch plan, the paper-shape
+  // figures) starts from the method's fit at its shapes, made once and kept in the folder; a real
+  // step is taken only where the fit says it fits the budget.
+  const fits = new StepMemoryFits(join(out, 'memory-fits.json'), backend.backend, budgetBytes, print);
+  const stepMemory = async (method: string, options: Record<string, string>, shapes: PaperShapes) => {
+    const make = () => cliMethod(method).make(setsForLpm(method, options, shapes.imageSize));
+    const fit = await fits.fit(method, options, make, shapes);
+    return paperShapeMemory(make, { options, budgetBytes, backend: backend.backend, shapes, log: print, fit });
+  };
   const paperMemory = async (method: string): Promise<PaperShapeMemoryRecord> => {
     const options = sets[method] ?? {};
-    const key = `v1|${paperShapes.label}|${method}|${JSON.stringify(options)}|${backend.backend}`;
+    const key = `v2|${paperShapes.label}|${method}|${JSON.stringify(options)}|${backend.backend}`;
     const known = paper.get(key);
     if (known) return known;
     print(`${method}: step memory at the paper's shapes (${paperShapes.label})`);
-    const make = () => cliMethod(method).make(setsForLpm(method, options, paperShapes.imageSize));
-    const r = await paperShapeMemory(make, { options, budgetBytes, backend: backend.backend, shapes: paperShapes, log: print });
+    const r = await stepMemory(method, options, paperShapes);
     print(`${method}: ${(r.peakBytes / 2 ** 20).toFixed(1)} MiB at the paper's shapes (${r.how}, ${r.seconds.toFixed(0)} s)`);
     paper.set(key, r);
     return r;
   };
+  // The run's own shapes: its LPM at its input size, its batch and classes.
+  const c = lpm.config;
+  const runShapes = (numClasses: number): PaperShapes => ({
+    lpm: c,
+    imageSize: lpm.inputSize,
+    batch,
+    numClasses,
+    label: `LPM width ${c.hiddenSize}, ${c.numLayers} layers at ${lpm.inputSize}x${lpm.inputSize}, batch ${batch}, ${numClasses}-class head`,
+  });
+  const asStepRecord = (r: PaperShapeMemoryRecord): StepMemoryRecord => ({
+    peakBytes: r.peakBytes,
+    excludedBytes: r.excludedBytes,
+    how: r.how,
+    extrapolation: r.extrapolation,
+  });
   let done = 0;
   for (const run of runs) {
     const resultPath = join(runsDir(out), `${run.id}.json`);
@@ -256,16 +298,30 @@ export async function runCommand(
     }
     const d = data.get(run.dataset)!;
     const numClasses = d.classes.length;
-    const refKey = `buffers|${lpm.source}|${lpm.config.hiddenSize}x${lpm.config.numLayers}|${lpm.inputSize}|b${batch}|c${numClasses}|${tf.getBackend()}`;
+    const shapes = runShapes(numClasses);
+    const refKey = `v2|${lpm.source}|${shapes.label}|${backend.backend}`;
     let fullFinetuneMemory = reference.get(refKey);
     if (!fullFinetuneMemory) {
-      fullFinetuneMemory = await fullFinetuneStepMemory(lpm, numClasses, batch);
+      fullFinetuneMemory = asStepRecord(await stepMemory('full', {}, shapes));
       reference.set(refKey, fullFinetuneMemory);
     }
     const paperRecords =
       paperMemoryOption === 'off'
         ? { note: 'not measured: --paper-memory off' }
         : { method: await paperMemory(run.method), full: await paperMemory('full') };
+    // Micro-batches: as --micro-batch says, else the whole batch where the method's step fits the
+    // backend's budget, else the largest micro-batch that does. The memory columns keep the whole
+    // batch's figure (a real step where it fits, else the fit's prediction), as the paper reports it.
+    const runOptions = { ...preset.methodOptions[run.method], ...sets[run.method] };
+    const make = () => cliMethod(run.method).make(setsForLpm(run.method, runOptions, lpm.inputSize));
+    const microBatch =
+      microBatchOption ??
+      planMicroBatch(await fits.fit(run.method, runOptions, make, shapes), c.numLayers, batch, budgetBytes, `${run.id} at ${shapes.label}`);
+    const wholeBatchMemory = microBatch < batch ? asStepRecord(await stepMemory(run.method, runOptions, shapes)) : undefined;
+    if (microBatch < batch)
+      print(
+        `${run.id}: ${batch} images per step in micro-batches of ${microBatch} (${microBatchOption ? '--micro-batch' : `the whole batch needs about ${(wholeBatchMemory!.peakBytes / 2 ** 20).toFixed(0)} MiB, over the budget of ${(budgetBytes / 2 ** 20).toFixed(0)} MiB`}): gradients accumulated, one update per batch`,
+      );
     print(`[${done}/${runs.length}] ${run.id}`);
     const preset0 = datasetPreset(run.dataset);
     const lr = preset.lr ?? preset0?.lr ?? 1e-4;
@@ -276,7 +332,7 @@ export async function runCommand(
       build: () =>
         buildTrainable({
           method: run.method,
-          options: { ...preset.methodOptions[run.method], ...sets[run.method] },
+          options: runOptions,
           numClasses,
           seed: run.seed,
           lpm: createLpm(lpm),
@@ -286,6 +342,9 @@ export async function runCommand(
       lr,
       epochs,
       batch,
+      microBatch,
+      wholeBatchMemory,
+      budgetBytes,
       cacheDir,
       checkpointDir: join(out, 'checkpoints', run.id),
       fullFinetuneMemory,

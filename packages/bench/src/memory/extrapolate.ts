@@ -1,5 +1,5 @@
 import { vitConfig, type Method, type VitConfig } from '@fpt/backbone-vit';
-import { methodStepMemory } from './steps';
+import { methodStepMemory, methodTrainsFromInputs } from './steps';
 
 // A training step at shapes too large to run is extrapolated from real steps of the same method
 // on shallower copies of the same backbone, at the same width, resolution and token count, with
@@ -13,12 +13,18 @@ import { methodStepMemory } from './steps';
 // is exact on its four steps and is checked on a held-out real step: the target's own depth at
 // batch 1 where the fit says that fits the budget (depth is the dimension extrapolated furthest,
 // and full fine-tuning of ViT-B drifts from the line by about 0.6 % from 11 layers on), otherwise
-// 4 layers at batch 3.
+// 4 layers at batch 3. A target of at most 4 layers is cheap to run at its own depth, and so is any
+// target for a method that trains from precomputed inputs (FPT+, FPT: its step never runs the LPM,
+// and its configuration may name the LPM's layers, which a shallower copy lacks): the fit is then
+// linear in the batch alone: steps at batch 2 and 3 of the target, held out at batch 4 (with one
+// image the peak falls at another moment of some steps, as with one layer above).
 
 /** Depths and batches of the fitted steps, and the held-out step when the target's depth does not fit. */
 const FIT_DEPTHS = [2, 3];
 const FIT_BATCHES = [1, 2];
 const HELD_OUT = { depth: 4, batch: 3 };
+/** Batches of the fitted steps when the fit is made at the target's own depth (held out at the next batch). */
+const OWN_DEPTH_BATCHES = [2, 3];
 
 /** One real step of the method on a depth variant of the target. */
 export interface DepthSample {
@@ -108,21 +114,18 @@ export function leastSquares(rows: number[][], y: number[]): number[] {
  * Peak live-buffer bytes of one training step of a method on `target` at `imageSize` and `batch`,
  * extrapolated from real steps of the method on depth-2 and depth-3 copies of the target (batch 1
  * and 2), and checked on a held-out real step: the target's depth at batch 1 where the fit predicts
- * at most `budgetBytes` for it, else depth 4 at batch 3.
- * @param target - the backbone architecture (e.g. `vitB16Hf384()`), at least 5 layers deep
+ * at most `budgetBytes` for it, else depth 4 at batch 3. A target of at most 4 layers, or a method
+ * that trains from precomputed inputs, is fitted at the target's own depth over the batch alone
+ * (batches 2 and 3, held out at batch 4).
+ * @param target - the backbone architecture (e.g. `vitB16Hf384()`)
  * @param makeMethod - makes the method (a fresh one for each real step)
  * @param options - input size, target batch, classes, budget, progress lines
- * @throws when the target is too shallow for the held-out step to be an extrapolation
  */
 export async function extrapolateStepMemory(
   target: VitConfig,
   makeMethod: () => Method,
   options: ExtrapolateOptions,
 ): Promise<StepMemoryExtrapolation> {
-  if (target.numLayers <= HELD_OUT.depth)
-    throw new Error(
-      `extrapolateStepMemory: the target has ${target.numLayers} layers; extrapolating needs more than ${HELD_OUT.depth} (measure it with a real step instead)`,
-    );
   const log = options.log ?? (() => {});
   const measure = async (depth: number, batch: number): Promise<DepthSample> => {
     const variant = vitConfig({ ...target, numLayers: depth });
@@ -130,17 +133,28 @@ export async function extrapolateStepMemory(
     log(`  real step: depth ${depth}, batch ${batch}, ${options.imageSize}px: peak ${(m.peakBytes / 2 ** 20).toFixed(1)} MiB`);
     return { depth, batch, peakBytes: m.peakBytes };
   };
+  const shallow = target.numLayers <= HELD_OUT.depth || methodTrainsFromInputs(target, makeMethod(), options.numClasses);
   const samples: DepthSample[] = [];
-  for (const depth of FIT_DEPTHS) for (const batch of FIT_BATCHES) samples.push(await measure(depth, batch));
-  const features = (s: { depth: number; batch: number }) => [1, s.depth, s.batch, s.batch * s.depth];
-  const [constant, perLayer, perImage, perImageLayer] = leastSquares(
-    samples.map(features),
-    samples.map((s) => s.peakBytes),
-  );
-  const coefficients = { constant, perLayer, perImage, perImageLayer };
+  for (const depth of shallow ? [target.numLayers] : FIT_DEPTHS)
+    for (const batch of shallow ? OWN_DEPTH_BATCHES : FIT_BATCHES) samples.push(await measure(depth, batch));
+  let coefficients: StepMemoryCoefficients;
+  if (shallow) {
+    // One depth: peak = constant + perImage * B (the depth terms are folded into these two).
+    const [constant, perImage] = leastSquares(
+      samples.map((s) => [1, s.batch]),
+      samples.map((s) => s.peakBytes),
+    );
+    coefficients = { constant, perLayer: 0, perImage, perImageLayer: 0 };
+  } else {
+    const [constant, perLayer, perImage, perImageLayer] = leastSquares(
+      samples.map((s) => [1, s.depth, s.batch, s.batch * s.depth]),
+      samples.map((s) => s.peakBytes),
+    );
+    coefficients = { constant, perLayer, perImage, perImageLayer };
+  }
   const predict = (s: { depth: number; batch: number }) => predictStepMemory(coefficients, s.depth, s.batch);
-  const atDepth = { depth: target.numLayers, batch: 1 };
-  const heldOut = predict(atDepth) <= (options.budgetBytes ?? Number.POSITIVE_INFINITY) ? atDepth : HELD_OUT;
+  const atDepth = { depth: target.numLayers, batch: shallow ? OWN_DEPTH_BATCHES[1] + 1 : 1 };
+  const heldOut = shallow || predict(atDepth) <= (options.budgetBytes ?? Number.POSITIVE_INFINITY) ? atDepth : HELD_OUT;
   const held = await measure(heldOut.depth, heldOut.batch);
   const predictedHeld = predict(held);
   return {

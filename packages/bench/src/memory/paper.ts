@@ -1,8 +1,9 @@
 import { totalmem } from 'node:os';
 import { adapt, createVit, vitB16Hf384, type Method, type ParameterCounts, type VitConfig } from '@fpt/backbone-vit';
 import type { PaperShapeMemoryRecord } from '../results/schema';
-import { extrapolateStepMemory } from './extrapolate';
-import { methodStepMemory, trainsFromInputs } from './steps';
+import { extrapolateStepMemory, predictStepMemory, type StepMemoryExtrapolation } from './extrapolate';
+import { guardMemory } from './guard';
+import { methodStepMemory, unreadWeightBytes } from './steps';
 
 // The paper's memory column, by one protocol for every method: a training step at the paper's
 // shapes is a real step where it fits in the backend's memory; otherwise it is extrapolated from
@@ -68,17 +69,19 @@ export interface PaperShapeOptions {
   shapes?: PaperShapes;
   /** Progress lines. */
   log?: (line: string) => void;
+  /** The method's fit at these shapes, when already made (the run's `StepMemoryFits`); else it is made here. */
+  fit?: StepMemoryExtrapolation;
 }
 
 /**
- * The method attached to a zero-initialised LPM of the paper's shapes, never run: whether it trains
- * from precomputed inputs (FPT+/FPT), and its parameter counts there.
+ * The method attached to a zero-initialised LPM of `lpm`, never run: its parameter counts, and the
+ * LPM weights its step never reads (FPT+/FPT train from cached keys and values).
  */
-function probe(lpm: VitConfig, method: Method, numClasses: number): { fromInputs: boolean; parameters: ParameterCounts } {
+function probe(lpm: VitConfig, method: Method, numClasses: number): { parameters: ParameterCounts; excludedBytes: number } {
   const backbone = createVit(lpm, { init: 'zeros' });
   const model = adapt(backbone, [method], { numClasses });
   try {
-    return { fromInputs: trainsFromInputs(model), parameters: model.counts() };
+    return { parameters: model.counts(), excludedBytes: unreadWeightBytes(model, backbone) };
   } finally {
     model.dispose();
     backbone.dispose();
@@ -86,17 +89,18 @@ function probe(lpm: VitConfig, method: Method, numClasses: number): { fromInputs
 }
 
 /**
- * Peak memory of one training step of a method at the paper's shapes: a real step where it fits
- * in `budgetBytes` (always for methods that train from cached inputs: they never run the LPM),
- * otherwise the validated extrapolation.
+ * Peak memory of one training step of a method at the paper's shapes (or any `shapes`): the fit of
+ * real steps on shallower copies of the LPM (or at smaller batches) first; then a real step at the
+ * shapes where the fit predicts that it fits in `budgetBytes`, otherwise the fit's prediction. Every
+ * method goes through the same check, those that train from cached keys and values included.
  * @param makeMethod - makes the method configured for the LPM at `shapes.imageSize` (a fresh one per real step)
- * @param o - options to record, budget, backend, shapes, progress lines
+ * @param o - options to record, budget, backend, shapes, progress lines, an existing fit
  */
 export async function paperShapeMemory(makeMethod: () => Method, o: PaperShapeOptions): Promise<PaperShapeMemoryRecord> {
   const shapes = o.shapes ?? PAPER_SHAPES;
   const log = o.log ?? (() => {});
   const started = performance.now();
-  const { fromInputs, parameters } = probe(shapes.lpm, makeMethod(), shapes.numClasses);
+  const { parameters, excludedBytes } = probe(shapes.lpm, makeMethod(), shapes.numClasses);
   const record = (
     step: { peakBytes: number; excludedBytes: number },
     how: PaperShapeMemoryRecord['how'],
@@ -113,32 +117,33 @@ export async function paperShapeMemory(makeMethod: () => Method, o: PaperShapeOp
     backend: o.backend,
     seconds: (performance.now() - started) / 1000,
   });
-  const realStep = () => methodStepMemory(shapes.lpm, makeMethod(), shapes.batch, shapes.numClasses, shapes.imageSize);
-  if (fromInputs) {
-    log(`  real step at ${shapes.label} (trains from cached keys/values)`);
-    return record(await realStep(), 'measured', null);
-  }
-  const ex = await extrapolateStepMemory(shapes.lpm, makeMethod, {
-    imageSize: shapes.imageSize,
-    batch: shapes.batch,
-    numClasses: shapes.numClasses,
-    budgetBytes: o.budgetBytes,
-    log,
-  });
+  const fitted =
+    o.fit ??
+    (await extrapolateStepMemory(shapes.lpm, makeMethod, {
+      imageSize: shapes.imageSize,
+      batch: shapes.batch,
+      numClasses: shapes.numClasses,
+      budgetBytes: o.budgetBytes,
+      log,
+    }));
+  const ex = { ...fitted, predictedBytes: predictStepMemory(fitted.coefficients, shapes.lpm.numLayers, shapes.batch) };
   const v = ex.validation;
   log(
     `  held out: depth ${v.sample.depth}, batch ${v.sample.batch}: predicted ${(v.predictedBytes / 2 ** 20).toFixed(1)} MiB, measured ${(v.sample.peakBytes / 2 ** 20).toFixed(1)} MiB (error ${(100 * v.relativeError).toFixed(3)} %)`,
   );
   if (Math.abs(v.relativeError) > HELD_OUT_TOLERANCE)
     log(
-      `  warning: the held-out error is above ${100 * HELD_OUT_TOLERANCE} %: the depth x batch model does not describe this method's step well; its paper-shape figure is recorded with that error`,
+      `  warning: the held-out error is above ${100 * HELD_OUT_TOLERANCE} %: the depth x batch model does not describe this method's step well; its figure is recorded with that error`,
     );
   if (ex.predictedBytes <= o.budgetBytes) {
     log(`  predicted ${(ex.predictedBytes / 2 ** 20).toFixed(1)} MiB fits the budget: real step at ${shapes.label}`);
-    return record(await realStep(), 'measured', ex);
+    const step = await guardMemory(`a real training step at ${shapes.label}`, o.budgetBytes, () =>
+      methodStepMemory(shapes.lpm, makeMethod(), shapes.batch, shapes.numClasses, shapes.imageSize),
+    );
+    return record(step, 'measured', ex);
   }
   log(
     `  predicted ${(ex.predictedBytes / 2 ** 20).toFixed(1)} MiB exceeds the budget of ${(o.budgetBytes / 2 ** 20).toFixed(0)} MiB: extrapolated`,
   );
-  return record({ peakBytes: ex.predictedBytes, excludedBytes: 0 }, 'extrapolated', ex);
+  return record({ peakBytes: ex.predictedBytes, excludedBytes }, 'extrapolated', ex);
 }

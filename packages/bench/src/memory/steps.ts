@@ -16,6 +16,24 @@ export function trainsFromInputs(model: AdaptedModel): boolean {
 }
 
 /**
+ * Whether a method trains from precomputed inputs on a backbone of `config`: attached to a
+ * zero-initialised copy, never run.
+ * @param config - the backbone architecture
+ * @param method - the method (consumed)
+ * @param numClasses - classes of the head
+ */
+export function methodTrainsFromInputs(config: VitConfig, method: Method, numClasses: number): boolean {
+  const backbone = createVit(config, { init: 'zeros' });
+  const model = adapt(backbone, [method], { numClasses });
+  try {
+    return trainsFromInputs(model);
+  } finally {
+    model.dispose();
+    backbone.dispose();
+  }
+}
+
+/**
  * Bytes of backbone weights a training step never reads: all of them for a method that trains from
  * precomputed inputs (FPT+, FPT), none otherwise. Memory figures leave them out and report them apart.
  * @param model - the adapted model

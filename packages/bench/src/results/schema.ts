@@ -20,12 +20,24 @@ export interface EpochRecord {
 
 /** Peak live-tensor memory of one training step (core `measureStep`). */
 export interface StepMemoryRecord {
-  /** Peak bytes during the step, minus `excludedBytes`. */
+  /** Peak bytes during the step of the whole batch, minus `excludedBytes`. */
   peakBytes: number;
   /** Frozen weights live during the step but never read by it (FPT on cached keys/values: the LPM). */
   excludedBytes: number;
-  /** `measured`: a real step of this run. */
-  how: 'measured';
+  /**
+   * `measured`: a real step at the whole batch; `extrapolated`: the step did not fit the backend's
+   * memory budget (or the run accumulated micro-batches), and the figure is the prediction of the
+   * fit of real steps of the same method on shallower copies of the LPM or at smaller batches
+   * (`extrapolation`).
+   */
+  how: 'measured' | 'extrapolated';
+  /** The fit and its held-out check, when one was made. */
+  extrapolation?: StepMemoryExtrapolation | null;
+  /**
+   * Images per micro-batch when the run accumulated gradients (the figure above is still the whole
+   * batch's, as the paper reports it), with the measured peak of the accumulated step.
+   */
+  microBatch?: { size: number; measuredPeakBytes: number };
 }
 
 /**
@@ -90,6 +102,12 @@ export interface RunResult {
     clipNorm: number;
     epochs: number;
     batch: number;
+    /**
+     * Images per micro-batch: equal to `batch` when a step holds the whole batch; smaller when the
+     * step accumulated gradients over micro-batches (`--micro-batch`, or the step at the whole batch
+     * did not fit the backend's memory): the same update, one optimizer step per batch.
+     */
+    microBatch: number;
     stepsPerEpoch: number;
     dropLast: true;
     selection: 'best validation AUC';
@@ -125,7 +143,17 @@ export interface RunResult {
     paperShapesNote?: string;
   };
   /** Key/value preloading (FPT+/FPT), apart from training; null for other methods. */
-  preload: { images: number; computed: number; hits: number; invalid: number; seconds: number; peakBytes: number } | null;
+  preload: {
+    images: number;
+    computed: number;
+    hits: number;
+    invalid: number;
+    seconds: number;
+    /** Peak bytes of the LPM pass over the first image computed; null when every image was a cache hit. */
+    peakBytes: number | null;
+    /** Images per LPM pass, sized from that peak to the backend's budget (at most 16). */
+    batchSize?: number;
+  } | null;
   /** Speed. */
   timing: { stepSeconds: number; imagesPerSecond: number; trainSeconds: number; evalSeconds: number; totalSeconds: number };
   /** Per-epoch history. */

@@ -13,6 +13,8 @@ import { isPretrained, type LpmSpec } from './lpm';
 import { Augmenter, epochOrder, splitEvalPixels, stackPixels } from './pipeline';
 import type { Progress } from './progress';
 import { deriveSeed } from './seeds';
+import { guardMemory } from '../memory/guard';
+import { microBatches } from './memory-plan';
 import type { Batch, Trainable } from './trainable';
 
 /** Everything one run needs besides the method itself. */
@@ -33,6 +35,19 @@ export interface RunSpec {
   epochs: number;
   /** Batch size. */
   batch: number;
+  /**
+   * Images per micro-batch (at most `batch`): a smaller value splits each step into micro-batches
+   * whose gradients are accumulated into one update, the same update as the whole batch's.
+   */
+  microBatch: number;
+  /**
+   * The step memory of the whole batch (measured or extrapolated) when the run accumulates
+   * micro-batches: the figure the memory columns report, as the paper does. Omit when `microBatch`
+   * is the whole batch: the run then measures its own step.
+   */
+  wholeBatchMemory?: StepMemoryRecord;
+  /** Bytes a step or an LPM pass may take on the backend (sizes the preload's batches). */
+  budgetBytes: number;
   /** Key/value cache root. */
   cacheDir: string;
   /** This run's checkpoint folder. */
@@ -109,18 +124,46 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         seen.add(e.imageHash);
         bar.update(Math.min(seen.size, items.length));
       };
-      // The peak is measured over the first LPM batch (every batch has the same shapes).
-      const first = await measureStep(() => t.preload!(items.slice(0, 16), spec.cacheDir, data.stats, onEvent));
-      const rest = t.preload(items, spec.cacheDir, data.stats, onEvent);
-      bar.update(items.length, `${rest.computed + first.result.computed} computed`);
+      // One image at a time until one is computed (not a cache hit): its peak sizes the LPM batches
+      // to the backend's budget (the peak grows by the same amount with every image of a batch; at
+      // the paper's 1,025 tokens one image's attention alone takes ~200 MiB, so 16 at once overflow
+      // WASM's heap). The last call covers every image (those done already are hits) and keys them.
+      const what = `${run.id}: the LPM's forward pass for the key/value cache at ${spec.lpm.inputSize}x${spec.lpm.inputSize}`;
+      let probed = 0;
+      let probe: { computed: number; invalid: number; seconds: number; peakBytes: number | null } = {
+        computed: 0,
+        invalid: 0,
+        seconds: 0,
+        peakBytes: null,
+      };
+      let batchSize = 16;
+      while (probed < items.length && probe.peakBytes === null) {
+        const one = items.slice(probed, ++probed);
+        const m = await guardMemory(`${what}, batch 1`, spec.budgetBytes, () =>
+          measureStep(() => t.preload!(one, spec.cacheDir, data.stats, onEvent, 1)),
+        );
+        probe = {
+          computed: probe.computed + m.result.computed,
+          invalid: probe.invalid + m.result.invalid,
+          seconds: probe.seconds + m.result.seconds,
+          peakBytes: m.result.computed ? m.peakBufferBytes : null,
+        };
+        const perImage = Math.max(1, m.peakBufferBytes - m.baselineBytes);
+        if (m.result.computed) batchSize = Math.max(1, Math.min(16, Math.floor((spec.budgetBytes - m.baselineBytes) / perImage)));
+      }
+      const rest = await guardMemory(`${what}, batch ${batchSize}`, spec.budgetBytes, () =>
+        t.preload!(items, spec.cacheDir, data.stats, onEvent, batchSize),
+      );
+      bar.update(items.length, `${rest.computed + probe.computed} computed`);
       bar.stop();
       preloadRecord = {
         images: rest.images,
-        computed: first.result.computed + rest.computed,
-        hits: rest.hits - first.result.computed,
-        invalid: first.result.invalid + rest.invalid,
-        seconds: first.result.seconds + rest.seconds,
-        peakBytes: first.peakBytes,
+        computed: probe.computed + rest.computed,
+        hits: rest.hits - probe.computed,
+        invalid: probe.invalid + rest.invalid,
+        seconds: probe.seconds + rest.seconds,
+        peakBytes: probe.peakBytes,
+        batchSize,
       };
     }
     const optimizer = new AdamW(t.trainableVariables(), { lr: spec.lr, weightDecay: WEIGHT_DECAY });
@@ -159,24 +202,40 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
           const items = idx.map((i) => data.splits.train[i]);
           const arrays = await next;
           if (s + 1 < stepsPerEpoch) next = augmenter.request(indicesOf(s + 1), epoch);
-          const batch: Batch = {
-            pixels: stackPixels(arrays, t.pixelSize),
-            extras: t.extras?.(items.map((it) => it.hash)),
-          };
-          const labels = tf.tensor1d(
-            items.map((it) => it.label),
-            'int32',
-          );
           optimizer.learningRate = schedule(step);
           const ctx = { training: true, seed: deriveSeed(run.seed, 'dropout', step), step };
-          const doStep = () => trainStep(() => t.loss(batch, labels, ctx), optimizer, { clipNorm: CLIP_NORM });
+          // Each micro-batch's tensors are made inside its loss, so only one micro-batch's images,
+          // keys/values and activations are alive at a time; its share weights its gradients.
+          const parts = microBatches(items.length, spec.microBatch).map(([a, b]) => ({
+            weight: (b - a) / items.length,
+            loss: () => {
+              const mb = items.slice(a, b);
+              const batch: Batch = {
+                pixels: stackPixels(arrays.slice(a, b), t.pixelSize),
+                extras: t.extras?.(mb.map((it) => it.hash)),
+              };
+              const labels = tf.tensor1d(
+                mb.map((it) => it.label),
+                'int32',
+              );
+              return t.loss(batch, labels, { ...ctx, sampleOffset: a });
+            },
+          }));
+          const doStep = () => trainStep(parts.length === 1 ? parts[0].loss : parts, optimizer, { clipNorm: CLIP_NORM });
           const stepStart = performance.now();
           let result: ReturnType<typeof trainStep>;
           // Memory: the second step, when AdamW's moments exist as in every later step.
           if (step === 1 && !memory) {
-            const m = await measureStep(doStep);
+            const m = await guardMemory(
+              `${run.id}: a training step of ${items.length} images in micro-batches of ${spec.microBatch} at ${t.pixelSize}x${t.pixelSize}`,
+              spec.budgetBytes,
+              () => measureStep(doStep),
+            );
             const excluded = t.excludedBytes();
-            memory = { peakBytes: m.peakBufferBytes - excluded, excludedBytes: excluded, how: 'measured' };
+            const measured = m.peakBufferBytes - excluded;
+            memory = spec.wholeBatchMemory
+              ? { ...spec.wholeBatchMemory, microBatch: { size: spec.microBatch, measuredPeakBytes: measured } }
+              : { peakBytes: measured, excludedBytes: excluded, how: 'measured' };
             result = m.result;
           } else {
             result = doStep();
@@ -185,14 +244,13 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
             seconds.steps += (performance.now() - stepStart) / 1000;
             seconds.stepCount++;
           }
-          tf.dispose([batch.pixels, labels, ...Object.values(batch.extras ?? {})]);
           lossSum += result.loss;
           bar.update(s + 1, `loss ${result.loss.toFixed(4)}`);
         }
         bar.stop();
         const trainSeconds = (performance.now() - epochStart) / 1000;
         const evalStart = performance.now();
-        const val = evaluateSplit(t, data, 'val', spec.batch);
+        const val = evaluateSplit(t, data, 'val', spec.microBatch);
         seconds.eval += (performance.now() - evalStart) / 1000;
         seconds.train += trainSeconds;
         history.push({ epoch, trainLoss: lossSum / stepsPerEpoch, lr: optimizer.learningRate, val, trainSeconds });
@@ -209,7 +267,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
       }
       t.loadState(ckpt.loadBest());
       const evalStart = performance.now();
-      const test = evaluateSplit(t, data, 'test', spec.batch);
+      const test = evaluateSplit(t, data, 'test', spec.microBatch);
       seconds.eval += (performance.now() - evalStart) / 1000;
       const counts = t.counts();
       const runMemory = memory ?? { peakBytes: NaN, excludedBytes: 0, how: 'measured' as const };
@@ -238,6 +296,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
           clipNorm: CLIP_NORM,
           epochs: spec.epochs,
           batch: spec.batch,
+          microBatch: spec.microBatch,
           stepsPerEpoch,
           dropLast: true,
           selection: 'best validation AUC',

@@ -27,6 +27,8 @@ export interface StepContext {
   seed: number;
   /** Global step. */
   step: number;
+  /** Index of the call's first image in the step's whole batch (micro-batches; default 0): dropout draws per image. */
+  sampleOffset?: number;
 }
 
 /** Learnable and total parameters with DESIGN.md §3's denominator. */
@@ -77,12 +79,14 @@ export interface Trainable {
    * @param cacheDir - cache root (shared by runs and datasets; entries keyed by fingerprint)
    * @param stats - the dataset's normalisation (part of the fingerprint)
    * @param onEvent - called per image
+   * @param batchSize - images per LPM forward pass (default 16)
    */
   preload?(
     items: Array<{ hash: string; pixels: () => tf.Tensor }>,
     cacheDir: string,
     stats: ChannelStats,
     onEvent?: (e: CacheEvent) => void,
+    batchSize?: number,
   ): PreloadReport;
   /** Extra inputs of a batch of images (by file sha256), after {@link Trainable.preload}. */
   extras?(hashes: string[]): Record<string, tf.Tensor>;
@@ -174,7 +178,7 @@ export function buildTrainable(o: BuildOptions): Trainable {
     logits: (batch) => model.forward(batch),
     ...(needsKeyValues
       ? {
-          preload(items, cacheDir, stats, onEvent) {
+          preload(items, cacheDir, stats, onEvent, batchSize = 16) {
             const started = performance.now();
             const fpt = fptPart(model);
             cache = new KvCache(cacheDir, featureFingerprint(fpt, stats), kvShape(fpt));
@@ -182,7 +186,7 @@ export function buildTrainable(o: BuildOptions): Trainable {
             // file's sha256, whose hex text stands in for the bytes.
             const list: PreloadItem[] = items.map((it) => ({ bytes: new TextEncoder().encode(it.hash), pixels: it.pixels }));
             // Shards on a shared filesystem may fill the same cache at once: each entry is claimed, computed once.
-            const r = sharedPreload(fpt, cache, list, { batchSize: 16, onEvent });
+            const r = sharedPreload(fpt, cache, list, { batchSize, onEvent });
             const byKey = new Map(items.map((it, i) => [it.hash, r.hashes[i]]));
             keyOf = (hash) => {
               const k = byKey.get(hash);

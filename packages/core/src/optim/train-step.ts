@@ -23,6 +23,8 @@ export interface TrainStepResult {
   gradNorm: number;
   /** True when the step was not applied because its loss or gradient norm was not finite (only with `skipNonFinite`). */
   skipped: boolean;
+  /** Micro-batches whose gradients the step accumulated (1: the whole batch at once). */
+  microBatches: number;
 }
 
 /**
@@ -58,23 +60,26 @@ export class NonFiniteStepError extends Error {
 }
 
 /**
- * One optimisation step: gradients of `lossFn` with respect to the optimizer's variables,
- * global-norm clipping, AdamW update. Everything it allocates is freed on every path, success or
- * failure: the number of live tensors is the same before and after (apart from the optimizer's
- * moments on its first step), also when `lossFn` throws. A step whose loss or gradient norm is not
- * finite changes nothing and throws {@link NonFiniteStepError} (or is skipped, see
- * {@link TrainStepOptions.skipNonFinite}).
- * @param lossFn - builds the scalar loss from the current variables
- * @param optimizer - the optimizer holding the variables to update
- * @param options - clipping, non-finite handling
- * @throws what `lossFn` throws; NonFiniteStepError; when `clipNorm` is not a positive number
+ * One micro-batch of a step that accumulates gradients: the mean loss over its images and its share
+ * of the whole batch (its images / the batch's images). The shares weight the micro-batches'
+ * gradients, so that their sum is the gradient of the whole batch's mean loss.
  */
-export function trainStep(lossFn: () => tf.Scalar, optimizer: AdamW, options: TrainStepOptions = {}): TrainStepResult {
-  if (options.clipNorm !== undefined) checkClipNorm(options.clipNorm, 'trainStep: option "clipNorm"');
-  const step = optimizer.iterations + 1;
-  // An error thrown inside tfjs's gradient function leaves the tape's saved activations alive
-  // (hundreds of tensors per call). So the error is caught inside, a harmless loss connected to a
-  // variable is returned instead, tfjs finishes and frees its tape, and the error is rethrown after.
+export interface MicroBatchLoss {
+  /** Builds this micro-batch's mean loss from the current variables. */
+  loss: () => tf.Scalar;
+  /** Its share of the batch, a positive number (the shares of a step add up to 1). */
+  weight: number;
+}
+
+/** The loss of a step: one function for the whole batch, or its micro-batches. */
+export type StepLoss = (() => tf.Scalar) | readonly MicroBatchLoss[];
+
+/**
+ * Gradients of one loss function, with every error of `lossFn` caught inside the tape so that tfjs
+ * frees its saved activations, and rethrown after (an error thrown inside tfjs's gradient function
+ * leaves hundreds of tensors alive per call).
+ */
+function lossAndGrads(lossFn: () => tf.Scalar, optimizer: AdamW): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
   let failure: { error: unknown } | undefined;
   const anchor = optimizer.variables.find((v) => v.trainable);
   const guarded = (): tf.Scalar => {
@@ -88,23 +93,84 @@ export function trainStep(lossFn: () => tf.Scalar, optimizer: AdamW, options: Tr
       return loss;
     } catch (error) {
       failure = { error };
+      // A harmless loss connected to a variable: tfjs finishes and frees its tape.
       return (anchor ? tf.mul(tf.sum(anchor), 0) : tf.scalar(0)) as tf.Scalar;
     }
   };
   // variableGradsFreeing frees each node's saved tensors as back-propagation passes it (tfjs's
   // variableGrads keeps them all to the end): same signature and results, a lower peak.
-  const { value, grads } = variableGradsFreeing(guarded, optimizer.variables);
+  const r = variableGradsFreeing(guarded, optimizer.variables);
+  if (failure) {
+    r.value.dispose();
+    for (const g of Object.values(r.grads)) g.dispose();
+    throw failure.error;
+  }
+  return r;
+}
+
+/** Checks the micro-batches' shares: a non-empty list of positive finite numbers. */
+function checkMicroBatches(parts: readonly MicroBatchLoss[]): void {
+  if (parts.length === 0) throw new Error('trainStep: the list of micro-batches is empty; pass at least one');
+  parts.forEach((p, i) => {
+    if (typeof p?.loss !== 'function') throw new Error(`trainStep: micro-batch ${i} has no loss function`);
+    if (!(typeof p.weight === 'number' && Number.isFinite(p.weight) && p.weight > 0))
+      throw new Error(`trainStep: micro-batch ${i} has weight ${p.weight}; expected its share of the batch, a positive number`);
+  });
+}
+
+/**
+ * One optimisation step: gradients of the loss with respect to the optimizer's variables,
+ * global-norm clipping, AdamW update. With a list of micro-batches the step accumulates: each
+ * micro-batch's gradients are computed in turn (only one micro-batch's activations are alive at a
+ * time), weighted by its share and summed, and one update is applied with the sum, the same update
+ * as one step on the whole batch (the loss is the batch mean; ViTs have no layer that couples the
+ * images of a batch, and dropout draws per image, see `ForwardContext.sampleOffset`).
+ * Everything it allocates is freed on every path, success or failure: the number of live tensors
+ * is the same before and after (apart from the optimizer's moments on its first step), also when
+ * a loss function throws. A step whose loss or gradient norm is not finite changes nothing and
+ * throws {@link NonFiniteStepError} (or is skipped, see {@link TrainStepOptions.skipNonFinite}).
+ * @param lossFn - builds the scalar loss from the current variables, or the micro-batches' losses and shares
+ * @param optimizer - the optimizer holding the variables to update
+ * @param options - clipping, non-finite handling
+ * @throws what a loss function throws; NonFiniteStepError; when `clipNorm` is not a positive
+ *   number or a micro-batch's share is not a positive number
+ */
+export function trainStep(lossFn: StepLoss, optimizer: AdamW, options: TrainStepOptions = {}): TrainStepResult {
+  if (options.clipNorm !== undefined) checkClipNorm(options.clipNorm, 'trainStep: option "clipNorm"');
+  const parts: readonly MicroBatchLoss[] = typeof lossFn === 'function' ? [{ loss: lossFn, weight: 1 }] : lossFn;
+  if (typeof lossFn !== 'function') checkMicroBatches(parts);
+  const step = optimizer.iterations + 1;
+  const gradMap = new Map<tf.Variable, tf.Tensor>();
+  const byName = new Map(optimizer.variables.map((v) => [v.name, v]));
   try {
-    if (failure) throw failure.error;
-    const gradMap = new Map<tf.Variable, tf.Tensor>();
-    for (const v of optimizer.variables) {
-      const g = grads[v.name];
-      if (g) gradMap.set(v, g);
+    let loss = 0;
+    for (const part of parts) {
+      const { value, grads } = lossAndGrads(part.loss, optimizer);
+      loss += part.weight * value.dataSync()[0];
+      value.dispose();
+      for (const [name, g] of Object.entries(grads)) {
+        const v = byName.get(name)!;
+        const weighted = part.weight === 1 ? g : tf.mul(g, part.weight);
+        if (weighted !== g) g.dispose();
+        const prev = gradMap.get(v);
+        if (prev) {
+          gradMap.set(v, tf.add(prev, weighted));
+          prev.dispose();
+          weighted.dispose();
+        } else {
+          gradMap.set(v, weighted);
+        }
+      }
     }
-    const loss = value.dataSync()[0];
-    const gradNorm = globalGradNorm(gradMap.values());
+    // The optimizer's order, as a single step's gradients come.
+    const ordered = new Map<tf.Variable, tf.Tensor>();
+    for (const v of optimizer.variables) {
+      const g = gradMap.get(v);
+      if (g) ordered.set(v, g);
+    }
+    const gradNorm = globalGradNorm(ordered.values());
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-      if (options.skipNonFinite) return { loss, gradNorm, skipped: true };
+      if (options.skipNonFinite) return { loss, gradNorm, skipped: true, microBatches: parts.length };
       throw new NonFiniteStepError(step, loss, gradNorm);
     }
     if (options.clipNorm !== undefined) {
@@ -112,20 +178,16 @@ export function trainStep(lossFn: () => tf.Scalar, optimizer: AdamW, options: Tr
       // take twice their size.
       const coef = Math.min(1, options.clipNorm / (gradNorm + 1e-6));
       if (coef < 1) {
-        for (const [v, g] of gradMap) {
-          gradMap.set(v, tf.mul(g, coef));
+        for (const [v, g] of ordered) {
+          ordered.set(v, tf.mul(g, coef));
+          gradMap.set(v, ordered.get(v)!);
           g.dispose();
         }
       }
     }
-    try {
-      optimizer.step(gradMap);
-    } finally {
-      for (const g of gradMap.values()) g.dispose();
-    }
-    return { loss, gradNorm, skipped: false };
+    optimizer.step(ordered);
+    return { loss, gradNorm, skipped: false, microBatches: parts.length };
   } finally {
-    value.dispose();
-    for (const g of Object.values(grads)) g.dispose();
+    for (const g of gradMap.values()) g.dispose();
   }
 }
