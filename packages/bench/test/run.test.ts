@@ -233,6 +233,13 @@ describe('fpt-bench run', () => {
     expect(await runCommand([...argv, '--paper-memory', 'on'], (l) => again.push(l), { paperShapes })).toBe(0);
     expect(again.filter((l) => l.includes("step memory at the paper's shapes"))).toHaveLength(0);
     expect(results(out).map((x) => x.memory.paperShapes)).toEqual(r.map((x) => x.memory.paperShapes));
+    await expect(runCommand([...argv, '--micro-batch', '8'], () => {})).rejects.toThrow(
+      '--micro-batch is 8, larger than the batch of 4: a micro-batch is a part of a batch',
+    );
+    await expect(runCommand([...argv, '--micro-batch', '0'], () => {})).rejects.toThrow('--micro-batch expects a positive integer');
+    await expect(runCommand([...argv, '--limit', '1e1'], () => {})).rejects.toThrow(
+      '--limit expects a positive integer in plain decimal digits',
+    );
     await expect(runCommand([...argv, '--paper-memory', 'maybe'], () => {})).rejects.toThrow(
       '--paper-memory must be on or off, got "maybe"',
     );

@@ -1,0 +1,52 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../src/commands/run';
+import type { RunResult } from '../src/results/schema';
+
+// The paper preset at its real shapes (ViT-B/16 LPM at 512x512, 1,025 tokens) on the default
+// backend (WASM with the fast kernels), on a few embedded images: FPT+ preloads the LPM's keys and
+// values in batches sized to WASM's heap; LoRA back-propagates through the LPM, whose step at the
+// batch does not fit the budget, so it accumulates micro-batches. Both used to crash before their
+// first step (the run-shape reference step and the preload overflowed the heap). Slow: minutes.
+
+const out = mkdtempSync(join(tmpdir(), 'fpt-paper-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe('fpt-bench run --preset paper', () => {
+  it('runs FPT+ (preload) and LoRA (gradient accumulation) at the paper shapes on WASM', { timeout: 30 * 60_000 }, async () => {
+    const before = tf.memory().numTensors;
+    const lines: string[] = [];
+    const argv = ['--preset', 'paper', '--methods', 'fpt-plus,lora', '--datasets', 'busi-us', '--limit', '4'];
+    const code = await runCommand(
+      [...argv, '--epochs', '1', '--batch', '2', '--paper-memory', 'off', '--backend', 'wasm', '--out', out],
+      (l) => lines.push(l),
+    );
+    expect(code).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+    const runs = readdirSync(join(out, 'runs')).map((f) => JSON.parse(readFileSync(join(out, 'runs', f), 'utf8')) as RunResult);
+    const fpt = runs.find((r) => r.method.name === 'fpt-plus')!;
+    const lora = runs.find((r) => r.method.name === 'lora')!;
+    expect(fpt.lpm.inputSize).toBe(512);
+    expect(fpt.lpm.config.hiddenSize).toBe(768);
+    // 4 images per split of 3 classes; the LPM ran once per image, in batches that fit the heap.
+    expect(fpt.preload!.computed).toBe(12);
+    expect(fpt.preload!.batchSize).toBeGreaterThanOrEqual(1);
+    expect(fpt.recipe.microBatch).toBe(2);
+    // LoRA's step of 2 images at 512x512 needs more than the budget (3 GiB of WASM's 4): micro-batches of 1.
+    expect(lora.recipe.microBatch).toBe(1);
+    expect(lines.some((l) => l.includes('2 images per step in micro-batches of 1'))).toBe(true);
+    // The memory columns keep the whole batch's figure (extrapolated), with the accumulated step measured beside it.
+    expect(lora.memory.runShapes.how).toBe('extrapolated');
+    expect(lora.memory.runShapes.microBatch!.size).toBe(1);
+    expect(lora.memory.runShapes.microBatch!.measuredPeakBytes).toBeLessThan(lora.memory.runShapes.peakBytes);
+    // The full fine-tuning reference at these shapes (~3.7 GiB) was extrapolated, not run.
+    expect(lora.memory.fullFinetuneRunShapes.how).toBe('extrapolated');
+    for (const r of runs) {
+      expect(Number.isFinite(r.test.auc)).toBe(true);
+      expect(r.shrunk).toContain('images per split: at most 4, a stratified subset (--limit; paper: all)');
+    }
+  });
+});
