@@ -3,6 +3,7 @@ import { describeKernels, enableFastKernels } from '@fpt/kernels';
 import { vitConfig } from '@fpt/backbone-vit';
 import { predictStepMemory } from '../memory/extrapolate';
 import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, vitB16At512 } from '../memory/paper';
+import { guardMemory } from '../memory/guard';
 import { methodStepMemory } from '../memory/steps';
 import { cliMethod, setsForLpm } from '../methods';
 import type { PaperShapeMemoryRecord } from '../results/schema';
@@ -84,7 +85,9 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
     const fitted = r.extrapolation?.coefficients;
     if (!fitted) continue;
     for (const { depth, batch: b } of checks) {
-      const m = await methodStepMemory(vitConfig({ ...shapes.lpm, numLayers: depth }), make(), b, numClasses, shapes.imageSize);
+      const m = await guardMemory(`the check step (${depth} layers, batch ${b}) at ${shapes.label}`, budgetBytes, () =>
+        methodStepMemory(vitConfig({ ...shapes.lpm, numLayers: depth }), make(), b, numClasses, shapes.imageSize),
+      );
       const predicted = predictStepMemory(fitted, depth, b);
       print(
         `  check: ${depth} layers, batch ${b}: measured ${MiB(m.peakBytes)}, predicted ${MiB(predicted)}, error ${((100 * (predicted - m.peakBytes)) / m.peakBytes).toFixed(3)} %`,

@@ -11,8 +11,14 @@ const OUT_OF_MEMORY = [
   /Cannot enlarge memory/i,
 ];
 
-/** Whether an error is a backend's way of saying that it ran out of memory. */
+/** A backend ran out of memory during a named step: the sentence of {@link guardMemory}. */
+export class OutOfMemoryError extends Error {
+  override name = 'OutOfMemoryError';
+}
+
+/** Whether an error is a backend's way of saying that it ran out of memory (not yet named by {@link guardMemory}). */
 export function isOutOfMemory(err: unknown): boolean {
+  if (err instanceof OutOfMemoryError) return false;
   const message = err instanceof Error ? err.message : String(err);
   return OUT_OF_MEMORY.some((re) => re.test(message));
 }
@@ -29,7 +35,7 @@ export async function guardMemory<T>(what: string, budgetBytes: number, fn: () =
     return await fn();
   } catch (err) {
     if (!isOutOfMemory(err)) throw err;
-    throw new Error(
+    throw new OutOfMemoryError(
       `${what} ran out of the backend's memory (planned against a budget of ${(budgetBytes / 2 ** 20).toFixed(0)} MiB; ` +
         `the backend said: ${err instanceof Error ? err.message : String(err)}); lower --batch or set --micro-batch`,
       { cause: err },

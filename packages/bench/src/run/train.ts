@@ -225,12 +225,9 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
           const stepStart = performance.now();
           let result: ReturnType<typeof trainStep>;
           // Memory: the second step, when AdamW's moments exist as in every later step.
+          const what = `${run.id}: a training step of ${items.length} images in micro-batches of ${spec.microBatch} at ${t.pixelSize}x${t.pixelSize}`;
           if (step === 1 && !memory) {
-            const m = await guardMemory(
-              `${run.id}: a training step of ${items.length} images in micro-batches of ${spec.microBatch} at ${t.pixelSize}x${t.pixelSize}`,
-              spec.budgetBytes,
-              () => measureStep(doStep),
-            );
+            const m = await guardMemory(what, spec.budgetBytes, () => measureStep(doStep));
             const excluded = t.excludedBytes();
             const measured = m.peakBufferBytes - excluded;
             memory = spec.wholeBatchMemory
@@ -238,7 +235,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
               : { peakBytes: measured, excludedBytes: excluded, how: 'measured' };
             result = m.result;
           } else {
-            result = doStep();
+            result = await guardMemory(what, spec.budgetBytes, doStep);
           }
           if (step > 0) {
             seconds.steps += (performance.now() - stepStart) / 1000;
@@ -250,7 +247,11 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         bar.stop();
         const trainSeconds = (performance.now() - epochStart) / 1000;
         const evalStart = performance.now();
-        const val = evaluateSplit(t, data, 'val', spec.microBatch);
+        const val = await guardMemory(
+          `${run.id}: evaluation in batches of ${spec.microBatch} at ${t.pixelSize}x${t.pixelSize}`,
+          spec.budgetBytes,
+          () => evaluateSplit(t, data, 'val', spec.microBatch),
+        );
         seconds.eval += (performance.now() - evalStart) / 1000;
         seconds.train += trainSeconds;
         history.push({ epoch, trainLoss: lossSum / stepsPerEpoch, lr: optimizer.learningRate, val, trainSeconds });
@@ -267,7 +268,11 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
       }
       t.loadState(ckpt.loadBest());
       const evalStart = performance.now();
-      const test = evaluateSplit(t, data, 'test', spec.microBatch);
+      const test = await guardMemory(
+        `${run.id}: evaluation in batches of ${spec.microBatch} at ${t.pixelSize}x${t.pixelSize}`,
+        spec.budgetBytes,
+        () => evaluateSplit(t, data, 'test', spec.microBatch),
+      );
       seconds.eval += (performance.now() - evalStart) / 1000;
       const counts = t.counts();
       const runMemory = memory ?? { peakBytes: NaN, excludedBytes: 0, how: 'measured' as const };
