@@ -8,9 +8,10 @@ import type { RunResult } from '../src/results/schema';
 
 // The paper preset at its real shapes (ViT-B/16 LPM at 512x512, 1,025 tokens) on the default
 // backend (WASM with the fast kernels), on a few embedded images: FPT+ preloads the LPM's keys and
-// values in batches sized to WASM's heap; LoRA back-propagates through the LPM, whose step at the
-// batch does not fit the budget, so it accumulates micro-batches. Both used to crash before their
-// first step (the run-shape reference step and the preload overflowed the heap). Slow: minutes.
+// values in batches sized to WASM's heap; LoRA back-propagates through the LPM; both accumulate
+// micro-batches of one image. Both used to crash before their first step (the run-shape reference
+// step and the preload overflowed the heap). Slow: minutes (the step-memory fits take real steps
+// of ViT-B/16 at 512x512).
 
 const out = mkdtempSync(join(tmpdir(), 'fpt-paper-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -21,7 +22,7 @@ describe('fpt-bench run --preset paper', () => {
     const lines: string[] = [];
     const argv = ['--preset', 'paper', '--methods', 'fpt-plus,lora', '--datasets', 'busi-us', '--limit', '4'];
     const code = await runCommand(
-      [...argv, '--epochs', '1', '--batch', '2', '--paper-memory', 'off', '--backend', 'wasm', '--out', out],
+      [...argv, '--epochs', '1', '--batch', '2', '--micro-batch', '1', '--paper-memory', 'off', '--backend', 'wasm', '--out', out],
       (l) => lines.push(l),
     );
     expect(code).toBe(0);
@@ -34,14 +35,17 @@ describe('fpt-bench run --preset paper', () => {
     // 4 images per split of 3 classes; the LPM ran once per image, in batches that fit the heap.
     expect(fpt.preload!.computed).toBe(12);
     expect(fpt.preload!.batchSize).toBeGreaterThanOrEqual(1);
-    expect(fpt.recipe.microBatch).toBe(2);
-    // LoRA's step of 2 images at 512x512 needs more than the budget (3 GiB of WASM's 4): micro-batches of 1.
-    expect(lora.recipe.microBatch).toBe(1);
-    expect(lines.some((l) => l.includes('2 images per step in micro-batches of 1'))).toBe(true);
-    // The memory columns keep the whole batch's figure (extrapolated), with the accumulated step measured beside it.
-    expect(lora.memory.runShapes.how).toBe('extrapolated');
-    expect(lora.memory.runShapes.microBatch!.size).toBe(1);
-    expect(lora.memory.runShapes.microBatch!.measuredPeakBytes).toBeLessThan(lora.memory.runShapes.peakBytes);
+    for (const r of [fpt, lora]) {
+      expect(r.recipe.microBatch).toBe(1);
+      expect(lines).toContain(
+        `${r.id}: 2 images per step in micro-batches of 1 (--micro-batch): gradients accumulated, one update per batch`,
+      );
+      // The memory columns keep the whole batch's figure (a real step of 2 images fits the budget),
+      // with the accumulated step's measured peak beside it.
+      expect(r.memory.runShapes.how).toBe('measured');
+      expect(r.memory.runShapes.microBatch!.size).toBe(1);
+      expect(r.memory.runShapes.microBatch!.measuredPeakBytes).toBeLessThan(r.memory.runShapes.peakBytes);
+    }
     // The full fine-tuning reference at these shapes (~3.7 GiB) was extrapolated, not run.
     expect(lora.memory.fullFinetuneRunShapes.how).toBe('extrapolated');
     for (const r of runs) {

@@ -67,6 +67,20 @@ export interface RunSpec {
 }
 
 const WEIGHT_DECAY = 0.1;
+
+/**
+ * Runs a clean-up in a `finally` block. After an out-of-memory error the WASM heap can be left
+ * broken, and freeing then throws "memory access out of bounds" again, which would replace the
+ * sentence that names the step: when the block failed (`failed`), a clean-up error is dropped so
+ * that the block's own error comes out; on the normal path it is thrown.
+ */
+async function freeing(free: () => void | Promise<void>, failed: boolean): Promise<void> {
+  try {
+    await free();
+  } catch (err) {
+    if (!failed) throw err;
+  }
+}
 const CLIP_NORM = 1;
 
 /** Class probabilities of a split, in split order, and the metrics. */
@@ -106,6 +120,8 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
   const started = performance.now();
   const { data, run, progress } = spec;
   const t = spec.build();
+  // Whether the run failed: its clean-up must not replace the error (see `freeing`).
+  let failed = true;
   const ckpt = new RunCheckpoints(spec.checkpointDir);
   try {
     // Preloading (FPT+/FPT): the LPM runs once per image, un-augmented, apart from training.
@@ -149,8 +165,15 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
           peakBytes: m.result.computed ? m.peakBufferBytes : null,
         };
         const perImage = Math.max(1, m.peakBufferBytes - m.baselineBytes);
-        if (m.result.computed) batchSize = Math.max(1, Math.min(16, Math.floor((spec.budgetBytes - m.baselineBytes) / perImage)));
+        // Half the budget's room: the WASM kernels' scratch and the allocator's fragmentation are not
+        // in the buffer count (measured at ViT-B/16, 512 px: 198 MiB per image counted; 16 images,
+        // 3.5 GB counted, overflow a fresh 4 GiB heap, 8 images, 1.9 GB, pass).
+        if (m.result.computed) batchSize = Math.max(1, Math.min(16, Math.floor((spec.budgetBytes - m.baselineBytes) / (2 * perImage))));
       }
+      if (probe.peakBytes !== null)
+        progress.log(
+          `${run.id}: the LPM's pass over one image peaks at ${(probe.peakBytes / 2 ** 20).toFixed(0)} MiB: preloading ${batchSize} images per pass`,
+        );
       const rest = await guardMemory(`${what}, batch ${batchSize}`, spec.budgetBytes, () =>
         t.preload!(items, spec.cacheDir, data.stats, onEvent, batchSize),
       );
@@ -277,6 +300,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
       const counts = t.counts();
       const runMemory = memory ?? { peakBytes: NaN, excludedBytes: 0, how: 'measured' as const };
       const stepSeconds = seconds.stepCount ? seconds.steps / seconds.stepCount : NaN;
+      failed = false;
       return {
         schema: RUN_SCHEMA,
         id: run.id,
@@ -332,10 +356,12 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         finishedAt: new Date().toISOString(),
       };
     } finally {
-      optimizer.dispose();
-      await augmenter.dispose();
+      await freeing(async () => {
+        optimizer.dispose();
+        await augmenter.dispose();
+      }, failed);
     }
   } finally {
-    t.dispose();
+    await freeing(() => t.dispose(), failed);
   }
 }
