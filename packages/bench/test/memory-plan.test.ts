@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { vitConfig } from '@fpt/backbone-vit';
-import type { StepMemoryExtrapolation } from '../src/memory/extrapolate';
+import { atBatch, type StepMemoryExtrapolation } from '../src/memory/extrapolate';
 import { guardMemory, isOutOfMemory } from '../src/memory/guard';
-import { atBatch, microBatches, planMicroBatch, StepMemoryFits } from '../src/run/memory-plan';
+import { microBatches, planMicroBatch, StepMemoryFits } from '../src/run/memory-plan';
 import { cliMethod } from '../src/methods';
 
 const MiB = 2 ** 20;

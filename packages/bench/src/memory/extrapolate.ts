@@ -58,6 +58,16 @@ export function predictStepMemory(c: StepMemoryCoefficients, depth: number, batc
   return c.constant + c.perLayer * depth + c.perImage * batch + c.perImageLayer * depth * batch;
 }
 
+/**
+ * A fit's prediction at another batch (the fit itself does not depend on the batch).
+ * @param ex - the fit
+ * @param depth - the LPM's layers
+ * @param batch - images per step
+ */
+export function atBatch(ex: StepMemoryExtrapolation, depth: number, batch: number): StepMemoryExtrapolation {
+  return { ...ex, predictedBytes: predictStepMemory(ex.coefficients, depth, batch) };
+}
+
 /** A step's peak memory extrapolated from real steps, with its held-out check. */
 export interface StepMemoryExtrapolation {
   /** Predicted peak bytes at the target depth and batch. */

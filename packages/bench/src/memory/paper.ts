@@ -1,7 +1,7 @@
 import { totalmem } from 'node:os';
 import { adapt, createVit, vitB16Hf384, type Method, type ParameterCounts, type VitConfig } from '@fpt/backbone-vit';
 import type { PaperShapeMemoryRecord } from '../results/schema';
-import { extrapolateStepMemory, predictStepMemory, type StepMemoryExtrapolation } from './extrapolate';
+import { atBatch, extrapolateStepMemory, type StepMemoryExtrapolation } from './extrapolate';
 import { guardMemory } from './guard';
 import { methodStepMemory, unreadWeightBytes } from './steps';
 
@@ -126,7 +126,7 @@ export async function paperShapeMemory(makeMethod: () => Method, o: PaperShapeOp
       budgetBytes: o.budgetBytes,
       log,
     }));
-  const ex = { ...fitted, predictedBytes: predictStepMemory(fitted.coefficients, shapes.lpm.numLayers, shapes.batch) };
+  const ex = atBatch(fitted, shapes.lpm.numLayers, shapes.batch);
   const v = ex.validation;
   log(
     `  held out: depth ${v.sample.depth}, batch ${v.sample.batch}: predicted ${(v.predictedBytes / 2 ** 20).toFixed(1)} MiB, measured ${(v.sample.peakBytes / 2 ** 20).toFixed(1)} MiB (error ${(100 * v.relativeError).toFixed(3)} %)`,

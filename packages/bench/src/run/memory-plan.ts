@@ -63,16 +63,6 @@ export class StepMemoryFits {
 }
 
 /**
- * A fit's prediction at another batch (the fit itself does not depend on the batch).
- * @param ex - the fit
- * @param depth - the LPM's layers
- * @param batch - images per step
- */
-export function atBatch(ex: StepMemoryExtrapolation, depth: number, batch: number): StepMemoryExtrapolation {
-  return { ...ex, predictedBytes: predictStepMemory(ex.coefficients, depth, batch) };
-}
-
-/**
  * Images per micro-batch for a step of `batch` images: the whole batch where the fit predicts that
  * its step fits the budget, else the largest micro-batch that does.
  * @param ex - the method's fit at the run's shapes
