@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,14 +10,19 @@ import type { RunResult } from '../src/results/schema';
 // backend (WASM with the fast kernels), on a few embedded images: FPT+ preloads the LPM's keys and
 // values in batches sized to WASM's heap; LoRA back-propagates through the LPM; both accumulate
 // micro-batches of one image. Both used to crash before their first step (the run-shape reference
-// step and the preload overflowed the heap). Slow: minutes (the step-memory fits take real steps
-// of ViT-B/16 at 512x512).
+// step and the preload overflowed the heap). Slow: minutes. The step-memory fits of full
+// fine-tuning (the reference) and LoRA at these shapes are read from the folder as a resumed run
+// reads them: test/fixtures/vitb16-512-fits.json was written by `fpt-bench run --preset paper` on
+// the project machine (WASM, native SGEMM); making them takes real steps of ViT-B/16 at 512x512
+// (two minutes on an idle 2-core machine), which test/memory.test.ts covers at small shapes.
+// FPT+'s fit is made here.
 
 const out = mkdtempSync(join(tmpdir(), 'fpt-paper-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe('fpt-bench run --preset paper', () => {
   it('runs FPT+ (preload) and LoRA (gradient accumulation) at the paper shapes on WASM', { timeout: 30 * 60_000 }, async () => {
+    copyFileSync(new URL('./fixtures/vitb16-512-fits.json', import.meta.url), join(out, 'memory-fits.json'));
     const before = tf.memory().numTensors;
     const lines: string[] = [];
     const argv = ['--preset', 'paper', '--methods', 'fpt-plus,lora', '--datasets', 'busi-us', '--limit', '4'];
@@ -48,6 +53,9 @@ describe('fpt-bench run --preset paper', () => {
     }
     // The full fine-tuning reference at these shapes (~3.7 GiB) was extrapolated, not run.
     expect(lora.memory.fullFinetuneRunShapes.how).toBe('extrapolated');
+    expect(lines.filter((l) => l.includes(': fitting its step memory'))).toEqual([
+      'fpt-plus: fitting its step memory (768x12h12m3072p16 at 512x512, 3 classes)',
+    ]);
     for (const r of runs) {
       expect(Number.isFinite(r.test.auc)).toBe(true);
       expect(r.shrunk).toContain('images per split: at most 4, a stratified subset (--limit; paper: all)');
