@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch reference for `fpt-bench perf`: the same workloads, shapes and optimiser as the
-TypeScript side, written from DESIGN.md in plain PyTorch (no timm, no authors' code).
+TypeScript side, written from docs/method.md in plain PyTorch (no timm, no authors' code).
 
 Protocol: one JSON request per line on stdin, one JSON answer per line on stdout.
   {"cmd": "hello"}                          -> {"torch": version, "threads": n, "blas": ...}
@@ -159,7 +159,7 @@ class Forward:
 
 
 class FptStep:
-    """W2: one FPT+ training step on cached keys/values (DESIGN.md §2.5-2.7)."""
+    """W2: one FPT+ training step on cached keys/values (docs/method.md: fusion module, side network, head)."""
 
     def __init__(self, s):
         L, B, H, n, d = s["kv"]

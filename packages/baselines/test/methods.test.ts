@@ -4,7 +4,7 @@ import { adapt, createVit, vitB16Hf384, type Method } from '@fpt/backbone-vit';
 import { adapterHoulsby, adapterPfeiffer, bitfit, full, linearProbe, lora, matchTargets, ssf, vptDeep, vptShallow } from '../src/index';
 import { batch, registry, tinyBackbone } from './helpers';
 
-describe('parameter shares on ViT-B/16 (HF) with C = 5, DESIGN.md §3', () => {
+describe('parameter shares on ViT-B/16 (HF) with C = 5, docs/method.md (parameter counts)', () => {
   const vitB = createVit(vitB16Hf384(), { init: 'zeros' });
   afterAll(() => vitB.dispose());
   const share = (method: Method) => {

@@ -128,7 +128,7 @@ describe('fpt-bench parity', () => {
 });
 
 describe('fpt-bench params', () => {
-  it('prints the FPT+ and FPT v1 counts of DESIGN.md §3, built from the models', async () => {
+  it('prints the FPT+ and FPT v1 counts of docs/method.md, built from the models', async () => {
     const { paramsCommand } = await import('../src/commands/params');
     const out: string[] = [];
     expect(paramsCommand(['fpt-plus', '--classes', '5'], (l) => out.push(l))).toBe(0);
@@ -147,7 +147,7 @@ describe('fpt-bench params', () => {
 });
 
 describe('fpt-bench params for the baselines', () => {
-  it("prints DESIGN.md §3's shares for LoRA, VPT-deep, Houlsby adapters and full fine-tuning", async () => {
+  it("prints docs/method.md's shares for LoRA, VPT-deep, Houlsby adapters and full fine-tuning", async () => {
     const { paramsCommand } = await import('../src/commands/params');
     const last = (argv: string[]) => {
       const out: string[] = [];

@@ -1,4 +1,4 @@
-// The cost of the key/value cache's data checksum on a paper-shape entry (DESIGN.md: ViT-B/16 LPM
+// The cost of the key/value cache's data checksum on a paper-shape entry (docs/method.md: ViT-B/16 LPM
 // at 512, layers 6..11, 20 % of 1025 tokens kept: keys and values [6, 12, 205, 64] each).
 // Prints the median times of writing and reading (with verification) one entry, and of the CRC-32
 // alone over its data section. Run after building: `pnpm exec turbo run build --filter=@fpt/fpt-plus`,

@@ -18,7 +18,7 @@ export interface FptOptions {
   ratio: number;
   /** Fine-grained prompts per layer (paper: 16). */
   prompts: number;
-  /** Dropout on the fused prompts during training (FPT+: 0.5; FPT v1: 0, DESIGN.md names none). */
+  /** Dropout on the fused prompts during training (FPT+: 0.5; FPT v1: 0, the papers name none). */
   dropout: number;
   /** Epsilon of the prompt LayerNorm (FPT+; PyTorch default 1e-5). */
   layerNormEps: number;
@@ -58,7 +58,7 @@ export interface FptConfig {
   seed: number;
 }
 
-/** The FPT+ defaults of DESIGN.md §2. */
+/** The FPT+ defaults ([data flow and shapes](../../../docs/method.md#data-flow-and-shapes)). */
 export const FPT_PLUS_DEFAULTS: FptOptions = {
   inputSize: 512,
   layers: [],
@@ -73,7 +73,7 @@ export const FPT_PLUS_DEFAULTS: FptOptions = {
   seed: 0,
 };
 
-/** The FPT v1 defaults of DESIGN.md §3: every LPM layer, side input 224, no dropout. */
+/** The [FPT v1](../../../docs/method.md#fpt-v1) defaults: every LPM layer, side input 224, no dropout. */
 export const FPT_V1_DEFAULTS: FptOptions = { ...FPT_PLUS_DEFAULTS, dropout: 0, side: { imageSize: 224 } };
 
 /**

@@ -240,7 +240,7 @@ function fptMethod(name: string, description: string, defaults: FptOptions, vari
 }
 
 /**
- * FPT+ (DESIGN.md §2): fine-grained prompts fused with the frozen LPM's important keys and values,
+ * FPT+ ([data flow and shapes](../../../docs/method.md#data-flow-and-shapes)): fine-grained prompts fused with the frozen LPM's important keys and values,
  * a side ViT at 128 on the low-resolution image. Defaults: the paper's (layers 6..11 of ViT-B at
  * 512, `global` selection of 20 %, 16 prompts, dropout 0.5, side 96 wide).
  * `adapt(lpm, [fptPlus()], { numClasses: 5 })` has 900,965 learnable parameters.
@@ -254,7 +254,7 @@ export const fptPlus = fptMethod(
 );
 
 /**
- * FPT v1 (DESIGN.md §3): every LPM layer feeds a side ViT of equal depth at 224; prompts live at
+ * [FPT v1](../../../docs/method.md#fpt-v1): every LPM layer feeds a side ViT of equal depth at 224; prompts live at
  * the side width and are projected up to form the queries.
  */
 export const fptV1 = fptMethod(

@@ -6,7 +6,7 @@ import { classTokenSelector } from '@fpt/token-select';
 import { fptPart, fptPlus, fptV1, registerFpt, toAuthorsNames } from '../src/index';
 import { pixels, tinyFpt } from './helpers';
 
-describe('parameter counts (DESIGN.md §3), from the built models', () => {
+describe('parameter counts (docs/method.md), from the built models', () => {
   const counts = (method: ReturnType<typeof fptPlus>) => {
     const lpm = createVit(vitB16Hf384(), { init: 'zeros' });
     const m = adapt(lpm, [method], { numClasses: 5 });

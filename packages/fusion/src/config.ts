@@ -1,6 +1,6 @@
 import { fptPlusFusion, fptV1Fusion, type FusionVariant } from './variant';
 
-/** Configuration of a {@link FusionModule}; see DESIGN.md §2.5 and §3. */
+/** Configuration of a {@link FusionModule}; see the [fusion module](../../../docs/method.md#fusion-module) and [FPT v1](../../../docs/method.md#fpt-v1). */
 export interface FusionConfig {
   /** The design: {@link fptPlusFusion} (LayerNorm on prompts as queries, residual before the projection) or {@link fptV1Fusion}. */
   variant: FusionVariant;
@@ -26,7 +26,7 @@ export interface FusionConfig {
 
 /**
  * A complete fusion config with the paper's defaults: 16 prompts, dropout 0.5 (FPT+; FPT v1
- * defaults to 0, DESIGN.md names no dropout for it), LayerNorm eps 1e-5, prompt std 1e-6.
+ * defaults to 0, the papers name no dropout for it), LayerNorm eps 1e-5, prompt std 1e-6.
  * @param input - the fields that have no default (variant, layers, widths, heads) and any overrides
  * @throws naming the option at fault
  */

@@ -13,7 +13,7 @@ export interface FuseOptions {
 }
 
 /**
- * Fine-grained fusion (DESIGN.md §2.5), all layers at once. Prompts are the queries; the LPM's own
+ * Fine-grained fusion ([fusion module](../../../docs/method.md#fusion-module)), all layers at once. Prompts are the queries; the LPM's own
  * selected keys and values are attended to directly, with no key/value projections.
  *
  * FPT+: Q = heads(LN(P)); C = merge(softmax(Q K^T / sqrt d) V); F = Dropout(out_proj(C + P)).

@@ -17,7 +17,7 @@ export interface VariantShape {
 
 /**
  * How a fusion design turns prompts into queries and the attended context into fused prompts: the
- * strategy that tells FPT+ from FPT v1 (DESIGN.md §2.5 and §3).
+ * strategy that tells FPT+ from FPT v1 ([fusion module](../../../docs/method.md#fusion-module), [FPT v1](../../../docs/method.md#fpt-v1)).
  */
 export interface FusionVariant {
   /** `fpt+` or `fpt`: names the design in configs and errors. */
@@ -62,7 +62,7 @@ export const fptPlusFusion: FusionVariant = Object.freeze({
 /**
  * FPT v1: Q = heads(prompt_proj(P)); F = Dropout(out_proj(C)) + P: prompts live at the side width
  * and are projected up; the residual adds them after the projection; no dropout by default
- * (DESIGN.md names none).
+ * (the papers name none).
  */
 export const fptV1Fusion: FusionVariant = Object.freeze({
   name: 'fpt',

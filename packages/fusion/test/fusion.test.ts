@@ -23,7 +23,7 @@ function randomise(f: FusionModule, seed: number, scale = 0.5): void {
 
 const VIT_B = { lpmDim: 768, lpmHeads: 12, sideDim: 96 } as const;
 
-describe('parameters (DESIGN.md §3)', () => {
+describe('parameters (docs/method.md, parameter counts)', () => {
   it('FPT+ on ViT-B, 6 layers, side width 96: exactly 149,088', () => {
     const f = new FusionModule(fusionConfig({ variant: fptPlusFusion, layers: 6, ...VIT_B }));
     const report = parameterReport(f, { depth: 1 });
@@ -133,7 +133,7 @@ describe('fusionConfig', () => {
 });
 
 /**
- * DESIGN.md §2.5 written with plain loops and JS math: per layer, per batch item, per prompt, per
+ * The fusion module of docs/method.md written with plain loops and JS math: per layer, per batch item, per prompt, per
  * head. FPT+: LN(P) as queries, softmax(q k / sqrt d), weighted sum of values, + P, out_proj.
  * FPT v1: prompt_proj(P) as queries, out_proj(context) + P.
  */

@@ -1,7 +1,7 @@
 import { vitConfig, type VitConfig } from '@fpt/backbone-vit';
 
 /**
- * The side network's architecture (DESIGN.md §2.6), the ViT fields it sets: width (paper: LPM width
+ * The [side network](../../../docs/method.md#side-network)'s architecture, the ViT fields it sets: width (paper: LPM width
  * / 8 = 96), depth (the number of fused LPM layers, 6), heads (12 of 8), MLP width (384), patch (16),
  * input resolution of the low-resolution image (128), classes, and LayerNorm eps (1e-12, as the
  * authors' HF-style side ViT).

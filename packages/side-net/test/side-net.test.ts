@@ -47,7 +47,7 @@ describe('sideNetConfig', () => {
   });
 });
 
-describe('createSideNet (DESIGN.md §3)', () => {
+describe('createSideNet (docs/method.md, parameter counts)', () => {
   it('has exactly 751,877 parameters for 5 classes, split as the design says', () => {
     const side = createSideNet(sideNetConfig(5));
     const report = parameterReport(side, { depth: 1 });

@@ -1,5 +1,5 @@
 /**
- * `@fpt/token-select`: important-token selection for FPT+ (DESIGN.md §2.3).
+ * `@fpt/token-select`: important-token selection for FPT+ ([important tokens](../../../docs/method.md#important-tokens)).
  * @packageDocumentation
  */
 export * from './selectors';

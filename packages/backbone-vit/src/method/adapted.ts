@@ -30,7 +30,7 @@ export interface AdaptOptions {
   seed?: number;
 }
 
-/** Parameter accounting with DESIGN.md §3's denominator. */
+/** Parameter accounting; the share divides by every parameter, learnable and frozen ([parameter counts](../../../../docs/method.md#parameter-counts)). */
 export interface ParameterCounts {
   /** Every trainable element: the methods' parameters, the new head, and backbone parameters they unfroze. */
   learnable: number;

@@ -10,7 +10,7 @@ export interface HoulsbyConfig {
   bottleneck: number;
   /**
    * Also train every LayerNorm of the backbone, as Houlsby et al. (2019) do. Default false, which
-   * is DESIGN.md's count (1,789,056 + head on ViT-B) and the paper's 2.03 % share.
+   * is the [reference count](../../../../docs/method.md#baselines) (1,789,056 + head on ViT-B) and the paper's 2.03 % share.
    */
   trainLayerNorm: boolean;
   /** Initialisation seed. */

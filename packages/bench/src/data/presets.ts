@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** A named dataset the bench knows: its class count and the paper's learning rate (DESIGN.md §4). */
+/** A named dataset the bench knows: its class count and the paper's learning rate ([training recipe](../../../../docs/method.md#training-recipe)). */
 export interface DatasetPreset {
   /** Folder name under the data root. */
   name: string;
@@ -24,7 +24,7 @@ const paper = (name: string, classes: number, lr: number, modality: string): Dat
   lr,
   modality,
   embedded: false,
-  lrSource: 'paper (DESIGN.md §4)',
+  lrSource: 'paper (training recipe)',
 });
 
 /**

@@ -1,7 +1,7 @@
 import type { Rng } from '@fpt/core';
 import type { FloatImage } from './image';
 
-// The side network's augmentation (DESIGN.md §2): horizontal flip, colour jitter, random resized
+// The side network's augmentation (docs/method.md, augmentation): horizontal flip, colour jitter, random resized
 // crop; and the plain resize of test images and of the LPM's input. Pure functions on HWC floats.
 
 /**
@@ -139,7 +139,7 @@ export function randomResizedCrop(img: FloatImage, size: number, scale: [number,
   return resize(img, size, size, { x: Math.floor((W - w) / 2), y: Math.floor((H - h) / 2), w, h });
 }
 
-/** The side network's training augmentation of DESIGN.md §2, from the original image. */
+/** The side network's training [augmentation](../../../../docs/method.md#augmentation), from the original image. */
 export interface TrainAugmentation {
   /** Output side (128 for FPT+). */
   size: number;
@@ -155,12 +155,12 @@ export interface TrainAugmentation {
   ratio: [number, number];
 }
 
-/** DESIGN.md §2's training augmentation for an output side `size`. */
+/** The paper's training [augmentation](../../../../docs/method.md#augmentation) for an output side `size`. */
 export function paperAugmentation(size: number): TrainAugmentation {
   return { size, flip: 0.5, brightness: 0.2, contrast: 0.2, scale: [0.8, 1], ratio: [0.7, 1.3] };
 }
 
-/** Flip, colour jitter, then random resized crop, as DESIGN.md §2 lists them. */
+/** Flip, colour jitter, then random resized crop, in the paper's order ([augmentation](../../../../docs/method.md#augmentation)). */
 export function augment(img: FloatImage, a: TrainAugmentation, rng: Rng): FloatImage {
   const flipped = rng.next() < a.flip ? horizontalFlip(img) : img;
   const jittered = colorJitter(flipped, a.brightness, a.contrast, rng);

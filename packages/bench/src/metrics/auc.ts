@@ -29,7 +29,7 @@ export function binaryAuc(positive: ArrayLike<boolean>, scores: ArrayLike<number
 }
 
 /**
- * DESIGN.md §5's AUC: for two classes the positive-class (label 1) score's AUC; for more, the
+ * The paper's [AUC](../../../../docs/method.md#metrics): for two classes the positive-class (label 1) score's AUC; for more, the
  * macro one-vs-rest AUC (`roc_auc_score(..., multi_class='ovr', average='macro')`).
  * @param labels - true class per sample, 0..C-1
  * @param probs - class probabilities, row-major [N, C]

@@ -5,7 +5,7 @@ export * from './auc';
 export * from './classification';
 export * from './efficiency';
 
-/** Every metric of DESIGN.md §5 for one evaluation. */
+/** Every [metric](../../../../docs/method.md#metrics) of the paper for one evaluation. */
 export interface Metrics {
   /** Binary: positive-class AUC; multi-class: macro one-vs-rest AUC. */
   auc: number;

@@ -55,7 +55,7 @@ export interface PaperShapeMemoryRecord {
   how: 'measured' | 'extrapolated';
   /** The shapes, in words (LPM, resolution, batch, classes). */
   shapes: string;
-  /** The method's parameters on the paper's LPM (learnable, total with DESIGN.md §3's denominator, share in percent). */
+  /** The method's parameters on the paper's LPM (learnable, total learnable and frozen as in [parameter counts](../../../../docs/method.md#parameter-counts), share in percent). */
   parameters: { learnable: number; total: number; sharePercent: number };
   /** The method's `--set` options at these shapes (the preset's shrinking is not applied). */
   options: Record<string, string>;
@@ -162,7 +162,7 @@ export interface RunResult {
   best: { epoch: number; valAuc: number };
   /** Test metrics at the best checkpoint. */
   test: Metrics;
-  /** Efficiency-adjusted AUC (DESIGN.md §5) with run-shape memory. */
+  /** Efficiency-adjusted AUC ([metrics](../../../../docs/method.md#metrics)) with run-shape memory. */
   efficiency: { ppe: number; pme: number };
   /** Whether it was resumed from a checkpoint. */
   resumedFromEpoch: number | null;

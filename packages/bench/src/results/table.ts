@@ -65,7 +65,7 @@ export interface ComparisonTable {
   efficiencyShapes: 'paper' | 'run';
 }
 
-/** The paper's own headline figures (DESIGN.md §6; ViT-B/16, eight datasets). */
+/** The paper's own headline figures ([paper figures](../../../../docs/method.md#paper-figures); ViT-B/16, eight datasets). */
 export const PAPER_TABLE: Array<{
   label: string;
   learnablePercent: number;

@@ -9,7 +9,7 @@ import { augment, paperAugmentation, resize } from '../data/transforms';
 import type { Split } from '../data/image-folder';
 import { deriveSeed } from './seeds';
 
-/** Un-augmented pixels (plain resize, DESIGN.md §2's test transform), normalised CHW. */
+/** Un-augmented pixels (plain resize, the [test transform](../../../../docs/method.md#augmentation)), normalised CHW. */
 export function evalPixels(p: PreparedImage, size: number, stats: ChannelStats): Float32Array {
   return normaliseChw(resize(toFloat(p.image), size, size), stats.mean, stats.std);
 }

@@ -40,7 +40,7 @@ const TINY_SIDE = { sideWidth: '12', sideImage: '16', prompts: '2' };
 
 /**
  * `quick`: every paper row plus `linear` on the three embedded datasets in minutes on a 2-core CPU.
- * `tiny`: a smoke test in seconds (tests use it). `paper`: DESIGN.md §4's recipe at the paper's shapes.
+ * `tiny`: a smoke test in seconds (tests use it). `paper`: the paper's [recipe](../../../../docs/method.md#training-recipe) at its shapes.
  */
 export const BENCH_PRESETS: Record<string, BenchPreset> = {
   quick: {
@@ -72,7 +72,7 @@ export const BENCH_PRESETS: Record<string, BenchPreset> = {
       'epochs: 3 (paper: 20)',
       'images per split: at most 128 train, 64 val, 128 test, a stratified subset independent of the seed (paper: all)',
       'images stored at most 128 px on the longer side before augmentation (paper: the original files)',
-      'learning rate: 1e-3 for every dataset (paper: per-dataset rates of DESIGN.md §4, tuned for a pretrained LPM)',
+      'learning rate: 1e-3 for every dataset (paper: per-dataset rates, tuned for a pretrained LPM)',
     ],
   },
   tiny: {

@@ -110,7 +110,7 @@ function evaluateSplit(t: Trainable, data: PreparedDataset, split: Split, batch:
 }
 
 /**
- * Trains and tests one method on one dataset with DESIGN.md §4's recipe: AdamW (weight decay 0.1),
+ * Trains and tests one method on one dataset with the paper's [recipe](../../../../docs/method.md#training-recipe): AdamW (weight decay 0.1),
  * half-cosine decay per iteration, global-norm clipping 1.0, drop last; validation every epoch;
  * the best-validation-AUC weights are tested. Checkpoints after every epoch; a run killed at any
  * moment resumes from its last finished epoch with equal results.

@@ -31,7 +31,7 @@ export interface StepContext {
   sampleOffset?: number;
 }
 
-/** Learnable and total parameters with DESIGN.md §3's denominator. */
+/** Learnable and total parameters, the total counting every parameter ([parameter counts](../../../../docs/method.md#parameter-counts)). */
 export interface ParameterCounts {
   /** Trainable elements. */
   learnable: number;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-/** Hyper-parameters of {@link AdamW}; defaults follow DESIGN.md §4 and PyTorch. */
+/** Hyper-parameters of {@link AdamW}; defaults follow the paper's [recipe](../../../../docs/method.md#training-recipe) and PyTorch. */
 export interface AdamWOptions {
   /** Learning rate (can be changed between steps through {@link AdamW.learningRate}). */
   lr: number;

@@ -3,7 +3,7 @@ export type LrSchedule = (iteration: number) => number;
 
 /**
  * Half-cosine decay from `baseLr` to 0 over `totalSteps` iterations, no warm-up, updated every
- * iteration (DESIGN.md §4): lr(t) = baseLr * (1 + cos(pi * t / totalSteps)) / 2.
+ * iteration ([training recipe](../../../../docs/method.md#training-recipe)): lr(t) = baseLr * (1 + cos(pi * t / totalSteps)) / 2.
  */
 export function cosineSchedule(baseLr: number, totalSteps: number): LrSchedule {
   if (!(totalSteps > 0)) throw new Error(`cosineSchedule: "totalSteps" must be positive, got ${totalSteps}`);

@@ -5,7 +5,7 @@ import { variableGradsFreeing } from './grads';
 
 /** Options of {@link trainStep}. */
 export interface TrainStepOptions {
-  /** Global gradient-norm threshold, a positive number; omit for none. DESIGN.md's recipe uses 1.0. */
+  /** Global gradient-norm threshold, a positive number; omit for none. The paper's [recipe](../../../../docs/method.md#training-recipe) uses 1.0. */
   clipNorm?: number;
   /**
    * What a step whose loss or gradient norm is NaN or infinite does. Default false: it throws a
