@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Packs every library package on its own, installs the tarballs into a fresh npm project (tfjs from
-# the registry), and checks that the ESM entry, the CJS entry and the type declarations all work
+# Packs every publishable (non-private) package on its own, installs the tarballs into a fresh npm
+# project (tfjs from the registry), and checks that the ESM entry, the CJS entry and the type declarations all work
 # for a consumer. Run after `pnpm build`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/packs" "$work/app"
-for p in core kernels backbone-vit token-select prompts fusion side-net fpt-plus baselines; do
-  (cd "$root/packages/$p" && pnpm pack --pack-destination "$work/packs" >/dev/null)
+# Every package that is not private is packed: a new publishable package cannot be skipped.
+packed=0
+for dir in "$root"/packages/*/; do
+  if node -e 'process.exit(require(process.argv[1]).private === true ? 0 : 1)' "$dir/package.json"; then continue; fi
+  (cd "$dir" && pnpm pack --pack-destination "$work/packs" >/dev/null)
+  packed=$((packed + 1))
 done
+echo "packed $packed publishable packages"
 cd "$work/app"
 npm init -y >/dev/null
 npm install --no-audit --no-fund --loglevel=error "$work"/packs/*.tgz @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0 typescript@5.9.3 >/dev/null
