@@ -1,20 +1,13 @@
 import { defineConfig } from 'vitest/config';
 import { fileURLToPath } from 'node:url';
-import { readdirSync } from 'node:fs';
-
-const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
 
 /**
- * Tests run against each package's TypeScript sources, not its build: `@fpt/<name>` and
- * `@fpt/<name>/node` resolve to `packages/<name>/src/{index,node}.ts`.
+ * One module graph for tsc and vitest: `@fpt/*` resolves to the packages' TypeScript sources through
+ * the `paths` of tsconfig.base.json, which both read (vite's `resolve.tsconfigPaths`). Neither the
+ * type-check nor the tests need a build; only the bench's tests, which run its built CLI, do.
  */
-const alias = readdirSync(packagesDir).flatMap((name) => [
-  { find: new RegExp(`^@fpt/${name}/node$`), replacement: `${packagesDir}${name}/src/node.ts` },
-  { find: new RegExp(`^@fpt/${name}$`), replacement: `${packagesDir}${name}/src/index.ts` },
-]);
-
 export default defineConfig({
-  resolve: { alias },
+  resolve: { tsconfigPaths: true },
   test: {
     setupFiles: [fileURLToPath(new URL('./test-setup.ts', import.meta.url))],
     testTimeout: 120_000,
