@@ -74,6 +74,8 @@ describe('fpt-bench cluster slurm', () => {
     ])
       expect(text).toContain(line);
     expect(text).toContain(`--out ${results} --cache ${join(results, 'kv-cache')} --shard "$SLURM_ARRAY_TASK_ID/$N"`);
+    // --gpus selects WebGPU for the shards.
+    expect(text).toContain(' --backend webgpu ');
   });
 
   it('passes bash -n', () => {
@@ -175,6 +177,9 @@ describe('fpt-bench cluster k8s', () => {
     const arg = (name: string) => c.args[c.args.indexOf(name) + 1] as string;
     for (const path of [arg('--out'), arg('--cache')]) expect(path.startsWith(`${mount}/`), path).toBe(true);
     expect(c.resources).toEqual({ requests: { memory: '4Gi' }, limits: { 'nvidia.com/gpu': '1', memory: '4Gi' } });
+    // With GPUs: WebGPU, and the graphics capability the NVIDIA runtime needs to mount Vulkan.
+    expect(arg('--backend')).toBe('webgpu');
+    expect(c.env).toContainEqual({ name: 'NVIDIA_DRIVER_CAPABILITIES', value: 'compute,utility,graphics' });
   });
 
   it('run as pod i (the container args with JOB_COMPLETION_INDEX=i, --dry-run), the pods together list the grid once', () => {
@@ -195,6 +200,9 @@ describe('fpt-bench cluster k8s', () => {
     expect(dockerfile).toContain('pnpm install --frozen-lockfile');
     expect(dockerfile).toMatch(/^WORKDIR \/app$/m);
     expect(dockerfile).toContain('ENTRYPOINT ["node", "/app/packages/bench/dist/cli.js"]');
+    // What Dawn (WebGPU) needs on a GPU node: the Vulkan loader, and the graphics capability.
+    expect(dockerfile).toContain('libvulkan1');
+    expect(dockerfile).toContain('NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics');
     const [, job] = docs();
     expect(job.spec.template.spec.containers[0].args).toContain('/app/data');
   });

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { guardSyncReads, guardTensorBytes, prepareWebGpu, type GpuAdapterReport } from './webgpu';
 
 /** The backends {@link selectBackend} knows, best first. */
-export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_ORDER = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
-/** A backend name: native CUDA TensorFlow, native CPU TensorFlow, WebAssembly or plain JS CPU. */
+/** A backend name: native CUDA TensorFlow, WebGPU, native CPU TensorFlow, WebAssembly or plain JS CPU. */
 export type BackendName = (typeof BACKEND_ORDER)[number];
 
 /** One attempt made by {@link selectBackend}. */
@@ -20,7 +21,7 @@ export interface BackendAttempt {
 
 /** The outcome of {@link selectBackend}. */
 export interface BackendSelection {
-  /** The tfjs backend name now active (`tensorflow`, `wasm` or `cpu`). */
+  /** The tfjs backend name now active (`tensorflow`, `webgpu`, `wasm` or `cpu`). */
   active: string;
   /** The backend chosen. */
   backend: BackendName;
@@ -31,11 +32,15 @@ export interface BackendSelection {
    * 32-bit heap, 4 GiB); `null` when only the machine's memory limits it.
    */
   heapLimitBytes: number | null;
+  /** The WebGPU adapter when the backend is `webgpu`, else null. */
+  adapter: GpuAdapterReport | null;
 }
 
 const PACKAGES: Record<BackendName, { pkg: string; tfName: string; heapLimitBytes: number | null }> = {
   // Native TensorFlow on CUDA: the device's memory, which tfjs does not report.
   'tensorflow-gpu': { pkg: '@tensorflow/tfjs-node-gpu', tfName: 'tensorflow', heapLimitBytes: null },
+  // WebGPU: the adapter's limits are reported in `adapter`; tensors live in GPU memory.
+  webgpu: { pkg: '@tensorflow/tfjs-backend-webgpu', tfName: 'webgpu', heapLimitBytes: null },
   tensorflow: { pkg: '@tensorflow/tfjs-node', tfName: 'tensorflow', heapLimitBytes: null },
   wasm: { pkg: '@tensorflow/tfjs-backend-wasm', tfName: 'wasm', heapLimitBytes: 4 * 2 ** 30 },
   cpu: { pkg: '@tensorflow/tfjs-backend-cpu', tfName: 'cpu', heapLimitBytes: null },
@@ -65,10 +70,13 @@ const dynamicImport: ModuleImporter = async (pkg) => {
 };
 
 /**
- * Picks the best available tfjs backend: `@tensorflow/tfjs-node-gpu`, then `@tensorflow/tfjs-node`,
- * then `@tensorflow/tfjs-backend-wasm`, then `@tensorflow/tfjs-backend-cpu`, each through a dynamic
- * import, so none of them is needed to install or to import this library. Returns which one is
- * active and why the better ones were skipped.
+ * Picks the best available tfjs backend: `@tensorflow/tfjs-node-gpu`, then
+ * `@tensorflow/tfjs-backend-webgpu` on a hardware adapter (in Node through the `webgpu` package,
+ * Dawn), then `@tensorflow/tfjs-node`, then `@tensorflow/tfjs-backend-wasm`, then
+ * `@tensorflow/tfjs-backend-cpu`, each through a dynamic import, so none of them is needed to
+ * install or to import this library. A software WebGPU adapter (SwiftShader, llvmpipe) is never
+ * picked automatically, only when `webgpu` is asked for by name. Returns which one is active, the
+ * WebGPU adapter when that is it, and why the better ones were skipped.
  * @param preference - `'auto'` (default) tries in order; a backend name tries only that one
  * @param importer - module loader: pass `(p) => import(p)` from the application so packages resolve
  *   from there (the default resolves from this library, then from the current directory)
@@ -85,10 +93,13 @@ export async function selectBackend(
   const attempts: BackendAttempt[] = [];
   for (const backend of order) {
     const { pkg, tfName, heapLimitBytes } = PACKAGES[backend];
+    let adapter: GpuAdapterReport | null = null;
     try {
-      await importer(pkg);
+      if (backend === 'webgpu') adapter = await prepareWebGpu(importer, preference === 'webgpu');
+      else await importer(pkg);
     } catch (err) {
-      attempts.push({ backend, pkg, ok: false, reason: `cannot load ${pkg}: ${firstLine(err)}` });
+      // prepareWebGpu's messages already name the package or the adapter at fault.
+      attempts.push({ backend, pkg, ok: false, reason: backend === 'webgpu' ? firstLine(err) : `cannot load ${pkg}: ${firstLine(err)}` });
       continue;
     }
     try {
@@ -99,8 +110,14 @@ export async function selectBackend(
       if (backend === 'tensorflow-gpu' && !hasGpu(tf.backend())) {
         throw new Error('the native backend loaded but sees no CUDA device');
       }
+      if (backend === 'webgpu') {
+        guardSyncReads();
+        const limits = (tf.backend() as unknown as { device: { limits: { maxStorageBufferBindingSize: number } } }).device.limits;
+        if (!tensorGuard) tensorGuard = guardTensorBytes(limits.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize');
+        if (adapter) adapter.limits.maxStorageBufferBindingSize = limits.maxStorageBufferBindingSize;
+      }
       attempts.push({ backend, pkg, ok: true });
-      return { active: tfName, backend, attempts, heapLimitBytes };
+      return { active: tfName, backend, attempts, heapLimitBytes, adapter };
     } catch (err) {
       attempts.push({ backend, pkg, ok: false, reason: firstLine(err) });
     }
@@ -108,6 +125,9 @@ export async function selectBackend(
   const why = attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ');
   throw new Error(`selectBackend: no usable backend (${why})`);
 }
+
+// Installed once, for the device's limit (one WebGPU device per process).
+let tensorGuard: (() => void) | undefined;
 
 function hasGpu(backend: unknown): boolean {
   // tfjs-node-gpu exposes the devices TensorFlow found; without that information assume a GPU.

@@ -14,3 +14,5 @@ export * from './random';
 export * from './backend';
 export * from './optim/index';
 export * from './safetensors/index';
+export * from './webgpu';
+export * from './reads';

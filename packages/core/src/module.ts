@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { readsSync } from './webgpu';
 
 /** One named parameter of a {@link Module}: its dotted name, the variable and whether it trains. */
 export interface NamedParameter {
@@ -264,6 +265,14 @@ export class Module {
 
 /** How many elements of a float tensor are NaN or ±Infinity (counted on the backend, one number read back). */
 function nonFiniteCount(x: tf.Tensor): number {
+  if (!readsSync()) {
+    // WebGPU in Node: a GPU result cannot be read synchronously, but a tensor made from host data
+    // (a checkpoint's, a state's) still has its values on the host: count there.
+    const values = x.dataSync();
+    let bad = 0;
+    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
+    return bad;
+  }
   const count = tf.tidy(() => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(x)), 'int32')));
   const n = count.dataSync()[0];
   count.dispose();

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gradientNeeded } from './optim/grads';
+import { hostValues } from './webgpu';
 
 // Functional building blocks shared by every package. Weights keep PyTorch layouts
 // (linear weight [out, in]) so checkpoints load without copies and names keep their meaning.
@@ -226,19 +227,26 @@ export function dropout(x: tf.Tensor, rate: number, training: boolean, seed?: nu
  * @throws naming the shape, dtype or label at fault and what was expected
  */
 export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-  checkLabels(logits, labels);
+  const checked = checkLabels(logits, labels);
   const classes = logits.shape[1] as number;
   const oneHot = tf.oneHot(labels as tf.Tensor1D, classes);
   const logProbs = tf.logSoftmax(logits);
-  return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbs), -1))) as tf.Scalar;
+  const loss = tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbs), -1))) as tf.Scalar;
+  if (checked) return loss;
+  // Labels only on the GPU (WebGPU): a row of the one-hot without a 1 (a label out of range)
+  // divides the loss by zero, so the step is refused as non-finite instead of training on nothing.
+  return tf.div(loss, tf.min(tf.sum(oneHot, -1))) as tf.Scalar;
 }
 
 /**
  * Throws unless `labels` are int32 of shape [B] with every value in [0, C) for `logits` [B, C].
+ * The values are checked where they can be read without waiting for a GPU (every backend but
+ * WebGPU in Node, and there while they are still on the host).
  * @param logits - [B, C]
  * @param labels - the class indices to check
+ * @returns whether the values were checked (false: only on the GPU; the shape and dtype were)
  */
-export function checkLabels(logits: tf.Tensor, labels: tf.Tensor): void {
+export function checkLabels(logits: tf.Tensor, labels: tf.Tensor): boolean {
   if (logits.rank !== 2) throw new Error(`crossEntropy: logits have shape [${logits.shape}], expected [B, C]`);
   const [b, c] = logits.shape;
   if (labels.dtype !== 'int32') throw new Error(`crossEntropy: labels have dtype ${labels.dtype}, expected int32 class indices`);
@@ -247,9 +255,11 @@ export function checkLabels(logits: tf.Tensor, labels: tf.Tensor): void {
       `crossEntropy: labels have shape [${labels.shape}], expected [${b}] (one class index per row of the logits [${b}, ${c}])`,
     );
   }
-  const values = labels.dataSync();
+  const values = hostValues(labels);
+  if (!values) return false;
   for (let i = 0; i < values.length; i++) {
-    if (values[i] < 0 || values[i] >= c)
-      throw new Error(`crossEntropy: label ${values[i]} at index ${i} is outside [0, ${c}) for ${c} classes`);
+    const v = values[i] as number;
+    if (v < 0 || v >= c) throw new Error(`crossEntropy: label ${v} at index ${i} is outside [0, ${c}) for ${c} classes`);
   }
+  return true;
 }

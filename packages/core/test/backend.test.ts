@@ -1,6 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '../src/index';
+import { describeAdapter, guardTensorBytes, isSoftwareAdapter, selectBackend } from '../src/index';
+
+/** A stand-in for the `webgpu` package (Dawn) whose only adapter has this info. */
+function fakeDawn(info: Record<string, unknown> | null) {
+  const limits = { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 27 };
+  return { create: () => ({ requestAdapter: async () => (info ? { info, limits } : null) }), globals: {} };
+}
+
+function importerWith(dawn: unknown) {
+  return async (pkg: string) => {
+    if (pkg === 'webgpu') return dawn;
+    if (pkg.includes('tfjs-node') || pkg.includes('wasm') || pkg.includes('webgpu')) throw new Error(`no ${pkg} in this test`);
+    return import('@tensorflow/tfjs-backend-cpu');
+  };
+}
 
 describe('selectBackend', () => {
   it('skips the native backends it cannot load and reports why', async () => {
@@ -15,11 +29,44 @@ describe('selectBackend', () => {
     expect(tf.getBackend()).toBe('cpu');
     expect(sel.attempts.map((a) => [a.backend, a.ok])).toEqual([
       ['tensorflow-gpu', false],
+      ['webgpu', false],
       ['tensorflow', false],
       ['wasm', false],
       ['cpu', true],
     ]);
     expect(sel.attempts[0].reason).toContain('cannot load @tensorflow/tfjs-node-gpu');
+  });
+
+  it('never picks a software WebGPU adapter automatically, and says why', async () => {
+    const swiftshader = { vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader driver 5.0.0', isFallbackAdapter: true };
+    const sel = await selectBackend('auto', importerWith(fakeDawn(swiftshader)));
+    expect(sel.backend).toBe('cpu');
+    expect(sel.adapter).toBeNull();
+    const webgpu = sel.attempts.find((a) => a.backend === 'webgpu')!;
+    expect(webgpu.ok).toBe(false);
+    expect(webgpu.reason).toMatch(
+      /only WebGPU adapter is a software one \(google swiftshader .*\[software\].*used only when asked for by name/,
+    );
+    // Nothing was installed as navigator.gpu for a refused adapter.
+    expect((globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu).toBeUndefined();
+    const none = await selectBackend('auto', importerWith(fakeDawn(null)));
+    expect(none.attempts.find((a) => a.backend === 'webgpu')!.reason).toMatch(/^no WebGPU adapter: no Vulkan\/Metal\/D3D12 driver/);
+  });
+
+  it('tells software adapters from hardware ones and describes them in one line', () => {
+    expect(isSoftwareAdapter({ isFallbackAdapter: true })).toBe(true);
+    expect(isSoftwareAdapter({ architecture: 'swiftshader' })).toBe(true);
+    expect(isSoftwareAdapter({ description: 'llvmpipe (LLVM 15.0.6, 256 bits)' })).toBe(true);
+    expect(isSoftwareAdapter({ architecture: 'hopper', description: 'NVIDIA H200', isFallbackAdapter: false })).toBe(false);
+    const line = describeAdapter({
+      vendor: 'nvidia',
+      architecture: 'hopper',
+      device: '',
+      description: 'NVIDIA: 570.1',
+      software: false,
+      limits: { maxBufferSize: 2 ** 32, maxStorageBufferBindingSize: 1.5 * 2 ** 30 },
+    });
+    expect(line).toBe('nvidia hopper (NVIDIA: 570.1), maxBufferSize 4 GiB, maxStorageBufferBindingSize 1.50 GiB');
   });
 
   it('fails with every reason when a preferred backend is unavailable', async () => {
@@ -30,5 +77,21 @@ describe('selectBackend', () => {
     ).rejects.toThrow('selectBackend: no usable backend (tensorflow: cannot load @tensorflow/tfjs-node: not installed)');
     await expect(selectBackend('gpu' as never)).rejects.toThrow(/unknown backend "gpu"/);
     await tf.setBackend('cpu');
+  });
+});
+
+describe('guardTensorBytes', () => {
+  it('refuses a tensor over the limit with one sentence naming its shape, size and the limit, and frees nothing else', () => {
+    const stop = guardTensorBytes(4000, 'maxStorageBufferBindingSize');
+    try {
+      const small = tf.zeros([1000]);
+      expect(() => tf.zeros([16, 2, 40])).toThrow(
+        "a float32 tensor of shape [16,2,40] needs 5120 bytes, more than this device's maxStorageBufferBindingSize of 4000 bytes: use a smaller batch or input size, or a GPU with a larger limit",
+      );
+      small.dispose();
+    } finally {
+      stop();
+    }
+    tf.zeros([16, 2, 40]).dispose();
   });
 });

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
-import { readSafetensors, writeSafetensors, type SafetensorsFile } from '@fpt/core';
+import { readSafetensors, runReads, runReadsAsync, writeSafetensors, type Reads, type SafetensorsFile } from '@fpt/core';
 import { atomicWriteFile } from '@fpt/core/node';
 import type { FptModel, KeyValues } from './model';
 
@@ -30,13 +30,25 @@ const FORMAT = 'fpt-kv/2';
  * fingerprints never share entries. The storage dtype is added by {@link KvCache} itself.
  */
 export function featureFingerprint(model: FptModel, normalisation: Normalisation): string {
+  return runReads(fingerprintBody(model, normalisation));
+}
+
+/**
+ * {@link featureFingerprint} reading the weights with `await data()`: the same hash, on every
+ * backend (WebGPU in Node has no synchronous reads).
+ */
+export function featureFingerprintAsync(model: FptModel, normalisation: Normalisation): Promise<string> {
+  return runReadsAsync(fingerprintBody(model, normalisation));
+}
+
+function* fingerprintBody(model: FptModel, normalisation: Normalisation): Reads<string> {
   const h = createHash('sha256');
   // The selection serialises as the selector's fingerprint (name, version, parameters) and the ratio.
   const { lpm, inputSize, layers, selection } = model.config;
   h.update(JSON.stringify({ format: FORMAT, lpm, inputSize, layers, selection, normalisation }));
   for (const p of model.lpm.namedParameters()) {
     h.update(p.name);
-    const data = p.variable.dataSync() as Float32Array;
+    const data = (yield p.variable) as Float32Array;
     h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
   return h.digest('hex');
@@ -364,12 +376,31 @@ export interface PreloadOptions {
  * run resumes where it stopped, since finished entries are hits the next time.
  * @returns the image hashes, in input order, and counts of hits, computed and invalid entries
  */
-export function preload(
-  model: FptModel,
-  cache: KvCache,
-  items: PreloadItem[],
-  options: PreloadOptions = {},
-): { hashes: string[]; hits: number; computed: number; invalid: number } {
+export function preload(model: FptModel, cache: KvCache, items: PreloadItem[], options: PreloadOptions = {}): PreloadResult {
+  return runReads(preloadBody(model, cache, items, options));
+}
+
+/**
+ * {@link preload} reading the LPM's keys and values with `await data()`: the same entries, on
+ * every backend (WebGPU in Node has no synchronous reads).
+ */
+export function preloadAsync(model: FptModel, cache: KvCache, items: PreloadItem[], options: PreloadOptions = {}): Promise<PreloadResult> {
+  return runReadsAsync(preloadBody(model, cache, items, options));
+}
+
+/** What {@link preload} did: the image hashes in input order, and counts of hits, computed and invalid entries. */
+export interface PreloadResult {
+  /** sha256 of each item's bytes, in input order. */
+  hashes: string[];
+  /** Entries already valid in the cache. */
+  hits: number;
+  /** Entries computed by running the LPM. */
+  computed: number;
+  /** Entries found unusable (and recomputed). */
+  invalid: number;
+}
+
+function* preloadBody(model: FptModel, cache: KvCache, items: PreloadItem[], options: PreloadOptions): Reads<PreloadResult> {
   const batchSize = options.batchSize ?? 4;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1)
     throw new Error(`preload: option "batchSize" must be a positive integer, got ${batchSize}`);
@@ -409,8 +440,8 @@ export function preload(
     let k: Float32Array;
     let v: Float32Array;
     try {
-      k = kv.keys.dataSync() as Float32Array;
-      v = kv.values.dataSync() as Float32Array;
+      k = (yield kv.keys) as Float32Array;
+      v = (yield kv.values) as Float32Array;
     } finally {
       tf.dispose([kv.keys, kv.values]);
     }

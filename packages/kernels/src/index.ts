@@ -3,6 +3,7 @@ import { loadNative, type NativeLoad } from './native';
 import { cpuNativeMatMul, wasmNativeMatMul } from './matmul-native';
 import { wasmSlicedMatMul } from './matmul-slices';
 import { wasmBatchedGather } from './gather';
+import { chunkedAddN } from './addn-chunks';
 import type { BatchMatMulArgs } from './backends';
 
 export { loadNative, type NativeAddon, type NativeLoad } from './native';
@@ -10,9 +11,10 @@ export { planMatMul, gemmOffsets, type MatMulPlan } from './plan';
 
 /**
  * Which BatchMatMul a backend runs: the native multi-threaded SGEMM (`native`), the portable
- * per-slice WASM kernel (`wasm-slices`), or tfjs's own (`stock`).
+ * per-slice WASM kernel (`wasm-slices`), tfjs's own (`stock`), or on WebGPU tfjs's WGSL kernels
+ * with the project's WebGPU fixes (`wgsl`).
  */
-export type KernelChoice = 'native' | 'wasm-slices' | 'stock';
+export type KernelChoice = 'native' | 'wasm-slices' | 'stock' | 'wgsl';
 
 /** Options of {@link enableFastKernels}. */
 export interface FastKernelsOptions {
@@ -83,6 +85,16 @@ function installWasmFixes(): void {
   );
 }
 
+/** Kernels registered on WebGPU: AddN within the device's storage-buffer limit. */
+function installWebGpuFixes(): void {
+  const key = `${tf.AddN}/webgpu`;
+  const original = stock.get(key) ?? tf.getKernel(tf.AddN, 'webgpu');
+  if (!original) return;
+  const limit = (backend: unknown) =>
+    (backend as { device: { limits: { maxStorageBuffersPerShaderStage: number } } }).device.limits.maxStorageBuffersPerShaderStage;
+  replace(tf.AddN, 'webgpu', () => true, chunkedAddN(original.kernelFunc, limit));
+}
+
 /**
  * Replaces the BatchMatMul kernel (every `tf.matMul`, in forward and backward passes) of a tfjs
  * backend with a faster one (and, on WASM, Identity with one that shares its input's buffer
@@ -91,11 +103,17 @@ function installWasmFixes(): void {
  * was built and loads (WASM and CPU backends), else, on WASM, a portable kernel that runs every
  * batch slice through XNNPACK's fast 2-D path. Results equal the stock kernels' to float32
  * rounding. Set `FPT_KERNELS=off` to force the fallback, `FPT_KERNELS=stock` to change nothing.
- * @param backendName - `wasm` or `cpu` (default: the active backend)
+ * On `webgpu` it keeps tfjs's WGSL kernels and registers AddN split to the device's binding limit
+ * (the stock one leaves its output unwritten past it).
+ * @param backendName - `wasm`, `cpu` or `webgpu` (default: the active backend)
  * @param options - force the fallback
  * @returns which kernel is in use and why
  */
 export function enableFastKernels(backendName: string = tf.getBackend(), options: FastKernelsOptions = {}): FastKernelsReport {
+  if (backendName === 'webgpu') {
+    installWebGpuFixes();
+    return { backend: backendName, choice: 'wgsl' };
+  }
   if (backendName !== 'wasm' && backendName !== 'cpu') {
     return { backend: backendName, choice: 'stock', reason: `no fast kernels for the "${backendName}" backend` };
   }
@@ -124,7 +142,7 @@ export function enableFastKernels(backendName: string = tf.getBackend(), options
  * @param backendName - `wasm` or `cpu` (default: the active backend)
  */
 export function disableFastKernels(backendName: string = tf.getBackend()): void {
-  for (const kernelName of [tf.BatchMatMul, tf.Identity, tf.GatherV2]) {
+  for (const kernelName of [tf.BatchMatMul, tf.Identity, tf.GatherV2, tf.AddN]) {
     const key = `${kernelName}/${backendName}`;
     const original = stock.get(key);
     if (!original) continue;
@@ -137,5 +155,6 @@ export function disableFastKernels(backendName: string = tf.getBackend()): void 
 /** One line for logs: `native (avx2-fma, 2 threads) on wasm`, or the fallback and its reason. */
 export function describeKernels(r: FastKernelsReport): string {
   if (r.choice === 'native') return `native SGEMM (${r.isa}, ${r.threads} threads) on ${r.backend}`;
+  if (r.choice === 'wgsl') return `tfjs's WGSL kernels on ${r.backend} (AddN split to the device's storage-buffer limit)`;
   return `${r.choice} BatchMatMul on ${r.backend}${r.reason ? ` (native kernels unavailable: ${r.reason})` : ''}`;
 }

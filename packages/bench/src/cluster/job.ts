@@ -24,7 +24,7 @@ export interface ClusterJob {
   results: string;
   /** Key/value cache folder on the shared filesystem (the shards' `--cache`). */
   cache: string;
-  /** GPUs per shard (undefined: none requested). */
+  /** GPUs per shard (undefined: none requested); with GPUs the shards run `--backend webgpu` unless `--backend` is given. */
   gpus?: number;
   /** CPUs per shard (undefined: the scheduler's default). */
   cpus?: number;
@@ -96,6 +96,9 @@ export function clusterJob(
     runArgs.push(`--${o}`, o === 'data-root' || (o === 'weights' && !v.startsWith('hf:')) ? defaults.path(v) : v);
   }
   for (const [k, v] of Object.entries(args.sets)) runArgs.push('--set', `${k}=${v}`);
+  const gpus = positiveInt(args, 'gpus');
+  // A shard given GPUs trains on one through WebGPU (Dawn on the node's Vulkan driver) unless --backend says otherwise.
+  if (gpus && args.options.backend === undefined) runArgs.push('--backend', 'webgpu');
   return {
     name: args.options['job-name'] ?? `fpt-bench-${preset.name}`,
     preset: preset.name,
@@ -105,7 +108,7 @@ export function clusterJob(
     parallel,
     results,
     cache,
-    gpus: positiveInt(args, 'gpus'),
+    gpus,
     cpus: positiveInt(args, 'cpus'),
     memory,
   };

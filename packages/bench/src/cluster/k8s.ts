@@ -91,6 +91,8 @@ export function k8sObjects(job: ClusterJob, o: K8sOptions): [IPersistentVolumeCl
                 },
                 // Hub downloads (--weights hf:REPO) land on the claim, shared by every pod.
                 { name: 'HF_HOME', value: `${SHARED_MOUNT}/hf` },
+                // WebGPU (Dawn) reaches the GPU through Vulkan, which the NVIDIA runtime mounts only with the graphics capability.
+                ...(job.gpus ? [{ name: 'NVIDIA_DRIVER_CAPABILITIES', value: 'compute,utility,graphics' }] : []),
               ],
               ...(Object.keys(resources).length ? { resources } : {}),
               volumeMounts: [{ name: 'shared', mountPath: SHARED_MOUNT }],

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { measureStep, selectBackend, trackBuffers, type BackendName } from '@fpt/core';
+import { describeAdapter, measureStep, selectBackend, trackBuffers, type BackendName } from '@fpt/core';
 import { describeKernels, enableFastKernels, type FastKernelsReport } from '@fpt/kernels';
 import { FULL_SCALE, perfWorkloads, QUICK_SCALE, type Workload } from '../perf/workloads';
 import { findTorchPython, TORCH_INSTALL_HINT, TorchReference } from '../perf/torch';
@@ -61,6 +61,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
       .join('')}`,
   );
   print(`kernels: ${describeKernels(kernels)}`);
+  if (backend.adapter) print(`adapter: ${describeAdapter(backend.adapter)}`);
 
   let torch: TorchReference | undefined;
   const torchOpt = args.options.torch ?? 'auto';
@@ -77,6 +78,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
   }
   print(
     `protocol: median of ${reps} steps per workload, ours and PyTorch alternating step by step, after one untimed warm-up step each; ` +
+      'a step of ours ends when the backend has finished its work (WebGPU: queue drained with onSubmittedWorkDone); ' +
       'memory: one more step, live tensor bytes before it + peak of data buffers allocated during it, views counted once (ours: core trackBuffers from before the workload is built; PyTorch: profiler allocator events)',
   );
 
@@ -92,7 +94,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
       const buffers = trackBuffers();
       try {
         built = w.build();
-        built.step(); // warm-up (kernels set up, caches filled)
+        await built.step(); // warm-up (kernels set up, caches filled, AdamW's moments made)
       } catch (err) {
         error = `ours failed to run: ${(err as Error).message.split('\n')[0]}`;
       }
@@ -100,7 +102,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
         if (built && !error) {
           try {
             const t0 = performance.now();
-            built.step();
+            await built.step();
             r.ours.push((performance.now() - t0) / 1000);
           } catch (err) {
             error = `ours failed to run: ${(err as Error).message.split('\n')[0]}`;

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { selectBackend, type BackendName } from '@fpt/core';
+import { describeAdapter, selectBackend, type BackendName } from '@fpt/core';
 import { describeKernels, enableFastKernels } from '@fpt/kernels';
 import { atomicWriteFile, readSafetensorsFile } from '@fpt/core/node';
 import type { VitConfig } from '@fpt/backbone-vit';
@@ -206,6 +206,7 @@ export async function runCommand(
   // The native SGEMM addon (or the portable WASM fallback) for matrix products; FPT_KERNELS=stock keeps tfjs's own.
   const kernels = describeKernels(enableFastKernels(backend.active));
   print(`kernels: ${kernels}`);
+  if (backend.adapter) print(`adapter: ${describeAdapter(backend.adapter)}`);
 
   // The LPM: a checkpoint (its architecture read from it) or a random one of the preset's shape.
   let lpm: LpmSpec;
@@ -351,6 +352,7 @@ export async function runCommand(
       paperMemory: paperRecords,
       shrunk,
       kernels,
+      adapter: backend.adapter,
       progress,
     });
     atomicWriteFile(resultPath, `${JSON.stringify(result, null, 1)}\n`);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, measureStep, parameterReport, trainStep } from '@fpt/core';
+import { AdamW, measureStep, parameterReport, trainStepAsync } from '@fpt/core';
 import { adapt, createVit, trainingContext, type AdaptedModel, type Method, type VitConfig, type VitModel } from '@fpt/backbone-vit';
 
 /** Peak live-tensor bytes of one steady-state training step, and what was measured. */
@@ -71,7 +71,7 @@ export async function methodStepMemory(
   const labels = tf.zeros([batch], 'int32');
   const opt = new AdamW(model.trainableVariables(), { lr: 1e-4 });
   const step = (i: number, batchOf: { pixels: tf.Tensor; extras: Record<string, tf.Tensor>; labels: tf.Tensor }) =>
-    trainStep(() => model.loss({ pixels: batchOf.pixels, extras: batchOf.extras }, batchOf.labels, trainingContext(i)), opt, {
+    trainStepAsync(() => model.loss({ pixels: batchOf.pixels, extras: batchOf.extras }, batchOf.labels, trainingContext(i)), opt, {
       clipNorm: 1,
     });
   // The first step only makes AdamW's moments exist, as they do in every later step; their size
@@ -84,7 +84,7 @@ export async function methodStepMemory(
   };
   const excludedBytes = unreadWeightBytes(model, backbone);
   try {
-    step(0, first);
+    await step(0, first);
     tf.dispose([first.pixels, first.labels, ...Object.values(first.extras)]);
     const m = await measureStep(() => step(1, { pixels, extras, labels }));
     return { peakBytes: m.peakBufferBytes - excludedBytes, excludedBytes };

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend, type BackendName } from '@fpt/core';
+import { BACKEND_ORDER, describeAdapter, selectBackend, type BackendName } from '@fpt/core';
 import { describeKernels, enableFastKernels } from '@fpt/kernels';
 import { formatLine, summaryLine, type CheckLine } from './compare';
 import { readFixture } from './fixture';
@@ -13,6 +13,31 @@ import { runFptFixture } from './fpt';
  * @param path - the fixture file
  */
 export function checkFixture(path: string): CheckLine[] {
+  const started = startFixture(path);
+  if (Array.isArray(started)) return started;
+  started.session.settleSync();
+  return finishFixture(started);
+}
+
+/**
+ * {@link checkFixture} reading the computed tensors with `await data()`: the form every backend
+ * supports (WebGPU in Node has no synchronous reads). Never throws.
+ * @param path - the fixture file
+ */
+export async function checkFixtureAsync(path: string): Promise<CheckLine[]> {
+  const started = startFixture(path);
+  if (Array.isArray(started)) return started;
+  await started.session.settle();
+  return finishFixture(started);
+}
+
+interface StartedFixture {
+  session: ParitySession;
+  before: number;
+}
+
+/** Reads the fixture and runs its computations; the checks' values are read afterwards. */
+function startFixture(path: string): StartedFixture | CheckLine[] {
   let session: ParitySession;
   try {
     session = new ParitySession(readFixture(path));
@@ -29,6 +54,10 @@ export function checkFixture(path: string): CheckLine[] {
   } catch (err) {
     session.fail('(fixture)', (err as Error).message);
   }
+  return { session, before };
+}
+
+function finishFixture({ session, before }: StartedFixture): CheckLine[] {
   const leaked = tf.memory().numTensors - before;
   if (leaked !== 0) session.fail('(tensors)', `${leaked} tensor(s) leaked while checking`);
   return session.lines;
@@ -47,28 +76,37 @@ export function parityCommand(args: string[], print: (line: string) => void = co
   const at = args.findIndex((a) => a === '--backend' || a.startsWith('--backend='));
   if (at >= 0) {
     const backend = args[at].includes('=') ? args[at].slice('--backend='.length) : args[at + 1];
-    if (!backend) throw new Error('option --backend needs a value (auto, wasm, cpu, tensorflow, tensorflow-gpu)');
+    if (!backend) throw new Error(`option --backend needs a value (auto, ${BACKEND_ORDER.join(', ')})`);
     const paths = args.filter((_, i) => i !== at && (args[at].includes('=') || i !== at + 1));
-    return selectBackend(backend as BackendName | 'auto', (p) => import(p)).then((sel) => {
+    return selectBackend(backend as BackendName | 'auto', (p) => import(p)).then(async (sel) => {
       const kernels = enableFastKernels(sel.active);
-      print(`backend: ${sel.backend}; kernels: ${describeKernels(kernels)}`);
-      return runParity(paths, print);
+      print(
+        `backend: ${sel.backend}; kernels: ${describeKernels(kernels)}${sel.adapter ? `; adapter: ${describeAdapter(sel.adapter)}` : ''}`,
+      );
+      if (paths.length === 0) return usage(print);
+      const all: CheckLine[] = [];
+      for (const p of paths) all.push(...report(await checkFixtureAsync(p), print));
+      return summarise(all, print);
     });
   }
-  return runParity(args, print);
+  if (args.length === 0) return usage(print);
+  return summarise(
+    args.flatMap((p) => report(checkFixture(p), print)),
+    print,
+  );
 }
 
-function runParity(paths: string[], print: (line: string) => void): number {
-  if (paths.length === 0) {
-    print('usage: fpt-bench parity [--backend B] <fixture.safetensors>...');
-    return 2;
-  }
-  const all: CheckLine[] = [];
-  for (const p of paths) {
-    const lines = checkFixture(p);
-    lines.forEach((l) => print(formatLine(l)));
-    all.push(...lines);
-  }
+function usage(print: (line: string) => void): number {
+  print('usage: fpt-bench parity [--backend B] <fixture.safetensors>...');
+  return 2;
+}
+
+function report(lines: CheckLine[], print: (line: string) => void): CheckLine[] {
+  lines.forEach((l) => print(formatLine(l)));
+  return lines;
+}
+
+function summarise(all: CheckLine[], print: (line: string) => void): number {
   print(summaryLine(all));
   return all.some((l) => l.status === 'FAIL') ? 1 : 0;
 }

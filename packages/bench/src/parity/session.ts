@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { vitConfig, type VitConfig } from '@fpt/backbone-vit';
 import { compare, type CheckLine, type Tolerance } from './compare';
 import { field, type Fixture } from './fixture';
@@ -11,6 +11,8 @@ export class ParitySession {
   /** Lines so far. */
   readonly lines: CheckLine[] = [];
   private readonly seen = new Set<string>();
+  // Checks whose values are not read yet: read all at the end, synchronously or (on WebGPU) not.
+  private readonly pending: Array<{ line: number; name: string; actual: tf.Tensor; tolerance: Tolerance }> = [];
 
   /** @param fixture - the fixture under check */
   constructor(readonly fixture: Fixture) {}
@@ -37,7 +39,8 @@ export class ParitySession {
 
   /**
    * Checks a computed tensor against `expected.*`. Every check is required: a tensor the fixture
-   * lacks is a FAIL line (once). Does not dispose `actual`.
+   * lacks is a FAIL line (once). Does not dispose `actual`; its values are compared when the
+   * session is settled ({@link ParitySession.settleSync} or {@link ParitySession.settle}).
    */
   check(name: string, actual: tf.Tensor, tolerance: Tolerance): void {
     if (!this.has(name)) {
@@ -45,16 +48,45 @@ export class ParitySession {
       return;
     }
     this.seen.add(name);
-    const expected = this.fixture.file.get(name);
-    const r = compare({ shape: actual.shape, data: actual.dataSync() }, expected, tolerance);
-    this.lines.push({
-      status: r.ok ? 'PASS' : 'FAIL',
-      fixture: this.fixture.name,
-      tensor: name,
-      maxabs: r.maxabs,
-      tol: r.tol,
-      note: r.note,
-    });
+    // A placeholder line keeps the check's place; the clone shares the caller's buffer.
+    this.lines.push({ status: 'FAIL', fixture: this.fixture.name, tensor: name, maxabs: NaN, tol: 0, note: 'not read' });
+    this.pending.push({ line: this.lines.length - 1, name, actual: tf.keep(tf.clone(actual)), tolerance });
+  }
+
+  /** Compares every pending check, reading values synchronously (CPU and WASM backends). */
+  settleSync(): void {
+    for (const p of this.pending.splice(0)) this.resolve(p, () => p.actual.dataSync());
+  }
+
+  /** Compares every pending check, reading values with `await data()` (every backend, WebGPU included). */
+  async settle(): Promise<void> {
+    for (const p of this.pending.splice(0)) {
+      let data: ArrayLike<number> | undefined;
+      try {
+        data = (await p.actual.data()) as ArrayLike<number>;
+      } catch {
+        // resolve() reports the read's error as the check's failure.
+      }
+      this.resolve(p, () => data ?? p.actual.dataSync());
+    }
+  }
+
+  private resolve(p: (typeof this.pending)[number], read: () => ArrayLike<number>): void {
+    try {
+      const r = compare({ shape: p.actual.shape, data: read() }, this.fixture.file.get(p.name), p.tolerance);
+      this.lines[p.line] = {
+        status: r.ok ? 'PASS' : 'FAIL',
+        fixture: this.fixture.name,
+        tensor: p.name,
+        maxabs: r.maxabs,
+        tol: r.tol,
+        note: r.note,
+      };
+    } catch (err) {
+      this.lines[p.line] = { ...this.lines[p.line], note: `cannot read the computed tensor: ${(err as Error).message}` };
+    } finally {
+      p.actual.dispose();
+    }
   }
 
   private missing(name: string, group: string): void {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, crossEntropy, parameterReport, trainStep } from '@fpt/core';
+import { AdamW, crossEntropy, finishQueuedWork, parameterReport, trainStepAsync } from '@fpt/core';
 import { adapt, createVit, trainingContext, vitB16Hf384, vitConfig, vitForward, type VitConfig, type VitPreset } from '@fpt/backbone-vit';
 import { lora } from '@fpt/baselines';
 import { fptPart, fptPlus } from '@fpt/fpt-plus';
@@ -14,6 +14,19 @@ interface TorchVit {
   image: number;
   eps: number;
   classes: number;
+}
+
+/** Reads a step's output back (as a user of it would), frees it, and waits for the backend to finish. */
+async function readAndFree(t: tf.Tensor): Promise<void> {
+  await t.data();
+  t.dispose();
+  await finishQueuedWork();
+}
+
+/** One training step (AdamW, clipping 1), ended when the backend has finished it, the update included. */
+async function trainingStep(loss: () => tf.Scalar, opt: AdamW): Promise<void> {
+  await trainStepAsync(loss, opt, { clipNorm: 1 });
+  await finishQueuedWork();
 }
 
 /** A workload of `fpt-bench perf`: its id, what it runs, and the spec the PyTorch side builds. */
@@ -32,8 +45,11 @@ export interface Workload {
 
 /** Our side of a workload, built once and stepped many times. */
 export interface BuiltWorkload {
-  /** One step (forward, or a full training step); must leave no tensors behind. */
-  step(): void;
+  /**
+   * One step (forward, or a full training step); must leave no tensors behind. It resolves when the
+   * backend has finished the step's work (on a GPU: the queue drained), so its time is the step's.
+   */
+  step(): Promise<void>;
   /**
    * Bytes alive at the start of a step that the figure leaves out (the frozen LPM during training
    * from the cache, which never reads it).
@@ -93,9 +109,10 @@ function preload(s: WorkloadScale): Workload {
       const pixels = tf.randomNormal([batch, 3, s.preloadImage, s.preloadImage]);
       return {
         excludedBytes: 0,
-        step() {
+        async step() {
           const kv = model.extractKeyValues(pixels);
-          kv.keys.dataSync();
+          // Read back, as preloading does to write the cache.
+          await Promise.all([kv.keys.data(), kv.values.data()]);
           tf.dispose([kv.keys, kv.values]);
         },
         dispose() {
@@ -120,7 +137,7 @@ function forward(s: WorkloadScale): Workload {
       const pixels = tf.randomNormal([batch, 3, s.image, s.image]);
       return {
         excludedBytes: 0,
-        step: () => tf.tidy(() => void vitForward(vit, pixels).logits!.dataSync()),
+        step: () => readAndFree(tf.tidy(() => vitForward(vit, pixels).logits!)),
         dispose() {
           pixels.dispose();
           vit.dispose();
@@ -156,8 +173,7 @@ function fptStep(s: WorkloadScale): Workload {
       const labels = tf.zeros([batch], 'int32');
       const opt = new AdamW(model.trainableVariables(), { lr: 1e-4 });
       let i = 0;
-      const step = () => void trainStep(() => model.loss({ pixels, extras }, labels, trainingContext(i++)), opt, { clipNorm: 1 });
-      step();
+      const step = () => trainingStep(() => model.loss({ pixels, extras }, labels, trainingContext(i++)), opt);
       return {
         excludedBytes: parameterReport(lpm).total * 4,
         step,
@@ -197,10 +213,9 @@ function vitTraining(id: string, preset: VitPreset, method: 'full' | 'lora', s: 
         dispose = () => applied.dispose();
       }
       const opt = new AdamW(variables, { lr: 1e-4 });
-      trainStep(loss, opt, { clipNorm: 1 });
       return {
         excludedBytes: 0,
-        step: () => void trainStep(loss, opt, { clipNorm: 1 }),
+        step: () => trainingStep(loss, opt),
         dispose() {
           tf.dispose([pixels, labels]);
           opt.dispose();
@@ -223,7 +238,7 @@ function gemm(m: number, k: number, n: number, transposeB: boolean): Workload {
       const b = tf.randomNormal(transposeB ? [n, k] : [k, n]);
       return {
         excludedBytes: 0,
-        step: () => tf.tidy(() => void tf.matMul(a, b, false, transposeB).dataSync()),
+        step: () => readAndFree(tf.tidy(() => tf.matMul(a, b, false, transposeB))),
         dispose: () => tf.dispose([a, b]),
       };
     },

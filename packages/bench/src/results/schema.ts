@@ -1,3 +1,4 @@
+import type { GpuAdapterReport } from '@fpt/core';
 import type { Metrics } from '../metrics/index';
 import type { StepMemoryExtrapolation } from '../memory/extrapolate';
 
@@ -124,7 +125,10 @@ export interface RunResult {
     cpu: string;
     cores: number;
     memoryBytes: number;
+    /** The GPU in words: the WebGPU adapter's line, `CUDA (tfjs-node-gpu)`, or null on a CPU backend. */
     gpu: string | null;
+    /** The WebGPU adapter (vendor, architecture, device, driver, limits) when the backend is `webgpu`; null otherwise (absent in files from before WebGPU). */
+    adapter?: GpuAdapterReport | null;
     platform: string;
   };
   /** Parameter accounting. */

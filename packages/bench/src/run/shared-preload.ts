@@ -6,7 +6,7 @@
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { preload, sha256Hex, type KvCache, type PreloadItem, type PreloadOptions } from '@fpt/fpt-plus/node';
+import { preloadAsync, sha256Hex, type KvCache, type PreloadItem, type PreloadOptions } from '@fpt/fpt-plus/node';
 import type { FptModel } from '@fpt/fpt-plus';
 
 /** Options of {@link sharedPreload}. */
@@ -81,19 +81,19 @@ function heartbeat(intervalMs: number): { hold: (paths: string[]) => void; relea
 }
 
 /**
- * {@link preload} for a cache that several processes fill at once: entries with a file are left to
+ * {@link preloadAsync} for a cache that several processes fill at once: entries with a file are left to
  * the final pass (hits), entries nobody holds are claimed a batch at a time and computed, entries
  * another process holds are waited for, and a claim whose holder died (its process gone on this
- * host, or not refreshed for `staleMs`) is taken over. Ends with one plain {@link preload} over
- * every item, which finds them all.
- * @returns as {@link preload}: hashes in input order, and this process's hits, computed and invalid counts
+ * host, or not refreshed for `staleMs`) is taken over. Ends with one plain {@link preloadAsync} over
+ * every item, which finds them all. Reads the LPM's outputs with `await data()` (every backend, WebGPU included).
+ * @returns as {@link preloadAsync}: hashes in input order, and this process's hits, computed and invalid counts
  */
-export function sharedPreload(
+export async function sharedPreload(
   model: FptModel,
   cache: KvCache,
   items: PreloadItem[],
   options: SharedPreloadOptions = {},
-): { hashes: string[]; hits: number; computed: number; invalid: number } {
+): Promise<{ hashes: string[]; hits: number; computed: number; invalid: number }> {
   const batchSize = options.batchSize ?? 4;
   const staleMs = options.staleMs ?? 120_000;
   const hashes = items.map((it) => sha256Hex(it.bytes));
@@ -127,7 +127,7 @@ export function sharedPreload(
         const claims = mine.map((i) => claimOf(hashes[i]));
         beat.hold(claims);
         try {
-          const r = preload(
+          const r = await preloadAsync(
             model,
             cache,
             mine.map((i) => items[i]),
@@ -148,6 +148,6 @@ export function sharedPreload(
     beat.stop();
   }
   // Every entry now has a file: this pass reads them (and recomputes any found unusable).
-  const last = preload(model, cache, items, options);
+  const last = await preloadAsync(model, cache, items, options);
   return { hashes: last.hashes, hits: last.hits - computed, computed: computed + last.computed, invalid: invalid + last.invalid };
 }

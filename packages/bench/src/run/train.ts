@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, cosineSchedule, measureStep, trainStep } from '@fpt/core';
+import { AdamW, cosineSchedule, measureStep, trainStepAsync, type GpuAdapterReport, type TrainStepResult } from '@fpt/core';
 import type { PreparedDataset } from '../data/prepare';
 import type { Split } from '../data/image-folder';
 import { evaluate, ppe, pme, type Metrics } from '../metrics/index';
@@ -60,6 +60,8 @@ export interface RunSpec {
   shrunk: string[];
   /** The matrix-product kernels in use, for the result file. */
   kernels: string;
+  /** The WebGPU adapter when the backend is `webgpu`, for the result file. */
+  adapter?: GpuAdapterReport | null;
   /** Progress output. */
   progress: Progress;
   /** Test hook: called after each committed epoch checkpoint. */
@@ -84,7 +86,7 @@ async function freeing(free: () => void | Promise<void>, failed: boolean): Promi
 const CLIP_NORM = 1;
 
 /** Class probabilities of a split, in split order, and the metrics. */
-function evaluateSplit(t: Trainable, data: PreparedDataset, split: Split, batch: number): Metrics {
+async function evaluateSplit(t: Trainable, data: PreparedDataset, split: Split, batch: number): Promise<Metrics> {
   const items = data.splits[split];
   const pixels = splitEvalPixels(data, split, t.pixelSize);
   const C = data.classes.length;
@@ -99,7 +101,7 @@ function evaluateSplit(t: Trainable, data: PreparedDataset, split: Split, batch:
       extras: t.extras?.(idx.map((i) => items[i].hash)),
     };
     const p = tf.tidy(() => tf.softmax(t.logits(b)));
-    probs.set(p.dataSync() as Float32Array, s * C);
+    probs.set((await p.data()) as Float32Array, s * C);
     tf.dispose([p, b.pixels, ...Object.values(b.extras ?? {})]);
   }
   return evaluate(
@@ -244,9 +246,10 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
               return t.loss(batch, labels, { ...ctx, sampleOffset: a });
             },
           }));
-          const doStep = () => trainStep(parts.length === 1 ? parts[0].loss : parts, optimizer, { clipNorm: CLIP_NORM });
+          // Read back with await data(): every backend, WebGPU included; on a GPU the reads wait for the step's work.
+          const doStep = () => trainStepAsync(parts.length === 1 ? parts[0].loss : parts, optimizer, { clipNorm: CLIP_NORM });
           const stepStart = performance.now();
-          let result: ReturnType<typeof trainStep>;
+          let result: TrainStepResult;
           // Memory: the second step, when AdamW's moments exist as in every later step.
           const what = `${run.id}: a training step of ${items.length} images in micro-batches of ${spec.microBatch} at ${t.pixelSize}x${t.pixelSize}`;
           if (step === 1 && !memory) {
@@ -281,12 +284,12 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         const auc = Number.isNaN(val.auc) ? -1 : val.auc;
         if (auc > best.valAuc) {
           best = { epoch, valAuc: auc };
-          ckpt.saveBest(t.saveState());
+          ckpt.saveBest(await t.saveState());
         }
         progress.log(
           `${run.id} epoch ${epoch + 1}/${spec.epochs}: train loss ${(lossSum / stepsPerEpoch).toFixed(4)}, val AUC ${val.auc.toFixed(4)}${best.epoch === epoch ? ' (best)' : ''}`,
         );
-        ckpt.save({ epoch, history, best, memory, seconds }, t.saveState(), optimizer.state());
+        ckpt.save({ epoch, history, best, memory, seconds }, await t.saveState(), await optimizer.stateAsync());
         spec.afterEpoch?.(epoch);
       }
       t.loadState(ckpt.loadBest());
@@ -331,7 +334,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
           selection: 'best validation AUC',
         },
         shrunk: spec.shrunk,
-        environment: environment(spec.kernels),
+        environment: environment(spec.kernels, spec.adapter ?? null),
         parameters: counts,
         memory: {
           runShapes: runMemory,

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { configFromStrings, type TensorEntry, type WritableTensor } from '@fpt/core';
 import { adapt, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
 import { fptPart } from '@fpt/fpt-plus';
-import { featureFingerprint, KvCache, kvShape, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
+import { featureFingerprintAsync, KvCache, kvShape, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
 import { sharedPreload } from './shared-preload';
 import { CLI_METHODS, cliMethod, setsForLpm } from '../methods';
 import type { ChannelStats } from '../data/prepare';
@@ -87,11 +87,11 @@ export interface Trainable {
     stats: ChannelStats,
     onEvent?: (e: CacheEvent) => void,
     batchSize?: number,
-  ): PreloadReport;
+  ): Promise<PreloadReport>;
   /** Extra inputs of a batch of images (by file sha256), after {@link Trainable.preload}. */
   extras?(hashes: string[]): Record<string, tf.Tensor>;
-  /** The learnable state (weights of everything that trains), by stable names. */
-  saveState(): Record<string, WritableTensor>;
+  /** The learnable state (weights of everything that trains), by stable names (read with `await data()`: any backend). */
+  saveState(): Promise<Record<string, WritableTensor>>;
   /** Restores {@link Trainable.saveState}; throws naming a missing key or a shape mismatch. */
   loadState(tensors: Map<string, TensorEntry>): void;
   /** Parameter counts. */
@@ -123,10 +123,10 @@ export function trainableMethods(): string[] {
   return [...CLI_METHODS.keys()];
 }
 
-function stateOf(named: Array<{ name: string; variable: tf.Variable }>): Record<string, WritableTensor> {
+async function stateOf(named: Array<{ name: string; variable: tf.Variable }>): Promise<Record<string, WritableTensor>> {
   const out: Record<string, WritableTensor> = {};
   for (const { name, variable } of named)
-    out[name] = { dtype: 'float32', shape: variable.shape, data: variable.dataSync() as Float32Array };
+    out[name] = { dtype: 'float32', shape: variable.shape, data: (await variable.data()) as Float32Array };
   return out;
 }
 
@@ -178,15 +178,15 @@ export function buildTrainable(o: BuildOptions): Trainable {
     logits: (batch) => model.forward(batch),
     ...(needsKeyValues
       ? {
-          preload(items, cacheDir, stats, onEvent, batchSize = 16) {
+          async preload(items, cacheDir, stats, onEvent, batchSize = 16) {
             const started = performance.now();
             const fpt = fptPart(model);
-            cache = new KvCache(cacheDir, featureFingerprint(fpt, stats), kvShape(fpt));
+            cache = new KvCache(cacheDir, await featureFingerprintAsync(fpt, stats), kvShape(fpt));
             // `preload` keys entries by the sha256 of `bytes`; our images are already known by their
             // file's sha256, whose hex text stands in for the bytes.
             const list: PreloadItem[] = items.map((it) => ({ bytes: new TextEncoder().encode(it.hash), pixels: it.pixels }));
             // Shards on a shared filesystem may fill the same cache at once: each entry is claimed, computed once.
-            const r = sharedPreload(fpt, cache, list, { batchSize, onEvent });
+            const r = await sharedPreload(fpt, cache, list, { batchSize, onEvent });
             const byKey = new Map(items.map((it, i) => [it.hash, r.hashes[i]]));
             keyOf = (hash) => {
               const k = byKey.get(hash);

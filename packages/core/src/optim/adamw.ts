@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { runReads, runReadsAsync, type Reads } from '../reads';
 
 /** Hyper-parameters of {@link AdamW}; defaults follow the paper's [recipe](../../../../docs/method.md#training-recipe) and PyTorch. */
 export interface AdamWOptions {
@@ -124,16 +125,23 @@ export class AdamW {
    * {@link AdamW.loadState} on an optimizer over the same variables continues bit for bit.
    */
   state(): AdamWState {
-    return {
-      step: this.t,
-      learningRate: this.learningRate,
-      moments: this.variables.map((v) => {
-        const slot = this.moments.get(v);
-        return slot
-          ? { m: Float32Array.from(slot.m.dataSync() as Float32Array), v: Float32Array.from(slot.v.dataSync() as Float32Array) }
-          : null;
-      }),
-    };
+    return runReads(this.stateBody());
+  }
+
+  /** {@link AdamW.state} reading the moments with `await data()`: the same copy, on every backend (WebGPU included). */
+  stateAsync(): Promise<AdamWState> {
+    return runReadsAsync(this.stateBody());
+  }
+
+  private *stateBody(): Reads<AdamWState> {
+    const moments: AdamWState['moments'] = [];
+    for (const v of this.variables) {
+      const slot = this.moments.get(v);
+      moments.push(
+        slot ? { m: Float32Array.from((yield slot.m) as Float32Array), v: Float32Array.from((yield slot.v) as Float32Array) } : null,
+      );
+    }
+    return { step: this.t, learningRate: this.learningRate, moments };
   }
 
   /**

@@ -5,12 +5,31 @@ import * as tf from '@tensorflow/tfjs-core';
  * @param grads - the gradients; not disposed
  */
 export function globalGradNorm(grads: Iterable<tf.Tensor>): number {
-  const list = [...grads];
-  if (list.length === 0) return 0;
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g))))));
+  const norm = globalGradNormTensor(grads);
   const value = norm.dataSync()[0];
   norm.dispose();
   return value;
+}
+
+/** Inputs per addN: WebGPU's smallest storage-buffer limit (8) less the output's. */
+const ADD_CHUNK = 7;
+
+/**
+ * The global L2 norm over all gradients as a scalar tensor, for callers that read it themselves
+ * (asynchronously on WebGPU). Zero for no gradients.
+ * @param grads - the gradients; not disposed
+ */
+export function globalGradNormTensor(grads: Iterable<tf.Tensor>): tf.Scalar {
+  const list = [...grads];
+  if (list.length === 0) return tf.scalar(0);
+  return tf.tidy(() => {
+    // Summed in order, a few at a time: the same sum as one addN (which adds in order on every
+    // backend), without a kernel binding one buffer per gradient (WebGPU allows 8 to 12).
+    const squares = list.map((g) => tf.sum(tf.square(g)));
+    let total = squares.length === 1 ? squares[0] : tf.addN(squares.slice(0, ADD_CHUNK));
+    for (let i = ADD_CHUNK; i < squares.length; i += ADD_CHUNK - 1) total = tf.addN([total, ...squares.slice(i, i + ADD_CHUNK - 1)]);
+    return tf.sqrt(total);
+  }) as tf.Scalar;
 }
 
 /**

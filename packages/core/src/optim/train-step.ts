@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { AdamW } from './adamw';
-import { checkClipNorm, globalGradNorm } from './clip';
+import { checkClipNorm, globalGradNormTensor } from './clip';
 import { variableGradsFreeing } from './grads';
+import { runReads, runReadsAsync, type Reads } from '../reads';
 
 /** Options of {@link trainStep}. */
 export interface TrainStepOptions {
@@ -136,6 +137,28 @@ function checkMicroBatches(parts: readonly MicroBatchLoss[]): void {
  *   number or a micro-batch's share is not a positive number
  */
 export function trainStep(lossFn: StepLoss, optimizer: AdamW, options: TrainStepOptions = {}): TrainStepResult {
+  return runReads(stepBody(lossFn, optimizer, options));
+}
+
+/**
+ * {@link trainStep} with the losses and the gradient norm read back asynchronously (`await
+ * data()`): the same computation, the same result, and the form every backend supports, WebGPU
+ * included (whose synchronous reads need `OffscreenCanvas`, absent in Node). On a GPU the reads
+ * also wait for the work queued before them.
+ * @param lossFn - builds the scalar loss from the current variables, or the micro-batches' losses and shares
+ * @param optimizer - the optimizer holding the variables to update
+ * @param options - clipping, non-finite handling
+ * @throws as {@link trainStep}
+ */
+export function trainStepAsync(lossFn: StepLoss, optimizer: AdamW, options: TrainStepOptions = {}): Promise<TrainStepResult> {
+  return runReadsAsync(stepBody(lossFn, optimizer, options));
+}
+
+/**
+ * The step itself, shared by the synchronous and asynchronous forms: it yields each scalar tensor
+ * whose value it needs (each micro-batch's loss, then the gradient norm) and is resumed with it.
+ */
+function* stepBody(lossFn: StepLoss, optimizer: AdamW, options: TrainStepOptions): Reads<TrainStepResult> {
   if (options.clipNorm !== undefined) checkClipNorm(options.clipNorm, 'trainStep: option "clipNorm"');
   const parts: readonly MicroBatchLoss[] = typeof lossFn === 'function' ? [{ loss: lossFn, weight: 1 }] : lossFn;
   if (typeof lossFn !== 'function') checkMicroBatches(parts);
@@ -146,8 +169,15 @@ export function trainStep(lossFn: StepLoss, optimizer: AdamW, options: TrainStep
     let loss = 0;
     for (const part of parts) {
       const { value, grads } = lossAndGrads(part.loss, optimizer);
-      loss += part.weight * value.dataSync()[0];
-      value.dispose();
+      let read = false;
+      try {
+        loss += part.weight * ((yield value)[0] as number);
+        read = true;
+      } finally {
+        value.dispose();
+        // Closed during the read (it failed): this micro-batch's gradients are not in gradMap yet.
+        if (!read) for (const g of Object.values(grads)) g.dispose();
+      }
       for (const [name, g] of Object.entries(grads)) {
         const v = byName.get(name)!;
         const weighted = part.weight === 1 ? g : tf.mul(g, part.weight);
@@ -168,7 +198,13 @@ export function trainStep(lossFn: StepLoss, optimizer: AdamW, options: TrainStep
       const g = gradMap.get(v);
       if (g) ordered.set(v, g);
     }
-    const gradNorm = globalGradNorm(ordered.values());
+    const normTensor = globalGradNormTensor(ordered.values());
+    let gradNorm: number;
+    try {
+      gradNorm = (yield normTensor)[0] as number;
+    } finally {
+      normTensor.dispose();
+    }
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       if (options.skipNonFinite) return { loss, gradNorm, skipped: true, microBatches: parts.length };
       throw new NonFiniteStepError(step, loss, gradNorm);
