@@ -38,17 +38,18 @@ describe('gradient accumulation equals the whole batch', () => {
       lpm: tf.randomUniform([3, 32, 32], -1, 1, 'float32', 10 + i),
     }));
     const labels = [0, 1, 2, 2, 1, 0];
-    const runs = [B, 4, 1].map((size) => {
+    const runs: Array<{ size: number; t: Trainable; opt: AdamW }> = [];
+    for (const size of [B, 4, 1]) {
       const t = build(method);
-      t.preload?.(
+      await t.preload?.(
         images.map((im) => ({ hash: im.hash, pixels: () => tf.clone(im.lpm) })),
         cache,
         { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
       );
       // eps 1 makes AdamW's update linear in the gradient (g / (|g| + 1) ~ g): with the usual 1e-8,
       // the first step is lr * sign(g), and near-zero gradients turn float rounding into whole steps.
-      return { size, t, opt: new AdamW(t.trainableVariables(), { lr: 1, eps: 1, weightDecay: 0.1 }) };
-    });
+      runs.push({ size, t, opt: new AdamW(t.trainableVariables(), { lr: 1, eps: 1, weightDecay: 0.1 }) });
+    }
     const pixels = Array.from({ length: B }, (_, i) =>
       tf.randomUniform([3, runs[0].t.pixelSize, runs[0].t.pixelSize], -1, 1, 'float32', 40 + i),
     );

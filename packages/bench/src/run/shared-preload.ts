@@ -5,6 +5,7 @@
 // O_EXCL, which NFS v3+ and local filesystems make atomic), so every entry is computed once.
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { preloadAsync, sha256Hex, type KvCache, type PreloadItem, type PreloadOptions } from '@fpt/fpt-plus/node';
 import type { FptModel } from '@fpt/fpt-plus';
@@ -24,8 +25,6 @@ interface ClaimOwner {
   host: string;
   pid: number;
 }
-
-const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /** Whether a claim's holder is gone: on this host its process has exited; anywhere, it stopped refreshing. */
 function isStale(path: string, staleMs: number): boolean {
@@ -140,7 +139,8 @@ export async function sharedPreload(
           for (const c of claims) rmSync(c, { force: true });
         }
       } else if (waiting.length) {
-        sleep(options.pollMs ?? 200);
+        // Not a blocking wait: the holder may be another preload of this same process.
+        await sleep(options.pollMs ?? 200);
       }
       pending = waiting;
     }
