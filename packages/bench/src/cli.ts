@@ -6,7 +6,7 @@ import { parityCommand } from './parity/run';
 import { paramsCommand } from './commands/params';
 import { memoryCommand } from './commands/memory';
 import { runCommand, RUN_USAGE } from './commands/run';
-import { tableCommand } from './commands/table';
+import { tableCommand, TABLE_USAGE } from './commands/table';
 import { mergeCommand, MERGE_USAGE } from './commands/merge';
 import { clusterCommand, CLUSTER_USAGE } from './commands/cluster';
 import { datasetsCommand } from './commands/datasets';
@@ -44,7 +44,10 @@ const COMMANDS: Record<string, Command> = {
     usage: `${RUN_USAGE.replace('fpt-bench ', '')}\n      train and test every (dataset, method, seed), then print the table and write plots`,
     run: runCommand,
   },
-  table: { usage: 'table DIR   re-render table.md, table.csv and plots from the result files in DIR', run: tableCommand },
+  table: {
+    usage: `${TABLE_USAGE.replace('fpt-bench ', '')}   re-render table.md, table.csv and plots from the result files in DIR`,
+    run: tableCommand,
+  },
   merge: {
     usage: `${MERGE_USAGE.replace('fpt-bench ', '')}   combine result folders (shards) into one table and plot set; lists missing runs`,
     run: mergeCommand,

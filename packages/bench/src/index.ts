@@ -25,6 +25,7 @@ export * from './run/pipeline';
 export * from './run/labels';
 export * from './run/seeds';
 export * from './run/memory-plan';
+export * from './run/selection';
 export * from './run/environment';
 export * from './memory/steps';
 export * from './memory/extrapolate';

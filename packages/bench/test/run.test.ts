@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -9,6 +9,8 @@ import { vitConfig } from '@fpt/backbone-vit';
 import { runCommand } from '../src/commands/run';
 import { tableCommand } from '../src/commands/table';
 import { validateRunResult, type RunResult } from '../src/results/schema';
+import { loadRunResults } from '../src/results/load';
+import { buildTable, tableMarkdown } from '../src/results/table';
 import { writeToyDataset } from './helpers/toy-data';
 
 // The CLI as built (turbo builds the bench before its tests): kill -9 needs a real process.
@@ -48,6 +50,7 @@ const comparable = (r: RunResult) => ({
   epochs: r.epochs.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, lr: e.lr, val: e.val })),
   best: r.best,
   test: r.test,
+  testFinal: r.testFinal,
   parameters: r.parameters,
   memory: r.memory,
   preloadImages: r.preload?.images,
@@ -111,6 +114,42 @@ describe('fpt-bench run', () => {
     expect(existsSync(join(full, 'plots', 'efficiency.png'))).toBe(true);
     expect(lines.join('\n')).toContain('| LoRA |');
     expect(before).toContain("The paper's own figures");
+    // The official convention by default, and the note says so; --auc probabilities switches.
+    expect(before).toContain('AUC: AUC on the raw logits, as the official FPT code computes it');
+    const mean = (md: string) =>
+      md
+        .split('\n')
+        .find((l) => l.startsWith('| LoRA |'))!
+        .split(' | ')
+        .at(-3);
+    const lora = results(full).find((r) => r.method.name === 'lora')!;
+    expect(mean(before)).toBe((100 * lora.test.aucLogits).toFixed(2));
+    const switched = join(root, 'switched');
+    cpSync(full, switched, { recursive: true });
+    expect(await tableCommand([switched, '--auc', 'probabilities'], () => {})).toBe(0);
+    const probs = readFileSync(join(switched, 'table.md'), 'utf8');
+    expect(mean(probs)).toBe((100 * lora.test.auc).toFixed(2));
+    expect(probs).toContain("AUC: AUC on the softmax probabilities (scikit-learn's roc_auc_score, multi-class macro one-vs-rest)");
+    expect(probs).toContain('2 run(s) selected their checkpoint by the AUC on logits');
+    await expect(tableCommand([switched, '--auc', 'ranks'], () => {})).rejects.toThrow(
+      '--auc must be logits or probabilities, got "ranks"',
+    );
+  });
+
+  it('a class without test images: the AUC is n/a with a footnote naming the dataset and the class', () => {
+    const out = join(root, 'absent');
+    cpSync(full, out, { recursive: true });
+    for (const f of readdirSync(join(out, 'runs'))) {
+      const r = JSON.parse(readFileSync(join(out, 'runs', f), 'utf8'));
+      // As the run writes it when the test split lacks class "b" (index 1): NaN is null in JSON.
+      Object.assign(r.test, { auc: null, aucLogits: null, absentClasses: [1] });
+      writeFileSync(join(out, 'runs', f), JSON.stringify(r));
+    }
+    const t = buildTable(loadRunResults(out));
+    expect(t.undefinedAuc).toEqual([{ dataset: 'toy', split: 'test', classes: ['b'] }]);
+    const md = tableMarkdown(t);
+    expect(md).toContain('| n/a [1] | n/a [1] |'); // the dataset's cell and the mean
+    expect(md).toContain('[1] toy: no test image of class "b", so the test AUC is undefined (n/a) and so is every mean over it');
   });
 
   it('the result schema rejects a broken file naming the key', () => {
@@ -122,8 +161,11 @@ describe('fpt-bench run', () => {
       mutate(r);
       return () => validateRunResult(r, 'r.json');
     };
-    expect(bad((r) => (r.schema = 'fpt-bench-run/0'))).toThrow('r.json: "schema" is "fpt-bench-run/0", expected "fpt-bench-run/2"');
+    expect(bad((r) => (r.schema = 'fpt-bench-run/0'))).toThrow('r.json: "schema" is "fpt-bench-run/0", expected "fpt-bench-run/3"');
     expect(bad((r) => delete r.test.auc)).toThrow('r.json: "test.auc" must be a number');
+    expect(bad((r) => delete r.testFinal.aucLogits)).toThrow('r.json: "testFinal.aucLogits" must be a number');
+    expect(bad((r) => delete r.epochs[0].val.absentClasses)).toThrow('"epochs[0].val.absentClasses" must be a list of class indices');
+    expect(bad((r) => (r.recipe.auc = 'softmax'))).toThrow('"recipe.auc" must be "logits" or "probabilities", got "softmax"');
     expect(bad((r) => (r.lpm.pretrained = 'no'))).toThrow('"lpm.pretrained" must be a boolean');
     expect(bad((r) => (r.epochs = []))).toThrow('"epochs" must be a non-empty list');
     expect(bad((r) => (r.memory.runShapes = 5))).toThrow('"memory.runShapes" must be an object');

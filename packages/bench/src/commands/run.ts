@@ -8,6 +8,7 @@ import { datasetPreset, defaultDataRoot } from '../data/presets';
 import { prepareDataset, type PreparedDataset } from '../data/prepare';
 import { formatProblems, scanDataset, type DataProblem } from '../data/validate';
 import { resolveWeights } from '../hub/weights';
+import { aucConvention, LOGIT_AUC } from '../metrics/convention';
 import { renderResults } from '../results/render';
 import { runsDir } from '../results/load';
 import { validateRunResult, type PaperShapeMemoryRecord, type StepMemoryRecord } from '../results/schema';
@@ -44,6 +45,7 @@ const OPTIONS = [
   'paper-memory',
   'limit',
   'micro-batch',
+  'auc',
 ];
 
 /** `fpt-bench run` options that take a value (`fpt-bench cluster` passes them on). */
@@ -53,7 +55,7 @@ export const RUN_OPTIONS: readonly string[] = OPTIONS;
 export const RUN_USAGE = `fpt-bench run [--preset quick|paper] [--methods a,b|paper|all] [--datasets a,b] [--data-root DIR]
               [--weights PATH|hf:REPO[@REV]] [--epochs N] [--batch N] [--seeds 0,1,2] [--backend auto|wasm|cpu|tensorflow]
               [--out DIR] [--classes N] [--decoder sharp|js] [--set method.key=value]...
-              [--shard i/n] [--cache DIR] [--paper-memory on|off] [--limit N] [--micro-batch N] [--dry-run]`;
+              [--shard i/n] [--cache DIR] [--paper-memory on|off] [--limit N] [--micro-batch N] [--auc logits|probabilities] [--dry-run]`;
 
 /** Parses `--methods`: a list, `paper` (the paper table's rows) or `all`. */
 export function parseMethods(raw: string | undefined, fallback: string[]): string[] {
@@ -176,6 +178,8 @@ export async function runCommand(
   if (paperMemoryOption !== 'on' && paperMemoryOption !== 'off')
     throw new Error(`--paper-memory must be on or off, got "${paperMemoryOption}"`);
   const paperShapes = hooks.paperShapes ?? PAPER_SHAPES;
+  // The AUC that selects checkpoints and heads the table: the official code's (logits) unless --auc says otherwise.
+  const auc = aucConvention(args.options.auc ?? LOGIT_AUC.name);
   if (decoder !== 'sharp' && decoder !== 'js') throw new Error(`--decoder must be sharp or js, got "${decoder}"`);
   const dataRoot = args.options['data-root'] ?? defaultDataRoot();
   const out = args.options.out ?? join('bench-results', preset.name);
@@ -354,11 +358,12 @@ export async function runCommand(
       kernels,
       adapter: backend.adapter,
       progress,
+      auc,
     });
     atomicWriteFile(resultPath, `${JSON.stringify(result, null, 1)}\n`);
     new RunCheckpoints(join(out, 'checkpoints', run.id)).remove();
     print(
-      `${run.id}: test AUC ${result.test.auc.toFixed(4)} (best epoch ${result.best.epoch + 1}), ${result.timing.stepSeconds.toFixed(2)} s/step, ${(result.memory.runShapes.peakBytes / 2 ** 20).toFixed(1)} MiB`,
+      `${run.id}: test AUC ${auc.of(result.test).toFixed(4)} (${auc.name}; best epoch ${result.best.epoch + 1}), ${result.timing.stepSeconds.toFixed(2)} s/step, ${(result.memory.runShapes.peakBytes / 2 ** 20).toFixed(1)} MiB`,
     );
   }
   // With a shared results folder, the shard that finishes last (every run of the grid has its
@@ -371,7 +376,7 @@ export async function runCommand(
     );
     return 0;
   }
-  const { markdown, files } = await renderResults(out);
+  const { markdown, files } = await renderResults(out, auc);
   print('');
   print(markdown);
   print(

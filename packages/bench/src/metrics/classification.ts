@@ -56,3 +56,18 @@ export function macroScores(confusion: number[][]): { accuracy: number; precisio
   }
   return { accuracy: total ? correct / total : NaN, precision: p / c, recall: r / c, f1: f / c };
 }
+
+/**
+ * Accuracy and the positive class's (label 1) precision, recall and F1 of a two-class confusion
+ * matrix: scikit-learn's default `average='binary'`, and what the official FPT code reports for
+ * binary tasks (0 when undefined, as zero_division=0).
+ */
+export function positiveClassScores(confusion: number[][]): { accuracy: number; precision: number; recall: number; f1: number } {
+  if (confusion.length !== 2) throw new Error(`positiveClassScores: expected a 2 x 2 confusion matrix, got ${confusion.length} classes`);
+  const [[tn, fp], [fn, tp]] = confusion;
+  const total = tn + fp + fn + tp;
+  const precision = tp + fp ? tp / (tp + fp) : 0;
+  const recall = tp + fn ? tp / (tp + fn) : 0;
+  const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
+  return { accuracy: total ? (tp + tn) / total : NaN, precision, recall, f1 };
+}

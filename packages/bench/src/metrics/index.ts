@@ -1,28 +1,47 @@
 import { aucScore } from './auc';
-import { confusionMatrix, macroScores, quadraticKappa } from './classification';
+import { confusionMatrix, macroScores, positiveClassScores, quadraticKappa } from './classification';
 
 export * from './auc';
 export * from './classification';
+export * from './convention';
 export * from './efficiency';
 
 /** Every [metric](../../../../docs/method.md#metrics) of the paper for one evaluation. */
 export interface Metrics {
-  /** Binary: positive-class AUC; multi-class: macro one-vs-rest AUC. */
+  /** Binary: positive-class AUC; multi-class: macro one-vs-rest AUC (of the scores given: probabilities in {@link evaluate}). */
   auc: number;
   /** Quadratic-weighted Cohen's kappa. */
   kappa: number;
   /** Fraction correct. */
   accuracy: number;
-  /** Macro F1. */
+  /** Binary: the positive class's (label 1) F1; multi-class: macro F1. */
   f1: number;
-  /** Macro precision. */
+  /** Binary: the positive class's precision; multi-class: macro precision. */
   precision: number;
-  /** Macro recall. */
+  /** Binary: the positive class's recall; multi-class: macro recall. */
   recall: number;
 }
 
+/** {@link Metrics} of a model's raw outputs: both AUC conventions, and the classes the split lacks. */
+export interface LogitMetrics extends Metrics {
+  /** `auc` of the softmax probabilities (scikit-learn's convention). */
+  auc: number;
+  /**
+   * The official FPT code's AUC (torcheval on raw logits): binary, the AUC of `logits[:, 1]`;
+   * multi-class, the macro one-vs-rest AUC over each class's own logit.
+   */
+  aucLogits: number;
+  /**
+   * Classes with no sample among the labels. Both AUCs are NaN then (torcheval scores such a
+   * class 0.5 and averages it in; the bench keeps NaN so a mean is never over fewer classes unsaid).
+   */
+  absentClasses: number[];
+}
+
 /**
- * Computes {@link Metrics} from class probabilities; the prediction is the arg-max.
+ * Computes {@link Metrics} from class probabilities; the prediction is the arg-max. F1, precision
+ * and recall are the positive class's for two classes (scikit-learn's `average='binary'`), macro
+ * otherwise.
  * @param labels - true class per sample
  * @param probs - probabilities [N, C], row-major
  * @param classes - C
@@ -35,5 +54,37 @@ export function evaluate(labels: ArrayLike<number>, probs: ArrayLike<number>, cl
     return best;
   });
   const confusion = confusionMatrix(labels, predictions, classes);
-  return { auc: aucScore(labels, probs, classes), kappa: quadraticKappa(confusion), ...macroScores(confusion) };
+  const scores = classes === 2 ? positiveClassScores(confusion) : macroScores(confusion);
+  return { auc: aucScore(labels, probs, classes), kappa: quadraticKappa(confusion), ...scores };
+}
+
+/** Row-wise softmax of logits [N, C] in double precision (the largest logit subtracted first). */
+export function softmaxRows(logits: ArrayLike<number>, classes: number): Float64Array {
+  const out = new Float64Array(logits.length);
+  for (let i = 0; i < logits.length; i += classes) {
+    let max = -Infinity;
+    for (let c = 0; c < classes; c++) max = Math.max(max, logits[i + c]);
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += out[i + c] = Math.exp(logits[i + c] - max);
+    for (let c = 0; c < classes; c++) out[i + c] /= sum;
+  }
+  return out;
+}
+
+/**
+ * {@link LogitMetrics} of raw logits: everything of {@link evaluate} on their softmax, plus the
+ * AUC on the logits themselves (the official code's) and the classes absent from the labels.
+ * @param labels - true class per sample
+ * @param logits - logits [N, C], row-major
+ * @param classes - C
+ */
+export function evaluateLogits(labels: ArrayLike<number>, logits: ArrayLike<number>, classes: number): LogitMetrics {
+  if (logits.length !== labels.length * classes)
+    throw new Error(`evaluateLogits: logits hold ${logits.length} values, expected ${labels.length} x ${classes}`);
+  const present = new Set(Array.from(labels));
+  return {
+    ...evaluate(labels, softmaxRows(logits, classes), classes),
+    aucLogits: aucScore(labels, logits, classes),
+    absentClasses: Array.from({ length: classes }, (_, c) => c).filter((c) => !present.has(c)),
+  };
 }

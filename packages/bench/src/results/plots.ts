@@ -71,7 +71,7 @@ export function curvesSpec(results: RunResult[], dataset: string, t: ComparisonT
         method: r.method.label,
         epoch: e.epoch + 1,
         seed: r.seed,
-        valAuc: 100 * (e.val.auc ?? NaN),
+        valAuc: 100 * (t.auc.of(e.val) ?? NaN),
         trainLoss: e.trainLoss,
       })),
     );
@@ -89,7 +89,7 @@ export function curvesSpec(results: RunResult[], dataset: string, t: ComparisonT
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: `Training curves: ${dataset}`, subtitle: `mean over seeds ${t.seeds.join(',')}; ${lpmNote(t)}` },
     data: { values },
-    vconcat: [line('valAuc', 'validation AUC (%)'), line('trainLoss', 'training loss (mean per epoch)')],
+    vconcat: [line('valAuc', `validation AUC (%, ${t.auc.name})`), line('trainLoss', 'training loss (mean per epoch)')],
     config: { font: 'DejaVu Sans' },
   } as TopLevelSpec;
 }

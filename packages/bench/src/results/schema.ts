@@ -1,9 +1,13 @@
 import type { GpuAdapterReport } from '@fpt/core';
-import type { Metrics } from '../metrics/index';
+import type { AucConvention, LogitMetrics } from '../metrics/index';
 import type { StepMemoryExtrapolation } from '../memory/extrapolate';
 
-/** The result-file format tag; bump it when a field changes meaning. */
-export const RUN_SCHEMA = 'fpt-bench-run/2';
+/**
+ * The result-file format tag; bump it when a field changes meaning. 3: both AUC conventions
+ * (`aucLogits`), `absentClasses`, `testFinal`, the official selection rule, binary F1/precision/
+ * recall of the positive class, `recipe.auc`, `efficiency.auc`, `dataset.normalisation.from`.
+ */
+export const RUN_SCHEMA = 'fpt-bench-run/3';
 
 /** One epoch of training and validation. */
 export interface EpochRecord {
@@ -13,8 +17,8 @@ export interface EpochRecord {
   trainLoss: number;
   /** Learning rate of the epoch's last step. */
   lr: number;
-  /** Validation metrics after the epoch. */
-  val: Metrics;
+  /** Validation metrics after the epoch (both AUC conventions). */
+  val: LogitMetrics;
   /** Seconds of training steps in the epoch (data preparation included). */
   trainSeconds: number;
 }
@@ -111,7 +115,10 @@ export interface RunResult {
     microBatch: number;
     stepsPerEpoch: number;
     dropLast: true;
-    selection: 'best validation AUC';
+    /** The AUC convention of the checkpoint selection, the table and PPE/PME (`--auc`). */
+    auc: AucConvention['name'];
+    /** The checkpoint rule in words. */
+    selection: string;
   };
   /** What the preset shrank relative to the paper. */
   shrunk: string[];
@@ -162,19 +169,24 @@ export interface RunResult {
   timing: { stepSeconds: number; imagesPerSecond: number; trainSeconds: number; evalSeconds: number; totalSeconds: number };
   /** Per-epoch history. */
   epochs: EpochRecord[];
-  /** The checkpoint tested. */
+  /**
+   * The best-validation checkpoint: its epoch and rounded validation AUC (`recipe.auc`'s
+   * convention); epoch -1 when no epoch's AUC rounded above 0 (then `test` is the final weights').
+   */
   best: { epoch: number; valAuc: number };
-  /** Test metrics at the best checkpoint. */
-  test: Metrics;
-  /** Efficiency-adjusted AUC ([metrics](../../../../docs/method.md#metrics)) with run-shape memory. */
-  efficiency: { ppe: number; pme: number };
+  /** Test metrics of the best-validation weights (what the table shows). */
+  test: LogitMetrics;
+  /** Test metrics of the final weights (the official code tests both). */
+  testFinal: LogitMetrics;
+  /** Efficiency-adjusted test AUC ([metrics](../../../../docs/method.md#metrics), `auc`: the convention used) with run-shape memory. */
+  efficiency: { auc: AucConvention['name']; ppe: number; pme: number };
   /** Whether it was resumed from a checkpoint. */
   resumedFromEpoch: number | null;
   /** When it finished (ISO time). */
   finishedAt: string;
 }
 
-const METRIC_KEYS = ['auc', 'kappa', 'accuracy', 'f1', 'precision', 'recall'];
+const METRIC_KEYS = ['auc', 'aucLogits', 'kappa', 'accuracy', 'f1', 'precision', 'recall'];
 
 /**
  * Checks that a parsed JSON value is a {@link RunResult} of this schema version.
@@ -194,6 +206,11 @@ export function validateRunResult(value: unknown, source: string): RunResult {
   const metrics = (v: unknown, key: string) => {
     const m = obj(v, key);
     for (const k of METRIC_KEYS) num(m[k], `${key}.${k}`);
+    if (!Array.isArray(m.absentClasses) || m.absentClasses.some((c) => !Number.isInteger(c)))
+      fail(`${key}.absentClasses`, 'must be a list of class indices');
+  };
+  const convention = (v: unknown, key: string) => {
+    if (v !== 'logits' && v !== 'probabilities') fail(key, `must be "logits" or "probabilities", got ${JSON.stringify(v)}`);
   };
   const r = obj(value, '(root)');
   if (r.schema !== RUN_SCHEMA) fail('schema', `is ${JSON.stringify(r.schema)}, expected "${RUN_SCHEMA}"`);
@@ -206,6 +223,8 @@ export function validateRunResult(value: unknown, source: string): RunResult {
   const n = obj(d.normalisation, 'dataset.normalisation');
   if (!Array.isArray(n.mean) || n.mean.length !== 3 || !Array.isArray(n.std) || n.std.length !== 3)
     fail('dataset.normalisation', 'must hold mean and std of 3 channels');
+  str(n.from, 'dataset.normalisation.from');
+  convention(obj(r.recipe, 'recipe').auc, 'recipe.auc');
   const m = obj(r.method, 'method');
   str(m.name, 'method.name');
   str(m.label, 'method.label');
@@ -239,7 +258,9 @@ export function validateRunResult(value: unknown, source: string): RunResult {
   const best = obj(r.best, 'best');
   num(best.epoch, 'best.epoch');
   metrics(r.test, 'test');
+  metrics(r.testFinal, 'testFinal');
   const eff = obj(r.efficiency, 'efficiency');
+  convention(eff.auc, 'efficiency.auc');
   num(eff.ppe, 'efficiency.ppe');
   num(eff.pme, 'efficiency.pme');
   obj(r.timing, 'timing');

@@ -1,6 +1,7 @@
 import { methodLabel } from '../run/labels';
 import { PAPER_METHODS } from '../run/presets';
 import { ppe, pme } from '../metrics/efficiency';
+import { AUC_CONVENTIONS, LOGIT_AUC, type AucConvention } from '../metrics/convention';
 import type { RunResult } from './schema';
 
 /** A mean with its standard deviation over seeds (std undefined for a single seed). */
@@ -37,7 +38,7 @@ export interface TableRow {
   paperMemoryPercentOfFull: number;
   /** How the paper-shape figure was taken: a real step, or extrapolated with its held-out error ('' when not taken). */
   paperMemoryHow: string;
-  /** Test AUC (percent) per dataset over seeds. */
+  /** Test AUC (percent, {@link ComparisonTable.auc}'s convention) per dataset over seeds. */
   auc: Record<string, SeedStat>;
   /** Mean test AUC over datasets (percent), over seeds. */
   meanAuc: SeedStat;
@@ -63,6 +64,12 @@ export interface ComparisonTable {
   presets: string[];
   /** Shapes of the learnable share and memory behind PPE, PME and the efficiency plot: the paper's when every run took them, else the runs'. */
   efficiencyShapes: 'paper' | 'run';
+  /** The AUC the table, PPE and PME show. */
+  auc: AucConvention;
+  /** Datasets whose test AUC is undefined (a class without test images), with the class names: the table's footnotes. */
+  undefinedAuc: Array<{ dataset: string; split: 'test' | 'val'; classes: string[] }>;
+  /** Runs whose checkpoint was selected by the other AUC convention (their `recipe.auc`), by convention name. */
+  selectedByOther: Record<string, number>;
 }
 
 /** The paper's own headline figures ([paper figures](../../../../docs/method.md#paper-figures); ViT-B/16, eight datasets). */
@@ -89,8 +96,39 @@ function seedStat(xs: number[]): SeedStat {
   return { mean: m, std: Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1)), n: xs.length };
 }
 
-/** Builds the comparison table from run results (the same results always give the same table). */
-export function buildTable(results: RunResult[]): ComparisonTable {
+/**
+ * The AUC convention of a set of results: the one their checkpoints were selected by when they all
+ * agree, else the official code's ({@link LOGIT_AUC}).
+ */
+export function recordedConvention(results: RunResult[]): AucConvention {
+  const names = new Set(results.map((r) => r.recipe.auc));
+  return names.size === 1 ? AUC_CONVENTIONS[[...names][0]] : LOGIT_AUC;
+}
+
+/** Datasets and splits where some class has no image, so the AUC is undefined there (the table's footnotes). */
+function undefinedAucs(results: RunResult[]): ComparisonTable['undefinedAuc'] {
+  const out = new Map<string, ComparisonTable['undefinedAuc'][number]>();
+  for (const r of results) {
+    const splits = [
+      ['test', r.test.absentClasses],
+      ['val', r.epochs.at(-1)?.val.absentClasses ?? []],
+    ] as const;
+    for (const [split, absent] of splits) {
+      if (!absent.length) continue;
+      const key = `${r.dataset.name}|${split}`;
+      const entry = out.get(key) ?? { dataset: r.dataset.name, split, classes: [] };
+      for (const c of absent) if (!entry.classes.includes(r.dataset.classes[c])) entry.classes.push(r.dataset.classes[c]);
+      out.set(key, entry);
+    }
+  }
+  return [...out.values()].sort((a, b) => (a.dataset === b.dataset ? (a.split < b.split ? 1 : -1) : a.dataset < b.dataset ? -1 : 1));
+}
+
+/**
+ * Builds the comparison table from run results (the same results always give the same table).
+ * @param convention - the AUC shown (default: the convention the runs were selected by, {@link recordedConvention})
+ */
+export function buildTable(results: RunResult[], convention: AucConvention = recordedConvention(results)): ComparisonTable {
   const datasets = [...new Set(results.map((r) => r.dataset.name))].sort();
   const seeds = [...new Set(results.map((r) => r.seed))].sort((a, b) => a - b);
   const found = [...new Set(results.map((r) => r.method.name))];
@@ -106,12 +144,12 @@ export function buildTable(results: RunResult[]): ComparisonTable {
     const runs = results.filter((r) => r.method.name === method);
     const auc: Record<string, SeedStat> = {};
     for (const d of datasets) {
-      const xs = runs.filter((r) => r.dataset.name === d).map((r) => 100 * (r.test.auc ?? NaN));
+      const xs = runs.filter((r) => r.dataset.name === d).map((r) => 100 * (convention.of(r.test) ?? NaN));
       if (xs.length) auc[d] = seedStat(xs);
     }
     // Mean AUC per seed over the datasets this method ran on, then over seeds.
     const perSeed = seeds
-      .map((s) => runs.filter((r) => r.seed === s).map((r) => 100 * (r.test.auc ?? NaN)))
+      .map((s) => runs.filter((r) => r.seed === s).map((r) => 100 * (convention.of(r.test) ?? NaN)))
       .filter((xs) => xs.length === Object.keys(auc).length && xs.length > 0)
       .map(mean);
     const meanAuc = seedStat(perSeed.length ? perSeed : [NaN]);
@@ -144,7 +182,39 @@ export function buildTable(results: RunResult[]): ComparisonTable {
   });
   const lpm = pretrained ? 'pretrained LPM' : 'randomly initialised LPM (not pretrained: accuracies are not comparable with the paper)';
   const title = `fpt-bench ${presets.join('+')}: test AUC (%) of ${results.length} runs, seeds ${seeds.join(',')}; ${lpm}`;
-  return { title, datasets, rows, pretrained, seeds, presets, efficiencyShapes };
+  const selectedByOther: Record<string, number> = {};
+  for (const r of results) if (r.recipe.auc !== convention.name) selectedByOther[r.recipe.auc] = (selectedByOther[r.recipe.auc] ?? 0) + 1;
+  return {
+    title,
+    datasets,
+    rows,
+    pretrained,
+    seeds,
+    presets,
+    efficiencyShapes,
+    auc: convention,
+    undefinedAuc: undefinedAucs(results),
+    selectedByOther,
+  };
+}
+
+/** The table's note on the AUC: which convention, and the runs selected by the other one. */
+function aucNote(t: ComparisonTable): string {
+  const other = Object.entries(t.selectedByOther).map(([name, n]) => `${n} run(s) selected their checkpoint by the AUC on ${name}`);
+  return `AUC: ${t.auc.description}; the best-validation checkpoint is tested${other.length ? ` (${other.join('; ')})` : ''}.`;
+}
+
+/** The footnotes on undefined AUCs, numbered from 1, and the marker of each test footnote's dataset. */
+function footnotes(t: ComparisonTable): { lines: string[]; marker: Map<string, string> } {
+  const marker = new Map<string, string>();
+  const lines = t.undefinedAuc.map((u, i) => {
+    if (u.split === 'test') marker.set(u.dataset, `[${i + 1}]`);
+    const names = u.classes.map((c) => `"${c}"`).join(', ');
+    return u.split === 'test'
+      ? `[${i + 1}] ${u.dataset}: no test image of class ${names}, so the test AUC is undefined (n/a) and so is every mean over it; torcheval would score such a class 0.5 and average over the others.`
+      : `[${i + 1}] ${u.dataset}: no validation image of class ${names}, so the validation AUC is undefined and selects no epoch; the final weights are tested.`;
+  });
+  return { lines, marker };
 }
 
 /** How a method's paper-shape figures were taken, over its runs: a real step, or extrapolated with the largest held-out error. */
@@ -177,6 +247,8 @@ export function tableMarkdown(t: ComparisonTable): string {
     'PME',
   ];
   const lines = [`### ${t.title}`, '', `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  const notes = footnotes(t);
+  const meanMarker = notes.marker.size ? ` ${[...notes.marker.values()].join('')}` : '';
   for (const r of t.rows) {
     const cells = [
       r.label,
@@ -187,14 +259,17 @@ export function tableMarkdown(t: ComparisonTable): string {
       fmt(r.paperMemoryMiB, 1),
       fmt(r.paperMemoryPercentOfFull),
       r.paperMemoryHow || 'not taken',
-      ...t.datasets.map((d) => fmtStat(r.auc[d])),
-      fmtStat(r.meanAuc),
+      ...t.datasets.map((d) => fmtStat(r.auc[d]) + (notes.marker.has(d) && r.auc[d] ? ` ${notes.marker.get(d)}` : '')),
+      fmtStat(r.meanAuc) + meanMarker,
       fmt(r.ppe),
       fmt(r.pme),
     ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
   lines.push(
+    '',
+    aucNote(t),
+    ...notes.lines.flatMap((l) => ['', l]),
     '',
     `Memory: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping; FPT+/FPT train on cached keys/values, the frozen LPM weights excluded). Run shapes: measured in each run. Paper shapes (ViT-B/16 LPM at 512x512, batch 16): a real step where it fits in the backend's memory, else extrapolated from real steps on shallower copies of the LPM at the same shapes, with the error on a held-out real step. PPE and PME use the mean AUC and the ${t.efficiencyShapes === 'paper' ? 'paper-shape' : 'run-shape'} learnable share and memory.`,
     '',
@@ -230,6 +305,7 @@ export function tableCsv(t: ComparisonTable): string {
     'ppe',
     'pme',
     'seeds',
+    'auc_convention',
   ];
   const num = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '' : String(Number(x.toFixed(6))));
   const rows = t.rows.map((r) =>
@@ -251,6 +327,7 @@ export function tableCsv(t: ComparisonTable): string {
       num(r.ppe),
       num(r.pme),
       String(r.meanAuc.n),
+      t.auc.name,
     ].join(','),
   );
   return [head.join(','), ...rows, ''].join('\n');

@@ -16,8 +16,10 @@ export interface CheckpointState {
   optimizer: { iterations: number; learningRate: number; hasMoments: boolean[] };
   /** History so far. */
   history: EpochRecord[];
-  /** Best validation AUC so far and its epoch (weights in `best.safetensors`). */
+  /** Best rounded validation AUC so far and its epoch, -1 before any is kept (weights in `best.safetensors`). */
   best: { epoch: number; valAuc: number };
+  /** The AUC convention that selects epochs (absent in checkpoints of older versions: probabilities). */
+  auc?: 'logits' | 'probabilities';
   /** Step memory, once measured. */
   memory?: StepMemoryRecord;
   /** Seconds spent in training steps and evaluation so far, and step timing samples. */

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, cosineSchedule, measureStep, trainStepAsync, type GpuAdapterReport, type TrainStepResult } from '@fpt/core';
 import type { PreparedDataset } from '../data/prepare';
 import type { Split } from '../data/image-folder';
-import { evaluate, ppe, pme, type Metrics } from '../metrics/index';
+import { evaluateLogits, LOGIT_AUC, ppe, pme, type AucConvention, type LogitMetrics } from '../metrics/index';
 import type { EpochRecord, PaperShapeMemoryRecord, RunResult, StepMemoryRecord } from '../results/schema';
 import { RUN_SCHEMA } from '../results/schema';
 import { RunCheckpoints } from './checkpoint';
@@ -15,6 +15,7 @@ import type { Progress } from './progress';
 import { deriveSeed } from './seeds';
 import { guardMemory } from '../memory/guard';
 import { microBatches } from './memory-plan';
+import { SELECTION_RULE, selectEpoch } from './selection';
 import type { Batch, Trainable } from './trainable';
 
 /** Everything one run needs besides the method itself. */
@@ -64,6 +65,8 @@ export interface RunSpec {
   adapter?: GpuAdapterReport | null;
   /** Progress output. */
   progress: Progress;
+  /** The AUC that selects the checkpoint and gives PPE/PME (default: the official code's, on logits). */
+  auc?: AucConvention;
   /** Test hook: called after each committed epoch checkpoint. */
   afterEpoch?: (epoch: number) => void;
 }
@@ -85,12 +88,12 @@ async function freeing(free: () => void | Promise<void>, failed: boolean): Promi
 }
 const CLIP_NORM = 1;
 
-/** Class probabilities of a split, in split order, and the metrics. */
-async function evaluateSplit(t: Trainable, data: PreparedDataset, split: Split, batch: number): Promise<Metrics> {
+/** The logits of a split, in split order, and their metrics (both AUC conventions). */
+async function evaluateSplit(t: Trainable, data: PreparedDataset, split: Split, batch: number): Promise<LogitMetrics> {
   const items = data.splits[split];
   const pixels = splitEvalPixels(data, split, t.pixelSize);
   const C = data.classes.length;
-  const probs = new Float32Array(items.length * C);
+  const logits = new Float32Array(items.length * C);
   for (let s = 0; s < items.length; s += batch) {
     const idx = Array.from({ length: Math.min(batch, items.length - s) }, (_, i) => s + i);
     const b: Batch = {
@@ -100,13 +103,13 @@ async function evaluateSplit(t: Trainable, data: PreparedDataset, split: Split, 
       ),
       extras: t.extras?.(idx.map((i) => items[i].hash)),
     };
-    const p = tf.tidy(() => tf.softmax(t.logits(b)));
-    probs.set((await p.data()) as Float32Array, s * C);
-    tf.dispose([p, b.pixels, ...Object.values(b.extras ?? {})]);
+    const z = t.logits(b);
+    logits.set((await z.data()) as Float32Array, s * C);
+    tf.dispose([z, b.pixels, ...Object.values(b.extras ?? {})]);
   }
-  return evaluate(
+  return evaluateLogits(
     items.map((it) => it.label),
-    probs,
+    logits,
     C,
   );
 }
@@ -114,13 +117,15 @@ async function evaluateSplit(t: Trainable, data: PreparedDataset, split: Split, 
 /**
  * Trains and tests one method on one dataset with the paper's [recipe](../../../../docs/method.md#training-recipe): AdamW (weight decay 0.1),
  * half-cosine decay per iteration, global-norm clipping 1.0, drop last; validation every epoch;
- * the best-validation-AUC weights are tested. Checkpoints after every epoch; a run killed at any
- * moment resumes from its last finished epoch with equal results.
+ * the official code's checkpoint rule ({@link selectEpoch}); both the best-validation weights
+ * (`test`) and the final weights (`testFinal`) are tested. Checkpoints after every epoch; a run
+ * killed at any moment resumes from its last finished epoch with equal results.
  * @returns the result record (not yet written)
  */
 export async function trainRun(spec: RunSpec): Promise<RunResult> {
   const started = performance.now();
   const { data, run, progress } = spec;
+  const auc = spec.auc ?? LOGIT_AUC;
   const t = spec.build();
   // Whether the run failed: its clean-up must not replace the error (see `freeing`).
   let failed = true;
@@ -198,13 +203,19 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
     if (stepsPerEpoch < 1) throw new Error(`${run.id}: ${nTrain} training images make no full batch of ${spec.batch} (drop last)`);
     const schedule = cosineSchedule(spec.lr, spec.epochs * stepsPerEpoch);
     let history: EpochRecord[] = [];
-    let best = { epoch: -1, valAuc: -Infinity };
+    // No epoch kept yet: the official rule starts from a best of 0.
+    let best = { epoch: -1, valAuc: 0 };
     let memory: StepMemoryRecord | undefined;
     let seconds = { train: 0, eval: 0, steps: 0, stepCount: 0 };
     let startEpoch = 0;
     let resumedFromEpoch: number | null = null;
     const saved = ckpt.load();
     if (saved) {
+      const savedAuc = saved.state.auc ?? 'probabilities';
+      if (savedAuc !== auc.name)
+        throw new Error(
+          `${spec.checkpointDir}: this checkpoint selected epochs by the AUC on ${savedAuc}, the run asks for ${auc.name}; rerun with --auc ${savedAuc}, or remove the folder to start over`,
+        );
       t.loadState(saved.model);
       optimizer.loadState(saved.optimizer);
       ({ history, best, memory, seconds } = saved.state);
@@ -281,24 +292,30 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         seconds.eval += (performance.now() - evalStart) / 1000;
         seconds.train += trainSeconds;
         history.push({ epoch, trainLoss: lossSum / stepsPerEpoch, lr: optimizer.learningRate, val, trainSeconds });
-        const auc = Number.isNaN(val.auc) ? -1 : val.auc;
-        if (auc > best.valAuc) {
-          best = { epoch, valAuc: auc };
+        const kept = selectEpoch(auc.of(val), best.valAuc);
+        if (kept !== undefined) {
+          best = { epoch, valAuc: kept };
           ckpt.saveBest(await t.saveState());
         }
         progress.log(
-          `${run.id} epoch ${epoch + 1}/${spec.epochs}: train loss ${(lossSum / stepsPerEpoch).toFixed(4)}, val AUC ${val.auc.toFixed(4)}${best.epoch === epoch ? ' (best)' : ''}`,
+          `${run.id} epoch ${epoch + 1}/${spec.epochs}: train loss ${(lossSum / stepsPerEpoch).toFixed(4)}, val AUC ${auc.of(val).toFixed(4)} (${auc.name})${best.epoch === epoch ? ' (best)' : ''}`,
         );
-        ckpt.save({ epoch, history, best, memory, seconds }, await t.saveState(), await optimizer.stateAsync());
+        ckpt.save({ epoch, history, best, memory, seconds, auc: auc.name }, await t.saveState(), await optimizer.stateAsync());
         spec.afterEpoch?.(epoch);
       }
-      t.loadState(ckpt.loadBest());
+      // The official code tests the final weights and the best-validation ones; the table keeps the
+      // latter. With no epoch kept (a NaN validation AUC every epoch) both are the final weights.
       const evalStart = performance.now();
-      const test = await guardMemory(
-        `${run.id}: evaluation in batches of ${spec.microBatch} at ${t.pixelSize}x${t.pixelSize}`,
-        spec.budgetBytes,
-        () => evaluateSplit(t, data, 'test', spec.microBatch),
-      );
+      const evaluateTest = () =>
+        guardMemory(`${run.id}: evaluation in batches of ${spec.microBatch} at ${t.pixelSize}x${t.pixelSize}`, spec.budgetBytes, () =>
+          evaluateSplit(t, data, 'test', spec.microBatch),
+        );
+      const testFinal = await evaluateTest();
+      let test = testFinal;
+      if (best.epoch >= 0) {
+        t.loadState(ckpt.loadBest());
+        test = await evaluateTest();
+      }
       seconds.eval += (performance.now() - evalStart) / 1000;
       const counts = t.counts();
       const runMemory = memory ?? { peakBytes: NaN, excludedBytes: 0, how: 'measured' as const };
@@ -331,7 +348,8 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
           microBatch: spec.microBatch,
           stepsPerEpoch,
           dropLast: true,
-          selection: 'best validation AUC',
+          auc: auc.name,
+          selection: SELECTION_RULE,
         },
         shrunk: spec.shrunk,
         environment: environment(spec.kernels, spec.adapter ?? null),
@@ -354,7 +372,12 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         epochs: history,
         best,
         test,
-        efficiency: { ppe: ppe(test.auc, counts.sharePercent), pme: pme(test.auc, runMemory.peakBytes, spec.fullFinetuneMemory.peakBytes) },
+        testFinal,
+        efficiency: {
+          auc: auc.name,
+          ppe: ppe(auc.of(test), counts.sharePercent),
+          pme: pme(auc.of(test), runMemory.peakBytes, spec.fullFinetuneMemory.peakBytes),
+        },
         resumedFromEpoch,
         finishedAt: new Date().toISOString(),
       };

@@ -1,0 +1,143 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TensorEntry, WritableTensor } from '@fpt/core';
+import { prepareDataset, type PreparedDataset } from '../src/data/prepare';
+import { scanDataset } from '../src/data/validate';
+import { evaluateLogits, LOGIT_AUC, PROBABILITY_AUC, type AucConvention } from '../src/metrics/index';
+import { createLpm, type LpmSpec } from '../src/run/lpm';
+import { splitEvalPixels, stackPixels } from '../src/run/pipeline';
+import { BENCH_PRESETS } from '../src/run/presets';
+import { createProgress } from '../src/run/progress';
+import { selectEpoch } from '../src/run/selection';
+import { trainRun } from '../src/run/train';
+import { buildTrainable, type Trainable } from '../src/run/trainable';
+import { writeToyDataset } from './helpers/toy-data';
+
+// trainRun itself, in-process, on the tiny preset's LPM: which checkpoint it keeps and what it tests.
+const root = mkdtempSync(join(tmpdir(), 'fpt-eval-'));
+let data: PreparedDataset;
+const tiny = BENCH_PRESETS.tiny;
+const lpm: LpmSpec = { config: tiny.lpm, inputSize: tiny.lpmInputSize, source: 'random', initSeed: 1234 };
+
+beforeAll(async () => {
+  writeToyDataset(root, 'toy', { train: 8, val: 4, test: 4 });
+  data = (await prepareDataset(scanDataset(join(root, 'toy'), 2).dataset!, undefined)).prepared!;
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const build = () =>
+  buildTrainable({ method: 'linear', options: {}, numClasses: 2, seed: 0, lpm: createLpm(lpm), lpmInputSize: lpm.inputSize });
+
+/** Trains `linear` for `epochs`, keeping a copy of the weights after each epoch. */
+async function trainKeepingWeights(epochs: number, auc: AucConvention, dir: string) {
+  const weights: Array<Map<string, TensorEntry>> = [];
+  let live: Trainable | undefined;
+  const copy = (state: Record<string, WritableTensor>) =>
+    new Map(
+      Object.entries(state).map(([k, t]) => [k, { dtype: 'float32', shape: t.shape, data: Float32Array.from(t.data) } as TensorEntry]),
+    );
+  const result = await trainRun({
+    run: { id: 'toy__linear__seed0', dataset: 'toy', method: 'linear', seed: 0 },
+    preset: 'tiny',
+    data,
+    build: () => (live = build()),
+    lpm,
+    lr: 1e-2,
+    epochs,
+    batch: 4,
+    cacheDir: join(dir, 'cache'),
+    checkpointDir: join(dir, 'ckpt'),
+    fullFinetuneMemory: { peakBytes: 1, excludedBytes: 0, how: 'measured' },
+    paperMemory: { note: 'not measured in this test' },
+    shrunk: [],
+    kernels: 'stock',
+    progress: createProgress(false, () => {}),
+    auc,
+    afterEpoch: () => weights.push(copy(live!.saveState())),
+  });
+  return { result, weights };
+}
+
+/** The test split's metrics of given weights, by a fresh model. */
+function testMetrics(weights: Map<string, TensorEntry>) {
+  const t = build();
+  try {
+    t.loadState(weights);
+    const pixels = stackPixels(splitEvalPixels(data, 'test', t.pixelSize), t.pixelSize);
+    const logits = tf.tidy(() => t.logits({ pixels }));
+    const m = evaluateLogits(
+      data.splits.test.map((p) => p.label),
+      logits.dataSync(),
+      2,
+    );
+    tf.dispose([pixels, logits]);
+    return m;
+  } finally {
+    t.dispose();
+  }
+}
+
+describe('trainRun: selection and the two tested checkpoints', () => {
+  const selected: Record<string, number> = {};
+  for (const auc of [LOGIT_AUC, PROBABILITY_AUC]) {
+    it(`keeps the epoch of the official rule on the ${auc.name} AUC and tests both the best and the final weights`, async () => {
+      const before = tf.memory().numTensors;
+      const { result, weights } = await trainKeepingWeights(4, auc, join(root, auc.name));
+      expect(tf.memory().numTensors).toBe(before);
+      // The rule applied by hand to the recorded validation history.
+      let best = { epoch: -1, valAuc: 0 };
+      for (const e of result.epochs) {
+        const kept = selectEpoch(auc.of(e.val), best.valAuc);
+        if (kept !== undefined) best = { epoch: e.epoch, valAuc: kept };
+      }
+      expect(result.best).toEqual(best);
+      expect(result.recipe.auc).toBe(auc.name);
+      expect(result.efficiency.auc).toBe(auc.name);
+      // Both AUCs are in every evaluation.
+      for (const m of [result.test, result.testFinal, ...result.epochs.map((e) => e.val)]) {
+        expect(Object.keys(m).sort()).toEqual(['absentClasses', 'accuracy', 'auc', 'aucLogits', 'f1', 'kappa', 'precision', 'recall']);
+      }
+      expect(weights).toHaveLength(4);
+      expect(result.testFinal).toEqual(testMetrics(weights[3]));
+      expect(result.test).toEqual(testMetrics(weights[best.epoch >= 0 ? best.epoch : 3]));
+      // On this data the best epoch is not the last: the two results are of different weights.
+      expect(best.epoch).toBeLessThan(3);
+      expect(result.test).not.toEqual(result.testFinal);
+      selected[auc.name] = best.epoch;
+    });
+  }
+
+  it('the two conventions select different epochs on this data (after the first epoch the validation AUC is 1 on probabilities, 0.75 on logits)', () => {
+    expect(selected).toEqual({ logits: 1, probabilities: 0 });
+  });
+
+  it('a checkpoint selected by one convention does not resume under the other', async () => {
+    const dir = join(root, 'switch');
+    const run = (auc: AucConvention, epochs: number) =>
+      trainRun({
+        run: { id: 'toy__linear__seed0', dataset: 'toy', method: 'linear', seed: 0 },
+        preset: 'tiny',
+        data,
+        build,
+        lpm,
+        lr: 1e-2,
+        epochs,
+        batch: 4,
+        cacheDir: join(dir, 'cache'),
+        checkpointDir: join(dir, 'ckpt'),
+        fullFinetuneMemory: { peakBytes: 1, excludedBytes: 0, how: 'measured' },
+        paperMemory: { note: 'not measured in this test' },
+        shrunk: [],
+        kernels: 'stock',
+        progress: createProgress(false, () => {}),
+        auc,
+      });
+    await run(LOGIT_AUC, 1);
+    await expect(run(PROBABILITY_AUC, 2)).rejects.toThrow(
+      'this checkpoint selected epochs by the AUC on logits, the run asks for probabilities; rerun with --auc logits',
+    );
+  });
+});
