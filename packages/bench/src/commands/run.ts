@@ -112,7 +112,9 @@ async function prepareAll(
     if (!scan.dataset) continue;
     const total = scan.dataset.splits.train.length + scan.dataset.splits.val.length + scan.dataset.splits.test.length;
     const bar = progress.bar(`${name}: verify + decode`, total);
+    const fixed = datasetPreset(name)?.normalisation;
     const r = await prepareDataset(scan.dataset, scan.checksums, {
+      normalisation: fixed && { stats: fixed, from: `preset ${name} (the official config's mean and std)` },
       decoder,
       maxSide: preset.maxSide,
       limit: preset.limit,
@@ -242,7 +244,7 @@ export async function runCommand(
   }
   for (const d of data.values()) {
     print(
-      `${d.name}: ${d.classes.length} classes [${d.classes.join(', ')}], images used train ${d.splits.train.length}/${d.found.train}, val ${d.splits.val.length}/${d.found.val}, test ${d.splits.test.length}/${d.found.test}; checksums ${d.checksums}; mean [${d.stats.mean.map((x) => x.toFixed(4))}] std [${d.stats.std.map((x) => x.toFixed(4))}]; decoded in ${d.decodeSeconds.toFixed(1)} s`,
+      `${d.name}: ${d.classes.length} classes [${d.classes.join(', ')}], images used train ${d.splits.train.length}/${d.found.train}, val ${d.splits.val.length}/${d.found.val}, test ${d.splits.test.length}/${d.found.test}; checksums ${d.checksums}; mean [${d.stats.mean.map((x) => x.toFixed(4))}] std [${d.stats.std.map((x) => x.toFixed(4))}] from ${d.statsFrom}; decoded in ${d.decodeSeconds.toFixed(1)} s`,
     );
   }
 

@@ -37,8 +37,10 @@ export interface PreparedDataset {
   splits: Record<Split, PreparedImage[]>;
   /** Images found per split (before any subset). */
   found: Record<Split, number>;
-  /** Mean and std of the training images used. */
+  /** The input normalisation: a preset's fixed mean and std, else those of the training images used. */
   stats: ChannelStats;
+  /** Where {@link PreparedDataset.stats} come from: `training split` (the authors' `auto`) or the preset that fixed them. */
+  statsFrom: string;
   /** Whether checksums were verified against the manifest. */
   checksums: 'verified' | 'no manifest checksums';
   /** Seconds spent reading and decoding. */
@@ -53,6 +55,8 @@ export interface PrepareOptions {
   maxSide?: number;
   /** Use at most this many images per split (a stratified, seed-independent subset). */
   limit?: Partial<Record<Split, number>>;
+  /** Fixed normalisation and where it comes from (default: computed on the training images used, `auto`). */
+  normalisation?: { stats: ChannelStats; from: string };
   /** Images decoded concurrently (default 4). */
   concurrency?: number;
   /** Progress callback: images done, total. */
@@ -162,7 +166,8 @@ export async function prepareDataset(
       classes: dataset.classes,
       splits,
       found,
-      stats: channelStats(splits.train.map((p) => p.image)),
+      stats: options.normalisation?.stats ?? channelStats(splits.train.map((p) => p.image)),
+      statsFrom: options.normalisation?.from ?? 'training split',
       checksums: checksums ? 'verified' : 'no manifest checksums',
       decodeSeconds: (performance.now() - started) / 1000,
     },

@@ -90,7 +90,8 @@ export interface RunResult {
     classes: string[];
     found: { train: number; val: number; test: number };
     used: { train: number; val: number; test: number };
-    normalisation: { mean: number[]; std: number[]; from: 'training split' };
+    /** The input normalisation; `from`: `training split` (the authors' `auto`) or the dataset preset that fixed it. */
+    normalisation: { mean: number[]; std: number[]; from: string };
     checksums: string;
   };
   /** The method. */

@@ -331,7 +331,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
           classes: data.classes,
           found: data.found,
           used: { train: data.splits.train.length, val: data.splits.val.length, test: data.splits.test.length },
-          normalisation: { ...data.stats, from: 'training split' },
+          normalisation: { mean: data.stats.mean, std: data.stats.std, from: data.statsFrom },
           checksums: data.checksums,
         },
         method: { name: run.method, label: methodLabel(run.method), options: t.options, pixelSize: t.pixelSize },
