@@ -73,8 +73,12 @@ export const FPT_PLUS_DEFAULTS: FptOptions = {
   seed: 0,
 };
 
-/** The [FPT v1](../../../docs/method.md#fpt-v1) defaults: every LPM layer, side input 224, no dropout. */
-export const FPT_V1_DEFAULTS: FptOptions = { ...FPT_PLUS_DEFAULTS, dropout: 0, side: { imageSize: 224 } };
+/**
+ * The [FPT v1](../../../docs/method.md#fpt-v1) defaults: every LPM layer, side input 224. Fusion
+ * dropout 0.5 as FPT+: the official FPT code's FPT network config does not override its fusion
+ * module's default of 0.5.
+ */
+export const FPT_V1_DEFAULTS: FptOptions = { ...FPT_PLUS_DEFAULTS, side: { imageSize: 224 } };
 
 /**
  * Checks the options that do not depend on the LPM.

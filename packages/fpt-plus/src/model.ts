@@ -255,7 +255,8 @@ export const fptPlus = fptMethod(
 
 /**
  * [FPT v1](../../../docs/method.md#fpt-v1): every LPM layer feeds a side ViT of equal depth at 224; prompts live at
- * the side width and are projected up to form the queries.
+ * the side width and are projected up to form the queries; fusion dropout 0.5 (the official
+ * code's FPT config keeps the fusion module's default).
  */
 export const fptV1 = fptMethod(
   'fpt',

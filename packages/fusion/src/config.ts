@@ -25,8 +25,8 @@ export interface FusionConfig {
 }
 
 /**
- * A complete fusion config with the paper's defaults: 16 prompts, dropout 0.5 (FPT+; FPT v1
- * defaults to 0, the papers name no dropout for it), LayerNorm eps 1e-5, prompt std 1e-6.
+ * A complete fusion config with the paper's defaults: 16 prompts, the variant's dropout (0.5 for
+ * FPT+ and FPT v1 alike, as the official code), LayerNorm eps 1e-5, prompt std 1e-6.
  * @param input - the fields that have no default (variant, layers, widths, heads) and any overrides
  * @throws naming the option at fault
  */

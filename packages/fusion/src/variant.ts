@@ -61,12 +61,12 @@ export const fptPlusFusion: FusionVariant = Object.freeze({
 
 /**
  * FPT v1: Q = heads(prompt_proj(P)); F = Dropout(out_proj(C)) + P: prompts live at the side width
- * and are projected up; the residual adds them after the projection; no dropout by default
- * (the papers name none).
+ * and are projected up; the residual adds them after the projection. Dropout 0.5 by default: the
+ * official FPT code's FPT network config does not override its fusion module's default of 0.5.
  */
 export const fptV1Fusion: FusionVariant = Object.freeze({
   name: 'fpt',
-  defaultDropout: 0,
+  defaultDropout: 0.5,
   promptDim: (c: VariantShape) => c.sideDim,
   addQueryParameters(m: Module, c: VariantShape, rng: Rng) {
     m.addParameter('prompt_proj.weight', truncatedNormal([c.lpmDim, c.sideDim], 0.02, rng));

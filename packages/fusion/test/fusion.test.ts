@@ -101,7 +101,7 @@ describe('fusionConfig', () => {
 
   it('fills the paper defaults', () => {
     expect(fusionConfig(base)).toEqual({ ...base, prompts: 16, dropout: 0.5, layerNormEps: 1e-5, promptStd: 1e-6, seed: 0 });
-    expect(fusionConfig({ ...base, variant: fptV1Fusion }).dropout).toBe(0);
+    expect(fusionConfig({ ...base, variant: fptV1Fusion }).dropout).toBe(0.5); // the official code's default, not overridden for FPT v1
     expect(fusionConfig({ ...base, prompts: 4, dropout: 0.1 })).toMatchObject({ prompts: 4, dropout: 0.1 });
   });
 
@@ -303,12 +303,21 @@ describe('fuse', () => {
       f.dispose();
     });
 
-    it('FPT v1 defaults to no dropout: training changes nothing', () => {
+    it('FPT v1 defaults to dropout 0.5 on the projected context, as the official code', () => {
       const f = new FusionModule(fusionConfig({ variant: fptV1Fusion, ...TINY }));
       randomise(f, 8);
       tf.tidy(() => {
         const k = tf.randomNormal(KV_SHAPE, 0, 1, 'float32', 4);
-        expect(Array.from(fuse(f, k, k, { training: true, seed: 1 }).dataSync())).toEqual(Array.from(fuse(f, k, k).dataSync()));
+        // F = Dropout(out_proj(C)) + P: subtracting the prompts leaves the dropped projection.
+        const P = tf.reshape(f.get('prompts'), [TINY.layers, 1, TINY.prompts, TINY.sideDim]);
+        const train = tf.sub(fuse(f, k, k, { training: true, seed: 1 }), P).dataSync();
+        const evalOut = tf.sub(fuse(f, k, k), P).dataSync();
+        const zeros = Array.from(train).filter((x, i) => Math.abs(x) < 1e-7 && Math.abs(evalOut[i]) > 1e-6).length / train.length;
+        expect(zeros).toBeGreaterThan(0.4);
+        expect(zeros).toBeLessThan(0.6);
+        // The kept half is scaled by 1 / (1 - 0.5).
+        const kept = Array.from(train).findIndex((x, i) => Math.abs(x) > 1e-6 && Math.abs(evalOut[i]) > 1e-6);
+        expect(train[kept]).toBeCloseTo(2 * evalOut[kept], 4);
       });
       f.dispose();
     });
