@@ -1,7 +1,19 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { adapt, createVit, vitB16Hf384, type Method } from '@fpt/backbone-vit';
-import { adapterHoulsby, adapterPfeiffer, bitfit, full, linearProbe, lora, matchTargets, ssf, vptDeep, vptShallow } from '../src/index';
+import { adapt, createVit, EVAL, vitB16Hf384, vitConfig, type Method, type VitModel } from '@fpt/backbone-vit';
+import {
+  adapterHoulsby,
+  adapterPfeiffer,
+  bitfit,
+  full,
+  linearProbe,
+  lora,
+  loraMaskSeed,
+  matchTargets,
+  ssf,
+  vptDeep,
+  vptShallow,
+} from '../src/index';
 import { batch, registry, tinyBackbone } from './helpers';
 
 describe('parameter shares on ViT-B/16 (HF) with C = 5, docs/method.md (parameter counts)', () => {
@@ -94,6 +106,70 @@ describe('LoRA', () => {
     pixels.dispose();
     m.dispose();
     backbone.dispose();
+  });
+
+  describe('dropout masks: one per site, call and step', () => {
+    // A 12-block ViT (ViT-B's depth) with LoRA on qkv, proj, fc1 and fc2: 48 layers, as in the issue.
+    const deep = () =>
+      createVit(vitConfig({ hiddenSize: 8, numLayers: 12, numHeads: 2, mlpDim: 8, patchSize: 8, imageSize: 16, numClasses: 0 }), {
+        seed: 1,
+      });
+    /** The attached method with every lora_A equal and every lora_B ones: a site's update shows only its mask. */
+    const attach = (backbone: VitModel) => {
+      const a = lora({ rank: 2, dropout: 0.5, targets: ['qkv', 'proj', 'fc1', 'fc2'] }).attach(backbone);
+      for (const p of a.module.namedParameters())
+        tf.tidy(() => p.variable.assign(p.name.endsWith('lora_A') ? tf.fill(p.variable.shape, 0.5) : tf.ones(p.variable.shape)));
+      return a;
+    };
+    const x = () => tf.randomNormal([1, 5, 8], 0, 1, 'float32', 9);
+    /** The update of a layer's first 8 output rows (its q slice for qkv) in a call. */
+    const update = (
+      a: ReturnType<typeof attach>,
+      layer: string,
+      outWidth: number,
+      ctx: { training: boolean; seed: number; step: number },
+    ) => tf.tidy(() => Array.from(tf.slice(a.hooks(ctx).linear!(layer, x(), tf.zeros([1, 5, outWidth])), [0, 0, 0], [1, 5, 8]).dataSync()));
+
+    it("layer i at step t+1 no longer reuses layer i+31's mask at step t (the seed is hashed, not seed * 31 + layer)", () => {
+      const backbone = deep();
+      const a = attach(backbone);
+      // With the step added to the call's seed, the old rule made these two masks one.
+      const proj = update(a, 'blocks.0.attn.proj', 8, { training: true, seed: 8, step: 1 });
+      const qkv = update(a, 'blocks.8.attn.qkv', 24, { training: true, seed: 7, step: 0 });
+      expect(proj).not.toEqual(qkv);
+      // The same site, call and step: the same mask; evaluation: none (equal updates everywhere).
+      expect(update(a, 'blocks.0.attn.proj', 8, { training: true, seed: 8, step: 1 })).toEqual(proj);
+      expect(update(a, 'blocks.0.attn.proj', 8, EVAL)).toEqual(update(a, 'blocks.8.attn.qkv', 24, EVAL));
+      a.module.dispose();
+      backbone.dispose();
+    });
+
+    it('no two (site, step) pairs of the 48 layers share a seed, whether the caller varies the seed with the step or not', () => {
+      const sites = Array.from({ length: 12 }, (_, b) =>
+        ['attn.qkv.q', 'attn.qkv.v', 'attn.proj', 'mlp.fc1', 'mlp.fc2'].map((s) => `blocks.${b}.${s}`),
+      ).flat();
+      for (const seedOf of [(step: number) => 7 + step, () => 7]) {
+        const seeds = new Set(Array.from({ length: 20 }, (_, step) => sites.map((s) => loraMaskSeed(seedOf(step), step, s))).flat());
+        expect(seeds.size).toBe(20 * sites.length);
+      }
+    });
+
+    it('q and v draw separate masks (peft has separate query and value modules)', () => {
+      const backbone = deep();
+      const a = attach(backbone);
+      const ctx = { training: true, seed: 3, step: 2 };
+      const out = tf.tidy(() => a.hooks(ctx).linear!('blocks.4.attn.qkv', x(), tf.zeros([1, 5, 24])));
+      const q = tf.tidy(() => Array.from(tf.slice(out, [0, 0, 0], [1, 5, 8]).dataSync()));
+      const v = tf.tidy(() => Array.from(tf.slice(out, [0, 0, 16], [1, 5, 8]).dataSync()));
+      expect(q).not.toEqual(v);
+      const evalOut = tf.tidy(() => a.hooks(EVAL).linear!('blocks.4.attn.qkv', x(), tf.zeros([1, 5, 24])));
+      const evalQ = tf.tidy(() => Array.from(tf.slice(evalOut, [0, 0, 0], [1, 5, 8]).dataSync()));
+      const evalV = tf.tidy(() => Array.from(tf.slice(evalOut, [0, 0, 16], [1, 5, 8]).dataSync()));
+      expect(evalQ).toEqual(evalV); // equal weights: only the masks told them apart
+      tf.dispose([out, evalOut]);
+      a.module.dispose();
+      backbone.dispose();
+    });
   });
 
   it('q,v slices leave the key projection untouched; the whole-projection variant does not', () => {

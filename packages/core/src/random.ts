@@ -89,3 +89,21 @@ export function normal(shape: number[], std: number, rng: Rng): tf.Tensor {
   for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
   return tf.tensor(data, shape, 'float32');
 }
+
+/**
+ * A 32-bit seed derived from a seed and a position (FNV-1a over the parts joined by `/`): every
+ * random stream that must differ per position (an epoch's shuffle, an image's augmentation, a
+ * dropout mask per step and site) is a pure function of the seed and where it is drawn, so a
+ * resumed run draws what an uninterrupted one draws and no two positions share a stream by
+ * arithmetic coincidence.
+ * @param seed - the base seed
+ * @param parts - the position (names and numbers; none may contain `/`)
+ */
+export function deriveSeed(seed: number, ...parts: Array<string | number>): number {
+  let h = 0x811c9dc5;
+  for (const ch of [seed, ...parts].join('/')) {
+    h ^= ch.charCodeAt(0);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}

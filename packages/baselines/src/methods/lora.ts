@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { dropout, Module, Rng, uniform } from '@fpt/core';
+import { deriveSeed, dropout, Module, Rng, uniform } from '@fpt/core';
 import { attached, defineMethod, numberIn, positiveInt, type VitModel } from '@fpt/backbone-vit';
 import { mergeable } from '../merge';
 import { linearLayers, matchTargets } from '../targets';
@@ -57,6 +57,16 @@ function sites(backbone: VitModel, c: LoraConfig): Site[] {
 }
 
 /**
+ * The seed of LoRA's dropout mask at one site (a layer, or a q/k/v slice of it) in one call.
+ * @param seed - the call's seed (`ForwardContext.seed`)
+ * @param step - the call's step
+ * @param site - the site's name (`blocks.3.attn.qkv.q`, `blocks.3.mlp.fc1`)
+ */
+export function loraMaskSeed(seed: number, step: number, site: string): number {
+  return deriveSeed(seed, 'lora-dropout', step, site);
+}
+
+/**
  * LoRA: a low-rank update (alpha / r) B A added to each targeted linear map; A is initialised like
  * PyTorch's nn.Linear (uniform +-1/sqrt(in)), B with zeros, so training starts from the backbone.
  * Parameters `<site>.lora_A` [r, in] and `<site>.lora_B` [out, r], where a site is a layer name, or
@@ -110,22 +120,23 @@ export const lora = defineMethod<LoraConfig>({
         });
       }
     });
-    const layerIndex = new Map([...byLayer.keys()].map((l, i) => [l, i]));
     return attached(module, {
       capabilities: [merge],
       hooks: (ctx) => ({
         linear(name, x, y) {
           const here = byLayer.get(name);
           if (!here || merge.isMerged()) return y;
-          // One mask per layer, call and image: the call's seed mixed with the layer's index, then
-          // with the image's index in the whole batch (micro-batches draw the whole batch's masks).
-          const xin = dropout(x, c.dropout, ctx.training, (Math.imul(ctx.seed, 31) + layerIndex.get(name)!) >>> 0, {
-            axis: 0,
-            offset: ctx.sampleOffset ?? 0,
-          });
           const width = y.shape[y.rank - 1] as number;
-          const flat = tf.reshape(xin, [-1, x.shape[x.rank - 1] as number]);
           const updates = here.map((s) => {
+            // One mask per site (q and v apart, as peft's separate query and value modules), its
+            // seed hashed from the call's seed, the step and the site, so that no two sites or
+            // steps share a mask; within it one per image, from the image's index in the whole
+            // batch (micro-batches draw the whole batch's masks).
+            const xin = dropout(x, c.dropout, ctx.training, loraMaskSeed(ctx.seed, ctx.step, s.key), {
+              axis: 0,
+              offset: ctx.sampleOffset ?? 0,
+            });
+            const flat = tf.reshape(xin, [-1, x.shape[x.rank - 1] as number]);
             const u = tf.mul(
               tf.matMul(tf.matMul(flat, module.get(`${s.key}.lora_A`), false, true), module.get(`${s.key}.lora_B`), false, true),
               scale,
