@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
+import { crossEntropy } from '@fpt/core';
 import { adapt, createVit, EVAL, vitB16Hf384, vitConfig, type Method, type VitModel } from '@fpt/backbone-vit';
 import {
   adapterHoulsby,
@@ -109,14 +110,14 @@ describe('LoRA', () => {
   });
 
   describe('dropout masks: one per site, call and step', () => {
-    // A 12-block ViT (ViT-B's depth) with LoRA on qkv, proj, fc1 and fc2: 48 layers, as in the issue.
+    // A 12-block ViT (ViT-B's depth) with LoRA on qkv, attn.proj, fc1 and fc2: 48 layers, as in the issue.
     const deep = () =>
       createVit(vitConfig({ hiddenSize: 8, numLayers: 12, numHeads: 2, mlpDim: 8, patchSize: 8, imageSize: 16, numClasses: 0 }), {
         seed: 1,
       });
     /** The attached method with every lora_A equal and every lora_B ones: a site's update shows only its mask. */
     const attach = (backbone: VitModel) => {
-      const a = lora({ rank: 2, dropout: 0.5, targets: ['qkv', 'proj', 'fc1', 'fc2'] }).attach(backbone);
+      const a = lora({ rank: 2, dropout: 0.5, targets: ['qkv', 'attn.proj', 'fc1', 'fc2'] }).attach(backbone);
       for (const p of a.module.namedParameters())
         tf.tidy(() => p.variable.assign(p.name.endsWith('lora_A') ? tf.fill(p.variable.shape, 0.5) : tf.ones(p.variable.shape)));
       return a;
@@ -170,6 +171,45 @@ describe('LoRA', () => {
       a.module.dispose();
       backbone.dispose();
     });
+  });
+
+  it('adapts the patch embedding as peft adapts its convolution: a p x p convolution to r channels, then a 1 x 1 one', () => {
+    const backbone = tinyBackbone(); // width 32, patch 8, 3 channels
+    const m = adapt(backbone, [lora({ rank: 4, alpha: 8, targets: ['patch_embed.proj'] })], { numClasses: 3 });
+    expect(m.module.get('lora.patch_embed.proj.lora_A').shape).toEqual([4, 3 * 8 * 8]);
+    expect(m.module.get('lora.patch_embed.proj.lora_B').shape).toEqual([32, 4]);
+    const A = m.module.get('lora.patch_embed.proj.lora_A');
+    const B = m.module.get('lora.patch_embed.proj.lora_B');
+    tf.tidy(() => B.assign(tf.randomNormal(B.shape, 0, 0.1, 'float32', 3)));
+    const { pixels } = batch();
+    const plain = tf.tidy(() => m.forward({ pixels }, EVAL).dataSync());
+    // A's rows as peft's convolution kernels [r, C, p, p], B as its 1 x 1 convolution [out, r].
+    const nhwc = tf.transpose(pixels, [0, 2, 3, 1]);
+    const conv = (w: tf.Tensor) => tf.conv2d(nhwc as tf.Tensor4D, tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D, 8, 'valid');
+    const W0 = backbone.get('patch_embed.proj.weight');
+    const peft = tf.tidy(() => {
+      const low = conv(tf.reshape(A, [4, 3, 8, 8])); // [B, 2, 2, r]
+      const update = tf.matMul(tf.reshape(low, [-1, 4]), B, false, true); // 1 x 1 convolution
+      return tf.add(tf.reshape(conv(W0), [-1, 32]), tf.mul(update, 8 / 4)).dataSync();
+    });
+    m.merge();
+    const merged = tf.tidy(() => m.forward({ pixels }, EVAL).dataSync());
+    const embedded = tf.tidy(() => tf.reshape(conv(backbone.get('patch_embed.proj.weight')), [-1, 32]).dataSync());
+    // The merged kernel embeds as peft's base convolution plus its LoRA branch...
+    embedded.forEach((v, i) => expect(Math.abs(v - peft[i])).toBeLessThan(1e-4));
+    // ...and the unmerged hook computes what the merged kernel does.
+    merged.forEach((v, i) => expect(Math.abs(v - plain[i])).toBeLessThan(1e-4));
+    m.unmerge();
+    // It trains: the loss has a gradient for A (B is non-zero).
+    const { labels } = batch();
+    const g = tf.tidy(() => {
+      const { grads } = tf.variableGrads(() => crossEntropy(m.forward({ pixels }, EVAL), labels) as tf.Scalar, [A as tf.Variable]);
+      return tf.abs(tf.sum(grads[A.name])).dataSync()[0];
+    });
+    expect(g).toBeGreaterThan(0);
+    tf.dispose([pixels, nhwc, labels]);
+    m.dispose();
+    backbone.dispose();
   });
 
   it('q,v slices leave the key projection untouched; the whole-projection variant does not', () => {

@@ -17,7 +17,9 @@ export interface LoraConfig {
   dropout: number;
   /**
    * Linear layers to adapt, by peft's rules: names or dotted suffixes (`qkv` or `attn.qkv` match
-   * every block's `blocks.N.attn.qkv`), or one `re:<regex>` matching whole names.
+   * every block's `blocks.N.attn.qkv`), or one `re:<regex>` matching whole names. The patch
+   * embedding `patch_embed.proj` is one (a linear map over flattened patches), so `proj` matches
+   * it as well as every `attn.proj`, as in peft.
    */
   targets: string[];
   /**
@@ -40,8 +42,18 @@ interface Site {
   out: number;
 }
 
+/**
+ * The linear maps LoRA can adapt: every linear layer of the blocks, and the patch embedding, a
+ * linear map over flattened patches (its [out, C, p, p] kernel is [out, C p p] read row-major; peft
+ * wraps the convolution the same way: A is a p x p convolution to r channels, B a 1 x 1 one).
+ */
+function adaptableLayers(backbone: VitModel): Map<string, { in: number; out: number }> {
+  const [out, channels, p] = backbone.get('patch_embed.proj.weight').shape as number[];
+  return new Map([['patch_embed.proj', { in: channels * p * p, out }], ...linearLayers(backbone)]);
+}
+
 function sites(backbone: VitModel, c: LoraConfig): Site[] {
-  const layers = linearLayers(backbone);
+  const layers = adaptableLayers(backbone);
   const out: Site[] = [];
   const whole = c.qkvSlices.length === 1 && c.qkvSlices[0] === 'qkv';
   for (const layer of matchTargets([...layers.keys()], c.targets, 'lora')) {
@@ -70,7 +82,8 @@ export function loraMaskSeed(seed: number, step: number, site: string): number {
  * LoRA: a low-rank update (alpha / r) B A added to each targeted linear map; A is initialised like
  * PyTorch's nn.Linear (uniform +-1/sqrt(in)), B with zeros, so training starts from the backbone.
  * Parameters `<site>.lora_A` [r, in] and `<site>.lora_B` [out, r], where a site is a layer name, or
- * `<layer>.q` / `.k` / `.v` for slices of a fused qkv. Mergeable.
+ * `<layer>.q` / `.k` / `.v` for slices of a fused qkv; for the patch embedding `in` is C p p (the
+ * flattened patch). Mergeable.
  */
 export const lora = defineMethod<LoraConfig>({
   name: 'lora',
@@ -90,7 +103,7 @@ export const lora = defineMethod<LoraConfig>({
     const rng = new Rng(c.seed);
     const module = new Module();
     const bySite = sites(backbone, c);
-    const layers = linearLayers(backbone);
+    const layers = adaptableLayers(backbone);
     for (const s of bySite) {
       const inDim = layers.get(s.layer)!.in;
       module.addParameter(`${s.key}.lora_A`, uniform([c.rank, inDim], 1 / Math.sqrt(inDim), rng));
@@ -116,7 +129,8 @@ export const lora = defineMethod<LoraConfig>({
       for (const layer of byLayer.keys()) {
         tf.tidy(() => {
           const w = backbone.get(`${layer}.weight`);
-          w.assign(tf.add(w, tf.mul(delta(layer), sign)));
+          // The patch embedding's kernel is [out, C, p, p]: the update [out, C p p] in its shape.
+          w.assign(tf.add(w, tf.reshape(tf.mul(delta(layer), sign), w.shape)));
         });
       }
     });
