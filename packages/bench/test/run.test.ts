@@ -36,6 +36,7 @@ const args = (out: string, epochs = 4, methods = 'lora,fpt-plus') => [
 
 beforeAll(() => {
   writeToyDataset(root, 'toy', { train: 8, val: 4, test: 4 });
+  writeToyDataset(root, 'toy3', { train: 8, val: 4, test: 4 }, ['a', 'b', 'c']);
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -221,10 +222,10 @@ describe('fpt-bench run', () => {
     expect(r.find((x) => x.method.name === 'fpt')!.preload!.computed).toBe(16);
   });
 
-  it("records each method's step memory at the paper shapes, with full fine-tuning's, kept in the output folder", async () => {
+  it("records each method's step memory at the paper shapes with the run's classes, with full fine-tuning's, kept in the output folder", async () => {
     const out = join(root, 'paper-memory');
     // Small stand-ins for the paper's shapes (deep enough to extrapolate); the protocol is the same.
-    const paperShapes = {
+    const paperShapes = (numClasses: number) => ({
       lpm: vitConfig({
         hiddenSize: 16,
         numLayers: 6,
@@ -238,20 +239,27 @@ describe('fpt-bench run', () => {
       }),
       imageSize: 32,
       batch: 4,
-      numClasses: 3,
-      label: 'test LPM at 32x32, batch 4, 3 classes',
-    };
-    const argv = args(out, 1).slice(1); // in-process: without the command name
+      numClasses,
+      label: `test LPM at 32x32, batch 4, ${numClasses}-class head`,
+    });
+    // A 2-class and a 3-class dataset: one figure per (method, classes).
+    const argv = [...args(out, 1).slice(1), '--datasets', 'toy,toy3']; // in-process: without the command name
     const lines: string[] = [];
     expect(await runCommand([...argv, '--paper-memory', 'on'], (l) => lines.push(l), { paperShapes })).toBe(0);
     const r = results(out);
+    expect(r).toHaveLength(4);
     for (const x of r) {
-      expect(x.memory.paperShapes!.shapes).toBe('test LPM at 32x32, batch 4, 3 classes');
+      const classes = x.dataset.classes.length;
+      expect(x.memory.paperShapes!.shapes).toBe(`test LPM at 32x32, batch 4, ${classes}-class head`);
+      expect(x.memory.fullFinetunePaperShapes!.shapes).toBe(`test LPM at 32x32, batch 4, ${classes}-class head`);
       expect(x.memory.fullFinetunePaperShapes!.how).toBe('measured');
       expect(x.memory.paperShapes!.peakBytes).toBeGreaterThan(0);
     }
-    const lora = r.find((x) => x.method.name === 'lora')!.memory.paperShapes!;
-    const fpt = r.find((x) => x.method.name === 'fpt-plus')!.memory.paperShapes!;
+    const lora = r.find((x) => x.id === 'toy__lora__seed0')!.memory.paperShapes!;
+    const fpt = r.find((x) => x.id === 'toy__fpt-plus__seed0')!.memory.paperShapes!;
+    // The 3-class head has one more output of width 16 (weights and bias): 17 more learnable parameters.
+    const lora3 = r.find((x) => x.id === 'toy3__lora__seed0')!.memory.paperShapes!;
+    expect(lora3.parameters.learnable - lora.parameters.learnable).toBe(17);
     // The CPU backend's budget (half the machine) holds these steps: real steps, the extrapolation beside them.
     expect(lora.how).toBe('measured');
     expect(Math.abs(lora.extrapolation!.predictedBytes - lora.peakBytes) / lora.peakBytes).toBeLessThan(0.01);
@@ -268,7 +276,7 @@ describe('fpt-bench run', () => {
     expect(table).toContain('memory MiB (paper shapes)');
     expect(table).toContain('PPE and PME use the mean AUC and the paper-shape learnable share and memory');
     expect(table).toContain('learnable % (paper shapes)');
-    expect(lines.filter((l) => l.includes("step memory at the paper's shapes"))).toHaveLength(3); // lora, full, fpt-plus
+    expect(lines.filter((l) => l.includes("step memory at the paper's shapes"))).toHaveLength(6); // lora, full, fpt-plus for 2 and 3 classes
     // A rerun that trains again takes the figures from the output folder.
     rmSync(join(out, 'runs'), { recursive: true });
     const again: string[] = [];

@@ -12,7 +12,7 @@ import { aucConvention, LOGIT_AUC } from '../metrics/convention';
 import { renderResults } from '../results/render';
 import { runsDir } from '../results/load';
 import { validateRunResult, type PaperShapeMemoryRecord, type StepMemoryRecord } from '../results/schema';
-import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, type PaperShapes } from '../memory/paper';
+import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, vitB16At512, type PaperShapes } from '../memory/paper';
 import { cliMethod, setsForLpm } from '../methods';
 import { RunCheckpoints } from '../run/checkpoint';
 import { benchGrid, type GridRun } from '../run/grid';
@@ -129,8 +129,8 @@ async function prepareAll(
 
 /** Hooks of {@link runCommand} for tests. */
 export interface RunCommandHooks {
-  /** Shapes of the paper-shape memory figures (default: the paper's, {@link PAPER_SHAPES}). */
-  paperShapes?: PaperShapes;
+  /** Shapes of the paper-shape memory figures for a run of C classes (default: the paper's with a C-class head, {@link vitB16At512}). */
+  paperShapes?: (numClasses: number) => PaperShapes;
 }
 
 /**
@@ -179,7 +179,8 @@ export async function runCommand(
   const paperMemoryOption = args.options['paper-memory'] ?? (preset.paperMemory ? 'on' : 'off');
   if (paperMemoryOption !== 'on' && paperMemoryOption !== 'off')
     throw new Error(`--paper-memory must be on or off, got "${paperMemoryOption}"`);
-  const paperShapes = hooks.paperShapes ?? PAPER_SHAPES;
+  // The paper's shapes with the run's head: one figure per (method, classes).
+  const paperShapesOf = hooks.paperShapes ?? ((numClasses: number) => vitB16At512(PAPER_SHAPES.batch, numClasses));
   // The AUC that selects checkpoints and heads the table: the official code's (logits) unless --auc says otherwise.
   const auc = aucConvention(args.options.auc ?? LOGIT_AUC.name);
   if (decoder !== 'sharp' && decoder !== 'js') throw new Error(`--decoder must be sharp or js, got "${decoder}"`);
@@ -268,7 +269,8 @@ export async function runCommand(
     const fit = await fits.fit(method, options, make, shapes);
     return paperShapeMemory(make, { options, budgetBytes, backend: backend.backend, shapes, log: print, fit });
   };
-  const paperMemory = async (method: string): Promise<PaperShapeMemoryRecord> => {
+  const paperMemory = async (method: string, numClasses: number): Promise<PaperShapeMemoryRecord> => {
+    const paperShapes = paperShapesOf(numClasses);
     const options = sets[method] ?? {};
     const key = `v2|${paperShapes.label}|${method}|${JSON.stringify(options)}|${backend.backend}`;
     const known = paper.get(key);
@@ -315,7 +317,7 @@ export async function runCommand(
     const paperRecords =
       paperMemoryOption === 'off'
         ? { note: 'not measured: --paper-memory off' }
-        : { method: await paperMemory(run.method), full: await paperMemory('full') };
+        : { method: await paperMemory(run.method, numClasses), full: await paperMemory('full', numClasses) };
     // Micro-batches: as --micro-batch says, else the whole batch where the method's step fits the
     // backend's budget, else the largest micro-batch that does. The memory columns keep the whole
     // batch's figure (a real step where it fits, else the fit's prediction), as the paper reports it.

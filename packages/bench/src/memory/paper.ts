@@ -22,8 +22,8 @@ export interface PaperShapes {
   /** Images per step. */
   batch: number;
   /**
-   * Classes of the head. The paper reports one memory figure per method, so every dataset's runs
-   * share it; a head of C classes is 769 C of ViT-B's 86 million parameters.
+   * Classes of the head: the run's (`fpt-bench run` takes one figure per method and class count;
+   * a head of C classes is 769 C of ViT-B's 86 million parameters).
    */
   numClasses: number;
   /** In words, for tables and result files. */
@@ -45,7 +45,7 @@ export function vitB16At512(batch: number, numClasses: number): PaperShapes {
   };
 }
 
-/** The paper's shapes: ViT-B/16 at 512x512, batch 16, a 5-class head. */
+/** The paper's shapes: ViT-B/16 at 512x512, batch 16, a 5-class head (`fpt-bench memory`'s default; runs use their own classes). */
 export const PAPER_SHAPES: PaperShapes = vitB16At512(16, 5);
 
 /**
