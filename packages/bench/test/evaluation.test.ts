@@ -12,7 +12,7 @@ import { splitEvalPixels, stackPixels } from '../src/run/pipeline';
 import { BENCH_PRESETS } from '../src/run/presets';
 import { createProgress } from '../src/run/progress';
 import { selectEpoch } from '../src/run/selection';
-import { trainRun } from '../src/run/train';
+import { trainRun, type RunSpec } from '../src/run/train';
 import { buildTrainable, type Trainable } from '../src/run/trainable';
 import { writeToyDataset } from './helpers/toy-data';
 
@@ -31,6 +31,27 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const build = () =>
   buildTrainable({ method: 'linear', options: {}, numClasses: 2, seed: 0, lpm: createLpm(lpm), lpmInputSize: lpm.inputSize });
 
+/** A run of `linear` on the toy data with checkpoints in `dir`. */
+const spec = (epochs: number, auc: AucConvention, dir: string, extra: Partial<RunSpec> = {}): RunSpec => ({
+  run: { id: 'toy__linear__seed0', dataset: 'toy', method: 'linear', seed: 0 },
+  preset: 'tiny',
+  data,
+  build,
+  lpm,
+  lr: 1e-2,
+  epochs,
+  batch: 4,
+  cacheDir: join(dir, 'cache'),
+  checkpointDir: join(dir, 'ckpt'),
+  fullFinetuneMemory: { peakBytes: 1, excludedBytes: 0, how: 'measured' },
+  paperMemory: { note: 'not measured in this test' },
+  shrunk: [],
+  kernels: 'stock',
+  progress: createProgress(false, () => {}),
+  auc,
+  ...extra,
+});
+
 /** Trains `linear` for `epochs`, keeping a copy of the weights after each epoch. */
 async function trainKeepingWeights(epochs: number, auc: AucConvention, dir: string) {
   const weights: Array<Map<string, TensorEntry>> = [];
@@ -39,25 +60,9 @@ async function trainKeepingWeights(epochs: number, auc: AucConvention, dir: stri
     new Map(
       Object.entries(state).map(([k, t]) => [k, { dtype: 'float32', shape: t.shape, data: Float32Array.from(t.data) } as TensorEntry]),
     );
-  const result = await trainRun({
-    run: { id: 'toy__linear__seed0', dataset: 'toy', method: 'linear', seed: 0 },
-    preset: 'tiny',
-    data,
-    build: () => (live = build()),
-    lpm,
-    lr: 1e-2,
-    epochs,
-    batch: 4,
-    cacheDir: join(dir, 'cache'),
-    checkpointDir: join(dir, 'ckpt'),
-    fullFinetuneMemory: { peakBytes: 1, excludedBytes: 0, how: 'measured' },
-    paperMemory: { note: 'not measured in this test' },
-    shrunk: [],
-    kernels: 'stock',
-    progress: createProgress(false, () => {}),
-    auc,
-    afterEpoch: () => weights.push(copy(live!.saveState())),
-  });
+  const result = await trainRun(
+    spec(epochs, auc, dir, { build: () => (live = build()), afterEpoch: () => weights.push(copy(live!.saveState())) }),
+  );
   return { result, weights };
 }
 
@@ -116,27 +121,8 @@ describe('trainRun: selection and the two tested checkpoints', () => {
 
   it('a checkpoint selected by one convention does not resume under the other', async () => {
     const dir = join(root, 'switch');
-    const run = (auc: AucConvention, epochs: number) =>
-      trainRun({
-        run: { id: 'toy__linear__seed0', dataset: 'toy', method: 'linear', seed: 0 },
-        preset: 'tiny',
-        data,
-        build,
-        lpm,
-        lr: 1e-2,
-        epochs,
-        batch: 4,
-        cacheDir: join(dir, 'cache'),
-        checkpointDir: join(dir, 'ckpt'),
-        fullFinetuneMemory: { peakBytes: 1, excludedBytes: 0, how: 'measured' },
-        paperMemory: { note: 'not measured in this test' },
-        shrunk: [],
-        kernels: 'stock',
-        progress: createProgress(false, () => {}),
-        auc,
-      });
-    await run(LOGIT_AUC, 1);
-    await expect(run(PROBABILITY_AUC, 2)).rejects.toThrow(
+    await trainRun(spec(1, LOGIT_AUC, dir));
+    await expect(trainRun(spec(2, PROBABILITY_AUC, dir))).rejects.toThrow(
       'this checkpoint selected epochs by the AUC on logits, the run asks for probabilities; rerun with --auc logits',
     );
   });
