@@ -41,6 +41,8 @@ const spec = (epochs: number, auc: AucConvention, dir: string, extra: Partial<Ru
   lr: 1e-2,
   epochs,
   batch: 4,
+  microBatch: 4,
+  budgetBytes: 2 ** 30,
   cacheDir: join(dir, 'cache'),
   checkpointDir: join(dir, 'ckpt'),
   fullFinetuneMemory: { peakBytes: 1, excludedBytes: 0, how: 'measured' },

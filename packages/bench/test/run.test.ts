@@ -265,7 +265,7 @@ describe('fpt-bench run', () => {
     expect(Math.abs(lora.extrapolation!.predictedBytes - lora.peakBytes) / lora.peakBytes).toBeLessThan(0.01);
     // FPT+ goes through the same check (its fit at the LPM's own depth: its step never runs the LPM).
     expect(fpt.how).toBe('measured');
-    expect(fpt.extrapolation!.samples.every((s) => s.depth === paperShapes.lpm.numLayers)).toBe(true);
+    expect(fpt.extrapolation!.samples.every((s) => s.depth === paperShapes(2).lpm.numLayers)).toBe(true);
     // The fits are kept in the folder, one per method configuration and shapes.
     expect(Object.keys(JSON.parse(readFileSync(join(out, 'memory-fits.json'), 'utf8'))).length).toBeGreaterThanOrEqual(3);
     // Parameters on the paper-shape LPM, not on the run's.
