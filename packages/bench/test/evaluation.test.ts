@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TensorEntry, WritableTensor } from '@fpt/core';
+import type { TensorEntry } from '@fpt/core';
 import { prepareDataset, type PreparedDataset } from '../src/data/prepare';
 import { scanDataset } from '../src/data/validate';
 import { evaluateLogits, LOGIT_AUC, PROBABILITY_AUC, type AucConvention } from '../src/metrics/index';
@@ -13,7 +13,8 @@ import { BENCH_PRESETS } from '../src/run/presets';
 import { createProgress } from '../src/run/progress';
 import { selectEpoch } from '../src/run/selection';
 import { trainRun, type RunSpec } from '../src/run/train';
-import { buildTrainable, type Trainable } from '../src/run/trainable';
+import { buildTrainable } from '../src/run/trainable';
+import { RunCheckpoints } from '../src/run/checkpoint';
 import { writeToyDataset } from './helpers/toy-data';
 
 // trainRun itself, in-process, on the tiny preset's LPM: which checkpoint it keeps and what it tests.
@@ -54,16 +55,11 @@ const spec = (epochs: number, auc: AucConvention, dir: string, extra: Partial<Ru
   ...extra,
 });
 
-/** Trains `linear` for `epochs`, keeping a copy of the weights after each epoch. */
+/** Trains `linear` for `epochs`, keeping the weights of each epoch's committed checkpoint. */
 async function trainKeepingWeights(epochs: number, auc: AucConvention, dir: string) {
   const weights: Array<Map<string, TensorEntry>> = [];
-  let live: Trainable | undefined;
-  const copy = (state: Record<string, WritableTensor>) =>
-    new Map(
-      Object.entries(state).map(([k, t]) => [k, { dtype: 'float32', shape: t.shape, data: Float32Array.from(t.data) } as TensorEntry]),
-    );
   const result = await trainRun(
-    spec(epochs, auc, dir, { build: () => (live = build()), afterEpoch: () => weights.push(copy(live!.saveState())) }),
+    spec(epochs, auc, dir, { afterEpoch: () => weights.push(new RunCheckpoints(join(dir, 'ckpt')).load()!.model) }),
   );
   return { result, weights };
 }
