@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeAdapter, selectBackend, type BackendName } from '@fpt/core';
 import { describeKernels, enableFastKernels } from '@fpt/kernels';
@@ -9,12 +9,13 @@ import { prepareDataset, type PreparedDataset } from '../data/prepare';
 import { formatProblems, scanDataset, type DataProblem } from '../data/validate';
 import { resolveWeights } from '../hub/weights';
 import { renderResults } from '../results/render';
-import { runsDir } from '../results/load';
-import { validateRunResult, type PaperShapeMemoryRecord, type StepMemoryRecord } from '../results/schema';
+import { readRunResult, runsDir } from '../results/load';
+import type { PaperShapeMemoryRecord, StepMemoryRecord } from '../results/schema';
 import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, type PaperShapes } from '../memory/paper';
 import { cliMethod, setsForLpm } from '../methods';
 import { RunCheckpoints } from '../run/checkpoint';
 import { benchGrid, type GridRun } from '../run/grid';
+import { fileDigest, identityMismatch, imagesDigest, runIdentity, type RunIdentity } from '../run/identity';
 import { parseShard, shardRuns, type Shard } from '../run/shard';
 import { writeGridFile } from '../results/grid-file';
 import { createLpm, vitConfigFromCheckpoint, type LpmSpec } from '../run/lpm';
@@ -127,6 +128,8 @@ async function prepareAll(
 export interface RunCommandHooks {
   /** Shapes of the paper-shape memory figures (default: the paper's, {@link PAPER_SHAPES}). */
   paperShapes?: PaperShapes;
+  /** Called after each committed epoch checkpoint of a run (a test can throw here to simulate a crash). */
+  afterEpoch?: (runId: string, epoch: number) => void;
 }
 
 /**
@@ -242,6 +245,47 @@ export async function runCommand(
     );
   }
 
+  // A finished run or a checkpoint is reused only by a command with the same identity; every
+  // conflict is named before anything is trained.
+  const lpmWeights = lpm.weightsPath ? fileDigest(lpm.weightsPath) : null;
+  const lrOf = (dataset: string) => preset.lr ?? datasetPreset(dataset)?.lr ?? 1e-4;
+  const identityOf = (run: GridRun): RunIdentity => {
+    const d = data.get(run.dataset)!;
+    return runIdentity({
+      preset: preset.name,
+      recipe: { epochs, batch, lr: lrOf(run.dataset) },
+      options: { ...preset.methodOptions[run.method], ...sets[run.method] },
+      data: { classes: d.classes, maxSide: preset.maxSide ?? null, decoder, images: imagesDigest(d) },
+      lpm: { config: { ...lpm.config }, inputSize: lpm.inputSize, initSeed: lpm.weightsPath ? null : lpm.initSeed, weights: lpmWeights },
+      shrunk,
+    });
+  };
+  const conflicts: string[] = [];
+  for (const run of runs) {
+    const identity = identityOf(run);
+    const resultPath = join(runsDir(out), `${run.id}.json`);
+    const ckptDir = join(out, 'checkpoints', run.id);
+    if (existsSync(resultPath)) {
+      const why = identityMismatch(readRunResult(resultPath).identity, identity, run.method);
+      if (why)
+        conflicts.push(
+          `${resultPath}: finished by another command: ${why}; use another --out for these options, or delete the file to run it again`,
+        );
+    } else {
+      const why = new RunCheckpoints(ckptDir).identityMismatch(identity, run.method);
+      if (why)
+        conflicts.push(
+          `${ckptDir}: a checkpoint of another command: ${why}; rerun with the same options to resume, or delete the folder to start over`,
+        );
+    }
+  }
+  if (conflicts.length) {
+    print(
+      `fpt-bench run: ${conflicts.length} run(s) in ${out} were made with other options; nothing was trained:\n${conflicts.map((c) => `  - ${c}`).join('\n')}`,
+    );
+    return 1;
+  }
+
   mkdirSync(runsDir(out), { recursive: true });
   writeGridFile(
     out,
@@ -293,7 +337,6 @@ export async function runCommand(
     const resultPath = join(runsDir(out), `${run.id}.json`);
     done++;
     if (existsSync(resultPath)) {
-      validateRunResult(JSON.parse(readFileSync(resultPath, 'utf8')), resultPath);
       print(`[${done}/${runs.length}] ${run.id}: finished earlier, skipped`);
       continue;
     }
@@ -324,11 +367,11 @@ export async function runCommand(
         `${run.id}: ${batch} images per step in micro-batches of ${microBatch} (${microBatchOption ? '--micro-batch' : `the whole batch needs about ${(wholeBatchMemory!.peakBytes / 2 ** 20).toFixed(0)} MiB, over the budget of ${(budgetBytes / 2 ** 20).toFixed(0)} MiB`}): gradients accumulated, one update per batch`,
       );
     print(`[${done}/${runs.length}] ${run.id}`);
-    const preset0 = datasetPreset(run.dataset);
-    const lr = preset.lr ?? preset0?.lr ?? 1e-4;
+    const lr = lrOf(run.dataset);
     const result = await trainRun({
       run,
       preset: preset.name,
+      identity: identityOf(run),
       data: d,
       build: () =>
         buildTrainable({
@@ -354,6 +397,7 @@ export async function runCommand(
       kernels,
       adapter: backend.adapter,
       progress,
+      afterEpoch: hooks.afterEpoch && ((epoch) => hooks.afterEpoch!(run.id, epoch)),
     });
     atomicWriteFile(resultPath, `${JSON.stringify(result, null, 1)}\n`);
     new RunCheckpoints(join(out, 'checkpoints', run.id)).remove();

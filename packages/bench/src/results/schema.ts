@@ -1,6 +1,7 @@
 import type { GpuAdapterReport } from '@fpt/core';
 import type { Metrics } from '../metrics/index';
 import type { StepMemoryExtrapolation } from '../memory/extrapolate';
+import type { RunIdentity } from '../run/identity';
 
 /** The result-file format tag; bump it when a field changes meaning. */
 export const RUN_SCHEMA = 'fpt-bench-run/2';
@@ -80,6 +81,11 @@ export interface RunResult {
   preset: string;
   /** Run seed. */
   seed: number;
+  /**
+   * Everything that changed the result (recipe, options, images, LPM weights, shrinking): a rerun
+   * with another identity neither skips nor resumes this run. Absent in files of older runners.
+   */
+  identity?: RunIdentity;
   /** The dataset as used. */
   dataset: {
     name: string;
@@ -200,6 +206,7 @@ export function validateRunResult(value: unknown, source: string): RunResult {
   str(r.id, 'id');
   str(r.preset, 'preset');
   num(r.seed, 'seed');
+  if (r.identity !== undefined) str(obj(r.identity, 'identity').hash, 'identity.hash');
   const d = obj(r.dataset, 'dataset');
   str(d.name, 'dataset.name');
   if (!Array.isArray(d.classes) || d.classes.length < 2) fail('dataset.classes', 'must list at least two classes');

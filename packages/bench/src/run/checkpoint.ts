@@ -1,13 +1,17 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AdamWState, TensorEntry, WritableTensor } from '@fpt/core';
 import { atomicWriteFile, readSafetensorsFile, writeSafetensorsFile } from '@fpt/core/node';
 import type { EpochRecord, StepMemoryRecord } from '../results/schema';
+import { readJsonFile } from '../files/json';
+import { identityMismatch, type RunIdentity } from './identity';
 
 /** The JSON beside a run's checkpoint: everything besides the tensors. `state.json` is the commit point. */
 export interface CheckpointState {
   /** Format tag. */
   format: 'fpt-bench-checkpoint/1';
+  /** The identity of the run (options, data, LPM) that saved it; resuming needs an equal one. */
+  identity?: RunIdentity;
   /** Last finished epoch (0-based). */
   epoch: number;
   /** The weights + optimizer file of that epoch. */
@@ -41,7 +45,7 @@ export class RunCheckpoints {
   /** The last committed checkpoint, or undefined. */
   load(): { state: CheckpointState; model: Map<string, TensorEntry>; optimizer: AdamWState } | undefined {
     if (!existsSync(this.statePath)) return undefined;
-    const state = JSON.parse(readFileSync(this.statePath, 'utf8')) as CheckpointState;
+    const state = readJsonFile(this.statePath, 'a checkpoint state') as CheckpointState;
     if (state.format !== 'fpt-bench-checkpoint/1')
       throw new Error(`${this.statePath}: "format" is ${JSON.stringify(state.format)}, expected "fpt-bench-checkpoint/1"`);
     const file = readSafetensorsFile(join(this.dir, state.file));
@@ -66,7 +70,7 @@ export class RunCheckpoints {
       tensors[`optim.v.${i}`] = { dtype: 'float32', shape, data: slot.v };
     });
     writeSafetensorsFile(join(this.dir, file), tensors, { metadata: { format: 'fpt-bench-checkpoint/1' } });
-    const previous = existsSync(this.statePath) ? (JSON.parse(readFileSync(this.statePath, 'utf8')) as CheckpointState).file : undefined;
+    const previous = existsSync(this.statePath) ? (readJsonFile(this.statePath, 'a checkpoint state') as CheckpointState).file : undefined;
     const full: CheckpointState = {
       format: 'fpt-bench-checkpoint/1',
       file,
@@ -75,6 +79,15 @@ export class RunCheckpoints {
     };
     atomicWriteFile(this.statePath, JSON.stringify(full, null, 1));
     if (previous && previous !== file) rmSync(join(this.dir, previous), { force: true });
+  }
+
+  /**
+   * Why the committed checkpoint (if any) cannot be resumed by a run of `identity`, naming the
+   * option that differs; undefined when there is none or it matches.
+   */
+  identityMismatch(identity: RunIdentity, method: string): string | undefined {
+    if (!existsSync(this.statePath)) return undefined;
+    return identityMismatch((readJsonFile(this.statePath, 'a checkpoint state') as CheckpointState).identity, identity, method);
   }
 
   /** Saves the best weights so far. */

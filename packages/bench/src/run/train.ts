@@ -8,6 +8,7 @@ import { RUN_SCHEMA } from '../results/schema';
 import { RunCheckpoints } from './checkpoint';
 import { environment } from './environment';
 import type { GridRun } from './grid';
+import { identityMismatch, type RunIdentity } from './identity';
 import { methodLabel } from './labels';
 import { isPretrained, type LpmSpec } from './lpm';
 import { Augmenter, epochOrder, splitEvalPixels, stackPixels } from './pipeline';
@@ -23,6 +24,8 @@ export interface RunSpec {
   run: GridRun;
   /** Preset name (recorded). */
   preset: string;
+  /** Everything that changes the result: recorded in the result and the checkpoints, checked on resume. */
+  identity: RunIdentity;
   /** The dataset, decoded. */
   data: PreparedDataset;
   /** Builds the method (a fresh LPM inside). */
@@ -204,6 +207,11 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
     let startEpoch = 0;
     let resumedFromEpoch: number | null = null;
     const saved = ckpt.load();
+    const mismatch = saved && identityMismatch(saved.state.identity, spec.identity, run.method);
+    if (mismatch)
+      throw new Error(
+        `${spec.checkpointDir}: the checkpoint was saved by another command: ${mismatch}; rerun with the same options to resume, or delete ${spec.checkpointDir} to start this run over`,
+      );
     if (saved) {
       t.loadState(saved.model);
       optimizer.loadState(saved.optimizer);
@@ -289,7 +297,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         progress.log(
           `${run.id} epoch ${epoch + 1}/${spec.epochs}: train loss ${(lossSum / stepsPerEpoch).toFixed(4)}, val AUC ${val.auc.toFixed(4)}${best.epoch === epoch ? ' (best)' : ''}`,
         );
-        ckpt.save({ epoch, history, best, memory, seconds }, await t.saveState(), await optimizer.stateAsync());
+        ckpt.save({ identity: spec.identity, epoch, history, best, memory, seconds }, await t.saveState(), await optimizer.stateAsync());
         spec.afterEpoch?.(epoch);
       }
       t.loadState(ckpt.loadBest());
@@ -309,6 +317,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         id: run.id,
         preset: spec.preset,
         seed: run.seed,
+        identity: spec.identity,
         dataset: {
           name: data.name,
           classes: data.classes,
