@@ -1,10 +1,12 @@
 // Reliability, round 3 (issue 17): a result always belongs to the options that made it, nothing
 // outside its folder is written, and every problem is named up front. In-process runs of the tiny
 // preset on a toy dataset.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WritableTensor } from '@fpt/core';
+import { readSafetensorsFile, writeSafetensorsFile } from '@fpt/core/node';
 import { runCommand } from '../src/commands/run';
 import { writeToyDataset } from './helpers/toy-data';
 
@@ -77,5 +79,53 @@ describe('item 1: a finished run or a checkpoint is reused only by the options t
     const same = await run(runArgs(out));
     expect(same.code).toBe(0);
     expect(same.text).toContain('toy__lora__seed0: resuming after epoch 1/2');
+  });
+});
+
+describe('item 2: checkpoints are verified on load', () => {
+  const ckpt = (out: string) => join(out, 'checkpoints', 'toy__lora__seed0');
+  const crash = (_id: string, epoch: number) => {
+    if (epoch === 0) throw new Error('simulated crash after epoch 1');
+  };
+
+  /** Flips one byte near the end of a file's data section (a changed weight or moment). */
+  const flipByte = (path: string) => {
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 3] ^= 0x40;
+    writeFileSync(path, bytes);
+  };
+
+  for (const target of ['epoch-0.safetensors', 'best.safetensors']) {
+    it(`a changed value in ${target} is named, and the run starts over`, async () => {
+      const out = join(root, `damaged-${target}`);
+      await expect(run(runArgs(out), { afterEpoch: crash })).rejects.toThrow('simulated crash');
+      flipByte(join(ckpt(out), target));
+      const r = await run(runArgs(out));
+      expect(r.code).toBe(0);
+      expect(r.text).toMatch(
+        new RegExp(
+          `toy__lora__seed0: the checkpoint is damaged \\(safetensors: ${join(ckpt(out), target).replace(/[.]/g, '\\.')}: data checksum is crc32:[0-9a-f]{8}, the header says crc32:[0-9a-f]{8}: the file is damaged\\); starting this run over from epoch 1`,
+        ),
+      );
+      expect(r.text).not.toContain('resuming after');
+      const result = JSON.parse(readFileSync(join(out, 'runs', 'toy__lora__seed0.json'), 'utf8'));
+      expect(result.resumedFromEpoch).toBeNull();
+      expect(result.epochs).toHaveLength(2);
+    });
+  }
+
+  it('a NaN in the AdamW moments (with a valid checksum) is refused on load', async () => {
+    const out = join(root, 'damaged-nan');
+    await expect(run(runArgs(out), { afterEpoch: crash })).rejects.toThrow('simulated crash');
+    const path = join(ckpt(out), 'epoch-0.safetensors');
+    const file = readSafetensorsFile(path);
+    const tensors = new Map<string, WritableTensor>();
+    for (const [k, e] of file.entries()) tensors.set(k, { dtype: 'float32', shape: e.shape, data: new Float32Array(e.data) });
+    const moment = [...tensors.keys()].find((k) => k.startsWith('optim.v.'))!;
+    (tensors.get(moment)!.data as Float32Array)[0] = Number.NaN;
+    writeSafetensorsFile(path, tensors, { metadata: { ...file.metadata }, checksum: true });
+    const r = await run(runArgs(out));
+    expect(r.code).toBe(0);
+    expect(r.text).toContain(`the checkpoint is damaged (${path}: tensor "${moment}" holds NaN at index 0; expected finite values)`);
   });
 });

@@ -5,7 +5,7 @@ import type { Split } from '../data/image-folder';
 import { evaluate, ppe, pme, type Metrics } from '../metrics/index';
 import type { EpochRecord, PaperShapeMemoryRecord, RunResult, StepMemoryRecord } from '../results/schema';
 import { RUN_SCHEMA } from '../results/schema';
-import { RunCheckpoints } from './checkpoint';
+import { DamagedCheckpointError, RunCheckpoints } from './checkpoint';
 import { environment } from './environment';
 import type { GridRun } from './grid';
 import { identityMismatch, type RunIdentity } from './identity';
@@ -206,7 +206,16 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
     let seconds = { train: 0, eval: 0, steps: 0, stepCount: 0 };
     let startEpoch = 0;
     let resumedFromEpoch: number | null = null;
-    const saved = ckpt.load();
+    let saved: ReturnType<RunCheckpoints['load']>;
+    try {
+      saved = ckpt.load();
+    } catch (err) {
+      if (!(err instanceof DamagedCheckpointError)) throw err;
+      // A damaged checkpoint is never used: the run starts over (the only intact state left).
+      progress.log(`${run.id}: the checkpoint is damaged (${err.message}); starting this run over from epoch 1`);
+      ckpt.remove();
+      saved = undefined;
+    }
     const mismatch = saved && identityMismatch(saved.state.identity, spec.identity, run.method);
     if (mismatch)
       throw new Error(
