@@ -176,7 +176,10 @@ export function writeSafetensorsFile(
   options: WriteFileOptions = {},
 ): void {
   const { checksum, ...write } = options;
-  if (!checksum) return atomicWriteFile(path, writeSafetensors(tensors, write));
+  if (!checksum) {
+    atomicWriteFile(path, writeSafetensors(tensors, write));
+    return;
+  }
   const bytes = writeSafetensors(tensors, { ...write, metadata: { ...write.metadata, [DATA_CHECKSUM_KEY]: DATA_CHECKSUM_PLACEHOLDER } });
   fillDataChecksum(bytes);
   atomicWriteFile(path, bytes);
