@@ -1,13 +1,17 @@
 // Reliability, round 3 (issue 17): a result always belongs to the options that made it, nothing
 // outside its folder is written, and every problem is named up front. In-process runs of the tiny
 // preset on a toy dataset.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritableTensor } from '@fpt/core';
 import { readSafetensorsFile, writeSafetensorsFile } from '@fpt/core/node';
+import { createVit, vitConfig } from '@fpt/backbone-vit';
 import { runCommand } from '../src/commands/run';
+import { tableCommand } from '../src/commands/table';
+import { writeGridFile } from '../src/results/grid-file';
+import { vitConfigFromCheckpoint } from '../src/run/lpm';
 import { writeToyDataset } from './helpers/toy-data';
 
 const root = mkdtempSync(join(tmpdir(), 'fpt-rel3-'));
@@ -127,5 +131,101 @@ describe('item 2: checkpoints are verified on load', () => {
     const r = await run(runArgs(out));
     expect(r.code).toBe(0);
     expect(r.text).toContain(`the checkpoint is damaged (${path}: tensor "${moment}" holds NaN at index 0; expected finite values)`);
+  });
+});
+
+/** A finished lora run of the toy dataset (made once, copied by the tests that alter it). */
+let finishedOnce: Promise<string> | undefined;
+function finished(): Promise<string> {
+  finishedOnce ??= (async () => {
+    const out = join(root, 'finished');
+    const r = await run(runArgs(out));
+    if (r.code !== 0) throw new Error(r.text);
+    return out;
+  })();
+  return finishedOnce;
+}
+/** A copy of the finished results folder. */
+async function copyOfFinished(name: string): Promise<string> {
+  const out = join(root, name);
+  cpSync(await finished(), out, { recursive: true });
+  return out;
+}
+const table = async (dir: string) => {
+  const lines: string[] = [];
+  const code = await tableCommand([dir], (l) => lines.push(l));
+  return { code, text: lines.join('\n') };
+};
+
+describe("item 3: a run file holding another run's result is refused", () => {
+  it('by table and by a rerun, naming the file', async () => {
+    const out = await copyOfFinished('wrong-file');
+    const good = join(out, 'runs', 'toy__lora__seed0.json');
+    const copy = join(out, 'runs', 'toy__lora__seed1.json');
+    cpSync(good, copy);
+    await expect(table(out)).rejects.toThrow(`${copy}: holds run "toy__lora__seed0", expected the file to be named toy__lora__seed0.json`);
+    await expect(run(runArgs(out, ['--seeds', '0,1']))).rejects.toThrow(`${copy}: holds run "toy__lora__seed0"`);
+    // The id edited to match the name: the seed inside still says otherwise.
+    writeFileSync(copy, readFileSync(copy, 'utf8').replace('"id": "toy__lora__seed0"', '"id": "toy__lora__seed1"'));
+    await expect(table(out)).rejects.toThrow(
+      `${copy}: "id" is "toy__lora__seed1" but its dataset, method and seed make "toy__lora__seed0"; the file is not a result of one run`,
+    );
+  });
+});
+
+describe('item 5: table lists the runs of the grid that have no result', () => {
+  it('exits 1 with the missing runs, on the terminal and under the table', async () => {
+    const out = await copyOfFinished('partial');
+    writeGridFile(out, 'tiny', ['toy__lora__seed0', 'toy__lora__seed1', 'toy__fpt-plus__seed0']);
+    const r = await table(out);
+    expect(r.code).toBe(1);
+    expect(r.text).toContain(
+      'fpt-bench table: 2 run(s) of the grid recorded in grid.json have no result (the table leaves them out):\n- toy__fpt-plus__seed0\n- toy__lora__seed1',
+    );
+    expect(readFileSync(join(out, 'table.md'), 'utf8')).toContain('### Missing runs (2 of 3, from the grid recorded in grid.json)');
+    writeGridFile(await copyOfFinished('complete'), 'tiny', ['toy__lora__seed0']);
+    expect((await table(join(root, 'complete'))).code).toBe(0);
+  });
+});
+
+describe('item 6: every JSON parse error names its file', () => {
+  it('a truncated run file, state.json and a config.json beside --weights', async () => {
+    const out = await copyOfFinished('truncated');
+    const file = join(out, 'runs', 'toy__lora__seed0.json');
+    writeFileSync(file, readFileSync(file, 'utf8').slice(0, 100));
+    await expect(table(out)).rejects.toThrow(new RegExp(`^${file.replace(/[.]/g, '\\.')}: not valid JSON \\(.*\\); expected a run result`));
+    await expect(run(runArgs(out))).rejects.toThrow(`${file}: not valid JSON (`);
+
+    const ckptOut = join(root, 'truncated-state');
+    const crash = (_id: string, epoch: number) => {
+      if (epoch === 0) throw new Error('simulated crash after epoch 1');
+    };
+    await expect(run(runArgs(ckptOut), { afterEpoch: crash })).rejects.toThrow('simulated crash');
+    const state = join(ckptOut, 'checkpoints', 'toy__lora__seed0', 'state.json');
+    writeFileSync(state, readFileSync(state, 'utf8').slice(0, 50));
+    const r = await run(runArgs(ckptOut));
+    expect(r.code).toBe(0);
+    expect(r.text).toContain(`toy__lora__seed0: the checkpoint is damaged (${state}: not valid JSON (`);
+
+    const dir = mkdtempSync(join(tmpdir(), 'fpt-weights-'));
+    const vit = createVit(vitConfig({ hiddenSize: 16, numLayers: 1, numHeads: 2, mlpDim: 32, patchSize: 8, imageSize: 16, numClasses: 0 }));
+    const weights = join(dir, 'model.safetensors');
+    writeSafetensorsFile(
+      weights,
+      Object.fromEntries(
+        vit
+          .namedParameters()
+          .map((p) => [p.name, { dtype: 'float32', shape: p.variable.shape, data: p.variable.dataSync() as Float32Array }]),
+      ),
+    );
+    vit.dispose();
+    writeFileSync(join(dir, 'config.json'), '{"num_attention_heads": 2,');
+    expect(() => vitConfigFromCheckpoint(weights)).toThrow(
+      new RegExp(`^${join(dir, 'config.json').replace(/[.]/g, '\\.')}: not valid JSON \\(.*\\); expected a Hugging Face config.json`),
+    );
+    writeFileSync(join(dir, 'config.json'), '{"num_attention_heads": "two"}');
+    expect(() => vitConfigFromCheckpoint(weights)).toThrow(
+      `${join(dir, 'config.json')}: "num_attention_heads" must be a non-negative number, got "two"`,
+    );
   });
 });

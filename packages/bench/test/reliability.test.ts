@@ -11,6 +11,8 @@ import { parityCommand } from '../src/parity/run';
 import { paramsCommand } from '../src/commands/params';
 import { intOption, parseArgs } from '../src/commands/args';
 import { MeasurementFile } from '../src/run/measurements';
+import { checkPaperShapeMemory, checkStepMemory } from '../src/results/schema';
+import { readGridFile } from '../src/results/grid-file';
 
 const golden = (f: string) => fileURLToPath(new URL(`../../../test/fixtures/golden/${f}`, import.meta.url));
 
@@ -128,21 +130,64 @@ describe('reliability: options (items 7, 11, 12)', () => {
 });
 
 describe('measurement files in a results folder', () => {
+  const rec = (peakBytes: number) => ({ peakBytes, excludedBytes: 0, how: 'measured' as const });
+
   it('keeps what another writer added, and names a corrupt file instead of using it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fpt-measure-'));
     const path = join(dir, 'paper-memory.json');
-    const a = new MeasurementFile<{ peakBytes: number }>(path);
-    const b = new MeasurementFile<{ peakBytes: number }>(path); // another shard, same folder
+    const a = new MeasurementFile(path, checkStepMemory);
+    const b = new MeasurementFile(path, checkStepMemory); // another shard, same folder
     expect(a.get('lora')).toBeUndefined();
-    a.set('lora', { peakBytes: 1 });
-    b.set('full', { peakBytes: 2 });
-    expect(a.get('lora')).toEqual({ peakBytes: 1 });
-    expect(a.get('full')).toEqual({ peakBytes: 2 });
+    a.set('lora', rec(1));
+    b.set('full', rec(2));
+    expect(a.get('lora')).toEqual(rec(1));
+    expect(a.get('full')).toEqual(rec(2));
     writeFileSync(path, '{"lora": {"peakBy');
     expect(() => a.get('lora')).toThrow(`${path}: not valid JSON`);
     writeFileSync(path, '[1, 2]');
-    expect(() => a.set('x', { peakBytes: 3 })).toThrow(
-      `${path}: expected a JSON object of measurements by key; delete it to measure again`,
+    expect(() => a.set('x', rec(3))).toThrow(`${path}: expected a JSON object of measurements by key; delete it to measure again`);
+  });
+
+  it('a figure of the wrong type is refused by schema, naming the file and the key (issue 17 item 4)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fpt-measure-'));
+    const ref = join(dir, 'memory-reference.json');
+    writeFileSync(ref, JSON.stringify({ 'buffers|random': { peakBytes: 'lots', excludedBytes: 0, how: 'measured' }, other: rec(5) }));
+    // Any read checks every entry: the broken one is named even when another key is asked for.
+    expect(() => new MeasurementFile(ref, checkStepMemory).get('other')).toThrow(
+      `${ref} (delete it to measure again): "buffers|random.peakBytes" must be a non-negative number, got "lots"`,
     );
+    writeFileSync(ref, JSON.stringify({ k: { peakBytes: 1, excludedBytes: -1, how: 'measured' } }));
+    expect(() => new MeasurementFile(ref, checkStepMemory).get('k')).toThrow('"k.excludedBytes" must be a non-negative number, got -1');
+    const paper = join(dir, 'paper-memory.json');
+    const good = {
+      peakBytes: 5,
+      excludedBytes: 0,
+      how: 'measured',
+      shapes: 'ViT-B/16 at 512',
+      parameters: { learnable: 1, total: 2, sharePercent: 50 },
+      options: {},
+      budgetBytes: 10,
+      extrapolation: null,
+      backend: 'cpu',
+      seconds: 1,
+    };
+    writeFileSync(paper, JSON.stringify({ lora: good }));
+    expect(new MeasurementFile(paper, checkPaperShapeMemory).get('lora')).toEqual(good);
+    writeFileSync(paper, JSON.stringify({ lora: { ...good, how: 'guessed' } }));
+    expect(() => new MeasurementFile(paper, checkPaperShapeMemory).get('lora')).toThrow(
+      '"lora.how" must be "measured" or "extrapolated", got "guessed"',
+    );
+    writeFileSync(paper, JSON.stringify({ lora: { ...good, parameters: { learnable: '1', total: 2, sharePercent: 50 } } }));
+    expect(() => new MeasurementFile(paper, checkPaperShapeMemory).get('lora')).toThrow(
+      '"lora.parameters.learnable" must be a non-negative number, got "1"',
+    );
+  });
+
+  it('grid.json is checked by the same schema helper, naming the key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fpt-grid-'));
+    writeFileSync(join(dir, 'grid.json'), JSON.stringify({ schema: 'fpt-bench-grid/1', preset: 'tiny', runs: ['a', 3] }));
+    expect(() => readGridFile(dir)).toThrow(`${join(dir, 'grid.json')}: "runs" must be a list of strings`);
+    writeFileSync(join(dir, 'grid.json'), JSON.stringify({ schema: 'fpt-bench-grid/1', preset: 7, runs: [] }));
+    expect(() => readGridFile(dir)).toThrow(`${join(dir, 'grid.json')}: "preset" must be a string, got 7`);
   });
 });

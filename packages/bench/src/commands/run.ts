@@ -10,7 +10,7 @@ import { formatProblems, scanDataset, type DataProblem } from '../data/validate'
 import { resolveWeights } from '../hub/weights';
 import { renderResults } from '../results/render';
 import { readRunResult, runsDir } from '../results/load';
-import type { PaperShapeMemoryRecord, StepMemoryRecord } from '../results/schema';
+import { checkPaperShapeMemory, checkStepMemory, type PaperShapeMemoryRecord, type StepMemoryRecord } from '../results/schema';
 import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, type PaperShapes } from '../memory/paper';
 import { cliMethod, setsForLpm } from '../methods';
 import { RunCheckpoints } from '../run/checkpoint';
@@ -292,10 +292,10 @@ export async function runCommand(
     preset.name,
     grid.map((r) => r.id),
   );
-  const reference = new MeasurementFile<StepMemoryRecord>(join(out, 'memory-reference.json'));
+  const reference = new MeasurementFile<StepMemoryRecord>(join(out, 'memory-reference.json'), checkStepMemory);
   // Paper-shape memory: per method configuration, shared by every dataset and seed, kept in the
   // output folder so that a resumed run does not measure again.
-  const paper = new MeasurementFile<PaperShapeMemoryRecord>(join(out, 'paper-memory.json'));
+  const paper = new MeasurementFile<PaperShapeMemoryRecord>(join(out, 'paper-memory.json'), checkPaperShapeMemory);
   const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
   // Every step-memory figure (the run-shape reference, each run's micro-batch plan, the paper-shape
   // figures) starts from the method's fit at its shapes, made once and kept in the folder; a real

@@ -1,8 +1,11 @@
-import { renderResults } from '../results/render';
+import { readGridFile } from '../results/grid-file';
+import { renderResults, reportMissingRuns } from '../results/render';
 
 /**
  * `fpt-bench table DIR`: re-renders `table.md`, `table.csv` and the plots of a results folder from
- * its result files alone, and prints the table.
+ * its result files alone, and prints the table. Runs of the grid recorded in `grid.json` that have
+ * no result are listed (on the terminal and under the table) and make the exit code 1, as in
+ * `fpt-bench merge`.
  * @returns the exit code
  */
 export async function tableCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
@@ -11,8 +14,11 @@ export async function tableCommand(argv: string[], print: (line: string) => void
     print('usage: fpt-bench table DIR   (DIR: the --out folder of fpt-bench run)');
     return 2;
   }
-  const { markdown, files } = await renderResults(dir);
+  const grid = readGridFile(dir);
+  const { markdown, files, results } = await renderResults(dir);
   print(markdown);
   print(`wrote ${files.length} files under ${dir}`);
-  return 0;
+  const found = new Set(results.map((r) => r.id));
+  const missing = (grid?.runs ?? []).filter((id) => !found.has(id)).sort();
+  return reportMissingRuns(dir, markdown, missing, found.size, 'the grid recorded in grid.json', 'fpt-bench table', print);
 }

@@ -2,6 +2,7 @@ import type { GpuAdapterReport } from '@fpt/core';
 import type { Metrics } from '../metrics/index';
 import type { StepMemoryExtrapolation } from '../memory/extrapolate';
 import type { RunIdentity } from '../run/identity';
+import { JsonChecker } from '../files/check';
 
 /** The result-file format tag; bump it when a field changes meaning. */
 export const RUN_SCHEMA = 'fpt-bench-run/2';
@@ -189,14 +190,11 @@ const METRIC_KEYS = ['auc', 'kappa', 'accuracy', 'f1', 'precision', 'recall'];
  * @throws naming the file and the first key at fault, with what was expected
  */
 export function validateRunResult(value: unknown, source: string): RunResult {
-  const fail = (key: string, what: string): never => {
-    throw new Error(`${source}: "${key}" ${what}`);
-  };
-  const obj = (v: unknown, key: string): Record<string, unknown> =>
-    v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(key, 'must be an object');
-  const num = (v: unknown, key: string) =>
-    typeof v === 'number' || v === null ? v : fail(key, `must be a number, got ${JSON.stringify(v)}`);
-  const str = (v: unknown, key: string) => (typeof v === 'string' ? v : fail(key, `must be a string, got ${JSON.stringify(v)}`));
+  const c = new JsonChecker(source);
+  const fail = c.fail.bind(c);
+  const obj = c.obj.bind(c);
+  const num = c.num.bind(c);
+  const str = c.str.bind(c);
   const metrics = (v: unknown, key: string) => {
     const m = obj(v, key);
     for (const k of METRIC_KEYS) num(m[k], `${key}.${k}`);
@@ -223,19 +221,13 @@ export function validateRunResult(value: unknown, source: string): RunResult {
   for (const k of ['learnable', 'total', 'sharePercent']) num(p[k], `parameters.${k}`);
   const mem = obj(r.memory, 'memory');
   num(obj(mem.runShapes, 'memory.runShapes').peakBytes, 'memory.runShapes.peakBytes');
-  num(obj(mem.fullFinetuneRunShapes, 'memory.fullFinetuneRunShapes').peakBytes, 'memory.fullFinetuneRunShapes.peakBytes');
+  checkStepMemory(c, mem.fullFinetuneRunShapes, 'memory.fullFinetuneRunShapes');
   for (const key of ['paperShapes', 'fullFinetunePaperShapes']) {
     if (mem[key] === null) {
       if (typeof mem.paperShapesNote !== 'string') fail('memory.paperShapesNote', `must say why memory.${key} is null`);
       continue;
     }
-    const rec = obj(mem[key], `memory.${key}`);
-    num(rec.peakBytes, `memory.${key}.peakBytes`);
-    if (rec.how !== 'measured' && rec.how !== 'extrapolated')
-      fail(`memory.${key}.how`, `must be "measured" or "extrapolated", got ${JSON.stringify(rec.how)}`);
-    num(obj(rec.parameters, `memory.${key}.parameters`).sharePercent, `memory.${key}.parameters.sharePercent`);
-    if (rec.how === 'extrapolated')
-      num(obj(rec.extrapolation, `memory.${key}.extrapolation`).predictedBytes, `memory.${key}.extrapolation.predictedBytes`);
+    checkPaperShapeMemory(c, mem[key], `memory.${key}`);
   }
   if (!Array.isArray(r.epochs) || r.epochs.length === 0) fail('epochs', 'must be a non-empty list');
   (r.epochs as unknown[]).forEach((e, i) => {
@@ -251,4 +243,35 @@ export function validateRunResult(value: unknown, source: string): RunResult {
   num(eff.pme, 'efficiency.pme');
   obj(r.timing, 'timing');
   return r as unknown as RunResult;
+}
+
+/**
+ * Checks a {@link StepMemoryRecord} (a measured step: byte counts, `how`), naming `key` on failure.
+ * @returns the record
+ */
+export function checkStepMemory(c: JsonChecker, value: unknown, key: string): StepMemoryRecord {
+  const rec = c.obj(value, key);
+  c.size(rec.peakBytes, `${key}.peakBytes`);
+  c.size(rec.excludedBytes, `${key}.excludedBytes`);
+  c.oneOf(rec.how, `${key}.how`, ['measured']);
+  return rec as unknown as StepMemoryRecord;
+}
+
+/**
+ * Checks a {@link PaperShapeMemoryRecord}, naming `key` on failure.
+ * @returns the record
+ */
+export function checkPaperShapeMemory(c: JsonChecker, value: unknown, key: string): PaperShapeMemoryRecord {
+  const rec = c.obj(value, key);
+  c.size(rec.peakBytes, `${key}.peakBytes`);
+  c.size(rec.excludedBytes, `${key}.excludedBytes`);
+  const how = c.oneOf(rec.how, `${key}.how`, ['measured', 'extrapolated']);
+  c.str(rec.shapes, `${key}.shapes`);
+  const params = c.obj(rec.parameters, `${key}.parameters`);
+  for (const k of ['learnable', 'total', 'sharePercent']) c.size(params[k], `${key}.parameters.${k}`);
+  c.obj(rec.options, `${key}.options`);
+  if (how === 'extrapolated')
+    c.size(c.obj(rec.extrapolation, `${key}.extrapolation`).predictedBytes, `${key}.extrapolation.predictedBytes`);
+  else if (rec.extrapolation !== null) c.obj(rec.extrapolation, `${key}.extrapolation`);
+  return rec as unknown as PaperShapeMemoryRecord;
 }
