@@ -1,9 +1,11 @@
 // Reliability, round 3 (issue 17): a result always belongs to the options that made it, nothing
 // outside its folder is written, and every problem is named up front. In-process runs of the tiny
 // preset on a toy dataset.
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritableTensor } from '@fpt/core';
 import { readSafetensorsFile, writeSafetensorsFile } from '@fpt/core/node';
@@ -228,4 +230,59 @@ describe('item 6: every JSON parse error names its file', () => {
       `${join(dir, 'config.json')}: "num_attention_heads" must be a non-negative number, got "two"`,
     );
   });
+});
+
+describe('item 7: processes sharing one --out claim their runs', () => {
+  it('a run another live process holds is left to it, named; a claim of a dead process is taken over', async () => {
+    const out = join(root, 'claimed');
+    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      mkdirSync(join(out, 'checkpoints'), { recursive: true });
+      const claim = join(out, 'checkpoints', 'toy__lora__seed0.claim');
+      writeFileSync(claim, JSON.stringify({ host: hostname(), pid: holder.pid }));
+      const r = await run(runArgs(out));
+      expect(r.code).toBe(0);
+      expect(r.text).toContain(`toy__lora__seed0: being run by another process (host ${hostname()}, pid ${holder.pid}), left to it`);
+      expect(r.text).toContain('1 run(s) were left to other processes working on');
+      expect(existsSync(join(out, 'runs', 'toy__lora__seed0.json'))).toBe(false);
+      expect(existsSync(join(out, 'table.md'))).toBe(false);
+      holder.kill('SIGKILL');
+      await new Promise((resolve) => holder.on('exit', resolve));
+      const again = await run(runArgs(out));
+      expect(again.code).toBe(0);
+      expect(existsSync(join(out, 'runs', 'toy__lora__seed0.json'))).toBe(true);
+      expect(existsSync(claim)).toBe(false);
+      expect(existsSync(join(out, 'table.md'))).toBe(true);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+});
+
+describe('item 7: two real processes on one --out', () => {
+  // The CLI as built (turbo builds the bench before its tests).
+  const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+  it('both exit 0, every run is trained once, and no checkpoint or claim is left behind', async () => {
+    const out = join(root, 'two-processes');
+    const argv = [cli, 'run', ...runArgs(out).map((a) => (a === 'lora' ? 'lora,fpt-plus' : a))];
+    const start = () =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => (stdout += d));
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('exit', (code) => resolve({ code, stdout, stderr }));
+      });
+    const [a, b] = await Promise.all([start(), start()]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    expect(readdirSync(join(out, 'runs')).sort()).toEqual(['toy__fpt-plus__seed0.json', 'toy__lora__seed0.json']);
+    // Each run was trained by exactly one of them.
+    for (const id of ['toy__lora__seed0', 'toy__fpt-plus__seed0'])
+      expect([a, b].filter((p) => p.stdout.includes(`${id}: test AUC`)), id).toHaveLength(1);
+    expect(readdirSync(join(out, 'checkpoints'))).toEqual([]);
+    expect(existsSync(join(out, 'table.md'))).toBe(true);
+  }, 60_000);
 });

@@ -14,6 +14,7 @@ import { checkPaperShapeMemory, checkStepMemory, type PaperShapeMemoryRecord, ty
 import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, type PaperShapes } from '../memory/paper';
 import { cliMethod, setsForLpm } from '../methods';
 import { RunCheckpoints } from '../run/checkpoint';
+import { RunClaims } from '../run/claims';
 import { benchGrid, type GridRun } from '../run/grid';
 import { fileDigest, identityMismatch, imagesDigest, runIdentity, type RunIdentity } from '../run/identity';
 import { parseShard, shardRuns, type Shard } from '../run/shard';
@@ -333,11 +334,26 @@ export async function runCommand(
     extrapolation: r.extrapolation,
   });
   let done = 0;
+  // Each run is claimed before it trains: processes sharing --out (with or without --shard) never
+  // run one at once; runs other processes hold are left to them.
+  const claims = new RunClaims(join(out, 'checkpoints'));
+  const heldElsewhere: string[] = [];
   for (const run of runs) {
     const resultPath = join(runsDir(out), `${run.id}.json`);
     done++;
     if (existsSync(resultPath)) {
       print(`[${done}/${runs.length}] ${run.id}: finished earlier, skipped`);
+      continue;
+    }
+    const holder = claims.acquire(run.id);
+    if (holder) {
+      heldElsewhere.push(`${run.id} (host ${holder.host}, pid ${holder.pid})`);
+      print(`[${done}/${runs.length}] ${run.id}: being run by another process (host ${holder.host}, pid ${holder.pid}), left to it`);
+      continue;
+    }
+    if (existsSync(resultPath)) {
+      claims.release(run.id); // finished by another process since we looked
+      print(`[${done}/${runs.length}] ${run.id}: finished by another process, skipped`);
       continue;
     }
     const d = data.get(run.dataset)!;
@@ -401,13 +417,21 @@ export async function runCommand(
     });
     atomicWriteFile(resultPath, `${JSON.stringify(result, null, 1)}\n`);
     new RunCheckpoints(join(out, 'checkpoints', run.id)).remove();
+    claims.release(run.id);
     print(
       `${run.id}: test AUC ${result.test.auc.toFixed(4)} (best epoch ${result.best.epoch + 1}), ${result.timing.stepSeconds.toFixed(2)} s/step, ${(result.memory.runShapes.peakBytes / 2 ** 20).toFixed(1)} MiB`,
     );
   }
   // With a shared results folder, the shard that finishes last (every run of the grid has its
   // result) writes the table; before that a table would silently leave runs out.
+  claims.close();
   const unfinished = grid.filter((r) => !existsSync(join(runsDir(out), `${r.id}.json`))).length;
+  if (heldElsewhere.length && unfinished > 0) {
+    print(
+      `${heldElsewhere.length} run(s) were left to other processes working on ${out}: ${heldElsewhere.join(', ')}; the last to finish writes the table (or run fpt-bench table ${out} then)`,
+    );
+    return 0;
+  }
   if (shard && shard.count > 1 && unfinished > 0) {
     print(`${unfinished} run(s) of the grid have no result in ${out} yet (other shards).`);
     print(
