@@ -281,7 +281,10 @@ describe('item 7: two real processes on one --out', () => {
     expect(readdirSync(join(out, 'runs')).sort()).toEqual(['toy__fpt-plus__seed0.json', 'toy__lora__seed0.json']);
     // Each run was trained by exactly one of them.
     for (const id of ['toy__lora__seed0', 'toy__fpt-plus__seed0'])
-      expect([a, b].filter((p) => p.stdout.includes(`${id}: test AUC`)), id).toHaveLength(1);
+      expect(
+        [a, b].filter((p) => p.stdout.includes(`${id}: test AUC`)),
+        id,
+      ).toHaveLength(1);
     expect(readdirSync(join(out, 'checkpoints'))).toEqual([]);
     expect(existsSync(join(out, 'table.md'))).toBe(true);
   }, 60_000);

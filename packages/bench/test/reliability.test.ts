@@ -10,6 +10,8 @@ import { readSafetensors, writeSafetensors, type WritableTensor } from '@fpt/cor
 import { parityCommand } from '../src/parity/run';
 import { paramsCommand } from '../src/commands/params';
 import { intOption, parseArgs } from '../src/commands/args';
+import { parseSeeds, runCommand } from '../src/commands/run';
+import { benchGrid } from '../src/run/grid';
 import { MeasurementFile } from '../src/run/measurements';
 import { checkPaperShapeMemory, checkStepMemory } from '../src/results/schema';
 import { readGridFile } from '../src/results/grid-file';
@@ -189,5 +191,51 @@ describe('measurement files in a results folder', () => {
     expect(() => readGridFile(dir)).toThrow(`${join(dir, 'grid.json')}: "runs" must be a list of strings`);
     writeFileSync(join(dir, 'grid.json'), JSON.stringify({ schema: 'fpt-bench-grid/1', preset: 7, runs: [] }));
     expect(() => readGridFile(dir)).toThrow(`${join(dir, 'grid.json')}: "preset" must be a string, got 7`);
+  });
+});
+
+describe('reliability round 3: grid options (issue 17 items 8, 10, 15, 17)', () => {
+  const dry = async (extra: string[]) => {
+    const lines: string[] = [];
+    const code = await runCommand(
+      ['--preset', 'tiny', '--methods', 'lora', '--dry-run', '--out', mkdtempSync(join(tmpdir(), 'fpt-dry-')), ...extra],
+      (l) => lines.push(l),
+    );
+    return { code, lines };
+  };
+
+  it('a dataset or seed given twice is refused instead of running twice (item 8)', async () => {
+    await expect(dry(['--datasets', 'good,good'])).rejects.toThrow('--datasets lists "good" twice; give each once');
+    await expect(dry(['--datasets', 'good, good'])).rejects.toThrow('--datasets lists "good" twice; give each once');
+    await expect(dry(['--seeds', '1,1'])).rejects.toThrow('--seeds lists 1 twice; give each once');
+    // --methods expands `paper` and `all`, so a method named again is merged rather than refused.
+    const { lines } = await dry(['--datasets', 'good', '--methods', 'lora,lora']);
+    expect(lines.filter((l) => l.includes('good__lora__seed0'))).toHaveLength(1);
+    expect(() => benchGrid(['a'], ['lora', 'lora'], [0])).toThrow(
+      'benchGrid: methods lists "lora" twice; a run would be in the grid twice',
+    );
+  });
+
+  it('a dataset name is a folder name, never a path (item 10)', async () => {
+    for (const bad of ['../../x', 'a/b', 'a\\b', '..', '.', '/abs'])
+      await expect(dry(['--datasets', bad]), bad).rejects.toThrow(
+        `--datasets: "${bad}" is not a folder name (no "/", "\\", "." or ".."); a dataset is a folder of --data-root`,
+      );
+  });
+
+  it('--datasets "" is refused, not replaced by the preset datasets (item 17)', async () => {
+    await expect(dry(['--datasets', ''])).rejects.toThrow(
+      '--datasets expects comma-separated dataset folder names, got "" (an empty name)',
+    );
+    await expect(dry(['--datasets', 'a,,b'])).rejects.toThrow('got "a,,b" (an empty name)');
+  });
+
+  it('--seeds is parsed as strictly as --epochs (item 15)', () => {
+    for (const bad of ['1e1', '0x5', ' ', '0,,1', '12345678901234567890', '-1', '1.0', '+1', '0, 1', ''])
+      expect(() => parseSeeds(bad), JSON.stringify(bad)).toThrow(
+        `--seeds expects comma-separated non-negative integers in plain decimal digits (at most 9007199254740991), got "${bad}"`,
+      );
+    expect(parseSeeds('0,1,2')).toEqual([0, 1, 2]);
+    expect(parseSeeds(undefined)).toEqual([0]);
   });
 });

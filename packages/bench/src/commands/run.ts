@@ -66,13 +66,40 @@ export function parseMethods(raw: string | undefined, fallback: string[]): strin
   return [...new Set(out)];
 }
 
-/** Parses `--seeds 0,1,2`. */
+/** Parses `--seeds 0,1,2`: non-negative integers in plain decimal digits, as strictly as `--epochs`, each once. */
 export function parseSeeds(raw: string | undefined): number[] {
   if (raw === undefined) return [0];
-  const seeds = raw.split(',').map((s) => Number(s.trim()));
-  if (seeds.some((s) => !Number.isInteger(s) || s < 0))
-    throw new Error(`--seeds expects comma-separated non-negative integers, got "${raw}"`);
-  return [...new Set(seeds)];
+  const seeds = raw.split(',').map((s) => {
+    const n = Number(s);
+    if (!/^[0-9]+$/.test(s) || !Number.isSafeInteger(n))
+      throw new Error(
+        `--seeds expects comma-separated non-negative integers in plain decimal digits (at most ${Number.MAX_SAFE_INTEGER}), got "${raw}"`,
+      );
+    return n;
+  });
+  return unique(seeds, '--seeds');
+}
+
+/**
+ * Parses `--datasets a,b`: dataset folder names under `--data-root`, each once. A name is a folder
+ * name, not a path: no separators, `.` or `..`, so that results stay inside `--out`.
+ */
+export function parseDatasets(raw: string | undefined, fallback: string[]): string[] {
+  if (raw === undefined) return fallback;
+  const names = raw.split(',').map((d) => d.trim());
+  for (const name of names) {
+    if (name === '') throw new Error(`--datasets expects comma-separated dataset folder names, got "${raw}" (an empty name)`);
+    if (/[/\\]/.test(name) || name === '.' || name === '..' || name.includes('\0'))
+      throw new Error(`--datasets: "${name}" is not a folder name (no "/", "\\", "." or ".."); a dataset is a folder of --data-root`);
+  }
+  return unique(names, '--datasets');
+}
+
+/** The values given, refusing one given twice (it would put a run twice in the grid). */
+function unique<T>(values: T[], option: string): T[] {
+  const twice = values.find((v, i) => values.indexOf(v) !== i);
+  if (twice !== undefined) throw new Error(`${option} lists ${JSON.stringify(twice)} twice; give each once`);
+  return values;
 }
 
 /** `--set method.key=value` pairs, grouped by method. */
@@ -167,7 +194,7 @@ export async function runCommand(
         };
   const methods = parseMethods(args.options.methods, preset.methods);
   const sets = methodSets(args.sets, methods);
-  const datasets = args.options.datasets ? args.options.datasets.split(',').map((d) => d.trim()) : preset.datasets;
+  const datasets = parseDatasets(args.options.datasets, preset.datasets);
   const seeds = parseSeeds(args.options.seeds);
   const epochs = intOption(args, 'epochs', preset.epochs);
   const batch = intOption(args, 'batch', preset.batch);
