@@ -91,7 +91,11 @@ export function validateRepoId(repo: string): void {
  */
 export function validateRevision(revision: string): void {
   const parts = revision.split('/');
-  if (revision === '' || parts.some((p) => p === '' || p === '.' || p === '..') || /[\\\x00-\x1f]/.test(revision))
+  if (
+    revision === '' ||
+    parts.some((p) => p === '' || p === '.' || p === '..') ||
+    [...revision].some((ch) => ch === '\\' || ch.charCodeAt(0) < 0x20)
+  )
     throw new Error(
       `hub revision must be a branch, tag or commit name (no empty parts, ".", ".." or leading "/"), got ${JSON.stringify(revision)}`,
     );
