@@ -136,10 +136,11 @@ async function prepareAll(
   for (const name of names) {
     const scan = scanDataset(join(dataRoot, name), classes ?? datasetPreset(name)?.classes);
     problems.push(...scan.problems);
-    if (!scan.dataset) continue;
-    const total = scan.dataset.splits.train.length + scan.dataset.splits.val.length + scan.dataset.splits.test.length;
+    // Images are decoded even when the layout has problems: every problem is reported in one pass.
+    if (!scan.found) continue;
+    const total = scan.found.splits.train.length + scan.found.splits.val.length + scan.found.splits.test.length;
     const bar = progress.bar(`${name}: verify + decode`, total);
-    const r = await prepareDataset(scan.dataset, scan.checksums, {
+    const r = await prepareDataset(scan.found, scan.checksums, {
       decoder,
       maxSide: preset.maxSide,
       limit: preset.limit,
@@ -147,7 +148,7 @@ async function prepareAll(
     });
     bar.stop();
     problems.push(...r.problems);
-    if (r.prepared) data.set(name, r.prepared);
+    if (r.prepared && scan.dataset) data.set(name, r.prepared);
   }
   return { data, problems };
 }
