@@ -289,3 +289,26 @@ describe('item 7: two real processes on one --out', () => {
     expect(existsSync(join(out, 'table.md'))).toBe(true);
   }, 60_000);
 });
+
+describe('items 14, 16: every method is built and sized before any data is read', () => {
+  it('an option error of the second method stops the run before anything is decoded or trained (item 14)', async () => {
+    const out = join(root, 'options-first');
+    const argv = runArgs(out, ['--set', 'fpt-plus.ratio=5']).map((a) => (a === 'lora' ? 'lora,fpt-plus' : a));
+    const lines: string[] = [];
+    await expect(runCommand(argv, (l) => lines.push(l))).rejects.toThrow('fpt-plus: option "ratio" must be a number in (0, 1], got 5');
+    expect(lines.some((l) => l.includes('verify + decode'))).toBe(false);
+    expect(existsSync(join(out, 'runs'))).toBe(false);
+  });
+
+  it('--batch larger than the training split, and a method too large for the backend, get one sentence each (item 16)', async () => {
+    const out = join(root, 'huge');
+    await expect(run(runArgs(out, ['--batch', '100000']))).rejects.toThrow(
+      '--batch 100000 is larger than the 16 training images of toy (drop last would leave no step); expected at most 16',
+    );
+    // On WASM (a 4 GiB heap) this aborted the process in the first step; now it is refused before building.
+    await expect(run([...runArgs(out, ['--set', 'lora.rank=1000000']), '--backend', 'wasm'])).rejects.toThrow(
+      "lora: 128000034 learnable parameters with options {rank=1000000} need 3.8 GiB to train (weights, gradients, AdamW moments and update temporaries), over the backend's 3.0 GiB; lower its size options (--set lora.*)",
+    );
+    expect(existsSync(join(out, 'runs'))).toBe(false);
+  });
+});

@@ -21,6 +21,7 @@ import { parseShard, shardRuns, type Shard } from '../run/shard';
 import { writeGridFile } from '../results/grid-file';
 import { createLpm, vitConfigFromCheckpoint, type LpmSpec } from '../run/lpm';
 import { BENCH_PRESETS, PAPER_METHODS, type BenchPreset } from '../run/presets';
+import { checkBatch, checkMethods } from '../run/preflight';
 import { createProgress, type Progress } from '../run/progress';
 import { StepMemoryFits, planMicroBatch } from '../run/memory-plan';
 import { MeasurementFile } from '../run/measurements';
@@ -261,6 +262,17 @@ export async function runCommand(
     `datasets: ${datasets.join(', ')} (data root ${dataRoot}); methods: ${methods.join(', ')}; seeds: ${seeds.join(', ')}; ${epochs} epochs, batch ${batch}; ${shardNote}`,
   );
 
+  // Every method of the grid is built once before any data is read: an option error or a size
+  // the backend cannot hold surfaces now, not after other methods have trained.
+  const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
+  checkMethods({
+    methods: [...new Set(runs.map((r) => r.method))],
+    options: (m) => ({ ...preset.methodOptions[m], ...sets[m] }),
+    lpm,
+    numClasses: classes ?? 2,
+    budgetBytes,
+  });
+
   // Only the datasets this shard trains on are read and decoded.
   const needed = datasets.filter((d) => runs.some((r) => r.dataset === d));
   const { data, problems } = await prepareAll(needed, dataRoot, classes, preset, decoder, progress);
@@ -273,6 +285,8 @@ export async function runCommand(
       `${d.name}: ${d.classes.length} classes [${d.classes.join(', ')}], images used train ${d.splits.train.length}/${d.found.train}, val ${d.splits.val.length}/${d.found.val}, test ${d.splits.test.length}/${d.found.test}; checksums ${d.checksums}; mean [${d.stats.mean.map((x) => x.toFixed(4))}] std [${d.stats.std.map((x) => x.toFixed(4))}]; decoded in ${d.decodeSeconds.toFixed(1)} s`,
     );
   }
+
+  checkBatch(batch, data.values());
 
   // A finished run or a checkpoint is reused only by a command with the same identity; every
   // conflict is named before anything is trained.
@@ -325,7 +339,6 @@ export async function runCommand(
   // Paper-shape memory: per method configuration, shared by every dataset and seed, kept in the
   // output folder so that a resumed run does not measure again.
   const paper = new MeasurementFile<PaperShapeMemoryRecord>(join(out, 'paper-memory.json'), checkPaperShapeMemory);
-  const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
   // Every step-memory figure (the run-shape reference, each run's micro-batch plan, the paper-shape
   // figures) starts from the method's fit at its shapes, made once and kept in the folder; a real
   // step is taken only where the fit says it fits the budget.

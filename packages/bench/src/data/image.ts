@@ -80,7 +80,12 @@ export function decodeImage(bytes: Uint8Array, source: string): RgbImage {
   let rgba: { width: number; height: number; data: Uint8Array };
   try {
     if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-      rgba = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_INPUT_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
+      rgba = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: true,
+        maxResolutionInMP: MAX_INPUT_PIXELS / 1e6,
+        maxMemoryUsageInMB: 1024,
+      });
     } else if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       rgba = { width: png.width, height: png.height, data: png.data };

@@ -29,6 +29,11 @@ export class JsonChecker {
       : this.fail(key, `must be a non-negative number, got ${JSON.stringify(v)}`);
   }
 
+  /** A finite number (of any sign). */
+  finite(v: unknown, key: string): number {
+    return typeof v === 'number' && Number.isFinite(v) ? v : this.fail(key, `must be a finite number, got ${JSON.stringify(v)}`);
+  }
+
   /** A string. */
   str(v: unknown, key: string): string {
     return typeof v === 'string' ? v : this.fail(key, `must be a string, got ${JSON.stringify(v)}`);

@@ -246,14 +246,49 @@ export function validateRunResult(value: unknown, source: string): RunResult {
 }
 
 /**
- * Checks a {@link StepMemoryRecord} (a measured step: byte counts, `how`), naming `key` on failure.
+ * Checks a {@link StepMemoryExtrapolation} (a fit of step memory), naming `key` on failure.
+ * @returns the fit
+ */
+export function checkExtrapolation(c: JsonChecker, value: unknown, key: string): StepMemoryExtrapolation {
+  const ex = c.obj(value, key);
+  c.size(ex.predictedBytes, `${key}.predictedBytes`);
+  if (ex.coefficients !== undefined) {
+    const co = c.obj(ex.coefficients, `${key}.coefficients`);
+    for (const k of ['constant', 'perLayer', 'perImage', 'perImageLayer']) c.finite(co[k], `${key}.coefficients.${k}`);
+  }
+  if (ex.samples !== undefined) {
+    if (!Array.isArray(ex.samples)) c.fail(`${key}.samples`, 'must be a list of real steps');
+    (ex.samples as unknown[]).forEach((s, i) => c.size(c.obj(s, `${key}.samples[${i}]`).peakBytes, `${key}.samples[${i}].peakBytes`));
+  }
+  return ex as unknown as StepMemoryExtrapolation;
+}
+
+/**
+ * Checks a step-memory fit kept for planning (`memory-fits.json`): {@link checkExtrapolation} with
+ * the coefficients required, since every prediction is made from them.
+ * @returns the fit
+ */
+export function checkStepMemoryFit(c: JsonChecker, value: unknown, key: string): StepMemoryExtrapolation {
+  const ex = checkExtrapolation(c, value, key);
+  c.obj(ex.coefficients, `${key}.coefficients`);
+  return ex;
+}
+
+/** Checks the optional `extrapolation` of a memory record: required when `how` is `extrapolated`. */
+function checkRecordExtrapolation(c: JsonChecker, rec: Record<string, unknown>, how: string, key: string): void {
+  if (how === 'extrapolated' || (rec.extrapolation !== null && rec.extrapolation !== undefined))
+    checkExtrapolation(c, rec.extrapolation, `${key}.extrapolation`);
+}
+
+/**
+ * Checks a {@link StepMemoryRecord} (byte counts, `how`, the fit when extrapolated), naming `key` on failure.
  * @returns the record
  */
 export function checkStepMemory(c: JsonChecker, value: unknown, key: string): StepMemoryRecord {
   const rec = c.obj(value, key);
   c.size(rec.peakBytes, `${key}.peakBytes`);
   c.size(rec.excludedBytes, `${key}.excludedBytes`);
-  c.oneOf(rec.how, `${key}.how`, ['measured']);
+  checkRecordExtrapolation(c, rec, c.oneOf(rec.how, `${key}.how`, ['measured', 'extrapolated']), key);
   return rec as unknown as StepMemoryRecord;
 }
 
@@ -266,12 +301,8 @@ export function checkPaperShapeMemory(c: JsonChecker, value: unknown, key: strin
   c.size(rec.peakBytes, `${key}.peakBytes`);
   c.size(rec.excludedBytes, `${key}.excludedBytes`);
   const how = c.oneOf(rec.how, `${key}.how`, ['measured', 'extrapolated']);
-  c.str(rec.shapes, `${key}.shapes`);
   const params = c.obj(rec.parameters, `${key}.parameters`);
   for (const k of ['learnable', 'total', 'sharePercent']) c.size(params[k], `${key}.parameters.${k}`);
-  c.obj(rec.options, `${key}.options`);
-  if (how === 'extrapolated')
-    c.size(c.obj(rec.extrapolation, `${key}.extrapolation`).predictedBytes, `${key}.extrapolation.predictedBytes`);
-  else if (rec.extrapolation !== null) c.obj(rec.extrapolation, `${key}.extrapolation`);
+  checkRecordExtrapolation(c, rec, how, key);
   return rec as unknown as PaperShapeMemoryRecord;
 }
