@@ -312,3 +312,16 @@ describe('items 14, 16: every method is built and sized before any data is read'
     expect(existsSync(join(out, 'runs'))).toBe(false);
   });
 });
+
+describe('item 17: resuming with other --set values', () => {
+  it('names the option instead of failing on a tensor shape', async () => {
+    const out = join(root, 'other-set');
+    const crash = (_id: string, epoch: number) => {
+      if (epoch === 0) throw new Error('simulated crash after epoch 1');
+    };
+    await expect(run(runArgs(out), { afterEpoch: crash })).rejects.toThrow('simulated crash');
+    const r = await run(runArgs(out, ['--set', 'lora.rank=2']));
+    expect(r.code).toBe(1);
+    expect(r.text).toContain('--set lora.rank differs (options.rank is unset there and "2" now)');
+  });
+});

@@ -2,7 +2,7 @@
 // refused at once, and wrong options get one sentence naming the option and what is allowed.
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -237,5 +237,33 @@ describe('reliability round 3: grid options (issue 17 items 8, 10, 15, 17)', () 
       );
     expect(parseSeeds('0,1,2')).toEqual([0, 1, 2]);
     expect(parseSeeds(undefined)).toEqual([0]);
+  });
+
+  it('--out or --cache that is a file, under a file, or not writable is one sentence before any work (item 17)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fpt-out-'));
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const start = (extra: string[]) => runCommand(['--preset', 'tiny', '--methods', 'lora', ...extra], () => {});
+    await expect(start(['--out', file])).rejects.toThrow(
+      `--out ${file}: cannot write there: it is a file, not a folder; expected a writable folder`,
+    );
+    await expect(start(['--out', join(file, 'sub')])).rejects.toThrow(
+      `--out ${join(file, 'sub')}: cannot write there: a part of the path is a file, not a folder (ENOTDIR); expected a writable folder`,
+    );
+    await expect(start(['--out', join(dir, 'out'), '--cache', file])).rejects.toThrow(
+      `--cache ${file}: cannot write there: it is a file, not a folder`,
+    );
+    // A folder this user cannot write: chmod for a normal user; root writes anywhere but /sys.
+    const readOnly = process.getuid?.() === 0 ? '/sys/fpt-bench-test' : join(dir, 'ro');
+    if (process.getuid?.() !== 0) chmodSync(dir, 0o555);
+    try {
+      await expect(start(['--out', readOnly])).rejects.toThrow(
+        new RegExp(
+          `^--out ${readOnly}: cannot write there: (permission denied \\((EACCES|EPERM)\\)|read-only file system \\(EROFS\\)); expected a writable folder$`,
+        ),
+      );
+    } finally {
+      chmodSync(dir, 0o755);
+    }
   });
 });

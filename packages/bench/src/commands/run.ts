@@ -9,6 +9,7 @@ import { prepareDataset, type PreparedDataset } from '../data/prepare';
 import { formatProblems, scanDataset, type DataProblem } from '../data/validate';
 import { resolveWeights } from '../hub/weights';
 import { renderResults } from '../results/render';
+import { ensureWritableFolder } from '../files/folder';
 import { readRunResult, runsDir } from '../results/load';
 import { checkPaperShapeMemory, checkStepMemory, type PaperShapeMemoryRecord, type StepMemoryRecord } from '../results/schema';
 import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, type PaperShapes } from '../memory/paper';
@@ -226,6 +227,9 @@ export async function runCommand(
     for (const run of runs) print(`  ${run.id}${existsSync(join(runsDir(out), `${run.id}.json`)) ? ' (finished, would be skipped)' : ''}`);
     return 0;
   }
+  // The folders written are checked first: a read-only --out is one sentence now, not an error later.
+  ensureWritableFolder(out, '--out');
+  ensureWritableFolder(cacheDir, '--cache');
   const progress = createProgress(undefined, print);
   const started = performance.now();
 
