@@ -10,10 +10,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritableTensor } from '@fpt/core';
 import { readSafetensorsFile, writeSafetensorsFile } from '@fpt/core/node';
 import { createVit, vitConfig } from '@fpt/backbone-vit';
+import * as tf from '@tensorflow/tfjs-core';
 import { runCommand } from '../src/commands/run';
+import { prepareDataset, scanDataset } from '../src/data/index';
+import { imagesDigest, runIdentity } from '../src/run/identity';
+import { BENCH_PRESETS } from '../src/run/presets';
+import { createProgress } from '../src/run/progress';
+import { trainRun } from '../src/run/train';
+import { buildTrainable, type Batch } from '../src/run/trainable';
 import { tableCommand } from '../src/commands/table';
 import { writeGridFile } from '../src/results/grid-file';
-import { vitConfigFromCheckpoint } from '../src/run/lpm';
+import { createLpm, vitConfigFromCheckpoint } from '../src/run/lpm';
 import { writeToyDataset } from './helpers/toy-data';
 
 const root = mkdtempSync(join(tmpdir(), 'fpt-rel3-'));
@@ -323,5 +330,82 @@ describe('item 17: resuming with other --set values', () => {
     const r = await run(runArgs(out, ['--set', 'lora.rank=2']));
     expect(r.code).toBe(1);
     expect(r.text).toContain('--set lora.rank differs (options.rank is unset there and "2" now)');
+  });
+});
+
+describe('item 18: the runner never selects a NaN-AUC checkpoint', () => {
+  /** trainRun of lora on the toy data, with the model's validation logits NaN in the epochs `nanEpochs` selects. */
+  async function trainWithNaN(nanEpochs: (evalCall: number) => boolean) {
+    const scan = scanDataset(join(root, 'toy'), 2);
+    const data = (await prepareDataset(scan.dataset!, undefined, { maxSide: 32 })).prepared!;
+    const preset = BENCH_PRESETS.tiny;
+    const lpm = { config: preset.lpm, inputSize: preset.lpmInputSize, source: 'random', initSeed: 1234 };
+    let evalCalls = 0;
+    let batchesThisEval = 0;
+    const valBatches = Math.ceil(data.splits.val.length / 4);
+    const build = () => {
+      const t = buildTrainable({ method: 'lora', options: {}, numClasses: 2, seed: 0, lpm: createLpm(lpm), lpmInputSize: lpm.inputSize });
+      return {
+        ...t,
+        logits: (b: Batch) => {
+          // Validation and test batches come through here; count whole evaluations of the val split.
+          const call = evalCalls;
+          if (++batchesThisEval === valBatches) {
+            batchesThisEval = 0;
+            evalCalls++;
+          }
+          const out = t.logits(b);
+          if (!nanEpochs(call)) return out;
+          const nan = tf.fill(out.shape, Number.NaN);
+          out.dispose();
+          return nan as tf.Tensor2D;
+        },
+      };
+    };
+    const before = tf.memory().numTensors;
+    const run = { id: 'toy__lora__seed0', dataset: 'toy', method: 'lora', seed: 0 };
+    const result = trainRun({
+      run,
+      preset: 'tiny',
+      identity: runIdentity({
+        preset: 'tiny',
+        recipe: { epochs: 2, batch: 4, lr: 1e-3 },
+        options: {},
+        data: { classes: data.classes, maxSide: 32, decoder: 'sharp', images: imagesDigest(data) },
+        lpm: { config: { ...lpm.config }, inputSize: 32, initSeed: 1234, weights: null },
+        shrunk: [],
+      }),
+      data,
+      build,
+      lpm,
+      lr: 1e-3,
+      epochs: 2,
+      batch: 4,
+      cacheDir: join(root, 'nan-cache'),
+      checkpointDir: mkdtempSync(join(tmpdir(), 'fpt-nan-ckpt-')),
+      fullFinetuneMemory: { peakBytes: 1, excludedBytes: 0, how: 'measured' },
+      paperMemory: { note: 'not measured' },
+      shrunk: [],
+      kernels: 'test',
+      progress: createProgress(false, () => {}),
+    });
+    return { result, leaked: () => tf.memory().numTensors - before };
+  }
+
+  it('a NaN validation AUC in epoch 1 is skipped: epoch 2 is tested', async () => {
+    const { result, leaked } = await trainWithNaN((call) => call === 0);
+    const r = await result;
+    expect(r.epochs[0].val.auc).toBeNaN();
+    expect(r.best.epoch).toBe(1);
+    expect(Number.isNaN(r.test.auc)).toBe(false);
+    expect(leaked()).toBe(0);
+  });
+
+  it('NaN after every epoch ends the run with a sentence instead of testing a NaN checkpoint', async () => {
+    const { result, leaked } = await trainWithNaN(() => true);
+    await expect(result).rejects.toThrow(
+      "toy__lora__seed0: the validation AUC was NaN after every epoch (the model's outputs are not finite); no checkpoint can be tested",
+    );
+    expect(leaked()).toBe(0);
   });
 });

@@ -298,9 +298,9 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         seconds.eval += (performance.now() - evalStart) / 1000;
         seconds.train += trainSeconds;
         history.push({ epoch, trainLoss: lossSum / stepsPerEpoch, lr: optimizer.learningRate, val, trainSeconds });
-        const auc = Number.isNaN(val.auc) ? -1 : val.auc;
-        if (auc > best.valAuc) {
-          best = { epoch, valAuc: auc };
+        // A NaN AUC (outputs not finite) is never selected.
+        if (!Number.isNaN(val.auc) && val.auc > best.valAuc) {
+          best = { epoch, valAuc: val.auc };
           ckpt.saveBest(await t.saveState());
         }
         progress.log(
@@ -309,6 +309,10 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         ckpt.save({ identity: spec.identity, epoch, history, best, memory, seconds }, await t.saveState(), await optimizer.stateAsync());
         spec.afterEpoch?.(epoch);
       }
+      if (best.epoch < 0)
+        throw new Error(
+          `${run.id}: the validation AUC was NaN after every epoch (the model's outputs are not finite); no checkpoint can be tested`,
+        );
       t.loadState(ckpt.loadBest());
       const evalStart = performance.now();
       const test = await guardMemory(
