@@ -343,6 +343,15 @@ describe('reliability: safetensors files (items 10, 13)', () => {
   });
 });
 
+describe('reliability round 3: an empty batch (issue 17 item 19)', () => {
+  it('crossEntropy refuses a batch of 0 samples, naming it', () => {
+    const logits = tf.zeros([0, 3]);
+    const labels = tf.tensor1d([], 'int32');
+    expect(() => crossEntropy(logits, labels)).toThrow('crossEntropy: the batch is empty (logits [0,3]); expected at least one sample');
+    tf.dispose([logits, labels]);
+  });
+});
+
 describe('reliability round 3: data checksums (issue 17 item 2)', () => {
   it('a file written with a checksum verifies; a changed value or a file without one is refused, naming it', () => {
     const path = join(tempDir(), 'c.safetensors');

@@ -171,11 +171,23 @@ export class KvCache {
 
   /**
    * Writes an entry atomically from [L, H, n, d] float32 data.
-   * @throws naming the entry and the cause when it cannot be written (a read-only folder, say)
+   * @throws naming the image when a value is NaN or infinite, or the entry and the cause when it
+   *   cannot be written (a read-only folder, say)
    */
   write(imageHash: string, keys: Float32Array, values: Float32Array): void {
     const shape = this.expectedShape;
     const path = this.pathOf(imageHash);
+    // A checksum would make a NaN entry look sound for ever: non-finite keys or values are refused.
+    for (const [name, data] of [
+      ['keys', keys],
+      ['values', values],
+    ] as const) {
+      const bad = data.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0)
+        throw new Error(
+          `KvCache: the ${name} of image ${imageHash} hold ${data[bad]} at index ${bad}; not cached (the image's pixels or the LPM's weights are not finite)`,
+        );
+    }
     const bytes = writeSafetensors(
       { keys: { dtype: 'float32', shape, data: keys }, values: { dtype: 'float32', shape, data: values } },
       {
