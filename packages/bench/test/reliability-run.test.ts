@@ -1,7 +1,7 @@
 // Reliability, round 3 (issue 17): a result always belongs to the options that made it, nothing
 // outside its folder is written, and every problem is named up front. In-process runs of the tiny
 // preset on a toy dataset.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -407,5 +407,30 @@ describe('item 18: the runner never selects a NaN-AUC checkpoint', () => {
       "toy__lora__seed0: the validation AUC was NaN after every epoch (the model's outputs are not finite); no checkpoint can be tested",
     );
     expect(leaked()).toBe(0);
+  });
+});
+
+describe('item 22: leftovers of earlier runs', () => {
+  it('a claim left beside a finished cache entry is removed, and a preload of cached entries says "cache hit"', async () => {
+    const cache = join(root, 'shared-kv');
+    const fpt = (out: string) => runArgs(out, ['--cache', cache]).map((a) => (a === 'lora' ? 'fpt-plus' : a));
+    const first = join(root, 'kv-first');
+    expect((await run(fpt(first))).code).toBe(0);
+    const a = JSON.parse(readFileSync(join(first, 'runs', 'toy__fpt-plus__seed0.json'), 'utf8'));
+    expect(a.preload.peakHow).toBe('measured');
+    expect(a.preload.peakBytes).toBeGreaterThan(0);
+    // A process killed (-9) after writing an entry, before removing its claim.
+    const dead = spawnSync('true');
+    const folder = readdirSync(cache).find((f) => !f.startsWith('.'))!;
+    const entry = readdirSync(join(cache, folder)).find((f) => f.endsWith('.safetensors'))!;
+    const claim = join(cache, folder, `${entry}.claim`);
+    writeFileSync(claim, JSON.stringify({ host: hostname(), pid: dead.pid }));
+    const second = join(root, 'kv-second');
+    expect((await run(fpt(second))).code).toBe(0);
+    expect(existsSync(claim)).toBe(false);
+    const b = JSON.parse(readFileSync(join(second, 'runs', 'toy__fpt-plus__seed0.json'), 'utf8'));
+    expect(b.preload.computed).toBe(0);
+    expect(b.preload.peakHow).toBe('cache hit');
+    expect(b.preload.peakBytes).toBeNull();
   });
 });

@@ -164,6 +164,8 @@ export interface RunResult {
     peakBytes: number | null;
     /** Images per LPM pass, sized from that peak to the backend's budget (at most 16). */
     batchSize?: number;
+    /** `measured`: the LPM ran on an image and was measured; `cache hit`: every entry was computed by an earlier run. */
+    peakHow?: 'measured' | 'cache hit';
   } | null;
   /** Speed. */
   timing: { stepSeconds: number; imagesPerSecond: number; trainSeconds: number; evalSeconds: number; totalSeconds: number };

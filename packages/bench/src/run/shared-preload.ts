@@ -48,7 +48,11 @@ export async function sharedPreload(
       const waiting: number[] = [];
       for (const i of pending) {
         const h = hashes[i];
-        if (existsSync(cache.pathOf(h))) continue;
+        if (existsSync(cache.pathOf(h))) {
+          // A holder killed after writing the entry leaves its claim behind: remove it once stale.
+          if (existsSync(claimOf(h)) && isStale(claimOf(h), staleMs)) rmSync(claimOf(h), { force: true });
+          continue;
+        }
         if (mine.length >= batchSize) {
           waiting.push(i);
           continue;

@@ -191,6 +191,8 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         invalid: probe.invalid + rest.invalid,
         seconds: probe.seconds + rest.seconds,
         peakBytes: probe.peakBytes,
+        // Null only when no image needed the LPM: every entry was cached by an earlier run.
+        peakHow: probe.peakBytes === null ? ('cache hit' as const) : ('measured' as const),
         batchSize,
       };
     }
