@@ -381,6 +381,8 @@ describe('item 18: the runner never selects a NaN-AUC checkpoint', () => {
       lr: 1e-3,
       epochs: 2,
       batch: 4,
+      microBatch: 4,
+      budgetBytes: 2 ** 31,
       cacheDir: join(root, 'nan-cache'),
       checkpointDir: mkdtempSync(join(tmpdir(), 'fpt-nan-ckpt-')),
       fullFinetuneMemory: { peakBytes: 1, excludedBytes: 0, how: 'measured' },
