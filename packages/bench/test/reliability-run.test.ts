@@ -29,22 +29,12 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** `fpt-bench run` arguments on the toy dataset (lora, 2 epochs), with overrides. */
-const runArgs = (out: string, extra: string[] = []) => [
-  '--preset',
-  'tiny',
-  '--data-root',
-  root,
-  '--datasets',
-  'toy',
-  '--methods',
-  'lora',
-  '--epochs',
-  '2',
-  '--backend',
-  'cpu',
-  '--out',
-  out,
+/** `fpt-bench run` arguments on the toy dataset (by default lora, 2 epochs, the CPU backend), then `extra`. */
+const runArgs = (out: string, extra: string[] = [], methods = 'lora') => [
+  ...Object.entries({ preset: 'tiny', 'data-root': root, datasets: 'toy', methods, epochs: '2', backend: 'cpu', out }).flatMap(([k, v]) => [
+    `--${k}`,
+    v,
+  ]),
   ...extra,
 ];
 
@@ -272,7 +262,7 @@ describe('item 7: two real processes on one --out', () => {
 
   it('both exit 0, every run is trained once, and no checkpoint or claim is left behind', async () => {
     const out = join(root, 'two-processes');
-    const argv = [cli, 'run', ...runArgs(out).map((a) => (a === 'lora' ? 'lora,fpt-plus' : a))];
+    const argv = [cli, 'run', ...runArgs(out, [], 'lora,fpt-plus')];
     const start = () =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
         const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -300,7 +290,7 @@ describe('item 7: two real processes on one --out', () => {
 describe('items 14, 16: every method is built and sized before any data is read', () => {
   it('an option error of the second method stops the run before anything is decoded or trained (item 14)', async () => {
     const out = join(root, 'options-first');
-    const argv = runArgs(out, ['--set', 'fpt-plus.ratio=5']).map((a) => (a === 'lora' ? 'lora,fpt-plus' : a));
+    const argv = runArgs(out, ['--set', 'fpt-plus.ratio=5'], 'lora,fpt-plus');
     const lines: string[] = [];
     await expect(runCommand(argv, (l) => lines.push(l))).rejects.toThrow('fpt-plus: option "ratio" must be a number in (0, 1], got 5');
     expect(lines.some((l) => l.includes('verify + decode'))).toBe(false);
@@ -415,7 +405,7 @@ describe('item 18: the runner never selects a NaN-AUC checkpoint', () => {
 describe('item 22: leftovers of earlier runs', () => {
   it('a claim left beside a finished cache entry is removed, and a preload of cached entries says "cache hit"', async () => {
     const cache = join(root, 'shared-kv');
-    const fpt = (out: string) => runArgs(out, ['--cache', cache]).map((a) => (a === 'lora' ? 'fpt-plus' : a));
+    const fpt = (out: string) => runArgs(out, ['--cache', cache], 'fpt-plus');
     const first = join(root, 'kv-first');
     expect((await run(fpt(first))).code).toBe(0);
     const a = JSON.parse(readFileSync(join(first, 'runs', 'toy__fpt-plus__seed0.json'), 'utf8'));
