@@ -34,7 +34,7 @@ export interface BlockOptions {
   extraTokens?: tf.Tensor;
 }
 
-function lin(vit: VitLike, name: string, input: tf.Tensor, hooks?: VitHooks, weight = vit.get(`${name}.weight`)): tf.Tensor {
+function lin(vit: VitLike, name: string, input: tf.Tensor, hooks?: VitHooks, weight: tf.Tensor = vit.get(`${name}.weight`)): tf.Tensor {
   const x = hooks?.linearInput ? hooks.linearInput(name, input) : input;
   const y = linear(x, weight, vit.get(`${name}.bias`));
   return hooks?.linear ? hooks.linear(name, x, y) : y;
