@@ -34,9 +34,15 @@ export interface BlockOptions {
   extraTokens?: tf.Tensor;
 }
 
-function lin(vit: VitLike, name: string, x: tf.Tensor, hooks?: VitHooks): tf.Tensor {
-  const y = linear(x, vit.get(`${name}.weight`), vit.get(`${name}.bias`));
+function lin(vit: VitLike, name: string, input: tf.Tensor, hooks?: VitHooks, weight: tf.Tensor = vit.get(`${name}.weight`)): tf.Tensor {
+  const x = hooks?.linearInput ? hooks.linearInput(name, input) : input;
+  const y = linear(x, weight, vit.get(`${name}.bias`));
   return hooks?.linear ? hooks.linear(name, x, y) : y;
+}
+
+function act(name: string, x: tf.Tensor, hooks?: VitHooks): tf.Tensor {
+  const y = gelu(x);
+  return hooks?.activation ? hooks.activation(name, y) : y;
 }
 
 function norm(vit: VitLike, name: string, x: tf.Tensor, hooks?: VitHooks): tf.Tensor {
@@ -69,8 +75,7 @@ export function embed(vit: VitLike, pixels: tf.Tensor, hooks?: VitHooks): tf.Ten
   const byChannel = tf.reshape(perPatch, [b, c, g * g, p * p]);
   const patches = tf.reshape(tf.transpose(byChannel, [0, 2, 1, 3]), [b, g * g, c * p * p]);
   const weight = tf.reshape(vit.get('patch_embed.proj.weight'), [d, c * p * p]);
-  let tokens = linear(patches, weight, vit.get('patch_embed.proj.bias'));
-  if (hooks?.linear) tokens = hooks.linear('patch_embed.proj', patches, tokens);
+  const tokens = lin(vit, 'patch_embed.proj', patches, hooks, weight);
   const cls = tf.tile(vit.get('cls_token'), [b, 1, 1]);
   const pos = resamplePosEmbed(vit.get('pos_embed'), g, vit.config.posEmbedResample);
   const x = tf.add(tf.concat([cls, tokens], 1), pos);
@@ -107,7 +112,7 @@ function blockBody(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOpti
   if (hooks?.residual) attnOut = hooks.residual(layer, 'attn', input, attnOut);
   const x1 = tf.add(input, attnOut);
   const h2 = norm(vit, `${pre}.norm2`, x1, hooks);
-  let mlpOut = lin(vit, `${pre}.mlp.fc2`, gelu(lin(vit, `${pre}.mlp.fc1`, h2, hooks)), hooks);
+  let mlpOut = lin(vit, `${pre}.mlp.fc2`, act(`${pre}.mlp.act`, lin(vit, `${pre}.mlp.fc1`, h2, hooks), hooks), hooks);
   if (hooks?.residual) mlpOut = hooks.residual(layer, 'mlp', x1, mlpOut);
   const x2 = tf.add(x1, mlpOut);
   const out = extraTokens ? tf.slice(x2, [0, 0, 0], [-1, n, -1]) : x2;

@@ -4,14 +4,26 @@ import type * as tf from '@tensorflow/tfjs-core';
  * Points where a PETL method changes a ViT's computation without touching its weights. Every
  * hook is optional and receives canonical (timm) parameter-name prefixes, so methods select where
  * they act by matching names, the way peft does.
+ *
+ * Every hook follows one rule: its last argument is the tensor it transforms and it returns the
+ * tensor to use instead; the arguments before it say where it is. That is what lets
+ * {@link composeHooks} chain any hook point without listing them, so a new point is one field here
+ * and one call site in the forward pass.
  */
 export interface VitHooks {
   /**
+   * Before every linear map: `name` is the weight's prefix (`blocks.3.mlp.fc2`, ...), `input` what
+   * would go in. Returns the input to use ((IA)³ scales the feed-forward output layer's input here).
+   */
+  linearInput?(name: string, input: tf.Tensor): tf.Tensor;
+  /**
    * After every linear map: `name` is the weight's prefix (`blocks.3.attn.qkv`, `blocks.3.mlp.fc1`,
-   * `patch_embed.proj`, `head`), `input` what went in, `output` the frozen map's result. Returns the
-   * output to use (LoRA adds its low-rank update here; SSF scales and shifts).
+   * `patch_embed.proj`, `head`), `input` what went in (after `linearInput`), `output` the frozen
+   * map's result. Returns the output to use (LoRA adds its low-rank update here; SSF scales and shifts).
    */
   linear?(name: string, input: tf.Tensor, output: tf.Tensor): tf.Tensor;
+  /** After every non-linearity, named as timm names the module (`blocks.3.mlp.act`): returns the output to use. */
+  activation?(name: string, output: tf.Tensor): tf.Tensor;
   /** After every LayerNorm (`blocks.3.norm1`, `norm`): returns the output to use. */
   norm?(name: string, output: tf.Tensor): tf.Tensor;
   /**

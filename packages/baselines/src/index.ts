@@ -13,3 +13,5 @@ export * from './methods/adapters';
 export * from './methods/vpt';
 export * from './methods/ssf';
 export * from './methods/side-tuning';
+export * from './methods/dora';
+export * from './methods/ia3';

@@ -1,5 +1,7 @@
 import type { MethodRegistry } from '@fpt/backbone-vit';
 import { adapterHoulsby, adapterPfeiffer, adaptFormer } from './methods/adapters';
+import { dora } from './methods/dora';
+import { ia3 } from './methods/ia3';
 import { lora } from './methods/lora';
 import { bitfit, full, linearProbe, lnTune } from './methods/selective';
 import { sideTuning } from './methods/side-tuning';
@@ -9,7 +11,7 @@ import { vptDeep, vptShallow } from './methods/vpt';
 /**
  * Registers every baseline by name (`full`, `linear`, `bitfit`, `ln-tune`, `lora`,
  * `adapter-houlsby`, `adapter-pfeiffer`, `adaptformer`, `vpt-shallow`, `vpt-deep`, `ssf`,
- * `side-tuning`): one call per method. Names matter only to the CLI and to saved configs.
+ * `side-tuning`, `dora`, `ia3`): one call per method. Names matter only to the CLI and to saved configs.
  * @param registry - the registry to fill
  * @returns the registry
  */
@@ -26,5 +28,7 @@ export function registerBaselines(registry: MethodRegistry): MethodRegistry {
     .register(vptShallow)
     .register(vptDeep)
     .register(ssf)
-    .register(sideTuning);
+    .register(sideTuning)
+    .register(dora)
+    .register(ia3);
 }

@@ -40,7 +40,7 @@ describe('combining methods', () => {
     expect(() => adapt(backbone, [bitfit()], { numClasses: 99_999_999 })).toThrow(
       'adapt: "numClasses" must be an integer in [1, 1000000], got 99999999',
     );
-    expect(() => registry.get('dora')).toThrow(`unknown method "dora"; known: ${registry.names().join(', ')}`);
+    expect(() => registry.get('qlora')).toThrow(`unknown method "qlora"; known: ${registry.names().join(', ')}`);
     expect(tf.memory().numTensors).toBe(start);
     expect(backbone.trainableVariables()).toHaveLength(trainable); // the backbone is untouched
     backbone.dispose();

@@ -1,4 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
+import jpeg from 'jpeg-js';
+import { crc32 } from '@fpt/core/node';
+import { declaredSize } from '../src/data/image';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -89,5 +93,91 @@ describe('up-front data validation', () => {
     for (const n of [1, 7, 16, 33, 128]) expect(subsetQuotas([341, 60, 40, 30, 2], n).reduce((a, b) => a + b, 0)).toBe(n);
     const stats = channelStats([a]);
     expect(stats.std.every((s) => s > 0)).toBe(true);
+  });
+});
+
+/** A PNG whose header declares `width` x `height` and whose data is a few bytes of zlib: a decompression bomb's header. */
+function bombPng(width: number, height: number): Uint8Array {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const idat = deflateSync(Buffer.alloc(4096));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', idat),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+describe('reliability round 3: data checks (issue 17 items 12, 13)', () => {
+  it('a file declaring 20000x20000 pixels is refused from its header by both decoders (item 12)', async () => {
+    const bomb = bombPng(20000, 20000);
+    expect(bomb.length).toBeLessThan(200);
+    const message = `bomb.png: the image declares 20000x20000 pixels (400000000), over the limit of 268402689 (sharp's limitInputPixels); refused before decoding`;
+    for (const decoder of ['js', 'sharp'] as const) {
+      const t0 = Date.now();
+      await expect(decodeFile(bomb, 'bomb.png', { decoder }), decoder).rejects.toThrow(message);
+      expect(Date.now() - t0).toBeLessThan(1000);
+    }
+    // The limit is the header's product: a long thin image under it is fine to try.
+    expect(declaredSize(bombPng(30000, 2))).toEqual({ width: 30000, height: 2 });
+    const jpg = jpeg.encode({ width: 8, height: 6, data: Buffer.alloc(8 * 6 * 4, 128) }, 90).data;
+    expect(declaredSize(jpg)).toEqual({ width: 8, height: 6 });
+  });
+
+  it('one pass reports every problem of every kind with its path: unreadable entries, other formats, layout and decoding (item 13)', async () => {
+    const dir = writeToyDataset(root, 'odd', { train: 2, val: 1, test: 1 });
+    const a = join(dir, 'train', 'a');
+    symlinkSync('loop.png', join(a, 'loop.png')); // a link to itself: ELOOP
+    symlinkSync(join(root, 'nowhere.png'), join(a, 'gone.png')); // dangling
+    writeFileSync(Buffer.concat([Buffer.from(`${a}/`), Buffer.from([0x62, 0xff, 0x2e, 0x70, 0x6e, 0x67])]), toyPng(0, 9));
+    writeFileSync(join(a, 'x.gif'), 'GIF89a');
+    writeFileSync(join(a, 'junk.png'), 'not an image'); // a decode problem
+    mkdirSync(join(dir, 'val', 'extra')); // a layout problem
+    const unreadable = join(dir, 'test', 'b');
+    chmodSync(unreadable, 0);
+    const lines: string[] = [];
+    try {
+      const code = await runCommand(
+        [
+          '--preset',
+          'tiny',
+          '--data-root',
+          root,
+          '--datasets',
+          'odd',
+          '--methods',
+          'lora',
+          '--backend',
+          'cpu',
+          '--out',
+          join(root, 'odd-out'),
+        ],
+        (l) => lines.push(l),
+      );
+      expect(code).toBe(1);
+    } finally {
+      chmodSync(unreadable, 0o755);
+    }
+    const text = lines.join('\n');
+    expect(text).toContain(`${join(a, 'loop.png')}: symbolic link loop (ELOOP); expected a file or folder`);
+    expect(text).toContain(`${join(a, 'gone.png')}: dangling symbolic link (ENOENT: its target does not exist)`);
+    expect(text).toContain(`${join(a, 'b\uFFFD.png')}: file name is not valid UTF-8 (bytes 62ff2e706e67); rename it`);
+    expect(text).toContain(`${join(a, 'x.gif')}: .gif images are not read (expected .jpg, .jpeg or .png); convert or remove the file`);
+    expect(text).toContain(`${join(dir, 'val', 'extra')}: class "extra" is present in val/ but not in train/`);
+    expect(text).toContain(`${join(a, 'junk.png')}: cannot decode image`);
+    // Root reads any folder; everyone else gets EACCES.
+    if (process.getuid?.() !== 0) expect(text).toContain(`${unreadable}: cannot be read: permission denied (EACCES)`);
   });
 });

@@ -16,6 +16,7 @@ import { trainRun, type RunSpec } from '../src/run/train';
 import { buildTrainable } from '../src/run/trainable';
 import { RunCheckpoints } from '../src/run/checkpoint';
 import { writeToyDataset } from './helpers/toy-data';
+import { imagesDigest, runIdentity } from '../src/run/identity';
 
 // trainRun itself, in-process, on the tiny preset's LPM: which checkpoint it keeps and what it tests.
 const root = mkdtempSync(join(tmpdir(), 'fpt-eval-'));
@@ -36,6 +37,14 @@ const build = () =>
 const spec = (epochs: number, auc: AucConvention, dir: string, extra: Partial<RunSpec> = {}): RunSpec => ({
   run: { id: 'toy__linear__seed0', dataset: 'toy', method: 'linear', seed: 0 },
   preset: 'tiny',
+  identity: runIdentity({
+    preset: 'tiny',
+    recipe: { epochs, batch: 4, lr: 1e-2 },
+    options: {},
+    data: { classes: data.classes, maxSide: 32, decoder: 'sharp', images: imagesDigest(data) },
+    lpm: { config: { ...lpm.config }, inputSize: lpm.inputSize, initSeed: 1234, weights: null },
+    shrunk: [],
+  }),
   data,
   build,
   lpm,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { writeSafetensors } from '@fpt/core';
 import { createVit, vitConfig } from '@fpt/backbone-vit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hubDownload, repoFolder } from '../src/hub/hub';
+import { createProgress } from '../src/run/progress';
 import { resolveWeights } from '../src/hub/weights';
 import { createLpm, vitConfigFromCheckpoint } from '../src/run/lpm';
 
@@ -32,9 +33,11 @@ const configJson = JSON.stringify({ num_attention_heads: 2, layer_norm_eps: 1e-6
 let server: Server;
 let endpoint: string;
 const log: Array<{ method: string; url: string; range?: string; auth?: string }> = [];
-const behaviour = { cutFirstGetAt: 0, corrupt: false };
+const behaviour = { cutFirstGetAt: 0, corrupt: false, redirectLoop: false, stallAt: 0, html: false };
+const HTML = new TextEncoder().encode('<!doctype html><html><body>Sign in to continue</body></html>');
 
 function files(): Record<string, { body: Uint8Array; lfs: boolean }> {
+  if (behaviour.html) return { 'model.safetensors': { body: HTML, lfs: false } };
   return { 'model.safetensors': { body: weights, lfs: true }, 'config.json': { body: new TextEncoder().encode(configJson), lfs: false } };
 }
 
@@ -63,9 +66,17 @@ beforeAll(async () => {
         ...(f.lfs ? { 'x-linked-etag': `"${sha}"`, 'x-linked-size': String(f.body.length) } : { 'content-length': String(f.body.length) }),
       };
       if (f.lfs) return res.writeHead(302, { ...headers, location: `/cdn/${resolve[3]}` }).end();
+      if (behaviour.html) {
+        // A body of unknown length (chunked), without a sha256 ETag: a proxy's login page.
+        const { 'content-length': _, ...unsized } = headers as Record<string, string>;
+        res.writeHead(200, unsized);
+        if (req.method !== 'HEAD') res.write(Buffer.from(f.body));
+        return res.end();
+      }
       res.writeHead(200, headers);
       return res.end(req.method === 'HEAD' ? undefined : Buffer.from(f.body));
     }
+    if (blob && behaviour.redirectLoop) return res.writeHead(302, { location: req.url }).end();
     if (blob) {
       let body = Buffer.from(files()[blob[1]].body);
       if (behaviour.corrupt) body = Buffer.concat([body.subarray(0, body.length - 4), Buffer.from([1, 2, 3, 4])]);
@@ -76,6 +87,11 @@ beforeAll(async () => {
         'content-length': String(part.length),
         ...(m ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
       });
+      if (behaviour.stallAt > 0) {
+        res.write(part.subarray(0, behaviour.stallAt));
+        setTimeout(() => res.destroy(), 5000); // silent until then
+        return;
+      }
       if (behaviour.cutFirstGetAt > 0) {
         const cut = behaviour.cutFirstGetAt;
         behaviour.cutFirstGetAt = 0;
@@ -97,6 +113,9 @@ beforeEach(() => {
   log.length = 0;
   behaviour.cutFirstGetAt = 0;
   behaviour.corrupt = false;
+  behaviour.redirectLoop = false;
+  behaviour.stallAt = 0;
+  behaviour.html = false;
 });
 afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
@@ -184,5 +203,59 @@ describe('hub download (against a local HTTP server)', () => {
       delete process.env.HF_ENDPOINT;
       delete process.env.HF_HOME;
     }
+  });
+});
+
+describe('hub: paths and failures (issue 17 items 9, 11)', () => {
+  it('refuses repository ids and revisions that would leave the cache, or are empty (item 9)', async () => {
+    for (const rev of ['../../../x', 'a/../../b', '', 'a//b', '/abs', '.', 'a\\b'])
+      await expect(hubDownload('tiny/vit', 'model.safetensors', rev, { endpoint, cacheDir: cache }), rev).rejects.toThrow(
+        `hub revision must be a branch, tag or commit name (no empty parts, ".", ".." or leading "/"), got ${JSON.stringify(rev)}`,
+      );
+    for (const repo of ['../x', 'a/b/c', 'a--b/c', 'a/..', '.a/b', 'a/b.git', 'a', `a/${'b'.repeat(96)}`])
+      await expect(hubDownload(repo, 'model.safetensors', 'main', { endpoint, cacheDir: cache }), repo).rejects.toThrow(
+        `hub repository must be "org/name" (letters, digits, "-", "_", "."; no "--" or ".."; at most 96 characters), got "${repo}"`,
+      );
+    await expect(resolveWeights('hf:tiny/vit@', { endpoint, cacheDir: cache })).rejects.toThrow(
+      '--weights hf:tiny/vit@: the revision after "@" is empty; give a branch, tag or commit, or leave out "@"',
+    );
+    await expect(resolveWeights('hf:tiny/vit@../../../x', { endpoint, cacheDir: cache })).rejects.toThrow('hub revision must be');
+    expect(log).toEqual([]); // refused before any request
+  });
+
+  it('a redirect loop names the URL and the cause (item 11)', async () => {
+    behaviour.redirectLoop = true;
+    await expect(hubDownload('tiny/vit', 'model.safetensors', 'main', { endpoint, cacheDir: cache })).rejects.toThrow(
+      `${endpoint}/tiny/vit/resolve/main/model.safetensors: cannot download (redirect count exceeded)`,
+    );
+  });
+
+  it('a stalled download ends after the timeout with a message, and the progress does not say done (item 11)', async () => {
+    behaviour.stallAt = 1000;
+    const lines: string[] = [];
+    const t0 = Date.now();
+    await expect(
+      hubDownload('tiny/vit', 'model.safetensors', 'main', {
+        endpoint,
+        cacheDir: cache,
+        timeoutSeconds: 0.5,
+        progress: createProgress(false, (l) => lines.push(l)),
+      }),
+    ).rejects.toThrow(
+      `${endpoint}/tiny/vit/resolve/main/model.safetensors: download interrupted after 1000 of ${weights.length} bytes (no data for 0.5 s: stalled (HF_HUB_DOWNLOAD_TIMEOUT)); run again to resume from`,
+    );
+    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(lines.at(-1)).toMatch(/^download tiny\/vit\/model.safetensors: failed after \d/);
+    expect(lines.some((l) => l.includes('done'))).toBe(false);
+  });
+
+  it('an HTML page of unknown length without a sha256 ETag is not cached as the weights (item 11)', async () => {
+    behaviour.html = true;
+    await expect(hubDownload('tiny/vit', 'model.safetensors', 'main', { endpoint, cacheDir: cache })).rejects.toThrow(
+      `${endpoint}/tiny/vit/resolve/main/model.safetensors: the downloaded file is not a valid model.safetensors (safetensors:`,
+    );
+    const folder = repoFolder(cache, 'tiny/vit');
+    expect(readdirSync(join(folder, 'blobs'))).toEqual([]);
+    expect(existsSync(join(folder, 'snapshots'))).toBe(false);
   });
 });

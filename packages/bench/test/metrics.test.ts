@@ -210,3 +210,29 @@ describe('binary F1, precision and recall: the positive class', () => {
     expect(() => positiveClassScores([[1]])).toThrow('positiveClassScores: expected a 2 x 2 confusion matrix, got 1 classes');
   });
 });
+
+describe('reliability round 3: NaN and out-of-range inputs (issue 17 items 18, 21)', () => {
+  it('evaluate turns any NaN probability into NaN metrics, not normal-looking ones', () => {
+    const labels = [0, 1, 0, 1];
+    const allNaN = evaluate(labels, new Array(8).fill(Number.NaN), 2);
+    for (const k of ['auc', 'kappa', 'accuracy', 'f1', 'precision', 'recall'] as const) expect(allNaN[k], k).toBeNaN();
+    const oneRow = evaluate(labels, [0.9, 0.1, 0.2, 0.8, Number.NaN, Number.NaN, 0.3, 0.7], 2);
+    expect(oneRow.auc).toBeNaN();
+    expect(oneRow.accuracy).toBeNaN();
+  });
+
+  it('binaryAuc gives NaN for a NaN score wherever it sits', () => {
+    const positive = [false, true, false, true, true];
+    for (let at = 0; at < 5; at++) {
+      const scores = [0.1, 0.9, 0.3, 0.7, 0.6];
+      scores[at] = Number.NaN;
+      expect(binaryAuc(positive, scores), `NaN at ${at}`).toBeNaN();
+    }
+  });
+
+  it('aucScore refuses a label out of range', () => {
+    expect(() => aucScore([0, 2], [0.5, 0.5, 0.5, 0.5], 2)).toThrow('aucScore: label 2 at 1 is not in 0..1');
+    expect(() => aucScore([0, -1, 1], new Array(9).fill(1 / 3), 3)).toThrow('aucScore: label -1 at 1 is not in 0..2');
+    expect(() => aucScore([0, 0.5], [0.5, 0.5, 0.5, 0.5], 2)).toThrow('aucScore: label 0.5 at 1 is not in 0..1');
+  });
+});

@@ -2,7 +2,7 @@
 // refused at once, and wrong options get one sentence naming the option and what is allowed.
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,11 @@ import { readSafetensors, writeSafetensors, type WritableTensor } from '@fpt/cor
 import { parityCommand } from '../src/parity/run';
 import { paramsCommand } from '../src/commands/params';
 import { intOption, parseArgs } from '../src/commands/args';
+import { parseSeeds, runCommand } from '../src/commands/run';
+import { benchGrid } from '../src/run/grid';
 import { MeasurementFile } from '../src/run/measurements';
+import { checkPaperShapeMemory, checkStepMemory } from '../src/results/schema';
+import { readGridFile } from '../src/results/grid-file';
 
 const golden = (f: string) => fileURLToPath(new URL(`../../../test/fixtures/golden/${f}`, import.meta.url));
 
@@ -128,21 +132,138 @@ describe('reliability: options (items 7, 11, 12)', () => {
 });
 
 describe('measurement files in a results folder', () => {
+  const rec = (peakBytes: number) => ({ peakBytes, excludedBytes: 0, how: 'measured' as const });
+
   it('keeps what another writer added, and names a corrupt file instead of using it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fpt-measure-'));
     const path = join(dir, 'paper-memory.json');
-    const a = new MeasurementFile<{ peakBytes: number }>(path);
-    const b = new MeasurementFile<{ peakBytes: number }>(path); // another shard, same folder
+    const a = new MeasurementFile(path, checkStepMemory);
+    const b = new MeasurementFile(path, checkStepMemory); // another shard, same folder
     expect(a.get('lora')).toBeUndefined();
-    a.set('lora', { peakBytes: 1 });
-    b.set('full', { peakBytes: 2 });
-    expect(a.get('lora')).toEqual({ peakBytes: 1 });
-    expect(a.get('full')).toEqual({ peakBytes: 2 });
+    a.set('lora', rec(1));
+    b.set('full', rec(2));
+    expect(a.get('lora')).toEqual(rec(1));
+    expect(a.get('full')).toEqual(rec(2));
     writeFileSync(path, '{"lora": {"peakBy');
     expect(() => a.get('lora')).toThrow(`${path}: not valid JSON`);
     writeFileSync(path, '[1, 2]');
-    expect(() => a.set('x', { peakBytes: 3 })).toThrow(
-      `${path}: expected a JSON object of measurements by key; delete it to measure again`,
+    expect(() => a.set('x', rec(3))).toThrow(`${path}: expected a JSON object of measurements by key; delete it to measure again`);
+  });
+
+  it('a figure of the wrong type is refused by schema, naming the file and the key (issue 17 item 4)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fpt-measure-'));
+    const ref = join(dir, 'memory-reference.json');
+    writeFileSync(ref, JSON.stringify({ 'buffers|random': { peakBytes: 'lots', excludedBytes: 0, how: 'measured' }, other: rec(5) }));
+    // Any read checks every entry: the broken one is named even when another key is asked for.
+    expect(() => new MeasurementFile(ref, checkStepMemory).get('other')).toThrow(
+      `${ref} (delete it to measure again): "buffers|random.peakBytes" must be a non-negative number, got "lots"`,
     );
+    writeFileSync(ref, JSON.stringify({ k: { peakBytes: 1, excludedBytes: -1, how: 'measured' } }));
+    expect(() => new MeasurementFile(ref, checkStepMemory).get('k')).toThrow('"k.excludedBytes" must be a non-negative number, got -1');
+    const paper = join(dir, 'paper-memory.json');
+    const good = {
+      peakBytes: 5,
+      excludedBytes: 0,
+      how: 'measured',
+      shapes: 'ViT-B/16 at 512',
+      parameters: { learnable: 1, total: 2, sharePercent: 50 },
+      options: {},
+      budgetBytes: 10,
+      extrapolation: null,
+      backend: 'cpu',
+      seconds: 1,
+    };
+    writeFileSync(paper, JSON.stringify({ lora: good }));
+    expect(new MeasurementFile(paper, checkPaperShapeMemory).get('lora')).toEqual(good);
+    writeFileSync(paper, JSON.stringify({ lora: { ...good, how: 'guessed' } }));
+    expect(() => new MeasurementFile(paper, checkPaperShapeMemory).get('lora')).toThrow(
+      '"lora.how" must be "measured" or "extrapolated", got "guessed"',
+    );
+    writeFileSync(paper, JSON.stringify({ lora: { ...good, parameters: { learnable: '1', total: 2, sharePercent: 50 } } }));
+    expect(() => new MeasurementFile(paper, checkPaperShapeMemory).get('lora')).toThrow(
+      '"lora.parameters.learnable" must be a non-negative number, got "1"',
+    );
+  });
+
+  it('grid.json is checked by the same schema helper, naming the key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fpt-grid-'));
+    writeFileSync(join(dir, 'grid.json'), JSON.stringify({ schema: 'fpt-bench-grid/1', preset: 'tiny', runs: ['a', 3] }));
+    expect(() => readGridFile(dir)).toThrow(`${join(dir, 'grid.json')}: "runs" must be a list of strings`);
+    writeFileSync(join(dir, 'grid.json'), JSON.stringify({ schema: 'fpt-bench-grid/1', preset: 7, runs: [] }));
+    expect(() => readGridFile(dir)).toThrow(`${join(dir, 'grid.json')}: "preset" must be a string, got 7`);
+  });
+});
+
+describe('reliability round 3: grid options (issue 17 items 8, 10, 15, 17)', () => {
+  const dry = async (extra: string[]) => {
+    const lines: string[] = [];
+    const code = await runCommand(
+      ['--preset', 'tiny', '--methods', 'lora', '--dry-run', '--out', mkdtempSync(join(tmpdir(), 'fpt-dry-')), ...extra],
+      (l) => lines.push(l),
+    );
+    return { code, lines };
+  };
+
+  it('a dataset or seed given twice is refused instead of running twice (item 8)', async () => {
+    await expect(dry(['--datasets', 'good,good'])).rejects.toThrow('--datasets lists "good" twice; give each once');
+    await expect(dry(['--datasets', 'good, good'])).rejects.toThrow('--datasets lists "good" twice; give each once');
+    await expect(dry(['--seeds', '1,1'])).rejects.toThrow('--seeds lists 1 twice; give each once');
+    // --methods expands `paper` and `all`, so a method named again is merged rather than refused.
+    const { lines } = await dry(['--datasets', 'good', '--methods', 'lora,lora']);
+    expect(lines.filter((l) => l.includes('good__lora__seed0'))).toHaveLength(1);
+    expect(() => benchGrid(['a'], ['lora', 'lora'], [0])).toThrow(
+      'benchGrid: methods lists "lora" twice; a run would be in the grid twice',
+    );
+  });
+
+  it('a dataset name is a folder name, never a path (item 10)', async () => {
+    for (const bad of ['../../x', 'a/b', 'a\\b', '..', '.', '/abs'])
+      await expect(dry(['--datasets', bad]), bad).rejects.toThrow(
+        `--datasets: "${bad}" is not a folder name (no "/", "\\", "." or ".."); a dataset is a folder of --data-root`,
+      );
+  });
+
+  it('--datasets "" is refused, not replaced by the preset datasets (item 17)', async () => {
+    await expect(dry(['--datasets', ''])).rejects.toThrow(
+      '--datasets expects comma-separated dataset folder names, got "" (an empty name)',
+    );
+    await expect(dry(['--datasets', 'a,,b'])).rejects.toThrow('got "a,,b" (an empty name)');
+  });
+
+  it('--seeds is parsed as strictly as --epochs (item 15)', () => {
+    for (const bad of ['1e1', '0x5', ' ', '0,,1', '12345678901234567890', '-1', '1.0', '+1', '0, 1', ''])
+      expect(() => parseSeeds(bad), JSON.stringify(bad)).toThrow(
+        `--seeds expects comma-separated non-negative integers in plain decimal digits (at most 9007199254740991), got "${bad}"`,
+      );
+    expect(parseSeeds('0,1,2')).toEqual([0, 1, 2]);
+    expect(parseSeeds(undefined)).toEqual([0]);
+  });
+
+  it('--out or --cache that is a file, under a file, or not writable is one sentence before any work (item 17)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fpt-out-'));
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const start = (extra: string[]) => runCommand(['--preset', 'tiny', '--methods', 'lora', ...extra], () => {});
+    await expect(start(['--out', file])).rejects.toThrow(
+      `--out ${file}: cannot write there: it is a file, not a folder; expected a writable folder`,
+    );
+    await expect(start(['--out', join(file, 'sub')])).rejects.toThrow(
+      `--out ${join(file, 'sub')}: cannot write there: a part of the path is a file, not a folder (ENOTDIR); expected a writable folder`,
+    );
+    await expect(start(['--out', join(dir, 'out'), '--cache', file])).rejects.toThrow(
+      `--cache ${file}: cannot write there: it is a file, not a folder`,
+    );
+    // A folder this user cannot write: chmod for a normal user; root writes anywhere but /sys.
+    const readOnly = process.getuid?.() === 0 ? '/sys/fpt-bench-test' : join(dir, 'ro');
+    if (process.getuid?.() !== 0) chmodSync(dir, 0o555);
+    try {
+      await expect(start(['--out', readOnly])).rejects.toThrow(
+        new RegExp(
+          `^--out ${readOnly}: cannot write there: (permission denied \\((EACCES|EPERM)\\)|read-only file system \\(EROFS\\)); expected a writable folder$`,
+        ),
+      );
+    } finally {
+      chmodSync(dir, 0o755);
+    }
   });
 });

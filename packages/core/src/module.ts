@@ -210,48 +210,7 @@ export class Module {
    * @throws naming the key (and the source) and what was expected and found; nothing is assigned
    */
   loadState(state: Record<string, tf.Tensor> | Map<string, tf.Tensor>, options: LoadStateOptions = {}): LoadStateReport {
-    const strict = options.strict ?? true;
-    const where = options.source ? ` (${options.source})` : '';
-    const entries = state instanceof Map ? [...state.entries()] : Object.entries(state);
-    const byName = new Map(entries);
-    const params = this.namedParameters();
-    const known = new Set(params.map((p) => p.name));
-    const missing = params.filter((p) => !byName.has(p.name)).map((p) => p.name);
-    const unexpected = entries.map(([k]) => k).filter((k) => !known.has(k));
-    if (strict && (missing.length > 0 || unexpected.length > 0)) {
-      const parts: string[] = [];
-      if (missing.length) parts.push(`missing ${missing.length} key(s): ${preview(missing)}`);
-      if (unexpected.length) parts.push(`unexpected ${unexpected.length} key(s): ${preview(unexpected)}`);
-      throw new Error(`Module.loadState${where}: ${parts.join('; ')}`);
-    }
-    const fail = (name: string, message: string) => new Error(`Module.loadState${where}: key "${name}" ${message}`);
-    const todo: Array<{ variable: tf.Variable; value: tf.Tensor; name: string }> = [];
-    for (const p of params) {
-      if (!byName.has(p.name)) continue;
-      const value = byName.get(p.name);
-      if (!(value instanceof tf.Tensor))
-        throw fail(p.name, `is ${value === null ? 'null' : typeof value}, expected a tensor of shape [${p.variable.shape}]`);
-      if (value.isDisposed) throw fail(p.name, 'is a disposed tensor: its data was already freed');
-      if (!sameShape(value.shape, p.variable.shape)) throw fail(p.name, `has shape [${value.shape}], expected [${p.variable.shape}]`);
-      if (value.dtype !== 'float32' && value.dtype !== 'int32' && value.dtype !== p.variable.dtype) {
-        throw fail(p.name, `has dtype ${value.dtype}, expected ${p.variable.dtype} (or float32/int32, converted)`);
-      }
-      if (!options.allowNonFinite && value.dtype === 'float32') {
-        const bad = nonFiniteCount(value);
-        if (bad > 0)
-          throw fail(
-            p.name,
-            `holds ${bad} non-finite value(s) (NaN or Infinity) among ${value.size}; pass allowNonFinite to load them anyway`,
-          );
-      }
-      todo.push({ variable: p.variable, value, name: p.name });
-    }
-    // Only now change anything: every value is known to fit.
-    for (const { variable, value } of todo) {
-      if (value.dtype === variable.dtype) variable.assign(value);
-      else tf.tidy(() => variable.assign(tf.cast(value, variable.dtype)));
-    }
-    return { missing, unexpected, loaded: todo.map((t) => t.name) };
+    return loadParameters(this.namedParameters(), state, options);
   }
 
   /** Disposes every variable of the tree. */
@@ -289,4 +248,64 @@ function preview(names: string[]): string {
     .map((n) => `"${n}"`)
     .join(', ');
   return names.length > 8 ? `${head}, ... (${names.length - 8} more)` : head;
+}
+
+/**
+ * The one load path of parameters (a {@link Module}'s, an adapted model's, a checkpoint's): every
+ * check happens before anything is assigned, so a load that throws leaves every parameter as it
+ * was. In strict mode, missing and unexpected keys; then for each key, that its value is a live
+ * tensor of the parameter's shape with a numeric dtype, and (unless `allowNonFinite`) free of NaN
+ * and ±Infinity. The caller keeps ownership of the tensors in `state`.
+ * @param params - the parameters to fill, by full name
+ * @param state - values by name
+ * @param options - strictness, source and caller (`label`, default `Module.loadState`) for messages, non-finite values
+ * @throws naming the key (and the source) and what was expected and found; nothing is assigned
+ */
+export function loadParameters(
+  params: ReadonlyArray<{ name: string; variable: tf.Variable }>,
+  state: Record<string, tf.Tensor> | Map<string, tf.Tensor>,
+  options: LoadStateOptions & { label?: string } = {},
+): LoadStateReport {
+  const strict = options.strict ?? true;
+  const where = options.source ? ` (${options.source})` : '';
+  const label = options.label ?? 'Module.loadState';
+  const entries = state instanceof Map ? [...state.entries()] : Object.entries(state);
+  const byName = new Map(entries);
+  const known = new Set(params.map((p) => p.name));
+  const missing = params.filter((p) => !byName.has(p.name)).map((p) => p.name);
+  const unexpected = entries.map(([k]) => k).filter((k) => !known.has(k));
+  if (strict && (missing.length > 0 || unexpected.length > 0)) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing ${missing.length} key(s): ${preview(missing)}`);
+    if (unexpected.length) parts.push(`unexpected ${unexpected.length} key(s): ${preview(unexpected)}`);
+    throw new Error(`${label}${where}: ${parts.join('; ')}`);
+  }
+  const fail = (name: string, message: string) => new Error(`${label}${where}: key "${name}" ${message}`);
+  const todo: Array<{ variable: tf.Variable; value: tf.Tensor; name: string }> = [];
+  for (const p of params) {
+    if (!byName.has(p.name)) continue;
+    const value = byName.get(p.name);
+    if (!(value instanceof tf.Tensor))
+      throw fail(p.name, `is ${value === null ? 'null' : typeof value}, expected a tensor of shape [${p.variable.shape}]`);
+    if (value.isDisposed) throw fail(p.name, 'is a disposed tensor: its data was already freed');
+    if (!sameShape(value.shape, p.variable.shape)) throw fail(p.name, `has shape [${value.shape}], expected [${p.variable.shape}]`);
+    if (value.dtype !== 'float32' && value.dtype !== 'int32' && value.dtype !== p.variable.dtype) {
+      throw fail(p.name, `has dtype ${value.dtype}, expected ${p.variable.dtype} (or float32/int32, converted)`);
+    }
+    if (!options.allowNonFinite && value.dtype === 'float32') {
+      const bad = nonFiniteCount(value);
+      if (bad > 0)
+        throw fail(
+          p.name,
+          `holds ${bad} non-finite value(s) (NaN or Infinity) among ${value.size}; pass allowNonFinite to load them anyway`,
+        );
+    }
+    todo.push({ variable: p.variable, value, name: p.name });
+  }
+  // Only now change anything: every value is known to fit.
+  for (const { variable, value } of todo) {
+    if (value.dtype === variable.dtype) variable.assign(value);
+    else tf.tidy(() => variable.assign(tf.cast(value, variable.dtype)));
+  }
+  return { missing, unexpected, loaded: todo.map((t) => t.name) };
 }

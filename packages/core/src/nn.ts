@@ -249,6 +249,7 @@ export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
 export function checkLabels(logits: tf.Tensor, labels: tf.Tensor): boolean {
   if (logits.rank !== 2) throw new Error(`crossEntropy: logits have shape [${logits.shape}], expected [B, C]`);
   const [b, c] = logits.shape;
+  if (b === 0) throw new Error(`crossEntropy: the batch is empty (logits [${logits.shape}]); expected at least one sample`);
   if (labels.dtype !== 'int32') throw new Error(`crossEntropy: labels have dtype ${labels.dtype}, expected int32 class indices`);
   if (labels.rank !== 1 || labels.shape[0] !== b) {
     throw new Error(

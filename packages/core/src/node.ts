@@ -3,3 +3,4 @@
  * @packageDocumentation
  */
 export * from './safetensors/file';
+export * from './safetensors/checksum';

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -19,7 +19,7 @@ import {
   trainStep,
   writeSafetensors,
 } from '../src/index';
-import { readSafetensorsFile } from '../src/safetensors/file';
+import { readSafetensorsFile, writeSafetensorsFile } from '../src/safetensors/file';
 
 /** A safetensors file from raw header text and data bytes. */
 function raw(headerText: string, data: Uint8Array = new Uint8Array(0)): Uint8Array {
@@ -340,6 +340,36 @@ describe('reliability: safetensors files (items 10, 13)', () => {
     }
     expect(err).toBeInstanceOf(SafetensorsError);
     expect((err as Error).message).toBe('safetensors: e.safetensors: a tensor has the empty name "", expected a non-empty name');
+  });
+});
+
+describe('reliability round 3: an empty batch (issue 17 item 19)', () => {
+  it('crossEntropy refuses a batch of 0 samples, naming it', () => {
+    const logits = tf.zeros([0, 3]);
+    const labels = tf.tensor1d([], 'int32');
+    expect(() => crossEntropy(logits, labels)).toThrow('crossEntropy: the batch is empty (logits [0,3]); expected at least one sample');
+    tf.dispose([logits, labels]);
+  });
+});
+
+describe('reliability round 3: data checksums (issue 17 item 2)', () => {
+  it('a file written with a checksum verifies; a changed value or a file without one is refused, naming it', () => {
+    const path = join(tempDir(), 'c.safetensors');
+    writeSafetensorsFile(path, { w: { dtype: 'float32', shape: [4], data: [1, 2, 3, 4] } }, { metadata: { k: 'v' }, checksum: true });
+    const f = readSafetensorsFile(path, { verifyChecksum: true });
+    expect(f.metadata.checksum).toMatch(/^crc32:[0-9a-f]{8}$/);
+    expect(Array.from(f.get('w').data)).toEqual([1, 2, 3, 4]);
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 1] ^= 0x80; // the sign of the last value
+    writeFileSync(path, bytes);
+    expect(readSafetensorsFile(path).get('w').data[3]).toBe(-4); // unverified reads see the change
+    expect(() => readSafetensorsFile(path, { verifyChecksum: true })).toThrow(
+      new RegExp(`safetensors: ${path}: data checksum is crc32:[0-9a-f]{8}, the header says ${f.metadata.checksum}: the file is damaged`),
+    );
+    writeSafetensorsFile(path, { w: { dtype: 'float32', shape: [1], data: [1] } });
+    expect(() => readSafetensorsFile(path, { verifyChecksum: true })).toThrow(
+      `safetensors: ${path}: has no data checksum in its metadata ("checksum"), expected a file written with one`,
+    );
   });
 });
 

@@ -2,9 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import zlib from 'node:zlib';
 import { readSafetensors, runReads, runReadsAsync, writeSafetensors, type Reads, type SafetensorsFile } from '@fpt/core';
-import { atomicWriteFile } from '@fpt/core/node';
+import { atomicWriteFile, DATA_CHECKSUM_PLACEHOLDER, dataChecksum, fillDataChecksum } from '@fpt/core/node';
 import type { FptModel, KeyValues } from './model';
 
 /** sha256 of bytes, hex. */
@@ -172,11 +171,23 @@ export class KvCache {
 
   /**
    * Writes an entry atomically from [L, H, n, d] float32 data.
-   * @throws naming the entry and the cause when it cannot be written (a read-only folder, say)
+   * @throws naming the image when a value is NaN or infinite, or the entry and the cause when it
+   *   cannot be written (a read-only folder, say)
    */
   write(imageHash: string, keys: Float32Array, values: Float32Array): void {
     const shape = this.expectedShape;
     const path = this.pathOf(imageHash);
+    // A checksum would make a NaN entry look sound for ever: non-finite keys or values are refused.
+    for (const [name, data] of [
+      ['keys', keys],
+      ['values', values],
+    ] as const) {
+      const bad = data.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0)
+        throw new Error(
+          `KvCache: the ${name} of image ${imageHash} hold ${data[bad]} at index ${bad}; not cached (the image's pixels or the LPM's weights are not finite)`,
+        );
+    }
     const bytes = writeSafetensors(
       { keys: { dtype: 'float32', shape, data: keys }, values: { dtype: 'float32', shape, data: values } },
       {
@@ -185,12 +196,12 @@ export class KvCache {
           fingerprint: this.fingerprint,
           image: imageHash,
           storage: this.storage,
-          checksum: CHECKSUM_PLACEHOLDER,
+          checksum: DATA_CHECKSUM_PLACEHOLDER,
         },
         float16: this.storage === 'float16',
       },
     );
-    fillChecksum(bytes);
+    fillDataChecksum(bytes);
     fsCall(() => atomicWriteFile(path, bytes), `cannot write the entry ${path}`, this.folder);
   }
 
@@ -238,48 +249,6 @@ export class KvCache {
     });
   }
 }
-
-// The checksum covers the data section (every stored byte of keys and values). It lives in the
-// header, which the data does not depend on: the entry is serialised with a fixed-width
-// placeholder, then the placeholder's hex digits are overwritten in place.
-const CHECKSUM_PLACEHOLDER = 'crc32:00000000';
-
-/** The CRC-32 of a safetensors file's data section, as `crc32:<8 hex digits>`. */
-function dataChecksum(file: Uint8Array): string {
-  const headerLength = Number(new DataView(file.buffer, file.byteOffset, 8).getBigUint64(0, true));
-  return `crc32:${crc32(file.subarray(8 + headerLength))
-    .toString(16)
-    .padStart(8, '0')}`;
-}
-
-/** Writes the data checksum over the placeholder in a freshly serialised entry. */
-function fillChecksum(file: Uint8Array): void {
-  const headerLength = Number(new DataView(file.buffer, file.byteOffset, 8).getBigUint64(0, true));
-  const header = new TextDecoder().decode(file.subarray(8, 8 + headerLength));
-  const at = header.indexOf(`"${CHECKSUM_PLACEHOLDER}"`);
-  if (at < 0) throw new Error('KvCache: internal error: the checksum placeholder is missing from the entry header');
-  // The header is ASCII here (hex hashes and fixed names), so string and byte offsets agree.
-  file.set(new TextEncoder().encode(dataChecksum(file)), 8 + at + 1);
-}
-
-/** A CRC-32 (zlib's): Node's native one where it exists (Node >= 20.15), a table-driven one otherwise. */
-function crc32(bytes: Uint8Array): number {
-  const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
-  if (native) return native(bytes) >>> 0;
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
 
 /** Runs a file-system call; an error becomes one sentence naming what failed and why. */
 function fsCall<T>(f: () => T, what: string, folder?: string): T {

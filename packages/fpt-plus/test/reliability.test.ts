@@ -363,3 +363,21 @@ describe('reliability: cache files and folders (items 11, 14)', () => {
     t.dispose();
   });
 });
+
+describe('reliability round 3: a NaN pixel is never cached (issue 17 item 21)', () => {
+  it('preload refuses keys and values that are not finite, and writes no entry', () => {
+    const t = tinyFpt();
+    const cache = new KvCache(tempDir(), featureFingerprint(t.fpt, NORM), kvShape(t.fpt));
+    const nanItem: PreloadItem = {
+      bytes: new TextEncoder().encode('nan-image'),
+      pixels: () => tf.tidy(() => tf.mul(tf.squeeze(pixels(1, 32, 7), [0]), Number.NaN)),
+    };
+    const before = tf.memory().numTensors;
+    expect(() => preload(t.fpt, cache, [nanItem])).toThrow(
+      /^KvCache: the keys of image [0-9a-f]{64} hold NaN at index 0; not cached \(the image's pixels or the LPM's weights are not finite\)$/,
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    expect(readdirSync(cache.folder).filter((f) => f.endsWith('.safetensors'))).toEqual([]);
+    t.dispose();
+  });
+});

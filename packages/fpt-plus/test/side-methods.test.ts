@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, trainStep } from '@fpt/core';
 import { MethodRegistry, loadAdapted, trainingContext, type Method } from '@fpt/backbone-vit';
-import { adapterHoulsby, adapterPfeiffer, bitfit, lora, registerBaselines, ssf } from '@fpt/baselines';
+import { adapterHoulsby, adapterPfeiffer, bitfit, dora, ia3, lora, registerBaselines, ssf } from '@fpt/baselines';
 import { registerFpt } from '../src/index';
 import { pixels, tinyFpt } from './helpers';
 
@@ -11,6 +11,8 @@ const cases: Array<[string, Method, string]> = [
   ['ssf', ssf(), 'side_methods.ssf.blocks.1.mlp.fc1.ssf_scale'],
   ['adapter-houlsby', adapterHoulsby({ bottleneck: 4 }), 'side_methods.adapter-houlsby.blocks.0.adapter_mlp.down.weight'],
   ['adapter-pfeiffer', adapterPfeiffer({ bottleneck: 4 }), 'side_methods.adapter-pfeiffer.blocks.1.adapter_mlp.down.weight'],
+  ['dora', dora({ rank: 2 }), 'side_methods.dora.blocks.0.attn.qkv.v.lora_magnitude_vector'],
+  ['ia3', ia3(), 'side_methods.ia3.blocks.1.mlp.fc2.ia3_l'],
 ];
 
 describe("baselines on FPT+'s side network", () => {

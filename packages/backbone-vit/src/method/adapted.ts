@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  loadParameters,
   type AdamW,
   crossEntropy,
   linear,
@@ -63,6 +64,8 @@ export interface AdaptedConfig {
 export class AdaptedModel {
   /** The methods' parameters and the head. */
   readonly module = new Module();
+  /** Set by {@link AdaptedModel.dispose}: the weights are gone, nothing can be saved. */
+  private disposed = false;
   /** The attached methods. */
   readonly stack: MethodStack;
   /** Classes of the head. */
@@ -134,9 +137,12 @@ export class AdaptedModel {
    * the tape keeps what back-propagation needs).
    * @param batch - pixels and any extra inputs
    * @param ctx - training mode, seed, step (default: evaluation)
-   * @throws when an extra input is missing or the pixels do not fit
+   * @throws when the batch is empty, an extra input is missing or the pixels do not fit
    */
   forward(batch: Batch, ctx: ForwardContext = EVAL): tf.Tensor {
+    // Refused before any op: an empty batch fails deep inside tfjs's kernels (and leaks) otherwise.
+    if (batch.pixels.shape[0] === 0)
+      throw new Error(`${this.name}: the batch is empty (pixels [${batch.pixels.shape}]); expected at least one image`);
     for (const name of this.inputs) {
       if (!batch.extras?.[name])
         throw new Error(`${this.name}: the batch lacks extras.${name}; compute it with prepare() or load it from a cache`);
@@ -281,8 +287,10 @@ export class AdaptedModel {
    * The method-only weights (the methods' parameters, the head, and the backbone parameters they
    * train, under `backbone.<name>`) as one safetensors file, and the JSON config that re-creates
    * the model with {@link loadAdapted}. Save unmerged: merged weights live in the backbone.
+   * @throws when the model was disposed (it would write a file without tensors)
    */
   save(): { weights: Uint8Array; config: string } {
+    if (this.disposed) throw new Error(`AdaptedModel.save: ${this.name} was disposed (its weights are freed); save it before dispose()`);
     const tensors: Record<string, WritableTensor> = {};
     const put = (name: string, v: tf.Variable) =>
       (tensors[name] = { dtype: 'float32', shape: v.shape, data: v.dataSync() as Float32Array });
@@ -302,7 +310,8 @@ export class AdaptedModel {
 
   /**
    * Loads weights saved by {@link AdaptedModel.save} into this model. Everything is checked first
-   * (every key present, none unexpected, every shape), then assigned: a failed load changes nothing.
+   * (every key present, none unexpected, every shape and dtype, every value finite: core's
+   * `loadParameters`, as `Module.loadState`), then assigned: a failed load changes nothing.
    * @param weights - safetensors bytes
    * @param source - names the file in errors
    */
@@ -323,13 +332,22 @@ export class AdaptedModel {
         throw new Error(`${source}: tensor "${name}" has shape [${entry.shape}], expected [${variable.shape}]`);
       if (entry.dtype !== 'float32') throw new Error(`${source}: tensor "${name}" has dtype ${entry.dtype}, expected float32`);
     }
-    for (const { entry, variable } of entries) {
-      tf.tidy(() => variable.assign(tf.tensor(entry.data, entry.shape, 'float32')));
+    // The values go through core's one load path: the same checks as Module.loadState (NaN/Inf refused).
+    const values = new Map(entries.map(({ name, entry }) => [name, tf.tensor(entry.data, entry.shape, 'float32')]));
+    try {
+      loadParameters(
+        entries.map(({ name, variable }) => ({ name, variable })),
+        values,
+        { source, label: 'AdaptedModel.loadWeights' },
+      );
+    } finally {
+      tf.dispose([...values.values()]);
     }
   }
 
   /** Frees the methods' parameters and the head, and freezes again what they unfroze (the backbone stays). */
   dispose(): void {
+    this.disposed = true;
     this.stack.dispose();
     this.module.dispose();
   }

@@ -1,23 +1,31 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { VitHooks } from '../hooks';
 
+// Every hook point has the same form (see VitHooks): where it is, then the tensor it transforms.
+type AnyHook = (...args: unknown[]) => tf.Tensor;
+
 /**
  * Chains several methods' hooks: each hook point applies the methods' hooks in order, every one
  * seeing the previous one's output. This is how LoRA and VPT (or any methods acting at different
- * points) combine on one backbone.
+ * points) combine on one backbone. Generic over the hook points: whatever point a method sets is
+ * chained, by the rule that a hook's last argument is the tensor it returns a replacement for.
  */
 export function composeHooks(list: VitHooks[]): VitHooks {
-  const pick = <K extends keyof VitHooks>(k: K) => list.map((h) => h[k]).filter((f): f is NonNullable<VitHooks[K]> => !!f);
-  const linear = pick('linear');
-  const norm = pick('norm');
-  const residual = pick('residual');
-  const embeddings = pick('embeddings');
-  const beforeBlock = pick('beforeBlock');
-  const out: VitHooks = {};
-  if (linear.length) out.linear = (name, x, y) => linear.reduce((acc, f) => f(name, x, acc), y);
-  if (norm.length) out.norm = (name, y) => norm.reduce((acc, f) => f(name, acc), y);
-  if (residual.length) out.residual = (l, b, x, y) => residual.reduce((acc, f) => f(l, b, x, acc), y);
-  if (embeddings.length) out.embeddings = (t: tf.Tensor) => embeddings.reduce((acc, f) => f(acc), t);
-  if (beforeBlock.length) out.beforeBlock = (l, t) => beforeBlock.reduce((acc, f) => f(l, acc), t);
-  return out;
+  const byPoint = new Map<string, AnyHook[]>();
+  for (const hooks of list) {
+    for (const [point, f] of Object.entries(hooks)) {
+      if (typeof f === 'function') byPoint.set(point, [...(byPoint.get(point) ?? []), f as AnyHook]);
+    }
+  }
+  const out: Record<string, AnyHook> = {};
+  for (const [point, fs] of byPoint) {
+    out[point] =
+      fs.length === 1
+        ? fs[0]
+        : (...args: unknown[]) => {
+            const where = args.slice(0, -1);
+            return fs.reduce((acc, f) => f(...where, acc), args[args.length - 1] as tf.Tensor);
+          };
+  }
+  return out as VitHooks;
 }

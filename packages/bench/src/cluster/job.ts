@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { methodSets, parseMethods, parseSeeds, RUN_OPTIONS } from '../commands/run';
+import { methodSets, parseDatasets, parseMethods, parseSeeds, RUN_OPTIONS } from '../commands/run';
 import type { ParsedArgs } from '../commands/args';
 import { benchGrid } from '../run/grid';
 import { BENCH_PRESETS } from '../run/presets';
@@ -76,7 +76,7 @@ export function clusterJob(
   if (!preset) throw new Error(`--preset: unknown preset "${presetName}"; known: ${Object.keys(BENCH_PRESETS).join(', ')}`);
   const methods = parseMethods(args.options.methods, preset.methods);
   methodSets(args.sets, methods);
-  const datasets = args.options.datasets ? args.options.datasets.split(',').map((d) => d.trim()) : preset.datasets;
+  const datasets = parseDatasets(args.options.datasets, preset.datasets);
   const gridSize = benchGrid(datasets, methods, parseSeeds(args.options.seeds)).length;
   const shards = positiveInt(args, 'shards') ?? gridSize;
   if (shards > gridSize)

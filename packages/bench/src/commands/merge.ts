@@ -1,7 +1,6 @@
 import { join } from 'node:path';
-import { atomicWriteFile } from '@fpt/core/node';
 import { mergeResultFolders } from '../results/merge';
-import { renderResults } from '../results/render';
+import { renderResults, reportMissingRuns } from '../results/render';
 import { parseArgs } from './args';
 
 /** `fpt-bench merge` usage. */
@@ -28,12 +27,5 @@ export async function mergeCommand(argv: string[], print: (line: string) => void
   if (report.missing.length === 0) return 0;
   const how =
     report.expectedFrom === 'grid' ? 'the grid recorded in grid.json' : 'every dataset × method × seed found (no grid.json in the inputs)';
-  const list = report.missing.map((id) => `- ${id}`).join('\n');
-  // The table says it is incomplete, where a reader of table.md will see it.
-  atomicWriteFile(
-    join(out, 'table.md'),
-    `${markdown}\n### Missing runs (${report.missing.length} of ${report.missing.length + report.runs.length}, from ${how}): not in this table\n\n${list}\n`,
-  );
-  print(`fpt-bench merge: ${report.missing.length} run(s) of ${how} have no result (the table leaves them out):\n${list}`);
-  return 1;
+  return reportMissingRuns(out, markdown, report.missing, report.runs.length, how, 'fpt-bench merge', print);
 }

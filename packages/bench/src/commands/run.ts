@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeAdapter, selectBackend, type BackendName } from '@fpt/core';
 import { describeKernels, enableFastKernels } from '@fpt/kernels';
@@ -10,16 +10,20 @@ import { formatProblems, scanDataset, type DataProblem } from '../data/validate'
 import { resolveWeights } from '../hub/weights';
 import { aucConvention, LOGIT_AUC } from '../metrics/convention';
 import { renderResults } from '../results/render';
-import { runsDir } from '../results/load';
-import { validateRunResult, type PaperShapeMemoryRecord, type StepMemoryRecord } from '../results/schema';
+import { ensureWritableFolder } from '../files/folder';
+import { readRunResult, runsDir } from '../results/load';
+import { checkPaperShapeMemory, checkStepMemory, type PaperShapeMemoryRecord, type StepMemoryRecord } from '../results/schema';
 import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, vitB16At512, type PaperShapes } from '../memory/paper';
 import { cliMethod, setsForLpm } from '../methods';
 import { RunCheckpoints } from '../run/checkpoint';
+import { RunClaims } from '../run/claims';
 import { benchGrid, type GridRun } from '../run/grid';
+import { fileDigest, identityMismatch, imagesDigest, runIdentity, type RunIdentity } from '../run/identity';
 import { parseShard, shardRuns, type Shard } from '../run/shard';
 import { writeGridFile } from '../results/grid-file';
 import { createLpm, vitConfigFromCheckpoint, type LpmSpec } from '../run/lpm';
 import { BENCH_PRESETS, PAPER_METHODS, type BenchPreset } from '../run/presets';
+import { checkBatch, checkMethods } from '../run/preflight';
 import { createProgress, type Progress } from '../run/progress';
 import { StepMemoryFits, planMicroBatch } from '../run/memory-plan';
 import { MeasurementFile } from '../run/measurements';
@@ -66,13 +70,40 @@ export function parseMethods(raw: string | undefined, fallback: string[]): strin
   return [...new Set(out)];
 }
 
-/** Parses `--seeds 0,1,2`. */
+/** Parses `--seeds 0,1,2`: non-negative integers in plain decimal digits, as strictly as `--epochs`, each once. */
 export function parseSeeds(raw: string | undefined): number[] {
   if (raw === undefined) return [0];
-  const seeds = raw.split(',').map((s) => Number(s.trim()));
-  if (seeds.some((s) => !Number.isInteger(s) || s < 0))
-    throw new Error(`--seeds expects comma-separated non-negative integers, got "${raw}"`);
-  return [...new Set(seeds)];
+  const seeds = raw.split(',').map((s) => {
+    const n = Number(s);
+    if (!/^[0-9]+$/.test(s) || !Number.isSafeInteger(n))
+      throw new Error(
+        `--seeds expects comma-separated non-negative integers in plain decimal digits (at most ${Number.MAX_SAFE_INTEGER}), got "${raw}"`,
+      );
+    return n;
+  });
+  return unique(seeds, '--seeds');
+}
+
+/**
+ * Parses `--datasets a,b`: dataset folder names under `--data-root`, each once. A name is a folder
+ * name, not a path: no separators, `.` or `..`, so that results stay inside `--out`.
+ */
+export function parseDatasets(raw: string | undefined, fallback: string[]): string[] {
+  if (raw === undefined) return fallback;
+  const names = raw.split(',').map((d) => d.trim());
+  for (const name of names) {
+    if (name === '') throw new Error(`--datasets expects comma-separated dataset folder names, got "${raw}" (an empty name)`);
+    if (/[/\\]/.test(name) || name === '.' || name === '..' || name.includes('\0'))
+      throw new Error(`--datasets: "${name}" is not a folder name (no "/", "\\", "." or ".."); a dataset is a folder of --data-root`);
+  }
+  return unique(names, '--datasets');
+}
+
+/** The values given, refusing one given twice (it would put a run twice in the grid). */
+function unique<T>(values: T[], option: string): T[] {
+  const twice = values.find((v, i) => values.indexOf(v) !== i);
+  if (twice !== undefined) throw new Error(`${option} lists ${JSON.stringify(twice)} twice; give each once`);
+  return values;
 }
 
 /** `--set method.key=value` pairs, grouped by method. */
@@ -109,11 +140,12 @@ async function prepareAll(
   for (const name of names) {
     const scan = scanDataset(join(dataRoot, name), classes ?? datasetPreset(name)?.classes);
     problems.push(...scan.problems);
-    if (!scan.dataset) continue;
-    const total = scan.dataset.splits.train.length + scan.dataset.splits.val.length + scan.dataset.splits.test.length;
+    // Images are decoded even when the layout has problems: every problem is reported in one pass.
+    if (!scan.found) continue;
+    const total = scan.found.splits.train.length + scan.found.splits.val.length + scan.found.splits.test.length;
     const bar = progress.bar(`${name}: verify + decode`, total);
     const fixed = datasetPreset(name)?.normalisation;
-    const r = await prepareDataset(scan.dataset, scan.checksums, {
+    const r = await prepareDataset(scan.found, scan.checksums, {
       normalisation: fixed && { stats: fixed, from: `preset ${name} (the official config's mean and std)` },
       decoder,
       maxSide: preset.maxSide,
@@ -122,7 +154,7 @@ async function prepareAll(
     });
     bar.stop();
     problems.push(...r.problems);
-    if (r.prepared) data.set(name, r.prepared);
+    if (r.prepared && scan.dataset) data.set(name, r.prepared);
   }
   return { data, problems };
 }
@@ -131,6 +163,8 @@ async function prepareAll(
 export interface RunCommandHooks {
   /** Shapes of the paper-shape memory figures for a run of C classes (default: the paper's with a C-class head, {@link vitB16At512}). */
   paperShapes?: (numClasses: number) => PaperShapes;
+  /** Called after each committed epoch checkpoint of a run (a test can throw here to simulate a crash). */
+  afterEpoch?: (runId: string, epoch: number) => void;
 }
 
 /**
@@ -167,7 +201,7 @@ export async function runCommand(
         };
   const methods = parseMethods(args.options.methods, preset.methods);
   const sets = methodSets(args.sets, methods);
-  const datasets = args.options.datasets ? args.options.datasets.split(',').map((d) => d.trim()) : preset.datasets;
+  const datasets = parseDatasets(args.options.datasets, preset.datasets);
   const seeds = parseSeeds(args.options.seeds);
   const epochs = intOption(args, 'epochs', preset.epochs);
   const batch = intOption(args, 'batch', preset.batch);
@@ -200,6 +234,9 @@ export async function runCommand(
     for (const run of runs) print(`  ${run.id}${existsSync(join(runsDir(out), `${run.id}.json`)) ? ' (finished, would be skipped)' : ''}`);
     return 0;
   }
+  // The folders written are checked first: a read-only --out is one sentence now, not an error later.
+  ensureWritableFolder(out, '--out');
+  ensureWritableFolder(cacheDir, '--cache');
   const progress = createProgress(undefined, print);
   const started = performance.now();
 
@@ -236,6 +273,17 @@ export async function runCommand(
     `datasets: ${datasets.join(', ')} (data root ${dataRoot}); methods: ${methods.join(', ')}; seeds: ${seeds.join(', ')}; ${epochs} epochs, batch ${batch}; ${shardNote}`,
   );
 
+  // Every method of the grid is built once before any data is read: an option error or a size
+  // the backend cannot hold surfaces now, not after other methods have trained.
+  const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
+  checkMethods({
+    methods: [...new Set(runs.map((r) => r.method))],
+    options: (m) => ({ ...preset.methodOptions[m], ...sets[m] }),
+    lpm,
+    numClasses: classes ?? 2,
+    budgetBytes,
+  });
+
   // Only the datasets this shard trains on are read and decoded.
   const needed = datasets.filter((d) => runs.some((r) => r.dataset === d));
   const { data, problems } = await prepareAll(needed, dataRoot, classes, preset, decoder, progress);
@@ -249,17 +297,59 @@ export async function runCommand(
     );
   }
 
+  checkBatch(batch, data.values());
+
+  // A finished run or a checkpoint is reused only by a command with the same identity; every
+  // conflict is named before anything is trained.
+  const lpmWeights = lpm.weightsPath ? fileDigest(lpm.weightsPath) : null;
+  const lrOf = (dataset: string) => preset.lr ?? datasetPreset(dataset)?.lr ?? 1e-4;
+  const identityOf = (run: GridRun): RunIdentity => {
+    const d = data.get(run.dataset)!;
+    return runIdentity({
+      preset: preset.name,
+      recipe: { epochs, batch, lr: lrOf(run.dataset) },
+      options: { ...preset.methodOptions[run.method], ...sets[run.method] },
+      data: { classes: d.classes, maxSide: preset.maxSide ?? null, decoder, images: imagesDigest(d) },
+      lpm: { config: { ...lpm.config }, inputSize: lpm.inputSize, initSeed: lpm.weightsPath ? null : lpm.initSeed, weights: lpmWeights },
+      shrunk,
+    });
+  };
+  const conflicts: string[] = [];
+  for (const run of runs) {
+    const identity = identityOf(run);
+    const resultPath = join(runsDir(out), `${run.id}.json`);
+    const ckptDir = join(out, 'checkpoints', run.id);
+    if (existsSync(resultPath)) {
+      const why = identityMismatch(readRunResult(resultPath).identity, identity, run.method);
+      if (why)
+        conflicts.push(
+          `${resultPath}: finished by another command: ${why}; use another --out for these options, or delete the file to run it again`,
+        );
+    } else {
+      const why = new RunCheckpoints(ckptDir).identityMismatch(identity, run.method);
+      if (why)
+        conflicts.push(
+          `${ckptDir}: a checkpoint of another command: ${why}; rerun with the same options to resume, or delete the folder to start over`,
+        );
+    }
+  }
+  if (conflicts.length) {
+    print(
+      `fpt-bench run: ${conflicts.length} run(s) in ${out} were made with other options; nothing was trained:\n${conflicts.map((c) => `  - ${c}`).join('\n')}`,
+    );
+    return 1;
+  }
+
   mkdirSync(runsDir(out), { recursive: true });
   writeGridFile(
     out,
     preset.name,
     grid.map((r) => r.id),
   );
-  const reference = new MeasurementFile<StepMemoryRecord>(join(out, 'memory-reference.json'));
+  const reference = new MeasurementFile<StepMemoryRecord>(join(out, 'memory-reference.json'), checkStepMemory);
   // Paper-shape memory: per method configuration, shared by every dataset and seed, kept in the
   // output folder so that a resumed run does not measure again.
-  const paper = new MeasurementFile<PaperShapeMemoryRecord>(join(out, 'paper-memory.json'));
-  const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
+  const paper = new MeasurementFile<PaperShapeMemoryRecord>(join(out, 'paper-memory.json'), checkPaperShapeMemory);
   // Every step-memory figure (the run-shape reference, each run's micro-batch plan, the paper-shape
   // figures) starts from the method's fit at its shapes, made once and kept in the folder; a real
   // step is taken only where the fit says it fits the budget.
@@ -297,12 +387,26 @@ export async function runCommand(
     extrapolation: r.extrapolation,
   });
   let done = 0;
+  // Each run is claimed before it trains: processes sharing --out (with or without --shard) never
+  // run one at once; runs other processes hold are left to them.
+  const claims = new RunClaims(join(out, 'checkpoints'));
+  const heldElsewhere: string[] = [];
   for (const run of runs) {
     const resultPath = join(runsDir(out), `${run.id}.json`);
     done++;
     if (existsSync(resultPath)) {
-      validateRunResult(JSON.parse(readFileSync(resultPath, 'utf8')), resultPath);
       print(`[${done}/${runs.length}] ${run.id}: finished earlier, skipped`);
+      continue;
+    }
+    const holder = claims.acquire(run.id);
+    if (holder) {
+      heldElsewhere.push(`${run.id} (host ${holder.host}, pid ${holder.pid})`);
+      print(`[${done}/${runs.length}] ${run.id}: being run by another process (host ${holder.host}, pid ${holder.pid}), left to it`);
+      continue;
+    }
+    if (existsSync(resultPath)) {
+      claims.release(run.id); // finished by another process since we looked
+      print(`[${done}/${runs.length}] ${run.id}: finished by another process, skipped`);
       continue;
     }
     const d = data.get(run.dataset)!;
@@ -332,11 +436,11 @@ export async function runCommand(
         `${run.id}: ${batch} images per step in micro-batches of ${microBatch} (${microBatchOption ? '--micro-batch' : `the whole batch needs about ${(wholeBatchMemory!.peakBytes / 2 ** 20).toFixed(0)} MiB, over the budget of ${(budgetBytes / 2 ** 20).toFixed(0)} MiB`}): gradients accumulated, one update per batch`,
       );
     print(`[${done}/${runs.length}] ${run.id}`);
-    const preset0 = datasetPreset(run.dataset);
-    const lr = preset.lr ?? preset0?.lr ?? 1e-4;
+    const lr = lrOf(run.dataset);
     const result = await trainRun({
       run,
       preset: preset.name,
+      identity: identityOf(run),
       data: d,
       build: () =>
         buildTrainable({
@@ -363,16 +467,25 @@ export async function runCommand(
       adapter: backend.adapter,
       progress,
       auc,
+      afterEpoch: hooks.afterEpoch && ((epoch) => hooks.afterEpoch!(run.id, epoch)),
     });
     atomicWriteFile(resultPath, `${JSON.stringify(result, null, 1)}\n`);
     new RunCheckpoints(join(out, 'checkpoints', run.id)).remove();
+    claims.release(run.id);
     print(
       `${run.id}: test AUC ${auc.of(result.test).toFixed(4)} (${auc.name}; best epoch ${result.best.epoch + 1}), ${result.timing.stepSeconds.toFixed(2)} s/step, ${(result.memory.runShapes.peakBytes / 2 ** 20).toFixed(1)} MiB`,
     );
   }
   // With a shared results folder, the shard that finishes last (every run of the grid has its
   // result) writes the table; before that a table would silently leave runs out.
+  claims.close();
   const unfinished = grid.filter((r) => !existsSync(join(runsDir(out), `${r.id}.json`))).length;
+  if (heldElsewhere.length && unfinished > 0) {
+    print(
+      `${heldElsewhere.length} run(s) were left to other processes working on ${out}: ${heldElsewhere.join(', ')}; the last to finish writes the table (or run fpt-bench table ${out} then)`,
+    );
+    return 0;
+  }
   if (shard && shard.count > 1 && unfinished > 0) {
     print(`${unfinished} run(s) of the grid have no result in ${out} yet (other shards).`);
     print(

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { decodeImage, type RgbImage } from './image';
+import { checkDeclaredSize, decodeImage, type RgbImage } from './image';
 
 /** The decoders the bench can use: libvips through sharp (default) or pure JavaScript. */
 export type DecoderName = 'sharp' | 'js';
@@ -21,6 +21,7 @@ export interface DecodeOptions {
  */
 export async function decodeFile(bytes: Uint8Array, source: string, options: DecodeOptions = {}): Promise<RgbImage> {
   if (bytes.length === 0) throw new Error(`${source}: zero-byte file`);
+  checkDeclaredSize(bytes, source);
   if ((options.decoder ?? 'sharp') === 'js') {
     const img = decodeImage(bytes, source);
     return options.maxSide && Math.max(img.width, img.height) > options.maxSide ? shrinkJs(img, options.maxSide) : img;

@@ -21,20 +21,71 @@ export interface FloatImage {
   data: Float32Array;
 }
 
-const MAX_PIXELS = 64 * 1024 * 1024;
+/**
+ * The most pixels a file may declare: sharp's default `limitInputPixels` (0x3FFF squared), so both
+ * decoders refuse the same files, and a small file declaring a huge image (a decompression bomb)
+ * is refused from its header, before anything is decoded or allocated.
+ */
+export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
+
+/**
+ * The width and height a JPEG (its first SOF marker) or PNG (IHDR) declares, read from the header
+ * alone; undefined when the header does not say (the decoder then reports the file).
+ */
+export function declaredSize(bytes: Uint8Array): { width: number; height: number } | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length >= 24 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47)
+    return { width: view.getUint32(16), height: view.getUint32(20) };
+  if (bytes[0] !== 0xff || bytes[1] !== 0xd8) return undefined;
+  for (let i = 2; i + 9 < bytes.length; ) {
+    if (bytes[i] !== 0xff) return undefined;
+    const marker = bytes[i + 1];
+    if (marker === 0xff) {
+      i++; // fill byte
+      continue;
+    }
+    // SOF0..SOF15 carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but do not.
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc)
+      return { height: view.getUint16(i + 5), width: view.getUint16(i + 7) };
+    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
+      i += 2;
+      continue;
+    }
+    i += 2 + view.getUint16(i + 2);
+  }
+  return undefined;
+}
+
+/**
+ * Refuses a file whose header declares more than {@link MAX_INPUT_PIXELS} pixels.
+ * @throws naming the file, its declared size and the limit
+ */
+export function checkDeclaredSize(bytes: Uint8Array, source: string): void {
+  const size = declaredSize(bytes);
+  if (size && size.width * size.height > MAX_INPUT_PIXELS)
+    throw new Error(
+      `${source}: the image declares ${size.width}x${size.height} pixels (${size.width * size.height}), over the limit of ${MAX_INPUT_PIXELS} (sharp's limitInputPixels); refused before decoding`,
+    );
+}
 
 /**
  * Decodes a JPEG or PNG (pure JavaScript: jpeg-js, pngjs) to RGB. Grayscale images come back with
  * the channel replicated; alpha is dropped.
  * @param bytes - the file's bytes
  * @param source - names the file in errors
- * @throws naming the file when it is neither JPEG nor PNG, or cannot be decoded
+ * @throws naming the file when it is neither JPEG nor PNG, declares more than {@link MAX_INPUT_PIXELS} pixels, or cannot be decoded
  */
 export function decodeImage(bytes: Uint8Array, source: string): RgbImage {
+  checkDeclaredSize(bytes, source);
   let rgba: { width: number; height: number; data: Uint8Array };
   try {
     if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-      rgba = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
+      rgba = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: true,
+        maxResolutionInMP: MAX_INPUT_PIXELS / 1e6,
+        maxMemoryUsageInMB: 1024,
+      });
     } else if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       rgba = { width: png.width, height: png.height, data: png.data };

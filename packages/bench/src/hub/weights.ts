@@ -17,7 +17,12 @@ export async function resolveWeights(
     if (!existsSync(spec)) throw new Error(`--weights: ${spec} does not exist (expected a .safetensors ViT checkpoint or hf:org/name)`);
     return { path: spec, source: spec };
   }
-  const [repo, revision = 'main'] = spec.slice(3).split('@');
+  const ref = spec.slice(3);
+  const at = ref.indexOf('@');
+  const repo = at < 0 ? ref : ref.slice(0, at);
+  const revision = at < 0 ? 'main' : ref.slice(at + 1);
+  if (at >= 0 && revision === '')
+    throw new Error(`--weights ${spec}: the revision after "@" is empty; give a branch, tag or commit, or leave out "@"`);
   const model = await hubDownload(repo, 'model.safetensors', revision, options);
   try {
     await hubDownload(repo, 'config.json', revision, options);

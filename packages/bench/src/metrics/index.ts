@@ -41,13 +41,17 @@ export interface LogitMetrics extends Metrics {
 /**
  * Computes {@link Metrics} from class probabilities; the prediction is the arg-max. F1, precision
  * and recall are the positive class's for two classes (scikit-learn's `average='binary'`), macro
- * otherwise.
+ * otherwise. A NaN among the probabilities (a model whose outputs are not finite) makes every
+ * metric NaN: no arg-max or rank is defined for it, and a normal-looking figure would hide the failure.
  * @param labels - true class per sample
  * @param probs - probabilities [N, C], row-major
  * @param classes - C
  */
 export function evaluate(labels: ArrayLike<number>, probs: ArrayLike<number>, classes: number): Metrics {
   const n = labels.length;
+  if (probs.length !== n * classes) throw new Error(`evaluate: probabilities hold ${probs.length} values, expected ${n} x ${classes}`);
+  for (let i = 0; i < probs.length; i++)
+    if (Number.isNaN(probs[i])) return { auc: NaN, kappa: NaN, accuracy: NaN, f1: NaN, precision: NaN, recall: NaN };
   const predictions = Array.from({ length: n }, (_, i) => {
     let best = 0;
     for (let c = 1; c < classes; c++) if (probs[i * classes + c] > probs[i * classes + best]) best = c;

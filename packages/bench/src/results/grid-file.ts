@@ -1,6 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWriteFile } from '@fpt/core/node';
+import { JsonChecker } from '../files/check';
+import { readJsonFile } from '../files/json';
 
 /** The grid-file format tag. */
 export const GRID_SCHEMA = 'fpt-bench-grid/1';
@@ -42,14 +44,10 @@ export function writeGridFile(dir: string, preset: string, runIds: string[]): vo
 export function readGridFile(dir: string): GridFile | undefined {
   const path = gridFilePath(dir);
   if (!existsSync(path)) return undefined;
-  let parsed: Partial<GridFile>;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
-  }
-  if (parsed.schema !== GRID_SCHEMA) throw new Error(`${path}: "schema" is ${JSON.stringify(parsed.schema)}, expected "${GRID_SCHEMA}"`);
-  if (!Array.isArray(parsed.runs) || parsed.runs.some((r) => typeof r !== 'string'))
-    throw new Error(`${path}: "runs" must be a list of run ids`);
-  return parsed as GridFile;
+  const c = new JsonChecker(path);
+  const parsed = c.obj(readJsonFile(path, `a grid file (${GRID_SCHEMA})`), '(root)');
+  if (parsed.schema !== GRID_SCHEMA) c.fail('schema', `is ${JSON.stringify(parsed.schema)}, expected "${GRID_SCHEMA}"`);
+  c.str(parsed.preset, 'preset');
+  c.strings(parsed.runs, 'runs');
+  return parsed as unknown as GridFile;
 }

@@ -1,9 +1,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { atomicWriteFile } from '@fpt/core/node';
+import { firstDifference } from '../files/difference';
 import { readGridFile, writeGridFile } from './grid-file';
-import { runsDir } from './load';
-import { validateRunResult, type RunResult } from './schema';
+import { readRunResult, runsDir } from './load';
+import type { RunResult } from './schema';
 
 /** One result file found in an input folder. */
 interface Found {
@@ -38,24 +39,6 @@ function outcome(r: RunResult): unknown {
   };
 }
 
-/** The first key path where two JSON values differ. */
-function firstDifference(a: unknown, b: unknown, path = ''): string | undefined {
-  if (a === b || (Number.isNaN(a) && Number.isNaN(b))) return undefined;
-  if (a && b && typeof a === 'object' && typeof b === 'object') {
-    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
-    for (const k of keys) {
-      const d = firstDifference(
-        (a as Record<string, unknown>)[k],
-        (b as Record<string, unknown>)[k],
-        Array.isArray(a) ? `${path}[${k}]` : path ? `${path}.${k}` : k,
-      );
-      if (d !== undefined) return d;
-    }
-    return undefined;
-  }
-  return path || '(root)';
-}
-
 function readFolder(dir: string): Found[] {
   const runs = runsDir(dir);
   if (!existsSync(runs)) throw new Error(`${dir}: no runs/ folder (expected the --out folder of fpt-bench run)`);
@@ -65,14 +48,7 @@ function readFolder(dir: string): Found[] {
     .map((f) => {
       const path = join(runs, f);
       const bytes = readFileSync(path, 'utf8');
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(bytes);
-      } catch (err) {
-        throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
-      }
-      const result = validateRunResult(parsed, path);
-      if (`${result.id}.json` !== f) throw new Error(`${path}: holds run "${result.id}", expected the file to be named ${result.id}.json`);
+      const result = readRunResult(path);
       return { path, bytes, result };
     });
 }

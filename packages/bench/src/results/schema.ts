@@ -1,6 +1,8 @@
 import type { GpuAdapterReport } from '@fpt/core';
 import type { AucConvention, LogitMetrics } from '../metrics/index';
 import type { StepMemoryExtrapolation } from '../memory/extrapolate';
+import type { RunIdentity } from '../run/identity';
+import { JsonChecker } from '../files/check';
 
 /**
  * The result-file format tag; bump it when a field changes meaning. 3: both AUC conventions
@@ -84,6 +86,11 @@ export interface RunResult {
   preset: string;
   /** Run seed. */
   seed: number;
+  /**
+   * Everything that changed the result (recipe, options, images, LPM weights, shrinking): a rerun
+   * with another identity neither skips nor resumes this run. Absent in files of older runners.
+   */
+  identity?: RunIdentity;
   /** The dataset as used. */
   dataset: {
     name: string;
@@ -165,6 +172,8 @@ export interface RunResult {
     peakBytes: number | null;
     /** Images per LPM pass, sized from that peak to the backend's budget (at most 16). */
     batchSize?: number;
+    /** `measured`: the LPM ran on an image and was measured; `cache hit`: every entry was computed by an earlier run. */
+    peakHow?: 'measured' | 'cache hit';
   } | null;
   /** Speed. */
   timing: { stepSeconds: number; imagesPerSecond: number; trainSeconds: number; evalSeconds: number; totalSeconds: number };
@@ -196,14 +205,11 @@ const METRIC_KEYS = ['auc', 'aucLogits', 'kappa', 'accuracy', 'f1', 'precision',
  * @throws naming the file and the first key at fault, with what was expected
  */
 export function validateRunResult(value: unknown, source: string): RunResult {
-  const fail = (key: string, what: string): never => {
-    throw new Error(`${source}: "${key}" ${what}`);
-  };
-  const obj = (v: unknown, key: string): Record<string, unknown> =>
-    v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(key, 'must be an object');
-  const num = (v: unknown, key: string) =>
-    typeof v === 'number' || v === null ? v : fail(key, `must be a number, got ${JSON.stringify(v)}`);
-  const str = (v: unknown, key: string) => (typeof v === 'string' ? v : fail(key, `must be a string, got ${JSON.stringify(v)}`));
+  const c = new JsonChecker(source);
+  const fail = c.fail.bind(c);
+  const obj = c.obj.bind(c);
+  const num = c.num.bind(c);
+  const str = c.str.bind(c);
   const metrics = (v: unknown, key: string) => {
     const m = obj(v, key);
     for (const k of METRIC_KEYS) num(m[k], `${key}.${k}`);
@@ -218,6 +224,7 @@ export function validateRunResult(value: unknown, source: string): RunResult {
   str(r.id, 'id');
   str(r.preset, 'preset');
   num(r.seed, 'seed');
+  if (r.identity !== undefined) str(obj(r.identity, 'identity').hash, 'identity.hash');
   const d = obj(r.dataset, 'dataset');
   str(d.name, 'dataset.name');
   if (!Array.isArray(d.classes) || d.classes.length < 2) fail('dataset.classes', 'must list at least two classes');
@@ -236,19 +243,13 @@ export function validateRunResult(value: unknown, source: string): RunResult {
   for (const k of ['learnable', 'total', 'sharePercent']) num(p[k], `parameters.${k}`);
   const mem = obj(r.memory, 'memory');
   num(obj(mem.runShapes, 'memory.runShapes').peakBytes, 'memory.runShapes.peakBytes');
-  num(obj(mem.fullFinetuneRunShapes, 'memory.fullFinetuneRunShapes').peakBytes, 'memory.fullFinetuneRunShapes.peakBytes');
+  checkStepMemory(c, mem.fullFinetuneRunShapes, 'memory.fullFinetuneRunShapes');
   for (const key of ['paperShapes', 'fullFinetunePaperShapes']) {
     if (mem[key] === null) {
       if (typeof mem.paperShapesNote !== 'string') fail('memory.paperShapesNote', `must say why memory.${key} is null`);
       continue;
     }
-    const rec = obj(mem[key], `memory.${key}`);
-    num(rec.peakBytes, `memory.${key}.peakBytes`);
-    if (rec.how !== 'measured' && rec.how !== 'extrapolated')
-      fail(`memory.${key}.how`, `must be "measured" or "extrapolated", got ${JSON.stringify(rec.how)}`);
-    num(obj(rec.parameters, `memory.${key}.parameters`).sharePercent, `memory.${key}.parameters.sharePercent`);
-    if (rec.how === 'extrapolated')
-      num(obj(rec.extrapolation, `memory.${key}.extrapolation`).predictedBytes, `memory.${key}.extrapolation.predictedBytes`);
+    checkPaperShapeMemory(c, mem[key], `memory.${key}`);
   }
   if (!Array.isArray(r.epochs) || r.epochs.length === 0) fail('epochs', 'must be a non-empty list');
   (r.epochs as unknown[]).forEach((e, i) => {
@@ -266,4 +267,66 @@ export function validateRunResult(value: unknown, source: string): RunResult {
   num(eff.pme, 'efficiency.pme');
   obj(r.timing, 'timing');
   return r as unknown as RunResult;
+}
+
+/**
+ * Checks a {@link StepMemoryExtrapolation} (a fit of step memory), naming `key` on failure.
+ * @returns the fit
+ */
+export function checkExtrapolation(c: JsonChecker, value: unknown, key: string): StepMemoryExtrapolation {
+  const ex = c.obj(value, key);
+  c.size(ex.predictedBytes, `${key}.predictedBytes`);
+  if (ex.coefficients !== undefined) {
+    const co = c.obj(ex.coefficients, `${key}.coefficients`);
+    for (const k of ['constant', 'perLayer', 'perImage', 'perImageLayer']) c.finite(co[k], `${key}.coefficients.${k}`);
+  }
+  if (ex.samples !== undefined) {
+    if (!Array.isArray(ex.samples)) c.fail(`${key}.samples`, 'must be a list of real steps');
+    (ex.samples as unknown[]).forEach((s, i) => c.size(c.obj(s, `${key}.samples[${i}]`).peakBytes, `${key}.samples[${i}].peakBytes`));
+  }
+  return ex as unknown as StepMemoryExtrapolation;
+}
+
+/**
+ * Checks a step-memory fit kept for planning (`memory-fits.json`): {@link checkExtrapolation} with
+ * the coefficients required, since every prediction is made from them.
+ * @returns the fit
+ */
+export function checkStepMemoryFit(c: JsonChecker, value: unknown, key: string): StepMemoryExtrapolation {
+  const ex = checkExtrapolation(c, value, key);
+  c.obj(ex.coefficients, `${key}.coefficients`);
+  return ex;
+}
+
+/** Checks the optional `extrapolation` of a memory record: required when `how` is `extrapolated`. */
+function checkRecordExtrapolation(c: JsonChecker, rec: Record<string, unknown>, how: string, key: string): void {
+  if (how === 'extrapolated' || (rec.extrapolation !== null && rec.extrapolation !== undefined))
+    checkExtrapolation(c, rec.extrapolation, `${key}.extrapolation`);
+}
+
+/**
+ * Checks a {@link StepMemoryRecord} (byte counts, `how`, the fit when extrapolated), naming `key` on failure.
+ * @returns the record
+ */
+export function checkStepMemory(c: JsonChecker, value: unknown, key: string): StepMemoryRecord {
+  const rec = c.obj(value, key);
+  c.size(rec.peakBytes, `${key}.peakBytes`);
+  c.size(rec.excludedBytes, `${key}.excludedBytes`);
+  checkRecordExtrapolation(c, rec, c.oneOf(rec.how, `${key}.how`, ['measured', 'extrapolated']), key);
+  return rec as unknown as StepMemoryRecord;
+}
+
+/**
+ * Checks a {@link PaperShapeMemoryRecord}, naming `key` on failure.
+ * @returns the record
+ */
+export function checkPaperShapeMemory(c: JsonChecker, value: unknown, key: string): PaperShapeMemoryRecord {
+  const rec = c.obj(value, key);
+  c.size(rec.peakBytes, `${key}.peakBytes`);
+  c.size(rec.excludedBytes, `${key}.excludedBytes`);
+  const how = c.oneOf(rec.how, `${key}.how`, ['measured', 'extrapolated']);
+  const params = c.obj(rec.parameters, `${key}.parameters`);
+  for (const k of ['learnable', 'total', 'sharePercent']) c.size(params[k], `${key}.parameters.${k}`);
+  checkRecordExtrapolation(c, rec, how, key);
+  return rec as unknown as PaperShapeMemoryRecord;
 }

@@ -1,13 +1,17 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AdamWState, TensorEntry, WritableTensor } from '@fpt/core';
+import type { AdamWState, SafetensorsFile, TensorEntry, WritableTensor } from '@fpt/core';
 import { atomicWriteFile, readSafetensorsFile, writeSafetensorsFile } from '@fpt/core/node';
 import type { EpochRecord, StepMemoryRecord } from '../results/schema';
+import { readJsonFile } from '../files/json';
+import { identityMismatch, type RunIdentity } from './identity';
 
 /** The JSON beside a run's checkpoint: everything besides the tensors. `state.json` is the commit point. */
 export interface CheckpointState {
   /** Format tag. */
   format: 'fpt-bench-checkpoint/1';
+  /** The identity of the run (options, data, LPM) that saved it; resuming needs an equal one. */
+  identity?: RunIdentity;
   /** Last finished epoch (0-based). */
   epoch: number;
   /** The weights + optimizer file of that epoch. */
@@ -40,18 +44,27 @@ export class RunCheckpoints {
     return join(this.dir, 'state.json');
   }
 
-  /** The last committed checkpoint, or undefined. */
+  /**
+   * The last committed checkpoint, or undefined. Its files are verified (data checksums, every
+   * weight and moment finite, the tensors `state.json` names present), and so is `best.safetensors`.
+   * @throws {@link DamagedCheckpointError} naming the file and what is wrong with it
+   */
   load(): { state: CheckpointState; model: Map<string, TensorEntry>; optimizer: AdamWState } | undefined {
     if (!existsSync(this.statePath)) return undefined;
-    const state = JSON.parse(readFileSync(this.statePath, 'utf8')) as CheckpointState;
+    const state = damaged(() => readJsonFile(this.statePath, 'a checkpoint state') as CheckpointState);
     if (state.format !== 'fpt-bench-checkpoint/1')
-      throw new Error(`${this.statePath}: "format" is ${JSON.stringify(state.format)}, expected "fpt-bench-checkpoint/1"`);
-    const file = readSafetensorsFile(join(this.dir, state.file));
+      throw new DamagedCheckpointError(`${this.statePath}: "format" is ${JSON.stringify(state.format)}, expected "fpt-bench-checkpoint/1"`);
+    const path = join(this.dir, String(state.file));
+    const file = verifiedFile(path);
     const model = new Map<string, TensorEntry>();
     for (const [name, e] of file.entries()) if (name.startsWith('model.')) model.set(name.slice(6), e);
-    const moments = state.optimizer.hasMoments.map((has, i) =>
-      has ? { m: file.get(`optim.m.${i}`).data as Float32Array, v: file.get(`optim.v.${i}`).data as Float32Array } : null,
-    );
+    const moments = state.optimizer.hasMoments.map((has, i) => {
+      if (!has) return null;
+      if (!file.has(`optim.m.${i}`) || !file.has(`optim.v.${i}`))
+        throw new DamagedCheckpointError(`${path}: AdamW moments optim.m.${i}/optim.v.${i} are missing, expected by ${this.statePath}`);
+      return { m: file.get(`optim.m.${i}`).data as Float32Array, v: file.get(`optim.v.${i}`).data as Float32Array };
+    });
+    if (state.best.epoch >= 0) verifiedFile(this.bestPath);
     return { state, model, optimizer: { step: state.optimizer.iterations, learningRate: state.optimizer.learningRate, moments } };
   }
 
@@ -67,8 +80,8 @@ export class RunCheckpoints {
       tensors[`optim.m.${i}`] = { dtype: 'float32', shape, data: slot.m };
       tensors[`optim.v.${i}`] = { dtype: 'float32', shape, data: slot.v };
     });
-    writeSafetensorsFile(join(this.dir, file), tensors, { metadata: { format: 'fpt-bench-checkpoint/1' } });
-    const previous = existsSync(this.statePath) ? (JSON.parse(readFileSync(this.statePath, 'utf8')) as CheckpointState).file : undefined;
+    writeSafetensorsFile(join(this.dir, file), tensors, { metadata: { format: 'fpt-bench-checkpoint/1' }, checksum: true });
+    const previous = existsSync(this.statePath) ? (readJsonFile(this.statePath, 'a checkpoint state') as CheckpointState).file : undefined;
     const full: CheckpointState = {
       format: 'fpt-bench-checkpoint/1',
       file,
@@ -79,20 +92,67 @@ export class RunCheckpoints {
     if (previous && previous !== file) rmSync(join(this.dir, previous), { force: true });
   }
 
+  /**
+   * Why the committed checkpoint (if any) cannot be resumed by a run of `identity`, naming the
+   * option that differs; undefined when there is none or it matches.
+   */
+  identityMismatch(identity: RunIdentity, method: string): string | undefined {
+    if (!existsSync(this.statePath)) return undefined;
+    let state: CheckpointState;
+    try {
+      state = readJsonFile(this.statePath, 'a checkpoint state') as CheckpointState;
+    } catch {
+      return undefined; // damaged: the run finds out when it loads it, and starts over
+    }
+    return identityMismatch(state.identity, identity, method);
+  }
+
+  private get bestPath(): string {
+    return join(this.dir, 'best.safetensors');
+  }
+
   /** Saves the best weights so far. */
   saveBest(model: Record<string, WritableTensor>): void {
     mkdirSync(this.dir, { recursive: true });
-    writeSafetensorsFile(join(this.dir, 'best.safetensors'), model, { metadata: { format: 'fpt-bench-best/1' } });
+    writeSafetensorsFile(this.bestPath, model, { metadata: { format: 'fpt-bench-best/1' }, checksum: true });
   }
 
-  /** The best weights. */
+  /**
+   * The best weights, verified as {@link RunCheckpoints.load} verifies.
+   * @throws {@link DamagedCheckpointError} naming the file
+   */
   loadBest(): Map<string, TensorEntry> {
-    const file = readSafetensorsFile(join(this.dir, 'best.safetensors'));
-    return new Map(file.entries());
+    return new Map(verifiedFile(this.bestPath).entries());
   }
 
   /** Removes the folder (after the run's result is written). */
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A checkpoint file that cannot be used: unreadable, not matching its checksum, or holding NaN/Inf. */
+export class DamagedCheckpointError extends Error {
+  override name = 'DamagedCheckpointError';
+}
+
+/** Runs a read; any failure becomes a {@link DamagedCheckpointError} with the same message. */
+function damaged<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw err instanceof DamagedCheckpointError ? err : new DamagedCheckpointError((err as Error).message);
+  }
+}
+
+/** Reads a checkpoint file, verifying its data checksum and that every float value is finite. */
+function verifiedFile(path: string): SafetensorsFile {
+  const file = damaged(() => readSafetensorsFile(path, { verifyChecksum: true }));
+  for (const [name, e] of file.entries()) {
+    if (!(e.data instanceof Float32Array)) continue;
+    const bad = e.data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0)
+      throw new DamagedCheckpointError(`${path}: tensor "${name}" holds ${e.data[bad]} at index ${bad}; expected finite values`);
+  }
+  return file;
 }

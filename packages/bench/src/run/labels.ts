@@ -7,6 +7,8 @@ export const METHOD_LABELS: Record<string, string> = {
   fpt: 'FPT',
   'fpt-plus': 'FPT+',
   linear: 'Linear probe',
+  dora: 'DoRA',
+  ia3: '(IA)³',
 };
 
 /** The label of a method: its paper name, else its CLI name. */

@@ -1,7 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { SafetensorsFile } from '@fpt/core';
 import { readSafetensorsFile } from '@fpt/core/node';
+import { JsonChecker } from '../files/check';
+import { readJsonFile } from '../files/json';
 import { createVit, detectNaming, loadVitWeights, vitConfig, type VitConfig, type VitModel } from '@fpt/backbone-vit';
 
 /** Where the frozen LPM (and the baselines' backbone) comes from. */
@@ -60,7 +62,7 @@ export function vitConfigFromCheckpoint(path: string, file: SafetensorsFile = re
   const headName = naming === 'hf' ? 'classifier.weight' : 'head.weight';
   const numClasses = names.includes(headName) ? file.get(headName).shape[0] : 0;
   const cfgPath = join(dirname(path), 'config.json');
-  const hf = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, number>) : {};
+  const hf = existsSync(cfgPath) ? hfConfig(cfgPath) : {};
   return vitConfig({
     hiddenSize,
     numLayers,
@@ -73,4 +75,13 @@ export function vitConfigFromCheckpoint(path: string, file: SafetensorsFile = re
     layerNormEps: hf.layer_norm_eps ?? (naming === 'hf' ? 1e-12 : 1e-6),
     posEmbedResample: naming,
   });
+}
+
+/** The fields of a Hugging Face `config.json` the LPM reads, checked by type. */
+function hfConfig(path: string): { num_attention_heads?: number; layer_norm_eps?: number } {
+  const c = new JsonChecker(path);
+  const cfg = c.obj(readJsonFile(path, 'a Hugging Face config.json (beside --weights)'), '(root)');
+  if (cfg.num_attention_heads !== undefined) c.size(cfg.num_attention_heads, 'num_attention_heads');
+  if (cfg.layer_norm_eps !== undefined) c.size(cfg.layer_norm_eps, 'layer_norm_eps');
+  return cfg as { num_attention_heads?: number; layer_norm_eps?: number };
 }

@@ -1,5 +1,6 @@
 import type { Method, VitConfig } from '@fpt/backbone-vit';
 import { extrapolateStepMemory, predictStepMemory, type StepMemoryExtrapolation } from '../memory/extrapolate';
+import { checkStepMemoryFit } from '../results/schema';
 import { MeasurementFile } from './measurements';
 
 /** What a step-memory fit depends on besides the method: the LPM, its input, the head. */
@@ -33,7 +34,7 @@ export class StepMemoryFits {
     private readonly budgetBytes: number,
     private readonly log: (line: string) => void = () => {},
   ) {
-    this.file = new MeasurementFile(path);
+    this.file = new MeasurementFile(path, checkStepMemoryFit);
   }
 
   /**

@@ -4,8 +4,8 @@ import cliProgress from 'cli-progress';
 export interface ProgressBar {
   /** Sets the count done, with an optional short status. */
   update(done: number, info?: string): void;
-  /** Ends the phase. */
-  stop(): void;
+  /** Ends the phase; `failed` says why it ended without finishing (no "done" is printed then). */
+  stop(failed?: string): void;
 }
 
 /** Makes progress bars: cli-progress with ETA on a terminal, plain lines (start, every ~25 %, end) otherwise. */
@@ -58,7 +58,8 @@ export function createProgress(tty = Boolean(process.stdout.isTTY), print: (line
             while (done / total >= nextMark) nextMark += 0.25;
           }
         },
-        stop() {
+        stop(failed) {
+          if (failed) return print(`${label}: ${failed} after ${((performance.now() - started) / 1000).toFixed(1)} s`);
           print(`${label}: done in ${((performance.now() - started) / 1000).toFixed(1)} s${last ? ` ${last}` : ''}`);
         },
       };

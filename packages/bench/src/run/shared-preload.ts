@@ -3,12 +3,11 @@
 // economical: measured with two shards of a tiny grid started together on one cache, 16 of 37
 // entries were computed by both. Here each entry is claimed first (a claim file created with
 // O_EXCL, which NFS v3+ and local filesystems make atomic), so every entry is computed once.
-import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Worker } from 'node:worker_threads';
 import { preloadAsync, sha256Hex, type KvCache, type PreloadItem, type PreloadOptions } from '@fpt/fpt-plus/node';
 import type { FptModel } from '@fpt/fpt-plus';
+import { heartbeat, isStale, tryClaim } from './claims';
 
 /** Options of {@link sharedPreload}. */
 export interface SharedPreloadOptions extends PreloadOptions {
@@ -18,65 +17,6 @@ export interface SharedPreloadOptions extends PreloadOptions {
   heartbeatMs?: number;
   /** How long to sleep between looks at entries other processes hold. Default 200 ms. */
   pollMs?: number;
-}
-
-/** What a claim file holds: who claimed the entry. */
-interface ClaimOwner {
-  host: string;
-  pid: number;
-}
-
-/** Whether a claim's holder is gone: on this host its process has exited; anywhere, it stopped refreshing. */
-function isStale(path: string, staleMs: number): boolean {
-  let owner: ClaimOwner;
-  let age: number;
-  try {
-    owner = JSON.parse(readFileSync(path, 'utf8')) as ClaimOwner;
-    age = Date.now() - statSync(path).mtimeMs;
-  } catch {
-    // Released between our looks, or caught half-written: not stale, look again later.
-    return false;
-  }
-  if (age > staleMs) return true;
-  if (owner.host !== hostname()) return false;
-  try {
-    process.kill(owner.pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
-/** Creates the claim file; false when another process holds it. */
-function tryClaim(path: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(path, 'wx');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw new Error(`cannot create the cache claim ${path}: ${(err as Error).message}`);
-  }
-  writeSync(fd, JSON.stringify({ host: hostname(), pid: process.pid } satisfies ClaimOwner));
-  closeSync(fd);
-  return true;
-}
-
-/** A worker thread that touches the claims this process holds while the main thread computes. */
-function heartbeat(intervalMs: number): { hold: (paths: string[]) => void; release: (paths: string[]) => void; stop: () => void } {
-  const worker = new Worker(
-    `const { parentPort } = require('node:worker_threads');
-     const { utimesSync } = require('node:fs');
-     const held = new Set();
-     parentPort.on('message', (m) => { for (const p of m.hold ?? []) held.add(p); for (const p of m.release ?? []) held.delete(p); });
-     setInterval(() => { const t = new Date(); for (const p of held) { try { utimesSync(p, t, t); } catch {} } }, ${intervalMs});`,
-    { eval: true },
-  );
-  worker.unref();
-  return {
-    hold: (paths) => worker.postMessage({ hold: paths }),
-    release: (paths) => worker.postMessage({ release: paths }),
-    stop: () => void worker.terminate(),
-  };
 }
 
 /**
@@ -108,12 +48,16 @@ export async function sharedPreload(
       const waiting: number[] = [];
       for (const i of pending) {
         const h = hashes[i];
-        if (existsSync(cache.pathOf(h))) continue;
+        if (existsSync(cache.pathOf(h))) {
+          // A holder killed after writing the entry leaves its claim behind: remove it once stale.
+          if (existsSync(claimOf(h)) && isStale(claimOf(h), staleMs)) rmSync(claimOf(h), { force: true });
+          continue;
+        }
         if (mine.length >= batchSize) {
           waiting.push(i);
           continue;
         }
-        if (!tryClaim(claimOf(h))) {
+        if (!tryClaim(claimOf(h), 'cache claim')) {
           if (isStale(claimOf(h), staleMs)) rmSync(claimOf(h), { force: true });
           waiting.push(i);
           continue;

@@ -5,9 +5,10 @@ import type { Split } from '../data/image-folder';
 import { evaluateLogits, LOGIT_AUC, ppe, pme, type AucConvention, type LogitMetrics } from '../metrics/index';
 import type { EpochRecord, PaperShapeMemoryRecord, RunResult, StepMemoryRecord } from '../results/schema';
 import { RUN_SCHEMA } from '../results/schema';
-import { RunCheckpoints } from './checkpoint';
+import { DamagedCheckpointError, RunCheckpoints } from './checkpoint';
 import { environment } from './environment';
 import type { GridRun } from './grid';
+import { identityMismatch, type RunIdentity } from './identity';
 import { methodLabel } from './labels';
 import { isPretrained, type LpmSpec } from './lpm';
 import { Augmenter, epochOrder, splitEvalPixels, stackPixels } from './pipeline';
@@ -24,6 +25,8 @@ export interface RunSpec {
   run: GridRun;
   /** Preset name (recorded). */
   preset: string;
+  /** Everything that changes the result: recorded in the result and the checkpoints, checked on resume. */
+  identity: RunIdentity;
   /** The dataset, decoded. */
   data: PreparedDataset;
   /** Builds the method (a fresh LPM inside). */
@@ -193,6 +196,8 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         invalid: probe.invalid + rest.invalid,
         seconds: probe.seconds + rest.seconds,
         peakBytes: probe.peakBytes,
+        // Null only when no image needed the LPM: every entry was cached by an earlier run.
+        peakHow: probe.peakBytes === null ? ('cache hit' as const) : ('measured' as const),
         batchSize,
       };
     }
@@ -209,7 +214,21 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
     let seconds = { train: 0, eval: 0, steps: 0, stepCount: 0 };
     let startEpoch = 0;
     let resumedFromEpoch: number | null = null;
-    const saved = ckpt.load();
+    let saved: ReturnType<RunCheckpoints['load']>;
+    try {
+      saved = ckpt.load();
+    } catch (err) {
+      if (!(err instanceof DamagedCheckpointError)) throw err;
+      // A damaged checkpoint is never used: the run starts over (the only intact state left).
+      progress.log(`${run.id}: the checkpoint is damaged (${err.message}); starting this run over from epoch 1`);
+      ckpt.remove();
+      saved = undefined;
+    }
+    const mismatch = saved && identityMismatch(saved.state.identity, spec.identity, run.method);
+    if (mismatch)
+      throw new Error(
+        `${spec.checkpointDir}: the checkpoint was saved by another command: ${mismatch}; rerun with the same options to resume, or delete ${spec.checkpointDir} to start this run over`,
+      );
     if (saved) {
       const savedAuc = saved.state.auc ?? 'probabilities';
       if (savedAuc !== auc.name)
@@ -292,6 +311,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         seconds.eval += (performance.now() - evalStart) / 1000;
         seconds.train += trainSeconds;
         history.push({ epoch, trainLoss: lossSum / stepsPerEpoch, lr: optimizer.learningRate, val, trainSeconds });
+        // The official rule; a NaN AUC (outputs not finite) is never kept.
         const kept = selectEpoch(auc.of(val), best.valAuc);
         if (kept !== undefined) {
           best = { epoch, valAuc: kept };
@@ -300,11 +320,19 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         progress.log(
           `${run.id} epoch ${epoch + 1}/${spec.epochs}: train loss ${(lossSum / stepsPerEpoch).toFixed(4)}, val AUC ${auc.of(val).toFixed(4)} (${auc.name})${best.epoch === epoch ? ' (best)' : ''}`,
         );
-        ckpt.save({ epoch, history, best, memory, seconds, auc: auc.name }, await t.saveState(), await optimizer.stateAsync());
+        ckpt.save(
+          { identity: spec.identity, epoch, history, best, memory, seconds, auc: auc.name },
+          await t.saveState(),
+          await optimizer.stateAsync(),
+        );
         spec.afterEpoch?.(epoch);
       }
+      if (history.every((e) => Number.isNaN(auc.of(e.val))))
+        throw new Error(
+          `${run.id}: the validation AUC was NaN after every epoch (the model's outputs are not finite); no checkpoint can be tested`,
+        );
       // The official code tests the final weights and the best-validation ones; the table keeps the
-      // latter. With no epoch kept (a NaN validation AUC every epoch) both are the final weights.
+      // latter. With no epoch kept (no validation AUC above 0) both are the final weights.
       const evalStart = performance.now();
       const evaluateTest = () =>
         guardMemory(`${run.id}: evaluation in batches of ${spec.microBatch} at ${t.pixelSize}x${t.pixelSize}`, spec.budgetBytes, () =>
@@ -326,6 +354,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         id: run.id,
         preset: spec.preset,
         seed: run.seed,
+        identity: spec.identity,
         dataset: {
           name: data.name,
           classes: data.classes,

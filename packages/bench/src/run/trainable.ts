@@ -2,7 +2,7 @@
 // parameters, its saved state and its key/value preloading. Everything else in the bench is
 // method-agnostic and goes through `Trainable`. Built on the one method contract (`adapt`).
 import * as tf from '@tensorflow/tfjs-core';
-import { configFromStrings, type TensorEntry, type WritableTensor } from '@fpt/core';
+import { configFromStrings, loadParameters, type TensorEntry, type WritableTensor } from '@fpt/core';
 import { adapt, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
 import { fptPart } from '@fpt/fpt-plus';
 import { featureFingerprintAsync, KvCache, kvShape, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
@@ -131,14 +131,18 @@ async function stateOf(named: Array<{ name: string; variable: tf.Variable }>): P
 }
 
 function loadInto(named: Array<{ name: string; variable: tf.Variable }>, tensors: Map<string, TensorEntry>): void {
-  for (const { name, variable } of named) {
-    const e = tensors.get(name);
-    if (!e) throw new Error(`saved state has no tensor "${name}"`);
-    if (e.shape.join(',') !== variable.shape.join(','))
-      throw new Error(`saved state "${name}" has shape [${e.shape}], expected [${variable.shape}]`);
+  // Core's one load path (the checks of Module.loadState: every key, shape, finite values), only for
+  // the keys this model has: a checkpoint also holds the optimizer's moments.
+  const values = new Map<string, tf.Tensor>();
+  try {
+    for (const { name } of named) {
+      const e = tensors.get(name);
+      if (e) values.set(name, tf.tensor(e.data as Float32Array, e.shape, 'float32'));
+    }
+    loadParameters(named, values, { label: 'saved state' });
+  } finally {
+    tf.dispose([...values.values()]);
   }
-  for (const { name, variable } of named)
-    tf.tidy(() => variable.assign(tf.tensor(tensors.get(name)!.data as Float32Array, variable.shape, 'float32')));
 }
 
 /**

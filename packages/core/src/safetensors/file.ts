@@ -14,8 +14,24 @@ import {
   type Stats,
 } from 'node:fs';
 import { dirname } from 'node:path';
+import { crc32, DATA_CHECKSUM_KEY, DATA_CHECKSUM_PLACEHOLDER, fillDataChecksum, formatCrc32 } from './checksum';
 import { readSafetensorsFrom, SafetensorsError, type SafetensorsFile } from './read';
 import { writeSafetensors, type WritableTensor, type WriteOptions } from './write';
+
+/** Options of {@link readSafetensorsFile}. */
+export interface ReadFileOptions {
+  /**
+   * Require a data checksum in the metadata (see {@link writeSafetensorsFile}'s `checksum`) and
+   * verify it: a file without one, or whose data does not match it, is refused naming the file.
+   */
+  verifyChecksum?: boolean;
+}
+
+/** Options of {@link writeSafetensorsFile}. */
+export interface WriteFileOptions extends WriteOptions {
+  /** Store a CRC-32 of the data section in the metadata (`checksum`), for {@link ReadFileOptions.verifyChecksum}. */
+  checksum?: boolean;
+}
 
 /**
  * Writes a file atomically: readers see either the old content or the new, never a partial file.
@@ -75,11 +91,12 @@ function syncFolder(dir: string): void {
  * is refused at once), and it is read piece by piece: the prefix, the header, then one tensor at a
  * time, so memory stays bounded by the largest tensor whatever the file claims.
  * @param path - the file; errors name it as their source
+ * @param options - whether to verify the data checksum
  * @returns the decoded file
  * @throws SafetensorsError naming the path when the file cannot be read (missing, say), is not a
  *   regular file, or is invalid
  */
-export function readSafetensorsFile(path: string): SafetensorsFile {
+export function readSafetensorsFile(path: string, options: ReadFileOptions = {}): SafetensorsFile {
   const fail = (message: string) => new SafetensorsError(path, message);
   let stats: Stats;
   try {
@@ -100,7 +117,7 @@ export function readSafetensorsFile(path: string): SafetensorsFile {
     const opened = fstatSync(fd);
     if (!opened.isFile()) throw fail(`is ${fileKind(opened)}, not a regular file; expected a safetensors file`);
     const size = opened.size;
-    return readSafetensorsFrom(path, size, (offset, length) => {
+    const file = readSafetensorsFrom(path, size, (offset, length) => {
       if (offset + length > size) throw fail(`asked for bytes [${offset}, ${offset + length}) of a ${size}-byte file`);
       const bytes = new Uint8Array(length);
       for (let done = 0; done < length; ) {
@@ -110,9 +127,30 @@ export function readSafetensorsFile(path: string): SafetensorsFile {
       }
       return { bytes, owned: true };
     });
+    if (options.verifyChecksum) verifyDataChecksum(fd, size, file, fail);
+    return file;
   } finally {
     closeSync(fd);
   }
+}
+
+/** Streams a file's data section through CRC-32 and compares it with the checksum its metadata holds. */
+function verifyDataChecksum(fd: number, size: number, file: SafetensorsFile, fail: (m: string) => SafetensorsError): void {
+  const want = file.metadata[DATA_CHECKSUM_KEY];
+  if (want === undefined) throw fail(`has no data checksum in its metadata ("${DATA_CHECKSUM_KEY}"), expected a file written with one`);
+  const prefix = new Uint8Array(8);
+  readSync(fd, prefix, 0, 8, 0);
+  let pos = 8 + Number(new DataView(prefix.buffer).getBigUint64(0, true));
+  const buf = new Uint8Array(Math.min(1 << 20, Math.max(1, size - pos)));
+  let crc = 0;
+  while (pos < size) {
+    const got = readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos);
+    if (got === 0) throw fail(`file ended at byte ${pos} while ${size} bytes were expected (it changed while being read)`);
+    crc = crc32(buf.subarray(0, got), crc);
+    pos += got;
+  }
+  const found = formatCrc32(crc);
+  if (found !== want) throw fail(`data checksum is ${found}, the header says ${want}: the file is damaged`);
 }
 
 /** What a non-regular file is, for error messages. */
@@ -130,12 +168,19 @@ function fileKind(s: Stats): string {
  * {@link atomicWriteFile}). Serialisation happens first, so invalid tensors leave the disk untouched.
  * @param path - the target file
  * @param tensors - tensors by name, written in this order
- * @param options - metadata, half precision
+ * @param options - metadata, half precision, data checksum
  */
 export function writeSafetensorsFile(
   path: string,
   tensors: Record<string, WritableTensor> | Map<string, WritableTensor>,
-  options: WriteOptions = {},
+  options: WriteFileOptions = {},
 ): void {
-  atomicWriteFile(path, writeSafetensors(tensors, options));
+  const { checksum, ...write } = options;
+  if (!checksum) {
+    atomicWriteFile(path, writeSafetensors(tensors, write));
+    return;
+  }
+  const bytes = writeSafetensors(tensors, { ...write, metadata: { ...write.metadata, [DATA_CHECKSUM_KEY]: DATA_CHECKSUM_PLACEHOLDER } });
+  fillDataChecksum(bytes);
+  atomicWriteFile(path, bytes);
 }
