@@ -128,7 +128,8 @@ describe('trainRun: selection and the two tested checkpoints', () => {
 
   it('a checkpoint selected by one convention does not resume under the other', async () => {
     const dir = join(root, 'switch');
-    await trainRun(spec(1, LOGIT_AUC, dir));
+    // The same run (its identity: recipe, options, data) but the other convention.
+    await trainRun(spec(2, LOGIT_AUC, dir));
     await expect(trainRun(spec(2, PROBABILITY_AUC, dir))).rejects.toThrow(
       'this checkpoint selected epochs by the AUC on logits, the run asks for probabilities; rerun with --auc logits',
     );
