@@ -3,16 +3,16 @@
 // micro-batches where the whole batch does not fit WASM's heap, and of an evaluation forward pass
 // per image; FPT+/FPT train from cached keys/values (random ones here: the step does not run the
 // LPM), and their preload (one LPM forward per image) is timed per image too.
-// Usage: node scripts/paper-step-time.mjs [methods, default full,vpt-deep,adapter-houlsby,lora,linear,fpt,fpt-plus] [fits.json]
+// Usage: node packages/bench/scripts/paper-step-time.mjs [methods, default full,vpt-deep,adapter-houlsby,lora,linear,fpt,fpt-plus] [fits.json] [classes, default 5]
 // (after `pnpm exec turbo run build --filter=@fpt/bench...`). A fits file written by a paper-preset
 // run (`<out>/memory-fits.json`) saves the step-memory fits; without one they are made here.
 import { loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, selectBackend, trainStep } from '../packages/core/dist/index.js';
-import { enableFastKernels, describeKernels } from '../packages/kernels/dist/index.js';
-import { adapt, createVit, trainingContext, vitB16Hf384 } from '../packages/backbone-vit/dist/index.js';
-import { fptPart } from '../packages/fpt-plus/dist/index.js';
-import { cliMethod, microBatches, planMicroBatch, setsForLpm, stepMemoryBudget, StepMemoryFits } from '../packages/bench/dist/index.js';
+import { AdamW, selectBackend, trainStep } from '@fpt/core';
+import { enableFastKernels, describeKernels } from '@fpt/kernels';
+import { adapt, createVit, trainingContext, vitB16Hf384 } from '@fpt/backbone-vit';
+import { fptPart } from '@fpt/fpt-plus';
+import { cliMethod, microBatches, planMicroBatch, setsForLpm, stepMemoryBudget, StepMemoryFits } from '../dist/index.js';
 
 tf.enableProdMode();
 const methods = (process.argv[2] ?? 'full,vpt-deep,adapter-houlsby,lora,linear,fpt,fpt-plus').split(',');
@@ -21,7 +21,7 @@ const backend = await selectBackend('wasm', (p) => import(p));
 console.log(`backend ${backend.backend}, kernels: ${describeKernels(enableFastKernels(backend.active))}`);
 const budget = stepMemoryBudget(backend.heapLimitBytes);
 const lpm = vitB16Hf384();
-const [B, S, C] = [16, 512, 5];
+const [B, S, C] = [16, 512, Number(process.argv[4] ?? 5)];
 const fits = new StepMemoryFits(fitsPath, backend.backend, budget, () => {});
 const sec = (t0) => (performance.now() - t0) / 1000;
 for (const name of methods) {
