@@ -192,13 +192,15 @@ function* stepBody(lossFn: StepLoss, optimizer: AdamW, options: TrainStepOptions
         }
       }
     }
-    // The optimizer's order, as a single step's gradients come.
-    const ordered = new Map<tf.Variable, tf.Tensor>();
+    // The optimizer's order, as a single step's gradients come (a Map iterates in insertion order).
     for (const v of optimizer.variables) {
       const g = gradMap.get(v);
-      if (g) ordered.set(v, g);
+      if (g) {
+        gradMap.delete(v);
+        gradMap.set(v, g);
+      }
     }
-    const normTensor = globalGradNormTensor(ordered.values());
+    const normTensor = globalGradNormTensor(gradMap.values());
     let gradNorm: number;
     try {
       gradNorm = (yield normTensor)[0] as number;
@@ -214,14 +216,13 @@ function* stepBody(lossFn: StepLoss, optimizer: AdamW, options: TrainStepOptions
       // take twice their size.
       const coef = Math.min(1, options.clipNorm / (gradNorm + 1e-6));
       if (coef < 1) {
-        for (const [v, g] of ordered) {
-          ordered.set(v, tf.mul(g, coef));
-          gradMap.set(v, ordered.get(v)!);
+        for (const [v, g] of gradMap) {
+          gradMap.set(v, tf.mul(g, coef));
           g.dispose();
         }
       }
     }
-    optimizer.step(ordered);
+    optimizer.step(gradMap);
     return { loss, gradNorm, skipped: false, microBatches: parts.length };
   } finally {
     for (const g of gradMap.values()) g.dispose();
