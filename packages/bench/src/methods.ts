@@ -1,90 +1,43 @@
 // The CLI edge: the only place where method names become method objects for the bench
-// (`--method lora --set rank=16`). Libraries take typed factories; this maps names and `--set`
-// strings onto them.
-import { configFromStrings, type OptionValue } from '@fpt/core';
-import { MethodRegistry, type Method, type MethodFactory } from '@fpt/backbone-vit';
+// (`--methods lora --set lora.rank=16`). Libraries take typed factories; the registry maps names and
+// `--set` strings onto them (dotted keys for nested options: `fpt-plus.side.hiddenSize=128`).
+import { MethodRegistry, type Method } from '@fpt/backbone-vit';
 import { registerBaselines } from '@fpt/baselines';
-import { fptPlus, fptV1, registerFpt, type FptOptions } from '@fpt/fpt-plus';
-import { getSelector } from '@fpt/token-select';
+import { registerFpt } from '@fpt/fpt-plus';
 
-/** Every method by name: re-creates saved methods (`loadAdapted`) and parses `--set` for the baselines. */
-export const METHOD_REGISTRY: MethodRegistry = registerFpt(registerBaselines(new MethodRegistry()));
+/**
+ * Every method by name, FPT+ and FPT first, then the baselines: parses `--set` strings and
+ * re-creates saved methods (`loadAdapted`). The one path from names and strings to methods.
+ */
+export const METHOD_REGISTRY: MethodRegistry = registerBaselines(registerFpt(new MethodRegistry()));
 
-/** A method as the command line knows it: flat options with typed defaults, parsed into the typed config. */
+/** A method as the command line knows it: its registered factory's name, listing and defaults. */
 export interface CliMethod {
   /** CLI name. */
   name: string;
   /** One line for listings. */
   description: string;
-  /** Option defaults; their types drive `--set` parsing. */
-  defaults: Record<string, OptionValue>;
+  /** Option defaults (the factory's, plain data; `null` where derived from the LPM when attached). */
+  defaults: Readonly<object>;
   /**
-   * Makes the method from `--set key=value` strings.
+   * Makes the method from `--set key=value` strings (see `MethodRegistry.fromStrings`).
    * @throws naming the option and what it accepts
    */
   make(sets: Record<string, string>): Method;
 }
 
-/** FPT's options on the command line: the nested options flattened. */
-function fptCli(factory: MethodFactory<FptOptions>): CliMethod {
-  const d = factory.defaults;
-  const defaults = {
-    inputSize: d.inputSize,
-    layers: [] as string[],
-    criterion: d.selector.fingerprint.name,
-    selectorSeed: 0,
-    ratio: d.ratio,
-    prompts: d.prompts,
-    dropout: d.dropout,
-    sideWidth: d.side.hiddenSize ?? 96,
-    sideImage: d.side.imageSize ?? 128,
-    sideMethods: [] as string[],
-    seed: d.seed,
-  };
-  return {
-    name: factory.methodName,
-    description: factory.description,
-    defaults,
-    make(sets) {
-      const o = configFromStrings(defaults, sets, factory.methodName);
-      const layers = o.layers.map((s) => {
-        if (!/^\d+$/.test(s))
-          throw new Error(`${factory.methodName}: option "layers" expects comma-separated layer indices, got "${o.layers.join(',')}"`);
-        return Number(s);
-      });
-      return factory({
-        inputSize: o.inputSize,
-        layers,
-        selector: getSelector(o.criterion, o.selectorSeed),
-        ratio: o.ratio,
-        prompts: o.prompts,
-        dropout: o.dropout,
-        side: {
-          hiddenSize: o.sideWidth,
-          imageSize: o.sideImage,
-          mlpDim: 4 * o.sideWidth,
-          ...(layers.length ? { numLayers: layers.length } : {}),
-        },
-        sideMethods: o.sideMethods.map((name) => METHOD_REGISTRY.fromStrings(name, {})),
-        seed: o.seed,
-      });
-    },
-  };
-}
-
-function baselineCli(name: string): CliMethod {
-  const factory = METHOD_REGISTRY.get(name);
-  return {
-    name,
-    description: factory.description,
-    defaults: factory.defaults as Record<string, OptionValue>,
-    make: (sets) => METHOD_REGISTRY.fromStrings(name, sets),
-  };
-}
-
 /** Every method the bench knows, by CLI name: FPT+, FPT, then the baselines. */
 export const CLI_METHODS: ReadonlyMap<string, CliMethod> = new Map(
-  [fptCli(fptPlus), fptCli(fptV1), ...registerBaselines(new MethodRegistry()).names().map(baselineCli)].map((m) => [m.name, m]),
+  METHOD_REGISTRY.names().map((name) => {
+    const factory = METHOD_REGISTRY.get(name);
+    const method: CliMethod = {
+      name,
+      description: factory.description,
+      defaults: factory.defaults,
+      make: (sets) => METHOD_REGISTRY.fromStrings(name, sets),
+    };
+    return [name, method];
+  }),
 );
 
 /**

@@ -227,7 +227,8 @@ describe('fpt-bench run', () => {
     // Small stand-ins for the paper's shapes (deep enough to extrapolate); the protocol is the same.
     const paperShapes = (numClasses: number) => ({
       lpm: vitConfig({
-        hiddenSize: 16,
+        // 64 wide: FPT+'s side network is LPM width / 8 (8 wide, one head of 8).
+        hiddenSize: 64,
         numLayers: 6,
         numHeads: 2,
         mlpDim: 64,

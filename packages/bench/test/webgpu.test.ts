@@ -7,12 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fileURLToPath } from 'node:url';
 import { AdamW, selectBackend, trainStepAsync } from '@fpt/core';
 import { adapt, createVit, trainingContext } from '@fpt/backbone-vit';
-import { fptPart } from '@fpt/fpt-plus';
 import { enableFastKernels } from '@fpt/kernels';
 import { BENCH_PRESETS } from '../src/run/presets';
 import { cliMethod, setsForLpm } from '../src/methods';
 import { trainableMethods } from '../src/run/trainable';
-import { trainsFromInputs } from '../src/memory/steps';
 import { parityCommand } from '../src/parity/run';
 import { probeWebGpu, requireAdapterInCi } from './helpers/webgpu';
 
@@ -38,8 +36,8 @@ async function trainFew(method: string): Promise<{ losses: number[]; params: Flo
   const lpm = createVit(TINY.lpm, { seed: 7 });
   const sets = setsForLpm(method, TINY.methodOptions[method] ?? {}, TINY.lpmInputSize);
   const model = adapt(lpm, [cliMethod(method).make(sets)], { numClasses: 2, seed: 3 });
-  const fromInputs = trainsFromInputs(model);
-  const side = fromInputs ? model.imageSize : TINY.lpmInputSize;
+  const need = model.needsInputs;
+  const side = need ? model.imageSize : TINY.lpmInputSize;
   // Deterministic pixels: the same values on every backend.
   const image = (s: number) =>
     tf.tensor(
@@ -48,10 +46,10 @@ async function trainFew(method: string): Promise<{ losses: number[]; params: Flo
     );
   const pixels = image(side);
   let extras: Record<string, tf.Tensor> | undefined;
-  if (fromInputs) {
+  if (need) {
     // FPT+/FPT train on the LPM's keys and values, computed here on the same backend.
     const lpmPixels = image(TINY.lpmInputSize);
-    extras = { ...fptPart(model).extractKeyValues(lpmPixels, { sampleSeeds: [11, 12] }) };
+    extras = need.prepare(lpmPixels, { sampleSeeds: [11, 12] });
     lpmPixels.dispose();
   }
   const labels = tf.tensor1d([0, 1], 'int32');

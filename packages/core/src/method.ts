@@ -1,38 +1,85 @@
-/** A value a method option can take. */
-export type OptionValue = number | boolean | string | string[];
+/** A value a method option can take: plain, JSON-serialisable data. */
+export type OptionValue = number | boolean | string | null | OptionValue[] | { [key: string]: OptionValue };
 
 /**
+ * How a `--set` string becomes an option's value, for options whose default does not tell:
+ * `number?` (a number, or `auto` for null: derived when the method is attached), `numbers` (a
+ * comma-separated list of numbers), `strings`, `number`, `boolean`, `string`.
+ */
+export type OptionKind = 'number' | 'number?' | 'numbers' | 'boolean' | 'string' | 'strings';
+
 /** A plain decimal number: optional sign, digits with an optional fraction, optional exponent. */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /**
  * Builds a complete config from `defaults` and string overrides (as given by `--set key=value`),
- * converting each value to the type of its default: numbers (decimal notation only), booleans (`true`/`false`), strings,
- * and string lists (comma-separated).
+ * converting each value to the type of its default: numbers (decimal notation only), booleans
+ * (`true`/`false`), strings, and lists (comma-separated). A dotted key (`side.hiddenSize`) sets a
+ * field of a nested object. Where the default does not tell the type (null, an empty list),
+ * `kinds` does, by dotted key.
  * @param defaults - the method's defaults; they define which keys exist
  * @param overrides - key to raw string value
  * @param context - names the method in error messages
+ * @param kinds - the kind of each option whose default is null or an empty list
  * @throws for an unknown key (listing the known ones) or a value of the wrong type
  */
-export function configFromStrings<T extends object>(defaults: T, overrides: Record<string, string>, context: string): T {
-  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
+export function configFromStrings<T extends object>(
+  defaults: T,
+  overrides: Record<string, string>,
+  context: string,
+  kinds: Readonly<Record<string, OptionKind>> = {},
+): T {
+  const out = JSON.parse(JSON.stringify(defaults)) as Record<string, unknown>;
   for (const [key, raw] of Object.entries(overrides)) {
-    if (!(key in out)) {
-      throw new Error(`${context}: unknown option "${key}"; known options: ${Object.keys(defaults).join(', ')}`);
+    const path = key.split('.');
+    let parent = out;
+    for (let i = 0; i < path.length - 1; i++) {
+      const next = parent[path[i]];
+      if (!isPlainObject(next)) throw unknownOption(context, key, parent, path.slice(0, i));
+      parent = next;
     }
-    const def = out[key];
-    if (typeof def === 'number') {
-      // Decimal notation only: Number() would also take " 5", "0x5" and "Infinity".
-      if (!DECIMAL.test(raw)) throw new Error(`${context}: option "${key}" expects a decimal number, got "${raw}"`);
-      out[key] = Number(raw);
-    } else if (typeof def === 'boolean') {
-      if (raw !== 'true' && raw !== 'false') throw new Error(`${context}: option "${key}" expects true or false, got "${raw}"`);
-      out[key] = raw === 'true';
-    } else if (Array.isArray(def)) {
-      out[key] = raw === '' ? [] : raw.split(',').map((s) => s.trim());
-    } else {
-      out[key] = raw;
-    }
+    const field = path[path.length - 1];
+    if (!(field in parent)) throw unknownOption(context, key, parent, path.slice(0, -1));
+    parent[field] = parseOption(raw, kinds[key] ?? kindOf(parent[field], key, context), key, context);
   }
   return out as T;
+}
+
+function kindOf(value: unknown, key: string, context: string): OptionKind {
+  if (typeof value === 'number') return 'number';
+  if (typeof value === 'boolean') return 'boolean';
+  if (typeof value === 'string') return 'string';
+  if (Array.isArray(value) && value.length > 0) return typeof value[0] === 'number' ? 'numbers' : 'strings';
+  throw new Error(`${context}: option "${key}" cannot be set from a string (its default ${JSON.stringify(value)} does not give its type)`);
+}
+
+function parseOption(raw: string, kind: OptionKind, key: string, context: string): unknown {
+  const number = (s: string) => {
+    if (!DECIMAL.test(s)) throw new Error(`${context}: option "${key}" expects a decimal number, got "${raw}"`);
+    return Number(s);
+  };
+  switch (kind) {
+    case 'number':
+      return number(raw);
+    case 'number?':
+      return raw === 'auto' ? null : number(raw);
+    case 'boolean':
+      if (raw !== 'true' && raw !== 'false') throw new Error(`${context}: option "${key}" expects true or false, got "${raw}"`);
+      return raw === 'true';
+    case 'numbers':
+      return raw === '' ? [] : raw.split(',').map((s) => number(s.trim()));
+    case 'strings':
+      return raw === '' ? [] : raw.split(',').map((s) => s.trim());
+    default:
+      return raw;
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function unknownOption(context: string, key: string, level: Record<string, unknown>, at: string[]): Error {
+  const known = Object.keys(level).map((k) => [...at, k].join('.'));
+  return new Error(`${context}: unknown option "${key}"; known options: ${known.join(', ')}`);
 }

@@ -122,6 +122,27 @@ describe('option parsing', () => {
     );
     expect(() => configFromStrings(d, { rank: 'x' }, 'lora')).toThrow('lora: option "rank" expects a decimal number, got "x"');
   });
+
+  it('sets nested fields by dotted key; kinds type the options whose default is null or an empty list', () => {
+    const d = { side: { hiddenSize: null as number | null, patchSize: 16 }, layers: [] as number[], ratio: 0.2 };
+    const kinds = { 'side.hiddenSize': 'number?', layers: 'numbers' } as const;
+    const c = configFromStrings(d, { 'side.hiddenSize': '128', 'side.patchSize': '8', layers: '6,7' }, 'fpt-plus', kinds);
+    expect(c).toEqual({ side: { hiddenSize: 128, patchSize: 8 }, layers: [6, 7], ratio: 0.2 });
+    expect(d.side.hiddenSize).toBeNull(); // the defaults are not changed
+    expect(configFromStrings(c, { 'side.hiddenSize': 'auto' }, 'fpt-plus', kinds).side.hiddenSize).toBeNull();
+    expect(() => configFromStrings(d, { 'side.width': '8' }, 'fpt-plus', kinds)).toThrow(
+      'fpt-plus: unknown option "side.width"; known options: side.hiddenSize, side.patchSize',
+    );
+    expect(() => configFromStrings(d, { 'ratio.x': '8' }, 'fpt-plus', kinds)).toThrow(
+      'fpt-plus: unknown option "ratio.x"; known options: side, layers, ratio',
+    );
+    expect(() => configFromStrings(d, { layers: '6,x' }, 'fpt-plus', kinds)).toThrow(
+      'fpt-plus: option "layers" expects a decimal number, got "6,x"',
+    );
+    expect(() => configFromStrings(d, { 'side.hiddenSize': '8' }, 'fpt-plus')).toThrow(
+      'fpt-plus: option "side.hiddenSize" cannot be set from a string (its default null does not give its type)',
+    );
+  });
 });
 
 describe('initialisers', () => {

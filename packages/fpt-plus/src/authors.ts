@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoadStateReport } from '@fpt/core';
 import { loadVitWeights, toHfNames, type AdaptedModel, type TensorSource } from '@fpt/backbone-vit';
-import { fptPart } from './model';
+import { fptAttachment } from './model';
 
 const CLASSIFIER = ['classifier.weight', 'classifier.bias'] as const;
 
@@ -24,7 +24,7 @@ const CLASSIFIER = ['classifier.weight', 'classifier.bias'] as const;
  * @throws on a missing tensor, an unexpected one or a shape mismatch, naming the key
  */
 export function loadAuthorsState(model: AdaptedModel, source: TensorSource, prefix = ''): LoadStateReport {
-  const fpt = fptPart(model);
+  const fpt = fptAttachment(model);
   const where = source.source ? `${source.source}: ` : '';
   const names = new Set(source.names());
   const staged: Array<{ variable: tf.Variable; data: Float32Array; shape: number[] }> = [];
@@ -76,7 +76,7 @@ export function loadAuthorsState(model: AdaptedModel, source: TensorSource, pref
  * @param tensors - by our names
  */
 export function toAuthorsNames(model: AdaptedModel, tensors: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
-  const fptName = model.methods[model.stack.parts.indexOf(fptPart(model))].name;
+  const fptName = model.methods[model.stack.parts.indexOf(fptAttachment(model))].name;
   const out: Record<string, tf.Tensor> = {};
   const side: Record<string, tf.Tensor> = {};
   for (const [name, t] of Object.entries(tensors)) {

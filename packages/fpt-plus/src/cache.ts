@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, typ
 import { join } from 'node:path';
 import { readSafetensors, runReads, runReadsAsync, writeSafetensors, type Reads, type SafetensorsFile } from '@fpt/core';
 import { atomicWriteFile, DATA_CHECKSUM_PLACEHOLDER, dataChecksum, fillDataChecksum } from '@fpt/core/node';
-import type { FptModel, KeyValues } from './model';
+import type { NeedsInputs } from '@fpt/backbone-vit';
 
 /** sha256 of bytes, hex. */
 export function sha256Hex(bytes: Uint8Array | string): string {
@@ -23,35 +23,48 @@ export interface Normalisation {
 const FORMAT = 'fpt-kv/2';
 
 /**
- * A hash of everything that changes the cached features: the LPM's weights (every byte), its
- * architecture, the resolution, the fused layers, the selection settings and the selector's own
- * fingerprint (its draw scheme), and the input normalisation. Two caches with different
- * fingerprints never share entries. The storage dtype is added by {@link KvCache} itself.
+ * A hash of everything that changes the cached inputs: what the method's `needsInputs` capability
+ * feeds (FPT+: the LPM's weights, every byte, its architecture, the resolution, the fused layers,
+ * the selection settings and the selector's own fingerprint), and the input normalisation. Two
+ * caches with different fingerprints never share entries. The storage dtype is added by
+ * {@link KvCache} itself.
+ * @param need - the method's `needsInputs` capability (`adapted.needsInputs`)
+ * @param normalisation - the normalisation applied to the backbone's input
  */
-export function featureFingerprint(model: FptModel, normalisation: Normalisation): string {
-  return runReads(fingerprintBody(model, normalisation));
+export function featureFingerprint(need: NeedsInputs, normalisation: Normalisation): string {
+  return runReads(fingerprintBody(need, normalisation));
 }
 
 /**
  * {@link featureFingerprint} reading the weights with `await data()`: the same hash, on every
  * backend (WebGPU in Node has no synchronous reads).
+ * @param need - the method's `needsInputs` capability (`adapted.needsInputs`)
+ * @param normalisation - the normalisation applied to the backbone's input
  */
-export function featureFingerprintAsync(model: FptModel, normalisation: Normalisation): Promise<string> {
-  return runReadsAsync(fingerprintBody(model, normalisation));
+export function featureFingerprintAsync(need: NeedsInputs, normalisation: Normalisation): Promise<string> {
+  return runReadsAsync(fingerprintBody(need, normalisation));
 }
 
-function* fingerprintBody(model: FptModel, normalisation: Normalisation): Reads<string> {
+function* fingerprintBody(need: NeedsInputs, normalisation: Normalisation): Reads<string> {
   const h = createHash('sha256');
-  // The selection serialises as the selector's fingerprint (name, version, parameters) and the ratio.
-  const { lpm, inputSize, layers, selection } = model.config;
-  h.update(JSON.stringify({ format: FORMAT, lpm, inputSize, layers, selection, normalisation }));
-  for (const p of model.lpm.namedParameters()) {
-    h.update(p.name);
-    const data = (yield p.variable) as Float32Array;
+  h.update(JSON.stringify({ format: FORMAT, inputs: need.sampleShapes, batchAxis: need.batchAxis, normalisation }));
+  // Strings are hashed as written, tensors (the frozen weights) as their bytes.
+  for (const chunk of need.fingerprint()) {
+    if (typeof chunk === 'string') {
+      h.update(chunk);
+      continue;
+    }
+    const data = (yield chunk) as Float32Array;
     h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
   return h.digest('hex');
 }
+
+/** How a method's extra inputs are laid out: what a cache stores per sample and how it batches them. */
+export type InputLayout = Pick<NeedsInputs, 'sampleShapes' | 'batchAxis'>;
+
+/** One sample's extra inputs as float32 data, by name. */
+export type SampleInputs = Record<string, Float32Array>;
 
 /** What happened to one image during {@link preload}. */
 export type CacheEvent = { kind: 'hit' | 'computed'; imageHash: string } | { kind: 'invalid'; imageHash: string; reason: string };
@@ -72,9 +85,9 @@ export interface KvCacheOptions {
 export type KvStorage = 'float32' | 'float16';
 
 /**
- * The on-disk key/value cache ("preloading"): one safetensors file per image under
- * `<dir>/<fingerprint prefix>/<image sha256>.safetensors` holding `keys` and `values` [L, H, n, d]
- * with metadata naming the format, the fingerprint, the image hash, the storage dtype and a CRC-32
+ * The on-disk cache of a method's extra inputs ("preloading"; FPT+'s selected keys and values):
+ * one safetensors file per image under `<dir>/<fingerprint prefix>/<image sha256>.safetensors`
+ * holding each input at its per-sample shape (FPT+: `keys` and `values` [L, H, n, d]) with metadata naming the format, the fingerprint, the image hash, the storage dtype and a CRC-32
  * of the data section. Entries are written atomically; an entry whose metadata, names, dtypes,
  * shapes or checksum do not match, or that cannot be read, is reported and recomputed, never used.
  * The checksum catches corruption (a flipped bit, a bad disk), not deliberate tampering.
@@ -94,14 +107,14 @@ export class KvCache {
    * that dead writers left there.
    * @param dir - cache root
    * @param features - the feature fingerprint, from {@link featureFingerprint}
-   * @param expectedShape - [L, H, n, d] of one image's keys
+   * @param layout - the inputs' per-sample shapes and batch axis (the method's `needsInputs` capability)
    * @param options - storage dtype, stale-temporary age
    * @throws naming the folder when it cannot be created or written, or holds another fingerprint
    */
   constructor(
     dir: string,
     readonly features: string,
-    readonly expectedShape: number[],
+    readonly layout: InputLayout,
     readonly options: KvCacheOptions = {},
   ) {
     this.storage = options.float16 ? 'float16' : 'float32';
@@ -123,12 +136,17 @@ export class KvCache {
     return join(this.folder, `${imageHash}.safetensors`);
   }
 
+  /** Names of the stored inputs, sorted. */
+  get names(): string[] {
+    return Object.keys(this.layout.sampleShapes).sort();
+  }
+
   /**
    * Reads and verifies an entry.
-   * @returns the keys and values [L, H, n, d] as float32 data, `undefined` when absent, or the
+   * @returns each input at its per-sample shape as float32 data, `undefined` when absent, or the
    *   reason it is unusable
    */
-  read(imageHash: string): { keys: Float32Array; values: Float32Array } | { invalid: string } | undefined {
+  read(imageHash: string): { data: SampleInputs } | { invalid: string } | undefined {
     const path = this.pathOf(imageHash);
     let stats: Stats;
     try {
@@ -153,54 +171,53 @@ export class KvCache {
     if (md.image !== imageHash) return { invalid: `${path}: entry is for image ${md.image}` };
     if (md.storage !== this.storage) return { invalid: `${path}: stored as ${md.storage}, this cache stores ${this.storage}` };
     const names = file.names().sort().join(',');
-    if (names !== 'keys,values') return { invalid: `${path}: holds tensors [${names}], expected keys and values` };
+    if (names !== this.names.join(',')) return { invalid: `${path}: holds tensors [${names}], expected ${this.names.join(' and ')}` };
     const wantDtype = this.storage === 'float16' ? 'F16' : 'F32';
-    const out: Record<string, Float32Array> = {};
-    for (const n of ['keys', 'values']) {
+    const out: SampleInputs = {};
+    for (const n of this.names) {
       const t = file.get(n);
+      const expected = this.layout.sampleShapes[n];
       if (t.sourceDtype !== wantDtype) return { invalid: `${path}: "${n}" is ${t.sourceDtype}, expected ${wantDtype}` };
-      if (t.shape.join(',') !== this.expectedShape.join(',')) {
-        return { invalid: `${path}: "${n}" has shape [${t.shape}], expected [${this.expectedShape}]` };
+      if (t.shape.join(',') !== expected.join(',')) {
+        return { invalid: `${path}: "${n}" has shape [${t.shape}], expected [${expected}]` };
       }
       out[n] = t.data as Float32Array;
     }
     const found = dataChecksum(bytes);
     if (md.checksum !== found) return { invalid: `${path}: data checksum is ${found}, the entry says ${md.checksum} (corrupt data)` };
-    return { keys: out.keys, values: out.values };
+    return { data: out };
   }
 
   /**
-   * Writes an entry atomically from [L, H, n, d] float32 data.
-   * @throws naming the image when a value is NaN or infinite, or the entry and the cause when it
-   *   cannot be written (a read-only folder, say)
+   * Writes an entry atomically from one sample's inputs, each at its per-sample shape.
+   * @throws naming the image when a value is NaN or infinite, the entry when an input is missing,
+   *   or the entry and the cause when it cannot be written (a read-only folder, say)
    */
-  write(imageHash: string, keys: Float32Array, values: Float32Array): void {
-    const shape = this.expectedShape;
+  write(imageHash: string, data: SampleInputs): void {
     const path = this.pathOf(imageHash);
-    // A checksum would make a NaN entry look sound for ever: non-finite keys or values are refused.
-    for (const [name, data] of [
-      ['keys', keys],
-      ['values', values],
-    ] as const) {
-      const bad = data.findIndex((x) => !Number.isFinite(x));
-      if (bad >= 0)
-        throw new Error(
-          `KvCache: the ${name} of image ${imageHash} hold ${data[bad]} at index ${bad}; not cached (the image's pixels or the LPM's weights are not finite)`,
-        );
-    }
-    const bytes = writeSafetensors(
-      { keys: { dtype: 'float32', shape, data: keys }, values: { dtype: 'float32', shape, data: values } },
-      {
-        metadata: {
-          format: FORMAT,
-          fingerprint: this.fingerprint,
-          image: imageHash,
-          storage: this.storage,
-          checksum: DATA_CHECKSUM_PLACEHOLDER,
-        },
-        float16: this.storage === 'float16',
-      },
+    const tensors = Object.fromEntries(
+      this.names.map((n) => {
+        const values = data[n];
+        if (!values) throw new Error(`KvCache: the entry for ${imageHash} lacks "${n}"`);
+        // A checksum would make a NaN entry look sound for ever: non-finite inputs are refused.
+        const bad = values.findIndex((x) => !Number.isFinite(x));
+        if (bad >= 0)
+          throw new Error(
+            `KvCache: the ${n} of image ${imageHash} hold ${values[bad]} at index ${bad}; not cached (the image's pixels or the frozen weights are not finite)`,
+          );
+        return [n, { dtype: 'float32' as const, shape: [...this.layout.sampleShapes[n]], data: values }];
+      }),
     );
+    const bytes = writeSafetensors(tensors, {
+      metadata: {
+        format: FORMAT,
+        fingerprint: this.fingerprint,
+        image: imageHash,
+        storage: this.storage,
+        checksum: DATA_CHECKSUM_PLACEHOLDER,
+      },
+      float16: this.storage === 'float16',
+    });
     fillDataChecksum(bytes);
     fsCall(() => atomicWriteFile(path, bytes), `cannot write the entry ${path}`, this.folder);
   }
@@ -224,30 +241,36 @@ export class KvCache {
   }
 
   /**
-   * Loads a batch of entries as stacked tensors [L, B, H, n, d].
+   * Loads a batch of entries as tensors with the samples stacked on the layout's batch axis
+   * (FPT+: keys and values [L, B, H, n, d]).
    * @throws naming the entry when one is missing or invalid (run {@link preload} first)
    */
-  loadBatch(imageHashes: string[]): KeyValues {
-    const [L, H, n, d] = this.expectedShape;
-    const per = L * H * n * d;
-    const keys = new Float32Array(per * imageHashes.length);
-    const values = new Float32Array(per * imageHashes.length);
-    imageHashes.forEach((hash, b) => {
+  loadBatch(imageHashes: string[]): Record<string, tf.Tensor> {
+    const entries = imageHashes.map((hash) => {
       const e = this.read(hash);
       if (!e) throw new Error(`KvCache: no entry for image ${hash} in ${this.folder}; run preload first`);
       if ('invalid' in e) throw new Error(`KvCache: unusable entry: ${e.invalid}`);
-      keys.set(e.keys, b * per);
-      values.set(e.values, b * per);
+      return e.data;
     });
-    // Stored per image as [L, H, n, d]; the model wants the batch on axis 1.
-    return tf.tidy(() => {
-      const toModel = (x: Float32Array) => tf.transpose(tf.tensor(x, [imageHashes.length, L, H * n * d]), [1, 0, 2]);
-      return {
-        keys: tf.reshape(toModel(keys), [L, imageHashes.length, H, n, d]),
-        values: tf.reshape(toModel(values), [L, imageHashes.length, H, n, d]),
-      };
-    });
+    const axis = this.layout.batchAxis;
+    return tf.tidy(() =>
+      Object.fromEntries(
+        this.names.map((n) => {
+          const shape = [...this.layout.sampleShapes[n]];
+          const [outer, inner] = [product(shape.slice(0, axis)), product(shape.slice(axis))];
+          const flat = new Float32Array(outer * inner * entries.length);
+          entries.forEach((e, b) => flat.set(e[n], b * outer * inner));
+          // Stored per sample; the model wants the batch at `axis`.
+          const stacked = tf.transpose(tf.tensor3d(flat, [entries.length, outer, inner]), [1, 0, 2]);
+          return [n, tf.reshape(stacked, [...shape.slice(0, axis), entries.length, ...shape.slice(axis)])];
+        }),
+      ),
+    );
   }
+}
+
+function product(xs: readonly number[]): number {
+  return xs.reduce((a, x) => a * x, 1);
 }
 
 /** Runs a file-system call; an error becomes one sentence naming what failed and why. */
@@ -313,11 +336,6 @@ function processIsAlive(pid: number): boolean {
   }
 }
 
-/** The keys' per-image shape [L, H, n, d] of a model (n from the selection ratio). */
-export function kvShape(model: FptModel): number[] {
-  return model.keyValueShape();
-}
-
 /** A 32-bit seed from an image's sha256 (hex): what random token selection draws from. */
 export function imageSeed(imageHash: string): number {
   return Number.parseInt(imageHash.slice(0, 8), 16) >>> 0;
@@ -340,21 +358,24 @@ export interface PreloadOptions {
 }
 
 /**
- * Fills the cache: runs the frozen LPM (no augmentation, no gradient tape, tensors freed per
- * layer) on every image without a valid entry and writes the entries atomically. An interrupted
- * run resumes where it stopped, since finished entries are hits the next time.
+ * Fills the cache: prepares the inputs (FPT+: runs the frozen LPM, no augmentation, no gradient
+ * tape, tensors freed per layer) of every image without a valid entry, each seeded by its image
+ * hash, and writes the entries atomically. An interrupted run resumes where it stopped, since
+ * finished entries are hits the next time.
+ * @param need - the method's `needsInputs` capability (`adapted.needsInputs`)
  * @returns the image hashes, in input order, and counts of hits, computed and invalid entries
  */
-export function preload(model: FptModel, cache: KvCache, items: PreloadItem[], options: PreloadOptions = {}): PreloadResult {
-  return runReads(preloadBody(model, cache, items, options));
+export function preload(need: NeedsInputs, cache: KvCache, items: PreloadItem[], options: PreloadOptions = {}): PreloadResult {
+  return runReads(preloadBody(need, cache, items, options));
 }
 
 /**
- * {@link preload} reading the LPM's keys and values with `await data()`: the same entries, on
- * every backend (WebGPU in Node has no synchronous reads).
+ * {@link preload} reading the prepared inputs with `await data()`: the same entries, on every
+ * backend (WebGPU in Node has no synchronous reads).
+ * @param need - the method's `needsInputs` capability (`adapted.needsInputs`)
  */
-export function preloadAsync(model: FptModel, cache: KvCache, items: PreloadItem[], options: PreloadOptions = {}): Promise<PreloadResult> {
-  return runReadsAsync(preloadBody(model, cache, items, options));
+export function preloadAsync(need: NeedsInputs, cache: KvCache, items: PreloadItem[], options: PreloadOptions = {}): Promise<PreloadResult> {
+  return runReadsAsync(preloadBody(need, cache, items, options));
 }
 
 /** What {@link preload} did: the image hashes in input order, and counts of hits, computed and invalid entries. */
@@ -363,13 +384,13 @@ export interface PreloadResult {
   hashes: string[];
   /** Entries already valid in the cache. */
   hits: number;
-  /** Entries computed by running the LPM. */
+  /** Entries computed by preparing the inputs. */
   computed: number;
   /** Entries found unusable (and recomputed). */
   invalid: number;
 }
 
-function* preloadBody(model: FptModel, cache: KvCache, items: PreloadItem[], options: PreloadOptions): Reads<PreloadResult> {
+function* preloadBody(need: NeedsInputs, cache: KvCache, items: PreloadItem[], options: PreloadOptions): Reads<PreloadResult> {
   const batchSize = options.batchSize ?? 4;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1)
     throw new Error(`preload: option "batchSize" must be a positive integer, got ${batchSize}`);
@@ -394,36 +415,39 @@ function* preloadBody(model: FptModel, cache: KvCache, items: PreloadItem[], opt
     }
     todo.push(i);
   });
-  const [L, H, n, d] = cache.expectedShape;
-  const per = H * n * d;
+  const axis = cache.layout.batchAxis;
   for (let s = 0; s < todo.length; s += batchSize) {
     const idx = todo.slice(s, s + batchSize);
     const pixels = tf.tidy(() => tf.stack(idx.map((i) => items[i].pixels())));
-    let kv: KeyValues;
+    let batch: Record<string, Float32Array>;
     try {
-      // The image hashes let random selectors draw per image, whatever the batch and its order.
-      kv = model.extractKeyValues(pixels, { sampleSeeds: idx.map((i) => imageSeed(hashes[i])) });
+      // The image hashes let random methods draw per image, whatever the batch and its order.
+      const prepared = need.prepare(pixels, { sampleSeeds: idx.map((i) => imageSeed(hashes[i])) });
+      try {
+        batch = {};
+        for (const n of cache.names) {
+          const t = prepared[n];
+          if (!t) throw new Error(`preload: the method's prepare() gave no "${n}"`);
+          batch[n] = (yield t) as Float32Array;
+        }
+      } finally {
+        tf.dispose(Object.values(prepared));
+      }
     } finally {
       pixels.dispose();
     }
-    let k: Float32Array;
-    let v: Float32Array;
-    try {
-      k = (yield kv.keys) as Float32Array;
-      v = (yield kv.values) as Float32Array;
-    } finally {
-      tf.dispose([kv.keys, kv.values]);
-    }
     const B = idx.length;
     idx.forEach((i, b) => {
-      // [L, B, H, n, d] -> this image's [L, H, n, d]
-      const keys = new Float32Array(L * per);
-      const values = new Float32Array(L * per);
-      for (let l = 0; l < L; l++) {
-        keys.set(k.subarray((l * B + b) * per, (l * B + b + 1) * per), l * per);
-        values.set(v.subarray((l * B + b) * per, (l * B + b + 1) * per), l * per);
+      // [outer..., B, inner...] -> this image's [outer..., inner...]
+      const sample: SampleInputs = {};
+      for (const n of cache.names) {
+        const shape = cache.layout.sampleShapes[n];
+        const [outer, inner] = [product(shape.slice(0, axis)), product(shape.slice(axis))];
+        const out = new Float32Array(outer * inner);
+        for (let o = 0; o < outer; o++) out.set(batch[n].subarray((o * B + b) * inner, (o * B + b + 1) * inner), o * inner);
+        sample[n] = out;
       }
-      cache.write(hashes[i], keys, values);
+      cache.write(hashes[i], sample);
       options.onEvent?.({ kind: 'computed', imageHash: hashes[i] });
     });
   }

@@ -8,13 +8,22 @@ import {
   type AdaptedModel,
   type AttachedMethod,
   type Capability,
+  type FingerprintChunk,
   type ForwardContext,
   type VitModel,
 } from '@fpt/backbone-vit';
 import { fptPlusFusion, fptV1Fusion, fuse, fusionConfig, FusionModule, type FusionVariant } from '@fpt/fusion';
 import { sideFeatures, sideVitConfig } from '@fpt/side-net';
 import { selectTokens, type SelectContext, type TokenSelector } from '@fpt/token-select';
-import { FPT_PLUS_DEFAULTS, FPT_V1_DEFAULTS, resolveFptConfig, validateFptOptions, type FptConfig, type FptOptions } from './config';
+import {
+  FPT_OPTION_KINDS,
+  FPT_PLUS_DEFAULTS,
+  FPT_V1_DEFAULTS,
+  resolveFptConfig,
+  validateFptOptions,
+  type FptConfig,
+  type FptOptions,
+} from './config';
 
 /** The selected keys and values of a batch, stacked over the fused layers. */
 export interface KeyValues {
@@ -24,7 +33,7 @@ export interface KeyValues {
   values: tf.Tensor;
 }
 
-/** What {@link FptModel.inspectLpm} returns. */
+/** What {@link FptAttachment.inspectLpm} returns. */
 export interface LpmInspection extends KeyValues {
   /** Selected token indices [L, B, H, n] (int32), in descending score order. */
   indices: tf.Tensor;
@@ -37,13 +46,15 @@ export interface LpmInspection extends KeyValues {
 }
 
 /**
- * FPT+ (or FPT v1) attached to a frozen LPM: the attached method (`AttachedMethod` of `@fpt/backbone-vit`) that `fptPlus()` and
- * `fptV1()` make. Its parameters, under the authors' names: `fusion_module` (a `FusionModule`) and
- * `side_encoder` (the side ViT without its head, timm names), plus `side_methods.*` when methods
- * are applied to the side network. The LPM only ever runs outside gradient tapes, in
- * {@link FptModel.extractKeyValues}; the adapted model's head reads the side network's features.
+ * FPT+ (or FPT v1) attached to a frozen LPM: the attachment (`AttachedMethod` of
+ * `@fpt/backbone-vit`) that `fptPlus()` and `fptV1()` make when the adapted model is built; the
+ * model is the `AdaptedModel`. Its parameters, under the authors' names: `fusion_module` (a
+ * `FusionModule`) and `side_encoder` (the side ViT without its head, timm names), plus
+ * `side_methods.*` when methods are applied to the side network. The LPM only ever runs outside
+ * gradient tapes, in {@link FptAttachment.extractKeyValues}; the adapted model's head reads the side
+ * network's features.
  */
-export class FptModel implements AttachedMethod {
+export class FptAttachment implements AttachedMethod {
   /** The learnable part. */
   readonly module = new Module();
   /** The fusion module. */
@@ -102,13 +113,24 @@ export class FptModel implements AttachedMethod {
       {
         kind: 'needsInputs',
         inputs: ['keys', 'values'],
-        shapes: (b) => {
-          const [L, H, n, d] = this.keyValueShape();
-          return { keys: [L, b, H, n, d], values: [L, b, H, n, d] };
-        },
-        prepare: (pixels) => ({ ...this.extractKeyValues(pixels) }),
+        sampleShapes: { keys: this.keyValueShape(), values: this.keyValueShape() },
+        batchAxis: 1,
+        prepare: (pixels, context) => ({ ...this.extractKeyValues(pixels, context) }),
+        fingerprint: () => this.fingerprint(),
       },
     ];
+  }
+
+  /**
+   * Everything the selected keys and values depend on: the LPM's architecture and every byte of
+   * its weights, the resolution, the fused layers, the selection (the selector's own fingerprint:
+   * name, version, parameters) and the ratio.
+   */
+  fingerprint(): FingerprintChunk[] {
+    const { lpm, inputSize, layers, selection } = this.config;
+    const chunks: FingerprintChunk[] = [JSON.stringify({ method: 'fpt-kv', lpm, inputSize, layers, selection })];
+    for (const p of this.lpm.namedParameters()) chunks.push(p.name, p.variable);
+    return chunks;
   }
 
   /** The token selector. */
@@ -143,7 +165,7 @@ export class FptModel implements AttachedMethod {
   }
 
   /**
-   * {@link FptModel.extractKeyValues} with everything needed to check it: the selected token
+   * {@link FptAttachment.extractKeyValues} with everything needed to check it: the selected token
    * indices and their importance scores per fused layer, and the LPM's own final features and
    * logits (it then runs every block). All tensors are new; the caller disposes them.
    * @param pixelsHr - [B, 3, inputSize, inputSize], normalised
@@ -188,10 +210,12 @@ export class FptModel implements AttachedMethod {
     return sideFeatures(this.side, pixelsLr, { extraTokens: (i) => (i < L ? layer(i) : undefined), hooks: this.sideStack?.hooks(ctx) });
   }
 
-  /** Frees what the side methods own (the parameters go with the adapted model's module). */
+  /**
+   * Frees what the side methods own besides their parameters; the parameters (fusion, side network,
+   * side methods) are in `module`, which the adapted model frees.
+   */
   dispose(): void {
-    this.sideStack?.dispose();
-    this.module.dispose();
+    this.sideStack?.parts.forEach((p) => p.dispose?.());
   }
 
   private runLpm(pixelsHr: tf.Tensor, full: boolean, context?: SelectContext) {
@@ -234,15 +258,17 @@ function fptMethod(name: string, description: string, defaults: FptOptions, vari
     name,
     description,
     defaults,
+    optionKinds: FPT_OPTION_KINDS,
     validate: (o) => validateFptOptions(o, name),
-    attach: (lpm, o) => new FptModel(resolveFptConfig(lpm.config, o, variant, allLayers, name), lpm),
+    attach: (lpm, o, resolve) => new FptAttachment(resolveFptConfig(lpm.config, o, variant, allLayers, name, resolve), lpm),
   });
 }
 
 /**
  * FPT+ ([data flow and shapes](../../../docs/method.md#data-flow-and-shapes)): fine-grained prompts fused with the frozen LPM's important keys and values,
  * a side ViT at 128 on the low-resolution image. Defaults: the paper's (layers 6..11 of ViT-B at
- * 512, `global` selection of 20 %, 16 prompts, dropout 0.5, side 96 wide).
+ * 512, `global` selection of 20 %, 16 prompts, dropout 0.5, side LPM width / 8 = 96 wide with heads
+ * of 8). Its configuration is plain data (see {@link FptOptions}).
  * `adapt(lpm, [fptPlus()], { numClasses: 5 })` has 900,965 learnable parameters.
  */
 export const fptPlus = fptMethod(
@@ -267,14 +293,22 @@ export const fptV1 = fptMethod(
 );
 
 /**
- * The FPT part of an adapted model (for preloading, inspection and the authors' checkpoints).
+ * The FPT attachment of an adapted model, found by the factory that made it (for inspection, the
+ * authors' checkpoints and the parity checks; training and preloading need only the model's
+ * capabilities).
  * @throws when the model holds no FPT method
  */
-export function fptPart(model: AdaptedModel): FptModel {
-  const part = model.stack.parts.find((p): p is FptModel => p instanceof FptModel);
+export function fptAttachment(model: AdaptedModel): FptAttachment {
+  const part = model.attachmentOf(fptPlus) ?? model.attachmentOf(fptV1);
   if (!part) throw new Error(`${model.name}: not an FPT model (adapt the LPM with fptPlus() or fptV1())`);
-  return part;
+  return part as FptAttachment;
 }
+
+/** @deprecated the name before FPT+ became an attachment: use {@link FptAttachment}. */
+export type FptModel = FptAttachment;
+
+/** @deprecated the name before FPT+ became an attachment: use {@link fptAttachment}. */
+export const fptPart = fptAttachment;
 
 /**
  * A zero-initialised LPM of the given architecture, for building FPT models before loading weights.

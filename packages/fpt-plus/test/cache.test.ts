@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { featureFingerprint, KvCache, kvShape, preload, sha256Hex, type CacheEvent, type PreloadItem } from '../src/node';
+import { featureFingerprint, KvCache, preload, sha256Hex, type CacheEvent, type PreloadItem } from '../src/node';
 import { pixels, tinyFpt, type Tiny } from './helpers';
 
 const NORM = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
@@ -16,9 +16,9 @@ function items(n: number): PreloadItem[] {
 }
 
 function setup(float16 = false, tiny: Tiny = tinyFpt()) {
-  const model = tiny.fpt;
+  const model = tiny.need;
   const dir = mkdtempSync(join(tmpdir(), 'kv-'));
-  const cache = new KvCache(dir, featureFingerprint(model, NORM), kvShape(model), { float16 });
+  const cache = new KvCache(dir, featureFingerprint(model, NORM), model, { float16 });
   return { model, dir, cache, tiny, dispose: () => tiny.dispose() };
 }
 
@@ -35,7 +35,7 @@ describe('key/value cache', () => {
 
     tf.tidy(() => {
       const hr = tf.stack(items(3).map((it) => it.pixels()));
-      const online = model.extractKeyValues(hr);
+      const online = tiny.fpt.extractKeyValues(hr);
       const cached = cache.loadBatch(first.hashes);
       expect(cached.keys.shape).toEqual([2, 3, 4, 3, 8]); // [L, B, H, n = floor(17 * 0.2), d]
       expect(Array.from(cached.keys.dataSync())).toEqual(Array.from(online.keys.dataSync()));
@@ -86,14 +86,14 @@ describe('key/value cache', () => {
 
   it('the fingerprint changes with the LPM weights, the selection and the normalisation', () => {
     const ta = tinyFpt();
-    const a = ta.fpt;
+    const a = ta.need;
     const fp = featureFingerprint(a, NORM);
     expect(featureFingerprint(a, NORM)).toBe(fp);
     expect(featureFingerprint(a, { ...NORM, mean: [0.4, 0.5, 0.5] })).not.toBe(fp);
-    tf.tidy(() => a.lpm.get('norm.bias').assign(tf.add(a.lpm.get('norm.bias'), 1e-3)));
+    tf.tidy(() => ta.lpm.get('norm.bias').assign(tf.add(ta.lpm.get('norm.bias'), 1e-3)));
     expect(featureFingerprint(a, NORM)).not.toBe(fp);
     const tb = tinyFpt({ ratio: 0.5 });
-    expect(featureFingerprint(tb.fpt, NORM)).not.toBe(fp);
+    expect(featureFingerprint(tb.need, NORM)).not.toBe(fp);
     ta.dispose();
     tb.dispose();
   });
@@ -105,11 +105,8 @@ describe('key/value cache', () => {
     half.tiny.model.module.loadState(full.tiny.model.module.state());
     half.tiny.lpm.loadState(full.tiny.lpm.state());
     const h32 = preload(full.model, full.cache, items(1)).hashes[0];
-    const h16 = preload(
-      half.model,
-      new KvCache(half.dir, featureFingerprint(half.model, NORM), kvShape(half.model), { float16: true }),
-      items(1),
-    ).hashes[0];
+    const h16 = preload(half.model, new KvCache(half.dir, featureFingerprint(half.model, NORM), half.model, { float16: true }), items(1))
+      .hashes[0];
     // The data sections (the headers are equal in size and dominate at this tiny shape).
     const dataBytes = (c: KvCache, h: string) => {
       const file = readFileSync(c.pathOf(h));

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { adapt, createVit, vitConfig, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
-import { fptPart, fptPlus, type FptModel, type FptOptions } from '../src/index';
+import { adapt, createVit, vitConfig, type AdaptedModel, type MethodOptions, type NeedsInputs, type VitModel } from '@fpt/backbone-vit';
+import { fptAttachment, fptPlus, type FptAttachment, type FptOptions } from '../src/index';
 
 /** A tiny FPT+ on a random LPM, with its parts. */
 export interface Tiny {
@@ -8,8 +8,10 @@ export interface Tiny {
   lpm: VitModel;
   /** The adapted model (LPM + FPT+ + head). */
   model: AdaptedModel;
-  /** The FPT+ part. */
-  fpt: FptModel;
+  /** The FPT+ attachment. */
+  fpt: FptAttachment;
+  /** The model's `needsInputs` capability (what the cache serves). */
+  need: NeedsInputs;
   /** Frees everything. */
   dispose(): void;
 }
@@ -28,7 +30,7 @@ export const TINY_LPM = vitConfig({
 });
 
 /** The tiny FPT+ options: LPM layers 2, 3 at 32 px; side width 16 at 16 px; 4 prompts. */
-export const TINY_FPT: Partial<FptOptions> = {
+export const TINY_FPT: MethodOptions<FptOptions> = {
   inputSize: 32,
   layers: [2, 3],
   prompts: 4,
@@ -36,7 +38,7 @@ export const TINY_FPT: Partial<FptOptions> = {
 };
 
 /** A tiny FPT+ (LPM width 32, 4 layers at 32 px; side width 16 at 16 px) with a random LPM. */
-export function tinyFpt(overrides: Partial<FptOptions> = {}, classes = 3): Tiny {
+export function tinyFpt(overrides: MethodOptions<FptOptions> = {}, classes = 3): Tiny {
   const lpm = createVit(TINY_LPM, { init: 'zeros' });
   // Give the LPM random weights (it is built zero-initialised, to be loaded from a checkpoint).
   let seed = 1;
@@ -44,13 +46,14 @@ export function tinyFpt(overrides: Partial<FptOptions> = {}, classes = 3): Tiny 
     tf.tidy(() => p.variable.assign(tf.add(p.variable, tf.randomNormal(p.variable.shape, 0, 0.2, 'float32', seed++))));
   }
   const model = adapt(lpm, [fptPlus({ ...TINY_FPT, ...overrides })], { numClasses: classes });
-  const fpt = fptPart(model);
+  const fpt = fptAttachment(model);
   // Prompts at 1e-6 barely move the side network; larger ones make the tests sensitive.
   tf.tidy(() => fpt.fusion.get('prompts').assign(tf.randomNormal(fpt.fusion.get('prompts').shape, 0, 1, 'float32', 99)));
   return {
     lpm,
     model,
     fpt,
+    need: model.needsInputs!,
     dispose() {
       model.dispose();
       lpm.dispose();

@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, measureStep, trainStep } from '@fpt/core';
 import { adapt, createVit, EVAL, MethodRegistry, loadAdapted, trainingContext, vitB16Hf384, vitConfig } from '@fpt/backbone-vit';
-import { classTokenSelector } from '@fpt/token-select';
-import { fptPart, fptPlus, fptV1, registerFpt, toAuthorsNames } from '../src/index';
+import { fptAttachment, fptPlus, fptV1, registerFpt, toAuthorsNames } from '../src/index';
 import { pixels, tinyFpt } from './helpers';
 
 describe('parameter counts (docs/method.md), from the built models', () => {
@@ -34,8 +33,8 @@ describe('parameter counts (docs/method.md), from the built models', () => {
 
   it('assembles a custom variant: CLS-row selection, 8 prompts, ViT-S LPM', () => {
     const lpm = createVit(vitConfig('vit-s16', { imageSize: 224 }), { init: 'zeros' });
-    const m = adapt(lpm, [fptPlus({ selector: classTokenSelector, prompts: 8 })], { numClasses: 2 });
-    const fpt = fptPart(m);
+    const m = adapt(lpm, [fptPlus({ selector: { criterion: 'class_token' }, prompts: 8 })], { numClasses: 2 });
+    const fpt = fptAttachment(m);
     expect(fpt.selector.fingerprint.name).toBe('class_token');
     expect(fpt.config.side.hiddenSize).toBe(48);
     expect(fpt.fusion.get('prompts').shape).toEqual([6, 1, 8, 384]);
@@ -138,7 +137,7 @@ describe('forward, loss and training', () => {
     const t = tinyFpt();
     const registry = registerFpt(new MethodRegistry());
     const saved = t.model.save();
-    expect(JSON.parse(saved.config).methods[0].config.selector).toEqual({ name: 'global', version: 1, params: {} });
+    expect(JSON.parse(saved.config).methods[0].config.selector).toEqual({ criterion: 'global', seed: 0 });
     const again = loadAdapted(t.lpm, saved.weights, saved.config, registry);
     const extras = t.model.prepare(pixels(2, 32, 1));
     const x = pixels(2, 16, 2);

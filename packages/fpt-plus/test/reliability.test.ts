@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdamW, NonFiniteStepError, trainStep, type TensorEntry, type TrainStepOptions } from '@fpt/core';
 import { readSafetensorsFile } from '@fpt/core/node';
-import { adapt, createVit, trainingContext, type AdaptedModel } from '@fpt/backbone-vit';
-import { randomSelector } from '@fpt/token-select';
+import { adapt, createVit, trainingContext, type AdaptedModel, type MethodOptions } from '@fpt/backbone-vit';
 import { fptPlus, loadAuthorsState, type FptOptions, type KeyValues } from '../src/index';
-import { featureFingerprint, imageSeed, KvCache, kvShape, preload, type CacheEvent, type PreloadItem } from '../src/node';
+import { featureFingerprint, imageSeed, KvCache, preload, type CacheEvent, type PreloadItem } from '../src/node';
 import { buildGoldenModel, editedGolden, GOLDEN_FPT } from './golden';
 import { pixels, TINY_FPT, TINY_LPM, tinyFpt } from './helpers';
 
@@ -49,8 +48,8 @@ function dataStart(file: Uint8Array): number {
 describe('reliability: cache data checksum (item 1)', () => {
   it('an entry with one flipped data byte is reported and recomputed, never served', () => {
     const t = tinyFpt();
-    const model = t.fpt;
-    const cache = new KvCache(tempDir(), featureFingerprint(model, NORM), kvShape(model));
+    const model = t.need;
+    const cache = new KvCache(tempDir(), featureFingerprint(model, NORM), model);
     const { hashes } = preload(model, cache, items([0]));
     const path = cache.pathOf(hashes[0]);
     const good = new Uint8Array(readFileSync(path));
@@ -70,8 +69,8 @@ describe('reliability: cache data checksum (item 1)', () => {
 
   it('an entry without a checksum (an older format) is recomputed', () => {
     const t = tinyFpt();
-    const model = t.fpt;
-    const cache = new KvCache(tempDir(), featureFingerprint(model, NORM), kvShape(model));
+    const model = t.need;
+    const cache = new KvCache(tempDir(), featureFingerprint(model, NORM), model);
     const { hashes } = preload(model, cache, items([0]));
     const path = cache.pathOf(hashes[0]);
     const text = readFileSync(path);
@@ -85,11 +84,11 @@ describe('reliability: cache data checksum (item 1)', () => {
 describe('reliability: cache fingerprint (item 2)', () => {
   it('float16 entries are never served to a float32 cache', () => {
     const t = tinyFpt();
-    const model = t.fpt;
+    const model = t.need;
     const dir = tempDir();
     const fp = featureFingerprint(model, NORM);
-    const half = new KvCache(dir, fp, kvShape(model), { float16: true });
-    const full = new KvCache(dir, fp, kvShape(model));
+    const half = new KvCache(dir, fp, model, { float16: true });
+    const full = new KvCache(dir, fp, model);
     expect(full.folder).not.toBe(half.folder);
     const h = preload(model, half, items([0])).hashes[0];
     // Opened on the same folder and fingerprint, the float32 cache computes its own entry...
@@ -101,20 +100,20 @@ describe('reliability: cache fingerprint (item 2)', () => {
     tf.tidy(() => {
       rmSync(full.pathOf(h));
       preload(model, full, items([0]));
-      const online = model.extractKeyValues(tf.stack(items([0]).map((it) => it.pixels())), { sampleSeeds: [imageSeed(h)] });
+      const online = t.fpt.extractKeyValues(tf.stack(items([0]).map((it) => it.pixels())), { sampleSeeds: [imageSeed(h)] });
       expect(Array.from(full.loadBatch([h]).keys.dataSync())).toEqual(Array.from(online.keys.dataSync()));
     });
     t.dispose();
   });
 
   it('a random selector draws per image: preloading 0,1,2 and 2,1,0 writes the same entries', () => {
-    const ta = tinyFpt({ selector: randomSelector(3) });
-    const tb = tinyFpt({ selector: randomSelector(3) });
-    const [a, b] = [ta.fpt, tb.fpt];
+    const ta = tinyFpt({ selector: { criterion: 'random', seed: 3 } });
+    const tb = tinyFpt({ selector: { criterion: 'random', seed: 3 } });
+    const [a, b] = [ta.need, tb.need];
     const fp = featureFingerprint(a, NORM);
     expect(featureFingerprint(b, NORM)).toBe(fp);
-    const ca = new KvCache(tempDir(), fp, kvShape(a));
-    const cb = new KvCache(tempDir(), fp, kvShape(b));
+    const ca = new KvCache(tempDir(), fp, a);
+    const cb = new KvCache(tempDir(), fp, b);
     const ha = preload(a, ca, items([0, 1, 2]), { batchSize: 3 }).hashes;
     preload(b, cb, items([2, 1, 0]), { batchSize: 2 });
     for (const h of ha) expect(readFileSync(cb.pathOf(h))).toEqual(readFileSync(ca.pathOf(h)));
@@ -123,10 +122,10 @@ describe('reliability: cache fingerprint (item 2)', () => {
   });
 
   it("the selector's own fingerprint is part of the feature fingerprint", () => {
-    const t3 = tinyFpt({ selector: randomSelector(3) });
-    const t4 = tinyFpt({ selector: randomSelector(4) });
+    const t3 = tinyFpt({ selector: { criterion: 'random', seed: 3 } });
+    const t4 = tinyFpt({ selector: { criterion: 'random', seed: 4 } });
     expect(t3.fpt.selector.fingerprint).toEqual({ name: 'random', version: 3, params: { seed: 3 } });
-    expect(featureFingerprint(t4.fpt, NORM)).not.toBe(featureFingerprint(t3.fpt, NORM));
+    expect(featureFingerprint(t4.need, NORM)).not.toBe(featureFingerprint(t3.need, NORM));
     t3.dispose();
     t4.dispose();
   });
@@ -252,7 +251,7 @@ describe('reliability: authors-state loads are all or nothing (item 6)', () => {
 });
 
 describe('reliability: configuration (item 7)', () => {
-  const cases: Array<[string, Partial<FptOptions>, string]> = [
+  const cases: Array<[string, MethodOptions<FptOptions>, string]> = [
     ['ratio 5', { ratio: 5 }, 'fpt-plus: option "ratio" must be a number in (0, 1], got 5'],
     ['ratio 0', { ratio: 0 }, 'fpt-plus: option "ratio" must be a number in (0, 1], got 0'],
     ['ratio -1', { ratio: -1 }, 'fpt-plus: option "ratio" must be a number in (0, 1], got -1'],
@@ -286,8 +285,8 @@ describe('reliability: configuration (item 7)', () => {
 describe('reliability: cache files and folders (items 11, 14)', () => {
   it('preload refuses batchSize 0 by name', () => {
     const t = tinyFpt();
-    const model = t.fpt;
-    const cache = new KvCache(tempDir(), featureFingerprint(model, NORM), kvShape(model));
+    const model = t.need;
+    const cache = new KvCache(tempDir(), featureFingerprint(model, NORM), model);
     for (const bad of [0, -1, 1.5]) {
       expect(() => preload(model, cache, items([0]), { batchSize: bad })).toThrow(
         `preload: option "batchSize" must be a positive integer, got ${bad}`,
@@ -298,8 +297,8 @@ describe('reliability: cache files and folders (items 11, 14)', () => {
 
   it('an entry replaced by a directory gets one sentence naming it', () => {
     const t = tinyFpt();
-    const model = t.fpt;
-    const cache = new KvCache(tempDir(), featureFingerprint(model, NORM), kvShape(model));
+    const model = t.need;
+    const cache = new KvCache(tempDir(), featureFingerprint(model, NORM), model);
     const { hashes } = preload(model, cache, items([0]));
     rmSync(cache.pathOf(hashes[0]));
     mkdirSync(cache.pathOf(hashes[0]));
@@ -314,7 +313,7 @@ describe('reliability: cache files and folders (items 11, 14)', () => {
 
   it('a cache folder that cannot be written gets one sentence naming it', () => {
     const t = tinyFpt();
-    const model = t.fpt;
+    const model = t.need;
     const fp = featureFingerprint(model, NORM);
     // As root a read-only mode does not stop writes, so root tries a folder under /sys (EPERM).
     const root = process.getuid?.() === 0 ? '/sys/fpt-kv-cache-probe' : join(tempDir(), 'ro');
@@ -322,7 +321,7 @@ describe('reliability: cache files and folders (items 11, 14)', () => {
       mkdirSync(root);
       chmodSync(root, 0o555);
     }
-    expect(() => new KvCache(root, fp, kvShape(model))).toThrow(
+    expect(() => new KvCache(root, fp, model)).toThrow(
       /^KvCache: cannot create the cache folder \S+: (permission denied \(EACCES\)|operation not permitted \(EPERM\)); the cache folder must be writable$/,
     );
     t.dispose();
@@ -330,10 +329,10 @@ describe('reliability: cache files and folders (items 11, 14)', () => {
 
   it('temporary files of a writer killed with SIGKILL are removed when the cache opens; live or young ones stay', async () => {
     const t = tinyFpt();
-    const model = t.fpt;
+    const model = t.need;
     const dir = tempDir();
     const fp = featureFingerprint(model, NORM);
-    const cache = new KvCache(dir, fp, kvShape(model));
+    const cache = new KvCache(dir, fp, model);
     // A writer that starts an entry under atomicWriteFile's temp-file naming, then is killed.
     const target = cache.pathOf('a'.repeat(64));
     const child = spawn(process.execPath, [
@@ -353,7 +352,7 @@ describe('reliability: cache files and folders (items 11, 14)', () => {
     const old = new Date(Date.now() - 3_600_000);
     utimesSync(dead, old, old);
     utimesSync(live, old, old);
-    const reopened = new KvCache(dir, fp, kvShape(model));
+    const reopened = new KvCache(dir, fp, model);
     expect(reopened.removedTemporaries).toEqual([dead]);
     expect(
       readdirSync(cache.folder)
@@ -367,14 +366,14 @@ describe('reliability: cache files and folders (items 11, 14)', () => {
 describe('reliability round 3: a NaN pixel is never cached (issue 17 item 21)', () => {
   it('preload refuses keys and values that are not finite, and writes no entry', () => {
     const t = tinyFpt();
-    const cache = new KvCache(tempDir(), featureFingerprint(t.fpt, NORM), kvShape(t.fpt));
+    const cache = new KvCache(tempDir(), featureFingerprint(t.need, NORM), t.need);
     const nanItem: PreloadItem = {
       bytes: new TextEncoder().encode('nan-image'),
       pixels: () => tf.tidy(() => tf.mul(tf.squeeze(pixels(1, 32, 7), [0]), Number.NaN)),
     };
     const before = tf.memory().numTensors;
-    expect(() => preload(t.fpt, cache, [nanItem])).toThrow(
-      /^KvCache: the keys of image [0-9a-f]{64} hold NaN at index 0; not cached \(the image's pixels or the LPM's weights are not finite\)$/,
+    expect(() => preload(t.need, cache, [nanItem])).toThrow(
+      /^KvCache: the keys of image [0-9a-f]{64} hold NaN at index 0; not cached \(the image's pixels or the frozen weights are not finite\)$/,
     );
     expect(tf.memory().numTensors).toBe(before);
     expect(readdirSync(cache.folder).filter((f) => f.endsWith('.safetensors'))).toEqual([]);

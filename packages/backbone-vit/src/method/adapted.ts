@@ -17,10 +17,10 @@ import {
 } from '@fpt/core';
 import { clsToken, vitForward } from '../forward';
 import type { VitModel } from '../model';
-import { capability } from './capabilities';
+import { batchShapes, capability, type NeedsInputs, type PrepareContext } from './capabilities';
 import { EVAL, type ForwardContext } from './context';
-import type { Batch, Method } from './method';
-import { savedMethod, type MethodRegistry, type SavedMethod } from './registry';
+import type { AttachedMethod, Batch, Method, MethodFactory, SavedMethod } from './method';
+import { savedMethod, type MethodRegistry } from './registry';
 import { MethodStack } from './stack';
 
 /** Options of {@link adapt}. */
@@ -104,9 +104,17 @@ export class AdaptedModel {
     return this.methods.map((m) => m.name).join('+');
   }
 
+  /**
+   * The extra inputs the model needs in `batch.extras` (FPT+'s keys and values), if any: whether a
+   * batch needs them, and everything a cache needs to compute and serve them.
+   */
+  get needsInputs(): NeedsInputs | undefined {
+    return capability(this.stack.capabilities, 'needsInputs');
+  }
+
   /** Names of the extra inputs the methods need in `batch.extras` (empty for most methods). */
   get inputs(): readonly string[] {
-    return this.stack.capabilities.flatMap((c) => (c.kind === 'needsInputs' ? c.inputs : []));
+    return this.needsInputs?.inputs ?? [];
   }
 
   /** Side of the square `batch.pixels` this model reads (the backbone's, or the method's own). */
@@ -116,20 +124,28 @@ export class AdaptedModel {
 
   /** Shapes of the extra inputs for a batch (empty for most methods). */
   inputShapes(batch: number): Record<string, number[]> {
-    const out: Record<string, number[]> = {};
-    for (const c of this.stack.capabilities) if (c.kind === 'needsInputs') Object.assign(out, c.shapes(batch));
-    return out;
+    const need = this.needsInputs;
+    return need ? batchShapes(need, batch) : {};
   }
 
   /**
-   * Computes the extra inputs of the methods that need them (FPT+: the LPM's selected keys and
+   * Computes the extra inputs of the method that needs them (FPT+: the LPM's selected keys and
    * values) from the backbone's input, without recording gradients. The caller disposes them.
    * @param pixels - the backbone's input [B, C, H, W], normalised
+   * @param context - per-sample seeds
    */
-  prepare(pixels: tf.Tensor): Record<string, tf.Tensor> {
-    const out: Record<string, tf.Tensor> = {};
-    for (const c of this.stack.capabilities) if (c.kind === 'needsInputs') Object.assign(out, c.prepare(pixels));
-    return out;
+  prepare(pixels: tf.Tensor, context?: PrepareContext): Record<string, tf.Tensor> {
+    return this.needsInputs?.prepare(pixels, context) ?? {};
+  }
+
+  /**
+   * The attachment a method of `factory` made on this model (its parameters, hooks and
+   * capabilities), for tools that inspect one method's parts.
+   * @param factory - the method's factory, e.g. `lora`
+   */
+  attachmentOf<C extends object>(factory: MethodFactory<C>): AttachedMethod | undefined {
+    const i = this.methods.findIndex((m) => (m.factory as unknown) === factory);
+    return i < 0 ? undefined : this.stack.parts[i];
   }
 
   /**

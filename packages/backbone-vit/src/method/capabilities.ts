@@ -48,27 +48,62 @@ export interface ReplacesFeatures {
   features(input: FeatureInput): tf.Tensor;
 }
 
+/** What {@link NeedsInputs.prepare} may use besides the pixels. */
+export interface PrepareContext {
+  /**
+   * One seed per sample, derived from the sample itself (a cache uses its image's hash): methods
+   * that draw at random (FPT+'s `random` token selection) seed each sample's draw from it, so a
+   * sample's inputs do not depend on the batch it came in.
+   */
+  sampleSeeds?: readonly number[];
+}
+
+/** A piece of a {@link NeedsInputs} fingerprint: a string, hashed as written, or a tensor, hashed as its bytes. */
+export type FingerprintChunk = string | tf.Tensor;
+
 /**
- * The method needs inputs beyond the pixels, in `batch.extras` (FPT+'s selected keys and values).
- * `prepare` computes them from the backbone's own input without recording gradients, which is what
- * a cache stores ("preloading").
+ * The method needs inputs beyond the pixels, in `batch.extras` (FPT+'s selected keys and values),
+ * computed from the backbone's own input without gradients. Everything a cache needs to serve any
+ * such method: the inputs' names and per-sample shapes, the axis samples are stacked on, a
+ * fingerprint of what the inputs depend on, and `prepare` with per-sample seeds.
  */
 export interface NeedsInputs {
   /** Discriminant. */
   readonly kind: 'needsInputs';
   /** Names of the tensors required in `batch.extras`. */
   readonly inputs: readonly string[];
-  /**
-   * The shape of each extra input for a batch of `batch` images (what a cache stores per batch,
-   * and what a shape-only memory measurement allocates).
-   */
-  shapes(batch: number): Record<string, number[]>;
+  /** One sample's shape of each input (what a cache stores per sample). */
+  readonly sampleShapes: Readonly<Record<string, readonly number[]>>;
+  /** The axis of a batched input that indexes the samples (FPT+: 1, after the fused layers). */
+  readonly batchAxis: number;
   /**
    * Computes the extra inputs from the backbone's input (FPT+: the high-resolution image). The
    * caller owns and disposes the result. Call it outside any gradient function.
    * @param pixels - the backbone's input [B, C, H, W], normalised
+   * @param context - per-sample seeds
    */
-  prepare(pixels: tf.Tensor): Record<string, tf.Tensor>;
+  prepare(pixels: tf.Tensor, context?: PrepareContext): Record<string, tf.Tensor>;
+  /**
+   * Everything `prepare`'s output depends on besides the pixels (the architecture and the method's
+   * settings as strings, the frozen weights as tensors), so that a cache never serves inputs made
+   * otherwise. The hasher reads the tensors' bytes itself, synchronously or not, so that the same
+   * fingerprint is computed on every backend (WebGPU in Node has no synchronous reads).
+   */
+  fingerprint(): FingerprintChunk[];
+}
+
+/**
+ * The shape of each extra input for a batch of `batch` samples.
+ * @param need - the capability
+ * @param batch - samples in the batch
+ */
+export function batchShapes(need: NeedsInputs, batch: number): Record<string, number[]> {
+  return Object.fromEntries(
+    Object.entries(need.sampleShapes).map(([name, shape]) => [
+      name,
+      [...shape.slice(0, need.batchAxis), batch, ...shape.slice(need.batchAxis)],
+    ]),
+  );
 }
 
 /**

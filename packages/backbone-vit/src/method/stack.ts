@@ -91,6 +91,9 @@ function checkCombination(methods: readonly Method[], parts: AttachedMethod[]): 
       if (exclusive) throw new Error(`adapt: "${methods[i].name}" cannot be combined with other methods: ${exclusive.reason}`);
     });
   }
-  const replacing = parts.map((p, i) => (capability(p.capabilities, 'replacesFeatures') ? methods[i].name : undefined)).filter((n) => n);
+  const having = (kind: Capability['kind']) => methods.filter((_, i) => capability(parts[i].capabilities, kind)).map((m) => m.name);
+  const replacing = having('replacesFeatures');
   if (replacing.length > 1) throw new Error(`adapt: ${replacing.join(' and ')} both replace the features the head reads; use one`);
+  const needing = having('needsInputs');
+  if (needing.length > 1) throw new Error(`adapt: ${needing.join(' and ')} both need extra inputs in the batch; use one`);
 }

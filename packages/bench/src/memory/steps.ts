@@ -10,11 +10,6 @@ export interface StepMemory {
   excludedBytes: number;
 }
 
-/** Whether a method's step trains on precomputed inputs and never runs the backbone (FPT+, FPT: the `needsInputs` capability). */
-export function trainsFromInputs(model: AdaptedModel): boolean {
-  return model.inputs.length > 0;
-}
-
 /**
  * Whether a method trains from precomputed inputs on a backbone of `config`: attached to a
  * zero-initialised copy, never run.
@@ -26,7 +21,7 @@ export function methodTrainsFromInputs(config: VitConfig, method: Method, numCla
   const backbone = createVit(config, { init: 'zeros' });
   const model = adapt(backbone, [method], { numClasses });
   try {
-    return trainsFromInputs(model);
+    return model.needsInputs !== undefined;
   } finally {
     model.dispose();
     backbone.dispose();
@@ -35,12 +30,12 @@ export function methodTrainsFromInputs(config: VitConfig, method: Method, numCla
 
 /**
  * Bytes of backbone weights a training step never reads: all of them for a method that trains from
- * precomputed inputs (FPT+, FPT), none otherwise. Memory figures leave them out and report them apart.
+ * precomputed inputs (the `needsInputs` capability: FPT+, FPT), none otherwise. Memory figures leave them out and report them apart.
  * @param model - the adapted model
  * @param backbone - its backbone
  */
 export function unreadWeightBytes(model: AdaptedModel, backbone: VitModel): number {
-  return trainsFromInputs(model) ? 4 * parameterReport(backbone).total : 0;
+  return model.needsInputs ? 4 * parameterReport(backbone).total : 0;
 }
 
 /**
@@ -65,7 +60,7 @@ export async function methodStepMemory(
 ): Promise<StepMemory> {
   const backbone = createVit(config, { init: 'zeros' });
   const model = adapt(backbone, [method], { numClasses });
-  const size = trainsFromInputs(model) ? model.imageSize : imageSize;
+  const size = model.needsInputs ? model.imageSize : imageSize;
   const extras = Object.fromEntries(Object.entries(model.inputShapes(batch)).map(([k, shape]) => [k, tf.randomNormal(shape)]));
   const pixels = tf.randomNormal([batch, config.numChannels, size, size]);
   const labels = tf.zeros([batch], 'int32');

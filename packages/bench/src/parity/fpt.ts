@@ -8,10 +8,10 @@ import {
   resamplePosEmbed,
   type AdaptedModel,
   type MethodFactory,
+  type MethodOptions,
   type VitConfig,
 } from '@fpt/backbone-vit';
-import { fptPart, fptPlus, fptV1, loadAuthorsState, toAuthorsNames, type FptOptions, type KeyValues } from '@fpt/fpt-plus';
-import { getSelector } from '@fpt/token-select';
+import { fptAttachment, fptPlus, fptV1, loadAuthorsState, toAuthorsNames, type FptOptions, type KeyValues } from '@fpt/fpt-plus';
 import { field, fixtureTensor, type Fixture } from './fixture';
 import { type ParitySession, vitConfigFrom } from './session';
 
@@ -36,7 +36,7 @@ export interface FptFixtureConfig {
   /** The FPT method (FPT+ or FPT v1) with the fixture's options. */
   factory: MethodFactory<FptOptions>;
   /** Its options. */
-  options: Partial<FptOptions>;
+  options: MethodOptions<FptOptions>;
   /** Classes of the head. */
   numClasses: number;
 }
@@ -70,7 +70,7 @@ export function fptConfigFromFixture(fixture: Fixture): FptFixtureConfig {
     options: {
       inputSize: field<number>(config, 'input_size_hr', 'number', where),
       layers: field<number[]>(config, 'layers', 'object', where),
-      selector: getSelector(field<string>(ts, 'criterion', 'string', `${where}.token_selection`)),
+      selector: { criterion: field<string>(ts, 'criterion', 'string', `${where}.token_selection`), seed: 0 },
       ratio: field<number>(ts, 'ratio', 'number', `${where}.token_selection`),
       prompts: field<number>(fusion, 'num_prompts', 'number', `${where}.fusion`),
       side: {
@@ -94,7 +94,7 @@ export function fptConfigFromFixture(fixture: Fixture): FptFixtureConfig {
 function checkLpm(s: ParitySession, model: AdaptedModel): KeyValues {
   s.consume(['input.pixels_hr']);
   const pixels = fixtureTensor(s.fixture.file, 'input.pixels_hr');
-  const fpt = fptPart(model);
+  const fpt = fptAttachment(model);
   const r = fpt.inspectLpm(pixels);
   pixels.dispose();
   const { lpm, config } = fpt;
@@ -126,7 +126,7 @@ function checkLearnable(s: ParitySession, model: AdaptedModel, kv: KeyValues): v
   const labels = fixtureTensor(file, 'input.labels');
   const batch = { pixels, extras: { keys: kv.keys, values: kv.values } };
   tf.tidy(() => {
-    s.check('expected.fusion.out', fptPart(model).fused(kv, EVAL), 'activation');
+    s.check('expected.fusion.out', fptAttachment(model).fused(kv, EVAL), 'activation');
     s.check('expected.fpt.logits', model.forward(batch), 'activation');
   });
   const params = model.module.namedParameters();

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, crossEntropy, finishQueuedWork, parameterReport, trainStepAsync } from '@fpt/core';
 import { adapt, createVit, trainingContext, vitB16Hf384, vitConfig, vitForward, type VitConfig, type VitPreset } from '@fpt/backbone-vit';
 import { lora } from '@fpt/baselines';
-import { fptPart, fptPlus } from '@fpt/fpt-plus';
+import { fptAttachment, fptPlus } from '@fpt/fpt-plus';
 
 /** A ViT as the PyTorch reference builds it (benchmarks/torch/perf.py). */
 interface TorchVit {
@@ -105,7 +105,7 @@ function preload(s: WorkloadScale): Workload {
     build() {
       const lpm = createVit(lpmConfig, { seed: 1 });
       const adapted = adapt(lpm, [method], { numClasses: 5 });
-      const model = fptPart(adapted);
+      const model = fptAttachment(adapted);
       const pixels = tf.randomNormal([batch, 3, s.preloadImage, s.preloadImage]);
       return {
         excludedBytes: 0,
@@ -154,7 +154,7 @@ function fptStep(s: WorkloadScale): Workload {
   const probe = (() => {
     const lpm = createVit(lpmConfig, { init: 'zeros' });
     const m = adapt(lpm, [fptPlus()], { numClasses: 5 });
-    const fpt = fptPart(m);
+    const fpt = fptAttachment(m);
     const out = { kv: m.inputShapes(batch).keys, side: { ...fpt.config.side, numClasses: 5 } };
     m.dispose();
     lpm.dispose();

@@ -101,7 +101,10 @@ export interface RunResult {
     normalisation: { mean: number[]; std: number[]; from: string };
     checksums: string;
   };
-  /** The method. */
+  /**
+   * The method: its name, label, configuration as saved (`options` is `method.config`, complete and
+   * plain, which `METHOD_REGISTRY.revive({ name, config: options })` re-creates) and input size.
+   */
   method: { name: string; label: string; options: Record<string, unknown>; pixelSize: number };
   /** The frozen LPM. */
   lpm: { source: string; pretrained: boolean; inputSize: number; config: Record<string, unknown> };

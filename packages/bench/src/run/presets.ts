@@ -35,8 +35,8 @@ export interface BenchPreset {
   shrunk: string[];
 }
 
-const QUICK_SIDE = { sideWidth: '24', sideImage: '64' };
-const TINY_SIDE = { sideWidth: '12', sideImage: '16', prompts: '2' };
+const QUICK_SIDE = { 'side.hiddenSize': '24', 'side.imageSize': '64' };
+const TINY_SIDE = { 'side.hiddenSize': '12', 'side.imageSize': '16', prompts: '2' };
 
 /**
  * `quick`: every paper row plus `linear` on the three embedded datasets in minutes on a 2-core CPU.

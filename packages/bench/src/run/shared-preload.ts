@@ -6,7 +6,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { preloadAsync, sha256Hex, type KvCache, type PreloadItem, type PreloadOptions } from '@fpt/fpt-plus/node';
-import type { FptModel } from '@fpt/fpt-plus';
+import type { NeedsInputs } from '@fpt/backbone-vit';
 import { heartbeat, isStale, tryClaim } from './claims';
 
 /** Options of {@link sharedPreload}. */
@@ -28,7 +28,7 @@ export interface SharedPreloadOptions extends PreloadOptions {
  * @returns as {@link preloadAsync}: hashes in input order, and this process's hits, computed and invalid counts
  */
 export async function sharedPreload(
-  model: FptModel,
+  need: NeedsInputs,
   cache: KvCache,
   items: PreloadItem[],
   options: SharedPreloadOptions = {},
@@ -71,7 +71,7 @@ export async function sharedPreload(
         beat.hold(claims);
         try {
           const r = await preloadAsync(
-            model,
+            need,
             cache,
             mine.map((i) => items[i]),
             options,
@@ -92,6 +92,6 @@ export async function sharedPreload(
     beat.stop();
   }
   // Every entry now has a file: this pass reads them (and recomputes any found unusable).
-  const last = await preloadAsync(model, cache, items, options);
+  const last = await preloadAsync(need, cache, items, options);
   return { hashes: last.hashes, hits: last.hits - computed, computed: computed + last.computed, invalid: invalid + last.invalid };
 }

@@ -2,14 +2,13 @@
 // parameters, its saved state and its key/value preloading. Everything else in the bench is
 // method-agnostic and goes through `Trainable`. Built on the one method contract (`adapt`).
 import * as tf from '@tensorflow/tfjs-core';
-import { configFromStrings, loadParameters, type TensorEntry, type WritableTensor } from '@fpt/core';
-import { adapt, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
-import { fptPart } from '@fpt/fpt-plus';
-import { featureFingerprintAsync, KvCache, kvShape, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
+import { loadParameters, type TensorEntry, type WritableTensor } from '@fpt/core';
+import { adapt, savedMethod, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
+import { featureFingerprintAsync, KvCache, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
 import { sharedPreload } from './shared-preload';
 import { CLI_METHODS, cliMethod, setsForLpm } from '../methods';
 import type { ChannelStats } from '../data/prepare';
-import { trainsFromInputs, unreadWeightBytes } from '../memory/steps';
+import { unreadWeightBytes } from '../memory/steps';
 
 /** A batch as every method takes it: pixels at the method's input size, plus method-specific inputs. */
 export interface Batch {
@@ -63,9 +62,9 @@ export interface Trainable {
   readonly method: string;
   /** Side of the square pixels the method trains on (baselines: the LPM's input; FPT: the side network's). */
   readonly pixelSize: number;
-  /** Whether batches need {@link Trainable.extras} (preloaded LPM keys/values). */
-  readonly needsKeyValues: boolean;
-  /** The complete method options, as recorded in the results. */
+  /** Whether batches need {@link Trainable.extras} (the method's `needsInputs` capability: FPT's preloaded LPM keys/values). */
+  readonly needsInputs: boolean;
+  /** The method's complete configuration as saved (`method.config`), as recorded in the results. */
   readonly options: Record<string, unknown>;
   /** Variables the optimizer updates, in a fixed order. */
   trainableVariables(): tf.Variable[];
@@ -154,10 +153,9 @@ export function buildTrainable(o: BuildOptions): Trainable {
   let model: AdaptedModel;
   let options: Record<string, unknown>;
   try {
-    const cli = cliMethod(o.method);
-    const sets = setsForLpm(o.method, o.options, o.lpmInputSize);
-    options = configFromStrings(cli.defaults, sets, o.method) as Record<string, unknown>;
-    model = adapt(o.lpm, [cli.make(sets)], { numClasses: o.numClasses, seed: o.seed });
+    const method = cliMethod(o.method).make(setsForLpm(o.method, o.options, o.lpmInputSize));
+    options = savedMethod(method).config;
+    model = adapt(o.lpm, [method], { numClasses: o.numClasses, seed: o.seed });
   } catch (err) {
     o.lpm.dispose();
     throw err;
@@ -165,7 +163,7 @@ export function buildTrainable(o: BuildOptions): Trainable {
   const lpm = o.lpm;
   // Methods that need extra inputs (FPT+/FPT: the LPM's keys and values) train on their own pixels
   // and never run the LPM in a step; the others read the LPM-size image.
-  const needsKeyValues = trainsFromInputs(model);
+  const need = model.needsInputs;
   const named = () => [
     ...model.module.namedParameters().map((p) => ({ name: p.name, variable: p.variable })),
     ...model.stack.unfrozen.map((n) => ({ name: `backbone.${n}`, variable: lpm.get(n) })),
@@ -174,23 +172,22 @@ export function buildTrainable(o: BuildOptions): Trainable {
   let keyOf: (hash: string) => string = (h) => h;
   return {
     method: o.method,
-    pixelSize: needsKeyValues ? model.imageSize : o.lpmInputSize,
-    needsKeyValues,
+    pixelSize: need ? model.imageSize : o.lpmInputSize,
+    needsInputs: need !== undefined,
     options,
     trainableVariables: () => model.trainableVariables(),
     loss: (batch, labels, ctx) => model.loss(batch, labels, ctx),
     logits: (batch) => model.forward(batch),
-    ...(needsKeyValues
+    ...(need
       ? {
           async preload(items, cacheDir, stats, onEvent, batchSize = 16) {
             const started = performance.now();
-            const fpt = fptPart(model);
-            cache = new KvCache(cacheDir, await featureFingerprintAsync(fpt, stats), kvShape(fpt));
+            cache = new KvCache(cacheDir, await featureFingerprintAsync(need, stats), need);
             // `preload` keys entries by the sha256 of `bytes`; our images are already known by their
             // file's sha256, whose hex text stands in for the bytes.
             const list: PreloadItem[] = items.map((it) => ({ bytes: new TextEncoder().encode(it.hash), pixels: it.pixels }));
             // Shards on a shared filesystem may fill the same cache at once: each entry is claimed, computed once.
-            const r = await sharedPreload(fpt, cache, list, { batchSize, onEvent });
+            const r = await sharedPreload(need, cache, list, { batchSize, onEvent });
             const byKey = new Map(items.map((it, i) => [it.hash, r.hashes[i]]));
             keyOf = (hash) => {
               const k = byKey.get(hash);
@@ -208,8 +205,7 @@ export function buildTrainable(o: BuildOptions): Trainable {
           },
           extras(hashes: string[]) {
             if (!cache) throw new Error(`${o.method}: extras() before preload()`);
-            const kv = cache.loadBatch(hashes.map((h) => keyOf(h)));
-            return { keys: kv.keys, values: kv.values };
+            return cache.loadBatch(hashes.map((h) => keyOf(h)));
           },
         }
       : {}),
