@@ -5,7 +5,7 @@ import { classesOption, parseArgs } from './args';
 
 /**
  * `fpt-bench params <method> --classes C [--set key=value]...`: builds the method on the ViT-B/16
- * HF configuration and prints its parameter table; the last line is
+ * HF configuration (keys as `--set side.hiddenSize=128` or `--set fpt-plus.side.hiddenSize=128`) and prints its parameter table; the last line is
  * `learnable=<n> total=<n> share=<percent>%`.
  * @returns the exit code
  */
@@ -16,7 +16,9 @@ export function paramsCommand(argv: string[], print: (line: string) => void = co
     print(`usage: fpt-bench params <method> --classes C [--set key=value]...\nmethods: ${[...CLI_METHODS.keys()].join(', ')}`);
     return 2;
   }
-  const method = cliMethod(name).make(args.sets);
+  // `--set rank=8` or, as `fpt-bench run` writes it, `--set lora.rank=8`.
+  const sets = Object.fromEntries(Object.entries(args.sets).map(([k, v]) => [k.startsWith(`${name}.`) ? k.slice(name.length + 1) : k, v]));
+  const method = cliMethod(name).make(sets);
   const classes = classesOption(args);
   const backbone = createVit(vitB16Hf384(), { init: 'zeros' });
   try {
