@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { adapt, createVit, savedMethod, vitConfig } from '@fpt/backbone-vit';
+import { adapt, createVit, loadAdapted, savedMethod, vitConfig } from '@fpt/backbone-vit';
 import { fptPlus } from '@fpt/fpt-plus';
 import { methodSets } from '../src/commands/run';
 import { paramsCommand } from '../src/commands/params';
@@ -58,5 +58,46 @@ describe('the CLI edge is the registry', () => {
     expect(t.needsInputs).toBe(true);
     t.dispose(); // the LPM included
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('the registry round trip: fromStrings -> adapt -> save -> loadAdapted, for every method', () => {
+  const lpmConfig = vitConfig({ hiddenSize: 32, numLayers: 4, numHeads: 4, mlpDim: 64, patchSize: 8, imageSize: 32, numClasses: 0 });
+  // FPT's defaults are the paper's ViT-B at 512: on the test LPM its shapes are set.
+  const fptSets = {
+    inputSize: '32',
+    layers: '2,3',
+    prompts: '4',
+    'side.hiddenSize': '16',
+    'side.numHeads': '4',
+    'side.patchSize': '8',
+    'side.imageSize': '16',
+  };
+  const cases: Array<[string, string, Record<string, string>]> = [
+    ...METHOD_REGISTRY.names().map((n): [string, string, Record<string, string>] => [n, n, n.startsWith('fpt') ? fptSets : {}]),
+    ['fpt-plus with LoRA on its side network', 'fpt-plus', { ...fptSets, sideMethods: 'lora', 'sideMethods.lora.rank': '2' }],
+    ['fpt-plus with DoRA and (IA)³ on its side network', 'fpt-plus', { ...fptSets, sideMethods: 'dora,ia3', 'sideMethods.dora.rank': '2' }],
+    ['fpt with SSF on its side network', 'fpt', { ...fptSets, layers: '', 'side.numLayers': 'auto', sideMethods: 'ssf' }],
+  ];
+
+  it.each(cases)('%s', (_label, name, sets) => {
+    const start = tf.memory().numTensors;
+    const [lpm, fresh] = [createVit(lpmConfig, { seed: 3 }), createVit(lpmConfig, { seed: 3 })];
+    const model = adapt(lpm, [METHOD_REGISTRY.fromStrings(name, sets)], { numClasses: 3, seed: 1 });
+    // Everything that trains moves away from its initialisation, so the reload is checked on real values.
+    let seed = 20;
+    for (const v of model.trainableVariables()) tf.tidy(() => v.assign(tf.add(v, tf.randomNormal(v.shape, 0, 0.05, 'float32', seed++))));
+    const saved = model.save();
+    const again = loadAdapted(fresh, saved.weights, saved.config, METHOD_REGISTRY);
+    expect(again.methods.map((m) => m.config)).toEqual(model.methods.map((m) => m.config));
+    const pixels = tf.randomNormal([2, 3, model.imageSize, model.imageSize], 0, 1, 'float32', 7);
+    const hr = tf.randomNormal([2, 3, 32, 32], 0, 1, 'float32', 8);
+    const extras = model.prepare(hr);
+    tf.tidy(() => {
+      expect(Array.from(again.forward({ pixels, extras }).dataSync())).toEqual(Array.from(model.forward({ pixels, extras }).dataSync()));
+    });
+    tf.dispose([pixels, hr, ...Object.values(extras)]);
+    [model, again, lpm, fresh].forEach((o) => o.dispose());
+    expect(tf.memory().numTensors).toBe(start);
   });
 });
