@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { adapt, createVit, loadAdapted, savedMethod, vitConfig } from '@fpt/backbone-vit';
 import { fptPlus } from '@fpt/fpt-plus';
-import { methodSets } from '../src/commands/run';
+import { methodSets, parseMethods } from '../src/commands/run';
 import { paramsCommand } from '../src/commands/params';
 import { buildTrainable, CLI_METHODS, cliMethod, METHOD_REGISTRY } from '../src/index';
 
@@ -58,6 +58,20 @@ describe('the CLI edge is the registry', () => {
     expect(t.needsInputs).toBe(true);
     t.dispose(); // the LPM included
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('DoRA and (IA)³ in the bench', () => {
+  it('fpt-bench params counts them on ViT-B/16 with 5 classes, and --methods all runs them', () => {
+    for (const [name, learnable] of [
+      ['dora', 612_101],
+      ['ia3', 59_141],
+    ] as const) {
+      const lines: string[] = [];
+      expect(paramsCommand([name, '--classes', '5'], (l) => lines.push(l))).toBe(0);
+      expect(lines.at(-1)).toMatch(new RegExp(`^learnable=${learnable} total=\\d+ share=`));
+    }
+    expect(parseMethods('all', [])).toEqual(expect.arrayContaining(['dora', 'ia3', 'fpt-plus', 'lora']));
   });
 });
 
