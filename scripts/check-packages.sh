@@ -43,7 +43,7 @@ if (n !== 86859496 || typeof atomicWriteFile !== 'function' || !g) throw new Err
 console.log('CJS entry points: ok');
 JS
 cat > types.ts <<'TS'
-import { adapt, createVit, vitConfig, type AdaptedModel, type Method } from '@fpt/backbone-vit';
+import { adapt, createVit, vitConfig, type AdaptedModel, type Method, type MethodOptions } from '@fpt/backbone-vit';
 import { fptPlus, type FptOptions } from '@fpt/fpt-plus';
 import { KvCache } from '@fpt/fpt-plus/node';
 import { Module } from '@fpt/core';
@@ -52,7 +52,7 @@ import { fuse } from '@fpt/fusion';
 import { sideForward } from '@fpt/side-net';
 import { fineGrainedPrompts } from '@fpt/prompts';
 import { lora } from '@fpt/baselines';
-const o: Partial<FptOptions> = { sideMethods: [lora({ rank: 4 })] };
+const o: MethodOptions<FptOptions> = { sideMethods: [lora({ rank: 4 })] };
 const methods: Method[] = [fptPlus(o)];
 const model: AdaptedModel = adapt(createVit(vitConfig('vit-ti16')), methods);
 const mod: Module = model.module;

@@ -8,25 +8,28 @@ const tiny = () =>
 describe('hook points', () => {
   it('composeHooks chains every point generically, in order, each seeing the previous output', () => {
     const seen: string[] = [];
-    const a: VitHooks = {
+    // A method's hooks at two points, recording their calls: `act` after the GELU, `input` before a linear map.
+    const method = (tag: string, act: (y: tf.Tensor) => tf.Tensor, input: (x: tf.Tensor) => tf.Tensor): VitHooks => ({
       activation: (name, y) => {
-        seen.push(`a:${name}`);
-        return tf.add(y, 1);
+        seen.push(`${tag}:${name}`);
+        return act(y);
       },
       linearInput: (name, x) => {
-        seen.push(`a:${name}`);
-        return tf.mul(x, 2);
+        seen.push(`${tag}:${name}`);
+        return input(x);
       },
-    };
+    });
+    const a = method(
+      'a',
+      (y) => tf.add(y, 1),
+      (x) => tf.mul(x, 2),
+    );
     const b: VitHooks = {
-      activation: (name, y) => {
-        seen.push(`b:${name}`);
-        return tf.mul(y, 10);
-      },
-      linearInput: (name, x) => {
-        seen.push(`b:${name}`);
-        return tf.add(x, 3);
-      },
+      ...method(
+        'b',
+        (y) => tf.mul(y, 10),
+        (x) => tf.add(x, 3),
+      ),
       residual: (_l, _b, _x, y) => tf.neg(y),
     };
     const c = composeHooks([a, b]);

@@ -4,19 +4,15 @@ import { adapt, createVit, MethodRegistry, vitConfig, type Method } from '@fpt/b
 import { lora, registerBaselines, ssf } from '@fpt/baselines';
 import { globalSelector } from '@fpt/token-select';
 import { FPT_PLUS_DEFAULTS, fptAttachment, fptPlus, fptV1, registerFpt } from '../src/index';
-import { pixels, TINY_LPM } from './helpers';
+import { pixels, TINY_FPT, TINY_LPM } from './helpers';
 
 const registry = registerBaselines(registerFpt(new MethodRegistry()));
-// The tiny LPM's shapes as --set strings (the defaults are the paper's ViT-B at 512).
-const TINY_SETS = {
-  inputSize: '32',
-  layers: '2,3',
-  prompts: '4',
-  'side.hiddenSize': '16',
-  'side.numHeads': '4',
-  'side.patchSize': '8',
-  'side.imageSize': '16',
-};
+// The tiny FPT's options (the defaults are the paper's ViT-B at 512) as --set strings, dotted keys for the side network.
+const TINY_SETS: Record<string, string> = Object.fromEntries(
+  Object.entries(TINY_FPT).flatMap(([k, v]) =>
+    k === 'side' ? Object.entries(v as object).map(([f, x]) => [`side.${f}`, String(x)]) : [[k, String(v)]],
+  ),
+);
 
 describe('FPT configurations are plain data', () => {
   it('the config is JSON: selector as criterion and seed, side methods as saved configs, derived side fields null', () => {
