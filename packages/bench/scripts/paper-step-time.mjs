@@ -11,7 +11,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, selectBackend, trainStep } from '@fpt/core';
 import { enableFastKernels, describeKernels } from '@fpt/kernels';
 import { adapt, createVit, trainingContext, vitB16Hf384 } from '@fpt/backbone-vit';
-import { fptPart } from '@fpt/fpt-plus';
 import { cliMethod, microBatches, planMicroBatch, setsForLpm, stepMemoryBudget, StepMemoryFits } from '../dist/index.js';
 
 tf.enableProdMode();
@@ -64,15 +63,15 @@ for (const name of methods) {
   }
   const forward = sec(t0) / B;
   let preload = '';
-  if (model.inputs.length) {
-    const fpt = fptPart(model);
+  const need = model.needsInputs;
+  if (need) {
     const px = tf.randomNormal([1, 3, S, S]);
-    fpt.extractKeyValues(px, {}); // warm-up
+    tf.dispose(Object.values(need.prepare(px))); // warm-up
     t0 = performance.now();
-    const kv = fpt.extractKeyValues(px, {});
-    await kv.keys.data();
+    const prepared = need.prepare(px);
+    await Promise.all(Object.values(prepared).map((t) => t.data()));
     preload = ` preload_s_per_image=${sec(t0).toFixed(2)}`;
-    tf.dispose([px, kv.keys, kv.values]);
+    tf.dispose([px, ...Object.values(prepared)]);
   }
   console.log(
     `method=${name} micro_batch=${micro} step_s=${step.toFixed(1)} train_s_per_image=${(step / B).toFixed(2)} eval_s_per_image=${forward.toFixed(2)}${preload} load=${loadavg()[0].toFixed(1)}`,
