@@ -62,6 +62,47 @@ describe('the method contract', () => {
     expect(() => r.register(scale)).toThrow('MethodRegistry: method "scale" is already registered');
     expect(() => r.get('nope')).toThrow('unknown method "nope"; known: scale');
   });
+
+  it('needsInputs is one capability: its shapes, prepare and the attachment a factory made; two such methods are refused', () => {
+    // A method that needs one extra input per sample, [2, 4] with the batch on axis 1.
+    const extra = (name: string) =>
+      defineMethod<{ seed: number }>({
+        name,
+        description: 'needs an extra input',
+        defaults: { seed: 0 },
+        attach: () =>
+          attached(new Module(), {
+            capabilities: [
+              {
+                kind: 'needsInputs',
+                inputs: ['side'],
+                sampleShapes: { side: [2, 4] },
+                batchAxis: 1,
+                prepare: (pixels, context) => ({ side: tf.fill([2, pixels.shape[0], 4], context?.sampleSeeds?.[0] ?? 0) }),
+                fingerprint: (update) => update(name),
+              },
+            ],
+          }),
+      });
+    const [one, two] = [extra('one'), extra('two')];
+    const vit = tiny();
+    const m = adapt(vit, [one(), scale()], { numClasses: 2 });
+    expect(m.needsInputs?.inputs).toEqual(['side']);
+    expect(m.inputShapes(3)).toEqual({ side: [2, 3, 4] });
+    const pixels = tf.zeros([3, 3, 16, 16]);
+    const { side } = m.prepare(pixels, { sampleSeeds: [7, 8, 9] });
+    expect(side.shape).toEqual([2, 3, 4]);
+    expect(side.dataSync()[0]).toBe(7);
+    expect(m.attachmentOf(one)).toBe(m.stack.parts[0]);
+    expect(m.attachmentOf(two)).toBeUndefined();
+    const plain = adapt(vit, [scale()]);
+    expect(plain.needsInputs).toBeUndefined();
+    plain.dispose();
+    expect(() => adapt(vit, [one(), two()])).toThrow('adapt: one and two both need extra inputs in the batch; use one');
+    tf.dispose([pixels, side]);
+    m.dispose();
+    vit.dispose();
+  });
 });
 
 describe('the one block loop', () => {

@@ -85,6 +85,22 @@ describe('FPT configurations are plain data', () => {
   });
 });
 
+describe('the FPT attachment', () => {
+  it("frees only what it owns: its parameters are the adapted model's, which frees them", () => {
+    const lpm = createVit(TINY_LPM, { init: 'zeros' });
+    const start = tf.memory().numTensors;
+    const model = adapt(lpm, [registry.fromStrings('fpt-plus', { ...TINY_SETS, sideMethods: 'dora' })], { numClasses: 3 });
+    const attachment = fptAttachment(model);
+    const held = tf.memory().numTensors;
+    attachment.dispose();
+    expect(tf.memory().numTensors).toBe(held);
+    expect(attachment.fusion.get('prompts').isDisposed).toBe(false);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+    lpm.dispose();
+  });
+});
+
 describe('default side network on wide LPMs (12 heads where they divide the width, else heads of 8)', () => {
   // Shallow copies at the real widths: the side network depends on the width and the fused layers.
   for (const [label, width, heads] of [
