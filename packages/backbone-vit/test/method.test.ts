@@ -79,7 +79,7 @@ describe('the method contract', () => {
                 sampleShapes: { side: [2, 4] },
                 batchAxis: 1,
                 prepare: (pixels, context) => ({ side: tf.fill([2, pixels.shape[0], 4], context?.sampleSeeds?.[0] ?? 0) }),
-                fingerprint: (update) => update(name),
+                fingerprint: () => [name],
               },
             ],
           }),

@@ -29,7 +29,7 @@ for (const name of methods) {
   const micro = planMicroBatch(fit, lpm.numLayers, B, budget, name);
   const backbone = createVit(lpm, { seed: 1 });
   const model = adapt(backbone, [make()], { numClasses: C });
-  const size = model.inputs.length ? model.imageSize : S;
+  const size = model.needsInputs ? model.imageSize : S;
   const opt = new AdamW(model.trainableVariables(), { lr: 1e-4 });
   const parts = (step) =>
     microBatches(B, micro).map(([a, b]) => ({

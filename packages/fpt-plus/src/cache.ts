@@ -374,7 +374,12 @@ export function preload(need: NeedsInputs, cache: KvCache, items: PreloadItem[],
  * backend (WebGPU in Node has no synchronous reads).
  * @param need - the method's `needsInputs` capability (`adapted.needsInputs`)
  */
-export function preloadAsync(need: NeedsInputs, cache: KvCache, items: PreloadItem[], options: PreloadOptions = {}): Promise<PreloadResult> {
+export function preloadAsync(
+  need: NeedsInputs,
+  cache: KvCache,
+  items: PreloadItem[],
+  options: PreloadOptions = {},
+): Promise<PreloadResult> {
   return runReadsAsync(preloadBody(need, cache, items, options));
 }
 
