@@ -258,9 +258,12 @@ describe('fpt-bench run', () => {
     }
     const lora = r.find((x) => x.id === 'toy__lora__seed0')!.memory.paperShapes!;
     const fpt = r.find((x) => x.id === 'toy__fpt-plus__seed0')!.memory.paperShapes!;
-    // The 3-class head has one more output of width 16 (weights and bias): 17 more learnable parameters.
+    // The 3-class head has one more output of width 64, the LPM's (weights and bias): 65 more learnable parameters;
+    // FPT+'s reads the side network's features, 64 / 8 = 8 wide: 9 more.
     const lora3 = r.find((x) => x.id === 'toy3__lora__seed0')!.memory.paperShapes!;
-    expect(lora3.parameters.learnable - lora.parameters.learnable).toBe(17);
+    expect(lora3.parameters.learnable - lora.parameters.learnable).toBe(65);
+    const fpt3 = r.find((x) => x.id === 'toy3__fpt-plus__seed0')!.memory.paperShapes!;
+    expect(fpt3.parameters.learnable - fpt.parameters.learnable).toBe(9);
     // The CPU backend's budget (half the machine) holds these steps: real steps, the extrapolation beside them.
     expect(lora.how).toBe('measured');
     expect(Math.abs(lora.extrapolation!.predictedBytes - lora.peakBytes) / lora.peakBytes).toBeLessThan(0.01);
