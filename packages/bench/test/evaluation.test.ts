@@ -67,8 +67,11 @@ const spec = (epochs: number, auc: AucConvention, dir: string, extra: Partial<Ru
 /** Trains `linear` for `epochs`, keeping the weights of each epoch's committed checkpoint. */
 async function trainKeepingWeights(epochs: number, auc: AucConvention, dir: string) {
   const weights: Array<Map<string, TensorEntry>> = [];
+  const probe = build();
+  const params = probe.trainableParams();
+  probe.dispose();
   const result = await trainRun(
-    spec(epochs, auc, dir, { afterEpoch: () => weights.push(new RunCheckpoints(join(dir, 'ckpt')).load()!.model) }),
+    spec(epochs, auc, dir, { afterEpoch: () => weights.push(new RunCheckpoints(join(dir, 'ckpt')).load(params)!.model) }),
   );
   return { result, weights };
 }

@@ -16,3 +16,4 @@ export * from './optim/index';
 export * from './safetensors/index';
 export * from './webgpu';
 export * from './reads';
+export * from './state';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { LoadStateReport } from '@fpt/core';
-import { loadVitWeights, toHfNames, type AdaptedModel, type TensorSource } from '@fpt/backbone-vit';
+import { loadParameters, type LoadStateReport, type NamedVariable } from '@fpt/core';
+import { toHfNames, vitCheckpointState, type AdaptedModel, type TensorSource } from '@fpt/backbone-vit';
 import { fptAttachment } from './model';
 
 const CLASSIFIER = ['classifier.weight', 'classifier.bias'] as const;
@@ -27,44 +27,43 @@ export function loadAuthorsState(model: AdaptedModel, source: TensorSource, pref
   const fpt = fptAttachment(model);
   const where = source.source ? `${source.source}: ` : '';
   const names = new Set(source.names());
-  const staged: Array<{ variable: tf.Variable; data: Float32Array; shape: number[] }> = [];
-  const stage = (key: string, variable: tf.Variable) => {
-    if (!names.has(key)) throw new Error(`loadAuthorsState: ${where}missing key "${key}"`);
-    const e = source.get(key);
-    if (e.shape.join(',') !== variable.shape.join(',')) {
-      throw new Error(`loadAuthorsState: ${where}key "${key}" has shape [${e.shape}], expected [${variable.shape}]`);
-    }
-    const data = e.data instanceof Float32Array ? e.data : Float32Array.from(e.data);
-    const bad = data.reduce((n, x) => (Number.isFinite(x) ? n : n + 1), 0);
-    if (bad) throw new Error(`loadAuthorsState: ${where}key "${key}" holds ${bad} non-finite value(s)`);
-    staged.push({ variable, shape: e.shape, data });
-    return key;
-  };
+  // Everything is renamed to ours first (the authors' names in the messages), then goes through
+  // core's one load path in a single call, which checks every value before assigning any.
+  const params: NamedVariable[] = [];
+  const values = new Map<string, tf.Tensor>();
   const used = new Set<string>();
-  for (const p of fpt.fusion.namedParameters()) used.add(stage(`${prefix}fusion_module.${p.name}`, p.variable));
-  used.add(stage(`${prefix}side_encoder.${CLASSIFIER[0]}`, model.module.get('head.weight')));
-  used.add(stage(`${prefix}side_encoder.${CLASSIFIER[1]}`, model.module.get('head.bias')));
-  const unexpected = source.names().filter((n) => n.startsWith(`${prefix}fusion_module.`) && !used.has(n));
-  if (unexpected.length) throw new Error(`loadAuthorsState: ${where}unexpected key(s): ${unexpected.join(', ')}`);
-  // The side ViT's own checks come last, and it assigns only when all of them pass; then the
-  // staged fusion and head tensors, which were checked above, are assigned.
-  const withoutClassifier: TensorSource = {
-    source: source.source,
-    names: () => source.names().filter((n) => !CLASSIFIER.some((c) => n === `${prefix}side_encoder.${c}`)),
-    get: (name) => source.get(name),
-  };
-  const side = loadVitWeights(fpt.side, withoutClassifier, { prefix: `${prefix}side_encoder.`, naming: 'hf' });
-  for (const s of staged) tf.tidy(() => s.variable.assign(tf.tensor(s.data, s.shape, 'float32')));
-  return {
-    loaded: [
-      ...fpt.fusion.namedParameters().map((p) => `fusion_module.${p.name}`),
-      ...side.loaded.map((n) => `side_encoder.${n}`),
-      'head.weight',
-      'head.bias',
-    ],
-    missing: [],
-    unexpected: [],
-  };
+  try {
+    const stage = (key: string, name: string, variable: tf.Variable) => {
+      if (!names.has(key)) throw new Error(`loadAuthorsState: ${where}missing key "${key}"`);
+      const e = source.get(key);
+      if (e.shape.join(',') !== variable.shape.join(',')) {
+        throw new Error(`loadAuthorsState: ${where}key "${key}" has shape [${e.shape}], expected [${variable.shape}]`);
+      }
+      const data = e.data instanceof Float32Array ? e.data : Float32Array.from(e.data);
+      const bad = data.reduce((n, x) => (Number.isFinite(x) ? n : n + 1), 0);
+      if (bad) throw new Error(`loadAuthorsState: ${where}key "${key}" holds ${bad} non-finite value(s)`);
+      params.push({ name, variable });
+      values.set(name, tf.tensor(data, e.shape, 'float32'));
+      used.add(key);
+    };
+    for (const p of fpt.fusion.namedParameters()) stage(`${prefix}fusion_module.${p.name}`, `fusion_module.${p.name}`, p.variable);
+    stage(`${prefix}side_encoder.${CLASSIFIER[0]}`, 'head.weight', model.module.get('head.weight'));
+    stage(`${prefix}side_encoder.${CLASSIFIER[1]}`, 'head.bias', model.module.get('head.bias'));
+    const unexpected = source.names().filter((n) => n.startsWith(`${prefix}fusion_module.`) && !used.has(n));
+    if (unexpected.length) throw new Error(`loadAuthorsState: ${where}unexpected key(s): ${unexpected.join(', ')}`);
+    // The side ViT under HF names (query/key/value fused into qkv), every key and shape checked.
+    const withoutClassifier: TensorSource = {
+      source: source.source,
+      names: () => source.names().filter((n) => !CLASSIFIER.some((c) => n === `${prefix}side_encoder.${c}`)),
+      get: (name) => source.get(name),
+    };
+    const side = vitCheckpointState(fpt.side, withoutClassifier, { prefix: `${prefix}side_encoder.`, naming: 'hf' });
+    for (const [n, t] of Object.entries(side.state)) values.set(`side_encoder.${n}`, t);
+    for (const p of fpt.side.namedParameters()) params.push({ name: `side_encoder.${p.name}`, variable: p.variable });
+    return loadParameters(params, values, { source: source.source, label: 'loadAuthorsState' });
+  } finally {
+    tf.dispose([...values.values()]);
+  }
 }
 
 /**

@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  loadParameters,
+  adamwStateDict,
+  adamwStateFromDict,
+  loadStateDict,
+  stateDict,
   type AdamW,
   crossEntropy,
   linear,
@@ -12,8 +15,9 @@ import {
   writeSafetensors,
   groupParameters,
   type NamedParameter,
+  type NamedVariable,
   type ParameterReport,
-  type WritableTensor,
+  type StateDict,
 } from '@fpt/core';
 import { clsToken, vitForward } from '../forward';
 import type { VitModel } from '../model';
@@ -190,42 +194,49 @@ export class AdaptedModel {
 
   /** Names of {@link AdaptedModel.trainableVariables}, in the same order (`backbone.<name>` for unfrozen backbone parameters). */
   trainableNames(): string[] {
+    const trainable = new Set(this.trainableVariables());
+    return this.namedVariables()
+      .filter((p) => trainable.has(p.variable))
+      .map((p) => p.name);
+  }
+
+  /**
+   * Every variable the adapted model owns or trains, by the names its files use: the methods' and
+   * head's parameters, then the backbone's unfrozen ones as `backbone.<name>`. What
+   * {@link AdaptedModel.save} writes and {@link AdaptedModel.loadWeights} fills (core's state dict path).
+   */
+  namedVariables(): NamedVariable[] {
     return [
-      ...this.module
-        .namedParameters()
-        .filter((p) => p.trainable)
-        .map((p) => p.name),
-      ...this.stack.unfrozen.map((n) => `backbone.${n}`),
+      ...this.module.namedParameters().map((p) => ({ name: p.name, variable: p.variable })),
+      ...this.stack.unfrozen.map((n) => ({ name: `backbone.${n}`, variable: this.backbone.get(n) })),
     ];
+  }
+
+  /** Names and shapes of the optimizer's variables, after checking it is this model's. */
+  private optimizerParams(optimizer: AdamW): Array<{ name: string; shape: number[] }> {
+    const variables = this.trainableVariables();
+    if (optimizer.variables.length !== variables.length || optimizer.variables.some((v, i) => v !== variables[i])) {
+      throw new Error(`${this.name}: the optimizer does not hold this model's trainable variables, in order`);
+    }
+    const names = this.trainableNames();
+    return variables.map((v, i) => ({ name: names[i], shape: v.shape }));
   }
 
   /**
    * An optimizer's state over this model's {@link AdaptedModel.trainableVariables} as one
-   * safetensors file: `m.<name>` and `v.<name>` per parameter, the step and learning rate in the
-   * metadata. With {@link AdaptedModel.loadOptimizerState} a run resumes bit for bit.
+   * safetensors file: core's `adamwStateDict` (`m.<name>` and `v.<name>` per parameter, the step
+   * and learning rate in the metadata). With {@link AdaptedModel.loadOptimizerState} a run resumes
+   * bit for bit.
    * @param optimizer - an AdamW over `trainableVariables()`
    */
   saveOptimizerState(optimizer: AdamW): Uint8Array {
-    const names = this.trainableNames();
-    if (optimizer.variables.length !== names.length || optimizer.variables.some((v, i) => v !== this.trainableVariables()[i])) {
-      throw new Error(`${this.name}: the optimizer does not hold this model's trainable variables, in order`);
-    }
-    const s = optimizer.state();
-    const tensors: Record<string, WritableTensor> = {};
-    s.moments.forEach((mv, i) => {
-      if (!mv) return;
-      const shape = optimizer.variables[i].shape;
-      tensors[`m.${names[i]}`] = { dtype: 'float32', shape, data: mv.m };
-      tensors[`v.${names[i]}`] = { dtype: 'float32', shape, data: mv.v };
-    });
-    return writeSafetensors(tensors, {
-      metadata: { format: 'fpt-adamw/1', step: String(s.step), learningRate: String(s.learningRate), model: this.name },
-    });
+    const { tensors, metadata } = adamwStateDict(optimizer.state(), this.optimizerParams(optimizer));
+    return writeSafetensors(tensors, { metadata: { ...metadata, model: this.name } });
   }
 
   /**
    * Restores what {@link AdaptedModel.saveOptimizerState} wrote into an optimizer over this model's
-   * trainable variables; everything is checked before anything changes.
+   * trainable variables (core's `adamwStateFromDict`); everything is checked before anything changes.
    * @param optimizer - an AdamW over `trainableVariables()`
    * @param bytes - the safetensors file
    * @param source - names the file in errors
@@ -233,27 +244,8 @@ export class AdaptedModel {
    */
   loadOptimizerState(optimizer: AdamW, bytes: Uint8Array, source = 'optimizer state'): void {
     const file = readSafetensors(bytes, source);
-    const md = file.metadata;
-    if (md.format !== 'fpt-adamw/1')
-      throw new Error(`${source}: metadata "format" must be "fpt-adamw/1", got ${JSON.stringify(md.format)}`);
-    const step = Number(md.step);
-    const learningRate = Number(md.learningRate);
-    if (!Number.isInteger(step) || step < 0)
-      throw new Error(`${source}: metadata "step" must be a non-negative integer, got ${JSON.stringify(md.step)}`);
-    if (!Number.isFinite(learningRate))
-      throw new Error(`${source}: metadata "learningRate" must be a number, got ${JSON.stringify(md.learningRate)}`);
-    const names = this.trainableNames();
-    const known = new Set(names.flatMap((n) => [`m.${n}`, `v.${n}`]));
-    const unexpected = file.names().filter((n) => !known.has(n));
-    if (unexpected.length) throw new Error(`${source}: unexpected tensor(s) for ${this.name}: ${unexpected.slice(0, 8).join(', ')}`);
-    const moments = names.map((n) => {
-      const has = [file.names().includes(`m.${n}`), file.names().includes(`v.${n}`)];
-      if (has[0] !== has[1]) throw new Error(`${source}: "m.${n}" and "v.${n}" must both be present or both absent`);
-      if (!has[0]) return null;
-      const [m, v] = [file.get(`m.${n}`), file.get(`v.${n}`)];
-      return { m: Float32Array.from(m.data), v: Float32Array.from(v.data) };
-    });
-    optimizer.loadState({ step, learningRate, moments });
+    const params = this.optimizerParams(optimizer);
+    optimizer.loadState(adamwStateFromDict(new Map(file.entries()), file.metadata, params, `${source} (${this.name})`));
   }
 
   /** Whether training back-propagates through the backbone's activations. */
@@ -307,11 +299,7 @@ export class AdaptedModel {
    */
   save(): { weights: Uint8Array; config: string } {
     if (this.disposed) throw new Error(`AdaptedModel.save: ${this.name} was disposed (its weights are freed); save it before dispose()`);
-    const tensors: Record<string, WritableTensor> = {};
-    const put = (name: string, v: tf.Variable) =>
-      (tensors[name] = { dtype: 'float32', shape: v.shape, data: v.dataSync() as Float32Array });
-    for (const p of this.module.namedParameters()) put(p.name, p.variable);
-    for (const n of this.stack.unfrozen) put(`backbone.${n}`, this.backbone.get(n));
+    const tensors: StateDict = stateDict(this.namedVariables());
     const config: AdaptedConfig = {
       format: 'fpt-adapted/1',
       methods: this.methods.map(savedMethod),
@@ -333,32 +321,10 @@ export class AdaptedModel {
    */
   loadWeights(weights: Uint8Array, source = 'adapted weights'): void {
     const file = readSafetensors(weights, source);
-    const expected = new Map<string, tf.Variable>();
-    for (const p of this.module.namedParameters()) expected.set(p.name, p.variable);
-    for (const n of this.stack.unfrozen) expected.set(`backbone.${n}`, this.backbone.get(n));
-    const names = file.names();
-    const missing = [...expected.keys()].filter((n) => !names.includes(n));
-    const unexpected = names.filter((n) => !expected.has(n));
-    if (missing.length || unexpected.length) {
-      throw new Error(`${source}: keys do not match ${this.name}: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
-    }
-    const entries = names.map((n) => ({ name: n, entry: file.get(n), variable: expected.get(n)! }));
-    for (const { name, entry, variable } of entries) {
-      if (entry.shape.join() !== variable.shape.join())
-        throw new Error(`${source}: tensor "${name}" has shape [${entry.shape}], expected [${variable.shape}]`);
-      if (entry.dtype !== 'float32') throw new Error(`${source}: tensor "${name}" has dtype ${entry.dtype}, expected float32`);
-    }
-    // The values go through core's one load path: the same checks as Module.loadState (NaN/Inf refused).
-    const values = new Map(entries.map(({ name, entry }) => [name, tf.tensor(entry.data, entry.shape, 'float32')]));
-    try {
-      loadParameters(
-        entries.map(({ name, variable }) => ({ name, variable })),
-        values,
-        { source, label: 'AdaptedModel.loadWeights' },
-      );
-    } finally {
-      tf.dispose([...values.values()]);
-    }
+    loadStateDict(this.namedVariables(), new Map(file.entries()), {
+      source: `${source} for ${this.name}`,
+      label: 'AdaptedModel.loadWeights',
+    });
   }
 
   /** Frees the methods' parameters and the head, and freezes again what they unfroze (the backbone stays). */

@@ -1,6 +1,14 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AdamWState, SafetensorsFile, TensorEntry, WritableTensor } from '@fpt/core';
+import {
+  adamwStateFromDict,
+  type AdamWState,
+  type OptimizerStateDict,
+  type SafetensorsFile,
+  type StateDict,
+  type TensorEntry,
+  type WritableTensor,
+} from '@fpt/core';
 import { atomicWriteFile, readSafetensorsFile, writeSafetensorsFile } from '@fpt/core/node';
 import type { EpochRecord, StepMemoryRecord } from '../results/schema';
 import { readJsonFile } from '../files/json';
@@ -8,16 +16,20 @@ import { identityMismatch, type RunIdentity } from './identity';
 
 /** The JSON beside a run's checkpoint: everything besides the tensors. `state.json` is the commit point. */
 export interface CheckpointState {
-  /** Format tag. */
-  format: 'fpt-bench-checkpoint/1';
+  /** Format tag (`/1`: AdamW's moments by index, read for resuming runs of older versions). */
+  format: 'fpt-bench-checkpoint/2' | 'fpt-bench-checkpoint/1';
   /** The identity of the run (options, data, LPM) that saved it; resuming needs an equal one. */
   identity?: RunIdentity;
   /** Last finished epoch (0-based). */
   epoch: number;
   /** The weights + optimizer file of that epoch. */
   file: string;
-  /** Optimizer scalars (moments are in `file`). */
-  optimizer: { iterations: number; learningRate: number; hasMoments: boolean[] };
+  /**
+   * The optimizer's metadata from core's `adamwStateDict` (format, step, learning rate; its moments
+   * are in `file` as `optim.m.<name>`, `optim.v.<name>`). Format `/1`: scalars and which variables
+   * (by index) have moments.
+   */
+  optimizer: Record<string, string> | { iterations: number; learningRate: number; hasMoments: boolean[] };
   /** History so far. */
   history: EpochRecord[];
   /** Best rounded validation AUC so far and its epoch, -1 before any is kept (weights in `best.safetensors`). */
@@ -31,8 +43,9 @@ export interface CheckpointState {
 }
 
 /**
- * A run's checkpoints: per epoch, one safetensors file with the learnable weights (`model.*`) and
- * AdamW's moments (`optim.m.<i>`, `optim.v.<i>`), then `state.json` naming it (written last, so a
+ * A run's checkpoints: per epoch, one safetensors file with the learnable weights (`model.<name>`,
+ * core's state dict) and AdamW's moments by parameter name (`optim.m.<name>`, `optim.v.<name>`,
+ * core's `adamwStateDict`, as the library's `saveOptimizerState`), then `state.json` naming it (written last, so a
  * kill at any moment leaves either the previous or the new checkpoint, never a mix), and
  * `best.safetensors` with the weights of the best validation AUC. Every write is atomic.
  */
@@ -49,45 +62,44 @@ export class RunCheckpoints {
    * weight and moment finite, the tensors `state.json` names present), and so is `best.safetensors`.
    * @throws {@link DamagedCheckpointError} naming the file and what is wrong with it
    */
-  load(): { state: CheckpointState; model: Map<string, TensorEntry>; optimizer: AdamWState } | undefined {
+  load(
+    params: ReadonlyArray<{ name: string; shape: readonly number[] }>,
+  ): { state: CheckpointState; model: Map<string, TensorEntry>; optimizer: AdamWState } | undefined {
     if (!existsSync(this.statePath)) return undefined;
     const state = damaged(() => readJsonFile(this.statePath, 'a checkpoint state') as CheckpointState);
-    if (state.format !== 'fpt-bench-checkpoint/1')
-      throw new DamagedCheckpointError(`${this.statePath}: "format" is ${JSON.stringify(state.format)}, expected "fpt-bench-checkpoint/1"`);
+    if (state.format !== FORMAT && state.format !== 'fpt-bench-checkpoint/1')
+      throw new DamagedCheckpointError(`${this.statePath}: "format" is ${JSON.stringify(state.format)}, expected "${FORMAT}"`);
     const path = join(this.dir, String(state.file));
     const file = verifiedFile(path);
     const model = new Map<string, TensorEntry>();
-    for (const [name, e] of file.entries()) if (name.startsWith('model.')) model.set(name.slice(6), e);
-    const moments = state.optimizer.hasMoments.map((has, i) => {
-      if (!has) return null;
-      if (!file.has(`optim.m.${i}`) || !file.has(`optim.v.${i}`))
-        throw new DamagedCheckpointError(`${path}: AdamW moments optim.m.${i}/optim.v.${i} are missing, expected by ${this.statePath}`);
-      return { m: file.get(`optim.m.${i}`).data as Float32Array, v: file.get(`optim.v.${i}`).data as Float32Array };
-    });
+    const moments = new Map<string, TensorEntry>();
+    for (const [name, e] of file.entries()) {
+      if (name.startsWith('model.')) model.set(name.slice(6), e);
+      else if (name.startsWith('optim.')) moments.set(name.slice(6), e);
+    }
+    const optimizer =
+      state.format === FORMAT
+        ? damaged(() => adamwStateFromDict(moments, state.optimizer as Record<string, string>, params, path))
+        : legacyOptimizer(state, file, path, this.statePath);
     if (state.best.epoch >= 0) verifiedFile(this.bestPath);
-    return { state, model, optimizer: { step: state.optimizer.iterations, learningRate: state.optimizer.learningRate, moments } };
+    return { state, model, optimizer };
   }
 
-  /** Commits the checkpoint of a finished epoch and removes the previous one. */
-  save(state: Omit<CheckpointState, 'format' | 'file' | 'optimizer'>, model: Record<string, WritableTensor>, optimizer: AdamWState): void {
+  /**
+   * Commits the checkpoint of a finished epoch and removes the previous one.
+   * @param state - everything besides the tensors
+   * @param model - the learnable weights (core's `stateDictAsync`)
+   * @param optimizer - AdamW's state by parameter name (core's `adamwStateDict`)
+   */
+  save(state: Omit<CheckpointState, 'format' | 'file' | 'optimizer'>, model: StateDict, optimizer: OptimizerStateDict): void {
     mkdirSync(this.dir, { recursive: true });
     const file = `epoch-${state.epoch}.safetensors`;
     const tensors: Record<string, WritableTensor> = {};
     for (const [k, t] of Object.entries(model)) tensors[`model.${k}`] = t;
-    optimizer.moments.forEach((slot, i) => {
-      if (!slot) return;
-      const shape = [slot.m.length];
-      tensors[`optim.m.${i}`] = { dtype: 'float32', shape, data: slot.m };
-      tensors[`optim.v.${i}`] = { dtype: 'float32', shape, data: slot.v };
-    });
-    writeSafetensorsFile(join(this.dir, file), tensors, { metadata: { format: 'fpt-bench-checkpoint/1' }, checksum: true });
+    for (const [k, t] of Object.entries(optimizer.tensors)) tensors[`optim.${k}`] = t;
+    writeSafetensorsFile(join(this.dir, file), tensors, { metadata: { format: FORMAT }, checksum: true });
     const previous = existsSync(this.statePath) ? (readJsonFile(this.statePath, 'a checkpoint state') as CheckpointState).file : undefined;
-    const full: CheckpointState = {
-      format: 'fpt-bench-checkpoint/1',
-      file,
-      optimizer: { iterations: optimizer.step, learningRate: optimizer.learningRate, hasMoments: optimizer.moments.map((m) => m !== null) },
-      ...state,
-    };
+    const full: CheckpointState = { format: FORMAT, file, optimizer: optimizer.metadata, ...state };
     atomicWriteFile(this.statePath, JSON.stringify(full, null, 1));
     if (previous && previous !== file) rmSync(join(this.dir, previous), { force: true });
   }
@@ -129,6 +141,20 @@ export class RunCheckpoints {
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+const FORMAT = 'fpt-bench-checkpoint/2';
+
+/** AdamW's state from a checkpoint of format `/1` (moments by index), so that older runs still resume. */
+function legacyOptimizer(state: CheckpointState, file: SafetensorsFile, path: string, statePath: string): AdamWState {
+  const o = state.optimizer as { iterations: number; learningRate: number; hasMoments: boolean[] };
+  const moments = o.hasMoments.map((has, i) => {
+    if (!has) return null;
+    if (!file.has(`optim.m.${i}`) || !file.has(`optim.v.${i}`))
+      throw new DamagedCheckpointError(`${path}: AdamW moments optim.m.${i}/optim.v.${i} are missing, expected by ${statePath}`);
+    return { m: file.get(`optim.m.${i}`).data as Float32Array, v: file.get(`optim.v.${i}`).data as Float32Array };
+  });
+  return { step: o.iterations, learningRate: o.learningRate, moments };
 }
 
 /** A checkpoint file that cannot be used: unreadable, not matching its checksum, or holding NaN/Inf. */

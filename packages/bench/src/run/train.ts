@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, cosineSchedule, measureStep, trainStepAsync, type GpuAdapterReport, type TrainStepResult } from '@fpt/core';
+import { AdamW, adamwStateDict, cosineSchedule, measureStep, trainStepAsync, type GpuAdapterReport, type TrainStepResult } from '@fpt/core';
 import type { PreparedDataset } from '../data/prepare';
 import type { Split } from '../data/image-folder';
 import { evaluateLogits, LOGIT_AUC, ppe, pme, type AucConvention, type LogitMetrics } from '../metrics/index';
@@ -216,7 +216,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
     let resumedFromEpoch: number | null = null;
     let saved: ReturnType<RunCheckpoints['load']>;
     try {
-      saved = ckpt.load();
+      saved = ckpt.load(t.trainableParams());
     } catch (err) {
       if (!(err instanceof DamagedCheckpointError)) throw err;
       // A damaged checkpoint is never used: the run starts over (the only intact state left).
@@ -323,7 +323,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         ckpt.save(
           { identity: spec.identity, epoch, history, best, memory, seconds, auc: auc.name },
           await t.saveState(),
-          await optimizer.stateAsync(),
+          adamwStateDict(await optimizer.stateAsync(), t.trainableParams()),
         );
         spec.afterEpoch?.(epoch);
       }

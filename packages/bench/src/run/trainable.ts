@@ -1,8 +1,8 @@
 // The ONE place where the bench touches a method's API: building it, its forward/loss, its
 // parameters, its saved state and its key/value preloading. Everything else in the bench is
 // method-agnostic and goes through `Trainable`. Built on the one method contract (`adapt`).
-import * as tf from '@tensorflow/tfjs-core';
-import { loadParameters, type TensorEntry, type WritableTensor } from '@fpt/core';
+import type * as tf from '@tensorflow/tfjs-core';
+import { loadStateDict, stateDictAsync, type StateDict, type TensorEntry } from '@fpt/core';
 import { adapt, savedMethod, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
 import { featureFingerprintAsync, KvCache, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
 import { sharedPreload } from './shared-preload';
@@ -89,10 +89,12 @@ export interface Trainable {
   ): Promise<PreloadReport>;
   /** Extra inputs of a batch of images (by file sha256), after {@link Trainable.preload}. */
   extras?(hashes: string[]): Record<string, tf.Tensor>;
-  /** The learnable state (weights of everything that trains), by stable names (read with `await data()`: any backend). */
-  saveState(): Promise<Record<string, WritableTensor>>;
-  /** Restores {@link Trainable.saveState}; throws naming a missing key or a shape mismatch. */
+  /** The learnable state (weights of everything that trains), by stable names (core's `stateDictAsync`: any backend). */
+  saveState(): Promise<StateDict>;
+  /** Restores {@link Trainable.saveState} (core's `loadStateDict`); throws naming a missing key or a shape mismatch. */
   loadState(tensors: Map<string, TensorEntry>): void;
+  /** Name and shape of each of {@link Trainable.trainableVariables}, in order: what the optimizer's state is keyed by. */
+  trainableParams(): Array<{ name: string; shape: number[] }>;
   /** Parameter counts. */
   counts(): ParameterCounts;
   /** Bytes of frozen weights that a training step does not read (FPT on cached keys/values: the LPM). */
@@ -122,28 +124,6 @@ export function trainableMethods(): string[] {
   return [...CLI_METHODS.keys()];
 }
 
-async function stateOf(named: Array<{ name: string; variable: tf.Variable }>): Promise<Record<string, WritableTensor>> {
-  const out: Record<string, WritableTensor> = {};
-  for (const { name, variable } of named)
-    out[name] = { dtype: 'float32', shape: variable.shape, data: (await variable.data()) as Float32Array };
-  return out;
-}
-
-function loadInto(named: Array<{ name: string; variable: tf.Variable }>, tensors: Map<string, TensorEntry>): void {
-  // Core's one load path (the checks of Module.loadState: every key, shape, finite values), only for
-  // the keys this model has: a checkpoint also holds the optimizer's moments.
-  const values = new Map<string, tf.Tensor>();
-  try {
-    for (const { name } of named) {
-      const e = tensors.get(name);
-      if (e) values.set(name, tf.tensor(e.data as Float32Array, e.shape, 'float32'));
-    }
-    loadParameters(named, values, { label: 'saved state' });
-  } finally {
-    tf.dispose([...values.values()]);
-  }
-}
-
 /**
  * Builds a method for a run: the CLI edge's factory with `--set` strings (FPT's `inputSize` is the
  * run's LPM resolution), adapted onto the LPM with a new head.
@@ -164,10 +144,6 @@ export function buildTrainable(o: BuildOptions): Trainable {
   // Methods that need extra inputs (FPT+/FPT: the LPM's keys and values) train on their own pixels
   // and never run the LPM in a step; the others read the LPM-size image.
   const need = model.needsInputs;
-  const named = () => [
-    ...model.module.namedParameters().map((p) => ({ name: p.name, variable: p.variable })),
-    ...model.stack.unfrozen.map((n) => ({ name: `backbone.${n}`, variable: lpm.get(n) })),
-  ];
   let cache: KvCache | undefined;
   let keyOf: (hash: string) => string = (h) => h;
   return {
@@ -209,8 +185,12 @@ export function buildTrainable(o: BuildOptions): Trainable {
           },
         }
       : {}),
-    saveState: () => stateOf(named()),
-    loadState: (tensors) => loadInto(named(), tensors),
+    saveState: () => stateDictAsync(model.namedVariables()),
+    loadState: (tensors) => void loadStateDict(model.namedVariables(), tensors, { label: 'saved state' }),
+    trainableParams: () => {
+      const names = model.trainableNames();
+      return model.trainableVariables().map((v, i) => ({ name: names[i], shape: v.shape }));
+    },
     counts: () => model.counts(),
     excludedBytes: () => unreadWeightBytes(model, lpm),
     dispose: () => {

@@ -3,3 +3,4 @@ export * from './clip';
 export * from './schedule';
 export * from './train-step';
 export * from './grads';
+export * from './state';
