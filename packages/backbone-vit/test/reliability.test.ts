@@ -55,7 +55,7 @@ describe('reliability round 3 (issue 17)', () => {
     const bad = withNaN(saved.weights, 'head.weight');
     const before = Array.from(model.module.get('head.weight').dataSync());
     expect(() => model.loadWeights(bad, 'w.safetensors')).toThrow(
-      'AdaptedModel.loadWeights (w.safetensors): key "head.weight" holds 1 non-finite value(s) (NaN or Infinity) among 32; pass allowNonFinite to load them anyway',
+      'AdaptedModel.loadWeights (w.safetensors for shift): key "head.weight" holds 1 non-finite value(s) (NaN or Infinity) among 32; pass allowNonFinite to load them anyway',
     );
     expect(Array.from(model.module.get('head.weight').dataSync())).toEqual(before); // nothing assigned
     model.dispose();
