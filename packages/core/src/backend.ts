@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { bindingLimit } from './binding-limit';
 import { guardSyncReads, guardTensorBytes, prepareWebGpu, type GpuAdapterReport } from './webgpu';
 
 /** The backends {@link selectBackend} knows, best first. */
@@ -112,9 +113,14 @@ export async function selectBackend(
       }
       if (backend === 'webgpu') {
         guardSyncReads();
-        const limits = (tf.backend() as unknown as { device: { limits: { maxStorageBufferBindingSize: number } } }).device.limits;
-        if (!tensorGuard) tensorGuard = guardTensorBytes(limits.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize');
-        if (adapter) adapter.limits.maxStorageBufferBindingSize = limits.maxStorageBufferBindingSize;
+        // The device's own limits (the adapter's, requested in full when the device was made).
+        const limits = (tf.backend() as unknown as { device: { limits: GpuAdapterReport['limits'] } }).device.limits;
+        if (!tensorGuard) tensorGuard = guardTensorBytes(bindingLimit);
+        if (adapter) {
+          adapter.limits = { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize };
+          const inForce = bindingLimit();
+          if (inForce && inForce.bytes < limits.maxStorageBufferBindingSize) adapter.splitAt = inForce;
+        }
       }
       attempts.push({ backend, pkg, ok: true });
       return { active: tfName, backend, attempts, heapLimitBytes, adapter };
@@ -126,7 +132,7 @@ export async function selectBackend(
   throw new Error(`selectBackend: no usable backend (${why})`);
 }
 
-// Installed once, for the device's limit (one WebGPU device per process).
+// Installed once (one WebGPU device per process); it reads the limit in force at each tensor.
 let tensorGuard: (() => void) | undefined;
 
 function hasGpu(backend: unknown): boolean {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { gradientNeeded } from './optim/grads';
+import { fusedOp } from './fused-op';
 import { hostValues } from './webgpu';
 
 // Functional building blocks shared by every package. Weights keep PyTorch layouts
@@ -23,27 +23,6 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Te
 /** Axes 0..rank-2: what a per-feature parameter's gradient sums over. */
 function leadingAxes(rank: number): number[] {
   return Array.from({ length: rank - 1 }, (_, i) => i);
-}
-
-// Fused ops with hand-written gradients. tfjs keeps every tensor an op saves for backward until
-// the whole backward pass ends, and composed ops save many (layer norm alone saved four
-// full-size tensors); these save only what their backward needs, as PyTorch's kernels do. Their
-// inner ops are not recorded on the tape and their intermediates are freed at once.
-
-type FusedBody = (
-  inputs: tf.Tensor[],
-  save: tf.GradSaveFunc,
-) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
-
-/** `tf.customGrad` with the inputs as an array (its own typing mixes inputs and the save function). */
-function fusedOp(body: FusedBody): (...inputs: tf.Tensor[]) => tf.Tensor {
-  const op = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const save = args.pop() as tf.GradSaveFunc;
-    const { value, gradFunc } = body(args as tf.Tensor[], save);
-    // tfjs runs a custom gradient eagerly, outside any scope of its own: free its intermediates.
-    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => gradFunc(dy, saved)) };
-  }) as Parameters<typeof tf.customGrad>[0]);
-  return (...inputs) => op(...inputs);
 }
 
 function makeLayerNormOp(eps: number) {
@@ -123,44 +102,6 @@ export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor {
 export function mergeHeads(x: tf.Tensor): tf.Tensor {
   const [b, h, n, d] = x.shape;
   return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, n, h * d]);
-}
-
-/**
- * Scaled dot-product attention over heads: softmax(Q K^T / sqrt(d)) V. One fused op for gradients:
- * backward keeps Q, K, V and the probabilities (as PyTorch does), not the scores or any
- * intermediate. The returned probabilities are values only: no gradient flows through them.
- * @param q - queries [B, H, Nq, d]
- * @param k - keys [B, H, Nk, d]
- * @param v - values [B, H, Nk, d]
- * @returns the attended values [B, H, Nq, d] and the probabilities [B, H, Nq, Nk]
- */
-export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): { out: tf.Tensor; probs: tf.Tensor } {
-  const scale = 1 / Math.sqrt(q.shape[q.rank - 1]);
-  let probs: tf.Tensor | undefined;
-  const op = fusedOp(([q, k, v], save) => {
-    // Kept: the op's own scope would free it; re-tracked below in the caller's scope.
-    probs = tf.keep(tf.softmax(tf.mul(tf.matMul(q, k, false, true), scale)));
-    save([q, k, v, probs]);
-    return {
-      value: tf.matMul(probs, v),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sq, sk, sv, p] = saved;
-        // Inputs that need no gradient (cached keys and values) get a placeholder that is never read.
-        const [nq, nk, nv] = [0, 1, 2].map(gradientNeeded);
-        const none = () => tf.zeros([]);
-        if (!nq && !nk) return [none(), none(), nv ? tf.matMul(p, dy, true, false) : none()];
-        const dp = tf.matMul(dy, sv, false, true);
-        // Softmax backward: p * (dp - sum(dp * p)), then the scale.
-        const ds = tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))), scale);
-        return [nq ? tf.matMul(ds, sk) : none(), nk ? tf.matMul(ds, sq, true, false) : none(), nv ? tf.matMul(p, dy, true, false) : none()];
-      },
-    };
-  });
-  const out = op(q, k, v);
-  const kept = probs!;
-  probs = tf.clone(kept);
-  kept.dispose();
-  return { out, probs };
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { type BindingLimit, BINDING_LIMIT_ENV, bindingLimitMessage, formatBytes, setBindingLimit } from './binding-limit';
 
 // WebGPU for tfjs: in browsers `navigator.gpu` exists; in Node it comes from the `webgpu` package
 // (Google's Dawn). tfjs-backend-webgpu registers itself only when `navigator.gpu` exists as the
@@ -20,6 +21,11 @@ export interface GpuAdapterReport {
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number };
   /** The Vulkan driver manifest used when none of the system's drivers gave an adapter (Node only). */
   icd?: string;
+  /**
+   * The storage-binding limit ops are split at when it was lowered below the device's own
+   * ({@link BINDING_LIMIT_ENV}, {@link setBindingLimit}).
+   */
+  splitAt?: BindingLimit;
 }
 
 /** The slice of the WebGPU API used here (the DOM typings are not part of this library's build). */
@@ -64,7 +70,8 @@ export function describeAdapter(a: GpuAdapterReport): string {
   const detail = [a.device, a.description].filter(Boolean).join(', ');
   return (
     `${name}${detail ? ` (${detail})` : ''}${a.software ? ' [software]' : ''}, maxBufferSize ${gib(a.limits.maxBufferSize)}, ` +
-    `maxStorageBufferBindingSize ${gib(a.limits.maxStorageBufferBindingSize)}${a.icd ? `, Vulkan driver ${a.icd}` : ''}`
+    `maxStorageBufferBindingSize ${gib(a.limits.maxStorageBufferBindingSize)}${a.icd ? `, Vulkan driver ${a.icd}` : ''}` +
+    (a.splitAt ? `, ops split at ${formatBytes(a.splitAt.bytes)} (${a.splitAt.name})` : '')
   );
 }
 
@@ -263,27 +270,27 @@ interface TensorInfoMapLike {
 }
 
 /**
- * Refuses every new tensor larger than `limitBytes` with one sentence naming its shape, dtype, size
+ * Refuses every new tensor larger than a limit with one sentence naming its shape, dtype, size
  * and the limit. On WebGPU a buffer past the device's `maxStorageBufferBindingSize` cannot be
  * bound to a kernel: Dawn reports a validation error on stderr and the kernel's output is left
- * unwritten, so training would go on with garbage. {@link selectBackend} installs it for `webgpu`.
- * @param limitBytes - the largest tensor allowed, in bytes
- * @param limitName - the limit's name, for the message
+ * unwritten, so training would go on with garbage. {@link selectBackend} installs it for `webgpu`
+ * with {@link bindingLimit}, which applies only while WebGPU is the active backend; ops that can be
+ * split (attention, a block's batch) are split before they get here.
+ * @param limit - the largest tensor allowed, in bytes, or a function giving the limit in force (none: no limit)
+ * @param limitName - the limit's name, for the message, when `limit` is a number
  * @returns a function that removes the guard
  */
-export function guardTensorBytes(limitBytes: number, limitName: string): () => void {
+export function guardTensorBytes(limit: number | (() => BindingLimit | undefined), limitName = 'maxStorageBufferBindingSize'): () => void {
   const state = (tf.engine() as unknown as { state: { tensorInfo: TensorInfoMapLike } }).state;
   const original = state.tensorInfo;
-  const mib = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${n} bytes`);
+  const current = typeof limit === 'number' ? () => ({ bytes: limit, name: limitName }) : limit;
   state.tensorInfo = {
     has: (k) => original.has(k),
     get: (k) => original.get(k),
     set(k, v) {
-      if (v.bytes > limitBytes && !original.has(k)) {
-        throw new Error(
-          `a ${v.dtype} tensor of shape [${v.shape}] needs ${mib(v.bytes)}, more than this device's ${limitName} of ${mib(limitBytes)}: ` +
-            'use a smaller batch or input size, or a GPU with a larger limit',
-        );
+      if (!original.has(k)) {
+        const inForce = current();
+        if (inForce && v.bytes > inForce.bytes) throw new Error(bindingLimitMessage(`a ${v.dtype} tensor of shape [${v.shape}]`, v.bytes, inForce));
       }
       original.set(k, v);
       return this;

@@ -1,0 +1,24 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+// Fused ops with hand-written gradients. tfjs keeps every tensor an op saves for backward until
+// the whole backward pass ends, and composed ops save many (layer norm alone saved four
+// full-size tensors); these save only what their backward needs, as PyTorch's kernels do. Their
+// inner ops are not recorded on the tape and their intermediates are freed at once.
+
+/** What a fused op computes: its value, and the gradient of its inputs from what it saved. */
+export type FusedBody = (
+  inputs: tf.Tensor[],
+  save: tf.GradSaveFunc,
+) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
+
+/** `tf.customGrad` with the inputs as an array (its own typing mixes inputs and the save function). */
+export function fusedOp(body: FusedBody): (...inputs: tf.Tensor[]) => tf.Tensor {
+  const op = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const { value, gradFunc } = body(args as tf.Tensor[], save);
+    // tfjs runs a custom gradient eagerly, outside any scope of its own: free its intermediates.
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => gradFunc(dy, saved)) };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return (...inputs) => op(...inputs);
+}
+
