@@ -258,6 +258,7 @@ export async function finishQueuedWork(): Promise<void> {
 }
 
 interface TensorInfoEntry {
+  backend?: { disposeData(dataId: object): unknown };
   bytes: number;
   shape: number[];
   dtype: string;
@@ -281,7 +282,9 @@ interface TensorInfoMapLike {
  * @returns a function that removes the guard
  */
 export function guardTensorBytes(limit: number | (() => BindingLimit | undefined), limitName = 'maxStorageBufferBindingSize'): () => void {
-  const state = (tf.engine() as unknown as { state: { tensorInfo: TensorInfoMapLike } }).state;
+  const state = (
+    tf.engine() as unknown as { state: { tensorInfo: TensorInfoMapLike; numTensors: number; numDataBuffers: number; numBytes: number } }
+  ).state;
   const original = state.tensorInfo;
   const current = typeof limit === 'number' ? () => ({ bytes: limit, name: limitName }) : limit;
   state.tensorInfo = {
@@ -290,7 +293,15 @@ export function guardTensorBytes(limit: number | (() => BindingLimit | undefined
     set(k, v) {
       if (!original.has(k)) {
         const inForce = current();
-        if (inForce && v.bytes > inForce.bytes) throw new Error(bindingLimitMessage(`a ${v.dtype} tensor of shape [${v.shape}]`, v.bytes, inForce));
+        if (inForce && v.bytes > inForce.bytes) {
+          // Undo what tfjs counted for the tensor before registering it, and free its buffer:
+          // a refused tensor leaves nothing behind.
+          state.numTensors--;
+          state.numDataBuffers--;
+          state.numBytes -= v.bytes;
+          v.backend?.disposeData(k);
+          throw new Error(bindingLimitMessage(`a ${v.dtype} tensor of shape [${v.shape}]`, v.bytes, inForce));
+        }
       }
       original.set(k, v);
       return this;

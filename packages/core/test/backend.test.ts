@@ -81,13 +81,16 @@ describe('selectBackend', () => {
 });
 
 describe('guardTensorBytes', () => {
-  it('refuses a tensor over the limit with one sentence naming its shape, size and the limit, and frees nothing else', () => {
+  it('refuses a tensor over the limit with one sentence naming its shape, size and the limit, leaves nothing of it, and frees nothing else', () => {
     const stop = guardTensorBytes(4000, 'maxStorageBufferBindingSize');
     try {
       const small = tf.zeros([1000]);
+      const before = { ...tf.memory(), buffers: tf.backend().numDataIds() };
       expect(() => tf.zeros([16, 2, 40])).toThrow(
         "a float32 tensor of shape [16,2,40] needs 5120 bytes, more than this device's maxStorageBufferBindingSize of 4000 bytes: use a smaller batch or input size, or a GPU with a larger limit",
       );
+      // Nothing of the refused tensor is left: not in tfjs's counts, not in the backend.
+      expect({ ...tf.memory(), buffers: tf.backend().numDataIds() }).toEqual(before);
       small.dispose();
     } finally {
       stop();

@@ -1,0 +1,112 @@
+// WebGPU with tensors past the storage-binding limit: the device gets the adapter's own limits, and
+// with the limit lowered to a few KiB (setBindingLimit, as FPT_WEBGPU_BINDING_LIMIT does) attention
+// and a ViT block are computed in slices with the numbers of the unsplit CPU computation, gradients
+// included, and leak nothing; what cannot be split is refused with one sentence. Shapes are tiny:
+// SwiftShader compiles each new shader in about a second, and exactness does not depend on size.
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { attention, bindingLimit, selectBackend, setBindingLimit } from '@fpt/core';
+import { probeWebGpu, requireAdapterInCi } from './helpers/webgpu';
+
+const probe = await probeWebGpu();
+
+/** Values of a tensor and of the gradients of sum(out * w) for the inputs, read back. */
+type Result = { out: Float32Array; grads: Float32Array[] };
+
+/** Deterministic inputs: the same values on every backend. */
+function input(shape: number[], phase: number): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.61 + phase)),
+    shape,
+  );
+}
+
+/** Attention's output and the gradients of q, k and v under a fixed upstream weighting. */
+async function attentionWithGrads(shapes: { q: number[]; kv: number[] }): Promise<Result> {
+  const [q, k, v] = [input(shapes.q, 0.1), input(shapes.kv, 0.7), input(shapes.kv, 1.3)];
+  const w = input([...shapes.q.slice(0, -1), shapes.kv[shapes.kv.length - 1]], 2.1);
+  const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attention(a, b, c, { probs: false }).out, w));
+  const out = attention(q, k, v, { probs: false }).out;
+  const grads = tf.grads(f)([q, k, v]);
+  const result = { out: (await out.data()) as Float32Array, grads: await Promise.all(grads.map(async (g) => (await g.data()) as Float32Array)) };
+  tf.dispose([q, k, v, w, out, ...grads]);
+  return result;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function expectSame(got: Result, want: Result, tol: number): void {
+  expect(maxAbsDiff(got.out, want.out)).toBeLessThanOrEqual(tol);
+  got.grads.forEach((g, i) => expect(maxAbsDiff(g, want.grads[i])).toBeLessThanOrEqual(tol));
+}
+
+/** Counts the kernels of one kind that run while `fn` does. */
+async function countKernels<T>(name: string, fn: () => Promise<T>): Promise<{ value: T; count: number }> {
+  const profile = await tf.profile(fn as () => Promise<tf.TensorContainer>);
+  return { value: profile.result as T, count: profile.kernels.filter((k) => k.name === name).length };
+}
+
+describe('WebGPU past the storage-binding limit', () => {
+  requireAdapterInCi(probe);
+  afterEach(() => setBindingLimit(undefined));
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  describe.skipIf(!probe.adapter)('on the adapter', () => {
+    it("creates the device with the adapter's own maxBufferSize and maxStorageBufferBindingSize", async () => {
+      await selectBackend('webgpu', (p) => import(p));
+      const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<{ limits: Record<string, number> }> } } })
+        .navigator.gpu;
+      const adapter = await gpu.requestAdapter();
+      const device = (tf.backend() as unknown as { device: { limits: Record<string, number> } }).device.limits;
+      console.log(`adapter limits: maxBufferSize ${adapter.limits.maxBufferSize}, maxStorageBufferBindingSize ${adapter.limits.maxStorageBufferBindingSize}`);
+      expect(device.maxBufferSize).toBe(adapter.limits.maxBufferSize);
+      expect(device.maxStorageBufferBindingSize).toBe(adapter.limits.maxStorageBufferBindingSize);
+      // WebGPU's defaults, which a device gets unless more is asked for: 256 MiB and 128 MiB.
+      expect(device.maxStorageBufferBindingSize).toBeGreaterThan(2 ** 27);
+      expect(bindingLimit()).toEqual({ bytes: device.maxStorageBufferBindingSize, name: 'maxStorageBufferBindingSize' });
+    });
+
+    it.each([
+      // Scores [2, 3, 40, 40] are 37.5 KiB; 16,000 bytes hold two (sample, head) pairs: three slices.
+      { split: 'by (sample, head)', q: [2, 3, 40, 8], kv: [2, 3, 40, 8], limit: 16_000, slices: 3 },
+      // One pair's scores [64, 48] are 12 KiB; 8,192 bytes hold 42 query rows: two slices per pair.
+      { split: 'by query rows', q: [1, 2, 64, 4], kv: [1, 2, 48, 4], limit: 8_192, slices: 4 },
+    ])('attention split $split: the CPU numbers, gradients included, nothing leaked', async ({ q, kv, limit, slices }) => {
+      await selectBackend('cpu', (p) => import(p));
+      const want = await attentionWithGrads({ q, kv });
+      await selectBackend('webgpu', (p) => import(p));
+      const whole = await countKernels('Softmax', () => attentionWithGrads({ q, kv }));
+      expect(whole.count).toBe(2); // one op and one tf.grads forward
+      expectSame(whole.value, want, 1e-5);
+      setBindingLimit(limit);
+      const before = tf.memory().numTensors;
+      const split = await countKernels('Softmax', () => attentionWithGrads({ q, kv }));
+      expect(tf.memory().numTensors).toBe(before);
+      expect(split.count).toBe(2 * slices);
+      expectSame(split.value, want, 1e-5);
+    });
+
+    it('refuses the probabilities as one tensor when they pass the limit, and any tensor past it, with one sentence', async () => {
+      await selectBackend('webgpu', (p) => import(p));
+      setBindingLimit(16_000);
+      const before = tf.memory().numTensors;
+      const [q, k] = [input([2, 3, 40, 8], 0), input([2, 3, 40, 8], 1)];
+      expect(() => attention(q, k, k)).toThrow(
+        "attention: the probabilities tensor [2,3,40,40] (pass probs: false to do without it) needs 38400 bytes, more than this device's maxStorageBufferBindingSize (lowered by setBindingLimit) of 16000 bytes: use a smaller batch or input size, or a GPU with a larger limit",
+      );
+      expect(() => tf.zeros([4001])).toThrow(
+        "a float32 tensor of shape [4001] needs 16004 bytes, more than this device's maxStorageBufferBindingSize (lowered by setBindingLimit) of 16000 bytes: use a smaller batch or input size, or a GPU with a larger limit",
+      );
+      tf.dispose([q, k]);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  });
+});
