@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, gelu, layerNorm, linear, mergeHeads, splitHeads } from '@fpt/core';
+import { attention, bindingLimit, bindingLimitMessage, gelu, inBatchSlice, layerNorm, linear, mergeHeads, splitHeads, unitsPerSlice } from '@fpt/core';
 import type { Module } from '@fpt/core';
 import type { VitConfig } from './config';
 import type { VitHooks } from './hooks';
@@ -32,7 +32,15 @@ export interface BlockOptions {
    * attention, and their outputs are dropped (FPT+'s side network feeds its fused prompts here).
    */
   extraTokens?: tf.Tensor;
+  /**
+   * Return the attention probabilities (default true). Without them no [B, H, N, N] tensor is made
+   * besides what backward keeps, and on WebGPU the attention can be computed in slices.
+   */
+  probs?: boolean;
 }
+
+/** What {@link blockForward} returns without the probabilities (`probs: false`). */
+export type BlockResult = { out: tf.Tensor } & Omit<BlockInternals, 'probs'> & { probs?: tf.Tensor };
 
 function lin(vit: VitLike, name: string, input: tf.Tensor, hooks?: VitHooks, weight: tf.Tensor = vit.get(`${name}.weight`)): tf.Tensor {
   const x = hooks?.linearInput ? hooks.linearInput(name, input) : input;
@@ -84,21 +92,75 @@ export function embed(vit: VitLike, pixels: tf.Tensor, hooks?: VitHooks): tf.Ten
 
 /**
  * One pre-norm block: x + attn(norm1(x)), then + mlp(norm2(.)).
+ *
+ * On WebGPU, when one of the block's per-sample tensors for the whole batch (q, k and v together
+ * [B, N, 3D], the MLP's hidden layer [B, N, 4D]) would pass the storage-binding limit in force
+ * (`bindingLimit` of `@fpt/core`), the batch is computed in slices of whole samples and the
+ * outputs put together: the same numbers, per-sample dropout masks included (`inBatchSlice`).
+ * Hooks then see a slice of the batch; every method's hooks here act per sample.
  * @param vit - the model
  * @param layer - block index
  * @param x - tokens [B, N, D]
- * @param options - hooks and extra tokens
- * @returns the block output and its keys, values and attention probabilities (over N + M tokens
- *   when extra tokens are given)
+ * @param options - hooks, extra tokens, whether to return the attention probabilities
+ * @returns the block output and its keys, values and (unless `probs: false`) attention
+ *   probabilities (over N + M tokens when extra tokens are given)
+ * @throws on WebGPU, when the probabilities are asked for and pass the binding limit
  */
-export function blockForward(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOptions = {}): { out: tf.Tensor } & BlockInternals {
+export function blockForward(
+  vit: VitLike,
+  layer: number,
+  x: tf.Tensor,
+  options?: Omit<BlockOptions, 'probs'> & { probs?: true },
+): { out: tf.Tensor } & BlockInternals;
+export function blockForward(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOptions): BlockResult;
+export function blockForward(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOptions = {}): BlockResult {
   // One scope per block: its intermediates are freed when it ends, not when the whole forward
   // pass does (under a gradient tape, what backward needs stays saved by tfjs).
-  const { out, keys, values, probs } = tf.tidy(() => blockBody(vit, layer, x, options) as unknown as tf.NamedTensorMap);
-  return { out, keys, values, probs };
+  const body = (input: tf.Tensor, first: number, extraTokens?: tf.Tensor) =>
+    inBatchSlice(first, () => blockBody(vit, layer, input, { ...options, extraTokens }) as unknown as tf.NamedTensorMap);
+  const batch = x.shape[0] as number;
+  const per = samplesPerSlice(vit, layer, x, options);
+  if (per >= batch) return tf.tidy(() => body(x, 0, options.extraTokens)) as unknown as BlockResult;
+  const slices: tf.NamedTensorMap[] = [];
+  for (let first = 0; first < batch; first += per) {
+    const n = Math.min(per, batch - first);
+    const cut = (t: tf.Tensor) => tf.slice(t, [first, ...t.shape.slice(1).map(() => 0)], [n, ...t.shape.slice(1)]);
+    slices.push(tf.tidy(() => body(cut(x), first, options.extraTokens && cut(options.extraTokens))));
+  }
+  const joined = tf.tidy(() => {
+    const keys = Object.keys(slices[0]).filter((key) => slices[0][key]);
+    return Object.fromEntries(keys.map((key) => [key, tf.concat(slices.map((s) => s[key]), 0)]));
+  });
+  tf.dispose(slices);
+  return joined as unknown as BlockResult;
 }
 
-function blockBody(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOptions): { out: tf.Tensor } & BlockInternals {
+/**
+ * Samples per slice of block `layer` so that none of its per-sample tensors passes the binding
+ * limit in force (all of them off WebGPU); at least one (a sample that alone passes it is then
+ * refused, by the tensor, with one sentence).
+ */
+function samplesPerSlice(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOptions): number {
+  const [batch, n] = x.shape as number[];
+  const tokens = n + (options.extraTokens?.shape[1] ?? 0);
+  const { hiddenSize: d, numHeads } = vit.config;
+  if ((options.probs ?? true) && bindingLimit()) {
+    // The probabilities as one tensor: refused now, before any of the block is computed.
+    const bytes = batch * numHeads * tokens * tokens * 4;
+    const limit = bindingLimit()!;
+    if (bytes > limit.bytes) {
+      throw new Error(
+        bindingLimitMessage(`block ${layer}: the attention probabilities tensor [${batch},${numHeads},${tokens},${tokens}] asked for`, bytes, limit),
+      );
+    }
+  }
+  // The widest per-token tensors: q, k and v together, and the MLP's hidden layer (the attention's
+  // scores are sliced by the attention itself).
+  const width = Math.max(3 * d, vit.get(`blocks.${layer}.mlp.fc1.weight`).shape[0]);
+  return Math.max(1, unitsPerSlice(batch, tokens * width * 4));
+}
+
+function blockBody(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOptions): BlockResult {
   const { hooks, extraTokens } = options;
   const { hiddenSize: d, numHeads } = vit.config;
   const pre = `blocks.${layer}`;
@@ -107,7 +169,7 @@ function blockBody(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOpti
   const h = norm(vit, `${pre}.norm1`, input, hooks);
   const qkv = lin(vit, `${pre}.attn.qkv`, h, hooks);
   const [q, k, v] = tf.split(qkv, [d, d, d], 2).map((t) => splitHeads(t, numHeads));
-  const { out: attended, probs } = attention(q, k, v);
+  const { out: attended, probs } = attention(q, k, v, { probs: options.probs ?? true });
   let attnOut = lin(vit, `${pre}.attn.proj`, mergeHeads(attended), hooks);
   if (hooks?.residual) attnOut = hooks.residual(layer, 'attn', input, attnOut);
   const x1 = tf.add(input, attnOut);
@@ -190,15 +252,16 @@ export function runBlocks<T = FrozenLayer>(
   for (let i = 0; i <= last; i++) {
     const step = (): tf.Tensor => {
       const input = hooks?.beforeBlock ? hooks.beforeBlock(i, x) : x;
-      const r = blockForward(vit, i, input, { hooks, extraTokens: options.extraTokens?.(i) });
+      // The probabilities only where they are collected (on WebGPU they may pass the binding limit).
+      const r = blockForward(vit, i, input, { hooks, extraTokens: options.extraTokens?.(i), probs: collect.has(i) });
       if (collect.has(i)) {
-        const kept = onLayer(i, { hidden: tidyPerBlock ? tf.clone(input) : input, keys: r.keys, values: r.values, probs: r.probs });
+        const kept = onLayer(i, { hidden: tidyPerBlock ? tf.clone(input) : input, keys: r.keys, values: r.values, probs: r.probs! });
         if (tidyPerBlock) keepAll(kept as tf.TensorContainer);
         perLayer.set(i, kept);
       } else if (!tidyPerBlock) {
         // Not wanted: free them now rather than at the caller's scope end (back-propagation keeps
         // its own copies of what it needs).
-        tf.dispose([r.keys, r.values, r.probs]);
+        tf.dispose([r.keys, r.values]);
       }
       return r.out;
     };

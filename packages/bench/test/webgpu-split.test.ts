@@ -5,7 +5,9 @@
 // SwiftShader compiles each new shader in about a second, and exactness does not depend on size.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, bindingLimit, selectBackend, setBindingLimit } from '@fpt/core';
+import { attention, bindingLimit, selectBackend, setBindingLimit, variableGradsFreeing } from '@fpt/core';
+import { adapt, blockForward, createVit, trainingContext, vitConfig } from '@fpt/backbone-vit';
+import { lora } from '@fpt/baselines';
 import { probeWebGpu, requireAdapterInCi } from './helpers/webgpu';
 
 const probe = await probeWebGpu();
@@ -31,6 +33,36 @@ async function attentionWithGrads(shapes: { q: number[]; kv: number[] }): Promis
   const grads = tf.grads(f)([q, k, v]);
   const result = { out: (await out.data()) as Float32Array, grads: await Promise.all(grads.map(async (g) => (await g.data()) as Float32Array)) };
   tf.dispose([q, k, v, w, out, ...grads]);
+  return result;
+}
+
+/**
+ * A LoRA model (dropout 0.5 on qkv, fc1 and fc2: per-sample masks) on a tiny ViT (width 32, MLP 64,
+ * 2 blocks, 8 px, patch 4: 5 tokens), batch 4: its loss, logits and gradients. Per sample, q, k and
+ * v together are [1, 5, 96]: 1,920 bytes.
+ * @param limit - the binding limit to compute with
+ */
+async function loraStep(limit?: number): Promise<Result> {
+  const vit = createVit(vitConfig({ hiddenSize: 32, numLayers: 2, numHeads: 2, mlpDim: 64, patchSize: 4, imageSize: 8, numClasses: 0 }), {
+    seed: 3,
+  });
+  const model = adapt(vit, [lora({ rank: 4, dropout: 0.5, targets: ['qkv', 'fc1', 'fc2'] })], { numClasses: 3, seed: 5 });
+  for (const p of model.module.namedParameters()) if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(input(p.variable.shape, 0.3)));
+  const pixels = input([4, 3, 8, 8], 0.9);
+  const labels = tf.tensor1d([0, 1, 2, 1], 'int32');
+  const ctx = trainingContext(1, 7);
+  // Lowered once the weights exist: the patch embedding's kernel alone is 6,144 bytes.
+  setBindingLimit(limit);
+  const logits = model.forward({ pixels }, ctx);
+  const { value, grads } = variableGradsFreeing(() => model.loss({ pixels }, labels, ctx), model.trainableVariables());
+  const names = Object.keys(grads).sort();
+  const result = {
+    out: Float32Array.from([...((await logits.data()) as Float32Array), ...((await value.data()) as Float32Array)]),
+    grads: await Promise.all(names.map(async (n) => (await grads[n]!.data()) as Float32Array)),
+  };
+  tf.dispose([pixels, labels, logits, value, ...Object.values(grads)]);
+  model.dispose();
+  vit.dispose();
   return result;
 }
 
@@ -94,6 +126,21 @@ describe('WebGPU past the storage-binding limit', () => {
       expectSame(split.value, want, 1e-5);
     });
 
+    it('a ViT block split by samples: the CPU loss and gradients, per-sample dropout masks included, nothing leaked', async () => {
+      await selectBackend('cpu', (p) => import(p));
+      const want = await loraStep();
+      await selectBackend('webgpu', (p) => import(p));
+      const whole = await countKernels('Softmax', () => loraStep());
+      expect(whole.count).toBe(2 * 2); // forward and loss, 2 blocks
+      expectSame(whole.value, want, 1e-5);
+      // 4,000 bytes hold two samples' q, k and v ([2, 5, 96]: 3,840 bytes): two slices per block.
+      const before = tf.memory().numTensors;
+      const split = await countKernels('Softmax', () => loraStep(4000));
+      expect(tf.memory().numTensors).toBe(before);
+      expect(split.count).toBe(2 * 2 * 2);
+      expectSame(split.value, want, 1e-5);
+    });
+
     it('refuses the probabilities as one tensor when they pass the limit, and any tensor past it, with one sentence', async () => {
       await selectBackend('webgpu', (p) => import(p));
       setBindingLimit(16_000);
@@ -105,7 +152,16 @@ describe('WebGPU past the storage-binding limit', () => {
       expect(() => tf.zeros([4001])).toThrow(
         "a float32 tensor of shape [4001] needs 16004 bytes, more than this device's maxStorageBufferBindingSize (lowered by setBindingLimit) of 16000 bytes: use a smaller batch or input size, or a GPU with a larger limit",
       );
-      tf.dispose([q, k]);
+      const vit = createVit(vitConfig({ hiddenSize: 32, numLayers: 1, numHeads: 2, mlpDim: 64, patchSize: 4, imageSize: 8, numClasses: 0 }));
+      const x = tf.zeros([2, 40, 32]);
+      expect(() => blockForward(vit, 0, x)).toThrow(
+        "block 0: the attention probabilities tensor [2,2,40,40] asked for needs 25600 bytes, more than this device's maxStorageBufferBindingSize (lowered by setBindingLimit) of 16000 bytes: use a smaller batch or input size, or a GPU with a larger limit",
+      );
+      const r = blockForward(vit, 0, x, { probs: false });
+      expect(r.probs).toBeUndefined();
+      tf.dispose([r.out, r.keys, r.values]);
+      tf.dispose([q, k, x]);
+      vit.dispose();
       expect(tf.memory().numTensors).toBe(before);
     });
   });

@@ -117,6 +117,27 @@ export interface DropoutSamples {
   offset: number;
 }
 
+// Index, in the step's whole batch, of the first sample of the batch slice being computed (see inBatchSlice).
+let sliceStart = 0;
+
+/**
+ * Runs `fn` on a slice of the batch that starts at sample `first` of the tensors it was cut from
+ * (a model computing its batch in slices, e.g. a ViT block on WebGPU past the binding limit):
+ * {@link dropout}'s per-sample masks inside count their samples from there, so the slices draw
+ * the masks of the whole batch. Slices nest: the starts add up.
+ * @param first - index of the slice's first sample in the batch it was cut from
+ * @param fn - computes the slice
+ */
+export function inBatchSlice<T>(first: number, fn: () => T): T {
+  const outer = sliceStart;
+  sliceStart += first;
+  try {
+    return fn();
+  } finally {
+    sliceStart = outer;
+  }
+}
+
 /**
  * The seed of sample `index`'s mask under a call's seed (a 32-bit mix: neighbouring indices and
  * seeds give unrelated streams).
@@ -133,7 +154,8 @@ export function sampleSeed(seed: number, index: number): number {
 /**
  * Inverted dropout: zero each element with probability `rate` and scale the rest by 1/(1-rate).
  * Identity when `rate` is 0 or `training` is false. With `samples`, every sample along
- * `samples.axis` draws its own mask from {@link sampleSeed}(seed, offset + i).
+ * `samples.axis` draws its own mask from {@link sampleSeed}(seed, offset + i), counted from the
+ * start of the batch slice being computed ({@link inBatchSlice}).
  * @param x - input
  * @param rate - drop probability in [0, 1)
  * @param training - dropout only applies in training
@@ -147,7 +169,7 @@ export function dropout(x: tf.Tensor, rate: number, training: boolean, seed?: nu
     const { axis, offset } = samples;
     const shape = x.shape.filter((_, i) => i !== axis);
     u = tf.stack(
-      Array.from({ length: x.shape[axis] }, (_, i) => tf.randomUniform(shape, 0, 1, 'float32', sampleSeed(seed, offset + i))),
+      Array.from({ length: x.shape[axis] }, (_, i) => tf.randomUniform(shape, 0, 1, 'float32', sampleSeed(seed, sliceStart + offset + i))),
       axis,
     );
   } else {
