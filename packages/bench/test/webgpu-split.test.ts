@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attention, bindingLimit, selectBackend, setBindingLimit, variableGradsFreeing } from '@fpt/core';
 import { adapt, blockForward, createVit, trainingContext, vitConfig } from '@fpt/backbone-vit';
 import { lora } from '@fpt/baselines';
+import { fptPart, fptPlus } from '@fpt/fpt-plus';
 import { probeWebGpu, requireAdapterInCi } from './helpers/webgpu';
 
 const probe = await probeWebGpu();
@@ -63,6 +64,33 @@ async function loraStep(limit?: number): Promise<Result> {
   tf.dispose([pixels, labels, logits, value, ...Object.values(grads)]);
   model.dispose();
   vit.dispose();
+  return result;
+}
+
+/**
+ * FPT+'s LPM pass as inspected (selected keys, values, indices, scores; features, logits) on a
+ * tiny LPM with many tokens for its size (16 px, patch 2: 65 tokens, 2 heads), batch 4: one image's
+ * attention probabilities [1, 2, 65, 65] are 33,800 bytes.
+ * @param limit - the binding limit to compute with
+ */
+async function lpmPass(limit?: number): Promise<Result> {
+  const lpm = createVit(
+    vitConfig({ hiddenSize: 16, numLayers: 2, numHeads: 2, mlpDim: 32, patchSize: 2, imageSize: 16, numClasses: 3, posEmbedResample: 'hf' }),
+    { seed: 4 },
+  );
+  const side = { hiddenSize: 8, numHeads: 2, mlpDim: 16, patchSize: 8, imageSize: 16 };
+  const model = adapt(lpm, [fptPlus({ inputSize: 16, layers: [0, 1], prompts: 2, side })], { numClasses: 2 });
+  const pixels = input([4, 3, 16, 16], 0.4);
+  setBindingLimit(limit);
+  const r = fptPart(model).inspectLpm(pixels);
+  const parts = [r.keys, r.values, r.scores, r.features, r.logits!];
+  const result = {
+    out: Float32Array.from((await r.indices.data()) as Int32Array),
+    grads: await Promise.all(parts.map(async (t) => (await t.data()) as Float32Array)),
+  };
+  tf.dispose([pixels, r.indices, ...parts]);
+  model.dispose();
+  lpm.dispose();
   return result;
 }
 
@@ -138,6 +166,19 @@ describe('WebGPU past the storage-binding limit', () => {
       const split = await countKernels('Softmax', () => loraStep(4000));
       expect(tf.memory().numTensors).toBe(before);
       expect(split.count).toBe(2 * 2 * 2);
+      expectSame(split.value, want, 1e-5);
+    });
+
+    it("FPT+'s LPM pass split by images: the CPU selection, keys, values and features, nothing leaked", async () => {
+      await selectBackend('cpu', (p) => import(p));
+      const want = await lpmPass();
+      await selectBackend('webgpu', (p) => import(p));
+      const before = tf.memory().numTensors;
+      // 70,000 bytes hold two images' probabilities: two slices, each block's attention whole within them.
+      const split = await countKernels('Softmax', () => lpmPass(70_000));
+      expect(tf.memory().numTensors).toBe(before);
+      expect(split.count).toBe(2 * 2); // 2 slices, 2 blocks
+      expect(Array.from(split.value.out)).toEqual(Array.from(want.out));
       expectSame(split.value, want, 1e-5);
     });
 

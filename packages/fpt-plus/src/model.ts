@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module } from '@fpt/core';
+import { Module, unitsPerSlice } from '@fpt/core';
 import {
   createVit,
   defineMethod,
@@ -218,11 +218,41 @@ export class FptAttachment implements AttachedMethod {
     this.sideStack?.parts.forEach((p) => p.dispose?.());
   }
 
-  private runLpm(pixelsHr: tf.Tensor, full: boolean, context?: SelectContext) {
+  private runLpm(pixelsHr: tf.Tensor, full: boolean, context?: SelectContext): LpmRun {
     const size = this.config.inputSize;
     if (pixelsHr.rank !== 4 || pixelsHr.shape[1] !== 3 || pixelsHr.shape[2] !== size || pixelsHr.shape[3] !== size) {
       throw new Error(`FPT: LPM pixels must be [B, 3, ${size}, ${size}], got [${pixelsHr.shape}]`);
     }
+    // Selection needs each fused layer's attention probabilities [B, H, N, N] as one tensor: on
+    // WebGPU past the binding limit (ViT-B/16 at 512 px: 48 MiB per image), the batch runs in
+    // slices of images. Selection is per image, so the numbers are the same; a random selector
+    // without sample seeds gets each image's index in the whole batch, as it would unsliced.
+    const batch = pixelsHr.shape[0];
+    const tokens = (size / this.lpm.config.patchSize) ** 2 + 1;
+    const per = Math.max(1, unitsPerSlice(batch, this.lpm.config.numHeads * tokens * tokens * 4));
+    if (per >= batch) return this.runLpmSlice(pixelsHr, full, context);
+    const runs: LpmRun[] = [];
+    for (let first = 0; first < batch; first += per) {
+      const n = Math.min(per, batch - first);
+      const pixels = tf.slice(pixelsHr, [first, 0, 0, 0], [n, -1, -1, -1]);
+      const sampleSeeds = context?.sampleSeeds?.slice(first, first + n) ?? Array.from({ length: n }, (_, i) => first + i);
+      runs.push(this.runLpmSlice(pixels, full, { ...context, sampleSeeds }));
+      pixels.dispose();
+    }
+    const joined = tf.tidy(() => {
+      const cat = (parts: Array<tf.Tensor | undefined>) => (parts[0] ? tf.concat(parts as tf.Tensor[], 0) : undefined);
+      return {
+        per: runs[0].per.map((layer, i) => Object.fromEntries(Object.keys(layer).map((key) => [key, cat(runs.map((r) => r.per[i][key]))!]))),
+        features: cat(runs.map((r) => r.features)),
+        logits: cat(runs.map((r) => r.logits)),
+      };
+    });
+    for (const r of runs) tf.dispose([...r.per.flatMap((p) => Object.values(p)), ...(r.features ? [r.features] : []), ...(r.logits ? [r.logits] : [])]);
+    return joined;
+  }
+
+  /** The LPM on one batch (or slice of it): the selected keys and values per fused layer. */
+  private runLpmSlice(pixelsHr: tf.Tensor, full: boolean, context?: SelectContext): LpmRun {
     const { selector, ratio } = this.config.selection;
     const run = frozenForward(this.lpm, pixelsHr, {
       layers: this.config.layers,
@@ -237,6 +267,13 @@ export class FptAttachment implements AttachedMethod {
     const per = this.config.layers.map((l) => run.perLayer.get(l)! as Record<string, tf.Tensor>);
     return { per, features: run.features, logits: run.logits };
   }
+}
+
+/** What the LPM's pass hands back: per fused layer its selected keys and values (and more when inspected). */
+interface LpmRun {
+  per: Array<Record<string, tf.Tensor>>;
+  features?: tf.Tensor;
+  logits?: tf.Tensor;
 }
 
 function stackLayers(per: Array<Record<string, tf.Tensor>>, key: string): tf.Tensor {
