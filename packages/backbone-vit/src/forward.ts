@@ -1,5 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, bindingLimit, bindingLimitMessage, gelu, inBatchSlice, layerNorm, linear, mergeHeads, splitHeads, unitsPerSlice } from '@fpt/core';
+import {
+  attention,
+  bindingLimit,
+  bindingLimitMessage,
+  gelu,
+  inBatchSlice,
+  layerNorm,
+  linear,
+  mergeHeads,
+  splitHeads,
+  unitsPerSlice,
+} from '@fpt/core';
 import type { Module } from '@fpt/core';
 import type { VitConfig } from './config';
 import type { VitHooks } from './hooks';
@@ -129,7 +140,15 @@ export function blockForward(vit: VitLike, layer: number, x: tf.Tensor, options:
   }
   const joined = tf.tidy(() => {
     const keys = Object.keys(slices[0]).filter((key) => slices[0][key]);
-    return Object.fromEntries(keys.map((key) => [key, tf.concat(slices.map((s) => s[key]), 0)]));
+    return Object.fromEntries(
+      keys.map((key) => [
+        key,
+        tf.concat(
+          slices.map((s) => s[key]),
+          0,
+        ),
+      ]),
+    );
   });
   tf.dispose(slices);
   return joined as unknown as BlockResult;
@@ -150,7 +169,11 @@ function samplesPerSlice(vit: VitLike, layer: number, x: tf.Tensor, options: Blo
     const limit = bindingLimit()!;
     if (bytes > limit.bytes) {
       throw new Error(
-        bindingLimitMessage(`block ${layer}: the attention probabilities tensor [${batch},${numHeads},${tokens},${tokens}] asked for`, bytes, limit),
+        bindingLimitMessage(
+          `block ${layer}: the attention probabilities tensor [${batch},${numHeads},${tokens},${tokens}] asked for`,
+          bytes,
+          limit,
+        ),
       );
     }
   }

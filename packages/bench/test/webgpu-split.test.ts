@@ -32,7 +32,10 @@ async function attentionWithGrads(shapes: { q: number[]; kv: number[] }): Promis
   const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attention(a, b, c, { probs: false }).out, w));
   const out = attention(q, k, v, { probs: false }).out;
   const grads = tf.grads(f)([q, k, v]);
-  const result = { out: (await out.data()) as Float32Array, grads: await Promise.all(grads.map(async (g) => (await g.data()) as Float32Array)) };
+  const result = {
+    out: (await out.data()) as Float32Array,
+    grads: await Promise.all(grads.map(async (g) => (await g.data()) as Float32Array)),
+  };
   tf.dispose([q, k, v, w, out, ...grads]);
   return result;
 }
@@ -48,7 +51,8 @@ async function loraStep(limit?: number): Promise<Result> {
     seed: 3,
   });
   const model = adapt(vit, [lora({ rank: 4, dropout: 0.5, targets: ['qkv', 'fc1', 'fc2'] })], { numClasses: 3, seed: 5 });
-  for (const p of model.module.namedParameters()) if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(input(p.variable.shape, 0.3)));
+  for (const p of model.module.namedParameters())
+    if (p.name.endsWith('lora_B')) tf.tidy(() => p.variable.assign(input(p.variable.shape, 0.3)));
   const pixels = input([4, 3, 8, 8], 0.9);
   const labels = tf.tensor1d([0, 1, 2, 1], 'int32');
   const ctx = trainingContext(1, 7);
@@ -75,7 +79,16 @@ async function loraStep(limit?: number): Promise<Result> {
  */
 async function lpmPass(limit?: number): Promise<Result> {
   const lpm = createVit(
-    vitConfig({ hiddenSize: 16, numLayers: 2, numHeads: 2, mlpDim: 32, patchSize: 2, imageSize: 16, numClasses: 3, posEmbedResample: 'hf' }),
+    vitConfig({
+      hiddenSize: 16,
+      numLayers: 2,
+      numHeads: 2,
+      mlpDim: 32,
+      patchSize: 2,
+      imageSize: 16,
+      numClasses: 3,
+      posEmbedResample: 'hf',
+    }),
     { seed: 4 },
   );
   const side = { hiddenSize: 8, numHeads: 2, mlpDim: 16, patchSize: 8, imageSize: 16 };
@@ -126,7 +139,9 @@ describe('WebGPU past the storage-binding limit', () => {
         .navigator.gpu;
       const adapter = await gpu.requestAdapter();
       const device = (tf.backend() as unknown as { device: { limits: Record<string, number> } }).device.limits;
-      console.log(`adapter limits: maxBufferSize ${adapter.limits.maxBufferSize}, maxStorageBufferBindingSize ${adapter.limits.maxStorageBufferBindingSize}`);
+      console.log(
+        `adapter limits: maxBufferSize ${adapter.limits.maxBufferSize}, maxStorageBufferBindingSize ${adapter.limits.maxStorageBufferBindingSize}`,
+      );
       expect(device.maxBufferSize).toBe(adapter.limits.maxBufferSize);
       expect(device.maxStorageBufferBindingSize).toBe(adapter.limits.maxStorageBufferBindingSize);
       // WebGPU's defaults, which a device gets unless more is asked for: 256 MiB and 128 MiB.
@@ -193,7 +208,9 @@ describe('WebGPU past the storage-binding limit', () => {
       expect(() => tf.zeros([4001])).toThrow(
         "a float32 tensor of shape [4001] needs 16004 bytes, more than this device's maxStorageBufferBindingSize (lowered by setBindingLimit) of 16000 bytes: use a smaller batch or input size, or a GPU with a larger limit",
       );
-      const vit = createVit(vitConfig({ hiddenSize: 32, numLayers: 1, numHeads: 2, mlpDim: 64, patchSize: 4, imageSize: 8, numClasses: 0 }));
+      const vit = createVit(
+        vitConfig({ hiddenSize: 32, numLayers: 1, numHeads: 2, mlpDim: 64, patchSize: 4, imageSize: 8, numClasses: 0 }),
+      );
       const x = tf.zeros([2, 40, 32]);
       expect(() => blockForward(vit, 0, x)).toThrow(
         "block 0: the attention probabilities tensor [2,2,40,40] asked for needs 25600 bytes, more than this device's maxStorageBufferBindingSize (lowered by setBindingLimit) of 16000 bytes: use a smaller batch or input size, or a GPU with a larger limit",

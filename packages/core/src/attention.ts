@@ -48,7 +48,9 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: Att
   if (wantProbs) {
     const shape = [...q.shape.slice(0, -1), k.shape[k.rank - 2]];
     const bytes = shape.reduce((a, b) => a * b, 4);
-    throw new Error(bindingLimitMessage(`attention: the probabilities tensor [${shape}] (pass probs: false to do without it)`, bytes, bindingLimit()!));
+    throw new Error(
+      bindingLimitMessage(`attention: the probabilities tensor [${shape}] (pass probs: false to do without it)`, bytes, bindingLimit()!),
+    );
   }
   return { out: sliced(q, k, v, slices) };
 }

@@ -21,4 +21,3 @@ export function fusedOp(body: FusedBody): (...inputs: tf.Tensor[]) => tf.Tensor 
   }) as Parameters<typeof tf.customGrad>[0]);
   return (...inputs) => op(...inputs);
 }
-

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type BindingLimit, BINDING_LIMIT_ENV, bindingLimitMessage, formatBytes, setBindingLimit } from './binding-limit';
+import { type BindingLimit, bindingLimitMessage, formatBytes } from './binding-limit';
 
 // WebGPU for tfjs: in browsers `navigator.gpu` exists; in Node it comes from the `webgpu` package
 // (Google's Dawn). tfjs-backend-webgpu registers itself only when `navigator.gpu` exists as the

@@ -242,12 +242,15 @@ export class FptAttachment implements AttachedMethod {
     const joined = tf.tidy(() => {
       const cat = (parts: Array<tf.Tensor | undefined>) => (parts[0] ? tf.concat(parts as tf.Tensor[], 0) : undefined);
       return {
-        per: runs[0].per.map((layer, i) => Object.fromEntries(Object.keys(layer).map((key) => [key, cat(runs.map((r) => r.per[i][key]))!]))),
+        per: runs[0].per.map((layer, i) =>
+          Object.fromEntries(Object.keys(layer).map((key) => [key, cat(runs.map((r) => r.per[i][key]))!])),
+        ),
         features: cat(runs.map((r) => r.features)),
         logits: cat(runs.map((r) => r.logits)),
       };
     });
-    for (const r of runs) tf.dispose([...r.per.flatMap((p) => Object.values(p)), ...(r.features ? [r.features] : []), ...(r.logits ? [r.logits] : [])]);
+    for (const r of runs)
+      tf.dispose([...r.per.flatMap((p) => Object.values(p)), ...(r.features ? [r.features] : []), ...(r.logits ? [r.logits] : [])]);
     return joined;
   }
 
