@@ -26,7 +26,7 @@ interface Slice {
  * intermediate. The returned probabilities are values only: no gradient flows through them.
  *
  * On WebGPU, when the scores [B, H, Nq, Nk] would pass the storage-binding limit in force
- * ({@link bindingLimit}; ViT-B/16 at 512 px, batch 16: 800 MiB), they are computed in slices of
+ * ({@link bindingLimit}; ViT-B/16 at 512 px, batch 16: 770 MiB), they are computed in slices of
  * whole (sample, head) pairs, or of query rows when one pair alone passes it; the outputs and
  * gradients are the slices' put together (softmax is per query row, so the numbers are the same,
  * up to the order of the sums over query rows in the keys' and values' gradients). The
