@@ -161,12 +161,13 @@ export function blockForward(vit: VitLike, layer: number, x: tf.Tensor, options:
  */
 function samplesPerSlice(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOptions): number {
   const [batch, n] = x.shape as number[];
+  const limit = bindingLimit();
+  if (!limit) return batch;
   const tokens = n + (options.extraTokens?.shape[1] ?? 0);
   const { hiddenSize: d, numHeads } = vit.config;
-  if ((options.probs ?? true) && bindingLimit()) {
+  if (options.probs ?? true) {
     // The probabilities as one tensor: refused now, before any of the block is computed.
     const bytes = batch * numHeads * tokens * tokens * 4;
-    const limit = bindingLimit()!;
     if (bytes > limit.bytes) {
       throw new Error(
         bindingLimitMessage(

@@ -5,7 +5,15 @@
 // SwiftShader compiles each new shader in about a second, and exactness does not depend on size.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, bindingLimit, selectBackend, setBindingLimit, variableGradsFreeing } from '@fpt/core';
+import {
+  attention,
+  BINDING_LIMIT_ENV,
+  bindingLimit,
+  describeAdapter,
+  selectBackend,
+  setBindingLimit,
+  variableGradsFreeing,
+} from '@fpt/core';
 import { adapt, blockForward, createVit, trainingContext, vitConfig } from '@fpt/backbone-vit';
 import { lora } from '@fpt/baselines';
 import { fptPart, fptPlus } from '@fpt/fpt-plus';
@@ -147,6 +155,26 @@ describe('WebGPU past the storage-binding limit', () => {
       // WebGPU's defaults, which a device gets unless more is asked for: 256 MiB and 128 MiB.
       expect(device.maxStorageBufferBindingSize).toBeGreaterThan(2 ** 27);
       expect(bindingLimit()).toEqual({ bytes: device.maxStorageBufferBindingSize, name: 'maxStorageBufferBindingSize' });
+    });
+
+    it(`${BINDING_LIMIT_ENV} lowers the limit in force (setBindingLimit before it), never raises it`, async () => {
+      await selectBackend('webgpu', (p) => import(p));
+      const real = bindingLimit()!.bytes;
+      process.env[BINDING_LIMIT_ENV] = '16KiB';
+      try {
+        expect(bindingLimit()).toEqual({ bytes: 16384, name: 'maxStorageBufferBindingSize (lowered by FPT_WEBGPU_BINDING_LIMIT)' });
+        const sel = await selectBackend('webgpu', (p) => import(p));
+        expect(describeAdapter(sel.adapter!)).toMatch(
+          /, ops split at 16384 bytes \(maxStorageBufferBindingSize \(lowered by FPT_WEBGPU_BINDING_LIMIT\)\)$/,
+        );
+        setBindingLimit(4000);
+        expect(bindingLimit()).toEqual({ bytes: 4000, name: 'maxStorageBufferBindingSize (lowered by setBindingLimit)' });
+        setBindingLimit(undefined);
+        process.env[BINDING_LIMIT_ENV] = String(2 * real);
+        expect(bindingLimit()).toEqual({ bytes: real, name: 'maxStorageBufferBindingSize' });
+      } finally {
+        delete process.env[BINDING_LIMIT_ENV];
+      }
     });
 
     it.each([

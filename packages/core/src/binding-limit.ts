@@ -8,8 +8,8 @@ import * as tf from '@tensorflow/tfjs-core';
 /**
  * Environment variable that lowers the storage-binding limit used on WebGPU for splitting ops and
  * refusing tensors, in bytes or with a `KiB`, `MiB` or `GiB` suffix (`FPT_WEBGPU_BINDING_LIMIT=4MiB`).
- * Read when the limit is first needed; for tests and for checking on a large GPU that a shape
- * still runs on a device with a smaller limit. It never raises the device's own limit.
+ * Read at each use (a change takes effect at once); for tests, and for checking on a large GPU that
+ * a shape still runs on a device with a smaller limit. It never raises the device's own limit.
  */
 export const BINDING_LIMIT_ENV = 'FPT_WEBGPU_BINDING_LIMIT';
 

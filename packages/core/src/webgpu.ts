@@ -22,8 +22,8 @@ export interface GpuAdapterReport {
   /** The Vulkan driver manifest used when none of the system's drivers gave an adapter (Node only). */
   icd?: string;
   /**
-   * The storage-binding limit ops are split at when it was lowered below the device's own
-   * ({@link BINDING_LIMIT_ENV}, {@link setBindingLimit}).
+   * The storage-binding limit ops are split at, when it was lowered below the device's own
+   * ({@link BINDING_LIMIT_ENV}, {@link setBindingLimit}) as the backend was selected.
    */
   splitAt?: BindingLimit;
 }

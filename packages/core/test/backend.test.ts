@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { describeAdapter, guardTensorBytes, isSoftwareAdapter, selectBackend } from '../src/index';
+import {
+  BINDING_LIMIT_ENV,
+  bindingLimit,
+  describeAdapter,
+  guardTensorBytes,
+  isSoftwareAdapter,
+  parseBytes,
+  selectBackend,
+  setBindingLimit,
+  unitsPerSlice,
+} from '../src/index';
 
 /** A stand-in for the `webgpu` package (Dawn) whose only adapter has this info. */
 function fakeDawn(info: Record<string, unknown> | null) {
@@ -67,6 +77,37 @@ describe('selectBackend', () => {
       limits: { maxBufferSize: 2 ** 32, maxStorageBufferBindingSize: 1.5 * 2 ** 30 },
     });
     expect(line).toBe('nvidia hopper (NVIDIA: 570.1), maxBufferSize 4 GiB, maxStorageBufferBindingSize 1.50 GiB');
+    const lowered = describeAdapter({
+      vendor: 'google',
+      architecture: 'swiftshader',
+      device: '',
+      description: '',
+      software: true,
+      limits: { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 30 },
+      splitAt: { bytes: 64 * 2 ** 20, name: 'maxStorageBufferBindingSize (lowered by FPT_WEBGPU_BINDING_LIMIT)' },
+    });
+    expect(lowered).toBe(
+      'google swiftshader [software], maxBufferSize 1 GiB, maxStorageBufferBindingSize 1 GiB, ' +
+        'ops split at 64.0 MiB (maxStorageBufferBindingSize (lowered by FPT_WEBGPU_BINDING_LIMIT))',
+    );
+  });
+
+  it('reads a binding limit as bytes or with a unit, and refuses anything else naming the setting', () => {
+    expect(parseBytes('4194304', BINDING_LIMIT_ENV)).toBe(4194304);
+    expect(parseBytes('4MiB', BINDING_LIMIT_ENV)).toBe(4 * 2 ** 20);
+    expect(parseBytes(' 0.5 GiB ', BINDING_LIMIT_ENV)).toBe(2 ** 29);
+    expect(parseBytes('16KiB', BINDING_LIMIT_ENV)).toBe(16384);
+    for (const bad of ['', '4MB', '-1', '0', 'lots'])
+      expect(() => parseBytes(bad, BINDING_LIMIT_ENV)).toThrow(
+        `FPT_WEBGPU_BINDING_LIMIT="${bad}" is not a size: expected bytes, or a number with KiB, MiB or GiB (e.g. 4MiB)`,
+      );
+    expect(() => setBindingLimit(0)).toThrow('setBindingLimit: 0 is not a size in bytes (expected a number of at least 1)');
+    // Off WebGPU there is no binding limit: nothing is split or refused.
+    setBindingLimit(16);
+    expect(bindingLimit()).toBeUndefined();
+    expect(unitsPerSlice(8, 1000)).toBe(8);
+    tf.zeros([100]).dispose();
+    setBindingLimit(undefined);
   });
 
   it('fails with every reason when a preferred backend is unavailable', async () => {
