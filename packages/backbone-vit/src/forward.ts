@@ -139,16 +139,9 @@ export function blockForward(vit: VitLike, layer: number, x: tf.Tensor, options:
     slices.push(tf.tidy(() => body(cut(x), first, options.extraTokens && cut(options.extraTokens))));
   }
   const joined = tf.tidy(() => {
-    const keys = Object.keys(slices[0]).filter((key) => slices[0][key]);
-    return Object.fromEntries(
-      keys.map((key) => [
-        key,
-        tf.concat(
-          slices.map((s) => s[key]),
-          0,
-        ),
-      ]),
-    );
+    // Along the batch (concat's default axis).
+    const cat = (key: string) => tf.concat(slices.map((s) => s[key]));
+    return Object.fromEntries(Object.keys(slices[0]).flatMap((key) => (slices[0][key] ? [[key, cat(key)]] : [])));
   });
   tf.dispose(slices);
   return joined as unknown as BlockResult;
