@@ -70,7 +70,7 @@ function planSlices(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): Slice[] | undefin
     return slices;
   }
   const perRows = unitsPerSlice(nq, nk * 4);
-  if (perRows < 1) throw new Error(bindingLimitMessage(`attention: one query row of the scores [1, 1, 1, ${nk}]`, nk * 4, bindingLimit()!));
+  if (perRows < 1) throw new Error(bindingLimitMessage(`attention: one query row of the scores [1,1,1,${nk}]`, nk * 4, bindingLimit()!));
   for (let g0 = 0; g0 < groups; g0++)
     for (let r0 = 0; r0 < nq; r0 += perRows) slices.push({ g0, gn: 1, r0, rn: Math.min(perRows, nq - r0) });
   return slices;

@@ -41,7 +41,7 @@ export function fuse(fusion: FusionModule, keys: tf.Tensor, values: tf.Tensor, o
   const k = tf.reshape(keys, [L * B, H, n, d]);
   const v = tf.reshape(values, [L * B, H, n, d]);
   // core's fused attention: backward keeps q, k, v and the probabilities, not the scores.
-  const context = tf.reshape(tf.transpose(attention(qb, k, v).out, [0, 2, 1, 3]), [L, B, M, D]);
+  const context = tf.reshape(tf.transpose(attention(qb, k, v, { probs: false }).out, [0, 2, 1, 3]), [L, B, M, D]);
   const drop = (x: tf.Tensor) =>
     dropout(x, fusion.config.dropout, options.training ?? false, options.seed, { axis: 1, offset: options.sampleOffset ?? 0 });
   return variant.output(fusion, context, P, fusion.config, drop);
