@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { benchGrid } from '../src/run/grid';
 import { parseShard, shardRuns } from '../src/run/shard';
 import { mergeResultFolders } from '../src/results/merge';
+import { meanInterval } from '../src/results/noise';
 import type { RunResult } from '../src/results/schema';
 import { writeToyDataset } from './helpers/toy-data';
 
@@ -131,6 +132,28 @@ describe('fpt-bench merge', () => {
     expect(readFileSync(join(merged, 'table.md'))).toEqual(readFileSync(join(whole, 'table.md')));
     expect(readFileSync(join(merged, 'table.csv'))).toEqual(readFileSync(join(whole, 'table.csv')));
     expect(readdirSync(join(merged, 'plots')).sort()).toEqual(readdirSync(join(whole, 'plots')).sort());
+    // Two seeds: every mean AUC has its 95 % interval (issue 22), the same as computed here from the result files.
+    const md = readFileSync(join(whole, 'table.md'), 'utf8');
+    expect(md).toContain('| mean AUC 95 % interval |');
+    expect(md).toContain('Noise: mean AUC ± standard deviation over 2 seeds, and its 95 % interval [low, high]');
+    const csv = readFileSync(join(whole, 'table.csv'), 'utf8').trim().split('\n');
+    const head = csv[0]!.split(',');
+    for (const method of ['lora', 'fpt-plus']) {
+      const row = csv.find((l) => l.startsWith(`${method},`))!.split(',');
+      const rs = results(whole).filter((r) => r.method.name === method);
+      const perDataset = ['toy', 'toy3'].map((d) =>
+        rs
+          .filter((r) => r.dataset.name === d)
+          .sort((a, b) => a.seed - b.seed)
+          .map((r) => 100 * r.test.aucLogits!),
+      );
+      const i = meanInterval(perDataset);
+      if (!i) expect(row[head.indexOf('mean_auc_low95')]).toBe('');
+      else {
+        expect(Number(row[head.indexOf('mean_auc_low95')])).toBeCloseTo(i.low, 5);
+        expect(Number(row[head.indexOf('mean_auc_high95')])).toBeCloseTo(i.high, 5);
+      }
+    }
   });
 
   it('lists missing runs (exit 1, and under the table) rather than leaving them out silently', () => {

@@ -3,6 +3,7 @@ import { PAPER_METHODS } from '../run/presets';
 import { ppe, pme } from '../metrics/efficiency';
 import { AUC_CONVENTIONS, LOGIT_AUC, type AucConvention } from '../metrics/convention';
 import type { RunResult } from './schema';
+import { indistinguishablePairs, meanInterval, type Interval } from './noise';
 
 /** A mean with its standard deviation over seeds (std undefined for a single seed). */
 export interface SeedStat {
@@ -42,6 +43,8 @@ export interface TableRow {
   auc: Record<string, SeedStat>;
   /** Mean test AUC over datasets (percent), over seeds. */
   meanAuc: SeedStat;
+  /** The 95 % interval of {@link TableRow.meanAuc} from the seed-to-seed spread on each dataset (undefined with one seed). */
+  meanAucInterval?: Interval;
   /** PPE of the mean AUC, with the learnable share of {@link ComparisonTable.efficiencyShapes}. */
   ppe: number;
   /** PME of the mean AUC, with the memory of {@link ComparisonTable.efficiencyShapes}. */
@@ -70,6 +73,8 @@ export interface ComparisonTable {
   undefinedAuc: Array<{ dataset: string; split: 'test' | 'val'; classes: string[] }>;
   /** Runs whose checkpoint was selected by the other AUC convention (their `recipe.auc`), by convention name. */
   selectedByOther: Record<string, number>;
+  /** Pairs of methods (labels) whose mean AUCs differ by less than the noise: the 95 % interval of the difference holds 0. */
+  withinNoise: Array<{ a: string; b: string; difference: Interval }>;
 }
 
 /** The paper's own headline figures ([paper figures](../../../../docs/method.md#paper-figures); ViT-B/16, eight datasets). */
@@ -153,6 +158,7 @@ export function buildTable(results: RunResult[], convention: AucConvention = rec
       .filter((xs) => xs.length === Object.keys(auc).length && xs.length > 0)
       .map(mean);
     const meanAuc = seedStat(perSeed.length ? perSeed : [NaN]);
+    const meanAucInterval = meanInterval(aucsBySeed(runs, datasets, convention));
     const learnablePercent = mean(runs.map((r) => r.parameters.sharePercent));
     const memoryBytes = mean(runs.map((r) => r.memory.runShapes.peakBytes ?? NaN));
     const fullBytes = mean(runs.map((r) => r.memory.fullFinetuneRunShapes.peakBytes ?? NaN));
@@ -176,6 +182,7 @@ export function buildTable(results: RunResult[], convention: AucConvention = rec
       paperMemoryHow: paperHow(runs),
       auc,
       meanAuc,
+      ...(meanAucInterval ? { meanAucInterval } : {}),
       ppe: ppe(meanAuc.mean, paper ? paperLearnablePercent : learnablePercent),
       pme: pme(meanAuc.mean, pmeMemory[0], pmeMemory[1]),
     };
@@ -184,10 +191,23 @@ export function buildTable(results: RunResult[], convention: AucConvention = rec
   const title = `fpt-bench ${presets.join('+')}: test AUC (%) of ${results.length} runs, seeds ${seeds.join(',')}; ${lpm}`;
   const selectedByOther: Record<string, number> = {};
   for (const r of results) if (r.recipe.auc !== convention.name) selectedByOther[r.recipe.auc] = (selectedByOther[r.recipe.auc] ?? 0) + 1;
+  // Methods that ran on every dataset, compared two by two.
+  const comparable = rows.filter((r) => datasets.every((d) => r.auc[d]));
+  const withinNoise = indistinguishablePairs(
+    comparable.map((r) => ({
+      name: r.label,
+      perDataset: aucsBySeed(
+        results.filter((x) => x.method.name === r.method),
+        datasets,
+        convention,
+      ),
+    })),
+  );
   return {
     title,
     datasets,
     rows,
+    withinNoise,
     pretrained,
     seeds,
     presets,
@@ -196,6 +216,29 @@ export function buildTable(results: RunResult[], convention: AucConvention = rec
     undefinedAuc: undefinedAucs(results),
     selectedByOther,
   };
+}
+
+/** A method's test AUCs (percent) per dataset, one per seed, in the order of `datasets`. */
+function aucsBySeed(runs: RunResult[], datasets: string[], convention: AucConvention): number[][] {
+  return datasets.map((d) =>
+    runs
+      .filter((r) => r.dataset.name === d)
+      .sort((a, b) => a.seed - b.seed)
+      .map((r) => 100 * (convention.of(r.test) ?? Number.NaN)),
+  );
+}
+
+/** The table's note on chance: what the intervals are, and which methods the run cannot tell apart. */
+function noiseNote(t: ComparisonTable): string {
+  if (t.seeds.length < 2)
+    return 'Noise: one seed, so no interval: differences between methods may be chance (run several seeds with --seeds 0,1,2).';
+  const pairs = t.withinNoise.map((p) => `${p.a} and ${p.b} (${fmt(p.difference.mean)} ± ${fmt(p.difference.halfWidth)})`);
+  return (
+    `Noise: mean AUC ± standard deviation over ${t.seeds.length} seeds, and its 95 % interval [low, high] from the seed-to-seed spread on each dataset (Student's t, Welch-Satterthwaite). ` +
+    (pairs.length
+      ? `Not distinguishable at 95 % (the interval of the difference holds 0): ${pairs.join('; ')}.`
+      : 'Every pair of methods differs by more than this noise.')
+  );
 }
 
 /** The table's note on the AUC: which convention, and the runs selected by the other one. */
@@ -243,6 +286,7 @@ export function tableMarkdown(t: ComparisonTable): string {
     'paper-shape memory: how',
     ...t.datasets.map((d) => `AUC ${d}`),
     'mean AUC',
+    'mean AUC 95 % interval',
     'PPE',
     'PME',
   ];
@@ -261,6 +305,7 @@ export function tableMarkdown(t: ComparisonTable): string {
       r.paperMemoryHow || 'not taken',
       ...t.datasets.map((d) => fmtStat(r.auc[d]) + (notes.marker.has(d) && r.auc[d] ? ` ${notes.marker.get(d)}` : '')),
       fmtStat(r.meanAuc) + meanMarker,
+      r.meanAucInterval ? `[${fmt(r.meanAucInterval.low)}, ${fmt(r.meanAucInterval.high)}]` : '-',
       fmt(r.ppe),
       fmt(r.pme),
     ];
@@ -269,6 +314,8 @@ export function tableMarkdown(t: ComparisonTable): string {
   lines.push(
     '',
     aucNote(t),
+    '',
+    noiseNote(t),
     ...notes.lines.flatMap((l) => ['', l]),
     '',
     `Memory: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping; FPT+/FPT train on cached keys/values, the frozen LPM weights excluded). Run shapes: measured in each run. Paper shapes (ViT-B/16 LPM at 512x512, batch 16): a real step where it fits in the backend's memory, else extrapolated from real steps on shallower copies of the LPM at the same shapes, with the error on a held-out real step. PPE and PME use the mean AUC and the ${t.efficiencyShapes === 'paper' ? 'paper-shape' : 'run-shape'} learnable share and memory.`,
@@ -302,6 +349,8 @@ export function tableCsv(t: ComparisonTable): string {
     ...t.datasets.flatMap((d) => [`auc_${d}`, `auc_${d}_std`]),
     'mean_auc',
     'mean_auc_std',
+    'mean_auc_low95',
+    'mean_auc_high95',
     'ppe',
     'pme',
     'seeds',
@@ -324,6 +373,8 @@ export function tableCsv(t: ComparisonTable): string {
       ...t.datasets.flatMap((d) => [num(r.auc[d]?.mean), num(r.auc[d]?.std)]),
       num(r.meanAuc.mean),
       num(r.meanAuc.std),
+      num(r.meanAucInterval?.low),
+      num(r.meanAucInterval?.high),
       num(r.ppe),
       num(r.pme),
       String(r.meanAuc.n),
