@@ -31,33 +31,63 @@ export function efficiencySpec(t: ComparisonTable): TopLevelSpec {
   const memoryOf = (r: ComparisonTable['rows'][number]) => (paper ? r.paperMemoryMiB : r.memoryMiB);
   const values = t.rows
     .filter((r) => Number.isFinite(memoryOf(r)) && Number.isFinite(r.meanAuc.mean))
-    .map((r) => ({ method: r.label, memory: memoryOf(r), auc: r.meanAuc.mean, learnable: paper ? r.paperLearnable : r.learnable }));
+    .map((r) => ({
+      method: r.label,
+      memory: memoryOf(r),
+      auc: r.meanAuc.mean,
+      learnable: paper ? r.paperLearnable : r.learnable,
+      ...(r.meanAucInterval ? { low: r.meanAucInterval.low, high: r.meanAucInterval.high } : {}),
+    }));
+  const intervals = values.some((v) => 'low' in v);
   const shapes = paper ? 'paper shapes: ViT-B/16 at 512, batch 16' : 'run shapes';
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: {
-      text: 'Training memory vs mean test AUC',
+      text: `Training memory vs mean test AUC${intervals ? ' (bars: 95 % intervals over seeds)' : ''}`,
       subtitle: `${t.presets.join('+')} preset, ${t.datasets.length} dataset(s), seeds ${t.seeds.join(',')}; ${lpmNote(t)}`,
     },
     width: 560,
     height: 360,
     data: { values },
     // Colour and shape name the method (one merged legend); no text labels, which collide when
-    // methods sit close together.
-    mark: { type: 'point', filled: true, opacity: 0.8 },
-    encoding: {
-      x: { field: 'memory', type: 'quantitative', scale: { type: 'log' }, title: `peak training-step memory (MiB, log scale, ${shapes})` },
-      y: { field: 'auc', type: 'quantitative', scale: { zero: false, padding: 16 }, title: 'mean test AUC (%)' },
-      size: {
-        field: 'learnable',
-        type: 'quantitative',
-        title: `learnable parameters (${paper ? 'ViT-B/16' : 'run LPM'})`,
-        scale: { type: 'sqrt', range: [60, 1600] },
-        legend: { titleLimit: 400 },
+    // methods sit close together. With several seeds, a vertical bar spans each mean's 95 % interval:
+    // methods whose bars overlap much may differ by chance (the table's note names the pairs).
+    layer: [
+      ...(intervals
+        ? [
+            {
+              mark: { type: 'rule', strokeWidth: 2, opacity: 0.6 },
+              encoding: {
+                x: { field: 'memory', type: 'quantitative', scale: { type: 'log' } },
+                y: { field: 'low', type: 'quantitative' },
+                y2: { field: 'high' },
+                color: { field: 'method', type: 'nominal' },
+              },
+            },
+          ]
+        : []),
+      {
+        mark: { type: 'point', filled: true, opacity: 0.8 },
+        encoding: {
+          x: {
+            field: 'memory',
+            type: 'quantitative',
+            scale: { type: 'log' },
+            title: `peak training-step memory (MiB, log scale, ${shapes})`,
+          },
+          y: { field: 'auc', type: 'quantitative', scale: { zero: false, padding: 16 }, title: 'mean test AUC (%)' },
+          size: {
+            field: 'learnable',
+            type: 'quantitative',
+            title: `learnable parameters (${paper ? 'ViT-B/16' : 'run LPM'})`,
+            scale: { type: 'sqrt', range: [60, 1600] },
+            legend: { titleLimit: 400 },
+          },
+          color: { field: 'method', type: 'nominal', title: 'method', legend: { labelLimit: 400, symbolSize: 150 } },
+          shape: { field: 'method', type: 'nominal', title: 'method' },
+        },
       },
-      color: { field: 'method', type: 'nominal', title: 'method', legend: { labelLimit: 400, symbolSize: 150 } },
-      shape: { field: 'method', type: 'nominal', title: 'method' },
-    },
+    ],
     config: { font: 'DejaVu Sans' },
   } as TopLevelSpec;
 }
@@ -75,19 +105,35 @@ export function curvesSpec(results: RunResult[], dataset: string, t: ComparisonT
         trainLoss: e.trainLoss,
       })),
     );
+  // Each seed faintly (one thin line per method and seed), the mean over seeds boldly on top.
   const line = (field: string, title: string) => ({
     width: 520,
     height: 200,
-    mark: { type: 'line', point: true },
     encoding: {
       x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
-      y: { aggregate: 'mean', field, type: 'quantitative', title, scale: { zero: false } },
       color: { field: 'method', type: 'nominal', title: 'method', legend: { labelLimit: 400 } },
     },
+    layer: [
+      ...(t.seeds.length > 1
+        ? [
+            {
+              mark: { type: 'line', opacity: 0.3, strokeWidth: 1 },
+              encoding: { y: { field, type: 'quantitative', title, scale: { zero: false } }, detail: { field: 'seed', type: 'nominal' } },
+            },
+          ]
+        : []),
+      {
+        mark: { type: 'line', point: true, strokeWidth: 2.5 },
+        encoding: { y: { aggregate: 'mean', field, type: 'quantitative', title, scale: { zero: false } } },
+      },
+    ],
   });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: `Training curves: ${dataset}`, subtitle: `mean over seeds ${t.seeds.join(',')}; ${lpmNote(t)}` },
+    title: {
+      text: `Training curves: ${dataset}`,
+      subtitle: `${t.seeds.length > 1 ? `each seed (faint) and the mean over seeds ${t.seeds.join(',')} (bold)` : `seed ${t.seeds.join(',')}`}; ${lpmNote(t)}`,
+    },
     data: { values },
     vconcat: [line('valAuc', `validation AUC (%, ${t.auc.name})`), line('trainLoss', 'training loss (mean per epoch)')],
     config: { font: 'DejaVu Sans' },
