@@ -34,3 +34,4 @@ export * from './memory/steps';
 export * from './memory/extrapolate';
 export * from './memory/paper';
 export * from './memory/guard';
+export * from './results/noise';

@@ -117,12 +117,12 @@ describe('fpt-bench run', () => {
     expect(before).toContain("The paper's own figures");
     // The official convention by default, and the note says so; --auc probabilities switches.
     expect(before).toContain('AUC: AUC on the raw logits, as the official FPT code computes it');
-    const mean = (md: string) =>
-      md
-        .split('\n')
-        .find((l) => l.startsWith('| LoRA |'))!
-        .split(' | ')
-        .at(-3);
+    // The "mean AUC" column, found by its header.
+    const mean = (md: string) => {
+      const lines = md.split('\n');
+      const column = lines.find((l) => l.startsWith('| method |'))!.split(' | ').indexOf('mean AUC');
+      return lines.find((l) => l.startsWith('| LoRA |'))!.split(' | ')[column];
+    };
     const lora = results(full).find((r) => r.method.name === 'lora')!;
     expect(mean(before)).toBe((100 * lora.test.aucLogits).toFixed(2));
     const switched = join(root, 'switched');
