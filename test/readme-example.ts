@@ -23,9 +23,10 @@ export function readmeExample(readmePath: string): string {
   if (parts.length !== 2) {
     throw new Error(`${readmePath}: expected exactly one "${EXAMPLE_MARKER}" marker, found ${parts.length - 1}`);
   }
-  const m = /^\s*```ts\r?\n([\s\S]*?)\r?\n```/.exec(parts[1]);
-  if (!m) throw new Error(`${readmePath}: the "${EXAMPLE_MARKER}" marker must be followed by a \`\`\`ts block`);
-  return m[1];
+  const [, after = ''] = parts;
+  const source = /^\s*```ts\r?\n([\s\S]*?)\r?\n```/.exec(after)?.[1];
+  if (source === undefined) throw new Error(`${readmePath}: the "${EXAMPLE_MARKER}" marker must be followed by a \`\`\`ts block`);
+  return source;
 }
 
 /** What {@link runReadmeExample} observed. */

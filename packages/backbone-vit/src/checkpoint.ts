@@ -121,7 +121,7 @@ export function vitCheckpointState(model: VitModel, source: TensorSource, option
       datas.push(entry.dtype === 'float32' ? (entry.data as Float32Array) : Float32Array.from(entry.data));
       used.add(n);
     }
-    values.set(p.name, { shape: expected, data: datas.length === 1 ? datas[0] : concat(datas) });
+    values.set(p.name, { shape: expected, data: datas.length === 1 ? datas[0]! : concat(datas) });
   }
   const unexpected = [...local.keys()].filter((k) => !used.has(k)).map((k) => prefix + k);
   if (strict && (missing.length || unexpected.length)) {
@@ -178,8 +178,9 @@ export function toHfNames(tensors: Record<string, tf.Tensor>, root = 'vit.'): Re
   const out: Record<string, tf.Tensor> = {};
   for (const [name, t] of Object.entries(tensors)) {
     const hf = hfNamesOf(name, root);
-    if (hf.length === 1) out[hf[0]] = t;
-    else tf.split(t, 3, 0).forEach((part, i) => (out[hf[i]] = part));
+    // One HF name, or query, key and value of a fused qkv: one part per name.
+    const parts = hf.length === 1 ? [t] : tf.split(t, hf.length, 0);
+    hf.forEach((n, i) => (out[n] = parts[i]!));
   }
   return out;
 }

@@ -3,6 +3,7 @@ import {
   attention,
   bindingLimit,
   bindingLimitMessage,
+  dims,
   gelu,
   inBatchSlice,
   layerNorm,
@@ -83,7 +84,7 @@ export function embed(vit: VitLike, pixels: tf.Tensor, hooks?: VitHooks): tf.Ten
   if (pixels.rank !== 4 || pixels.shape[1] !== numChannels) {
     throw new Error(`ViT input must be NCHW [B, ${numChannels}, H, W], got [${pixels.shape}]`);
   }
-  const [b, c, h, w] = pixels.shape;
+  const [b, c, h, w] = pixels.shape as [number, number, number, number]; // rank 4, checked above
   if (h !== w || h % p !== 0) {
     throw new Error(`ViT input must be square with a side divisible by the patch size ${p}, got ${h}x${w}`);
   }
@@ -140,8 +141,9 @@ export function blockForward(vit: VitLike, layer: number, x: tf.Tensor, options:
   }
   const joined = tf.tidy(() => {
     // Along the batch (concat's default axis).
-    const cat = (key: string) => tf.concat(slices.map((s) => s[key]));
-    return Object.fromEntries(Object.keys(slices[0]).flatMap((key) => (slices[0][key] ? [[key, cat(key)]] : [])));
+    // There is a slice (per < batch), and every slice holds the first one's keys.
+    const cat = (key: string) => tf.concat(slices.map((s) => s[key]!));
+    return Object.fromEntries(Object.entries(slices[0]!).flatMap(([key, t]) => (t ? [[key, cat(key)]] : [])));
   });
   tf.dispose(slices);
   return joined as unknown as BlockResult;
@@ -153,7 +155,7 @@ export function blockForward(vit: VitLike, layer: number, x: tf.Tensor, options:
  * refused, by the tensor, with one sentence).
  */
 function samplesPerSlice(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOptions): number {
-  const [batch, n] = x.shape as number[];
+  const [batch, n] = dims(x, ['B', 'N', 'D'], `block ${layer}: x`);
   const limit = bindingLimit();
   if (!limit) return batch;
   const tokens = n + (options.extraTokens?.shape[1] ?? 0);
@@ -173,7 +175,8 @@ function samplesPerSlice(vit: VitLike, layer: number, x: tf.Tensor, options: Blo
   }
   // The widest per-token tensors: q, k and v together, and the MLP's hidden layer (the attention's
   // scores are sliced by the attention itself).
-  const width = Math.max(3 * d, vit.get(`blocks.${layer}.mlp.fc1.weight`).shape[0]);
+  const [mlpDim] = dims(vit.get(`blocks.${layer}.mlp.fc1.weight`), ['hidden', 'D'], `blocks.${layer}.mlp.fc1.weight`);
+  const width = Math.max(3 * d, mlpDim);
   return Math.max(1, unitsPerSlice(batch, tokens * width * 4));
 }
 
@@ -185,7 +188,7 @@ function blockBody(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOpti
   const input = extraTokens ? tf.concat([x, extraTokens], 1) : x;
   const h = norm(vit, `${pre}.norm1`, input, hooks);
   const qkv = lin(vit, `${pre}.attn.qkv`, h, hooks);
-  const [q, k, v] = tf.split(qkv, [d, d, d], 2).map((t) => splitHeads(t, numHeads));
+  const [q, k, v] = tf.split(qkv, [d, d, d], 2).map((t) => splitHeads(t, numHeads)) as [tf.Tensor, tf.Tensor, tf.Tensor]; // three sizes, three parts
   const { out: attended, probs } = attention(q, k, v, { probs: options.probs ?? true });
   let attnOut = lin(vit, `${pre}.attn.proj`, mergeHeads(attended), hooks);
   if (hooks?.residual) attnOut = hooks.residual(layer, 'attn', input, attnOut);

@@ -1,3 +1,4 @@
+import { dims } from '@fpt/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { PosEmbedResample } from './config';
 
@@ -26,7 +27,7 @@ export function hfBicubicMatrix(gOld: number, gNew: number): Float64Array {
     const t = c - f;
     for (let k = -1; k <= 2; k++) {
       const j = Math.min(Math.max(f + k, 0), gOld - 1);
-      m[i * gOld + j] += cubic(k - t, -0.75);
+      m[i * gOld + j]! += cubic(k - t, -0.75); // j is clamped into [0, gOld)
     }
   }
   return m;
@@ -51,7 +52,7 @@ export function timmBicubicMatrix(gOld: number, gNew: number): Float64Array {
       m[i * gOld + j] = wgt;
       sum += wgt;
     }
-    for (let j = 0; j < gOld; j++) m[i * gOld + j] /= sum;
+    for (let j = 0; j < gOld; j++) m[i * gOld + j]! /= sum; // row i of the [gNew, gOld] matrix
   }
   return m;
 }
@@ -65,7 +66,7 @@ export function timmBicubicMatrix(gOld: number, gNew: number): Float64Array {
  * @param prefixTokens - tokens before the grid (1 for CLS)
  */
 export function resamplePosEmbed(posEmbed: tf.Tensor, gNew: number, mode: PosEmbedResample, prefixTokens = 1): tf.Tensor {
-  const [, n, d] = posEmbed.shape;
+  const [, n, d] = dims(posEmbed, ['1', 'N', 'D'], 'resamplePosEmbed: pos_embed');
   const gOld = Math.round(Math.sqrt(n - prefixTokens));
   if (gOld * gOld !== n - prefixTokens) {
     throw new Error(`resamplePosEmbed: ${n - prefixTokens} grid tokens in pos_embed [${posEmbed.shape}] is not a square`);

@@ -23,7 +23,7 @@ function maxAbs(a: tf.Tensor, e: { data: ArrayLike<number>; shape: number[] }): 
   expect(a.shape).toEqual(e.shape);
   const d = a.dataSync();
   let m = 0;
-  for (let i = 0; i < d.length; i++) m = Math.max(m, Math.abs(d[i] - e.data[i]));
+  for (let i = 0; i < d.length; i++) m = Math.max(m, Math.abs(d[i]! - e.data[i]!)); // same shape, checked above
   return m;
 }
 
@@ -59,6 +59,12 @@ describe('timm golden fixture', () => {
     });
     expect(tf.memory().numTensors).toBe(before);
     vit.dispose();
+  });
+
+  it('resamplePosEmbed names a pos_embed that is not [1, N, D]', () => {
+    const flat = tf.zeros([17, 8]);
+    expect(() => resamplePosEmbed(flat, 3, 'timm')).toThrow('resamplePosEmbed: pos_embed has shape [17,8], expected [1, N, D]');
+    flat.dispose();
   });
 
   it('frozenForward gives the same features and frees every intermediate', () => {

@@ -18,18 +18,19 @@ export function linearLayers(backbone: VitModel): Map<string, { in: number; out:
  * @throws naming a target that matches nothing (never a silent no-op), or an invalid expression
  */
 export function matchTargets(names: string[], targets: readonly string[], context: string): string[] {
-  if (targets.length === 1 && targets[0].startsWith('re:')) {
+  const [first] = targets;
+  if (targets.length === 1 && first?.startsWith('re:')) {
     let re: RegExp;
     try {
-      re = new RegExp(`^(?:${targets[0].slice(3)})$`);
+      re = new RegExp(`^(?:${first.slice(3)})$`);
     } catch (err) {
       const why = (err as Error).message.replace(/^.*: /, '');
       throw new Error(
-        `${context}: option "targets" value "${targets[0]}" is not a valid regular expression (${why}); expected re:<regex> matching whole layer names, e.g. re:blocks\\.\\d+\\.attn\\.qkv`,
+        `${context}: option "targets" value "${first}" is not a valid regular expression (${why}); expected re:<regex> matching whole layer names, e.g. re:blocks\\.\\d+\\.attn\\.qkv`,
       );
     }
     const hit = names.filter((n) => re.test(n));
-    if (!hit.length) throw new Error(`${context}: target ${targets[0]} matches no layer; layers look like ${names.slice(0, 3).join(', ')}`);
+    if (!hit.length) throw new Error(`${context}: target ${first} matches no layer; layers look like ${names.slice(0, 3).join(', ')}`);
     return hit;
   }
   const hit = new Set<string>();

@@ -3,16 +3,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, trainStep } from '@fpt/core';
 import { adapt, createVit, EVAL, trainingContext, vitB16Hf384, type AdaptedModel, type Method } from '@fpt/backbone-vit';
 import { dora, ia3, linearProbe } from '../src/index';
-import { batch, tinyBackbone } from './helpers';
+import { batch, expectNear, tinyBackbone } from './helpers';
 
 // Plain float64 arrays for the references: computed here from the published formulas, independently
-// of the methods' tensor code.
+// of the methods' tensor code. They index by the tiny model's sizes, in range by construction.
 type Matrix = number[][];
 const matrix = (t: tf.Tensor): Matrix => t.arraySync() as Matrix;
 const vector = (t: tf.Tensor): number[] => Array.from(t.dataSync());
-const matmulT = (x: Matrix, w: Matrix): Matrix => x.map((row) => w.map((wr) => wr.reduce((a, v, i) => a + v * row[i], 0))); // x W^T
-const close = (a: Matrix, b: Matrix, tol: number) =>
-  a.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - b[i][j]), `[${i}, ${j}]`).toBeLessThan(tol)));
+const matmulT = (x: Matrix, w: Matrix): Matrix => x.map((row) => w.map((wr) => wr.reduce((a, v, i) => a + v * row[i]!, 0))); // x W^T
+const close = (a: Matrix, b: Matrix, tol: number) => {
+  expect(a.length).toBe(b.length);
+  a.forEach((row, i) => expectNear(row, b[i] ?? [], tol, `row ${i}`));
+};
 
 /** Sets every parameter of a method whose name ends with `suffix` to seeded random values. */
 function randomise(m: AdaptedModel, suffix: string, mean: number, std: number): void {
@@ -64,12 +66,12 @@ describe("DoRA follows its formula: W' = m (W + s B A) / ||W + s B A|| per outpu
       const B = matrix(m.module.get(`dora.${layer}.${slice}.lora_B`));
       const mag = vector(m.module.get(`dora.${layer}.${slice}.lora_magnitude_vector`));
       for (let r = 0; r < 32; r++) {
-        const dir = W[offset + r].map((w, c) => w + s * B[r].reduce((a, bv, k) => a + bv * A[k][c], 0));
+        const dir = W[offset + r]!.map((w, c) => w + s * B[r]!.reduce((a, bv, k) => a + bv * A[k]![c]!, 0));
         const norm = Math.sqrt(dir.reduce((a, v) => a + v * v, 0));
-        ref[offset + r] = dir.map((v) => (mag[r] * v) / norm);
+        ref[offset + r] = dir.map((v) => (mag[r]! * v) / norm);
       }
     }
-    const expected = matmulT(matrix(x), ref).map((row) => row.map((v, j) => v + b[j]));
+    const expected = matmulT(matrix(x), ref).map((row) => row.map((v, j) => v + b[j]!));
     const got = tf.tidy(() => {
       const y = tf.add(tf.matMul(x, backbone.get(`${layer}.weight`), false, true), backbone.get(`${layer}.bias`));
       return matrix(m.stack.hooks(EVAL).linear!(layer, x, y));
@@ -88,18 +90,19 @@ describe("DoRA follows its formula: W' = m (W + s B A) / ||W + s B A|| per outpu
     const plain = tf.tidy(() => vector(probe.forward({ pixels })));
     probe.dispose();
     const m = adapt(backbone, [dora({ rank: 4 })], { numClasses: 3, seed: 4 });
+    const logits = () => tf.tidy(() => vector(m.forward({ pixels })));
     const w0 = vector(backbone.get('blocks.0.attn.qkv.weight'));
-    tf.tidy(() => vector(m.forward({ pixels }))).forEach((v, i) => expect(Math.abs(v - plain[i])).toBeLessThan(1e-5));
+    expectNear(logits(), plain, 1e-5);
     randomise(m, 'lora_B', 0, 0.2);
     randomise(m, 'lora_magnitude_vector', 2, 0.3);
-    const unmerged = tf.tidy(() => vector(m.forward({ pixels })));
+    const unmerged = logits();
     m.merge();
     expect(vector(backbone.get('blocks.0.attn.qkv.weight'))).not.toEqual(w0);
-    tf.tidy(() => vector(m.forward({ pixels }))).forEach((v, i) => expect(Math.abs(v - unmerged[i])).toBeLessThan(1e-4));
+    expectNear(logits(), unmerged, 1e-4);
     expect(() => m.merge()).toThrow('dora: already merged');
     m.unmerge();
-    vector(backbone.get('blocks.0.attn.qkv.weight')).forEach((v, i) => expect(Math.abs(v - w0[i])).toBeLessThan(1e-5));
-    tf.tidy(() => vector(m.forward({ pixels }))).forEach((v, i) => expect(Math.abs(v - unmerged[i])).toBeLessThan(1e-5));
+    expectNear(vector(backbone.get('blocks.0.attn.qkv.weight')), w0, 1e-5);
+    expectNear(logits(), unmerged, 1e-5);
     pixels.dispose();
     m.dispose();
     backbone.dispose();
@@ -124,17 +127,21 @@ describe("DoRA follows its formula: W' = m (W + s B A) / ||W + s B A|| per outpu
     const A = matrix(m.module.get(`dora.${layer}.q.lora_A`));
     const Bm = matrix(B);
     const s = 16 / 2;
-    const dir = W.map((row, r) => row.map((w, c) => w + s * Bm[r].reduce((a, bv, k) => a + bv * A[k][c], 0)));
+    const dir = W.map((row, r) => row.map((w, c) => w + s * Bm[r]!.reduce((a, bv, k) => a + bv * A[k]![c]!, 0)));
     const norms = dir.map((row) => Math.sqrt(row.reduce((a, v) => a + v * v, 0)));
     const xs = matrix(x);
-    const expected = dir.map((row, r) => xs.reduce((a, xr) => a + row.reduce((acc, v, c) => acc + v * xr[c], 0), 0) / norms[r]);
-    vector(grads[mag.name]).forEach((g, r) => expect(Math.abs(g - expected[r])).toBeLessThan(1e-3 * Math.max(1, Math.abs(expected[r]))));
+    const expected = dir.map((row, r) => xs.reduce((a, xr) => a + row.reduce((acc, v, c) => acc + v * xr[c]!, 0), 0) / norms[r]!);
+    const [gMag, gB] = [grads[mag.name], grads[B.name]];
+    if (!gMag || !gB) throw new Error('no gradient for the magnitude or B');
+    const gotMag = vector(gMag);
+    expect(gotMag.length).toBe(expected.length);
+    expected.forEach((want, r) => expect(Math.abs(gotMag[r]! - want)).toBeLessThan(1e-3 * Math.max(1, Math.abs(want))));
     // d/dB[r, k] with n constant: (m_r / n_r) s sum_c A[k, c] X_c, X the batch's summed inputs; a
     // gradient through the norm would add a term.
-    const X = xs[0].map((_, c) => xs.reduce((a, row) => a + row[c], 0));
+    const X = xs[0]!.map((_, c) => xs.reduce((a, row) => a + row[c]!, 0));
     const m0 = vector(mag);
-    const expectedB = Bm.map((row, r) => row.map((_, k) => (m0[r] / norms[r]) * s * A[k].reduce((a, v, c) => a + v * X[c], 0)));
-    close(matrix(grads[B.name]), expectedB, 1e-3);
+    const expectedB = Bm.map((row, r) => row.map((_, k) => (m0[r]! / norms[r]!) * s * A[k]!.reduce((a, v, c) => a + v * X[c]!, 0)));
+    close(matrix(gB), expectedB, 1e-3);
     tf.dispose([x, y0, ...Object.values(grads)]);
     m.dispose();
     backbone.dispose();
@@ -161,7 +168,7 @@ describe('(IA)³ follows its formula: y = l ⊙ (W x + b) for keys and values, f
     const lk = vector(m.module.get(`ia3.${layer}.k.ia3_l`));
     const lv = vector(m.module.get(`ia3.${layer}.v.ia3_l`));
     const scale = [...new Array<number>(32).fill(1), ...lk, ...lv];
-    const expected = matmulT(matrix(x), W).map((row) => row.map((v, j) => (v + b[j]) * scale[j]));
+    const expected = matmulT(matrix(x), W).map((row) => row.map((v, j) => (v + b[j]!) * scale[j]!));
     const got = tf.tidy(() => {
       const y = tf.add(tf.matMul(x, backbone.get(`${layer}.weight`), false, true), backbone.get(`${layer}.bias`));
       return matrix(hooks.linear!(layer, x, y));
@@ -171,7 +178,7 @@ describe('(IA)³ follows its formula: y = l ⊙ (W x + b) for keys and values, f
     const lf = vector(m.module.get('ia3.blocks.1.mlp.fc2.ia3_l'));
     close(
       tf.tidy(() => matrix(hooks.linearInput!('blocks.1.mlp.fc2', h))),
-      matrix(h).map((row) => row.map((v, j) => v * lf[j])),
+      matrix(h).map((row) => row.map((v, j) => v * lf[j]!)),
       1e-6,
     );
     expect(tf.tidy(() => matrix(hooks.linearInput!('blocks.1.mlp.fc1', h)))).toEqual(matrix(h)); // not a feed-forward target
@@ -184,15 +191,16 @@ describe('(IA)³ follows its formula: y = l ⊙ (W x + b) for keys and values, f
     const backbone = tinyBackbone();
     const { pixels } = batch();
     const m = adapt(backbone, [ia3()], { numClasses: 3 });
-    const w0 = [vector(backbone.get('blocks.0.attn.qkv.weight')), vector(backbone.get('blocks.0.mlp.fc2.weight'))];
+    const logits = () => tf.tidy(() => vector(m.forward({ pixels })));
+    const w0 = { qkv: vector(backbone.get('blocks.0.attn.qkv.weight')), fc2: vector(backbone.get('blocks.0.mlp.fc2.weight')) };
     randomise(m, 'ia3_l', 1, 0.3);
-    const unmerged = tf.tidy(() => vector(m.forward({ pixels })));
+    const unmerged = logits();
     m.merge();
-    expect(vector(backbone.get('blocks.0.mlp.fc2.weight'))).not.toEqual(w0[1]);
-    tf.tidy(() => vector(m.forward({ pixels }))).forEach((v, i) => expect(Math.abs(v - unmerged[i])).toBeLessThan(1e-4));
+    expect(vector(backbone.get('blocks.0.mlp.fc2.weight'))).not.toEqual(w0.fc2);
+    expectNear(logits(), unmerged, 1e-4);
     m.unmerge();
-    vector(backbone.get('blocks.0.attn.qkv.weight')).forEach((v, i) => expect(Math.abs(v - w0[0][i])).toBeLessThan(1e-5));
-    vector(backbone.get('blocks.0.mlp.fc2.weight')).forEach((v, i) => expect(Math.abs(v - w0[1][i])).toBeLessThan(1e-5));
+    expectNear(vector(backbone.get('blocks.0.attn.qkv.weight')), w0.qkv, 1e-5);
+    expectNear(vector(backbone.get('blocks.0.mlp.fc2.weight')), w0.fc2, 1e-5);
     tf.tidy(() => m.module.get('ia3.blocks.0.mlp.fc2.ia3_l').assign(tf.zeros([64])));
     expect(() => m.merge()).toThrow('ia3: cannot merge: a scale is 0, which unmerging could not undo');
     expect(m.stack.mergeable()!.isMerged()).toBe(false);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'vitest';
 import { createVit, MethodRegistry, vitConfig, type VitModel } from '@fpt/backbone-vit';
 import { registerBaselines } from '../src/index';
 
@@ -23,3 +24,13 @@ export function batch(size = 3): { pixels: tf.Tensor; labels: tf.Tensor } {
 
 /** Every baseline by name. */
 export const registry = registerBaselines(new MethodRegistry());
+
+/**
+ * Expects `got` to have `want`'s length and every element within `tol` of `want`'s.
+ * @param label - names the values in a failure, with the index
+ */
+export function expectNear(got: Iterable<number>, want: Iterable<number>, tol: number, label = 'values'): void {
+  const [g, w] = [Array.from(got), Array.from(want)];
+  expect(g.length, `${label}: length`).toBe(w.length);
+  g.forEach((v, i) => expect(Math.abs(v - w[i]!), `${label}[${i}]`).toBeLessThan(tol));
+}

@@ -15,7 +15,7 @@ import {
   vptDeep,
   vptShallow,
 } from '../src/index';
-import { batch, registry, tinyBackbone } from './helpers';
+import { batch, expectNear, registry, tinyBackbone } from './helpers';
 
 describe('parameter shares on ViT-B/16 (HF) with C = 5, docs/method.md (parameter counts)', () => {
   const vitB = createVit(vitB16Hf384(), { init: 'zeros' });
@@ -83,10 +83,10 @@ describe('LoRA', () => {
     m.merge();
     const merged = tf.tidy(() => m.forward({ pixels }).dataSync());
     expect(Array.from(backbone.get('blocks.0.attn.qkv.weight').dataSync())).not.toEqual(w0);
-    merged.forEach((v, i) => expect(Math.abs(v - plain[i])).toBeLessThan(1e-5));
+    expectNear(merged, plain, 1e-5);
     expect(() => m.merge()).toThrow('lora: already merged');
     m.unmerge();
-    Array.from(backbone.get('blocks.0.attn.qkv.weight').dataSync()).forEach((v, i) => expect(Math.abs(v - w0[i])).toBeLessThan(1e-6));
+    expectNear(backbone.get('blocks.0.attn.qkv.weight').dataSync(), w0, 1e-6);
     pixels.dispose();
     m.dispose();
     backbone.dispose();
@@ -196,15 +196,17 @@ describe('LoRA', () => {
     const merged = tf.tidy(() => m.forward({ pixels }, EVAL).dataSync());
     const embedded = tf.tidy(() => tf.reshape(conv(backbone.get('patch_embed.proj.weight')), [-1, 32]).dataSync());
     // The merged kernel embeds as peft's base convolution plus its LoRA branch...
-    embedded.forEach((v, i) => expect(Math.abs(v - peft[i])).toBeLessThan(1e-4));
+    expectNear(embedded, peft, 1e-4);
     // ...and the unmerged hook computes what the merged kernel does.
-    merged.forEach((v, i) => expect(Math.abs(v - plain[i])).toBeLessThan(1e-4));
+    expectNear(merged, plain, 1e-4);
     m.unmerge();
     // It trains: the loss has a gradient for A (B is non-zero).
     const { labels } = batch();
     const g = tf.tidy(() => {
       const { grads } = tf.variableGrads(() => crossEntropy(m.forward({ pixels }, EVAL), labels) as tf.Scalar, [A as tf.Variable]);
-      return tf.abs(tf.sum(grads[A.name])).dataSync()[0];
+      const grad = grads[A.name];
+      if (!grad) throw new Error('no gradient for lora_A');
+      return (tf.abs(tf.sum(grad)) as tf.Scalar).arraySync();
     });
     expect(g).toBeGreaterThan(0);
     tf.dispose([pixels, nhwc, labels]);
@@ -286,10 +288,9 @@ describe('SSF', () => {
     const plain = tf.tidy(() => m.forward({ pixels }).dataSync());
     m.merge();
     const merged = tf.tidy(() => m.forward({ pixels }).dataSync());
-    merged.forEach((v, i) => expect(Math.abs(v - plain[i])).toBeLessThan(1e-4));
+    expectNear(merged, plain, 1e-4);
     m.unmerge();
-    for (const p of backbone.namedParameters())
-      Array.from(p.variable.dataSync()).forEach((v, i) => expect(Math.abs(v - before.get(p.name)![i])).toBeLessThan(1e-5));
+    for (const p of backbone.namedParameters()) expectNear(p.variable.dataSync(), before.get(p.name) ?? [], 1e-5, p.name);
     pixels.dispose();
     m.dispose();
     backbone.dispose();

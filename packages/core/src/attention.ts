@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { bindingLimit, bindingLimitMessage, unitsPerSlice } from './binding-limit';
-import { fusedOp } from './fused-op';
+import { fusedOp, type T } from './fused-op';
 import { gradientNeeded } from './optim/grads';
 
 /** Options of {@link attention}. */
@@ -46,7 +46,8 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: Att
   const slices = planSlices(q, k, v);
   if (!slices) return whole(q, k, v, wantProbs);
   if (wantProbs) {
-    const shape = [...q.shape.slice(0, -1), k.shape[k.rank - 2]];
+    const [nk] = matrixDims(k, 'attention: k');
+    const shape = [...q.shape.slice(0, -1), nk];
     const bytes = shape.reduce((a, b) => a * b, 4);
     throw new Error(
       bindingLimitMessage(`attention: the probabilities tensor [${shape}] (pass probs: false to do without it)`, bytes, bindingLimit()!),
@@ -55,10 +56,17 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: Att
   return { out: sliced(q, k, v, slices) };
 }
 
+/** The sizes of a tensor's last two axes: the rows and columns of each of its matrices. */
+function matrixDims(t: tf.Tensor, what: string): [rows: number, cols: number] {
+  if (t.rank < 2) throw new Error(`${what} has shape [${t.shape}], expected [..., rows, columns]`);
+  return [t.shape[t.rank - 2]!, t.shape[t.rank - 1]!];
+}
+
 /** The slices when the scores pass the binding limit and can be split, else undefined. */
 function planSlices(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): Slice[] | undefined {
   const lead = q.shape.slice(0, -2);
-  const [nq, nk] = [q.shape[q.rank - 2], k.shape[k.rank - 2]];
+  const [nq] = matrixDims(q, 'attention: q');
+  const [nk] = matrixDims(k, 'attention: k');
   // Broadcast leading axes (q [1, H, ...] against k [B, H, ...]) are left whole.
   const sameLead = k.rank === q.rank && v.rank === q.rank && lead.every((s, i) => s === k.shape[i] && s === v.shape[i]);
   const groups = lead.reduce((a, b) => a * b, 1);
@@ -78,17 +86,16 @@ function planSlices(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): Slice[] | undefin
 
 /** The scores of every (sample, head) at once. */
 function whole(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, wantProbs: boolean): { out: tf.Tensor; probs?: tf.Tensor } {
-  const scale = 1 / Math.sqrt(q.shape[q.rank - 1]);
+  const scale = 1 / Math.sqrt(matrixDims(q, 'attention: q')[1]);
   let probs: tf.Tensor | undefined;
-  const op = fusedOp(([q, k, v], save) => {
+  const op = fusedOp<[q: T, k: T, v: T], [q: T, k: T, v: T, p: T]>(([q, k, v], save) => {
     const p = tf.softmax(tf.mul(tf.matMul(q, k, false, true), scale));
     // Kept: the op's own scope would free it; re-tracked below in the caller's scope.
     if (wantProbs) probs = tf.keep(p);
     save([q, k, v, p]);
     return {
       value: tf.matMul(p, v),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sq, sk, sv, sp] = saved;
+      gradFunc: (dy, [sq, sk, sv, sp]) => {
         const none = () => tf.zeros([]);
         const [dq, dk, dv] = sliceGrads(sq, sk, sv, sp, dy, scale);
         return [dq ?? none(), dk ?? none(), dv ?? none()];
@@ -140,9 +147,9 @@ function replace(sums: Map<number, tf.Tensor>, g0: number, t: tf.Tensor | undefi
 
 /** Attention computed slice by slice; each slice's scores and probabilities fit the binding limit. */
 function sliced(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, slices: Slice[]): tf.Tensor {
-  const d = q.shape[q.rank - 1];
-  const dvDim = v.shape[v.rank - 1];
-  const [nq, nk] = [q.shape[q.rank - 2], k.shape[k.rank - 2]];
+  const [nq, d] = matrixDims(q, 'attention: q');
+  const [nk] = matrixDims(k, 'attention: k');
+  const [, dvDim] = matrixDims(v, 'attention: v');
   const scale = 1 / Math.sqrt(d);
   const flat = (t: tf.Tensor, rows: number, cols: number) => tf.reshape(t, [-1, rows, cols]);
   const take = (t: tf.Tensor, s: Slice, rows: boolean) =>
@@ -153,13 +160,14 @@ function sliced(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, slices: Slice[]): tf.T
     let i = 0;
     while (i < slices.length) {
       let j = i;
-      while (j < slices.length && slices[j].g0 === slices[i].g0) j++;
-      byGroup.push(j - i === 1 ? parts[i] : tf.concat(parts.slice(i, j), 1));
+      // i < j <= slices.length, and there is one part per slice.
+      while (j < slices.length && slices[j]!.g0 === slices[i]!.g0) j++;
+      byGroup.push(j - i === 1 ? parts[i]! : tf.concat(parts.slice(i, j), 1));
       i = j;
     }
-    return byGroup.length === 1 ? byGroup[0] : tf.concat(byGroup, 0);
+    return byGroup.length === 1 ? byGroup[0]! : tf.concat(byGroup, 0);
   };
-  const op = fusedOp(([q, k, v], save) => {
+  const op = fusedOp<[q: T, k: T, v: T], [q: T, k: T, v: T, ...probs: T[]]>(([q, k, v], save) => {
     const [q3, k3, v3] = [flat(q, nq, d), flat(k, nk, d), flat(v, nk, dvDim)];
     const outs: tf.Tensor[] = [];
     const probs: tf.Tensor[] = [];
@@ -174,8 +182,7 @@ function sliced(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, slices: Slice[]): tf.T
     save([q, k, v, ...probs]);
     return {
       value: tf.reshape(join(outs), [...q.shape.slice(0, -1), dvDim]),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sq, sk, sv, ...sp] = saved;
+      gradFunc: (dy, [sq, sk, sv, ...sp]) => {
         const [q3, k3, v3, dy3] = [flat(sq, nq, d), flat(sk, nk, d), flat(sv, nk, dvDim), flat(dy, nq, dvDim)];
         const dqs: tf.Tensor[] = [];
         const dks = new Map<number, tf.Tensor>();
@@ -183,7 +190,7 @@ function sliced(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, slices: Slice[]): tf.T
         slices.forEach((s, i) => {
           // One scope per slice: its scores-sized intermediates are freed before the next slice.
           const [dq, dk, dv] = tf.tidy(() => {
-            const [dq, dk, dv] = sliceGrads(take(q3, s, true), take(k3, s, false), take(v3, s, false), sp[i], take(dy3, s, true), scale);
+            const [dq, dk, dv] = sliceGrads(take(q3, s, true), take(k3, s, false), take(v3, s, false), sp[i]!, take(dy3, s, true), scale); // one saved probability per slice
             return [dq, accumulate(dks, s.g0, dk), accumulate(dvs, s.g0, dv)] as tf.Tensor[];
           });
           if (dq) dqs.push(dq);

@@ -143,5 +143,6 @@ function hasGpu(backend: unknown): boolean {
 
 function firstLine(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  return message.split('\n')[0];
+  const end = message.indexOf('\n');
+  return end < 0 ? message : message.slice(0, end);
 }

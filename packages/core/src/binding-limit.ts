@@ -33,8 +33,9 @@ const UNITS: Record<string, number> = { '': 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 
  * @throws naming the setting and the value when it is not a positive size
  */
 export function parseBytes(text: string, what: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB)?\s*$/.exec(text);
-  const bytes = m ? Math.floor(Number(m[1]) * UNITS[m[2] ?? '']) : Number.NaN;
+  const [, count, unit = ''] = /^\s*(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB)?\s*$/.exec(text) ?? [];
+  // Anything the pattern refuses, or a unit without a factor, gives NaN: refused below.
+  const bytes = count === undefined ? Number.NaN : Math.floor(Number(count) * (UNITS[unit] ?? Number.NaN));
   if (!(bytes >= 1)) throw new Error(`${what}="${text}" is not a size: expected bytes, or a number with KiB, MiB or GiB (e.g. 4MiB)`);
   return bytes;
 }

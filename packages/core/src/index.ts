@@ -18,4 +18,5 @@ export * from './safetensors/index';
 export * from './webgpu';
 export * from './binding-limit';
 export * from './reads';
+export * from './shape';
 export * from './state';

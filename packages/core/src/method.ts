@@ -31,15 +31,15 @@ export function configFromStrings<T extends object>(
 ): T {
   const out = JSON.parse(JSON.stringify(defaults)) as Record<string, unknown>;
   for (const [key, raw] of Object.entries(overrides)) {
-    const path = key.split('.');
+    const parents = key.split('.');
+    const field = parents.pop()!; // split gives at least one part
     let parent = out;
-    for (let i = 0; i < path.length - 1; i++) {
-      const next = parent[path[i]];
-      if (!isPlainObject(next)) throw unknownOption(context, key, parent, path.slice(0, i));
+    for (const [i, name] of parents.entries()) {
+      const next = parent[name];
+      if (!isPlainObject(next)) throw unknownOption(context, key, parent, parents.slice(0, i));
       parent = next;
     }
-    const field = path[path.length - 1];
-    if (!(field in parent)) throw unknownOption(context, key, parent, path.slice(0, -1));
+    if (!(field in parent)) throw unknownOption(context, key, parent, parents);
     parent[field] = parseOption(raw, kinds[key] ?? kindOf(parent[field], key, context), key, context);
   }
   return out as T;

@@ -232,8 +232,8 @@ function nonFiniteCount(x: tf.Tensor): number {
     for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
     return bad;
   }
-  const count = tf.tidy(() => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(x)), 'int32')));
-  const n = count.dataSync()[0];
+  const count = tf.tidy(() => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(x)), 'int32')) as tf.Scalar);
+  const n = count.arraySync();
   count.dispose();
   return n;
 }

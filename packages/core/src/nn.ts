@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedOp } from './fused-op';
+import { fusedOp, type T } from './fused-op';
+import { dims, lastDim } from './shape';
 import { hostValues } from './webgpu';
 
 // Functional building blocks shared by every package. Weights keep PyTorch layouts
@@ -12,12 +13,13 @@ import { hostValues } from './webgpu';
  * @param bias - [out] or undefined
  */
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  const inDim = x.shape[x.rank - 1];
+  const inDim = lastDim(x, 'linear: x');
+  const [outDim] = dims(weight, ['out', 'in'], 'linear: weight');
   const lead = x.shape.slice(0, -1);
   const flat = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, inDim]) as tf.Tensor2D);
   let y: tf.Tensor = tf.matMul(flat, weight as tf.Tensor2D, false, true);
   if (bias) y = tf.add(y, bias);
-  return x.rank === 2 ? y : tf.reshape(y, [...lead, weight.shape[0]]);
+  return x.rank === 2 ? y : tf.reshape(y, [...lead, outDim]);
 }
 
 /** Axes 0..rank-2: what a per-feature parameter's gradient sums over. */
@@ -26,7 +28,7 @@ function leadingAxes(rank: number): number[] {
 }
 
 function makeLayerNormOp(eps: number) {
-  return fusedOp(([x, weight, bias], save) => {
+  return fusedOp<[x: T, weight: T, bias: T], [normed: T, rstd: T, weight: T]>(([x, weight, bias], save) => {
     const axis = x.rank - 1;
     const centered = tf.sub(x, tf.mean(x, axis, true));
     const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), axis, true), eps));
@@ -34,8 +36,7 @@ function makeLayerNormOp(eps: number) {
     save([normed, rstd, weight]);
     return {
       value: tf.add(tf.mul(normed, weight), bias),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xhat, r, w] = saved;
+      gradFunc: (dy, [xhat, r, w]) => {
         const lead = leadingAxes(dy.rank);
         const g = tf.mul(dy, w);
         // d/dx of (x - mean) * rstd: rstd * (g - mean(g) - xhat * mean(g * xhat)).
@@ -66,12 +67,11 @@ export function layerNorm(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps:
   return op(x, weight, bias);
 }
 
-const geluOp = fusedOp(([x], save) => {
+const geluOp = fusedOp<[x: T], [x: T]>(([x], save) => {
   save([x]);
   return {
     value: tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [v] = saved;
+    gradFunc: (dy, [v]) => {
       // d/dx x Phi(x) = Phi(x) + x phi(x).
       const cdf = tf.mul(tf.add(tf.erf(tf.mul(v, Math.SQRT1_2)), 1), 0.5);
       const pdf = tf.mul(tf.exp(tf.mul(tf.square(v), -0.5)), 1 / Math.sqrt(2 * Math.PI));
@@ -91,7 +91,7 @@ export function gelu(x: tf.Tensor): tf.Tensor {
  * @param heads - number of heads H
  */
 export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor {
-  const [b, n, d] = x.shape;
+  const [b, n, d] = dims(x, ['B', 'N', 'D'], 'splitHeads: x');
   return tf.transpose(tf.reshape(x, [b, n, heads, d / heads]), [0, 2, 1, 3]);
 }
 
@@ -100,7 +100,7 @@ export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor {
  * @param x - per-head tokens [B, H, N, d]
  */
 export function mergeHeads(x: tf.Tensor): tf.Tensor {
-  const [b, h, n, d] = x.shape;
+  const [b, h, n, d] = dims(x, ['B', 'H', 'N', 'd'], 'mergeHeads: x');
   return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, n, h * d]);
 }
 
@@ -167,9 +167,11 @@ export function dropout(x: tf.Tensor, rate: number, training: boolean, seed?: nu
   let u: tf.Tensor;
   if (samples && seed !== undefined) {
     const { axis, offset } = samples;
+    const size = x.shape[axis];
+    if (size === undefined) throw new Error(`dropout: samples.axis ${axis} is not an axis of the input [${x.shape}]`);
     const shape = x.shape.filter((_, i) => i !== axis);
     u = tf.stack(
-      Array.from({ length: x.shape[axis] }, (_, i) => tf.randomUniform(shape, 0, 1, 'float32', sampleSeed(seed, sliceStart + offset + i))),
+      Array.from({ length: size }, (_, i) => tf.randomUniform(shape, 0, 1, 'float32', sampleSeed(seed, sliceStart + offset + i))),
       axis,
     );
   } else {
@@ -211,7 +213,7 @@ export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
  */
 export function checkLabels(logits: tf.Tensor, labels: tf.Tensor): boolean {
   if (logits.rank !== 2) throw new Error(`crossEntropy: logits have shape [${logits.shape}], expected [B, C]`);
-  const [b, c] = logits.shape;
+  const [b, c] = logits.shape as [number, number]; // rank 2, checked above
   if (b === 0) throw new Error(`crossEntropy: the batch is empty (logits [${logits.shape}]); expected at least one sample`);
   if (labels.dtype !== 'int32') throw new Error(`crossEntropy: labels have dtype ${labels.dtype}, expected int32 class indices`);
   if (labels.rank !== 1 || labels.shape[0] !== b) {

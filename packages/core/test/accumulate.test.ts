@@ -59,9 +59,10 @@ describe('trainStep with micro-batches', () => {
     for (const [p, q] of [
       [whole.w, parts.w],
       [whole.b, parts.b],
-    ]) {
+    ] as const) {
       const [u, v] = [p.dataSync(), q.dataSync()];
-      for (let i = 0; i < u.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThan(1e-6);
+      expect(u.length).toBe(v.length);
+      u.forEach((x, i) => expect(Math.abs(x - v[i]!)).toBeLessThan(1e-6));
     }
     whole.dispose();
     parts.dispose();

@@ -44,7 +44,7 @@ describe('selectBackend', () => {
       ['wasm', false],
       ['cpu', true],
     ]);
-    expect(sel.attempts[0].reason).toContain('cannot load @tensorflow/tfjs-node-gpu');
+    expect(sel.attempts[0]?.reason).toContain('cannot load @tensorflow/tfjs-node-gpu');
   });
 
   it('never picks a software WebGPU adapter automatically, and says why', async () => {

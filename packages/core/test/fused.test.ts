@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { attention, gelu, layerNorm, measureStep, trackBuffers, variableGradsFreeing } from '../src/index';
+import { attention, gelu, lastDim, layerNorm, measureStep, trackBuffers, variableGradsFreeing } from '../src/index';
 
 // The composed formulas the fused ops replace: the references for values and gradients.
 const refLayerNorm = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number) => {
@@ -10,7 +10,7 @@ const refLayerNorm = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number) => 
 };
 const refGelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
 const refAttention = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) =>
-  tf.matMul(tf.softmax(tf.div(tf.matMul(q, k, false, true), Math.sqrt(q.shape[q.rank - 1]))), v);
+  tf.matMul(tf.softmax(tf.div(tf.matMul(q, k, false, true), Math.sqrt(lastDim(q, 'refAttention: q')))), v);
 
 function expectClose(a: tf.Tensor, b: tf.Tensor, tol = 1e-5): void {
   expect(a.shape).toEqual(b.shape);
@@ -18,7 +18,7 @@ function expectClose(a: tf.Tensor, b: tf.Tensor, tol = 1e-5): void {
   const y = b.dataSync();
   let scale = 1e-3;
   for (const v of y) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < y.length; i++) expect(Math.abs(x[i] - y[i]) / scale).toBeLessThan(tol);
+  y.forEach((v, i) => expect(Math.abs(x[i]! - v) / scale).toBeLessThan(tol)); // same shape, checked above
 }
 
 /** Values and gradients of `f` and `ref` (through a random cotangent) agree, and nothing leaks. */
@@ -33,7 +33,8 @@ function checkOp(f: (...xs: tf.Tensor[]) => tf.Tensor, ref: (...xs: tf.Tensor[])
         tf.sum(tf.mul(g(...xs), dy));
     const got = tf.grads(loss(f))(inputs);
     const want = tf.grads(loss(ref))(inputs);
-    got.forEach((g, i) => expectClose(g, want[i]));
+    expect(got.length).toBe(want.length);
+    got.forEach((g, i) => expectClose(g, want[i]!));
   });
   expect(tf.memory().numTensors).toBe(before);
   tf.dispose(inputs);
@@ -105,9 +106,9 @@ describe('variableGradsFreeing', () => {
     const before = tf.memory().numTensors;
     const want = tf.variableGrads(loss, [w, bias, frozen]);
     const got = variableGradsFreeing(loss, [w, bias, frozen]);
-    expect(got.value.dataSync()[0]).toBeCloseTo(want.value.dataSync()[0], 4);
+    expect(got.value.arraySync()).toBeCloseTo(want.value.arraySync(), 4);
     expect(Object.keys(got.grads).sort()).toEqual(['freeing-b', 'freeing-w']);
-    for (const name of ['freeing-w', 'freeing-b']) expectClose(got.grads[name], want.grads[name]!);
+    for (const name of ['freeing-w', 'freeing-b']) expectClose(got.grads[name]!, want.grads[name]!);
     tf.dispose([
       want.value,
       got.value,
@@ -145,8 +146,8 @@ describe('fused attention under variableGradsFreeing', () => {
       [q],
     );
     const want = tf.variableGrads(f(refAttention), [q]);
-    expectClose(got.grads['att-q'], want.grads['att-q']!);
-    tf.dispose([got.value, want.value, got.grads['att-q'], want.grads['att-q']!]);
+    expectClose(got.grads['att-q']!, want.grads['att-q']!);
+    tf.dispose([got.value, want.value, got.grads['att-q']!, want.grads['att-q']!]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([q, k, v]);
   });

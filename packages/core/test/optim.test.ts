@@ -9,16 +9,16 @@ describe('AdamW', () => {
     // computation of PyTorch's update order: decay, moments, bias-corrected step).
     const p = tf.variable(tf.tensor1d([1, -2]));
     const opt = new AdamW([p], { lr: 0.1, weightDecay: 0.1 });
-    const ref = (p0: number[], gs: number[][]) => {
-      let m = [0, 0];
-      let v = [0, 0];
+    const ref = (p0: number[], gs: Array<[number, number]>) => {
+      let m: number[] = [0, 0];
+      let v: number[] = [0, 0];
       let x = [...p0];
       gs.forEach((g, t0) => {
         const t = t0 + 1;
         x = x.map((xi) => xi * (1 - 0.1 * 0.1));
-        m = m.map((mi, i) => 0.9 * mi + 0.1 * g[i]);
-        v = v.map((vi, i) => 0.999 * vi + 0.001 * g[i] * g[i]);
-        x = x.map((xi, i) => xi - (0.1 / (1 - 0.9 ** t)) * (m[i] / (Math.sqrt(v[i]) / Math.sqrt(1 - 0.999 ** t) + 1e-8)));
+        m = m.map((mi, i) => 0.9 * mi + 0.1 * g[i]!);
+        v = v.map((vi, i) => 0.999 * vi + 0.001 * g[i]! * g[i]!);
+        x = x.map((xi, i) => xi - (0.1 / (1 - 0.9 ** t)) * (m[i]! / (Math.sqrt(v[i]!) / Math.sqrt(1 - 0.999 ** t) + 1e-8)));
       });
       return x;
     };
@@ -33,9 +33,10 @@ describe('AdamW', () => {
         [-1, 0.5],
       ],
     );
-    const got = p.dataSync();
-    expect(got[0]).toBeCloseTo(expected[0], 6);
-    expect(got[1]).toBeCloseTo(expected[1], 6);
+    const [got0, got1] = p.dataSync();
+    const [want0, want1] = expected;
+    expect(got0).toBeCloseTo(want0!, 6);
+    expect(got1).toBeCloseTo(want1!, 6);
     tf.dispose([g1, g2, p]);
     opt.dispose();
   });

@@ -75,7 +75,8 @@ export function loadAuthorsState(model: AdaptedModel, source: TensorSource, pref
  * @param tensors - by our names
  */
 export function toAuthorsNames(model: AdaptedModel, tensors: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
-  const fptName = model.methods[model.stack.parts.indexOf(fptAttachment(model))].name;
+  // fptAttachment found the FPT part among the parts, which match the methods one for one.
+  const fptName = model.methods[model.stack.parts.indexOf(fptAttachment(model))]!.name;
   const out: Record<string, tf.Tensor> = {};
   const side: Record<string, tf.Tensor> = {};
   for (const [name, t] of Object.entries(tensors)) {

@@ -138,7 +138,7 @@ export class KvCache {
 
   /** Names of the stored inputs, sorted. */
   get names(): string[] {
-    return Object.keys(this.layout.sampleShapes).sort();
+    return sortedShapes(this.layout).map(([n]) => n);
   }
 
   /**
@@ -174,9 +174,8 @@ export class KvCache {
     if (names !== this.names.join(',')) return { invalid: `${path}: holds tensors [${names}], expected ${this.names.join(' and ')}` };
     const wantDtype = this.storage === 'float16' ? 'F16' : 'F32';
     const out: SampleInputs = {};
-    for (const n of this.names) {
+    for (const [n, expected] of sortedShapes(this.layout)) {
       const t = file.get(n);
-      const expected = this.layout.sampleShapes[n];
       if (t.sourceDtype !== wantDtype) return { invalid: `${path}: "${n}" is ${t.sourceDtype}, expected ${wantDtype}` };
       if (t.shape.join(',') !== expected.join(',')) {
         return { invalid: `${path}: "${n}" has shape [${t.shape}], expected [${expected}]` };
@@ -196,7 +195,7 @@ export class KvCache {
   write(imageHash: string, data: SampleInputs): void {
     const path = this.pathOf(imageHash);
     const tensors = Object.fromEntries(
-      this.names.map((n) => {
+      sortedShapes(this.layout).map(([n, shape]) => {
         const values = data[n];
         if (!values) throw new Error(`KvCache: the entry for ${imageHash} lacks "${n}"`);
         // A checksum would make a NaN entry look sound for ever: non-finite inputs are refused.
@@ -205,7 +204,7 @@ export class KvCache {
           throw new Error(
             `KvCache: the ${n} of image ${imageHash} hold ${values[bad]} at index ${bad}; not cached (the image's pixels or the frozen weights are not finite)`,
           );
-        return [n, { dtype: 'float32' as const, shape: [...this.layout.sampleShapes[n]], data: values }];
+        return [n, { dtype: 'float32' as const, shape: [...shape], data: values }];
       }),
     );
     const bytes = writeSafetensors(tensors, {
@@ -255,11 +254,10 @@ export class KvCache {
     const axis = this.layout.batchAxis;
     return tf.tidy(() =>
       Object.fromEntries(
-        this.names.map((n) => {
-          const shape = [...this.layout.sampleShapes[n]];
+        sortedShapes(this.layout).map(([n, shape]) => {
           const [outer, inner] = [product(shape.slice(0, axis)), product(shape.slice(axis))];
           const flat = new Float32Array(outer * inner * entries.length);
-          entries.forEach((e, b) => flat.set(e[n], b * outer * inner));
+          entries.forEach((e, b) => flat.set(e[n]!, b * outer * inner)); // read() checked every name
           // Stored per sample; the model wants the batch at `axis`.
           const stacked = tf.transpose(tf.tensor3d(flat, [entries.length, outer, inner]), [1, 0, 2]);
           return [n, tf.reshape(stacked, [...shape.slice(0, axis), entries.length, ...shape.slice(axis)])];
@@ -267,6 +265,11 @@ export class KvCache {
       ),
     );
   }
+}
+
+/** Each stored input's name and per-sample shape, sorted by name (the order entries list them in). */
+function sortedShapes(layout: InputLayout): Array<[name: string, shape: readonly number[]]> {
+  return Object.entries(layout.sampleShapes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 function product(xs: readonly number[]): number {
@@ -399,41 +402,41 @@ function* preloadBody(need: NeedsInputs, cache: KvCache, items: PreloadItem[], o
   const batchSize = options.batchSize ?? 4;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1)
     throw new Error(`preload: option "batchSize" must be a positive integer, got ${batchSize}`);
-  const hashes = items.map((it) => sha256Hex(it.bytes));
+  const hashed = items.map((item) => ({ item, hash: sha256Hex(item.bytes) }));
   let hits = 0;
   let invalid = 0;
-  const todo: number[] = [];
+  const todo: typeof hashed = [];
   const seen = new Set<string>();
-  hashes.forEach((h, i) => {
-    if (seen.has(h)) return;
+  for (const one of hashed) {
+    const h = one.hash;
+    if (seen.has(h)) continue;
     seen.add(h);
     const e = cache.read(h);
     if (e && !('invalid' in e)) {
       hits++;
       options.onEvent?.({ kind: 'hit', imageHash: h });
-      return;
+      continue;
     }
     if (e && 'invalid' in e) {
       invalid++;
       options.onEvent?.({ kind: 'invalid', imageHash: h, reason: e.invalid });
       cache.remove(h);
     }
-    todo.push(i);
-  });
+    todo.push(one);
+  }
   const axis = cache.layout.batchAxis;
   for (let s = 0; s < todo.length; s += batchSize) {
-    const idx = todo.slice(s, s + batchSize);
-    const pixels = tf.tidy(() => tf.stack(idx.map((i) => items[i].pixels())));
-    let batch: Record<string, Float32Array>;
+    const group = todo.slice(s, s + batchSize);
+    const pixels = tf.tidy(() => tf.stack(group.map(({ item }) => item.pixels())));
+    const batch: Array<{ name: string; shape: readonly number[]; values: Float32Array }> = [];
     try {
       // The image hashes let random methods draw per image, whatever the batch and its order.
-      const prepared = need.prepare(pixels, { sampleSeeds: idx.map((i) => imageSeed(hashes[i])) });
+      const prepared = need.prepare(pixels, { sampleSeeds: group.map(({ hash }) => imageSeed(hash)) });
       try {
-        batch = {};
-        for (const n of cache.names) {
-          const t = prepared[n];
-          if (!t) throw new Error(`preload: the method's prepare() gave no "${n}"`);
-          batch[n] = (yield t) as Float32Array;
+        for (const [name, shape] of sortedShapes(cache.layout)) {
+          const t = prepared[name];
+          if (!t) throw new Error(`preload: the method's prepare() gave no "${name}"`);
+          batch.push({ name, shape, values: (yield t) as Float32Array });
         }
       } finally {
         tf.dispose(Object.values(prepared));
@@ -441,20 +444,19 @@ function* preloadBody(need: NeedsInputs, cache: KvCache, items: PreloadItem[], o
     } finally {
       pixels.dispose();
     }
-    const B = idx.length;
-    idx.forEach((i, b) => {
+    const B = group.length;
+    group.forEach(({ hash }, b) => {
       // [outer..., B, inner...] -> this image's [outer..., inner...]
       const sample: SampleInputs = {};
-      for (const n of cache.names) {
-        const shape = cache.layout.sampleShapes[n];
+      for (const { name, shape, values } of batch) {
         const [outer, inner] = [product(shape.slice(0, axis)), product(shape.slice(axis))];
         const out = new Float32Array(outer * inner);
-        for (let o = 0; o < outer; o++) out.set(batch[n].subarray((o * B + b) * inner, (o * B + b + 1) * inner), o * inner);
-        sample[n] = out;
+        for (let o = 0; o < outer; o++) out.set(values.subarray((o * B + b) * inner, (o * B + b + 1) * inner), o * inner);
+        sample[name] = out;
       }
-      cache.write(hashes[i], sample);
-      options.onEvent?.({ kind: 'computed', imageHash: hashes[i] });
+      cache.write(hash, sample);
+      options.onEvent?.({ kind: 'computed', imageHash: hash });
     });
   }
-  return { hashes, hits, computed: todo.length, invalid };
+  return { hashes: hashed.map(({ hash }) => hash), hits, computed: todo.length, invalid };
 }

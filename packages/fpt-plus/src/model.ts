@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, unitsPerSlice } from '@fpt/core';
+import { dims, Module, unitsPerSlice } from '@fpt/core';
 import {
   createVit,
   defineMethod,
@@ -204,7 +204,7 @@ export class FptAttachment implements AttachedMethod {
       throw new Error(`FPT: keys hold a batch of ${kv.keys.shape[1]} but pixels a batch of ${pixelsLr.shape[0]}`);
     }
     const fused = this.fused(kv, ctx);
-    const [L, B, M, D] = fused.shape;
+    const [L, B, M, D] = dims(fused, ['L', 'B', 'M', 'D'], 'FPT: fused prompts');
     // A slice per layer rather than tf.unstack: tfjs's Unpack gradient breaks when there is one layer.
     const layer = (i: number) => tf.reshape(tf.slice(fused, [i, 0, 0, 0], [1, B, M, D]), [B, M, D]);
     return sideFeatures(this.side, pixelsLr, { extraTokens: (i) => (i < L ? layer(i) : undefined), hooks: this.sideStack?.hooks(ctx) });
@@ -241,9 +241,10 @@ export class FptAttachment implements AttachedMethod {
     }
     const joined = tf.tidy(() => {
       const cat = (parts: Array<tf.Tensor | undefined>) => (parts[0] ? tf.concat(parts as tf.Tensor[], 0) : undefined);
+      // There is a slice (per < batch); every slice ran the same fused layers.
       return {
-        per: runs[0].per.map((layer, i) =>
-          Object.fromEntries(Object.keys(layer).map((key) => [key, cat(runs.map((r) => r.per[i][key]))!])),
+        per: runs[0]!.per.map((layer, i) =>
+          Object.fromEntries(Object.keys(layer).map((key) => [key, cat(runs.map((r) => r.per[i]?.[key]))!])),
         ),
         features: cat(runs.map((r) => r.features)),
         logits: cat(runs.map((r) => r.logits)),
@@ -280,12 +281,21 @@ interface LpmRun {
 }
 
 function stackLayers(per: Array<Record<string, tf.Tensor>>, key: string): tf.Tensor {
-  return tf.stack(per.map((p) => p[key]));
+  return tf.stack(
+    per.map((p, i) => {
+      const t = p[key];
+      if (!t) throw new Error(`FPT: selected layer ${i} has no "${key}"`);
+      return t;
+    }),
+  );
 }
 
 function kvOf(extras: Readonly<Record<string, tf.Tensor>> | undefined): KeyValues {
   // The adapted model has checked that both are present (the needsInputs capability).
-  return { keys: extras!.keys, values: extras!.values };
+  const keys = extras?.keys;
+  const values = extras?.values;
+  if (!keys || !values) throw new Error('FPT: the batch lacks its "keys" or "values" input');
+  return { keys, values };
 }
 
 // The side ViT's full config (channels and resampling fixed by side-net), without a head.

@@ -29,10 +29,10 @@ export function fuse(fusion: FusionModule, keys: tf.Tensor, values: tf.Tensor, o
   if (keys.rank !== 5 || keys.shape[0] !== L || keys.shape[2] !== H || keys.shape[4] !== D / H) {
     throw new Error(`fuse: keys must be [${L}, B, ${H}, n, ${D / H}] (layers, batch, heads, tokens, head dim), got [${keys.shape}]`);
   }
-  if (values.shape.some((s, i) => s !== keys.shape[i])) {
+  if (values.rank !== keys.rank || values.shape.some((s, i) => s !== keys.shape[i])) {
     throw new Error(`fuse: values [${values.shape}] must have the shape of keys [${keys.shape}]`);
   }
-  const [, B, , n, d] = keys.shape;
+  const [, B, , n, d] = keys.shape as [number, number, number, number, number]; // rank 5, checked above
   const P = fusion.get('prompts'); // [L, 1, M, Dp]
   const queries = variant.queries(fusion, P, fusion.config);
   // [L, 1, M, D] -> [L, H, M, d] -> broadcast over the batch -> [L*B, H, M, d] (4-D throughout).

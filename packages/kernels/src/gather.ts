@@ -29,6 +29,7 @@ export function wasmBatchedGather(args: { inputs: tf.NamedTensorInfoMap; backend
   const batch = product(x.shape.slice(0, batchDims));
   const outer = product(x.shape.slice(batchDims, axis));
   const dim = x.shape[axis];
+  if (dim === undefined) throw new Error(`GatherV2: axis ${rawAxis} is not an axis of [${x.shape}]`);
   const inner = product(x.shape.slice(axis + 1));
   const perBatch = product(indices.shape.slice(batchDims));
   const outShape = [...x.shape.slice(0, axis), ...indices.shape.slice(batchDims), ...x.shape.slice(axis + 1)];
@@ -42,7 +43,7 @@ export function wasmBatchedGather(args: { inputs: tf.NamedTensorInfoMap; backend
       const from = (b * outer + o) * dim * inner;
       const to = (b * outer + o) * perBatch * inner;
       for (let i = 0; i < perBatch; i++) {
-        const k = idx[b * perBatch + i];
+        const k = idx[b * perBatch + i]!; // indices hold batch * perBatch entries
         if (!(k >= 0 && k < dim)) throw new Error(`GatherV2: index ${k} is outside [0, ${dim}) on axis ${axis} of [${x.shape}]`);
         dst.set(src.subarray(from + k * inner, from + (k + 1) * inner), to + i * inner);
       }

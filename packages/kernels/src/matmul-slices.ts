@@ -70,9 +70,9 @@ export function wasmSlicedMatMul(args: BatchMatMulArgs & { backend: unknown }): 
   const bShape = shapeBytes([1, k, n]);
   const [aOff, bOff, outOff] = [offset(aNN), offset(bNN), offset(out)];
   for (let o = 0; o < plan.batch; o++) {
-    const ids = [
-      view(aOff + 4 * plan.aIndex[o] * m * k, m * k),
-      view(bOff + 4 * plan.bIndex[o] * k * n, k * n),
+    const ids: [a: number, b: number, out: number] = [
+      view(aOff + 4 * plan.aIndex[o]! * m * k, m * k), // one a and one b index per output matrix
+      view(bOff + 4 * plan.bIndex[o]! * k * n, k * n),
       view(outOff + 4 * o * m * n, m * n),
     ];
     try {

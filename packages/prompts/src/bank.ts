@@ -68,7 +68,8 @@ function check(fn: string, layers: number, prompts: number, dim: number): void {
  * @param batch - batch size B
  */
 export function promptsForLayer(prompts: tf.Tensor, layer: number, batch: number): tf.Tensor {
-  const [m, d] = prompts.shape.slice(-2);
+  if (prompts.rank < 3) throw new Error(`promptsForLayer: prompts have shape [${prompts.shape}], expected [layers, (1,) M, D]`);
+  const [m, d] = prompts.shape.slice(-2) as [number, number];
   const one = tf.reshape(tf.slice(prompts, [layer, ...new Array(prompts.rank - 1).fill(0)], [1, ...prompts.shape.slice(1)]), [1, m, d]);
   return batch === 1 ? one : tf.tile(one, [batch, 1, 1]);
 }

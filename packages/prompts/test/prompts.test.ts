@@ -2,16 +2,16 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { fineGrainedPrompts, promptsForLayer, vptPrompts } from '../src/index';
 
-function mean(x: ArrayLike<number>): number {
+function mean(x: Float32Array): number {
   let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i];
+  for (const v of x) s += v;
   return s / x.length;
 }
 
-function std(x: ArrayLike<number>): number {
+function std(x: Float32Array): number {
   const m = mean(x);
   let s = 0;
-  for (let i = 0; i < x.length; i++) s += (x[i] - m) ** 2;
+  for (const v of x) s += (v - m) ** 2;
   return Math.sqrt(s / x.length);
 }
 
@@ -69,7 +69,7 @@ describe('vptPrompts', () => {
   for (const [patchSize, dim] of [
     [16, 768],
     [8, 64],
-  ]) {
+  ] as const) {
     const bound = Math.sqrt(6 / (3 * patchSize * patchSize + dim));
     it(`patch ${patchSize}, dim ${dim}: uniform within +-sqrt(6 / (3 p^2 + D)) = ${bound.toFixed(4)}`, () => {
       const p = vptPrompts({ layers: 12, prompts: 16, dim, patchSize, seed: 2 });
@@ -137,12 +137,20 @@ describe('promptsForLayer', () => {
     });
   }
 
+  it('names a bank without a layer axis', () => {
+    const flatBank = tf.zeros([4, 8]);
+    expect(() => promptsForLayer(flatBank, 0, 2)).toThrow('promptsForLayer: prompts have shape [4,8], expected [layers, (1,) M, D]');
+    flatBank.dispose();
+  });
+
   it('leaks no tensor and keeps gradients flowing to the bank', () => {
     const bank = tf.variable(tf.tensor(flat, [L, 1, M, D]));
     const before = tf.memory().numTensors;
     const g = tf.tidy(() => {
       const { grads } = tf.variableGrads(() => tf.sum(promptsForLayer(bank, 1, 3)) as tf.Scalar, [bank]);
-      return Array.from(grads[bank.name].dataSync());
+      const grad = grads[bank.name];
+      if (!grad) throw new Error(`no gradient for the bank ${bank.name}`);
+      return Array.from(grad.dataSync());
     });
     expect(tf.memory().numTensors).toBe(before);
     // d/dbank of the sum over a batch of 3 copies of layer 1: 3 on layer 1, 0 elsewhere.

@@ -1,3 +1,4 @@
+import { dims } from '@fpt/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { SelectContext, TokenSelector } from './selectors';
 
@@ -9,8 +10,8 @@ import type { SelectContext, TokenSelector } from './selectors';
 export function gatherTokens(x: tf.Tensor, indices: tf.Tensor): tf.Tensor {
   // One flat gather over [B * H * N, d] rather than tf.gather(x, indices, 2, 2): the WASM backend's
   // Gather with batch dimensions reads out of bounds and aborts the process (tfjs 4.22).
-  const [B, H, N, d] = x.shape as number[];
-  const n = indices.shape[2] as number;
+  const [B, H, N, d] = dims(x, ['B', 'H', 'N', 'd'], 'gatherTokens: x');
+  const [, , n] = dims(indices, ['B', 'H', 'n'], 'gatherTokens: indices');
   return tf.tidy(() => {
     const offsets = tf.reshape(tf.mul(tf.range(0, B * H, 1, 'int32'), tf.scalar(N, 'int32')), [B, H, 1]);
     const flat = tf.reshape(tf.add(indices, offsets), [B * H * n]);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@fpt/core';
+import { dims, Rng } from '@fpt/core';
 
 /** What identifies a selector's behaviour: hashed by the key/value cache, saved in configs. */
 export interface SelectorFingerprint {
@@ -72,6 +72,9 @@ export function defineSelector(
   return Object.freeze({ fingerprint, keep: numKept, ...rest, toJSON: () => fingerprint });
 }
 
+/** The layout of attention probabilities: per sample and head, one row per query over the keys. */
+const PROBS = ['B', 'H', 'N', 'N'] as const;
+
 /** The mean attention each key token receives over all queries: [B, H, N, N] -> [B, H, N]. */
 export function meanReceivedAttention(probs: tf.Tensor): tf.Tensor {
   return tf.mean(probs, 2);
@@ -79,7 +82,7 @@ export function meanReceivedAttention(probs: tf.Tensor): tf.Tensor {
 
 /** The CLS query's attention row: [B, H, N, N] -> [B, H, N]. */
 export function clsAttention(probs: tf.Tensor): tf.Tensor {
-  const [b, h, , n] = probs.shape;
+  const [b, h, , n] = dims(probs, PROBS, 'clsAttention: probs');
   return tf.reshape(tf.slice(probs, [0, 0, 0, 0], [b, h, 1, n]), [b, h, n]);
 }
 
@@ -110,7 +113,7 @@ export const allSelector: TokenSelector = defineSelector(
   {
     keep: (n) => n,
     select(probs) {
-      const [b, h, , n] = probs.shape;
+      const [b, h, , n] = dims(probs, PROBS, 'all selector: probs');
       return { indices: tf.tile(tf.reshape(tf.range(0, n, 1, 'int32'), [1, 1, n]), [b, h, 1]) };
     },
   },
@@ -129,7 +132,7 @@ export function randomSelector(seed: number): TokenSelector {
     { name: 'random', version: 3, params: { seed } },
     {
       select(probs, k, context = {}) {
-        const [b, h, , n] = probs.shape;
+        const [b, h, , n] = dims(probs, PROBS, 'random selector: probs');
         if (context.sampleSeeds && context.sampleSeeds.length !== b) {
           throw new Error(`random selector: ${context.sampleSeeds.length} sample seeds for a batch of ${b}`);
         }
@@ -142,9 +145,12 @@ export function randomSelector(seed: number): TokenSelector {
             const row = s * h + head;
             for (let i = 0; i < n; i++) perm[i] = i;
             for (let i = 0; i < k; i++) {
+              // Swap a draw from perm[i..n) into place i (i <= j < n: both in range).
               const j = i + rng.int(n - i);
-              [perm[i], perm[j]] = [perm[j], perm[i]];
-              out[row * k + i] = perm[i];
+              const picked = perm[j]!;
+              perm[j] = perm[i]!;
+              perm[i] = picked;
+              out[row * k + i] = picked;
             }
           }
         }

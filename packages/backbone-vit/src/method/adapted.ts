@@ -96,7 +96,7 @@ export class AdaptedModel {
     this.seed = options.seed ?? 0;
     this.stack = new MethodStack(backbone, methods);
     // Each method's parameters under its name, beside the head (the stack owns them too: dispose is idempotent).
-    this.stack.parts.forEach((p, i) => this.module.addModule(methods[i].name, p.module));
+    this.stack.parts.forEach((p, i) => this.module.addModule(methods[i]!.name, p.module)); // one part per method, in order
     const width = capability(this.stack.capabilities, 'replacesFeatures')?.width ?? backbone.config.hiddenSize;
     const rng = new Rng(this.seed);
     this.module.addParameter('head.weight', truncatedNormal([numClasses, width], 0.02, rng));
@@ -218,8 +218,12 @@ export class AdaptedModel {
     if (optimizer.variables.length !== variables.length || optimizer.variables.some((v, i) => v !== variables[i])) {
       throw new Error(`${this.name}: the optimizer does not hold this model's trainable variables, in order`);
     }
-    const names = this.trainableNames();
-    return variables.map((v, i) => ({ name: names[i], shape: v.shape }));
+    const nameOf = new Map(this.namedVariables().map((p) => [p.variable, p.name]));
+    return variables.map((v) => {
+      const name = nameOf.get(v);
+      if (name === undefined) throw new Error(`${this.name}: trainable variable "${v.name}" has no name among the model's variables`);
+      return { name, shape: v.shape };
+    });
   }
 
   /**

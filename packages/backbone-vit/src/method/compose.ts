@@ -21,7 +21,7 @@ export function composeHooks(list: VitHooks[]): VitHooks {
   for (const [point, fs] of byPoint) {
     out[point] =
       fs.length === 1
-        ? fs[0]
+        ? fs[0]!
         : (...args: unknown[]) => {
             const where = args.slice(0, -1);
             return fs.reduce((acc, f) => f(...where, acc), args[args.length - 1] as tf.Tensor);

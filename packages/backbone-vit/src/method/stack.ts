@@ -29,26 +29,26 @@ export class MethodStack {
     readonly backbone: VitModel,
     readonly methods: readonly Method[],
   ) {
-    for (let i = 0; i < methods.length; i++) {
-      for (let j = 0; j < i; j++) {
-        if (methods[i].factory === methods[j].factory) throw new Error(`adapt: method "${methods[i].name}" is given twice`);
-      }
+    const factories = new Set<unknown>();
+    for (const m of methods) {
+      if (factories.has(m.factory)) throw new Error(`adapt: method "${m.name}" is given twice`);
+      factories.add(m.factory);
     }
-    const parts: AttachedMethod[] = [];
+    const attached: Attached[] = [];
     try {
-      for (const m of methods) parts.push(m.attach(backbone));
-      checkCombination(methods, parts);
+      for (const method of methods) attached.push({ method, part: method.attach(backbone) });
+      checkCombination(attached);
     } catch (err) {
-      parts.forEach((p) => {
-        p.dispose?.();
-        p.module.dispose();
-      });
+      for (const { part } of attached) {
+        part.dispose?.();
+        part.module.dispose();
+      }
       throw err;
     }
-    this.parts = parts;
-    parts.forEach((p, i) => this.module.addModule(methods[i].name, p.module));
+    this.parts = attached.map(({ part }) => part);
+    for (const { method, part } of attached) this.module.addModule(method.name, part.module);
     backbone.freeze();
-    const patterns = parts.flatMap((p) => p.unfreeze).map(nameMatcher);
+    const patterns = this.parts.flatMap((p) => p.unfreeze).map(nameMatcher);
     this.unfrozen = backbone
       .namedParameters()
       .map((p) => p.name)
@@ -73,7 +73,8 @@ export class MethodStack {
 
   /** The mergeable capability of a single-method stack. */
   mergeable(): Mergeable | undefined {
-    return this.parts.length === 1 ? capability(this.parts[0].capabilities, 'mergeable') : undefined;
+    const [only, ...others] = this.parts;
+    return only && others.length === 0 ? capability(only.capabilities, 'mergeable') : undefined;
   }
 
   /** Freezes again what the methods unfroze and frees their parameters (the backbone stays). */
@@ -84,14 +85,21 @@ export class MethodStack {
   }
 }
 
-function checkCombination(methods: readonly Method[], parts: AttachedMethod[]): void {
-  if (parts.length > 1) {
-    parts.forEach((p, i) => {
-      const exclusive = capability(p.capabilities, 'exclusive');
-      if (exclusive) throw new Error(`adapt: "${methods[i].name}" cannot be combined with other methods: ${exclusive.reason}`);
-    });
+/** A method and what it attached. */
+interface Attached {
+  method: Method;
+  part: AttachedMethod;
+}
+
+function checkCombination(attached: Attached[]): void {
+  if (attached.length > 1) {
+    for (const { method, part } of attached) {
+      const exclusive = capability(part.capabilities, 'exclusive');
+      if (exclusive) throw new Error(`adapt: "${method.name}" cannot be combined with other methods: ${exclusive.reason}`);
+    }
   }
-  const having = (kind: Capability['kind']) => methods.filter((_, i) => capability(parts[i].capabilities, kind)).map((m) => m.name);
+  const having = (kind: Capability['kind']) =>
+    attached.filter(({ part }) => capability(part.capabilities, kind)).map(({ method }) => method.name);
   const replacing = having('replacesFeatures');
   if (replacing.length > 1) throw new Error(`adapt: ${replacing.join(' and ')} both replace the features the head reads; use one`);
   const needing = having('needsInputs');

@@ -24,8 +24,8 @@ function sitesOf(module: Module): Site[] {
     .map((p) => {
       const key = p.name.slice(0, -'.lora_A'.length);
       const out = module.get(`${key}.lora_B`).shape[0] as number;
-      const slice = /^(.*attn\.qkv)\.([qkv])$/.exec(key);
-      return { key, layer: slice ? slice[1] : key, offset: slice ? 'qkv'.indexOf(slice[2]) * out : 0, out };
+      const [, qkv, part] = /^(.*attn\.qkv)\.([qkv])$/.exec(key) ?? [];
+      return qkv && part ? { key, layer: qkv, offset: 'qkv'.indexOf(part) * out, out } : { key, layer: key, offset: 0, out };
     });
 }
 
@@ -92,7 +92,7 @@ export const dora = defineMethod<DoraConfig>({
         at = s.offset + s.out;
       }
       if (width > at) parts.push(tf.ones([width - at]));
-      return parts.length === 1 ? parts[0] : tf.concat(parts);
+      return parts.length === 1 ? parts[0]! : tf.concat(parts);
     };
     // Folding keeps each factor, so that unfolding undoes exactly what was folded.
     const folded = new Map<string, tf.Tensor>();

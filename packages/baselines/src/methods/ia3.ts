@@ -80,9 +80,13 @@ export const ia3 = defineMethod<Ia3Config>({
         at = s.offset + s.size;
       }
       if (width > at) parts.push(tf.ones([width - at]));
-      return parts.length === 1 ? parts[0] : tf.concat(parts);
+      return parts.length === 1 ? parts[0]! : tf.concat(parts);
     };
-    const inputScale = (layer: string) => module.get(`${inputs.get(layer)![0].key}.ia3_l`);
+    const inputScale = (layer: string) => {
+      const [site] = inputs.get(layer) ?? [];
+      if (!site) throw new Error(`ia3: layer "${layer}" has no input scale`);
+      return module.get(`${site.key}.ia3_l`);
+    };
     const merge = mergeable('ia3', (sign) => {
       tf.tidy(() => {
         if (sign === 1 && sites.some((s) => tf.any(tf.equal(module.get(`${s.key}.ia3_l`), 0)).dataSync()[0])) {
@@ -90,7 +94,9 @@ export const ia3 = defineMethod<Ia3Config>({
         }
         const apply = (t: tf.Tensor, by: tf.Tensor) => (sign === 1 ? tf.mul(t, by) : tf.div(t, by));
         for (const layer of outputs.keys()) {
-          const [w, b, g] = [backbone.get(`${layer}.weight`), backbone.get(`${layer}.bias`), rowScale(layer)];
+          const w = backbone.get(`${layer}.weight`);
+          const b = backbone.get(`${layer}.bias`);
+          const g = rowScale(layer);
           w.assign(apply(w, tf.expandDims(g, 1)));
           b.assign(apply(b, g));
         }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { deriveSeed, dropout, Module, Rng, uniform } from '@fpt/core';
+import { deriveSeed, dims, dropout, Module, Rng, uniform } from '@fpt/core';
 import { attached, defineMethod, numberIn, positiveInt, type VitModel } from '@fpt/backbone-vit';
 import { mergeable } from '../merge';
 import { linearLayers, matchTargets } from '../targets';
@@ -48,7 +48,7 @@ interface Site {
  * wraps the convolution the same way: A is a p x p convolution to r channels, B a 1 x 1 one).
  */
 function adaptableLayers(backbone: VitModel): Map<string, { in: number; out: number }> {
-  const [out, channels, p] = backbone.get('patch_embed.proj.weight').shape as number[];
+  const [out, channels, p] = dims(backbone.get('patch_embed.proj.weight'), ['out', 'C', 'p', 'p'], 'lora: patch_embed.proj.weight');
   return new Map([['patch_embed.proj', { in: channels * p * p, out }], ...linearLayers(backbone)]);
 }
 
@@ -160,7 +160,7 @@ export const lora = defineMethod<LoraConfig>({
               [s.offset, width - s.offset - s.out],
             ]);
           });
-          return tf.add(y, tf.reshape(updates.length === 1 ? updates[0] : tf.addN(updates), y.shape));
+          return tf.add(y, tf.reshape(updates.length === 1 ? updates[0]! : tf.addN(updates), y.shape));
         },
       }),
     });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, normal, Rng } from '@fpt/core';
+import { dims, Module, normal, Rng } from '@fpt/core';
 import { attached, defineMethod, numberIn } from '@fpt/backbone-vit';
 import { mergeable } from '../merge';
 import { linearLayers } from '../targets';
@@ -29,8 +29,8 @@ export const ssf = defineMethod<SsfConfig>({
     const sites = new Map<string, number>([['patch_embed.proj', backbone.config.hiddenSize]]);
     for (const [name, { out }] of linearLayers(backbone)) if (name.startsWith('blocks.')) sites.set(name, out);
     for (const p of backbone.namedParameters()) {
-      const m = /^((?:blocks\.\d+\.)?norm\d?)\.weight$/.exec(p.name);
-      if (m) sites.set(m[1], p.variable.shape[0]);
+      const [, norm] = /^((?:blocks\.\d+\.)?norm\d?)\.weight$/.exec(p.name) ?? [];
+      if (norm) sites.set(norm, dims(p.variable, ['D'], `ssf: ${p.name}`)[0]);
     }
     for (const [name, width] of sites) {
       module.addParameter(

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module } from '@fpt/core';
+import { dims, Module } from '@fpt/core';
 import { attached, defineMethod, positiveInt, type AttachedMethod, type VitHooks, type VitModel } from '@fpt/backbone-vit';
 import { promptsForLayer, vptPrompts } from '@fpt/prompts';
 
@@ -37,7 +37,7 @@ function vpt(backbone: VitModel, c: VptConfig, depth: VptDepth): AttachedMethod 
   const M = c.prompts;
   // Prompts sit right after CLS, so the head's CLS token stays at index 0.
   const insert = (tokens: tf.Tensor, layer: number, replace: boolean) => {
-    const [b, n, d] = tokens.shape;
+    const [b, n, d] = dims(tokens, ['B', 'N', 'D'], 'vpt: tokens');
     const cls = tf.slice(tokens, [0, 0, 0], [b, 1, d]);
     const rest = replace ? tf.slice(tokens, [0, 1 + M, 0], [b, n - 1 - M, d]) : tf.slice(tokens, [0, 1, 0], [b, n - 1, d]);
     return tf.concat([cls, promptsForLayer(module.get('prompts'), layer, b), rest], 1);

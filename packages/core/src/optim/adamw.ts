@@ -155,18 +155,16 @@ export class AdamW {
     if (state.moments.length !== this.variables.length) {
       throw new Error(`AdamW.loadState: the state holds ${state.moments.length} variables, this optimizer ${this.variables.length}`);
     }
-    state.moments.forEach((s, i) => {
-      const size = this.variables[i].size;
+    this.variables.forEach(({ size, name }, i) => {
+      const s = state.moments[i];
       if (s && (s.m.length !== size || s.v.length !== size)) {
-        throw new Error(
-          `AdamW.loadState: moments of variable ${i} (${this.variables[i].name}) hold ${s.m.length}/${s.v.length} values, expected ${size}`,
-        );
+        throw new Error(`AdamW.loadState: moments of variable ${i} (${name}) hold ${s.m.length}/${s.v.length} values, expected ${size}`);
       }
     });
     this.dispose();
-    state.moments.forEach((s, i) => {
+    this.variables.forEach((v, i) => {
+      const s = state.moments[i];
       if (!s) return;
-      const v = this.variables[i];
       const make = (data: Float32Array) => {
         const t = tf.tensor(data, v.shape, 'float32');
         const moment = tf.variable(t, false);

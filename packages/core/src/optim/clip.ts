@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
  */
 export function globalGradNorm(grads: Iterable<tf.Tensor>): number {
   const norm = globalGradNormTensor(grads);
-  const value = norm.dataSync()[0];
+  const value = norm.arraySync();
   norm.dispose();
   return value;
 }
@@ -26,7 +26,7 @@ export function globalGradNormTensor(grads: Iterable<tf.Tensor>): tf.Scalar {
     // Summed in order, a few at a time: the same sum as one addN (which adds in order on every
     // backend), without a kernel binding one buffer per gradient (WebGPU allows 8 to 12).
     const squares = list.map((g) => tf.sum(tf.square(g)));
-    let total = squares.length === 1 ? squares[0] : tf.addN(squares.slice(0, ADD_CHUNK));
+    let total = squares.length === 1 ? squares[0]! : tf.addN(squares.slice(0, ADD_CHUNK));
     for (let i = ADD_CHUNK; i < squares.length; i += ADD_CHUNK - 1) total = tf.addN([total, ...squares.slice(i, i + ADD_CHUNK - 1)]);
     return tf.sqrt(total);
   }) as tf.Scalar;

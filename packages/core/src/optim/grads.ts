@@ -47,7 +47,24 @@ export function gradientNeeded(i: number): boolean {
 }
 type ShapeGradient = (node: TapeNode, attrs: Record<string, unknown>) => (dys: Dy[]) => Record<string, () => tf.Tensor>;
 
-const dyOf = (node: TapeNode, dys: Dy[], i = 0): tf.Tensor => dys[i] ?? tf.zeros(node.outputs[i].shape);
+/** A node's input by the name its kernel gives it (Add: a, b; Reshape: x). */
+function inputOf(node: TapeNode, name: string): tf.Tensor {
+  const t = node.inputs[name];
+  if (!t)
+    throw new Error(
+      `variableGradsFreeing: ${node.kernelName} node has no input "${name}" (inputs: ${Object.keys(node.inputs).join(', ')})`,
+    );
+  return t;
+}
+
+/** A node's `i`th output. */
+function outputOf(node: TapeNode, i: number): tf.Tensor {
+  const t = node.outputs[i];
+  if (!t) throw new Error(`variableGradsFreeing: ${node.kernelName} node has ${node.outputs.length} outputs, asked for output ${i}`);
+  return t;
+}
+
+const dyOf = (node: TapeNode, dys: Dy[], i = 0): tf.Tensor => dys[i] ?? tf.zeros(outputOf(node, i).shape);
 
 /** Sums a broadcast gradient back to an input's shape. */
 function reduceTo(dy: tf.Tensor, shape: number[]): tf.Tensor {
@@ -62,46 +79,54 @@ function reduceTo(dy: tf.Tensor, shape: number[]): tf.Tensor {
  */
 const SHAPE_GRADIENTS: Record<string, ShapeGradient> = {
   Reshape: (node) => {
-    const shape = node.inputs.x.shape;
+    const shape = inputOf(node, 'x').shape;
     return (dys) => ({ x: () => tf.reshape(dyOf(node, dys), shape) });
   },
   Add: (node) => {
-    const [a, b] = [node.inputs.a.shape, node.inputs.b.shape];
+    const [a, b] = [inputOf(node, 'a').shape, inputOf(node, 'b').shape];
     return (dys) => ({ a: () => reduceTo(dyOf(node, dys), a), b: () => reduceTo(dyOf(node, dys), b) });
   },
   Sub: (node) => {
-    const [a, b] = [node.inputs.a.shape, node.inputs.b.shape];
+    const [a, b] = [inputOf(node, 'a').shape, inputOf(node, 'b').shape];
     return (dys) => ({ a: () => reduceTo(dyOf(node, dys), a), b: () => tf.neg(reduceTo(dyOf(node, dys), b)) });
   },
   AddN: (node) => (dys) => Object.fromEntries(Object.keys(node.inputs).map((k) => [k, () => dyOf(node, dys)])),
   Concat: (node, attrs) => {
     const keys = Object.keys(node.inputs);
-    const first = node.inputs[keys[0]].shape;
-    const axis = tf.util.parseAxisParam(attrs.axis as number, first)[0];
-    const sizes = keys.map((k) => node.inputs[k].shape[axis]);
+    const shapes = keys.map((k) => inputOf(node, k).shape);
+    const [first] = shapes;
+    if (!first) throw new Error('variableGradsFreeing: Concat node has no inputs');
+    const axis = tf.util.parseAxisParam(attrs.axis as number, first)[0]!; // one axis in, one out
+    // Concat's inputs share their rank, so every one has the axis.
+    const sizes = shapes.map((shape) => shape[axis]!);
     return (dys) => {
       let parts: tf.Tensor[] | undefined;
       const part = (i: number) => {
         parts ??= tf.split(dyOf(node, dys), sizes, axis);
-        return parts[i];
+        return parts[i]!; // one part per input
       };
       return Object.fromEntries(keys.map((k, i) => [k, () => part(i)]));
     };
   },
   PadV2: (node, attrs) => {
-    const shape = node.inputs.x.shape;
+    const shape = inputOf(node, 'x').shape;
     const begin = (attrs.paddings as Array<[number, number]>).map((p) => p[0]);
     return (dys) => ({ x: () => tf.slice(dyOf(node, dys), begin, shape) });
   },
   Slice: (node, attrs) => {
-    const shape = node.inputs.x.shape;
-    const [begin] = tf.slice_util.parseSliceParams({ shape } as unknown as tf.TensorInfo, attrs.begin as number[], attrs.size as number[]);
-    const out = node.outputs[0].shape;
+    const shape = inputOf(node, 'x').shape;
+    // parseSliceParams returns [begin, size], each of the input's rank.
+    const begin = tf.slice_util.parseSliceParams(
+      { shape } as unknown as tf.TensorInfo,
+      attrs.begin as number[],
+      attrs.size as number[],
+    )[0]!;
+    const out = outputOf(node, 0).shape;
     return (dys) => ({
       x: () =>
         tf.pad(
           dyOf(node, dys),
-          shape.map((d, i) => [begin[i], d - begin[i] - out[i]] as [number, number]),
+          shape.map((d, i) => [begin[i]!, d - begin[i]! - out[i]!] as [number, number]),
         ),
     });
   },
@@ -117,7 +142,7 @@ const PAIRED = new Set(['BatchMatMul', 'Multiply']);
  */
 function trimNode(node: TapeNode, attrs: Record<string, unknown>, needsGrad: Set<number>): void {
   const names = Object.keys(node.inputs);
-  const needs = names.map((n) => needsGrad.has(node.inputs[n].id));
+  const needs = Object.values(node.inputs).map((t) => needsGrad.has(t.id));
   const drop = (t: tf.Tensor | undefined) => t?.dispose();
   if (!needs.some(Boolean)) {
     (node.saved ?? []).forEach(drop);
@@ -153,7 +178,7 @@ function nodesFromXToY(tape: TapeNode[], xs: tf.Tensor[], y: tf.Tensor): TapeNod
   const toY = new Set([y.id]);
   const nodeToY = new Set<number>();
   for (let i = tape.length - 1; i >= 0; i--) {
-    const node = tape[i];
+    const node = tape[i]!;
     if (node.outputs.some((o) => toY.has(o.id))) {
       nodeToY.add(node.id);
       for (const t of Object.values(node.inputs)) toY.add(t.id);
@@ -189,8 +214,9 @@ export function variableGradsFreeing(f: () => tf.Scalar, varList: tf.Variable[])
   const own = engine as unknown as Record<string, unknown>;
   own.addTapeNode = function (this: EngineInternals, ...args: Parameters<EngineInternals['addTapeNode']>) {
     Object.getPrototypeOf(engine).addTapeNode.apply(this, args);
-    const tape = this.state.activeTape!;
-    trimNode(tape[tape.length - 1], args[5] ?? {}, needsGrad);
+    const node = this.state.activeTape?.at(-1);
+    if (!node) throw new Error(`variableGradsFreeing: tfjs recorded no tape node for ${args[0]}`);
+    trimNode(node, args[5] ?? {}, needsGrad);
   };
   let y: tf.Scalar;
   try {
@@ -212,10 +238,11 @@ export function variableGradsFreeing(f: () => tf.Scalar, varList: tf.Variable[])
     const grads = engine.tidy('backward', () => {
       const acc = new Map<number, tf.Tensor>([[y.id, tf.onesLike(y)]]);
       for (let i = path.length - 1; i >= 0; i--) {
-        const node = path[i];
+        const node = path[i]!;
         if (!node.gradient) throw new Error(`Cannot compute gradient: gradient function not found for ${node.kernelName}.`);
         const dys = node.outputs.map((o) => acc.get(o.id) ?? null);
-        const names = Object.keys(node.inputs);
+        const inputs = Object.entries(node.inputs);
+        const names = inputs.map(([name]) => name);
         // One scope for the node's whole gradient: custom gradients compute eagerly inside
         // node.gradient(), and their intermediates must go with the rest.
         const dxs = engine.tidy(() => {
@@ -227,14 +254,14 @@ export function variableGradsFreeing(f: () => tf.Scalar, varList: tf.Variable[])
             neededInputs = undefined;
           }
           return names.map((name) => {
-            if (!(name in inputGrads)) throw new Error(`Cannot backprop through input ${name} of ${node.kernelName}.`);
-            return inputGrads[name]();
+            const grad = inputGrads[name];
+            if (!grad) throw new Error(`Cannot backprop through input ${name} of ${node.kernelName}.`);
+            return grad();
           });
         });
         const produced = new Set<tf.Tensor>();
-        names.forEach((name, j) => {
-          const x = node.inputs[name];
-          let dx = dxs[j];
+        inputs.forEach(([name, x], j) => {
+          let dx = dxs[j]!; // one gradient per input, in order
           // A gradient handed on as the very tensor object (dy itself, or one given to another
           // input) gets its own handle, so that every map entry can be disposed on its own.
           if (dys.includes(dx) || produced.has(dx)) dx = tf.clone(dx);

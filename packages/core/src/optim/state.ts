@@ -27,11 +27,12 @@ export function adamwStateDict(state: AdamWState, params: ReadonlyArray<{ name: 
   if (params.length !== state.moments.length)
     throw new Error(`adamwStateDict: ${params.length} names for an optimizer over ${state.moments.length} variables`);
   const tensors: Record<string, WritableTensor> = {};
-  state.moments.forEach((slot, i) => {
+  params.forEach((param, i) => {
+    const slot = state.moments[i];
     if (!slot) return;
-    const shape = [...params[i].shape];
-    tensors[`m.${params[i].name}`] = { dtype: 'float32', shape, data: slot.m };
-    tensors[`v.${params[i].name}`] = { dtype: 'float32', shape, data: slot.v };
+    const shape = [...param.shape];
+    tensors[`m.${param.name}`] = { dtype: 'float32', shape, data: slot.m };
+    tensors[`v.${param.name}`] = { dtype: 'float32', shape, data: slot.v };
   });
   return {
     tensors,

@@ -29,7 +29,7 @@ export function crc32(bytes: Uint8Array, value = 0): number {
   const native = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
   if (native) return native(bytes, value) >>> 0;
   let c = (value ^ 0xffffffff) >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8); // a byte indexes the 256 entries
   return (c ^ 0xffffffff) >>> 0;
 }
 

@@ -14,8 +14,8 @@ export const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)
 export function swapBytesInPlace(bytes: Uint8Array, itemSize: number): void {
   for (let i = 0; i + itemSize <= bytes.length; i += itemSize) {
     for (let a = i, b = i + itemSize - 1; a < b; a++, b--) {
-      const t = bytes[a];
-      bytes[a] = bytes[b];
+      const t = bytes[a]!; // i <= a < b < i + itemSize <= bytes.length
+      bytes[a] = bytes[b]!;
       bytes[b] = t;
     }
   }
@@ -47,7 +47,7 @@ export function float16BitsToFloat32(bits: Uint16Array): Float32Array {
     for (let h = 0; h < 65536; h++) halfTable[h] = halfToNumber(h);
   }
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = halfTable[bits[i]];
+  for (let i = 0; i < bits.length; i++) out[i] = halfTable[bits[i]!]!; // 65536 entries, one per 16-bit pattern
   return out;
 }
 
@@ -63,7 +63,7 @@ export function float32ToFloat16Bits(x: Float32Array): Uint16Array {
   const words = new Uint32Array(x.buffer, x.byteOffset, x.length);
   const out = new Uint16Array(x.length);
   for (let i = 0; i < x.length; i++) {
-    const b = words[i];
+    const b = words[i]!;
     const sign = (b >>> 16) & 0x8000;
     const exp = (b >>> 23) & 0xff;
     const mant = b & 0x7fffff;
@@ -107,6 +107,6 @@ export function float32ToFloat16Bits(x: Float32Array): Uint16Array {
 export function bfloat16BitsToFloat32(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
   const words = new Uint32Array(out.buffer);
-  for (let i = 0; i < bits.length; i++) words[i] = bits[i] << 16;
+  for (let i = 0; i < bits.length; i++) words[i] = bits[i]! << 16;
   return out;
 }

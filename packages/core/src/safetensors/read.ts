@@ -265,7 +265,7 @@ export function readSafetensorsFrom(source: string, totalLength: number, readAt:
     const itemSize = ITEM_SIZE[dtype as SafetensorsDtype];
     if (!Array.isArray(shape) || !shape.every(isCount))
       throw error(`shape is ${show(shape)}, expected an array of non-negative integers`, name);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0]! > offsets[1]!) {
       throw error(`data_offsets is ${show(offsets)}, expected [begin, end] with integers 0 <= begin <= end`, name);
     }
     const [begin, end] = offsets as [number, number];
@@ -381,7 +381,7 @@ function decode(raw: Uint8Array, owned: boolean, t: Layout, error: (message: str
       const wide = new BigInt64Array(bytes.buffer);
       const out = new Int32Array(wide.length);
       for (let i = 0; i < wide.length; i++) {
-        const v = wide[i];
+        const v = wide[i]!;
         if (v < -2147483648n || v > 2147483647n) {
           throw error(`I64 value ${v} at index ${i} is outside the int32 range [-2147483648, 2147483647]`, t.name);
         }
