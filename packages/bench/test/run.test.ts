@@ -120,7 +120,10 @@ describe('fpt-bench run', () => {
     // The "mean AUC" column, found by its header.
     const mean = (md: string) => {
       const lines = md.split('\n');
-      const column = lines.find((l) => l.startsWith('| method |'))!.split(' | ').indexOf('mean AUC');
+      const column = lines
+        .find((l) => l.startsWith('| method |'))!
+        .split(' | ')
+        .indexOf('mean AUC');
       return lines.find((l) => l.startsWith('| LoRA |'))!.split(' | ')[column];
     };
     const lora = results(full).find((r) => r.method.name === 'lora')!;
