@@ -2,7 +2,7 @@
 // The `fpt-bench` command: one line per subcommand in COMMANDS.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { parityCommand } from './parity/run';
+import { parityCommand } from './commands/parity';
 import { paramsCommand } from './commands/params';
 import { memoryCommand } from './commands/memory';
 import { runCommand, RUN_USAGE } from './commands/run';

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, trainStep } from '@fpt/core';
-import { createVit, vitConfig } from '@fpt/backbone-vit';
+import { createVit, vitConfig, type Batch } from '@fpt/backbone-vit';
 import { BENCH_PRESETS } from '../src/run/presets';
-import { buildTrainable, trainableMethods, type Batch, type Trainable } from '../src/run/trainable';
+import { makeMethod, trainableMethods } from '../src/commands/methods';
+import { buildTrainable, type Trainable } from '../src/run/trainable';
 import { microBatches } from '../src/run/memory-plan';
 
 // Gradient accumulation in the runner: for every method, a step over micro-batches of a batch
@@ -27,7 +28,15 @@ function options(method: string): Record<string, string> {
 }
 
 function build(method: string): Trainable {
-  return buildTrainable({ method, options: options(method), numClasses: 3, seed: 0, lpm: createVit(LPM, { seed: 5 }), lpmInputSize: 32 });
+  return buildTrainable({
+    method,
+    options: options(method),
+    make: makeMethod,
+    numClasses: 3,
+    seed: 0,
+    lpm: createVit(LPM, { seed: 5 }),
+    lpmInputSize: 32,
+  });
 }
 
 describe('gradient accumulation equals the whole batch', () => {

@@ -7,7 +7,7 @@ import { Job } from 'kubernetes-models/batch/v1/Job';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { benchGrid } from '../src/run/grid';
+import { benchGrid } from '../src/results/grid';
 
 // The CLI as built (turbo builds the bench before its tests): the job files are what users get.
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));

@@ -9,7 +9,7 @@ import { writeSafetensors } from '@fpt/core';
 import { createVit, vitConfig } from '@fpt/backbone-vit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hubDownload, repoFolder } from '../src/hub/hub';
-import { createProgress } from '../src/run/progress';
+import { createProgress } from '../src/terminal/progress';
 import { resolveWeights } from '../src/hub/weights';
 import { createLpm, vitConfigFromCheckpoint } from '../src/run/lpm';
 

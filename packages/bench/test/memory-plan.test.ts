@@ -6,7 +6,7 @@ import { vitConfig } from '@fpt/backbone-vit';
 import { atBatch, type StepMemoryExtrapolation } from '../src/memory/extrapolate';
 import { guardMemory, isOutOfMemory } from '../src/memory/guard';
 import { microBatches, planMicroBatch, StepMemoryFits } from '../src/run/memory-plan';
-import { cliMethod } from '../src/methods';
+import { cliMethod } from '../src/commands/methods';
 
 const MiB = 2 ** 20;
 // peak = 100 MiB + 10 MiB per layer + 5 MiB per image + 20 MiB per image and layer

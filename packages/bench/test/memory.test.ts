@@ -5,8 +5,9 @@ import { createVit, vitConfig } from '@fpt/backbone-vit';
 import { fptPlus } from '@fpt/fpt-plus';
 import { totalmem } from 'node:os';
 import { extrapolateStepMemory, leastSquares, predictStepMemory } from '../src/memory/extrapolate';
-import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, vitB16At512, type PaperShapes } from '../src/memory/paper';
-import { cliMethod } from '../src/methods';
+import { paperShapeMemory, stepMemoryBudget } from '../src/memory/paper';
+import { PAPER_SHAPES, vitB16At512, type PaperShapes } from '../src/paper/paper';
+import { cliMethod } from '../src/commands/methods';
 import { parseChecks } from '../src/commands/memory';
 import { methodStepMemory } from '../src/memory/steps';
 

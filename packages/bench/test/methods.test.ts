@@ -4,7 +4,7 @@ import { adapt, createVit, loadAdapted, savedMethod, vitConfig } from '@fpt/back
 import { fptPlus } from '@fpt/fpt-plus';
 import { methodSets, parseMethods } from '../src/commands/run';
 import { paramsCommand } from '../src/commands/params';
-import { buildTrainable, CLI_METHODS, cliMethod, METHOD_REGISTRY } from '../src/index';
+import { buildTrainable, CLI_METHODS, cliMethod, makeMethod, METHOD_REGISTRY } from '../src/index';
 
 describe('the CLI edge is the registry', () => {
   it('the CLI and the library have one set of defaults: fpt-plus on a 1024-wide LPM is 128 wide either way', () => {
@@ -47,6 +47,7 @@ describe('the CLI edge is the registry', () => {
     const t = buildTrainable({
       method: 'fpt-plus',
       options: { 'side.imageSize': '32', sideMethods: 'lora', 'sideMethods.lora.rank': '2' },
+      make: makeMethod,
       numClasses: 3,
       seed: 0,
       lpm,

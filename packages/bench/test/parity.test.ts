@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors, writeSafetensors, type WritableTensor } from '@fpt/core';
-import { parityCommand } from '../src/parity/run';
+import { parityCommand } from '../src/commands/parity';
 
 const golden = (f: string) => fileURLToPath(new URL(`../../../test/fixtures/golden/${f}`, import.meta.url));
 const FIXTURES = ['fptplus-tiny.safetensors', 'fpt-v1-tiny.safetensors', 'timm-vit-tiny.safetensors'].map(golden);

@@ -9,15 +9,16 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritableTensor } from '@fpt/core';
 import { readSafetensorsFile, writeSafetensorsFile } from '@fpt/core/node';
-import { createVit, vitConfig } from '@fpt/backbone-vit';
+import { createVit, vitConfig, type Batch } from '@fpt/backbone-vit';
 import * as tf from '@tensorflow/tfjs-core';
 import { runCommand } from '../src/commands/run';
 import { prepareDataset, scanDataset } from '../src/data/index';
-import { imagesDigest, runIdentity } from '../src/run/identity';
+import { imagesDigest, runIdentity } from '../src/results/identity';
 import { BENCH_PRESETS } from '../src/run/presets';
-import { createProgress } from '../src/run/progress';
+import { createProgress } from '../src/terminal/progress';
 import { trainRun } from '../src/run/train';
-import { buildTrainable, type Batch } from '../src/run/trainable';
+import { makeMethod } from '../src/commands/methods';
+import { buildTrainable } from '../src/run/trainable';
 import { tableCommand } from '../src/commands/table';
 import { writeGridFile } from '../src/results/grid-file';
 import { createLpm, vitConfigFromCheckpoint } from '../src/run/lpm';
@@ -334,7 +335,15 @@ describe('item 18: the runner never selects a NaN-AUC checkpoint', () => {
     let batchesThisEval = 0;
     const valBatches = Math.ceil(data.splits.val.length / 4);
     const build = () => {
-      const t = buildTrainable({ method: 'lora', options: {}, numClasses: 2, seed: 0, lpm: createLpm(lpm), lpmInputSize: lpm.inputSize });
+      const t = buildTrainable({
+        method: 'lora',
+        options: {},
+        make: makeMethod,
+        numClasses: 2,
+        seed: 0,
+        lpm: createLpm(lpm),
+        lpmInputSize: lpm.inputSize,
+      });
       return {
         ...t,
         logits: (b: Batch) => {

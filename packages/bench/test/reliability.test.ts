@@ -7,13 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors, writeSafetensors, type WritableTensor } from '@fpt/core';
-import { parityCommand } from '../src/parity/run';
+import { parityCommand } from '../src/commands/parity';
 import { paramsCommand } from '../src/commands/params';
 import { intOption, parseArgs } from '../src/commands/args';
 import { parseSeeds, runCommand } from '../src/commands/run';
-import { benchGrid } from '../src/run/grid';
+import { benchGrid } from '../src/results/grid';
 import { MeasurementFile } from '../src/run/measurements';
-import { checkPaperShapeMemory, checkStepMemory } from '../src/results/schema';
+import { checkPaperShapeMemory, checkStepMemory } from '../src/memory/records';
 import { readGridFile } from '../src/results/grid-file';
 
 const golden = (f: string) => fileURLToPath(new URL(`../../../test/fixtures/golden/${f}`, import.meta.url));

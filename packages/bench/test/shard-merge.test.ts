@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { benchGrid } from '../src/run/grid';
+import { benchGrid } from '../src/results/grid';
 import { parseShard, shardRuns } from '../src/run/shard';
 import { mergeResultFolders } from '../src/results/merge';
 import { meanInterval } from '../src/results/noise';

@@ -9,9 +9,8 @@ import { AdamW, selectBackend, trainStepAsync } from '@fpt/core';
 import { adapt, createVit, trainingContext } from '@fpt/backbone-vit';
 import { enableFastKernels } from '@fpt/kernels';
 import { BENCH_PRESETS } from '../src/run/presets';
-import { cliMethod, setsForLpm } from '../src/methods';
-import { trainableMethods } from '../src/run/trainable';
-import { parityCommand } from '../src/parity/run';
+import { cliMethod, setsForLpm, trainableMethods } from '../src/commands/methods';
+import { parityCommand } from '../src/commands/parity';
 import { probeWebGpu, requireAdapterInCi } from './helpers/webgpu';
 
 const probe = await probeWebGpu();

@@ -1,13 +1,12 @@
-import { selectBackend, type BackendName } from '@fpt/core';
-import { describeKernels, enableFastKernels } from '@fpt/kernels';
 import { vitConfig } from '@fpt/backbone-vit';
+import { backendBanner, setUpBackend } from '../backend/setup';
 import { predictStepMemory } from '../memory/extrapolate';
-import { PAPER_SHAPES, paperShapeMemory, stepMemoryBudget, vitB16At512 } from '../memory/paper';
+import { paperShapeMemory, stepMemoryBudget } from '../memory/paper';
+import { PAPER_METHODS, PAPER_SHAPES, vitB16At512 } from '../paper/paper';
 import { guardMemory } from '../memory/guard';
 import { methodStepMemory } from '../memory/steps';
-import { cliMethod, setsForLpm } from '../methods';
-import type { PaperShapeMemoryRecord } from '../results/schema';
-import { PAPER_METHODS } from '../run/presets';
+import { makeMethod } from './methods';
+import type { PaperShapeMemoryRecord } from '../memory/records';
 import { methodSets, parseMethods } from './run';
 import { classesOption, intOption, parseArgs } from './args';
 
@@ -57,14 +56,8 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
   const numClasses = classesOption(args, PAPER_SHAPES.numClasses);
   const shapes = vitB16At512(batch, numClasses);
   // Peak bytes depend on shapes only; a faster backend just finishes sooner, a capped one (WASM) extrapolates more.
-  const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
-  print(
-    `backend: ${backend.backend}${backend.attempts
-      .filter((a) => !a.ok)
-      .map((a) => ` (skipped ${a.backend}: ${a.reason})`)
-      .join('')}`,
-  );
-  print(`kernels: ${describeKernels(enableFastKernels(backend.active))}`);
+  const backend = await setUpBackend(args.options.backend);
+  for (const line of backendBanner(backend)) print(line);
   const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
   print(
     `memory protocol: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping) at ${shapes.label}; a real step where the extrapolation predicts at most ${MiB(budgetBytes)}, else the extrapolation`,
@@ -74,7 +67,7 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
   for (const method of order) {
     print(`${method}:`);
     const options = sets[method] ?? {};
-    const make = () => cliMethod(method).make(setsForLpm(method, options, shapes.imageSize));
+    const make = () => makeMethod(method, options, shapes.imageSize);
     const r = await paperShapeMemory(make, { options, budgetBytes, backend: backend.backend, shapes, log: print });
     figures.set(method, r);
     const excluded = r.excludedBytes

@@ -1,6 +1,6 @@
 import { formatParameterReport } from '@fpt/core';
 import { adapt, createVit, vitB16Hf384 } from '@fpt/backbone-vit';
-import { CLI_METHODS, cliMethod } from '../methods';
+import { CLI_METHODS, cliMethod } from './methods';
 import { classesOption, parseArgs } from './args';
 
 /**

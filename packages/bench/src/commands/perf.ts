@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { describeAdapter, measureStep, selectBackend, trackBuffers, type BackendName } from '@fpt/core';
-import { describeKernels, enableFastKernels, type FastKernelsReport } from '@fpt/kernels';
+import { measureStep, trackBuffers } from '@fpt/core';
+import { backendBanner, setUpBackend, type KernelsChoice } from '../backend/setup';
 import { FULL_SCALE, perfWorkloads, QUICK_SCALE, type Workload } from '../perf/workloads';
 import { findTorchPython, TORCH_INSTALL_HINT, TorchReference } from '../perf/torch';
 import { formatLine, topKernels, type WorkloadResult } from '../perf/report';
@@ -35,7 +35,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
   const top = intOption(args, 'top', 6);
   const scaleName = args.options.scale ?? 'full';
   if (scaleName !== 'full' && scaleName !== 'quick') throw new Error(`--scale expects full or quick, got "${scaleName}"`);
-  const kernelsOpt = args.options.kernels ?? 'auto';
+  const kernelsOpt = (args.options.kernels ?? 'auto') as KernelsChoice;
   if (!['auto', 'fallback', 'stock'].includes(kernelsOpt))
     throw new Error(`--kernels expects auto, fallback or stock, got "${kernelsOpt}"`);
   const all = perfWorkloads(scaleName === 'quick' ? QUICK_SCALE : FULL_SCALE);
@@ -49,19 +49,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
   // GEMMs first: they are quick and show the kernels' speed before the long workloads run.
   selected.sort((a, b) => Number(!a.id.startsWith('GEMM')) - Number(!b.id.startsWith('GEMM')));
 
-  const backend = await selectBackend((args.options.backend ?? 'auto') as BackendName | 'auto', (p) => import(p));
-  const kernels: FastKernelsReport =
-    kernelsOpt === 'stock'
-      ? { backend: backend.active, choice: 'stock', reason: '--kernels stock' }
-      : enableFastKernels(backend.active, { native: kernelsOpt !== 'fallback' });
-  print(
-    `backend: ${backend.backend}${backend.attempts
-      .filter((a) => !a.ok)
-      .map((a) => ` (skipped ${a.backend}: ${a.reason})`)
-      .join('')}`,
-  );
-  print(`kernels: ${describeKernels(kernels)}`);
-  if (backend.adapter) print(`adapter: ${describeAdapter(backend.adapter)}`);
+  for (const line of backendBanner(await setUpBackend(args.options.backend, kernelsOpt))) print(line);
 
   let torch: TorchReference | undefined;
   const torchOpt = args.options.torch ?? 'auto';

@@ -14,7 +14,7 @@ import {
 import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { atomicWriteFile, readSafetensorsFile } from '@fpt/core/node';
-import type { Progress } from '../run/progress';
+import type { Progress } from '../terminal/progress';
 
 /** Settings of {@link hubDownload}; each defaults to the Hugging Face environment variable. */
 export interface HubOptions {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Progress } from '../run/progress';
+import type { Progress } from '../terminal/progress';
 import { hubDownload, type HubOptions } from './hub';
 
 /**

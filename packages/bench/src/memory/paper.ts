@@ -1,8 +1,9 @@
 import { totalmem } from 'node:os';
-import { adapt, createVit, vitB16Hf384, type Method, type ParameterCounts, type VitConfig } from '@fpt/backbone-vit';
-import type { PaperShapeMemoryRecord } from '../results/schema';
+import { adapt, createVit, type Method, type ParameterCounts, type VitConfig } from '@fpt/backbone-vit';
+import { PAPER_SHAPES, type PaperShapes } from '../paper/paper';
 import { atBatch, extrapolateStepMemory, type StepMemoryExtrapolation } from './extrapolate';
 import { guardMemory } from './guard';
+import type { PaperShapeMemoryRecord } from './records';
 import { methodStepMemory, unreadWeightBytes } from './steps';
 
 // The paper's memory column, by one protocol for every method: a training step at the paper's
@@ -12,41 +13,6 @@ import { methodStepMemory, unreadWeightBytes } from './steps';
 
 /** A held-out error above this is reported as a warning (ViT-B's methods stay within 0.6 %). */
 const HELD_OUT_TOLERANCE = 0.01;
-
-/** Shapes at which the paper-shape memory is taken. */
-export interface PaperShapes {
-  /** The LPM's architecture. */
-  lpm: VitConfig;
-  /** Side of the LPM's input. */
-  imageSize: number;
-  /** Images per step. */
-  batch: number;
-  /**
-   * Classes of the head: the run's (`fpt-bench run` takes one figure per method and class count;
-   * a head of C classes is 769 C of ViT-B's 86 million parameters).
-   */
-  numClasses: number;
-  /** In words, for tables and result files. */
-  label: string;
-}
-
-/**
- * The paper's LPM, ViT-B/16 (HF naming, trained at 384), run at 512x512, with a batch and head size.
- * @param batch - images per step (the paper's: 16)
- * @param numClasses - classes of the head (default 5: Messidor-2, DDR)
- */
-export function vitB16At512(batch: number, numClasses: number): PaperShapes {
-  return {
-    lpm: vitB16Hf384(),
-    imageSize: 512,
-    batch,
-    numClasses,
-    label: `ViT-B/16 LPM at 512x512, batch ${batch}, ${numClasses}-class head`,
-  };
-}
-
-/** The paper's shapes: ViT-B/16 at 512x512, batch 16, a 5-class head (`fpt-bench memory`'s default; runs use their own classes). */
-export const PAPER_SHAPES: PaperShapes = vitB16At512(16, 5);
 
 /**
  * Bytes a real step may take: three quarters of a backend's own cap (WASM's 4 GiB heap also holds

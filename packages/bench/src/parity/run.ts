@@ -1,7 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BACKEND_ORDER, describeAdapter, selectBackend, type BackendName } from '@fpt/core';
-import { describeKernels, enableFastKernels } from '@fpt/kernels';
-import { formatLine, summaryLine, type CheckLine } from './compare';
+import type { CheckLine } from './compare';
 import { readFixture } from './fixture';
 import { ParitySession } from './session';
 import { runTimmFixture } from './timm';
@@ -61,52 +59,4 @@ function finishFixture({ session, before }: StartedFixture): CheckLine[] {
   const leaked = tf.memory().numTensors - before;
   if (leaked !== 0) session.fail('(tensors)', `${leaked} tensor(s) leaked while checking`);
   return session.lines;
-}
-
-/**
- * `fpt-bench parity [--backend B] <fixture>...`: prints one line per check and the closing
- * `N passed, N failed, N skipped`; returns the exit code (1 on any FAIL). Without `--backend` the
- * checks run on the backend already active (the CLI sets the plain CPU one); with it, on that
- * backend with the fast kernels `@fpt/kernels` registers for it (the same ones the bench uses),
- * so that every backend the machine has can be checked against the fixtures.
- * @param args - fixture files, optionally with `--backend B`
- * @param print - where lines go (stdout by default)
- */
-export function parityCommand(args: string[], print: (line: string) => void = console.log): number | Promise<number> {
-  const at = args.findIndex((a) => a === '--backend' || a.startsWith('--backend='));
-  if (at >= 0) {
-    const backend = args[at].includes('=') ? args[at].slice('--backend='.length) : args[at + 1];
-    if (!backend) throw new Error(`option --backend needs a value (auto, ${BACKEND_ORDER.join(', ')})`);
-    const paths = args.filter((_, i) => i !== at && (args[at].includes('=') || i !== at + 1));
-    return selectBackend(backend as BackendName | 'auto', (p) => import(p)).then(async (sel) => {
-      const kernels = enableFastKernels(sel.active);
-      print(
-        `backend: ${sel.backend}; kernels: ${describeKernels(kernels)}${sel.adapter ? `; adapter: ${describeAdapter(sel.adapter)}` : ''}`,
-      );
-      if (paths.length === 0) return usage(print);
-      const all: CheckLine[] = [];
-      for (const p of paths) all.push(...report(await checkFixtureAsync(p), print));
-      return summarise(all, print);
-    });
-  }
-  if (args.length === 0) return usage(print);
-  return summarise(
-    args.flatMap((p) => report(checkFixture(p), print)),
-    print,
-  );
-}
-
-function usage(print: (line: string) => void): number {
-  print('usage: fpt-bench parity [--backend B] <fixture.safetensors>...');
-  return 2;
-}
-
-function report(lines: CheckLine[], print: (line: string) => void): CheckLine[] {
-  lines.forEach((l) => print(formatLine(l)));
-  return lines;
-}
-
-function summarise(all: CheckLine[], print: (line: string) => void): number {
-  print(summaryLine(all));
-  return all.some((l) => l.status === 'FAIL') ? 1 : 0;
 }

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonFile } from '../files/json';
-import { runId } from '../run/grid';
+import { runId } from './grid';
 import { validateRunResult, type RunResult } from './schema';
 
 /** The folder of per-run result files inside a results folder. */

@@ -1,5 +1,4 @@
-import { methodLabel } from '../run/labels';
-import { PAPER_METHODS } from '../run/presets';
+import { methodLabel, PAPER_METHODS, PAPER_TABLE } from '../paper/paper';
 import { ppe, pme } from '../metrics/efficiency';
 import { AUC_CONVENTIONS, LOGIT_AUC, type AucConvention } from '../metrics/convention';
 import type { RunResult } from './schema';
@@ -76,22 +75,6 @@ export interface ComparisonTable {
   /** Pairs of methods (labels) whose mean AUCs differ by less than the noise: the 95 % interval of the difference holds 0. */
   withinNoise: Array<{ a: string; b: string; difference: Interval }>;
 }
-
-/** The paper's own headline figures ([paper figures](../../../../docs/method.md#paper-figures); ViT-B/16, eight datasets). */
-export const PAPER_TABLE: Array<{
-  label: string;
-  learnablePercent: number;
-  memoryMB: number;
-  memoryPercentOfFull: number;
-  meanAuc: number;
-}> = [
-  { label: 'Full fine-tuning', learnablePercent: 100, memoryMB: 23128, memoryPercentOfFull: 100, meanAuc: 88.82 },
-  { label: 'Prompt tuning', learnablePercent: 0.17, memoryMB: 20582, memoryPercentOfFull: 88.99, meanAuc: 83.68 },
-  { label: 'Adapter', learnablePercent: 2.03, memoryMB: 19360, memoryPercentOfFull: 83.71, meanAuc: 84.14 },
-  { label: 'LoRA', learnablePercent: 0.68, memoryMB: 20970, memoryPercentOfFull: 90.67, meanAuc: 85.94 },
-  { label: 'FPT', learnablePercent: 1.81, memoryMB: 1824, memoryPercentOfFull: 7.89, meanAuc: 86.4 },
-  { label: 'FPT+', learnablePercent: 1.03, memoryMB: 736, memoryPercentOfFull: 3.18, meanAuc: 87.12 },
-];
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 

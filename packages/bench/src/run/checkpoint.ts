@@ -10,9 +10,10 @@ import {
   type WritableTensor,
 } from '@fpt/core';
 import { atomicWriteFile, readSafetensorsFile, writeSafetensorsFile } from '@fpt/core/node';
-import type { EpochRecord, StepMemoryRecord } from '../results/schema';
+import type { StepMemoryRecord } from '../memory/records';
+import type { EpochRecord } from '../results/schema';
 import { readJsonFile } from '../files/json';
-import { identityMismatch, type RunIdentity } from './identity';
+import { identityMismatch, type RunIdentity } from '../results/identity';
 
 /** The JSON beside a run's checkpoint: everything besides the tensors. `state.json` is the commit point. */
 export interface CheckpointState {

@@ -2,9 +2,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { SafetensorsFile } from '@fpt/core';
 import { readSafetensorsFile } from '@fpt/core/node';
+import { createVit, detectNaming, loadVitWeights, vitConfig, type VitConfig, type VitModel } from '@fpt/backbone-vit';
 import { JsonChecker } from '../files/check';
 import { readJsonFile } from '../files/json';
-import { createVit, detectNaming, loadVitWeights, vitConfig, type VitConfig, type VitModel } from '@fpt/backbone-vit';
+import { resolveWeights } from '../hub/weights';
+import type { Progress } from '../terminal/progress';
+import type { BenchPreset } from './presets';
 
 /** Where the frozen LPM (and the baselines' backbone) comes from. */
 export interface LpmSpec {
@@ -23,6 +26,24 @@ export interface LpmSpec {
 /** Whether the LPM carries pretrained weights. */
 export function isPretrained(spec: LpmSpec): boolean {
   return spec.weightsPath !== undefined;
+}
+
+/**
+ * The LPM of a run: a checkpoint (`--weights`: a path or `hf:REPO[@REV]`, its architecture read
+ * from it), or a random one of the preset's shape; the line that says which.
+ */
+export async function resolveLpm(weights: string | undefined, preset: BenchPreset, progress: Progress): Promise<LpmSpec> {
+  if (!weights) {
+    progress.log(`LPM: randomly initialised (no --weights): accuracies are NOT comparable with the paper's`);
+    return { config: preset.lpm, inputSize: preset.lpmInputSize, source: 'random', initSeed: 1234 };
+  }
+  const w = await resolveWeights(weights, { progress });
+  const config: VitConfig = vitConfigFromCheckpoint(w.path, readSafetensorsFile(w.path));
+  const lpm: LpmSpec = { config, inputSize: preset.lpmInputSize, weightsPath: w.path, source: w.source, initSeed: 0 };
+  progress.log(
+    `LPM: ${w.source} (${w.path}), width ${config.hiddenSize}, ${config.numLayers} layers, ${config.posEmbedResample} naming, run at ${lpm.inputSize}x${lpm.inputSize}`,
+  );
+  return lpm;
 }
 
 /** Builds a fresh LPM (each run owns its copy: full fine-tuning changes it). */

@@ -1,6 +1,6 @@
 import type { Method, VitConfig } from '@fpt/backbone-vit';
 import { extrapolateStepMemory, predictStepMemory, type StepMemoryExtrapolation } from '../memory/extrapolate';
-import { checkStepMemoryFit } from '../results/schema';
+import { checkStepMemoryFit } from '../memory/records';
 import { MeasurementFile } from './measurements';
 
 /** What a step-memory fit depends on besides the method: the LPM, its input, the head. */

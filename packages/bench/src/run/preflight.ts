@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createVit } from '@fpt/backbone-vit';
 import type { PreparedDataset } from '../data/prepare';
 import type { LpmSpec } from './lpm';
+import type { MethodFactory } from './plan';
 import { buildTrainable } from './trainable';
 
 /**
@@ -24,6 +25,8 @@ export interface MethodCheck {
   methods: string[];
   /** Each method's options (the preset's, then `--set`). */
   options: (method: string) => Record<string, string>;
+  /** Makes the methods. */
+  make: MethodFactory;
   /** The LPM (only its shape is used). */
   lpm: LpmSpec;
   /** Classes of the head (the run's, or the preset's expectation before the data is read). */
@@ -54,6 +57,7 @@ export function checkMethods(c: MethodCheck): void {
       const t = buildTrainable({
         method,
         options,
+        make: c.make,
         numClasses: c.numClasses,
         seed: 0,
         lpm: createVit(c.lpm.config, { init: 'zeros' }),

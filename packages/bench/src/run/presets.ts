@@ -1,9 +1,7 @@
 import { vitB16Hf384, vitConfig, type VitConfig } from '@fpt/backbone-vit';
 import type { Split } from '../data/image-folder';
 import { EMBEDDED_DATASETS } from '../data/presets';
-
-/** The paper table's rows: full, prompt tuning (VPT-deep, 0.17 %), adapter, LoRA, FPT, FPT+. */
-export const PAPER_METHODS = ['full', 'vpt-deep', 'adapter-houlsby', 'lora', 'fpt', 'fpt-plus'] as const;
+import { PAPER_METHODS } from '../paper/paper';
 
 /** A bench preset: what a run trains, on what, for how long. */
 export interface BenchPreset {

@@ -1,4 +1,4 @@
-import type { GridRun } from './grid';
+import type { GridRun } from '../results/grid';
 
 /** One slice of the grid: shard `index` of `count`, 0-based (`0/3`, `1/3`, `2/3`). */
 export interface Shard {

@@ -3,42 +3,20 @@
 // method-agnostic and goes through `Trainable`. Built on the one method contract (`adapt`).
 import type * as tf from '@tensorflow/tfjs-core';
 import { loadStateDict, stateDictAsync, type StateDict, type TensorEntry } from '@fpt/core';
-import { adapt, savedMethod, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
+import {
+  adapt,
+  savedMethod,
+  type AdaptedModel,
+  type Batch,
+  type ForwardContext,
+  type ParameterCounts,
+  type VitModel,
+} from '@fpt/backbone-vit';
 import { featureFingerprintAsync, KvCache, type CacheEvent, type PreloadItem } from '@fpt/fpt-plus/node';
 import { sharedPreload } from './shared-preload';
-import { CLI_METHODS, cliMethod, setsForLpm } from '../methods';
 import type { ChannelStats } from '../data/prepare';
 import { unreadWeightBytes } from '../memory/steps';
-
-/** A batch as every method takes it: pixels at the method's input size, plus method-specific inputs. */
-export interface Batch {
-  /** Normalised pixels [B, 3, S, S], S = {@link Trainable.pixelSize}. */
-  pixels: tf.Tensor;
-  /** Extra inputs (FPT+/FPT: the LPM's selected `keys` and `values`), from {@link Trainable.extras}. */
-  extras?: Record<string, tf.Tensor>;
-}
-
-/** Per-call context: nothing is stored on the model between calls. */
-export interface StepContext {
-  /** Training mode (dropout on). */
-  training: boolean;
-  /** Seed of this call's random masks. */
-  seed: number;
-  /** Global step. */
-  step: number;
-  /** Index of the call's first image in the step's whole batch (micro-batches; default 0): dropout draws per image. */
-  sampleOffset?: number;
-}
-
-/** Learnable and total parameters, the total counting every parameter ([parameter counts](../../../../docs/method.md#parameter-counts)). */
-export interface ParameterCounts {
-  /** Trainable elements. */
-  learnable: number;
-  /** Frozen LPM (its own head included) plus the method's new parameters. */
-  total: number;
-  /** learnable / total, percent. */
-  sharePercent: number;
-}
+import type { MethodFactory } from './plan';
 
 /** What preloading the key/value cache cost. */
 export interface PreloadReport {
@@ -69,7 +47,7 @@ export interface Trainable {
   /** Variables the optimizer updates, in a fixed order. */
   trainableVariables(): tf.Variable[];
   /** Mean cross-entropy of a batch (called inside the gradient tape). */
-  loss(batch: Batch, labels: tf.Tensor, ctx: StepContext): tf.Scalar;
+  loss(batch: Batch, labels: tf.Tensor, ctx: ForwardContext): tf.Scalar;
   /** Evaluation-mode logits [B, C]. */
   logits(batch: Batch): tf.Tensor;
   /**
@@ -109,6 +87,8 @@ export interface BuildOptions {
   method: string;
   /** Method options as strings (`--set method.key=value`). */
   options: Record<string, string>;
+  /** Makes the method from its name and options (the bench's: `makeMethod` of `commands/methods.ts`). */
+  make: MethodFactory;
   /** Classes of the task. */
   numClasses: number;
   /** Seed of the method's initialisation. */
@@ -119,21 +99,16 @@ export interface BuildOptions {
   lpmInputSize: number;
 }
 
-/** Every method name the runner can build. */
-export function trainableMethods(): string[] {
-  return [...CLI_METHODS.keys()];
-}
-
 /**
- * Builds a method for a run: the CLI edge's factory with `--set` strings (FPT's `inputSize` is the
- * run's LPM resolution), adapted onto the LPM with a new head.
+ * Builds a method for a run: the factory with `--set` strings (FPT's `inputSize` is the run's LPM
+ * resolution), adapted onto the LPM with a new head.
  * @throws naming the method and option when the name or an option is unknown or malformed
  */
 export function buildTrainable(o: BuildOptions): Trainable {
   let model: AdaptedModel;
   let options: Record<string, unknown>;
   try {
-    const method = cliMethod(o.method).make(setsForLpm(o.method, o.options, o.lpmInputSize));
+    const method = o.make(o.method, o.options, o.lpmInputSize);
     options = savedMethod(method).config;
     model = adapt(o.lpm, [method], { numClasses: o.numClasses, seed: o.seed });
   } catch (err) {

@@ -4,6 +4,7 @@
 import { MethodRegistry, type Method } from '@fpt/backbone-vit';
 import { registerBaselines } from '@fpt/baselines';
 import { registerFpt } from '@fpt/fpt-plus';
+import type { MethodFactory } from '../run/plan';
 
 /**
  * Every method by name, FPT+ and FPT first, then the baselines: parses `--set` strings and
@@ -60,3 +61,14 @@ export function cliMethod(name: string): CliMethod {
 export function setsForLpm(name: string, sets: Record<string, string>, lpmInputSize: number): Record<string, string> {
   return 'inputSize' in cliMethod(name).defaults ? { inputSize: String(lpmInputSize), ...sets } : sets;
 }
+
+/** Every method name the runner can build. */
+export function trainableMethods(): string[] {
+  return [...CLI_METHODS.keys()];
+}
+
+/**
+ * The bench's method factory, what `run/` builds every method with: the registered factory of a
+ * name with `--set` strings, FPT+/FPT at the LPM's resolution ({@link setsForLpm}).
+ */
+export const makeMethod: MethodFactory = (name, sets, lpmInputSize) => cliMethod(name).make(setsForLpm(name, sets, lpmInputSize));
