@@ -7,16 +7,15 @@ import type { TensorEntry } from '@fpt/core';
 import { prepareDataset, type PreparedDataset } from '../src/data/prepare';
 import { scanDataset } from '../src/data/validate';
 import { evaluateLogits, LOGIT_AUC, PROBABILITY_AUC, type AucConvention } from '../src/metrics/index';
-import { createLpm, type LpmSpec } from '../src/run/lpm';
+import type { LpmSpec } from '../src/run/lpm';
 import { splitEvalPixels, stackPixels } from '../src/run/pipeline';
 import { BENCH_PRESETS } from '../src/run/presets';
 import { createProgress } from '../src/terminal/progress';
 import { selectEpoch } from '../src/run/selection';
 import { trainRun, type RunSpec } from '../src/run/train';
-import { makeMethod } from '../src/commands/methods';
-import { buildTrainable } from '../src/run/trainable';
 import { RunCheckpoints } from '../src/run/checkpoint';
 import { writeToyDataset } from './helpers/toy-data';
+import { trainableOn } from './helpers/trainable';
 import { imagesDigest, runIdentity } from '../src/results/identity';
 
 // trainRun itself, in-process, on the tiny preset's LPM: which checkpoint it keeps and what it tests.
@@ -31,16 +30,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const build = () =>
-  buildTrainable({
-    method: 'linear',
-    options: {},
-    make: makeMethod,
-    numClasses: 2,
-    seed: 0,
-    lpm: createLpm(lpm),
-    lpmInputSize: lpm.inputSize,
-  });
+const build = () => trainableOn('linear', lpm);
 
 /** A run of `linear` on the toy data with checkpoints in `dir`. */
 const spec = (epochs: number, auc: AucConvention, dir: string, extra: Partial<RunSpec> = {}): RunSpec => ({

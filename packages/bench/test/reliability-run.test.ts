@@ -17,12 +17,11 @@ import { imagesDigest, runIdentity } from '../src/results/identity';
 import { BENCH_PRESETS } from '../src/run/presets';
 import { createProgress } from '../src/terminal/progress';
 import { trainRun } from '../src/run/train';
-import { makeMethod } from '../src/commands/methods';
-import { buildTrainable } from '../src/run/trainable';
 import { tableCommand } from '../src/commands/table';
 import { writeGridFile } from '../src/results/grid-file';
-import { createLpm, vitConfigFromCheckpoint } from '../src/run/lpm';
+import { vitConfigFromCheckpoint } from '../src/run/lpm';
 import { writeToyDataset } from './helpers/toy-data';
+import { trainableOn } from './helpers/trainable';
 
 const root = mkdtempSync(join(tmpdir(), 'fpt-rel3-'));
 beforeAll(() => {
@@ -335,15 +334,7 @@ describe('item 18: the runner never selects a NaN-AUC checkpoint', () => {
     let batchesThisEval = 0;
     const valBatches = Math.ceil(data.splits.val.length / 4);
     const build = () => {
-      const t = buildTrainable({
-        method: 'lora',
-        options: {},
-        make: makeMethod,
-        numClasses: 2,
-        seed: 0,
-        lpm: createLpm(lpm),
-        lpmInputSize: lpm.inputSize,
-      });
+      const t = trainableOn('lora', lpm);
       return {
         ...t,
         logits: (b: Batch) => {
