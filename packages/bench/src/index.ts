@@ -16,6 +16,7 @@ export * from './results/plots';
 export * from './hub/hub';
 export * from './hub/weights';
 export * from './run/plan';
+export * from './run/shard';
 export * from './run/bench';
 export * from './run/trainable';
 export * from './run/train';

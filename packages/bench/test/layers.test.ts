@@ -66,6 +66,8 @@ function layerViolations(all: Import[], layers: string[][], folders: string[]): 
   const layerOf = new Map(layers.flatMap((names, i) => names.map((n) => [n, i] as const)));
   const out: string[] = [];
   for (const f of folders) if (!layerOf.has(f)) out.push(`src/${f}/ is in no layer: add it to LAYERS (and the README)`);
+  for (const f of layerOf.keys())
+    if (!folders.includes(f)) out.push(`LAYERS names src/${f}/, which does not exist: remove it (and from the README)`);
   const across = all.filter((i) => i.from !== i.to);
   for (const i of across) {
     const [a, b] = [layerOf.get(i.from), layerOf.get(i.to)];
@@ -115,15 +117,16 @@ describe('the bench is layered', () => {
     expect(layerViolations(all, LAYERS, folders)).toEqual([]);
   });
 
-  it('names an upward import, a same-layer import, a cycle and an unplaced folder', () => {
+  it('names an upward import, a same-layer import, a cycle, an unplaced folder and a stale layer entry', () => {
     const imp = (file: string, specifier: string, to: string): Import => ({ file, from: file.split('/')[0], specifier, to });
     const found = layerViolations(
       [imp('run/a.ts', '../commands/b', 'commands'), imp('commands/b.ts', '../run/a', 'run'), imp('data/c.ts', '../hub/d', 'hub')],
       [['data', 'hub'], ['run'], ['commands']],
-      ['data', 'hub', 'run', 'commands', 'extra'],
+      ['data', 'run', 'commands', 'extra'],
     );
     expect(found).toEqual([
       'src/extra/ is in no layer: add it to LAYERS (and the README)',
+      'LAYERS names src/hub/, which does not exist: remove it (and from the README)',
       'src/run/a.ts imports "../commands/b": run/ (layer 1) may import only lower layers, and commands/ is layer 2 (an upward import)',
       'src/data/c.ts imports "../hub/d": data/ (layer 0) may import only lower layers, and hub/ is layer 0 (the same layer)',
       'cycle run/ -> commands/ -> run/: src/run/a.ts imports "../commands/b"; src/commands/b.ts imports "../run/a"',

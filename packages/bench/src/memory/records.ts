@@ -1,5 +1,6 @@
 // The memory records that result files, checkpoints and the measurement files of a results folder
 // hold, and their checks: what a step-memory figure is, wherever it is written.
+import type { ParameterCounts } from '@fpt/backbone-vit';
 import type { JsonChecker } from '../files/check';
 import type { StepMemoryExtrapolation } from './extrapolate';
 
@@ -41,7 +42,7 @@ export interface PaperShapeMemoryRecord {
   /** The shapes, in words (LPM, resolution, batch, classes). */
   shapes: string;
   /** The method's parameters on the paper's LPM (learnable, total learnable and frozen as in [parameter counts](../../../../docs/method.md#parameter-counts), share in percent). */
-  parameters: { learnable: number; total: number; sharePercent: number };
+  parameters: ParameterCounts;
   /** The method's `--set` options at these shapes (the preset's shrinking is not applied). */
   options: Record<string, string>;
   /** A real step at the paper's shapes was run only when the extrapolation predicted at most this many bytes. */

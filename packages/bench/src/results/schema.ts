@@ -1,3 +1,4 @@
+import type { ParameterCounts } from '@fpt/backbone-vit';
 import type { GpuAdapterReport } from '@fpt/core';
 import type { AucConvention, LogitMetrics } from '../metrics/index';
 import { checkPaperShapeMemory, checkStepMemory, type PaperShapeMemoryRecord, type StepMemoryRecord } from '../memory/records';
@@ -99,7 +100,7 @@ export interface RunResult {
     platform: string;
   };
   /** Parameter accounting. */
-  parameters: { learnable: number; total: number; sharePercent: number };
+  parameters: ParameterCounts;
   /** Training-step memory. */
   memory: {
     /** This method at the run's shapes. */

@@ -24,8 +24,9 @@ export interface RunOutcome {
   stepsPerEpoch: number;
   /** The training's history, best epoch, step memory and time. */
   state: TrainingState;
-  /** Test metrics of the best-validation weights, and of the final ones. */
+  /** Test metrics of the best-validation weights. */
   test: LogitMetrics;
+  /** Test metrics of the final weights. */
   testFinal: LogitMetrics;
   /** The preload's record (null: the method does not preload). */
   preload: RunResult['preload'];
