@@ -8,23 +8,22 @@
 // run (`<out>/memory-fits.json`) saves the step-memory fits; without one they are made here.
 import { loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, selectBackend, trainStep } from '@fpt/core';
-import { enableFastKernels, describeKernels } from '@fpt/kernels';
+import { AdamW, trainStep } from '@fpt/core';
 import { adapt, createVit, trainingContext, vitB16Hf384 } from '@fpt/backbone-vit';
-import { cliMethod, microBatches, planMicroBatch, setsForLpm, stepMemoryBudget, StepMemoryFits } from '../dist/index.js';
+import { makeMethod, microBatches, planMicroBatch, setUpBackend, stepMemoryBudget, StepMemoryFits } from '../dist/index.js';
 
 tf.enableProdMode();
 const methods = (process.argv[2] ?? 'full,vpt-deep,adapter-houlsby,lora,linear,fpt,fpt-plus').split(',');
 const fitsPath = process.argv[3] ?? '/tmp/paper-step-time-fits.json';
-const backend = await selectBackend('wasm', (p) => import(p));
-console.log(`backend ${backend.backend}, kernels: ${describeKernels(enableFastKernels(backend.active))}`);
+const backend = await setUpBackend('wasm');
+console.log(`backend ${backend.backend}, kernels: ${backend.kernelsLine}`);
 const budget = stepMemoryBudget(backend.heapLimitBytes);
 const lpm = vitB16Hf384();
 const [B, S, C] = [16, 512, Number(process.argv[4] ?? 5)];
 const fits = new StepMemoryFits(fitsPath, backend.backend, budget, () => {});
 const sec = (t0) => (performance.now() - t0) / 1000;
 for (const name of methods) {
-  const make = () => cliMethod(name).make(setsForLpm(name, {}, S));
+  const make = () => makeMethod(name, {}, S);
   const fit = await fits.fit(name, {}, make, { lpm, imageSize: S, numClasses: C });
   const micro = planMicroBatch(fit, lpm.numLayers, B, budget, name);
   const backbone = createVit(lpm, { seed: 1 });
