@@ -5,7 +5,8 @@ import { createVit, vitConfig } from '@fpt/backbone-vit';
 import { fptPlus } from '@fpt/fpt-plus';
 import { totalmem } from 'node:os';
 import { extrapolateStepMemory, leastSquares, predictStepMemory } from '../src/memory/extrapolate';
-import { paperShapeMemory, stepMemoryBudget } from '../src/memory/paper';
+import { budgetLine, paperShapeMemory, stepMemoryBudget } from '../src/memory/paper';
+import { parseRunArgs } from '../src/commands/run';
 import { PAPER_SHAPES, vitB16At512, type PaperShapes } from '../src/paper/paper';
 import { cliMethod } from '../src/commands/methods';
 import { parseChecks } from '../src/commands/memory';
@@ -138,5 +139,21 @@ describe('memory accounting', () => {
   it('budgets three quarters of a capped heap, else half of the machine', () => {
     expect(stepMemoryBudget(4 * 2 ** 30)).toBe(3 * 2 ** 30);
     expect(stepMemoryBudget(null)).toBe(totalmem() / 2);
+  });
+
+  it('--memory-budget sets the budget, and on a GPU the line says how to give its memory', () => {
+    expect(stepMemoryBudget(4 * 2 ** 30, 2 ** 30)).toBe(2 ** 30);
+    expect(parseRunArgs(['--memory-budget', '60GiB']).memoryBudget).toBe(60 * 2 ** 30);
+    expect(parseRunArgs([]).memoryBudget).toBeUndefined();
+    expect(() => parseRunArgs(['--memory-budget', 'lots'])).toThrow(
+      '--memory-budget="lots" is not a size: expected bytes, or a number with KiB, MiB or GiB (e.g. 4MiB)',
+    );
+    expect(budgetLine('webgpu', 8 * 2 ** 30, false)).toBe(
+      "memory budget for a real step: 8.0 GiB, half of this host's memory: webgpu does not report the GPU's memory, so set --memory-budget to it (e.g. --memory-budget 60GiB on an 80 GB GPU)",
+    );
+    expect(budgetLine('webgpu', 60 * 2 ** 30, true)).toBe('memory budget for a real step: 60.0 GiB (--memory-budget)');
+    expect(budgetLine('wasm', 3 * 2 ** 30, false)).toBe(
+      "memory budget for a real step: 3.0 GiB (three quarters of WASM's 4 GiB heap; --memory-budget sets it)",
+    );
   });
 });

@@ -1,7 +1,8 @@
 import { vitConfig } from '@fpt/backbone-vit';
+import { parseBytes } from '@fpt/core';
 import { backendBanner, setUpBackend } from '../backend/setup';
 import { predictStepMemory } from '../memory/extrapolate';
-import { paperShapeMemory, stepMemoryBudget } from '../memory/paper';
+import { budgetLine, paperShapeMemory, stepMemoryBudget } from '../memory/paper';
 import { PAPER_METHODS, PAPER_SHAPES, vitB16At512 } from '../paper/paper';
 import { guardMemory } from '../memory/guard';
 import { methodStepMemory } from '../memory/steps';
@@ -14,7 +15,7 @@ const MiB = (b: number) => `${(b / 2 ** 20).toLocaleString('en-US', { maximumFra
 
 /** `fpt-bench memory` usage. */
 export const MEMORY_USAGE =
-  'fpt-bench memory [--methods a,b|paper|all] [--batch 16] [--classes 5] [--backend auto|wasm|cpu|...] [--check LxB,...] [--set method.key=value]...';
+  'fpt-bench memory [--methods a,b|paper|all] [--batch 16] [--classes 5] [--backend auto|wasm|cpu|...] [--check LxB,...] [--memory-budget SIZE] [--set method.key=value]...';
 
 /** Parses `--check 12x2,8x2`: extra real steps (layers x batch) to compare with the fit. */
 export function parseChecks(raw: string | undefined): Array<{ depth: number; batch: number }> {
@@ -46,7 +47,7 @@ export function describeHow(r: PaperShapeMemoryRecord): string {
  * @returns the exit code
  */
 export async function memoryCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
-  const args = parseArgs(argv, ['methods', 'batch', 'classes', 'backend', 'check']);
+  const args = parseArgs(argv, ['methods', 'batch', 'classes', 'backend', 'check', 'memory-budget']);
   const checks = parseChecks(args.options.check);
   if (args.positional.length)
     throw new Error(`fpt-bench memory takes no positional arguments (got ${args.positional.join(' ')})\nusage: ${MEMORY_USAGE}`);
@@ -58,7 +59,9 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
   // Peak bytes depend on shapes only; a faster backend just finishes sooner, a capped one (WASM) extrapolates more.
   const backend = await setUpBackend(args.options.backend);
   for (const line of backendBanner(backend)) print(line);
-  const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
+  const override = args.options['memory-budget'] === undefined ? undefined : parseBytes(args.options['memory-budget'], '--memory-budget');
+  const budgetBytes = stepMemoryBudget(backend.heapLimitBytes, override);
+  print(budgetLine(backend.backend, budgetBytes, override !== undefined));
   print(
     `memory protocol: peak bytes of live tfjs data buffers (views counted once) during one steady-state training step (AdamW, clipping) at ${shapes.label}; a real step where the extrapolation predicts at most ${MiB(budgetBytes)}, else the extrapolation`,
   );

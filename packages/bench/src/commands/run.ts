@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { parseBytes } from '@fpt/core';
 import { defaultDataRoot } from '../data/presets';
 import { aucConvention, LOGIT_AUC } from '../metrics/convention';
 import { PAPER_METHODS } from '../paper/paper';
@@ -27,6 +28,7 @@ const OPTIONS = [
   'paper-memory',
   'limit',
   'micro-batch',
+  'memory-budget',
   'auc',
 ];
 
@@ -37,7 +39,7 @@ export const RUN_OPTIONS: readonly string[] = OPTIONS;
 export const RUN_USAGE = `fpt-bench run [--preset quick|paper] [--methods a,b|paper|all] [--datasets a,b] [--data-root DIR]
               [--weights PATH|hf:REPO[@REV]] [--epochs N] [--batch N] [--seeds 0,1,2] [--backend auto|wasm|cpu|tensorflow]
               [--out DIR] [--classes N] [--decoder sharp|js] [--set method.key=value]...
-              [--shard i/n] [--cache DIR] [--paper-memory on|off] [--limit N] [--micro-batch N] [--auc logits|probabilities] [--dry-run]`;
+              [--shard i/n] [--cache DIR] [--paper-memory on|off] [--limit N] [--micro-batch N] [--memory-budget SIZE] [--auc logits|probabilities] [--dry-run]`;
 
 /** Parses `--methods`: a list, `paper` (the paper table's rows) or `all`. */
 export function parseMethods(raw: string | undefined, fallback: string[]): string[] {
@@ -138,6 +140,8 @@ export function parseRunArgs(argv: string[]): RunPlan {
   const microBatch = args.options['micro-batch'] === undefined ? undefined : intOption(args, 'micro-batch', batch);
   if (microBatch !== undefined && microBatch > batch)
     throw new Error(`--micro-batch is ${microBatch}, larger than the batch of ${batch}: a micro-batch is a part of a batch`);
+  const memoryBudget =
+    args.options['memory-budget'] === undefined ? undefined : parseBytes(args.options['memory-budget'], '--memory-budget');
   const classes = args.options.classes === undefined ? undefined : intOption(args, 'classes', 2);
   const decoder = args.options.decoder ?? 'sharp';
   const paperMemory = args.options['paper-memory'] ?? (preset.paperMemory ? 'on' : 'off');
@@ -156,6 +160,7 @@ export function parseRunArgs(argv: string[]): RunPlan {
     epochs,
     batch,
     microBatch,
+    memoryBudget,
     classes,
     decoder,
     paperMemory: paperMemory === 'on',

@@ -15,12 +15,33 @@ import { methodStepMemory, unreadWeightBytes } from './steps';
 const HELD_OUT_TOLERANCE = 0.01;
 
 /**
- * Bytes a real step may take: three quarters of a backend's own cap (WASM's 4 GiB heap also holds
- * the allocator's slack and the caller's tensors), else half of the machine's memory.
+ * Bytes a real step may take: `override` (`--memory-budget`) when given, else three quarters of a
+ * backend's own cap (WASM's 4 GiB heap also holds the allocator's slack and the caller's tensors),
+ * else half of the machine's memory.
  * @param heapLimitBytes - the backend's cap (core's `BackendSelection.heapLimitBytes`), or null
+ * @param override - the budget the user set, in bytes
  */
-export function stepMemoryBudget(heapLimitBytes: number | null): number {
+export function stepMemoryBudget(heapLimitBytes: number | null, override?: number): number {
+  if (override !== undefined) return override;
   return heapLimitBytes === null ? totalmem() / 2 : 0.75 * heapLimitBytes;
+}
+
+/** Backends whose memory is a GPU's, which neither WebGPU nor the host reports to the bench. */
+const GPU_BACKENDS: ReadonlySet<string> = new Set(['webgpu', 'tensorflow-gpu']);
+
+/**
+ * One line saying how much memory a real step may take and where that figure comes from; on a GPU
+ * without `--memory-budget` it says that the figure is the host's and how to give the GPU's.
+ * @param backend - the backend's name (core's `BackendSelection.backend`)
+ * @param budgetBytes - the budget in use ({@link stepMemoryBudget})
+ * @param override - whether it came from `--memory-budget`
+ */
+export function budgetLine(backend: string, budgetBytes: number, override: boolean): string {
+  const gib = `${(budgetBytes / 2 ** 30).toFixed(1)} GiB`;
+  if (override) return `memory budget for a real step: ${gib} (--memory-budget)`;
+  if (GPU_BACKENDS.has(backend))
+    return `memory budget for a real step: ${gib}, half of this host's memory: ${backend} does not report the GPU's memory, so set --memory-budget to it (e.g. --memory-budget 60GiB on an 80 GB GPU)`;
+  return `memory budget for a real step: ${gib} (${backend === 'wasm' ? "three quarters of WASM's 4 GiB heap" : "half of this host's memory"}; --memory-budget sets it)`;
 }
 
 /** Options of {@link paperShapeMemory}. */

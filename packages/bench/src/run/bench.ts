@@ -9,7 +9,7 @@ import { backendBanner, setUpBackend, type BackendSetup } from '../backend/setup
 import { datasetPreset } from '../data/presets';
 import type { PreparedDataset } from '../data/prepare';
 import { ensureWritableFolder } from '../files/folder';
-import { stepMemoryBudget } from '../memory/paper';
+import { budgetLine, stepMemoryBudget } from '../memory/paper';
 import type { GridRun } from '../results/grid';
 import { writeGridFile } from '../results/grid-file';
 import { fileDigest, identityMismatch, imagesDigest, runIdentity, type RunIdentity } from '../results/identity';
@@ -63,7 +63,8 @@ export async function runBench(plan: RunPlan, print: (line: string) => void, hoo
 
   // Every method of the grid is built once before any data is read: an option error or a size
   // the backend cannot hold surfaces now, not after other methods have trained.
-  const budgetBytes = stepMemoryBudget(backend.heapLimitBytes);
+  const budgetBytes = stepMemoryBudget(backend.heapLimitBytes, plan.memoryBudget);
+  print(budgetLine(backend.backend, budgetBytes, plan.memoryBudget !== undefined));
   checkMethods({
     methods: [...new Set(runs.map((r) => r.method))],
     options: (m) => optionsOf(plan, m),

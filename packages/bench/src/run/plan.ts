@@ -35,6 +35,8 @@ export interface RunPlan {
   batch: number;
   /** `--micro-batch`: images per micro-batch (undefined: planned from the backend's memory). */
   microBatch?: number;
+  /** `--memory-budget`: bytes a real step may take (undefined: from the backend, see `stepMemoryBudget`). */
+  memoryBudget?: number;
   /** `--classes`: classes each dataset must have (undefined: the dataset preset's, else any). */
   classes?: number;
   /** Image decoder. */
