@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { bindingLimit } from './binding-limit';
+import { nodeBuiltin } from './node-builtins';
 import { guardSyncReads, guardTensorBytes, prepareWebGpu, type GpuAdapterReport } from './webgpu';
 
 /** The backends {@link selectBackend} knows, best first. */
@@ -58,8 +59,8 @@ const dynamicImport: ModuleImporter = async (pkg) => {
     return await import(/* @vite-ignore */ pkg);
   } catch (err) {
     if (typeof process === 'undefined' || !process.versions?.node) throw err;
-    const { createRequire } = await import('node:module');
-    const { pathToFileURL } = await import('node:url');
+    const { createRequire } = nodeBuiltin('node:module');
+    const { pathToFileURL } = nodeBuiltin('node:url');
     let resolved: string;
     try {
       resolved = createRequire(`${process.cwd()}/`).resolve(pkg);

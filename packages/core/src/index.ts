@@ -19,4 +19,5 @@ export * from './webgpu';
 export * from './binding-limit';
 export * from './reads';
 export * from './shape';
+export * from './metrics';
 export * from './state';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type BindingLimit, bindingLimitMessage, formatBytes } from './binding-limit';
+import { nodeBuiltin } from './node-builtins';
 
 // WebGPU for tfjs: in browsers `navigator.gpu` exists; in Node it comes from the `webgpu` package
 // (Google's Dawn). tfjs-backend-webgpu registers itself only when `navigator.gpu` exists as the
@@ -102,7 +103,7 @@ async function nodeGpu(importer: (pkg: string) => Promise<unknown>, trySoftware:
   const gpu = dawn.create([]);
   if (!trySoftware || process.env.VK_ICD_FILENAMES || (await gpu.requestAdapter())) return { gpu };
   // No system driver gave an adapter: when WebGPU is forced, SwiftShader (Vulkan on the CPU) if installed.
-  const { existsSync } = await import('node:fs');
+  const { existsSync } = nodeBuiltin('node:fs');
   const icd = (process.env.FPT_SWIFTSHADER_ICD ? [process.env.FPT_SWIFTSHADER_ICD] : SWIFTSHADER_ICDS).find((p) => existsSync(p));
   if (!icd) return { gpu };
   process.env.VK_ICD_FILENAMES = icd;

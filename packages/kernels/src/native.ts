@@ -1,6 +1,6 @@
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// No static `node:` imports: this module is part of the package's main entry, which browsers load
+// too (the portable kernels); Node's builtins are reached through process.getBuiltinModule only
+// once we know we run in Node, so bundlers see no Node-only import.
 
 /** The native addon's functions (see native/addon.cc). */
 export interface NativeAddon {
@@ -30,9 +30,14 @@ export type NativeLoad = { addon: NativeAddon; path: string } | { addon?: undefi
 
 let cached: NativeLoad | undefined;
 
-/** The addon's path: `build/Release/fpt_kernels.node` in this package (from `dist/` or `src/`). */
-function addonPath(): string {
-  return fileURLToPath(new URL('../build/Release/fpt_kernels.node', import.meta.url));
+// A variable, not a literal inside `new URL(...)`: bundlers (Vite) would copy a literal's file as an asset.
+const ADDON = '../build/Release/fpt_kernels.node';
+
+/** Node's builtins this loader needs (Node 20.16+ has `process.getBuiltinModule`). */
+function nodeBuiltins() {
+  const get = process.getBuiltinModule;
+  if (typeof get !== 'function') return undefined;
+  return { fs: get('node:fs'), module: get('node:module'), url: get('node:url') };
 }
 
 /**
@@ -50,15 +55,21 @@ export function loadNative(): NativeLoad {
     cached = { reason: 'native kernels need Node.js' };
     return cached;
   }
-  const path = addonPath();
-  if (!existsSync(path)) {
+  const node = nodeBuiltins();
+  if (!node) {
+    cached = { reason: `native kernels need Node 20.16 or later (process.getBuiltinModule), this is ${process.version}` };
+    return cached;
+  }
+  // The addon's path: build/Release/fpt_kernels.node in this package (from dist/ or src/).
+  const path = node.url.fileURLToPath(new URL(ADDON, import.meta.url));
+  if (!node.fs.existsSync(path)) {
     cached = {
       reason: `${path} was not built at install time (no C++ compiler or Node-API headers?); reinstall @fpt/kernels with a compiler`,
     };
     return cached;
   }
   try {
-    const addon = createRequire(import.meta.url)(path) as NativeAddon;
+    const addon = node.module.createRequire(import.meta.url)(path) as NativeAddon;
     cached = { addon, path };
   } catch (err) {
     cached = { reason: `cannot load ${path}: ${(err as Error).message.split('\n')[0]}` };

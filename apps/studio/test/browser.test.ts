@@ -1,0 +1,165 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { MethodRegistry, loadAdapted } from '@fpt/backbone-vit';
+import { registerFpt } from '@fpt/fpt-plus';
+import { chromium, type Browser, type Download, type Page } from 'playwright-core';
+import { preview, type PreviewServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStudioLpm } from '../src/model';
+
+// Real browser tests: Debian's chromium (headless) loads the production build served by
+// `vite preview`, trains FPT+ for a few steps on the bundled sample, and exports the model, which
+// Node then loads with loadAdapted. They skip only when chromium is not installed.
+
+const APP = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CHROMIUM = process.env.FPT_CHROMIUM ?? '/usr/bin/chromium';
+const ARTIFACTS = join(APP, 'test-artifacts');
+const STEPS = 3;
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`browser tests skipped: no chromium at ${CHROMIUM} (apt-get install chromium, or set FPT_CHROMIUM)`);
+
+interface PageState {
+  backend?: string;
+  kernels?: string;
+  losses: number[];
+  evaluation?: { auc: number; accuracy: number; logits: Float32Array };
+  val?: { hr: Float32Array; lr: Float32Array; count: number };
+  tensorsBefore?: number;
+  busy: boolean;
+  error?: string;
+}
+
+describe.skipIf(!haveChromium)('studio in chromium', () => {
+  let server: PreviewServer;
+  let browser: Browser;
+  let origin: string;
+
+  beforeAll(async () => {
+    if (!existsSync(join(APP, 'dist/index.html')))
+      throw new Error(`${APP}/dist is not built: run \`pnpm --filter @fpt/studio build\` first`);
+    server = await preview({ root: APP, logLevel: 'silent', preview: { port: 0, host: '127.0.0.1', strictPort: false } });
+    origin = new URL(server.resolvedUrls!.local[0]).origin;
+    const vulkan = process.env.VK_ICD_FILENAMES ?? '/usr/lib/chromium/vk_swiftshader_icd.json';
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--enable-unsafe-webgpu',
+        '--enable-unsafe-swiftshader',
+        '--use-angle=swiftshader',
+        '--enable-features=Vulkan',
+      ],
+      env: { ...process.env, VK_ICD_FILENAMES: vulkan, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+    });
+    mkdirSync(ARTIFACTS, { recursive: true });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise<void>((resolve) => (server ? server.httpServer.close(() => resolve()) : resolve()));
+  });
+
+  /** Opens the app with a backend, recording every request and every console error. */
+  async function open(backend: string): Promise<{ page: Page; requests: string[]; errors: string[] }> {
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    const requests: string[] = [];
+    const errors: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${origin}/?backend=${backend}&steps=${STEPS}`);
+    await page.waitForFunction(
+      () =>
+        !(window as unknown as { studio: { state: PageState } }).studio.state.busy &&
+        !!document.querySelector<HTMLButtonElement>('#train:not([disabled])'),
+      undefined,
+      { timeout: 120_000 },
+    );
+    return { page, requests, errors };
+  }
+
+  /** The page's state without its arrays. */
+  const state = (page: Page) =>
+    page.evaluate(() => {
+      const s = (window as unknown as { studio: { state: PageState } }).studio.state;
+      return {
+        backend: s.backend,
+        kernels: s.kernels,
+        losses: s.losses,
+        error: s.error,
+        auc: s.evaluation?.auc,
+        accuracy: s.evaluation?.accuracy,
+      };
+    });
+
+  it('trains FPT+ on WASM, shows loss and AUC, exports a model Node loads with the same logits', async () => {
+    const { page, requests, errors } = await open('wasm');
+    await page.click('#train');
+    await page.waitForFunction(
+      () => {
+        const s = (window as unknown as { studio: { state: PageState } }).studio.state;
+        return !!s.evaluation || !!s.error;
+      },
+      undefined,
+      { timeout: 240_000 },
+    );
+    const s = await state(page);
+    expect(s.error).toBeUndefined();
+    expect(s.backend).toBe('wasm');
+    expect(s.losses).toHaveLength(STEPS);
+    for (const l of s.losses) expect(Number.isFinite(l) && l > 0).toBe(true);
+    expect(await page.textContent('#loss')).toMatch(/^\d+\.\d{4} \(step 3 of 3\)$/);
+    expect(await page.textContent('#auc')).toMatch(/^\d\.\d{4}$/);
+    expect(s.auc).toBeGreaterThanOrEqual(0);
+    expect(s.auc).toBeLessThanOrEqual(1);
+    await page.screenshot({ path: join(ARTIFACTS, 'studio-wasm.png'), fullPage: true });
+
+    // Export: both files arrive as downloads.
+    const downloads: Download[] = [];
+    page.on('download', (d) => downloads.push(d));
+    await page.click('#export');
+    await expect.poll(() => downloads.length, { timeout: 30_000 }).toBe(2);
+    const files = new Map<string, Uint8Array>();
+    for (const d of downloads) files.set(d.suggestedFilename(), readFileSync((await d.path())!));
+    const weights = files.get('fpt-plus-adapted.safetensors');
+    const config = files.get('fpt-plus-adapted.json');
+    expect(weights && config).toBeTruthy();
+
+    // Node: the same random LPM, the exported adapter, the page's own validation inputs (the
+    // LPM's high-resolution decode for the key/value preload, the side network's low-resolution one).
+    const inputs = await page.evaluate(() => {
+      const { val, evaluation } = (window as unknown as { studio: { state: PageState } }).studio.state;
+      return { count: val!.count, hr: Array.from(val!.hr), lr: Array.from(val!.lr), logits: Array.from(evaluation!.logits) };
+    });
+    await tf.setBackend('cpu');
+    const lpm = createStudioLpm();
+    const model = loadAdapted(lpm, weights!, new TextDecoder().decode(config), registerFpt(new MethodRegistry()));
+    const [hrSize, lrSize] = [lpm.config.imageSize, model.imageSize];
+    const hr = tf.tensor4d(inputs.hr, [inputs.count, 3, hrSize, hrSize]);
+    const lr = tf.tensor4d(inputs.lr, [inputs.count, 3, lrSize, lrSize]);
+    const extras = model.prepare(hr);
+    const logits = model.forward({ pixels: lr, extras });
+    const nodeLogits = await logits.data();
+    tf.dispose([hr, lr, logits, ...Object.values(extras)]);
+    model.dispose();
+    lpm.dispose();
+    expect(nodeLogits.length).toBe(inputs.logits.length);
+    const maxDiff = Math.max(...inputs.logits.map((v, i) => Math.abs(v - nodeLogits[i])));
+    expect(maxDiff).toBeLessThan(1e-4);
+
+    // Privacy and hygiene.
+    for (const url of requests) expect(url.startsWith(`${origin}/`) || url.startsWith('blob:') || url.startsWith('data:'), url).toBe(true);
+    expect(errors).toEqual([]);
+    const after = await page.evaluate(() => {
+      const studio = (window as unknown as { studio: { close(): void; numTensors(): number; state: PageState } }).studio;
+      studio.close();
+      return { now: studio.numTensors(), before: studio.state.tensorsBefore };
+    });
+    expect(after.now).toBe(after.before);
+    await page.context().close();
+  });
+});

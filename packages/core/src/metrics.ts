@@ -1,0 +1,65 @@
+/**
+ * Area under the ROC curve of scores for a binary task, by the Mann-Whitney statistic with tied
+ * scores given their average rank (identical to `sklearn.metrics.roc_auc_score`).
+ * @param positive - true when the sample is of the positive class
+ * @param scores - the positive-class score per sample
+ * @returns the AUC, or NaN when one of the two classes is absent or a score is NaN (a NaN has no
+ *   rank: sorting with it would give a finite value that depends on where it sits)
+ */
+export function binaryAuc(positive: ArrayLike<boolean>, scores: ArrayLike<number>): number {
+  const n = scores.length;
+  if (positive.length !== n) throw new Error(`binaryAuc: ${positive.length} labels but ${n} scores`);
+  for (let i = 0; i < n; i++) if (Number.isNaN(scores[i])) return NaN;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
+  let rankSumPos = 0;
+  let nPos = 0;
+  for (let i = 0; i < n; ) {
+    let j = i;
+    while (j + 1 < n && scores[order[j + 1]] === scores[order[i]]) j++;
+    const avgRank = (i + j) / 2 + 1; // ranks are 1-based
+    for (let k = i; k <= j; k++) {
+      if (positive[order[k]]) {
+        rankSumPos += avgRank;
+        nPos++;
+      }
+    }
+    i = j + 1;
+  }
+  const nNeg = n - nPos;
+  if (nPos === 0 || nNeg === 0) return NaN;
+  return (rankSumPos - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
+}
+
+/**
+ * The paper's [AUC](../../../docs/method.md#metrics): for two classes the positive-class (label 1) score's AUC; for more, the
+ * macro one-vs-rest AUC (`roc_auc_score(..., multi_class='ovr', average='macro')`).
+ * @param labels - true class per sample, 0..C-1
+ * @param probs - class probabilities, row-major [N, C]
+ * @param classes - C
+ * @returns the AUC, NaN when it is undefined (a class absent from the labels, a NaN score)
+ * @throws when a label is not a class index 0..C-1, or the probabilities are not N x C
+ */
+export function aucScore(labels: ArrayLike<number>, probs: ArrayLike<number>, classes: number): number {
+  const n = labels.length;
+  if (probs.length !== n * classes) throw new Error(`aucScore: probabilities hold ${probs.length} values, expected ${n} x ${classes}`);
+  for (let i = 0; i < n; i++) {
+    const y = labels[i];
+    if (!(Number.isInteger(y) && y >= 0 && y < classes)) throw new Error(`aucScore: label ${y} at ${i} is not in 0..${classes - 1}`);
+  }
+  const column = (c: number) => Array.from({ length: n }, (_, i) => probs[i * classes + c]);
+  if (classes === 2)
+    return binaryAuc(
+      Array.from(labels, (y) => y === 1),
+      column(1),
+    );
+  let sum = 0;
+  for (let c = 0; c < classes; c++) {
+    const auc = binaryAuc(
+      Array.from(labels, (y) => y === c),
+      column(c),
+    );
+    if (Number.isNaN(auc)) return NaN;
+    sum += auc;
+  }
+  return sum / classes;
+}
