@@ -11,7 +11,7 @@ import { StudioSession, type Evaluation } from './session';
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const backendSelect = $<HTMLSelectElement>('backend');
 const trainButton = $<HTMLButtonElement>('train');
-const exportButton = $<HTMLButtonElement>('export');
+const exportLinks = $<HTMLParagraphElement>('export');
 const status = $<HTMLParagraphElement>('status');
 const progress = $<HTMLProgressElement>('progress');
 const params = new URLSearchParams(location.search);
@@ -84,7 +84,7 @@ async function runTraining(): Promise<void> {
   if (!train || !state.val || !state.manifest) throw new Error('the sample is not loaded yet');
   state.busy = true;
   trainButton.disabled = true;
-  exportButton.disabled = true;
+  exportLinks.hidden = true;
   backendSelect.disabled = true;
   const steps = Math.round(numberInput('steps'));
   const batch = Math.round(numberInput('batch'));
@@ -121,28 +121,25 @@ async function runTraining(): Promise<void> {
   state.evaluation = await session.evaluate();
   $('auc').textContent = Number.isNaN(state.evaluation.auc) ? 'undefined (a class is missing)' : state.evaluation.auc.toFixed(4);
   $('accuracy').textContent = `${(100 * state.evaluation.accuracy).toFixed(1)} %`;
+  await prepareExport(session);
   setStatus(`Trained ${steps} steps on ${state.backend}; validation AUC ${state.evaluation.auc.toFixed(4)}.`);
   state.busy = false;
   trainButton.disabled = false;
-  exportButton.disabled = false;
   backendSelect.disabled = false;
 }
 
-function download(name: string, data: BlobPart, type: string): void {
-  const url = URL.createObjectURL(new Blob([data], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
-
-function exportModel(): void {
-  if (!session) throw new Error('train a model first');
-  const { weights, config } = session.save();
-  download('fpt-plus-adapted.safetensors', weights as Uint8Array<ArrayBuffer>, 'application/octet-stream');
-  download('fpt-plus-adapted.json', config, 'application/json');
-  setStatus(`Exported fpt-plus-adapted.safetensors (${weights.byteLength.toLocaleString('en')} bytes) and fpt-plus-adapted.json.`);
+/** Points the export links at the adapted model's files, read once training is done. */
+async function prepareExport(trained: StudioSession): Promise<void> {
+  const { weights, config } = await trained.save();
+  const link = (id: string, data: BlobPart, type: string) => {
+    const a = $<HTMLAnchorElement>(id);
+    if (a.href.startsWith('blob:')) URL.revokeObjectURL(a.href);
+    a.href = URL.createObjectURL(new Blob([data], { type }));
+  };
+  link('download-weights', weights as Uint8Array<ArrayBuffer>, 'application/octet-stream');
+  link('download-config', config, 'application/json');
+  $('download-weights').textContent = `weights (.safetensors, ${weights.byteLength.toLocaleString('en')} bytes)`;
+  exportLinks.hidden = false;
 }
 
 async function start(): Promise<void> {
@@ -170,13 +167,6 @@ async function start(): Promise<void> {
   const steps = params.get('steps');
   if (steps) $<HTMLInputElement>('steps').value = steps;
   trainButton.addEventListener('click', () => runTraining().catch(fail));
-  exportButton.addEventListener('click', () => {
-    try {
-      exportModel();
-    } catch (err) {
-      fail(err);
-    }
-  });
   await chooseBackend(chosen);
   await loadSample();
   trainButton.disabled = false;

@@ -156,9 +156,9 @@ export class StudioSession {
     return { auc: aucScore(labels, values, c), accuracy: correct / val.count, logits: values };
   }
 
-  /** The adapted model as `AdaptedModel.save` writes it (safetensors weights + JSON config). */
-  save(): { weights: Uint8Array; config: string } {
-    return this.model.save();
+  /** The adapted model as `AdaptedModel.save` writes it (safetensors weights + JSON config), read asynchronously (WebGPU). */
+  save(): Promise<{ weights: Uint8Array; config: string }> {
+    return this.model.saveAsync();
   }
 
   private dispose(split: 'train' | 'val'): void {

@@ -74,4 +74,19 @@ describe('reliability round 3 (issue 17)', () => {
     expect(() => model.save()).toThrow('AdaptedModel.save: shift was disposed (its weights are freed); save it before dispose()');
     backbone.dispose();
   });
+
+  it('saveAsync() writes the same files as save() (the path for WebGPU, which has no good synchronous read)', async () => {
+    const backbone = tiny();
+    const model = adapt(backbone, [shift()], { numClasses: 2, seed: 3 });
+    model.module.get('shift.shift').assign(tf.range(0, 16, 1, 'float32'));
+    const sync = model.save();
+    const before = tf.memory().numTensors;
+    const async = await model.saveAsync();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(async.config).toBe(sync.config);
+    expect(Buffer.from(async.weights).equals(Buffer.from(sync.weights))).toBe(true);
+    model.dispose();
+    await expect(model.saveAsync()).rejects.toThrow('AdaptedModel.saveAsync: shift was disposed');
+    backbone.dispose();
+  });
 });

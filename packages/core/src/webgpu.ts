@@ -189,11 +189,14 @@ function registerFactory(WebGPUBackend: WebGpuBackendClass, adapter: AdapterLike
 }
 
 /**
- * Whether the active backend can read any tensor synchronously: false on WebGPU in Node (see
- * {@link guardSyncReads}), where only tensors still holding their host values can be read so.
+ * Whether the library may read any tensor synchronously: false on WebGPU, where only tensors still
+ * holding their host values are read so. In Node a synchronous GPU read cannot work (see
+ * {@link guardSyncReads}); in browsers it goes through a canvas, stalls the GPU queue, and in
+ * headless Chromium on SwiftShader it broke the device for every later read ("A valid external
+ * Instance reference no longer exists" from `mapAsync`).
  */
 export function readsSync(): boolean {
-  return !(tf.backend() as { fptGuarded?: boolean }).fptGuarded;
+  return tf.getBackend() !== 'webgpu' && !(tf.backend() as { fptGuarded?: boolean }).fptGuarded;
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   adamwStateFromDict,
   loadStateDict,
   stateDict,
+  stateDictAsync,
   type AdamW,
   crossEntropy,
   linear,
@@ -302,8 +303,27 @@ export class AdaptedModel {
    * @throws when the model was disposed (it would write a file without tensors)
    */
   save(): { weights: Uint8Array; config: string } {
-    if (this.disposed) throw new Error(`AdaptedModel.save: ${this.name} was disposed (its weights are freed); save it before dispose()`);
-    const tensors: StateDict = stateDict(this.namedVariables());
+    this.checkSavable('save');
+    return this.files(stateDict(this.namedVariables()));
+  }
+
+  /**
+   * {@link AdaptedModel.save} reading the weights with `await data()`: the same files, on every
+   * backend (WebGPU, in Node or in a browser, has no good synchronous read).
+   * @throws when the model was disposed
+   */
+  async saveAsync(): Promise<{ weights: Uint8Array; config: string }> {
+    this.checkSavable('saveAsync');
+    return this.files(await stateDictAsync(this.namedVariables()));
+  }
+
+  private checkSavable(method: string): void {
+    if (this.disposed)
+      throw new Error(`AdaptedModel.${method}: ${this.name} was disposed (its weights are freed); save it before dispose()`);
+  }
+
+  /** The safetensors bytes and the JSON config for the read weights. */
+  private files(tensors: StateDict): { weights: Uint8Array; config: string } {
     const config: AdaptedConfig = {
       format: 'fpt-adapted/1',
       methods: this.methods.map(savedMethod),
