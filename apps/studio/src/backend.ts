@@ -4,6 +4,7 @@ import '@tensorflow/tfjs-backend-webgl';
 import { describeKernels, enableFastKernels } from '@fpt/kernels';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
+import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 
 // The page's backends, best first: WebGPU on a hardware adapter, WASM (SIMD), then WebGL.
 // A software WebGPU adapter (SwiftShader) is never picked automatically, as in the bench: it is
@@ -27,14 +28,15 @@ export interface BackendProbe {
 
 // WASM threads are off: in the bundled app tfjs 4.22's threaded build fails in its workers
 // ("ReferenceError: e is not defined": the worker script is made from the glue's source text,
-// whose names the bundler renamed), and the backend never initialises. SIMD stays on; the
-// threaded binary is not bundled.
+// whose names the bundler renamed), and the backend never initialises. SIMD stays on. The threaded
+// binary is still emitted (setWasmPaths wants all three) but never downloaded.
 tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
 
 // The wasm binaries come from the bundle's own assets: nothing is fetched from a CDN.
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlain,
   'tfjs-backend-wasm-simd.wasm': wasmSimd,
+  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
 });
 
 interface GpuAdapterLike {
