@@ -173,4 +173,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
 
   // SwiftShader's Vulkan driver (from Debian's chromium) gives the headless browser its WebGPU adapter.
   it('trains FPT+ on WebGPU (SwiftShader here) the same way', () => trainAndCheck('webgpu', 1e-3));
+
+  // WebGL 2 on SwiftShader's GL (ANGLE): the last resort of the automatic choice.
+  it('trains FPT+ on WebGL the same way', () => trainAndCheck('webgl', 1e-3));
 });
