@@ -9,22 +9,22 @@
 export function binaryAuc(positive: ArrayLike<boolean>, scores: ArrayLike<number>): number {
   const n = scores.length;
   if (positive.length !== n) throw new Error(`binaryAuc: ${positive.length} labels but ${n} scores`);
-  for (let i = 0; i < n; i++) if (Number.isNaN(scores[i])) return NaN;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
+  const samples = Array.from(scores, (score, i) => ({ score, positive: positive[i] === true }));
+  if (samples.some((s) => Number.isNaN(s.score))) return NaN;
+  samples.sort((a, b) => a.score - b.score);
   let rankSumPos = 0;
   let nPos = 0;
-  for (let i = 0; i < n; ) {
-    let j = i;
-    while (j + 1 < n && scores[order[j + 1]] === scores[order[i]]) j++;
-    const avgRank = (i + j) / 2 + 1; // ranks are 1-based
-    for (let k = i; k <= j; k++) {
-      if (positive[order[k]]) {
-        rankSumPos += avgRank;
-        nPos++;
-      }
-    }
-    i = j + 1;
-  }
+  // Walk runs of tied scores: every sample of a run gets the run's average (1-based) rank.
+  let start = 0;
+  let tiedPos = 0;
+  samples.forEach((s, i) => {
+    if (s.positive) tiedPos++;
+    if (i + 1 < n && samples[i + 1]?.score === s.score) return;
+    rankSumPos += tiedPos * ((start + i) / 2 + 1);
+    nPos += tiedPos;
+    start = i + 1;
+    tiedPos = 0;
+  });
   const nNeg = n - nPos;
   if (nPos === 0 || nNeg === 0) return NaN;
   return (rankSumPos - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
@@ -42,11 +42,11 @@ export function binaryAuc(positive: ArrayLike<boolean>, scores: ArrayLike<number
 export function aucScore(labels: ArrayLike<number>, probs: ArrayLike<number>, classes: number): number {
   const n = labels.length;
   if (probs.length !== n * classes) throw new Error(`aucScore: probabilities hold ${probs.length} values, expected ${n} x ${classes}`);
-  for (let i = 0; i < n; i++) {
-    const y = labels[i];
+  Array.from(labels).forEach((y, i) => {
     if (!(Number.isInteger(y) && y >= 0 && y < classes)) throw new Error(`aucScore: label ${y} at ${i} is not in 0..${classes - 1}`);
-  }
-  const column = (c: number) => Array.from({ length: n }, (_, i) => probs[i * classes + c]);
+  });
+  const values = Array.from(probs);
+  const column = (c: number) => values.filter((_, i) => i % classes === c);
   if (classes === 2)
     return binaryAuc(
       Array.from(labels, (y) => y === 1),
