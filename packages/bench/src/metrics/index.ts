@@ -54,7 +54,7 @@ export function evaluate(labels: ArrayLike<number>, probs: ArrayLike<number>, cl
     if (Number.isNaN(probs[i])) return { auc: NaN, kappa: NaN, accuracy: NaN, f1: NaN, precision: NaN, recall: NaN };
   const predictions = Array.from({ length: n }, (_, i) => {
     let best = 0;
-    for (let c = 1; c < classes; c++) if (probs[i * classes + c] > probs[i * classes + best]) best = c;
+    for (let c = 1; c < classes; c++) if (probs[i * classes + c]! > probs[i * classes + best]!) best = c; // in range: N x C checked above
     return best;
   });
   const confusion = confusionMatrix(labels, predictions, classes);
@@ -67,10 +67,11 @@ export function softmaxRows(logits: ArrayLike<number>, classes: number): Float64
   const out = new Float64Array(logits.length);
   for (let i = 0; i < logits.length; i += classes) {
     let max = -Infinity;
-    for (let c = 0; c < classes; c++) max = Math.max(max, logits[i + c]);
+    // i + c < logits.length: callers pass whole rows of `classes` logits
+    for (let c = 0; c < classes; c++) max = Math.max(max, logits[i + c]!);
     let sum = 0;
-    for (let c = 0; c < classes; c++) sum += out[i + c] = Math.exp(logits[i + c] - max);
-    for (let c = 0; c < classes; c++) out[i + c] /= sum;
+    for (let c = 0; c < classes; c++) sum += out[i + c] = Math.exp(logits[i + c]! - max);
+    for (let c = 0; c < classes; c++) out[i + c]! /= sum;
   }
   return out;
 }
