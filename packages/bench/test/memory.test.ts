@@ -13,17 +13,26 @@ import { parseChecks } from '../src/commands/memory';
 import { methodStepMemory } from '../src/memory/steps';
 
 describe('memory accounting', () => {
+  it('least squares names rows of another width or a missing observation', () => {
+    expect(() => leastSquares([[1, 2], [1]], [1, 2])).toThrow(/row 1 has 1 features, expected 2/);
+    expect(() => leastSquares([[1], [2]], [1])).toThrow(/2 rows but 1 observations/);
+    expect(() => leastSquares([], [])).toThrow(/no observations/);
+  });
+
   it('least squares recovers the coefficients of an exact linear system', () => {
-    const coef = [3, -2, 0.5];
-    const rows = [
+    const coef = [3, -2, 0.5] as const;
+    const rows: [number, number, number][] = [
       [1, 2, 3],
       [1, 0, 1],
       [1, 5, -2],
       [1, 1, 1],
       [1, -3, 4],
     ];
-    const y = rows.map((r) => r.reduce((a, x, i) => a + x * coef[i], 0));
-    leastSquares(rows, y).forEach((c, i) => expect(c).toBeCloseTo(coef[i], 9));
+    const y = rows.map(([a, b, c]) => a * coef[0] + b * coef[1] + c * coef[2]);
+    const [a, b, c] = leastSquares(rows, y);
+    expect(a).toBeCloseTo(coef[0], 9);
+    expect(b).toBeCloseTo(coef[1], 9);
+    expect(c).toBeCloseTo(coef[2], 9);
   });
 
   it('measures real steps without leaking, and grows with the batch', async () => {

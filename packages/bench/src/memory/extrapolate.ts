@@ -24,7 +24,7 @@ const FIT_DEPTHS = [2, 3];
 const FIT_BATCHES = [1, 2];
 const HELD_OUT = { depth: 4, batch: 3 };
 /** Batches of the fitted steps when the fit is made at the target's own depth (held out at the next batch). */
-const OWN_DEPTH_BATCHES = [2, 3];
+const OWN_DEPTH_BATCHES = [2, 3] as const;
 
 /** One real step of the method on a depth variant of the target. */
 export interface DepthSample {
@@ -96,28 +96,40 @@ export interface ExtrapolateOptions {
 
 /**
  * Least squares by the normal equations (small, well-conditioned systems).
- * @param rows - one feature row per observation
- * @param y - the observations
- * @returns the coefficients, one per feature
+ * @param rows - one feature row per observation, all of one length
+ * @param y - the observations, one per row
+ * @returns the coefficients, one per feature (a tuple of the rows' length when they are tuples)
+ * @throws when there are no rows, the rows differ in length, or `y` has another length
  */
-export function leastSquares(rows: number[][], y: number[]): number[] {
-  const k = rows[0].length;
+export function leastSquares<Row extends readonly number[]>(
+  rows: readonly Row[],
+  y: readonly number[],
+): { -readonly [K in keyof Row]: number } {
+  const k = rows[0]?.length;
+  if (k === undefined) throw new Error('leastSquares: no observations');
+  if (y.length !== rows.length) throw new Error(`leastSquares: ${rows.length} rows but ${y.length} observations`);
+  for (const [t, r] of rows.entries())
+    if (r.length !== k) throw new Error(`leastSquares: row ${t} has ${r.length} features, expected ${k} as row 0`);
+  // From here every index is in range by construction: rows are k wide, y matches them, a is k x (k + 1).
   const a = Array.from({ length: k }, (_, i) =>
     Array.from({ length: k + 1 }, (_, j) =>
-      j < k ? rows.reduce((s, r) => s + r[i] * r[j], 0) : rows.reduce((s, r, t) => s + r[i] * y[t], 0),
+      j < k ? rows.reduce((s, r) => s + r[i]! * r[j]!, 0) : rows.reduce((s, r, t) => s + r[i]! * y[t]!, 0),
     ),
   );
+  const at = (r: number) => a[r]!;
   for (let c = 0; c < k; c++) {
     let p = c;
-    for (let r = c + 1; r < k; r++) if (Math.abs(a[r][c]) > Math.abs(a[p][c])) p = r;
-    [a[c], a[p]] = [a[p], a[c]];
+    for (let r = c + 1; r < k; r++) if (Math.abs(at(r)[c]!) > Math.abs(at(p)[c]!)) p = r;
+    [a[c], a[p]] = [at(p), at(c)];
+    const pivot = at(c);
     for (let r = 0; r < k; r++) {
       if (r === c) continue;
-      const f = a[r][c] / a[c][c];
-      for (let j = c; j <= k; j++) a[r][j] -= f * a[c][j];
+      const row = at(r);
+      const f = row[c]! / pivot[c]!;
+      for (let j = c; j <= k; j++) row[j]! -= f * pivot[j]!;
     }
   }
-  return a.map((row, i) => row[k] / row[i]);
+  return a.map((row, i) => row[k]! / row[i]!) as { -readonly [K in keyof Row]: number };
 }
 
 /**
@@ -151,13 +163,13 @@ export async function extrapolateStepMemory(
   if (shallow) {
     // One depth: peak = constant + perImage * B (the depth terms are folded into these two).
     const [constant, perImage] = leastSquares(
-      samples.map((s) => [1, s.batch]),
+      samples.map((s): [number, number] => [1, s.batch]),
       samples.map((s) => s.peakBytes),
     );
     coefficients = { constant, perLayer: 0, perImage, perImageLayer: 0 };
   } else {
     const [constant, perLayer, perImage, perImageLayer] = leastSquares(
-      samples.map((s) => [1, s.depth, s.batch, s.batch * s.depth]),
+      samples.map((s): [number, number, number, number] => [1, s.depth, s.batch, s.batch * s.depth]),
       samples.map((s) => s.peakBytes),
     );
     coefficients = { constant, perLayer, perImage, perImageLayer };
