@@ -55,8 +55,9 @@ export function compare(
   let maxabs = 0;
   let ok = true;
   for (let i = 0; i < expected.data.length; i++) {
-    const e = expected.data[i];
-    const err = Math.abs(actual.data[i] - e);
+    // Same shape, so i indexes both.
+    const e = expected.data[i]!;
+    const err = Math.abs(actual.data[i]! - e);
     if (!(err <= maxabs)) maxabs = Number.isNaN(err) ? NaN : Math.max(maxabs, err);
     const allowed = tolerance === 'gradient' ? Math.max(ABS_TOL, REL_TOL * Math.abs(e)) : tol;
     if (!(err <= allowed)) ok = false;

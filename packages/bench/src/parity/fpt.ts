@@ -135,7 +135,11 @@ function checkLearnable(s: ParitySession, model: AdaptedModel, kv: KeyValues): v
     params.map((p) => p.variable),
   );
   const byName: Record<string, tf.Tensor> = {};
-  for (const p of params) byName[p.name] = grads[p.variable.name];
+  for (const p of params) {
+    const grad = grads[p.variable.name];
+    if (!grad) throw new Error(`FPT+ parity: no gradient for parameter ${p.name} (variable ${p.variable.name})`);
+    byName[p.name] = grad;
+  }
   const authors = toAuthorsNames(model, byName);
   tf.tidy(() => s.check('expected.fpt.loss', tf.reshape(value, [1]), 'activation'));
   for (const [name, g] of Object.entries(authors)) s.check(`expected.grad.${name}`, g, 'gradient');

@@ -83,7 +83,7 @@ export class ParitySession {
         note: r.note,
       };
     } catch (err) {
-      this.lines[p.line] = { ...this.lines[p.line], note: `cannot read the computed tensor: ${(err as Error).message}` };
+      this.lines[p.line] = { ...this.lines[p.line]!, note: `cannot read the computed tensor: ${(err as Error).message}` };
     } finally {
       p.actual.dispose();
     }

@@ -62,8 +62,13 @@ function readFolder(dir: string): Found[] {
  */
 export function mergeResultFolders(dirs: string[], out: string): MergeReport {
   if (dirs.length === 0) throw new Error('fpt-bench merge: give at least one results folder');
-  const byId = new Map<string, Found[]>();
-  for (const dir of dirs) for (const f of readFolder(dir)) byId.set(f.result.id, [...(byId.get(f.result.id) ?? []), f]);
+  const byId = new Map<string, [Found, ...Found[]]>();
+  for (const dir of dirs)
+    for (const f of readFolder(dir)) {
+      const seen = byId.get(f.result.id);
+      if (seen) seen.push(f);
+      else byId.set(f.result.id, [f]);
+    }
   const duplicates: string[][] = [];
   for (const [id, found] of byId) {
     if (found.length < 2) continue;

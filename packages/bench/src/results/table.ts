@@ -90,7 +90,8 @@ function seedStat(xs: number[]): SeedStat {
  */
 export function recordedConvention(results: RunResult[]): AucConvention {
   const names = new Set(results.map((r) => r.recipe.auc));
-  return names.size === 1 ? AUC_CONVENTIONS[[...names][0]] : LOGIT_AUC;
+  const [only, ...others] = names;
+  return only !== undefined && others.length === 0 ? AUC_CONVENTIONS[only] : LOGIT_AUC;
 }
 
 /** Datasets and splits where some class has no image, so the AUC is undefined there (the table's footnotes). */
@@ -105,7 +106,12 @@ function undefinedAucs(results: RunResult[]): ComparisonTable['undefinedAuc'] {
       if (!absent.length) continue;
       const key = `${r.dataset.name}|${split}`;
       const entry = out.get(key) ?? { dataset: r.dataset.name, split, classes: [] };
-      for (const c of absent) if (!entry.classes.includes(r.dataset.classes[c])) entry.classes.push(r.dataset.classes[c]);
+      for (const c of absent) {
+        const name = r.dataset.classes[c];
+        if (name === undefined)
+          throw new Error(`run ${r.id}: absent ${split} class ${c} is not one of its ${r.dataset.classes.length} classes`);
+        if (!entry.classes.includes(name)) entry.classes.push(name);
+      }
       out.set(key, entry);
     }
   }
@@ -150,7 +156,7 @@ export function buildTable(results: RunResult[], convention: AucConvention = rec
     const paperLearnablePercent = mean(runs.map((r) => r.memory.paperShapes?.parameters.sharePercent ?? NaN));
     const paperLearnable = mean(runs.map((r) => r.memory.paperShapes?.parameters.learnable ?? NaN));
     const paper = efficiencyShapes === 'paper';
-    const pmeMemory = paper ? [paperBytes, paperFullBytes] : [memoryBytes, fullBytes];
+    const [pmeBytes, pmeFullBytes] = paper ? [paperBytes, paperFullBytes] : [memoryBytes, fullBytes];
     return {
       method,
       label: methodLabel(method),
@@ -167,7 +173,7 @@ export function buildTable(results: RunResult[], convention: AucConvention = rec
       meanAuc,
       ...(meanAucInterval ? { meanAucInterval } : {}),
       ppe: ppe(meanAuc.mean, paper ? paperLearnablePercent : learnablePercent),
-      pme: pme(meanAuc.mean, pmeMemory[0], pmeMemory[1]),
+      pme: pme(meanAuc.mean, pmeBytes, pmeFullBytes),
     };
   });
   const lpm = pretrained ? 'pretrained LPM' : 'randomly initialised LPM (not pretrained: accuracies are not comparable with the paper)';
