@@ -52,7 +52,7 @@ function shrinkJs(img: RgbImage, maxSide: number): RgbImage {
       const x1 = Math.max(x0 + 1, Math.floor((x + 1) / scale));
       for (let c = 0; c < 3; c++) {
         let acc = 0;
-        for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++) acc += img.data[(yy * img.width + xx) * 3 + c];
+        for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++) acc += img.data[(yy * img.width + xx) * 3 + c]!; // yy, xx lie inside the source image
         data[(y * width + x) * 3 + c] = Math.round(acc / ((y1 - y0) * (x1 - x0)));
       }
     }

@@ -39,7 +39,7 @@ export function declaredSize(bytes: Uint8Array): { width: number; height: number
   if (bytes[0] !== 0xff || bytes[1] !== 0xd8) return undefined;
   for (let i = 2; i + 9 < bytes.length; ) {
     if (bytes[i] !== 0xff) return undefined;
-    const marker = bytes[i + 1];
+    const marker = bytes[i + 1]!; // i + 9 < length
     if (marker === 0xff) {
       i++; // fill byte
       continue;
@@ -97,10 +97,11 @@ export function decodeImage(bytes: Uint8Array, source: string): RgbImage {
   }
   const n = rgba.width * rgba.height;
   const data = new Uint8Array(n * 3);
+  // The decoders return width x height RGBA pixels, so every 4 * i + k is in range.
   for (let i = 0; i < n; i++) {
-    data[3 * i] = rgba.data[4 * i];
-    data[3 * i + 1] = rgba.data[4 * i + 1];
-    data[3 * i + 2] = rgba.data[4 * i + 2];
+    data[3 * i] = rgba.data[4 * i]!;
+    data[3 * i + 1] = rgba.data[4 * i + 1]!;
+    data[3 * i + 2] = rgba.data[4 * i + 2]!;
   }
   return { width: rgba.width, height: rgba.height, data };
 }
@@ -108,7 +109,7 @@ export function decodeImage(bytes: Uint8Array, source: string): RgbImage {
 /** Bytes to floats in [0, 1]. */
 export function toFloat(img: RgbImage): FloatImage {
   const data = new Float32Array(img.data.length);
-  for (let i = 0; i < data.length; i++) data[i] = img.data[i] / 255;
+  for (let i = 0; i < data.length; i++) data[i] = img.data[i]! / 255; // data is as long as img.data
   return { width: img.width, height: img.height, data };
 }
 
@@ -119,10 +120,14 @@ export function toFloat(img: RgbImage): FloatImage {
  * @param std - per-channel standard deviation
  */
 export function normaliseChw(img: FloatImage, mean: readonly number[], std: readonly number[]): Float32Array {
+  if (mean.length !== 3 || std.length !== 3)
+    throw new Error(`normaliseChw: expected a mean and std of 3 channels (RGB), got [${mean}] and [${std}]`);
   const n = img.width * img.height;
   const out = new Float32Array(3 * n);
   for (let c = 0; c < 3; c++) {
-    for (let i = 0; i < n; i++) out[c * n + i] = (img.data[3 * i + c] - mean[c]) / std[c];
+    const m = mean[c]!;
+    const s = std[c]!;
+    for (let i = 0; i < n; i++) out[c * n + i] = (img.data[3 * i + c]! - m) / s; // the image holds n RGB pixels
   }
   return out;
 }

@@ -99,14 +99,17 @@ export function subsetQuotas(sizes: number[], n: number): number[] {
   const total = sizes.reduce((a, b) => a + b, 0);
   const exact = sizes.map((s) => (n * s) / total);
   const quota = exact.map(Math.floor);
-  const byRemainder = sizes.map((_, i) => i).sort((a, b) => exact[b] - quota[b] - (exact[a] - quota[a]) || a - b);
-  for (let left = n - quota.reduce((a, b) => a + b, 0), k = 0; left > 0; left--, k++) quota[byRemainder[k]]++;
-  for (let i = 0; i < quota.length; i++) {
-    if (quota[i] > 0 || sizes[i] === 0) continue;
+  // exact, quota and sizes have one entry per class, so every class index below is in range.
+  const remainder = exact.map((e, i) => e - quota[i]!);
+  const byRemainder = sizes.map((_, i) => i).sort((a, b) => remainder[b]! - remainder[a]! || a - b);
+  // The floors leave fewer than one image per class over, so k stays below the number of classes.
+  for (let left = n - quota.reduce((a, b) => a + b, 0), k = 0; left > 0; left--, k++) quota[byRemainder[k]!]!++;
+  for (const [i, size] of sizes.entries()) {
+    if (quota[i]! > 0 || size === 0) continue;
     const donor = quota.indexOf(Math.max(...quota));
-    if (quota[donor] <= 1) break; // fewer images than classes: some class has to go without
-    quota[donor]--;
-    quota[i]++;
+    if (quota[donor]! <= 1) break; // fewer images than classes: some class has to go without
+    quota[donor]!--;
+    quota[i]!++;
   }
   return quota;
 }
@@ -131,11 +134,11 @@ export async function prepareDataset(
   for (const split of SPLITS) stratifiedSubset(dataset.splits[split], options.limit?.[split]).forEach((it) => used.add(it));
   const all = SPLITS.flatMap((s) => dataset.splits[s]);
   const decoded = new Map<DatasetItem, PreparedImage>();
-  let next = 0;
+  // One iterator shared by the workers: each next() hands out a distinct item.
+  const pending = all.values();
   let done = 0;
   const worker = async () => {
-    while (next < all.length) {
-      const it = all[next++];
+    for (const it of pending) {
       try {
         const bytes = new Uint8Array(await readFile(it.path));
         const hash = createHash('sha256').update(bytes).digest('hex');
@@ -183,16 +186,17 @@ export function channelStats(images: RgbImage[]): ChannelStats {
   for (const img of images) {
     const d = img.data;
     for (let i = 0; i < d.length; i += 3) {
+      // RGB pixels: i + c < length, and c indexes the 3 channels of sum and sq.
       for (let c = 0; c < 3; c++) {
-        const v = d[i + c] / 255;
-        sum[c] += v;
-        sq[c] += v * v;
+        const v = d[i + c]! / 255;
+        sum[c]! += v;
+        sq[c]! += v * v;
       }
     }
     n += d.length / 3;
   }
   const mean = sum.map((s) => s / n);
   // A constant channel would divide by zero when normalising: floor the std.
-  const std = sq.map((s, c) => Math.max(1e-3, Math.sqrt(Math.max(0, s / n - mean[c] * mean[c]))));
+  const std = mean.map((m, c) => Math.max(1e-3, Math.sqrt(Math.max(0, sq[c]! / n - m * m))));
   return { mean, std };
 }

@@ -36,22 +36,27 @@ export function resize(img: FloatImage, width: number, height: number, region = 
   const wx = axisWeights(img.width, width, region.x, region.w);
   const wy = axisWeights(img.height, height, region.y, region.h);
   // Rows first into [img.height, width] (only the rows the column pass reads), then columns.
-  const rowLo = wy[0].first;
-  const rowHi = wy[height - 1].first + wy[height - 1].weights.length;
+  const top = wy[0];
+  const bottom = wy.at(-1);
+  if (!top || !bottom) throw new Error(`resize: cannot resize to ${width}x${height} (no rows)`);
+  const rowLo = top.first;
+  const rowHi = bottom.first + bottom.weights.length;
   const src = img.data;
   const tmp = new Float32Array(img.height * width * 3);
   for (let y = rowLo; y < rowHi; y++) {
     for (let x = 0; x < width; x++) {
-      const { first, weights } = wx[x];
+      const { first, weights } = wx[x]!; // one entry per output column
       const base = (y * img.width + first) * 3;
       let r = 0;
       let g = 0;
       let b = 0;
+      // The weights span source columns first.. inside the image, so every index is in range.
+      // Indexed loops, not entries(): this is the hot path of every image.
       for (let k = 0; k < weights.length; k++) {
-        const w = weights[k];
-        r += w * src[base + 3 * k];
-        g += w * src[base + 3 * k + 1];
-        b += w * src[base + 3 * k + 2];
+        const w = weights[k]!;
+        r += w * src[base + 3 * k]!;
+        g += w * src[base + 3 * k + 1]!;
+        b += w * src[base + 3 * k + 2]!;
       }
       const o = (y * width + x) * 3;
       tmp[o] = r;
@@ -62,10 +67,10 @@ export function resize(img: FloatImage, width: number, height: number, region = 
   const data = new Float32Array(height * width * 3);
   const stride = width * 3;
   for (let y = 0; y < height; y++) {
-    const { first, weights } = wy[y];
+    const { first, weights } = wy[y]!; // one entry per output row
     for (let i = 0; i < stride; i++) {
       let acc = 0;
-      for (let k = 0; k < weights.length; k++) acc += weights[k] * tmp[(first + k) * stride + i];
+      for (let k = 0; k < weights.length; k++) acc += weights[k]! * tmp[(first + k) * stride + i]!; // rows rowLo..rowHi of tmp
       data[y * stride + i] = acc;
     }
   }
@@ -77,7 +82,7 @@ export function horizontalFlip(img: FloatImage): FloatImage {
   const data = new Float32Array(img.data.length);
   for (let y = 0; y < img.height; y++) {
     for (let x = 0; x < img.width; x++) {
-      for (let c = 0; c < 3; c++) data[(y * img.width + x) * 3 + c] = img.data[(y * img.width + img.width - 1 - x) * 3 + c];
+      for (let c = 0; c < 3; c++) data[(y * img.width + x) * 3 + c] = img.data[(y * img.width + img.width - 1 - x) * 3 + c]!; // the mirrored pixel
     }
   }
   return { width: img.width, height: img.height, data };
@@ -86,7 +91,7 @@ export function horizontalFlip(img: FloatImage): FloatImage {
 /** Multiplies every value by `factor`, clamped to [0, 1] (torchvision's adjust_brightness). */
 export function adjustBrightness(img: FloatImage, factor: number): FloatImage {
   const data = new Float32Array(img.data.length);
-  for (let i = 0; i < data.length; i++) data[i] = Math.min(1, Math.max(0, img.data[i] * factor));
+  for (let i = 0; i < data.length; i++) data[i] = Math.min(1, Math.max(0, img.data[i]! * factor)); // data is as long as img.data
   return { ...img, data };
 }
 
@@ -94,10 +99,10 @@ export function adjustBrightness(img: FloatImage, factor: number): FloatImage {
 export function adjustContrast(img: FloatImage, factor: number): FloatImage {
   const n = img.width * img.height;
   let mean = 0;
-  for (let i = 0; i < n; i++) mean += 0.299 * img.data[3 * i] + 0.587 * img.data[3 * i + 1] + 0.114 * img.data[3 * i + 2];
+  for (let i = 0; i < n; i++) mean += 0.299 * img.data[3 * i]! + 0.587 * img.data[3 * i + 1]! + 0.114 * img.data[3 * i + 2]!; // n RGB pixels
   mean /= n;
   const data = new Float32Array(img.data.length);
-  for (let i = 0; i < data.length; i++) data[i] = Math.min(1, Math.max(0, mean + factor * (img.data[i] - mean)));
+  for (let i = 0; i < data.length; i++) data[i] = Math.min(1, Math.max(0, mean + factor * (img.data[i]! - mean)));
   return { ...img, data };
 }
 
