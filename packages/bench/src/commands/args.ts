@@ -19,8 +19,8 @@ export interface ParsedArgs {
  */
 export function parseArgs(argv: string[], known: string[], flags: string[] = []): ParsedArgs {
   const out: ParsedArgs = { positional: [], options: {}, sets: {}, flags: new Set() };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+  const rest = argv.values(); // an option's value is the next argument: the loop and the option take from one iterator
+  for (const a of rest) {
     if (!a.startsWith('--')) {
       out.positional.push(a);
       continue;
@@ -32,7 +32,7 @@ export function parseArgs(argv: string[], known: string[], flags: string[] = [])
       out.flags.add(name);
       continue;
     }
-    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
+    const value = eq > 0 ? a.slice(eq + 1) : rest.next().value;
     if (value === undefined) throw new Error(`option --${name} needs a value`);
     if (name === 'set') {
       const k = value.indexOf('=');

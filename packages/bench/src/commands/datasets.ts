@@ -23,7 +23,8 @@ export function datasetsCommand(argv: string[], print: (line: string) => void = 
   const describe = (name: string, classes?: number) => {
     if (!present.includes(name)) return 'not found';
     const scan = scanDataset(join(root, name), classes);
-    if (!scan.dataset) return `${scan.problems.length} problem(s): ${scan.problems[0].path}: ${scan.problems[0].problem}`;
+    const [first] = scan.problems;
+    if (!scan.dataset) return `${scan.problems.length} problem(s)${first ? `: ${first.path}: ${first.problem}` : ''}`;
     const s = scan.dataset.splits;
     return `train ${s.train.length}, val ${s.val.length}, test ${s.test.length} [${scan.dataset.classes.join(', ')}]`;
   };

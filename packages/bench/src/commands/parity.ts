@@ -14,10 +14,11 @@ import { checkFixture, checkFixtureAsync } from '../parity/run';
  */
 export function parityCommand(args: string[], print: (line: string) => void = console.log): number | Promise<number> {
   const at = args.findIndex((a) => a === '--backend' || a.startsWith('--backend='));
-  if (at >= 0) {
-    const backend = args[at].includes('=') ? args[at].slice('--backend='.length) : args[at + 1];
+  const flag = args[at]; // undefined when at is -1
+  if (flag !== undefined) {
+    const backend = flag.includes('=') ? flag.slice('--backend='.length) : args[at + 1];
     if (!backend) throw new Error(`option --backend needs a value (auto, ${BACKEND_ORDER.join(', ')})`);
-    const paths = args.filter((_, i) => i !== at && (args[at].includes('=') || i !== at + 1));
+    const paths = args.filter((_, i) => i !== at && (flag.includes('=') || i !== at + 1));
     return setUpBackend(backend).then(async (setup) => {
       print(backendLine(setup));
       if (paths.length === 0) return usage(print);

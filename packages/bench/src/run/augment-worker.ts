@@ -20,7 +20,11 @@ parentPort!.on(
       return;
     }
     const list = images.get(msg.set)!;
-    const arrays = msg.indices.map((i) => augmentedFromImage(list[i], i, msg.size, msg.stats, msg.seed, msg.epoch));
+    const arrays = msg.indices.map((i) => {
+      const image = list[i];
+      if (!image) throw new Error(`augment worker: image ${i} of set ${msg.set} not sent (the set holds ${list.length})`);
+      return augmentedFromImage(image, i, msg.size, msg.stats, msg.seed, msg.epoch);
+    });
     parentPort!.postMessage(
       { id: msg.id, arrays },
       arrays.map((a) => a.buffer as ArrayBuffer),

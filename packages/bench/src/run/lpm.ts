@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { SafetensorsFile } from '@fpt/core';
+import type { Dims, SafetensorsFile } from '@fpt/core';
 import { readSafetensorsFile } from '@fpt/core/node';
 import { createVit, detectNaming, loadVitWeights, vitConfig, type VitConfig, type VitModel } from '@fpt/backbone-vit';
 import { JsonChecker } from '../files/check';
@@ -68,30 +68,40 @@ export function createLpm(spec: LpmSpec, file?: SafetensorsFile): VitModel {
 export function vitConfigFromCheckpoint(path: string, file: SafetensorsFile = readSafetensorsFile(path)): VitConfig {
   const names = file.names();
   const naming = detectNaming(names);
-  const find = (hf: string, timm: string) => {
+  const shapeOf = <const Layout extends readonly string[]>(name: string, layout: Layout): Dims<Layout> => {
+    const { shape } = file.get(name);
+    if (shape.length !== layout.length)
+      throw new Error(`${path}: "${name}" has shape [${shape}], expected [${layout.join(', ')}]; not a ViT checkpoint`);
+    return shape as Dims<Layout>;
+  };
+  const find = <const Layout extends readonly string[]>(hf: string, timm: string, layout: Layout): Dims<Layout> => {
     const n = naming === 'hf' ? names.find((k) => k.endsWith(hf)) : names.find((k) => k === timm);
     if (!n) throw new Error(`${path}: no "${naming === 'hf' ? hf : timm}" tensor; not a ViT checkpoint (${naming} naming)`);
-    return file.get(n).shape;
+    return shapeOf(n, layout);
   };
-  const patch = find('embeddings.patch_embeddings.projection.weight', 'patch_embed.proj.weight');
-  const pos = find('embeddings.position_embeddings', 'pos_embed');
-  const fc1 = find('encoder.layer.0.intermediate.dense.weight', 'blocks.0.mlp.fc1.weight');
+  const [hiddenSize, numChannels, patchSize] = find('embeddings.patch_embeddings.projection.weight', 'patch_embed.proj.weight', [
+    'D',
+    'C',
+    'P',
+    'P',
+  ]);
+  const [, tokens] = find('embeddings.position_embeddings', 'pos_embed', ['1', 'N', 'D']);
+  const [mlpDim] = find('encoder.layer.0.intermediate.dense.weight', 'blocks.0.mlp.fc1.weight', ['M', 'D']);
   const layerRe = naming === 'hf' ? /encoder\.layer\.(\d+)\./ : /^blocks\.(\d+)\./;
   const numLayers = 1 + Math.max(...names.map((n) => Number(layerRe.exec(n)?.[1] ?? -1)));
-  const hiddenSize = patch[0];
-  const grid = Math.round(Math.sqrt(pos[1] - 1));
+  const grid = Math.round(Math.sqrt(tokens - 1));
   const headName = naming === 'hf' ? 'classifier.weight' : 'head.weight';
-  const numClasses = names.includes(headName) ? file.get(headName).shape[0] : 0;
+  const numClasses = names.includes(headName) ? shapeOf(headName, ['C', 'D'])[0] : 0;
   const cfgPath = join(dirname(path), 'config.json');
   const hf = existsSync(cfgPath) ? hfConfig(cfgPath) : {};
   return vitConfig({
     hiddenSize,
     numLayers,
     numHeads: hf.num_attention_heads ?? hiddenSize / 64,
-    mlpDim: fc1[0],
-    patchSize: patch[2],
-    imageSize: grid * patch[2],
-    numChannels: patch[1],
+    mlpDim,
+    patchSize,
+    imageSize: grid * patchSize,
+    numChannels,
     numClasses,
     layerNormEps: hf.layer_norm_eps ?? (naming === 'hf' ? 1e-12 : 1e-6),
     posEmbedResample: naming,

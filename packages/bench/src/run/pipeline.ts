@@ -52,14 +52,16 @@ export function epochOrder(n: number, seed: number, epoch: number): number[] {
   const order = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = rng.int(i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
+    [order[i], order[j]] = [order[j]!, order[i]!]; // j <= i < n
   }
   return order;
 }
 
 /** Augmented training pixels of one image in one epoch (its own seeded stream). */
 export function augmentedPixels(data: PreparedDataset, index: number, size: number, seed: number, epoch: number): Float32Array {
-  return augmentedFromImage(data.splits.train[index].image, index, size, data.stats, seed, epoch);
+  const item = data.splits.train[index];
+  if (!item) throw new Error(`augmentedPixels: no training image ${index} (the split holds ${data.splits.train.length})`);
+  return augmentedFromImage(item.image, index, size, data.stats, seed, epoch);
 }
 
 /** {@link augmentedPixels} from the decoded image itself (what the worker thread runs). */

@@ -44,7 +44,7 @@ export async function preloadRun(t: Trainable, spec: PreloadSpec): Promise<NonNu
   const items = splits.flatMap((s) =>
     data.splits[s].map((p, i) => ({
       hash: p.hash,
-      pixels: () => tf.tensor(splitEvalPixels(data, s, size)[i], [3, size, size]),
+      pixels: () => tf.tensor(splitEvalPixels(data, s, size)[i]!, [3, size, size]), // one array per image of the split
     })),
   );
   const bar = spec.progress.bar(`${spec.id} preload`, items.length);

@@ -35,45 +35,46 @@ export async function sharedPreload(
 ): Promise<{ hashes: string[]; hits: number; computed: number; invalid: number }> {
   const batchSize = options.batchSize ?? 4;
   const staleMs = options.staleMs ?? 120_000;
-  const hashes = items.map((it) => sha256Hex(it.bytes));
+  const keyed = items.map((item, index) => ({ item, index, hash: sha256Hex(item.bytes) }));
   const claimOf = (h: string) => `${cache.pathOf(h)}.claim`;
   // One item per distinct entry, in input order.
-  let pending = [...new Map(hashes.map((h, i) => [h, i])).values()].sort((a, b) => a - b);
+  type Keyed = (typeof keyed)[number];
+  let pending = [...new Map(keyed.map((k) => [k.hash, k])).values()].sort((a, b) => a.index - b.index);
   let computed = 0;
   let invalid = 0;
   const beat = heartbeat(options.heartbeatMs ?? 15_000);
   try {
     while (pending.length) {
-      const mine: number[] = [];
-      const waiting: number[] = [];
-      for (const i of pending) {
-        const h = hashes[i];
+      const mine: Keyed[] = [];
+      const waiting: Keyed[] = [];
+      for (const k of pending) {
+        const h = k.hash;
         if (existsSync(cache.pathOf(h))) {
           // A holder killed after writing the entry leaves its claim behind: remove it once stale.
           if (existsSync(claimOf(h)) && isStale(claimOf(h), staleMs)) rmSync(claimOf(h), { force: true });
           continue;
         }
         if (mine.length >= batchSize) {
-          waiting.push(i);
+          waiting.push(k);
           continue;
         }
         if (!tryClaim(claimOf(h), 'cache claim')) {
           if (isStale(claimOf(h), staleMs)) rmSync(claimOf(h), { force: true });
-          waiting.push(i);
+          waiting.push(k);
           continue;
         }
         // Another process may have written the entry and released its claim since we looked.
         if (existsSync(cache.pathOf(h))) rmSync(claimOf(h), { force: true });
-        else mine.push(i);
+        else mine.push(k);
       }
       if (mine.length) {
-        const claims = mine.map((i) => claimOf(hashes[i]));
+        const claims = mine.map((k) => claimOf(k.hash));
         beat.hold(claims);
         try {
           const r = await preloadAsync(
             need,
             cache,
-            mine.map((i) => items[i]),
+            mine.map((k) => k.item),
             options,
           );
           computed += r.computed;

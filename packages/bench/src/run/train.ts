@@ -215,7 +215,7 @@ async function trainEpoch(training: Training, epoch: number): Promise<void> {
   // The next batch's pixels are made (in the worker thread) while this step runs.
   let next = augmenter.request(indicesOf(0), epoch);
   for (let s = 0; s < stepsPerEpoch; s++) {
-    const items = indicesOf(s).map((i) => data.splits.train[i]);
+    const items = indicesOf(s).map((i) => data.splits.train[i]!); // indices of the epoch's order over the split
     const arrays = await next;
     if (s + 1 < stepsPerEpoch) next = augmenter.request(indicesOf(s + 1), epoch);
     const result = await trainStep(training, epoch * stepsPerEpoch + s, items, arrays);
@@ -260,7 +260,8 @@ async function trainStep(
     },
   }));
   // Read back with await data(): every backend, WebGPU included; on a GPU the reads wait for the step's work.
-  const doStep = () => trainStepAsync(parts.length === 1 ? parts[0].loss : parts, optimizer, { clipNorm: RECIPE.clipNorm });
+  const [only, ...more] = parts;
+  const doStep = () => trainStepAsync(only && more.length === 0 ? only.loss : parts, optimizer, { clipNorm: RECIPE.clipNorm });
   const stepStart = performance.now();
   let result: TrainStepResult;
   const what = `${spec.run.id}: a training step of ${items.length} images in micro-batches of ${spec.microBatch} at ${t.pixelSize}x${t.pixelSize}`;
@@ -347,13 +348,9 @@ async function evaluateSplit(t: Trainable, data: PreparedDataset, split: Split, 
   const C = data.classes.length;
   const logits = new Float32Array(items.length * C);
   for (let s = 0; s < items.length; s += batch) {
-    const idx = Array.from({ length: Math.min(batch, items.length - s) }, (_, i) => s + i);
     const b: Batch = {
-      pixels: stackPixels(
-        idx.map((i) => pixels[i]),
-        t.pixelSize,
-      ),
-      extras: t.extras?.(idx.map((i) => items[i].hash)),
+      pixels: stackPixels(pixels.slice(s, s + batch), t.pixelSize),
+      extras: t.extras?.(items.slice(s, s + batch).map((it) => it.hash)),
     };
     const z = t.logits(b);
     logits.set((await z.data()) as Float32Array, s * C);

@@ -163,8 +163,12 @@ export function buildTrainable(o: BuildOptions): Trainable {
     saveState: () => stateDictAsync(model.namedVariables()),
     loadState: (tensors) => void loadStateDict(model.namedVariables(), tensors, { label: 'saved state' }),
     trainableParams: () => {
-      const names = model.trainableNames();
-      return model.trainableVariables().map((v, i) => ({ name: names[i], shape: v.shape }));
+      // Each name with its own variable (trainableNames' order: the named variables that train).
+      const trainable = new Set(model.trainableVariables());
+      return model
+        .namedVariables()
+        .filter((p) => trainable.has(p.variable))
+        .map((p) => ({ name: p.name, shape: p.variable.shape }));
     },
     counts: () => model.counts(),
     excludedBytes: () => unreadWeightBytes(model, lpm),
