@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, trainStep } from '@fpt/core';
 import { createVit, vitConfig, type Batch } from '@fpt/backbone-vit';
-import { BENCH_PRESETS } from '../src/run/presets';
+import { benchPreset } from '../src/run/presets';
 import { makeMethod, trainableMethods } from '../src/commands/methods';
 import { buildTrainable, type Trainable } from '../src/run/trainable';
 import { microBatches } from '../src/run/memory-plan';
@@ -22,7 +22,7 @@ afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
 /** The tiny preset's options, with dropout on wherever a method has it (so the masks are compared too). */
 function options(method: string): Record<string, string> {
-  const o = { ...BENCH_PRESETS.tiny.methodOptions[method] };
+  const o = { ...benchPreset('tiny').methodOptions[method] };
   if (method === 'lora') o.dropout = '0.3';
   return o;
 }

@@ -9,7 +9,7 @@ import { scanDataset } from '../src/data/validate';
 import { evaluateLogits, LOGIT_AUC, PROBABILITY_AUC, type AucConvention } from '../src/metrics/index';
 import type { LpmSpec } from '../src/run/lpm';
 import { splitEvalPixels, stackPixels } from '../src/run/pipeline';
-import { BENCH_PRESETS } from '../src/run/presets';
+import { benchPreset } from '../src/run/presets';
 import { createProgress } from '../src/terminal/progress';
 import { selectEpoch } from '../src/run/selection';
 import { trainRun, type RunSpec } from '../src/run/train';
@@ -21,7 +21,7 @@ import { imagesDigest, runIdentity } from '../src/results/identity';
 // trainRun itself, in-process, on the tiny preset's LPM: which checkpoint it keeps and what it tests.
 const root = mkdtempSync(join(tmpdir(), 'fpt-eval-'));
 let data: PreparedDataset;
-const tiny = BENCH_PRESETS.tiny;
+const tiny = benchPreset('tiny');
 const lpm: LpmSpec = { config: tiny.lpm, inputSize: tiny.lpmInputSize, source: 'random', initSeed: 1234 };
 
 beforeAll(async () => {

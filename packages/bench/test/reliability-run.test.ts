@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { runCommand } from '../src/commands/run';
 import { prepareDataset, scanDataset } from '../src/data/index';
 import { imagesDigest, runIdentity } from '../src/results/identity';
-import { BENCH_PRESETS } from '../src/run/presets';
+import { benchPreset } from '../src/run/presets';
 import { createProgress } from '../src/terminal/progress';
 import { trainRun } from '../src/run/train';
 import { tableCommand } from '../src/commands/table';
@@ -328,7 +328,7 @@ describe('item 18: the runner never selects a NaN-AUC checkpoint', () => {
   async function trainWithNaN(nanEpochs: (evalCall: number) => boolean) {
     const scan = scanDataset(join(root, 'toy'), 2);
     const data = (await prepareDataset(scan.dataset!, undefined, { maxSide: 32 })).prepared!;
-    const preset = BENCH_PRESETS.tiny;
+    const preset = benchPreset('tiny');
     const lpm = { config: preset.lpm, inputSize: preset.lpmInputSize, source: 'random', initSeed: 1234 };
     let evalCalls = 0;
     let batchesThisEval = 0;

@@ -8,13 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { AdamW, selectBackend, trainStepAsync } from '@fpt/core';
 import { adapt, createVit, trainingContext } from '@fpt/backbone-vit';
 import { enableFastKernels } from '@fpt/kernels';
-import { BENCH_PRESETS } from '../src/run/presets';
+import { benchPreset } from '../src/run/presets';
 import { cliMethod, setsForLpm, trainableMethods } from '../src/commands/methods';
 import { parityCommand } from '../src/commands/parity';
 import { probeWebGpu, requireAdapterInCi } from './helpers/webgpu';
 
 const probe = await probeWebGpu();
-const TINY = BENCH_PRESETS.tiny;
+const TINY = benchPreset('tiny');
 const STEPS = 3;
 const BATCH = 2;
 const LR = 1e-3;

@@ -4,7 +4,7 @@ import { absolute, repoRoot, type ClusterJob } from '../cluster/job';
 import { IMAGE_REPO, k8sManifest, SHARED_MOUNT } from '../cluster/k8s';
 import { slurmScript } from '../cluster/slurm';
 import { benchGrid } from '../results/grid';
-import { BENCH_PRESETS } from '../run/presets';
+import { benchPreset } from '../run/presets';
 import { parseArgs, type ParsedArgs } from './args';
 import { methodSets, parseDatasets, parseMethods, parseSeeds, RUN_OPTIONS } from './run';
 
@@ -37,8 +37,7 @@ export function clusterJob(
   defaults: { results: (preset: string) => string; cache: (results: string) => string; path: (p: string) => string },
 ): ClusterJob {
   const presetName = args.options.preset ?? 'quick';
-  const preset = BENCH_PRESETS[presetName];
-  if (!preset) throw new Error(`--preset: unknown preset "${presetName}"; known: ${Object.keys(BENCH_PRESETS).join(', ')}`);
+  const preset = benchPreset(presetName);
   const methods = parseMethods(args.options.methods, preset.methods);
   methodSets(args.sets, methods);
   const datasets = parseDatasets(args.options.datasets, preset.datasets);

@@ -5,7 +5,7 @@ import { aucConvention, LOGIT_AUC } from '../metrics/convention';
 import { PAPER_METHODS } from '../paper/paper';
 import { runBench } from '../run/bench';
 import type { RunHooks, RunPlan } from '../run/plan';
-import { BENCH_PRESETS, type BenchPreset } from '../run/presets';
+import { benchPreset, type BenchPreset } from '../run/presets';
 import { parseShard } from '../run/shard';
 import { intOption, parseArgs, type ParsedArgs } from './args';
 import { makeMethod, trainableMethods } from './methods';
@@ -106,8 +106,7 @@ export function methodSets(sets: Record<string, string>, methods: string[]): Rec
 /** `--preset`, with `--limit N` applied: at most N images per split, the stratified subset the quick preset uses. */
 function presetOption(args: ParsedArgs): BenchPreset {
   const presetName = args.options.preset ?? 'quick';
-  const named = BENCH_PRESETS[presetName];
-  if (!named) throw new Error(`--preset: unknown preset "${presetName}"; known: ${Object.keys(BENCH_PRESETS).join(', ')}`);
+  const named = benchPreset(presetName);
   // The paper's settings on a few images: every shape as in the paper, in minutes per method instead of hours.
   const limit = args.options.limit === undefined ? undefined : intOption(args, 'limit', 1);
   if (limit === undefined) return named;

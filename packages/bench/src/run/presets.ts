@@ -114,3 +114,13 @@ export const BENCH_PRESETS: Record<string, BenchPreset> = {
     shrunk: [],
   },
 };
+
+/**
+ * The bench preset called `name` (a key of {@link BENCH_PRESETS}).
+ * @throws naming `name` and the known presets when there is none
+ */
+export function benchPreset(name: string): BenchPreset {
+  const preset = BENCH_PRESETS[name];
+  if (!preset) throw new Error(`--preset: unknown preset "${name}"; known: ${Object.keys(BENCH_PRESETS).join(', ')}`);
+  return preset;
+}
