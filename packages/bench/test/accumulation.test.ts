@@ -59,9 +59,10 @@ describe('gradient accumulation equals the whole batch', () => {
       // the first step is lr * sign(g), and near-zero gradients turn float rounding into whole steps.
       runs.push({ size, t, opt: new AdamW(t.trainableVariables(), { lr: 1, eps: 1, weightDecay: 0.1 }) });
     }
-    const pixels = Array.from({ length: B }, (_, i) =>
-      tf.randomUniform([3, runs[0].t.pixelSize, runs[0].t.pixelSize], -1, 1, 'float32', 40 + i),
-    );
+    const [reference] = runs;
+    if (!reference) throw new Error('no micro-batch sizes to compare');
+    const { pixelSize } = reference.t;
+    const pixels = Array.from({ length: B }, (_, i) => tf.randomUniform([3, pixelSize, pixelSize], -1, 1, 'float32', 40 + i));
     for (let step = 0; step < 2; step++) {
       const ctx = { training: true, seed: 77 + step, step };
       const losses = runs.map(({ size, t, opt }) => {
@@ -72,21 +73,26 @@ describe('gradient accumulation equals the whole batch', () => {
             return t.loss(batch, tf.tensor1d(labels.slice(a, b), 'int32'), { ...ctx, sampleOffset: a });
           },
         }));
-        return trainStep(parts.length === 1 ? parts[0].loss : parts, opt, { clipNorm: 1 }).loss;
+        const [only, ...more] = parts;
+        return trainStep(only && more.length === 0 ? only.loss : parts, opt, { clipNorm: 1 }).loss;
       });
-      for (const l of losses.slice(1)) expect(Math.abs(l - losses[0])).toBeLessThan(1e-5);
+      const [first, ...others] = losses;
+      for (const l of others) expect(Math.abs(l - first!)).toBeLessThan(1e-5); // others is empty without a first
     }
     // Compare the updates (parameters after minus before), relative to the largest update.
     const fresh = build(method);
     const start = fresh.trainableVariables().map((v) => v.dataSync() as Float32Array);
     fresh.dispose();
-    const [whole, ...accumulated] = runs.map(({ t }) => t.trainableVariables().map((v, i) => v.dataSync().map((x, j) => x - start[i][j])));
+    const [whole, ...accumulated] = runs.map(({ t }) =>
+      t.trainableVariables().map((v, i) => v.dataSync().map((x, j) => x - start[i]![j]!)),
+    ); // the same variables, in order
+    if (!whole) throw new Error('no run with the whole batch');
     const largest = Math.max(...whole.map((d) => Math.max(...d.map(Math.abs))));
     // The steps did move the parameters (a comparison of nothing could not fail).
     expect(largest).toBeGreaterThan(1e-3);
     for (const deltas of accumulated) {
       let worst = 0;
-      deltas.forEach((d, i) => d.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - whole[i][j])))));
+      deltas.forEach((d, i) => d.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - whole[i]![j]!)))));
       expect(worst / largest).toBeLessThan(1e-4);
     }
     for (const r of runs) {

@@ -38,7 +38,7 @@ describe("the bench's checkpoints go through core's state path (issue 15 point 2
     expect(loaded.optimizer).toEqual(optimizer);
     expect([...loaded.model.keys()].sort()).toEqual(['head.bias', 'head.weight']);
     // Another model's names are refused as a damaged checkpoint, naming the file.
-    expect(() => ckpt.load([{ name: 'other', shape: [2, 2] }, params[1]])).toThrow(
+    expect(() => ckpt.load([{ name: 'other', shape: [2, 2] }, params[1]!])).toThrow(
       /epoch-0\.safetensors: unexpected tensor\(s\): m\.head\.weight, v\.head\.weight/,
     );
   });

@@ -25,7 +25,7 @@ const listed = (stdout: string) =>
   stdout
     .split('\n')
     .filter((l) => l.startsWith('  '))
-    .map((l) => l.trim().split(' ')[0]);
+    .map((l) => l.trim().split(' ', 1)[0]!); // split always gives a first field
 const has = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8', timeout: 20_000 }).status === 0;
 
 /** Every shard's dry-run together lists the grid, each run once. */

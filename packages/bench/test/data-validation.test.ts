@@ -21,7 +21,7 @@ describe('up-front data validation', () => {
     expect(scan.dataset!.classes).toEqual(['a', 'b']);
     const { prepared, problems } = await prepareDataset(scan.dataset!, scan.checksums);
     expect(problems).toEqual([]);
-    const img = prepared!.splits.train[0].image;
+    const img = prepared!.splits.train[0]!.image;
     expect([img.width, img.height, img.data.length]).toEqual([24, 24, 24 * 24 * 3]);
     expect(img.data[0]).toBe(img.data[1]);
     expect(prepared!.stats.mean).toHaveLength(3);

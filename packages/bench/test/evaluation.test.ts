@@ -115,8 +115,8 @@ describe('trainRun: selection and the two tested checkpoints', () => {
         expect(Object.keys(m).sort()).toEqual(['absentClasses', 'accuracy', 'auc', 'aucLogits', 'f1', 'kappa', 'precision', 'recall']);
       }
       expect(weights).toHaveLength(4);
-      expect(result.testFinal).toEqual(testMetrics(weights[3]));
-      expect(result.test).toEqual(testMetrics(weights[best.epoch >= 0 ? best.epoch : 3]));
+      expect(result.testFinal).toEqual(testMetrics(weights[3]!)); // four epochs, checked above
+      expect(result.test).toEqual(testMetrics(weights[best.epoch >= 0 ? best.epoch : 3]!));
       // On this data the best epoch is not the last: the two results are of different weights.
       expect(best.epoch).toBeLessThan(3);
       expect(result.test).not.toEqual(result.testFinal);

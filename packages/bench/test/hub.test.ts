@@ -57,7 +57,7 @@ beforeAll(async () => {
     const resolve = /^\/([\w.-]+\/[\w.-]+)\/resolve\/([^/]+)\/(.+)$/.exec(req.url!);
     const blob = /^\/cdn\/(.+)$/.exec(req.url!);
     if (resolve) {
-      const f = files()[resolve[3]];
+      const f = files()[resolve[3]!]; // the pattern's third group always matches
       if (resolve[1] !== 'tiny/vit' || !f) return res.writeHead(404).end();
       const etag = f.lfs ? sha : createHash('sha1').update(f.body).digest('hex');
       const headers = {
@@ -78,7 +78,9 @@ beforeAll(async () => {
     }
     if (blob && behaviour.redirectLoop) return res.writeHead(302, { location: req.url }).end();
     if (blob) {
-      let body = Buffer.from(files()[blob[1]].body);
+      const file = files()[blob[1]!]; // the pattern's group always matches
+      if (!file) return res.writeHead(404).end();
+      let body = Buffer.from(file.body);
       if (behaviour.corrupt) body = Buffer.concat([body.subarray(0, body.length - 4), Buffer.from([1, 2, 3, 4])]);
       const m = /bytes=(\d+)-/.exec(req.headers.range ?? '');
       const start = m ? Number(m[1]) : 0;

@@ -40,7 +40,7 @@ function sources(dir: string): string[] {
 /** The src/ folder a path lies in (its first segment), `.` for src/ itself. */
 function folderOf(path: string): string {
   const rel = relative(SRC, path);
-  return rel.includes(sep) ? rel.split(sep)[0] : '.';
+  return rel.includes(sep) ? rel.split(sep, 1)[0]! : '.';
 }
 
 /** Every relative import of src/ (static, dynamic and `export ... from`), read by the TypeScript compiler's pre-processor. */
@@ -95,7 +95,7 @@ function layerViolations(all: Import[], layers: string[][], folders: string[]): 
         const key = [...cycle.slice(0, -1)].sort().join('|');
         if (!seen.has(key)) {
           seen.add(key);
-          const steps = cycle.slice(0, -1).map((x, k) => edges.get(x)!.get(cycle[k + 1])!);
+          const steps = cycle.slice(0, -1).map((x, k) => edges.get(x)!.get(cycle[k + 1]!)!); // k + 1 < cycle.length
           out.push(
             `cycle ${cycle.map((x) => `${x}/`).join(' -> ')}: ${steps.map((s) => `src/${s.file} imports "${s.specifier}"`).join('; ')}`,
           );
@@ -118,7 +118,7 @@ describe('the bench is layered', () => {
   });
 
   it('names an upward import, a same-layer import, a cycle, an unplaced folder and a stale layer entry', () => {
-    const imp = (file: string, specifier: string, to: string): Import => ({ file, from: file.split('/')[0], specifier, to });
+    const imp = (file: string, specifier: string, to: string): Import => ({ file, from: file.split('/', 1)[0]!, specifier, to });
     const found = layerViolations(
       [imp('run/a.ts', '../commands/b', 'commands'), imp('commands/b.ts', '../run/a', 'run'), imp('data/c.ts', '../hub/d', 'hub')],
       [['data', 'hub'], ['run'], ['commands']],

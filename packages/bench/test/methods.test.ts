@@ -23,7 +23,7 @@ describe('the CLI edge is the registry', () => {
       'fpt-plus',
     ]);
     expect(sets).toEqual({ 'fpt-plus': { 'side.hiddenSize': '128', sideMethods: 'lora', 'sideMethods.lora.rank': '4' } });
-    const m = cliMethod('fpt-plus').make(sets['fpt-plus']);
+    const m = cliMethod('fpt-plus').make(sets['fpt-plus'] ?? {});
     expect(m.config).toMatchObject({ side: { hiddenSize: 128 }, sideMethods: [{ name: 'lora', config: { rank: 4 } }] });
     const lines: string[] = [];
     expect(paramsCommand(['fpt-plus', '--classes', '5', '--set', 'fpt-plus.side.hiddenSize=128'], (l) => lines.push(l))).toBe(0);

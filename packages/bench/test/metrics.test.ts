@@ -79,7 +79,7 @@ function pairwiseAuc(positive: boolean[], scores: number[]): number {
     for (let j = 0; j < scores.length; j++) {
       if (positive[j]) continue;
       pairs++;
-      wins += scores[i] > scores[j] ? 1 : scores[i] === scores[j] ? 0.5 : 0;
+      wins += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
     }
   }
   return wins / pairs;
@@ -100,7 +100,7 @@ describe("the official code's AUC on logits (torcheval)", () => {
     for (let seed = 0; seed < 20; seed++) {
       const { labels, logits } = logitSet(seed, 40, 2);
       const m = evaluateLogits(labels, logits, 2);
-      const logit1 = labels.map((_, i) => logits[2 * i + 1]);
+      const logit1 = labels.map((_, i) => logits[2 * i + 1]!); // N x 2 logits
       expect(m.aucLogits).toBeCloseTo(
         pairwiseAuc(
           labels.map((y) => y === 1),
@@ -109,7 +109,7 @@ describe("the official code's AUC on logits (torcheval)", () => {
         12,
       );
       // The probability of class 1 ranks by logit1 - logit0: another AUC.
-      const margin = labels.map((_, i) => logits[2 * i + 1] - logits[2 * i]);
+      const margin = labels.map((_, i) => logits[2 * i + 1]! - logits[2 * i]!);
       expect(m.auc).toBeCloseTo(
         pairwiseAuc(
           labels.map((y) => y === 1),
@@ -132,7 +132,7 @@ describe("the official code's AUC on logits (torcheval)", () => {
       for (let c = 0; c < C; c++)
         sum += pairwiseAuc(
           labels.map((y) => y === c),
-          labels.map((_, i) => logits[i * C + c]),
+          labels.map((_, i) => logits[i * C + c]!),
         );
       expect(m.aucLogits).toBeCloseTo(sum / C, 12);
       expect(m.absentClasses).toEqual([]);
@@ -186,7 +186,7 @@ describe('binary F1, precision and recall: the positive class', () => {
   it("equal the positive class's counts (scikit-learn's average='binary'); multi-class stays macro", () => {
     const labels = ref.binary.labels as number[];
     const probs = ref.binary.probs as number[];
-    const pred = labels.map((_, i) => (probs[2 * i + 1] > probs[2 * i] ? 1 : 0));
+    const pred = labels.map((_, i) => (probs[2 * i + 1]! > probs[2 * i]! ? 1 : 0));
     let tp = 0;
     let fp = 0;
     let fn = 0;

@@ -17,7 +17,7 @@ beforeAll(() => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 // The official FPT configs' mean and std per dataset (RGB; one value for every channel of the grayscale sets).
-const OFFICIAL: Record<string, [number[], number[]]> = {
+const OFFICIAL = {
   messidor2: [
     [0.4843637, 0.22381182, 0.07583175],
     [0.29392081, 0.14721708, 0.06350881],

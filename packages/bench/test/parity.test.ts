@@ -38,7 +38,8 @@ describe('fpt-bench parity', () => {
     let expected = 0;
     for (const f of FIXTURES) {
       const file = readSafetensors(readFileSync(f));
-      expected += file.names().filter((n) => n.startsWith('expected.')).length + Object.keys(JSON.parse(file.metadata.counts)).length;
+      expected +=
+        file.names().filter((n) => n.startsWith('expected.')).length + Object.keys(JSON.parse(file.metadata.counts ?? '{}')).length;
     }
     expect(lines.at(-1)).toBe(`${expected} passed, 0 failed, 0 skipped`);
     expect(lines).toContain('PASS fptplus-tiny.safetensors expected.lpm.indices maxabs=0.000e+0 tol=0');
@@ -66,7 +67,7 @@ describe('fpt-bench parity', () => {
   it('fails a perturbed tensor, and exits non-zero', () => {
     const path = variant('fptplus-tiny.safetensors', (t) => {
       const g = t.get('expected.grad.fusion_module.out_proj.weight')!;
-      (g.data as Float32Array)[3] += 0.01;
+      (g.data as Float32Array)[3]! += 0.01;
     });
     const { code, lines } = run([path]);
     expect(lines.find((l) => l.includes('expected.grad.fusion_module.out_proj.weight'))).toMatch(
@@ -104,7 +105,7 @@ describe('fpt-bench parity', () => {
 
   it('fails a config it cannot honour, naming the field', () => {
     const path = variant('fptplus-tiny.safetensors', (_t, md) => {
-      const config = JSON.parse(md.config);
+      const config = JSON.parse(md.config ?? '{}');
       config.lpm.naming = 'keras';
       md.config = JSON.stringify(config);
     });

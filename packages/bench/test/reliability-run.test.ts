@@ -94,7 +94,7 @@ describe('item 2: checkpoints are verified on load', () => {
   /** Flips one byte near the end of a file's data section (a changed weight or moment). */
   const flipByte = (path: string) => {
     const bytes = readFileSync(path);
-    bytes[bytes.length - 3] ^= 0x40;
+    bytes[bytes.length - 3]! ^= 0x40;
     writeFileSync(path, bytes);
   };
 
@@ -387,7 +387,7 @@ describe('item 18: the runner never selects a NaN-AUC checkpoint', () => {
   it('a NaN validation AUC in epoch 1 is skipped: epoch 2 is tested', async () => {
     const { result, leaked } = await trainWithNaN((call) => call === 0);
     const r = await result;
-    expect(r.epochs[0].val.auc).toBeNaN();
+    expect(r.epochs[0]?.val.auc).toBeNaN();
     expect(r.best.epoch).toBe(1);
     expect(Number.isNaN(r.test.auc)).toBe(false);
     expect(leaked()).toBe(0);

@@ -157,7 +157,8 @@ describe('fpt-bench run', () => {
   });
 
   it('the result schema rejects a broken file naming the key', () => {
-    const good = results(full)[0];
+    const [good] = results(full);
+    if (!good) throw new Error(`no result in ${full}`);
     expect(validateRunResult(JSON.parse(JSON.stringify(good)), 'x.json').id).toBe(good.id);
     // biome-ignore lint/suspicious/noExplicitAny: the test mutates arbitrary nested fields of a result
     const bad = (mutate: (r: Record<string, any>) => void) => {

@@ -54,6 +54,27 @@ beforeAll(() => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** fpt-plus on the toy dataset (by default seeds 0 and 1, two shards' worth), one epoch, sharing the cache `cache`. */
+/** The first of `xs`, failing the test naming `what` when there is none. */
+function first<T>(xs: readonly T[], what: string): T {
+  const [x] = xs;
+  if (x === undefined) throw new Error(`expected at least one ${what}`);
+  return x;
+}
+
+/** The one folder of a key/value cache root (one per LPM). */
+const cacheFolder = (cache: string) =>
+  first(
+    readdirSync(cache).map((f) => join(cache, f)),
+    `folder in ${cache}`,
+  );
+
+/** Two shards of a run at once, each with its own --out. */
+const twoShards = (args: string[], out: string, onStdout?: (i: number, text: string) => void) => {
+  const shard = (i: number) =>
+    benchAsync([...args, '--shard', `${i}/2`, '--out', join(root, `${out}${i}`)], onStdout && ((text) => onStdout(i, text)));
+  return Promise.all([shard(0), shard(1)]);
+};
+
 function sharedCacheRun(cache: string, seeds = '0,1'): string[] {
   return [
     'run',
@@ -123,7 +144,7 @@ describe('fpt-bench merge', () => {
       ...[0, 1, 2].map((i) => benchAsync([...grid, '--shard', `${i}/3`, '--out', shard(i)])),
     ]);
     for (const r of runs) expect(r.status, r.stderr).toBe(0);
-    expect(runs[1].stdout).toContain('when every shard has finished: fpt-bench merge');
+    expect(runs[1]?.stdout).toContain('when every shard has finished: fpt-bench merge');
     expect(existsSync(join(shard(0), 'table.md'))).toBe(false);
     const merged = join(root, 'merged');
     const m = bench(['merge', shard(0), shard(1), shard(2), '--out', merged]);
@@ -170,7 +191,7 @@ describe('fpt-bench merge', () => {
     const copy = join(root, 'copy');
     cpSync(shard(0), copy, { recursive: true });
     // A rerun of the same run elsewhere: other timings and date, the same outcome.
-    const id = readdirSync(join(copy, 'runs'))[0];
+    const id = first(readdirSync(join(copy, 'runs')), 'result in copy/runs');
     const r = JSON.parse(readFileSync(join(copy, 'runs', id), 'utf8')) as RunResult;
     writeFileSync(
       join(copy, 'runs', id),
@@ -192,23 +213,23 @@ describe('shards sharing one key/value cache', () => {
     // Both shards train fpt-plus on toy (seed 0 and seed 1) and start together on one cache.
     const cache = join(root, 'shared-cache');
     const args = sharedCacheRun(cache);
-    const [a, b] = await Promise.all([0, 1].map((i) => benchAsync([...args, '--shard', `${i}/2`, '--out', join(root, `cache${i}`)])));
+    const [a, b] = await twoShards(args, 'cache');
     expect(a.status, a.stderr).toBe(0);
     expect(b.status, b.stderr).toBe(0);
-    const [ra, rb] = [results(join(root, 'cache0'))[0], results(join(root, 'cache1'))[0]];
-    const entries = readdirSync(readdirSync(cache).map((f) => join(cache, f))[0]).filter((f) => f.endsWith('.safetensors'));
+    const [ra, rb] = [first(results(join(root, 'cache0')), 'result of shard 0'), first(results(join(root, 'cache1')), 'result of shard 1')];
+    const entries = readdirSync(cacheFolder(cache)).filter((f) => f.endsWith('.safetensors'));
     expect(ra.preload!.images).toBe(entries.length);
     // Without claims both computed every entry (measured: 16 + 16 for 16 entries); now the two
     // processes' computed counts add up to the number of entries.
     expect(ra.preload!.computed + rb.preload!.computed).toBe(entries.length);
     expect(ra.preload!.computed + ra.preload!.hits).toBe(entries.length);
-    expect(readdirSync(readdirSync(cache).map((f) => join(cache, f))[0]).filter((f) => f.endsWith('.claim'))).toEqual([]);
+    expect(readdirSync(cacheFolder(cache)).filter((f) => f.endsWith('.claim'))).toEqual([]);
   });
 
   it('two processes released at the same instant on an empty cache still compute every entry once', async () => {
     // Forced overlap: this test holds every entry's claim until both processes are preloading.
     const cache = join(root, 'shared-cache');
-    const folder = readdirSync(cache).map((f) => join(cache, f))[0];
+    const folder = cacheFolder(cache);
     const entries = readdirSync(folder).filter((f) => f.endsWith('.safetensors'));
     for (const e of entries) {
       rmSync(join(folder, e));
@@ -222,27 +243,27 @@ describe('shards sharing one key/value cache', () => {
       released = true;
       setTimeout(() => entries.forEach((e) => rmSync(join(folder, `${e}.claim`))), 300);
     };
-    const [a, b] = await Promise.all(
-      [0, 1].map((i) =>
-        benchAsync([...args, '--shard', `${i}/2`, '--out', join(root, `forced${i}`)], (text) => {
-          preloading[i] = text.includes(' preload: 0/');
-          release();
-        }),
-      ),
-    );
+    const [a, b] = await twoShards(args, 'forced', (i, text) => {
+      preloading[i] = text.includes(' preload: 0/');
+      release();
+    });
     expect(a.status, a.stderr).toBe(0);
     expect(b.status, b.stderr).toBe(0);
     expect(released).toBe(true);
-    const [ra, rb] = [results(join(root, 'forced0'))[0], results(join(root, 'forced1'))[0]];
+    const [ra, rb] = [
+      first(results(join(root, 'forced0')), 'result of shard 0'),
+      first(results(join(root, 'forced1')), 'result of shard 1'),
+    ];
     expect(ra.preload!.computed + rb.preload!.computed).toBe(entries.length);
   });
 
   it('waits for an entry another live process holds, and takes over claims whose holders died', async () => {
     const cache = join(root, 'shared-cache');
-    const folder = readdirSync(cache).map((f) => join(cache, f))[0];
+    const folder = cacheFolder(cache);
     const entries = readdirSync(folder).filter((f) => f.endsWith('.safetensors'));
     for (const e of entries) rmSync(join(folder, e));
-    const claim = (i: number) => join(folder, `${entries[i]}.claim`);
+    const entry = (i: number) => first(entries.slice(i), `cache entry ${i}`);
+    const claim = (i: number) => join(folder, `${entry(i)}.claim`);
     // Held by a live process on this host (this test): released 1 s after the run has taken over the others.
     writeFileSync(claim(0), JSON.stringify({ host: hostname(), pid: process.pid }));
     // Left by a process of this host that has exited.
@@ -260,7 +281,7 @@ describe('shards sharing one key/value cache', () => {
         clearInterval(timer);
         setTimeout(() => {
           // Still waiting for entry 0: it was not computed behind our claim.
-          expect(existsSync(join(folder, entries[0]))).toBe(false);
+          expect(existsSync(join(folder, entry(0)))).toBe(false);
           rmSync(claim(0));
           resolve();
         }, 1000);
@@ -268,7 +289,7 @@ describe('shards sharing one key/value cache', () => {
     });
     const r = await running;
     expect(r.status, r.stderr).toBe(0);
-    const [result] = results(join(root, 'cache-claims'));
+    const result = first(results(join(root, 'cache-claims')), 'result in cache-claims');
     expect(result.preload!.computed).toBe(entries.length);
     expect(result.preload!.seconds).toBeGreaterThan(1);
     expect(readdirSync(folder).filter((f) => f.endsWith('.claim'))).toEqual([]);

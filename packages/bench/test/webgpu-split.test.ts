@@ -36,7 +36,7 @@ function input(shape: number[], phase: number): tf.Tensor {
 /** Attention's output and the gradients of q, k and v under a fixed upstream weighting. */
 async function attentionWithGrads(shapes: { q: number[]; kv: number[] }): Promise<Result> {
   const [q, k, v] = [input(shapes.q, 0.1), input(shapes.kv, 0.7), input(shapes.kv, 1.3)];
-  const w = input([...shapes.q.slice(0, -1), shapes.kv[shapes.kv.length - 1]], 2.1);
+  const w = input([...shapes.q.slice(0, -1), shapes.kv.at(-1)!], 2.1);
   const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attention(a, b, c, { probs: false }).out, w));
   const out = attention(q, k, v, { probs: false }).out;
   const grads = tf.grads(f)([q, k, v]);
@@ -118,13 +118,14 @@ async function lpmPass(limit?: number): Promise<Result> {
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
   let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!)); // equal lengths, checked above
   return m;
 }
 
 function expectSame(got: Result, want: Result, tol: number): void {
   expect(maxAbsDiff(got.out, want.out)).toBeLessThanOrEqual(tol);
-  got.grads.forEach((g, i) => expect(maxAbsDiff(g, want.grads[i])).toBeLessThanOrEqual(tol));
+  expect(got.grads.length).toBe(want.grads.length);
+  got.grads.forEach((g, i) => expect(maxAbsDiff(g, want.grads[i]!)).toBeLessThanOrEqual(tol));
 }
 
 /** Counts the kernels of one kind that run while `fn` does. */

@@ -76,7 +76,8 @@ let leaked = 0;
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  expect(a.length).toBe(b.length);
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!)); // equal lengths
   return m;
 }
 
@@ -96,9 +97,9 @@ describe('WebGPU', () => {
       const gpu = await trainFew(method);
       expect(leaked).toBe(0);
       for (let i = 0; i < STEPS; i++)
-        expect(Math.abs(gpu.losses[i] - wasm.losses[i])).toBeLessThanOrEqual(LOSS_TOL * Math.max(1, Math.abs(wasm.losses[i])));
+        expect(Math.abs(gpu.losses[i]! - wasm.losses[i]!)).toBeLessThanOrEqual(LOSS_TOL * Math.max(1, Math.abs(wasm.losses[i]!))); // STEPS losses each
       expect(gpu.params.length).toBe(wasm.params.length);
-      const diffs = wasm.params.map((w, i) => maxAbsDiff(w, gpu.params[i]));
+      const diffs = wasm.params.map((w, i) => maxAbsDiff(w, gpu.params[i]!)); // equal lengths, checked above
       console.log(
         `${method}: losses ${gpu.losses.map((l) => l.toFixed(6))}, params max |webgpu - wasm| ${Math.max(...diffs).toExponential(2)}`,
       );
