@@ -57,7 +57,9 @@ async function decodeInto(blob: Blob, name: string, size: number, out: Float32Ar
   const rgba = ctx.getImageData(0, 0, size, size).data;
   const plane = size * size;
   for (let c = 0; c < 3; c++) {
-    for (let i = 0; i < plane; i++) out[offset + c * plane + i] = (rgba[4 * i + c] / 255 - MEAN[c]) / STD[c];
+    // c < 3 and i < size * size: every index is in range by construction (RGBA data, 3 channel stats).
+    const [mean, std] = [MEAN[c]!, STD[c]!];
+    for (let i = 0; i < plane; i++) out[offset + c * plane + i] = (rgba[4 * i + c]! / 255 - mean) / std;
   }
 }
 
@@ -74,13 +76,12 @@ export async function decodeSplit(
   const n = files.length;
   const hr = new Float32Array(n * 3 * hrSize * hrSize);
   const lr = new Float32Array(n * 3 * lrSize * lrSize);
-  for (let i = 0; i < n; i++) {
-    const url = `${SAMPLE_BASE}${files[i].path}`;
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`${files[i].path}: HTTP ${res.status}`);
+  for (const [i, file] of files.entries()) {
+    const res = await fetch(`${SAMPLE_BASE}${file.path}`);
+    if (!res.ok) throw new Error(`${file.path}: HTTP ${res.status}`);
     const blob = await res.blob();
-    await decodeInto(blob, files[i].path, hrSize, hr, i * 3 * hrSize * hrSize);
-    await decodeInto(blob, files[i].path, lrSize, lr, i * 3 * lrSize * lrSize);
+    await decodeInto(blob, file.path, hrSize, hr, i * 3 * hrSize * hrSize);
+    await decodeInto(blob, file.path, lrSize, lr, i * 3 * lrSize * lrSize);
     onImage?.(i + 1);
   }
   return { labels: Int32Array.from(files, (f) => f.label), hr, lr, count: n };

@@ -74,16 +74,21 @@ export class StudioSession {
     for (let start = 0; start < data.count; start += chunk) {
       const n = Math.min(chunk, data.count - start);
       const hr = tf.tensor4d(data.hr.subarray(start * 3 * hrSize * hrSize, (start + n) * 3 * hrSize * hrSize), [n, 3, hrSize, hrSize]);
-      parts.push(need.prepare(hr));
+      const prepared = need.prepare(hr);
+      parts.push(prepared);
       hr.dispose();
       // Read one value back so the progress is real work done, not work queued (WebGPU queues).
-      await Object.values(parts[parts.length - 1])[0].data();
+      await Object.values(prepared)[0]?.data();
       onChunk?.(start + n);
     }
     const extras = Object.fromEntries(
       need.inputs.map((name) => {
         const joined = tf.concat(
-          parts.map((p) => p[name]),
+          parts.map((p) => {
+            const t = p[name];
+            if (!t) throw new Error(`${this.model.name}: prepare() gave no "${name}"`);
+            return t;
+          }),
           need.batchAxis,
         );
         return [name, joined];
@@ -110,7 +115,10 @@ export class StudioSession {
         this.order = Array.from({ length: count }, (_, i) => i);
         for (let i = count - 1; i > 0; i--) {
           const j = this.rng.int(i + 1);
-          [this.order[i], this.order[j]] = [this.order[j], this.order[i]];
+          // i and j are below count: in range by construction.
+          const swap = this.order[i]!;
+          this.order[i] = this.order[j]!;
+          this.order[j] = swap;
         }
       }
       out.push(this.order.pop()!);

@@ -41,7 +41,9 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     if (!existsSync(join(APP, 'dist/index.html')))
       throw new Error(`${APP}/dist is not built: run \`pnpm --filter @fpt/studio build\` first`);
     server = await preview({ root: APP, logLevel: 'silent', preview: { port: 0, host: '127.0.0.1', strictPort: false } });
-    origin = new URL(server.resolvedUrls!.local[0]).origin;
+    const local = server.resolvedUrls?.local[0];
+    if (!local) throw new Error('vite preview reported no local URL');
+    origin = new URL(local).origin;
     const vulkan = process.env.VK_ICD_FILENAMES ?? '/usr/lib/chromium/vk_swiftshader_icd.json';
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -151,7 +153,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     model.dispose();
     lpm.dispose();
     expect(nodeLogits.length).toBe(inputs.logits.length);
-    const maxDiff = Math.max(...inputs.logits.map((v, i) => Math.abs(v - nodeLogits[i])));
+    const maxDiff = Math.max(...inputs.logits.map((v, i) => Math.abs(v - (nodeLogits[i] ?? Number.NaN))));
     console.log(
       `studio on ${backend}: losses ${s.losses.map((l) => l.toFixed(4)).join(' ')}, AUC ${s.auc}, max |logit(page) - logit(Node cpu)| ${maxDiff.toExponential(2)}`,
     );
