@@ -1,3 +1,4 @@
+import { parseBytes } from '@fpt/core';
 /** Parsed command-line arguments: positionals, `--flag value` options and repeated `--set key=value`. */
 export interface ParsedArgs {
   /** Arguments that are not options. */
@@ -67,6 +68,17 @@ export function intOption(args: ParsedArgs, name: string, fallback: number, max?
   }
   if (max && n > max.value) throw new Error(`--${name} is ${n}, over the limit of ${max.value} (${max.why})`);
   return n;
+}
+
+/**
+ * `--<name> SIZE` (bytes, or a number with KiB, MiB or GiB), or undefined when absent.
+ * @param args - the parsed arguments
+ * @param name - the option's name, without `--`
+ * @throws naming the option and what a size looks like
+ */
+export function sizeOption(args: ParsedArgs, name: string): number | undefined {
+  const raw = args.options[name];
+  return raw === undefined ? undefined : parseBytes(raw, `--${name}`);
 }
 
 /** The most classes a command builds a classifier for: the heads hold classes x width weights. */

@@ -1,5 +1,4 @@
 import { vitConfig } from '@fpt/backbone-vit';
-import { parseBytes } from '@fpt/core';
 import { backendBanner, setUpBackend } from '../backend/setup';
 import { predictStepMemory } from '../memory/extrapolate';
 import { budgetLine, paperShapeMemory, stepMemoryBudget } from '../memory/paper';
@@ -9,7 +8,7 @@ import { methodStepMemory } from '../memory/steps';
 import { makeMethod } from './methods';
 import type { PaperShapeMemoryRecord } from '../memory/records';
 import { methodSets, parseMethods } from './run';
-import { classesOption, intOption, parseArgs } from './args';
+import { classesOption, intOption, parseArgs, sizeOption } from './args';
 
 const MiB = (b: number) => `${(b / 2 ** 20).toLocaleString('en-US', { maximumFractionDigits: 1 })} MiB`;
 
@@ -59,7 +58,7 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
   // Peak bytes depend on shapes only; a faster backend just finishes sooner, a capped one (WASM) extrapolates more.
   const backend = await setUpBackend(args.options.backend);
   for (const line of backendBanner(backend)) print(line);
-  const override = args.options['memory-budget'] === undefined ? undefined : parseBytes(args.options['memory-budget'], '--memory-budget');
+  const override = sizeOption(args, 'memory-budget');
   const budgetBytes = stepMemoryBudget(backend.heapLimitBytes, override);
   print(budgetLine(backend.backend, budgetBytes, override !== undefined));
   print(

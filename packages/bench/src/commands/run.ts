@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { parseBytes } from '@fpt/core';
 import { defaultDataRoot } from '../data/presets';
 import { aucConvention, LOGIT_AUC } from '../metrics/convention';
 import { PAPER_METHODS } from '../paper/paper';
@@ -7,7 +6,7 @@ import { runBench } from '../run/bench';
 import type { RunHooks, RunPlan } from '../run/plan';
 import { benchPreset, type BenchPreset } from '../run/presets';
 import { parseShard } from '../run/shard';
-import { intOption, parseArgs, type ParsedArgs } from './args';
+import { intOption, parseArgs, sizeOption, type ParsedArgs } from './args';
 import { makeMethod, trainableMethods } from './methods';
 
 const OPTIONS = [
@@ -139,8 +138,7 @@ export function parseRunArgs(argv: string[]): RunPlan {
   const microBatch = args.options['micro-batch'] === undefined ? undefined : intOption(args, 'micro-batch', batch);
   if (microBatch !== undefined && microBatch > batch)
     throw new Error(`--micro-batch is ${microBatch}, larger than the batch of ${batch}: a micro-batch is a part of a batch`);
-  const memoryBudget =
-    args.options['memory-budget'] === undefined ? undefined : parseBytes(args.options['memory-budget'], '--memory-budget');
+  const memoryBudget = sizeOption(args, 'memory-budget');
   const classes = args.options.classes === undefined ? undefined : intOption(args, 'classes', 2);
   const decoder = args.options.decoder ?? 'sharp';
   const paperMemory = args.options['paper-memory'] ?? (preset.paperMemory ? 'on' : 'off');
