@@ -306,6 +306,12 @@ export interface VitForwardOptions {
   extraTokens?: (layer: number) => tf.Tensor | undefined;
   /** Run the model's own classifier head (default true; PETL methods bring their own head). */
   head?: boolean;
+  /**
+   * Free each block's intermediates when the next block has its input (see
+   * {@link BlockLoopOptions.tidyPerBlock}): only where no gradient flows through the blocks.
+   * Without it every intermediate stays alive until the caller's scope ends (default false).
+   */
+  tidyPerBlock?: boolean;
 }
 
 /** The result of {@link vitForward}. */
@@ -320,14 +326,19 @@ export interface VitOutput {
 
 /**
  * The full differentiable forward pass. Call it inside `tf.tidy` or a gradient function; every
- * intermediate stays alive until then. For frozen feature extraction use {@link frozenForward}.
+ * intermediate stays alive until then, unless `tidyPerBlock`. For frozen feature extraction use {@link frozenForward}.
  * @param vit - the model
  * @param pixels - [B, C, H, W], normalised
  * @param options - hooks, collected layers, extra tokens
  */
 export function vitForward(vit: VitLike, pixels: tf.Tensor, options: VitForwardOptions = {}): VitOutput {
   const { hooks } = options;
-  const run = runBlocks(vit, embed(vit, pixels, hooks), { hooks, collect: options.collect, extraTokens: options.extraTokens });
+  const run = runBlocks(vit, embed(vit, pixels, hooks), {
+    hooks,
+    collect: options.collect,
+    extraTokens: options.extraTokens,
+    tidyPerBlock: options.tidyPerBlock,
+  });
   const features = finalNorm(vit, run.out, hooks);
   const logits = vit.config.numClasses > 0 && options.head !== false ? classify(vit, features, hooks) : undefined;
   return { features, logits, layers: run.perLayer };

@@ -10,6 +10,7 @@ import {
   linear,
   Module,
   numel,
+  recordingGradients,
   readSafetensors,
   Rng,
   truncatedNormal,
@@ -173,9 +174,19 @@ export class AdaptedModel {
       const replacing = capability(this.stack.capabilities, 'replacesFeatures');
       const features = replacing
         ? replacing.features({ backbone: this.backbone, batch, hooks, ctx })
-        : clsToken(vitForward(this.backbone, batch.pixels, { hooks, head: false }).features);
+        : clsToken(vitForward(this.backbone, batch.pixels, { hooks, head: false, tidyPerBlock: this.freesPerBlock() }).features);
       return linear(features, this.module.get('head.weight'), this.module.get('head.bias'));
     });
+  }
+
+  /**
+   * Whether the backbone's forward may free each block's activations once the next block has its
+   * input: when no gradient is recorded (evaluation), or when none flows through the backbone
+   * (only the head trains, as in linear probing). Without it a forward pass holds every block's
+   * attention probabilities at once: at ViT-B/16's 1,025 tokens about 50 MB per image and block.
+   */
+  private freesPerBlock(): boolean {
+    return !recordingGradients() || !this.stack.backpropagatesThroughBackbone;
   }
 
   /**

@@ -195,6 +195,15 @@ function nodesFromXToY(tape: TapeNode[], xs: tf.Tensor[], y: tf.Tensor): TapeNod
 }
 
 /**
+ * Whether a gradient is being recorded (inside `tf.grad`, `tf.variableGrads`,
+ * {@link variableGradsFreeing}, ...). Outside one, a forward pass may free each layer's
+ * intermediates as soon as the next layer has its input, since no backward pass will read them.
+ */
+export function recordingGradients(): boolean {
+  return (tf.engine() as unknown as EngineInternals).state.gradientDepth > 0;
+}
+
+/**
  * Gradients of the scalar `f()` with respect to the trainable variables in `varList`, like
  * `tf.variableGrads`, but with memory freed during the backward pass: a node's saved tensors and
  * the gradients of its outputs are disposed once the node has been back-propagated, and nodes that
