@@ -232,11 +232,12 @@ describe('reliability round 3: grid options (issue 17 items 8, 10, 15, 17)', () 
 
   it('--seeds is parsed as strictly as --epochs (item 15)', () => {
     for (const bad of ['1e1', '0x5', ' ', '0,,1', '12345678901234567890', '-1', '1.0', '+1', '0, 1', ''])
-      expect(() => parseSeeds(bad), JSON.stringify(bad)).toThrow(
+      expect(() => parseSeeds(bad, [0]), JSON.stringify(bad)).toThrow(
         `--seeds expects comma-separated non-negative integers in plain decimal digits (at most 9007199254740991), got "${bad}"`,
       );
-    expect(parseSeeds('0,1,2')).toEqual([0, 1, 2]);
-    expect(parseSeeds(undefined)).toEqual([0]);
+    expect(parseSeeds('0,1,2', [0])).toEqual([0, 1, 2]);
+    expect(parseSeeds(undefined, [0])).toEqual([0]);
+    expect(parseSeeds(undefined, [0, 1, 2])).toEqual([0, 1, 2]);
   });
 
   it('--out or --cache that is a file, under a file, or not writable is one sentence before any work (item 17)', async () => {

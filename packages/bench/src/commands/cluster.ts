@@ -41,7 +41,7 @@ export function clusterJob(
   const methods = parseMethods(args.options.methods, preset.methods);
   methodSets(args.sets, methods);
   const datasets = parseDatasets(args.options.datasets, preset.datasets);
-  const gridSize = benchGrid(datasets, methods, parseSeeds(args.options.seeds)).length;
+  const gridSize = benchGrid(datasets, methods, parseSeeds(args.options.seeds, preset.seeds)).length;
   const shards = positiveInt(args, 'shards') ?? gridSize;
   if (shards > gridSize)
     throw new Error(

@@ -49,9 +49,12 @@ export function parseMethods(raw: string | undefined, fallback: string[]): strin
   return [...new Set(out)];
 }
 
-/** Parses `--seeds 0,1,2`: non-negative integers in plain decimal digits, as strictly as `--epochs`, each once. */
-export function parseSeeds(raw: string | undefined): number[] {
-  if (raw === undefined) return [0];
+/**
+ * Parses `--seeds 0,1,2`: non-negative integers in plain decimal digits, as strictly as `--epochs`, each once.
+ * @param fallback - the seeds when the option is absent (the preset's)
+ */
+export function parseSeeds(raw: string | undefined, fallback: number[]): number[] {
+  if (raw === undefined) return [...fallback];
   const seeds = raw.split(',').map((s) => {
     const n = Number(s);
     if (!/^[0-9]+$/.test(s) || !Number.isSafeInteger(n))
@@ -132,7 +135,7 @@ export function parseRunArgs(argv: string[]): RunPlan {
   const methods = parseMethods(args.options.methods, preset.methods);
   const sets = methodSets(args.sets, methods);
   const datasets = parseDatasets(args.options.datasets, preset.datasets);
-  const seeds = parseSeeds(args.options.seeds);
+  const seeds = parseSeeds(args.options.seeds, preset.seeds);
   const epochs = intOption(args, 'epochs', preset.epochs);
   const batch = intOption(args, 'batch', preset.batch);
   const microBatch = args.options['micro-batch'] === undefined ? undefined : intOption(args, 'micro-batch', batch);
