@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -154,6 +154,30 @@ describe('fpt-bench run', () => {
     const md = tableMarkdown(t);
     expect(md).toContain('| n/a [1] | n/a [1] |'); // the dataset's cell and the mean
     expect(md).toContain('[1] toy: no test image of class "b", so the test AUC is undefined (n/a) and so is every mean over it');
+  });
+
+  it('the noise note: one sentence when no two methods can be told apart, else the pairs within noise', () => {
+    const [base] = results(full);
+    if (!base) throw new Error(`no result in ${full}`);
+    const table = (aucs: Record<string, number[]>) => {
+      const out = join(root, `noise-${Object.values(aucs).flat().join('-')}`);
+      mkdirSync(join(out, 'runs'), { recursive: true });
+      for (const [method, perSeed] of Object.entries(aucs))
+        perSeed.forEach((auc, seed) => {
+          const r = JSON.parse(JSON.stringify(base));
+          Object.assign(r, { id: `toy__${method}__seed${seed}`, seed });
+          r.method.name = method;
+          r.test.aucLogits = auc;
+          writeFileSync(join(out, 'runs', `${r.id}.json`), JSON.stringify(r));
+        });
+      return tableMarkdown(buildTable(loadRunResults(out)));
+    };
+    const close = table({ lora: [0.6, 0.62, 0.58], 'fpt-plus': [0.61, 0.59, 0.64], linear: [0.57, 0.6, 0.62] });
+    expect(close).toContain(
+      'Not distinguishable at 95 % (the interval of the difference holds 0): any two of these 3 methods; even the largest difference, FPT+ and Linear probe (1.67 ± ',
+    );
+    const apart = table({ lora: [0.6, 0.62, 0.58], 'fpt-plus': [0.61, 0.59, 0.64], linear: [0.9, 0.91, 0.92] });
+    expect(apart).toMatch(/Not distinguishable at 95 % \(the interval of the difference holds 0\): LoRA and FPT\+ \(-1\.33 ± [0-9.]+\)\./);
   });
 
   it('the result schema rejects a broken file naming the key', () => {

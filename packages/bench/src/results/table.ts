@@ -222,12 +222,20 @@ function noiseNote(t: ComparisonTable): string {
   if (t.seeds.length < 2)
     return 'Noise: one seed, so no interval: differences between methods may be chance (run several seeds with --seeds 0,1,2).';
   const pairs = t.withinNoise.map((p) => `${p.a} and ${p.b} (${fmt(p.difference.mean)} ± ${fmt(p.difference.halfWidth)})`);
-  return (
-    `Noise: mean AUC ± standard deviation over ${t.seeds.length} seeds, and its 95 % interval [low, high] from the seed-to-seed spread on each dataset (Student's t, Welch-Satterthwaite). ` +
-    (pairs.length
-      ? `Not distinguishable at 95 % (the interval of the difference holds 0): ${pairs.join('; ')}.`
-      : 'Every pair of methods differs by more than this noise.')
-  );
+  // A pair has an interval when both methods have one (the same per-dataset spreads make both).
+  const withInterval = t.datasets.length ? t.rows.filter((r) => r.meanAucInterval).length : 0;
+  const compared = (withInterval * (withInterval - 1)) / 2;
+  const head = `Noise: mean AUC ± standard deviation over ${t.seeds.length} seeds, and its 95 % interval [low, high] from the seed-to-seed spread on each dataset (Student's t, Welch-Satterthwaite). `;
+  if (!pairs.length) return `${head}Every pair of methods differs by more than this noise.`;
+  if (compared > 2 && pairs.length === compared) {
+    // Every pair: one sentence instead of a list that says the same thing many times.
+    const largest = t.withinNoise.reduce((a, b) => (Math.abs(b.difference.mean) > Math.abs(a.difference.mean) ? b : a));
+    return (
+      `${head}Not distinguishable at 95 % (the interval of the difference holds 0): any two of these ${withInterval} methods; ` +
+      `even the largest difference, ${largest.a} and ${largest.b} (${fmt(largest.difference.mean)} ± ${fmt(largest.difference.halfWidth)}), is within noise.`
+    );
+  }
+  return `${head}Not distinguishable at 95 % (the interval of the difference holds 0): ${pairs.join('; ')}.`;
 }
 
 /** The table's note on the AUC: which convention, and the runs selected by the other one. */
