@@ -1,22 +1,12 @@
-import { createVit, vitConfig, type VitModel } from '@fpt/backbone-vit';
+import { createVit, vitQuick96, type VitModel } from '@fpt/backbone-vit';
 import type { fptPlus } from '@fpt/fpt-plus';
 
 // The model the page trains, shared with the browser test (which rebuilds the same LPM in Node to
 // load the exported files). No pretrained weights are bundled: the LPM is randomly initialised,
 // as the bench's quick preset, and the page says so.
 
-/** The frozen LPM: the bench quick preset's ViT (width 96, 4 layers, 3 heads, patch 16) at 96x96. */
-export const STUDIO_LPM = vitConfig({
-  hiddenSize: 96,
-  numLayers: 4,
-  numHeads: 3,
-  mlpDim: 384,
-  patchSize: 16,
-  imageSize: 96,
-  numClasses: 0,
-  layerNormEps: 1e-12,
-  posEmbedResample: 'hf',
-});
+/** The frozen LPM: `vitQuick96` (width 96, 4 layers, 3 heads, patch 16, at 96x96), the bench quick preset's LPM. */
+export const STUDIO_LPM = vitQuick96();
 
 /** Initialisation seed of the random LPM. */
 export const STUDIO_LPM_SEED = 0;

@@ -88,3 +88,16 @@ export function vitConfig(input: VitPreset | VitConfigInput, overrides: Partial<
 export function vitB16Hf384(): VitConfig {
   return vitConfig('vit-b16', { imageSize: 384, layerNormEps: 1e-12, posEmbedResample: 'hf', numClasses: 1000 });
 }
+
+/**
+ * A small ViT for quick runs on a CPU or in a browser tab: width 96, 4 layers, 3 heads, MLP 384,
+ * patch 16, at 96x96, no head, HF conventions (eps 1e-12, HF resampling). No checkpoint has this
+ * shape: it is randomly initialised, so its numbers show that training runs, not what a pretrained
+ * LPM reaches.
+ */
+export function vitQuick96(): VitConfig {
+  return vitConfig(
+    { hiddenSize: 96, numLayers: 4, numHeads: 3, mlpDim: 384 },
+    { patchSize: 16, imageSize: 96, numClasses: 0, layerNormEps: 1e-12, posEmbedResample: 'hf' },
+  );
+}

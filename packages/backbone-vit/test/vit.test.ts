@@ -14,6 +14,7 @@ import {
   toHfNames,
   vitB16Hf384,
   vitConfig,
+  vitQuick96,
   vitForward,
 } from '../src/index';
 
@@ -31,6 +32,14 @@ describe('config and parameter counts', () => {
   it('google/vit-base-patch16-384 has exactly 86,859,496 parameters', () => {
     const vit = createVit(vitB16Hf384(), { init: 'zeros' });
     expect(parameterReport(vit).total).toBe(86_859_496);
+    vit.dispose();
+  });
+
+  it('vitQuick96 is the small random LPM of quick runs: width 96, 4 layers, 96x96, 525,024 parameters', () => {
+    const cfg = vitQuick96();
+    expect([cfg.hiddenSize, cfg.numLayers, cfg.numHeads, cfg.mlpDim, cfg.patchSize, cfg.imageSize, cfg.numClasses]).toEqual([96, 4, 3, 384, 16, 96, 0]);
+    const vit = createVit(cfg, { init: 'zeros' });
+    expect(parameterReport(vit).total).toBe(525_024);
     vit.dispose();
   });
 

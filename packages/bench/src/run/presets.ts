@@ -1,4 +1,4 @@
-import { vitB16Hf384, vitConfig, type VitConfig } from '@fpt/backbone-vit';
+import { vitB16Hf384, vitConfig, vitQuick96, type VitConfig } from '@fpt/backbone-vit';
 import type { Split } from '../data/image-folder';
 import { EMBEDDED_DATASETS } from '../data/presets';
 import { PAPER_METHODS } from '../paper/paper';
@@ -45,17 +45,7 @@ const TINY_SIDE = { 'side.hiddenSize': '12', 'side.imageSize': '16', prompts: '2
 export const BENCH_PRESETS: Record<string, BenchPreset> = {
   quick: {
     name: 'quick',
-    lpm: vitConfig({
-      hiddenSize: 96,
-      numLayers: 4,
-      numHeads: 3,
-      mlpDim: 384,
-      patchSize: 16,
-      imageSize: 96,
-      numClasses: 0,
-      layerNormEps: 1e-12,
-      posEmbedResample: 'hf',
-    }),
+    lpm: vitQuick96(),
     lpmInputSize: 96,
     methodOptions: { 'fpt-plus': QUICK_SIDE, fpt: QUICK_SIDE },
     methods: [...PAPER_METHODS, 'linear'],
