@@ -37,7 +37,9 @@ describe('config and parameter counts', () => {
 
   it('vitQuick96 is the small random LPM of quick runs: width 96, 4 layers, 96x96, 525,024 parameters', () => {
     const cfg = vitQuick96();
-    expect([cfg.hiddenSize, cfg.numLayers, cfg.numHeads, cfg.mlpDim, cfg.patchSize, cfg.imageSize, cfg.numClasses]).toEqual([96, 4, 3, 384, 16, 96, 0]);
+    expect([cfg.hiddenSize, cfg.numLayers, cfg.numHeads, cfg.mlpDim, cfg.patchSize, cfg.imageSize, cfg.numClasses]).toEqual([
+      96, 4, 3, 384, 16, 96, 0,
+    ]);
     const vit = createVit(cfg, { init: 'zeros' });
     expect(parameterReport(vit).total).toBe(525_024);
     vit.dispose();
