@@ -63,3 +63,25 @@ export function aucScore(labels: ArrayLike<number>, probs: ArrayLike<number>, cl
   }
   return sum / classes;
 }
+
+/**
+ * The confusion matrix [C, C] (rows: true class, columns: predicted class).
+ * @param labels - true class per sample
+ * @param predictions - predicted class per sample
+ * @param classes - C
+ * @throws naming the sample whose label or prediction is not a class index
+ */
+export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: number): number[][] {
+  if (labels.length !== predictions.length)
+    throw new Error(`confusionMatrix: ${labels.length} labels but ${predictions.length} predictions`);
+  const m = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i]!;
+    const p = predictions[i]!;
+    if (!(Number.isInteger(y) && y >= 0 && y < classes)) throw new Error(`confusionMatrix: label ${y} at ${i} is not in 0..${classes - 1}`);
+    if (!(Number.isInteger(p) && p >= 0 && p < classes))
+      throw new Error(`confusionMatrix: prediction ${p} at ${i} is not in 0..${classes - 1}`);
+    m[y]![p]!++; // y and p are checked class indices
+  }
+  return m;
+}

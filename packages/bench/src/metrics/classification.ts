@@ -1,18 +1,7 @@
-/** The confusion matrix [C, C] (rows: true class, columns: predicted class). */
-export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: number): number[][] {
-  if (labels.length !== predictions.length)
-    throw new Error(`confusionMatrix: ${labels.length} labels but ${predictions.length} predictions`);
-  const m = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-  for (let i = 0; i < labels.length; i++) {
-    const y = labels[i]!;
-    const p = predictions[i]!;
-    if (!(Number.isInteger(y) && y >= 0 && y < classes)) throw new Error(`confusionMatrix: label ${y} at ${i} is not in 0..${classes - 1}`);
-    if (!(Number.isInteger(p) && p >= 0 && p < classes))
-      throw new Error(`confusionMatrix: prediction ${p} at ${i} is not in 0..${classes - 1}`);
-    m[y]![p]!++; // y and p are checked class indices
-  }
-  return m;
-}
+// The confusion matrix lives in @fpt/core (the browser app shows one too); the scores below read it.
+import { confusionMatrix } from '@fpt/core';
+
+export { confusionMatrix };
 
 /**
  * Cohen's kappa with quadratic weights (`cohen_kappa_score(weights='quadratic')`): agreement on
