@@ -1,5 +1,5 @@
 // Copies the bundled sample from the repository's embedded kermany-cxr set (CC BY 4.0) into
-// public/sample: the first N images of each class of train and val (sorted file names), its
+// public/sample: the first N images of each class of train, val and test (sorted file names), its
 // licence notice beside them, and a manifest listing every file with its label and sha256.
 // Run: node scripts/make-sample.mjs (the output is committed; rerunning gives the same files).
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const source = join(here, '../../../data/kermany-cxr');
 const target = join(here, '../public/sample/kermany-cxr');
-const PER_CLASS = { train: 8, val: 4 };
+const PER_CLASS = { train: 8, val: 4, test: 4 };
 
 const manifest = JSON.parse(readFileSync(join(source, 'manifest.json'), 'utf8'));
 rmSync(target, { recursive: true, force: true });
@@ -36,8 +36,8 @@ const sample = {
   image: manifest.image,
   license: manifest.license,
   citation: manifest.citation,
-  derivation: `The first ${PER_CLASS.train} (train) and ${PER_CLASS.val} (val) images per class, by sorted file name, of the repository's data/kermany-cxr (see its manifest.json for how that set was made).`,
+  derivation: `The first ${PER_CLASS.train} (train), ${PER_CLASS.val} (val) and ${PER_CLASS.test} (test) images per class, by sorted file name, of the repository's data/kermany-cxr (see its manifest.json for how that set was made).`,
   files,
 };
 writeFileSync(join(target, 'manifest.json'), `${JSON.stringify(sample, null, 2)}\n`);
-console.log(`sample: ${files.train.length} train, ${files.val.length} val images in ${target}`);
+console.log(`sample: ${files.train.length} train, ${files.val.length} val, ${files.test.length} test images in ${target}`);

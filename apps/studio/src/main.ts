@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { autoBackend, probeBackends, STUDIO_BACKENDS, useBackend, type StudioBackend } from './backend';
+import { decodeImages, SPLITS, type DecodedSplit, type Split, type StudioData } from './images';
 import { STUDIO_LPM } from './model';
 import { plotLoss } from './plot';
-import { decodeSplit, loadSampleManifest, SAMPLE_BASE, type DecodedSplit, type SampleManifest } from './sample';
-import { StudioSession, type Evaluation } from './session';
+import { loadSampleManifest, SAMPLE_BASE, sampleData } from './sample';
+import { StudioSession, type Evaluation, type ModelFiles } from './session';
+import { showConfusion, showProbabilities } from './tables';
 
 // The page: wires the controls to a StudioSession. `?backend=wasm&steps=3` preset the controls
 // (the browser tests use them); `window.studio` exposes the state to the tests.
@@ -15,23 +17,29 @@ const exportLinks = $<HTMLParagraphElement>('export');
 const status = $<HTMLParagraphElement>('status');
 const progress = $<HTMLProgressElement>('progress');
 const params = new URLSearchParams(location.search);
+/** The side network's resolution (FPT+'s low-resolution input). */
+const LR_SIZE = 64;
 
 /** What the page holds, for the browser tests. */
 interface StudioState {
   backend?: StudioBackend;
   kernels?: string;
-  manifest?: SampleManifest;
-  val?: DecodedSplit;
+  data?: StudioData;
+  decoded: Partial<Record<Split, DecodedSplit>>;
   losses: number[];
-  evaluation?: Evaluation;
-  /** Live tfjs tensors before the session was made. */
+  /** The last evaluation of each split. */
+  evaluations: Partial<Record<Split, Evaluation>>;
+  /** Where the model on the page came from. */
+  model?: 'trained' | 'imported';
+  /** The last image classified: its name and class probabilities. */
+  classified?: { name: string; probabilities: number[] };
+  /** Live tfjs tensors before the first session was made. */
   tensorsBefore?: number;
   busy: boolean;
   error?: string;
 }
-const state: StudioState = { losses: [], busy: false };
+const state: StudioState = { decoded: {}, evaluations: {}, losses: [], busy: false };
 let session: StudioSession | undefined;
-let train: DecodedSplit | undefined;
 
 function setStatus(text: string, isError = false): void {
   status.textContent = text;
@@ -39,35 +47,55 @@ function setStatus(text: string, isError = false): void {
   if (isError) state.error = text;
 }
 
-function fail(err: unknown): void {
-  setStatus(`Error: ${(err as Error).message ?? String(err)}`, true);
-  state.busy = false;
-  trainButton.disabled = false;
+/** Marks the page busy while `work` runs; an error ends up on the page. */
+async function busy(work: () => Promise<void>): Promise<void> {
+  state.busy = true;
+  for (const el of [trainButton, backendSelect]) el.disabled = true;
+  try {
+    await work();
+  } catch (err) {
+    setStatus(`Error: ${(err as Error).message ?? String(err)}`, true);
+  } finally {
+    state.busy = false;
+    backendSelect.disabled = false;
+    trainButton.disabled = !state.decoded.train;
+    for (const id of ['classify-file', 'import-files']) $<HTMLInputElement>(id).disabled = !state.decoded.test;
+  }
 }
 
 async function chooseBackend(name: StudioBackend): Promise<void> {
-  state.busy = true;
-  trainButton.disabled = true;
   setStatus(`Starting ${name}...`);
   const kernels = await useBackend(name);
   state.backend = name;
   state.kernels = kernels;
   $('backend-in-use').textContent = `${name}: ${kernels}`;
-  state.busy = false;
-  trainButton.disabled = !train;
-  setStatus(train ? 'Ready to train.' : 'Loading the sample...');
+  setStatus(state.decoded.train ? 'Ready.' : 'Loading the sample...');
+}
+
+/** Decodes every split of `data` in the browser and makes it the page's dataset. */
+async function useData(data: StudioData): Promise<void> {
+  const total = SPLITS.reduce((n, s) => n + data.splits[s].length, 0);
+  let done = 0;
+  const decoded: Partial<Record<Split, DecodedSplit>> = {};
+  for (const split of SPLITS) {
+    const before = done;
+    decoded[split] = await decodeImages(data.splits[split], STUDIO_LPM.imageSize, LR_SIZE, (d) => {
+      done = before + d;
+      setStatus(`Decoding the images in the browser: ${done} of ${total}`);
+      progress.value = done / total;
+    });
+  }
+  state.data = data;
+  state.decoded = decoded;
 }
 
 async function loadSample(): Promise<void> {
   const manifest = await loadSampleManifest();
-  state.manifest = manifest;
-  const lrSize = 64;
-  const total = manifest.files.train.length + manifest.files.val.length;
-  const shown = (done: number) => setStatus(`Decoding the sample in the browser: ${done} of ${total} images`);
-  train = await decodeSplit(manifest.files.train, STUDIO_LPM.imageSize, lrSize, shown);
-  state.val = await decodeSplit(manifest.files.val, STUDIO_LPM.imageSize, lrSize, (d) => shown(train!.count + d));
+  const data = sampleData(manifest);
+  await useData(data);
+  const [train, val, test] = SPLITS.map((s) => data.splits[s].length);
   const line = $('data-line');
-  line.textContent = `Bundled sample: ${manifest.name} (${manifest.classes.join(' / ')}), ${train.count} training and ${state.val.count} validation images, ${manifest.license.id} (`;
+  line.textContent = `Bundled sample: ${manifest.name} (${manifest.classes.join(' / ')}), ${train} training, ${val} validation and ${test} test images, ${manifest.license.id} (`;
   const link = document.createElement('a');
   link.href = `${SAMPLE_BASE}${manifest.license.file}`;
   link.textContent = 'licence and attribution';
@@ -80,35 +108,46 @@ function numberInput(id: string): number {
   return v;
 }
 
-async function runTraining(): Promise<void> {
-  if (!train || !state.val || !state.manifest) throw new Error('the sample is not loaded yet');
-  state.busy = true;
-  trainButton.disabled = true;
-  exportLinks.hidden = true;
-  backendSelect.disabled = true;
-  const steps = Math.round(numberInput('steps'));
-  const batch = Math.round(numberInput('batch'));
-  const lr = numberInput('lr');
+/** Replaces the page's session (freeing the old one) and loads every split into it, with the preload's progress. */
+async function startSession(make: () => StudioSession): Promise<StudioSession> {
   session?.close();
+  session = undefined;
+  exportLinks.hidden = true;
   if (state.tensorsBefore === undefined) state.tensorsBefore = tf.memory().numTensors;
-  session = new StudioSession(state.manifest.classes, { batch, lr, seed: 0 });
-  const { learnable, total } = session.counts();
+  const next = make();
+  session = next;
+  const { learnable, total } = next.counts();
   $('params').textContent =
     `${learnable.toLocaleString('en')} of ${total.toLocaleString('en')} (${((100 * learnable) / total).toFixed(2)} %)`;
-  const images = train.count + state.val.count;
+  const images = SPLITS.reduce((n, s) => n + (state.decoded[s]?.count ?? 0), 0);
   const started = performance.now();
-  const preloadStatus = (done: number) => {
-    const elapsed = (performance.now() - started) / 1000;
-    const eta = done > 0 ? (elapsed / done) * (images - done) : 0;
-    setStatus(`Preloading the LPM's keys and values: ${done} of ${images} images (ETA ${eta.toFixed(0)} s)`);
-    progress.value = done / images;
-  };
-  await session.load('train', train, 8, preloadStatus);
-  await session.load('val', state.val, 8, (d) => preloadStatus(train!.count + d));
+  let done = 0;
+  for (const split of SPLITS) {
+    const data = state.decoded[split];
+    if (!data) throw new Error(`the ${split} split is not loaded`);
+    const before = done;
+    await next.load(split, data, 8, (d) => {
+      done = before + d;
+      const elapsed = (performance.now() - started) / 1000;
+      const eta = (elapsed / done) * (images - done);
+      setStatus(`Preloading the LPM's keys and values: ${done} of ${images} images (ETA ${eta.toFixed(0)} s)`);
+      progress.value = done / images;
+    });
+  }
+  return next;
+}
+
+async function runTraining(): Promise<void> {
+  const classes = state.data?.classes;
+  if (!classes) throw new Error('the data is not loaded yet');
+  const steps = Math.round(numberInput('steps'));
+  const options = { batch: Math.round(numberInput('batch')), lr: numberInput('lr'), seed: 0 };
+  const trained = await startSession(() => StudioSession.create(classes, options));
+  state.model = 'trained';
   state.losses = [];
   for (let s = 0; s < steps; s++) {
     const t0 = performance.now();
-    const loss = await session.trainStep();
+    const loss = await trained.trainStep();
     const dt = performance.now() - t0;
     state.losses.push(loss);
     $('loss').textContent = `${loss.toFixed(4)} (step ${s + 1} of ${steps})`;
@@ -117,20 +156,27 @@ async function runTraining(): Promise<void> {
     setStatus(`Training FPT+: step ${s + 1} of ${steps}`);
     progress.value = (s + 1) / steps;
   }
-  setStatus('Evaluating on the validation split...');
-  state.evaluation = await session.evaluate();
-  $('auc').textContent = Number.isNaN(state.evaluation.auc) ? 'undefined (a class is missing)' : state.evaluation.auc.toFixed(4);
-  $('accuracy').textContent = `${(100 * state.evaluation.accuracy).toFixed(1)} %`;
-  await prepareExport(session);
-  setStatus(`Trained ${steps} steps on ${state.backend}; validation AUC ${state.evaluation.auc.toFixed(4)}.`);
-  state.busy = false;
-  trainButton.disabled = false;
-  backendSelect.disabled = false;
+  await evaluateAll(trained);
+  await prepareExport(trained);
+  setStatus(`Trained ${steps} steps on ${state.backend}; test AUC ${auc(state.evaluations.test)}.`);
 }
 
-/** Points the export links at the adapted model's files, read once training is done. */
-async function prepareExport(trained: StudioSession): Promise<void> {
-  const { weights, config } = await trained.save();
+const auc = (e?: Evaluation) => (!e ? '-' : Number.isNaN(e.auc) ? 'undefined (a class is missing)' : e.auc.toFixed(4));
+
+/** Evaluates the validation and test splits and shows the figures and the test confusion matrix. */
+async function evaluateAll(model: StudioSession): Promise<void> {
+  setStatus('Evaluating on the validation and test splits...');
+  const [val, test] = [await model.evaluate('val'), await model.evaluate('test')];
+  state.evaluations = { val, test };
+  $('auc').textContent = auc(val);
+  $('test-auc').textContent = auc(test);
+  $('test-accuracy').textContent = `${(100 * test.accuracy).toFixed(1)} %`;
+  showConfusion($('confusion'), model.classes, test.confusion);
+}
+
+/** Points the export links at the adapted model's files. */
+async function prepareExport(model: StudioSession): Promise<void> {
+  const { weights, config } = await model.save();
   const link = (id: string, data: BlobPart, type: string) => {
     const a = $<HTMLAnchorElement>(id);
     if (a.href.startsWith('blob:')) URL.revokeObjectURL(a.href);
@@ -142,10 +188,44 @@ async function prepareExport(trained: StudioSession): Promise<void> {
   exportLinks.hidden = false;
 }
 
+/** Reads the picked `.safetensors` and `.json` files (one of each). */
+async function modelFiles(files: FileList): Promise<ModelFiles> {
+  const list = [...files];
+  const weights = list.filter((f) => f.name.endsWith('.safetensors'));
+  const configs = list.filter((f) => f.name.endsWith('.json'));
+  const [w, c] = [weights[0], configs[0]];
+  if (weights.length !== 1 || configs.length !== 1 || list.length !== 2 || !w || !c)
+    throw new Error(
+      `import: pick the two exported files, one .safetensors and one .json; got ${list.map((f) => f.name).join(', ') || 'nothing'}`,
+    );
+  return { weights: new Uint8Array(await w.arrayBuffer()), config: await c.text() };
+}
+
+async function importModel(files: FileList): Promise<void> {
+  const classes = state.data?.classes;
+  if (!classes) throw new Error('the data is not loaded yet');
+  const picked = await modelFiles(files);
+  const options = { batch: Math.round(numberInput('batch')), lr: numberInput('lr'), seed: 0 };
+  const imported = await startSession(() => StudioSession.import(classes, picked, options));
+  state.model = 'imported';
+  await evaluateAll(imported);
+  await prepareExport(imported);
+  setStatus(`Imported ${[...files].map((f) => f.name).join(' + ')}; test AUC ${auc(state.evaluations.test)}.`);
+}
+
+async function classifyImage(file: File): Promise<void> {
+  if (!session) throw new Error('train or import a model first');
+  const image = await decodeImages([{ name: file.name, label: 0, read: async () => file }], STUDIO_LPM.imageSize, LR_SIZE);
+  const probabilities = Array.from(await session.classify(image));
+  state.classified = { name: file.name, probabilities };
+  showProbabilities($('classified'), file.name, session.classes, probabilities);
+  setStatus(`Classified ${file.name}.`);
+}
+
 async function start(): Promise<void> {
   $('model-line').textContent =
     `FPT+ on a frozen LPM: ViT, width ${STUDIO_LPM.hiddenSize}, ${STUDIO_LPM.numLayers} layers, ${STUDIO_LPM.numHeads} heads, ` +
-    `patch ${STUDIO_LPM.patchSize}, at ${STUDIO_LPM.imageSize}x${STUDIO_LPM.imageSize} (the bench's quick preset); side network width 24 at 64x64.`;
+    `patch ${STUDIO_LPM.patchSize}, at ${STUDIO_LPM.imageSize}x${STUDIO_LPM.imageSize} (the bench's quick preset); side network width 24 at ${LR_SIZE}x${LR_SIZE}.`;
   const probes = await probeBackends();
   const list = $('probes');
   for (const p of probes) {
@@ -163,14 +243,25 @@ async function start(): Promise<void> {
     throw new Error(`?backend=${asked}: expected one of ${STUDIO_BACKENDS.join(', ')}`);
   const chosen = (asked as StudioBackend | null) ?? autoBackend(probes);
   backendSelect.value = chosen;
-  backendSelect.addEventListener('change', () => chooseBackend(backendSelect.value as StudioBackend).catch(fail));
+  backendSelect.addEventListener('change', () => busy(() => chooseBackend(backendSelect.value as StudioBackend)));
   const steps = params.get('steps');
   if (steps) $<HTMLInputElement>('steps').value = steps;
-  trainButton.addEventListener('click', () => runTraining().catch(fail));
+  trainButton.addEventListener('click', () => busy(runTraining));
+  const picked = (id: string, use: (files: FileList) => Promise<void>) => {
+    const input = $<HTMLInputElement>(id);
+    input.addEventListener('change', () => {
+      const files = input.files;
+      if (files?.length) void busy(() => use(files)).finally(() => (input.value = ''));
+    });
+  };
+  picked('import-files', importModel);
+  picked('classify-file', async (files) => {
+    const [file] = files;
+    if (file) await classifyImage(file);
+  });
   await chooseBackend(chosen);
   await loadSample();
-  trainButton.disabled = false;
-  setStatus('Ready to train.');
+  setStatus('Ready.');
 }
 
 Object.assign(window, {
@@ -184,4 +275,4 @@ Object.assign(window, {
     },
   },
 });
-start().catch(fail);
+void busy(start);

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, aucScore, Rng, trainStepAsync } from '@fpt/core';
-import { adapt, trainingContext, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
-import { fptPlus } from '@fpt/fpt-plus';
+import { AdamW, aucScore, confusionMatrix, Rng, trainStepAsync } from '@fpt/core';
+import { adapt, loadAdapted, MethodRegistry, trainingContext, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
+import { fptPlus, registerFpt } from '@fpt/fpt-plus';
+import type { DecodedSplit, Split } from './images';
 import { createStudioLpm, STUDIO_FPT, STUDIO_LPM } from './model';
-import type { DecodedSplit } from './sample';
 
 // One training session: FPT+ on the random LPM, trained on cached keys/values as the paper does.
 // The LPM runs once per image (the preload); training and evaluation run only the side network
@@ -17,13 +17,22 @@ interface DeviceSplit {
   count: number;
 }
 
-/** What {@link StudioSession.evaluate} measured. */
+/** What {@link StudioSession.evaluate} measured on one split. */
 export interface Evaluation {
+  split: Split;
   /** The paper's AUC on the logits (binary: class 1's logit). */
   auc: number;
   accuracy: number;
+  /** [C, C] counts: rows the true class, columns the predicted one. */
+  confusion: number[][];
   /** Logits [N, C], row-major. */
   logits: Float32Array;
+}
+
+/** The adapted model's files, as `AdaptedModel.save` writes them. */
+export interface ModelFiles {
+  weights: Uint8Array;
+  config: string;
 }
 
 /** Settings of a session. */
@@ -34,25 +43,54 @@ export interface SessionOptions {
   seed: number;
 }
 
+/**
+ * A model on the page and the splits it was loaded with: made fresh ({@link StudioSession.create})
+ * or from exported files ({@link StudioSession.import}). It owns the LPM and the adapted model.
+ */
 export class StudioSession {
-  readonly lpm: VitModel;
-  readonly model: AdaptedModel;
   readonly optimizer: AdamW;
-  private train?: DeviceSplit;
-  private val?: DeviceSplit;
+  private readonly splits = new Map<Split, DeviceSplit>();
   private readonly rng: Rng;
   private order: number[] = [];
   /** Steps taken. */
   step = 0;
 
-  constructor(
+  private constructor(
+    readonly lpm: VitModel,
+    readonly model: AdaptedModel,
     readonly classes: readonly string[],
     readonly options: SessionOptions,
   ) {
-    this.lpm = createStudioLpm();
-    this.model = adapt(this.lpm, [fptPlus(STUDIO_FPT)], { numClasses: classes.length, seed: options.seed });
     this.optimizer = new AdamW(this.model.trainableVariables(), { lr: options.lr });
     this.rng = new Rng(options.seed);
+  }
+
+  /** FPT+ on the random LPM, with a fresh head for `classes`. */
+  static create(classes: readonly string[], options: SessionOptions): StudioSession {
+    const lpm = createStudioLpm();
+    const model = adapt(lpm, [fptPlus(STUDIO_FPT)], { numClasses: classes.length, seed: options.seed });
+    return new StudioSession(lpm, model, classes, options);
+  }
+
+  /**
+   * A model from the files the export wrote (or Node's `AdaptedModel.save`), on the same LPM.
+   * @throws naming what is wrong with the files, or a class count that is not the dataset's
+   */
+  static import(classes: readonly string[], files: ModelFiles, options: SessionOptions): StudioSession {
+    const lpm = createStudioLpm();
+    let model: AdaptedModel;
+    try {
+      model = loadAdapted(lpm, files.weights, files.config, registerFpt(new MethodRegistry()));
+    } catch (err) {
+      lpm.dispose();
+      throw err;
+    }
+    if (model.numClasses !== classes.length) {
+      model.dispose();
+      lpm.dispose();
+      throw new Error(`the model has ${model.numClasses} classes but the data has ${classes.length} (${classes.join(', ')})`);
+    }
+    return new StudioSession(lpm, model, classes, options);
   }
 
   /** Learnable parameters and the whole (LPM included). */
@@ -65,7 +103,14 @@ export class StudioSession {
    * capability, `chunk` images at a time (the LPM's only run).
    * @param onChunk - called with the images done
    */
-  async load(split: 'train' | 'val', data: DecodedSplit, chunk: number, onChunk?: (done: number) => void): Promise<void> {
+  async load(split: Split, data: DecodedSplit, chunk: number, onChunk?: (done: number) => void): Promise<void> {
+    const device = await this.upload(data, chunk, onChunk);
+    this.dispose(split);
+    this.splits.set(split, device);
+  }
+
+  /** The split on the device: the side network's pixels and the preloaded keys/values. */
+  private async upload(data: DecodedSplit, chunk: number, onChunk?: (done: number) => void): Promise<DeviceSplit> {
     const need = this.model.needsInputs;
     if (!need) throw new Error(`${this.model.name} needs no preloaded inputs; the studio trains FPT+ only`);
     const hrSize = STUDIO_LPM.imageSize;
@@ -95,20 +140,17 @@ export class StudioSession {
       }),
     );
     for (const p of parts) tf.dispose(Object.values(p));
-    const device: DeviceSplit = {
+    return {
       lr: tf.tensor4d(data.lr, [data.count, 3, lrSize, lrSize]),
       extras,
       labels: tf.tensor1d(data.labels, 'int32'),
       count: data.count,
     };
-    this.dispose(split);
-    if (split === 'train') this.train = device;
-    else this.val = device;
   }
 
   /** The next batch's sample indices: a fresh random order each pass over the training split. */
   private nextIndices(): number[] {
-    const count = this.train!.count;
+    const count = this.splits.get('train')?.count ?? 0;
     const out: number[] = [];
     while (out.length < Math.min(this.options.batch, count)) {
       if (this.order.length === 0) {
@@ -128,7 +170,7 @@ export class StudioSession {
 
   /** One AdamW step (gradient clipping at 1, as the paper) on a batch of the preloaded training split; the loss. */
   async trainStep(): Promise<number> {
-    const train = this.train;
+    const train = this.splits.get('train');
     const need = this.model.needsInputs!;
     if (!train) throw new Error('load the training split first');
     const idx = tf.tensor1d(this.nextIndices(), 'int32');
@@ -147,39 +189,51 @@ export class StudioSession {
     }
   }
 
-  /** Logits, AUC and accuracy on the validation split. */
-  async evaluate(): Promise<Evaluation> {
-    const val = this.val;
-    if (!val) throw new Error('load the validation split first');
-    const logits = this.model.forward({ pixels: val.lr, extras: val.extras });
+  /** Logits, AUC, accuracy and the confusion matrix on a loaded split. */
+  async evaluate(split: Split): Promise<Evaluation> {
+    const data = this.splits.get(split);
+    if (!data) throw new Error(`load the ${split} split first`);
+    const logits = this.model.forward({ pixels: data.lr, extras: data.extras });
     const values = (await logits.data()) as Float32Array;
     logits.dispose();
-    const labels = (await val.labels.data()) as Int32Array;
+    const labels = (await data.labels.data()) as Int32Array;
     const c = this.classes.length;
-    let correct = 0;
-    for (let i = 0; i < val.count; i++) {
+    const predictions = Array.from({ length: data.count }, (_, i) => {
       const row = values.subarray(i * c, (i + 1) * c);
-      if (row.indexOf(Math.max(...row)) === labels[i]) correct++;
+      return row.indexOf(Math.max(...row));
+    });
+    const confusion = confusionMatrix(labels, predictions, c);
+    const correct = confusion.reduce((sum, row, k) => sum + (row[k] ?? 0), 0);
+    return { split, auc: aucScore(labels, values, c), accuracy: correct / data.count, confusion, logits: values };
+  }
+
+  /** Class probabilities (softmax of the logits) of each decoded image, [N, C] row-major. */
+  async classify(images: DecodedSplit): Promise<Float32Array> {
+    const device = await this.upload(images, 8);
+    try {
+      const probs = tf.tidy(() => tf.softmax(this.model.forward({ pixels: device.lr, extras: device.extras })));
+      const out = (await probs.data()) as Float32Array;
+      probs.dispose();
+      return out;
+    } finally {
+      tf.dispose([device.lr, device.labels, ...Object.values(device.extras)]);
     }
-    return { auc: aucScore(labels, values, c), accuracy: correct / val.count, logits: values };
   }
 
   /** The adapted model as `AdaptedModel.save` writes it (safetensors weights + JSON config), read asynchronously (WebGPU). */
-  save(): Promise<{ weights: Uint8Array; config: string }> {
+  save(): Promise<ModelFiles> {
     return this.model.saveAsync();
   }
 
-  private dispose(split: 'train' | 'val'): void {
-    const s = split === 'train' ? this.train : this.val;
+  private dispose(split: Split): void {
+    const s = this.splits.get(split);
     if (s) tf.dispose([s.lr, s.labels, ...Object.values(s.extras)]);
-    if (split === 'train') this.train = undefined;
-    else this.val = undefined;
+    this.splits.delete(split);
   }
 
   /** Frees everything: splits, optimizer state, the adapted model and the LPM. */
   close(): void {
-    this.dispose('train');
-    this.dispose('val');
+    for (const split of [...this.splits.keys()]) this.dispose(split);
     this.optimizer.dispose();
     this.model.dispose();
     this.lpm.dispose();

@@ -21,16 +21,30 @@ const STEPS = 3;
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`browser tests skipped: no chromium at ${CHROMIUM} (apt-get install chromium, or set FPT_CHROMIUM)`);
 
+interface PageEvaluation {
+  auc: number;
+  accuracy: number;
+  confusion: number[][];
+  logits: Float32Array;
+}
+
 interface PageState {
   backend?: string;
   kernels?: string;
   losses: number[];
-  evaluation?: { auc: number; accuracy: number; logits: Float32Array };
-  val?: { hr: Float32Array; lr: Float32Array; count: number };
+  evaluations: { val?: PageEvaluation; test?: PageEvaluation };
+  decoded: { test?: { hr: Float32Array; lr: Float32Array; count: number } };
+  model?: 'trained' | 'imported';
+  classified?: { name: string; probabilities: number[] };
   tensorsBefore?: number;
   busy: boolean;
   error?: string;
 }
+
+/** The bundled sample's manifest (what the page trains on). */
+const SAMPLE = JSON.parse(readFileSync(join(APP, 'public/sample/kermany-cxr/manifest.json'), 'utf8')) as {
+  files: { test: { path: string; label: number }[] };
+};
 
 describe.skipIf(!haveChromium)('studio in chromium', () => {
   let server: PreviewServer;
@@ -93,8 +107,10 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
         kernels: s.kernels,
         losses: s.losses,
         error: s.error,
-        auc: s.evaluation?.auc,
-        accuracy: s.evaluation?.accuracy,
+        auc: s.evaluations.test?.auc,
+        accuracy: s.evaluations.test?.accuracy,
+        confusion: s.evaluations.test?.confusion,
+        model: s.model,
       };
     });
 
@@ -102,13 +118,13 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
    * Trains on `backend`, checks the page, exports the model, loads it in Node and compares logits
    * within `tolerance`, then checks requests, console errors and the tensor count.
    */
-  async function trainAndCheck(backend: string, tolerance: number): Promise<void> {
+  async function trainAndCheck(backend: string, tolerance: number, roundTrip = false): Promise<void> {
     const { page, requests, errors } = await open(backend);
     await page.click('#train');
     await page.waitForFunction(
       () => {
         const s = (window as unknown as { studio: { state: PageState } }).studio.state;
-        return !!s.evaluation || !!s.error;
+        return (!!s.evaluations.test && !s.busy) || !!s.error;
       },
       undefined,
       { timeout: 240_000 },
@@ -120,8 +136,16 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     for (const l of s.losses) expect(Number.isFinite(l) && l > 0).toBe(true);
     expect(await page.textContent('#loss')).toMatch(/^\d+\.\d{4} \(step 3 of 3\)$/);
     expect(await page.textContent('#auc')).toMatch(/^\d\.\d{4}$/);
+    expect(await page.textContent('#test-auc')).toMatch(/^\d\.\d{4}$/);
+    expect(await page.textContent('#test-accuracy')).toMatch(/^\d+\.\d %$/);
     expect(s.auc).toBeGreaterThanOrEqual(0);
     expect(s.auc).toBeLessThanOrEqual(1);
+    // The confusion matrix counts every test image once, by its true class, and agrees with the accuracy.
+    const perClass = [0, 1].map((k) => SAMPLE.files.test.filter((f) => f.label === k).length);
+    expect(s.confusion?.map((row) => row.reduce((a, b) => a + b, 0))).toEqual(perClass);
+    const correct = (s.confusion ?? []).reduce((a, row, k) => a + (row[k] ?? 0), 0);
+    expect(s.accuracy).toBeCloseTo(correct / SAMPLE.files.test.length, 12);
+    expect(await page.locator('#confusion td').allTextContents()).toEqual((s.confusion ?? []).flat().map(String));
     await page.screenshot({ path: join(ARTIFACTS, `studio-${backend}.png`), fullPage: true });
 
     // Export: both files arrive as downloads.
@@ -134,11 +158,12 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     const config = files.get('fpt-plus-adapted.json');
     expect(weights && config).toBeTruthy();
 
-    // Node: the same random LPM, the exported adapter, the page's own validation inputs (the
-    // LPM's high-resolution decode for the key/value preload, the side network's low-resolution one).
+    // Node: the same random LPM, the exported adapter, the page's own test inputs (the LPM's
+    // high-resolution decode for the key/value preload, the side network's low-resolution one).
     const inputs = await page.evaluate(() => {
-      const { val, evaluation } = (window as unknown as { studio: { state: PageState } }).studio.state;
-      return { count: val!.count, hr: Array.from(val!.hr), lr: Array.from(val!.lr), logits: Array.from(evaluation!.logits) };
+      const { decoded, evaluations } = (window as unknown as { studio: { state: PageState } }).studio.state;
+      const test = decoded.test!;
+      return { count: test.count, hr: Array.from(test.hr), lr: Array.from(test.lr), logits: Array.from(evaluations.test!.logits) };
     });
     await tf.setBackend('cpu');
     const lpm = createStudioLpm();
@@ -159,6 +184,49 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     );
     expect(maxDiff).toBeLessThan(tolerance);
 
+    if (roundTrip) {
+      // Classify a test image from a file: its probabilities are the softmax of its row of the test logits.
+      const [first] = SAMPLE.files.test;
+      await page.setInputFiles('#classify-file', join(APP, 'public/sample/kermany-cxr', first!.path));
+      await page.waitForFunction(() => !!(window as unknown as { studio: { state: PageState } }).studio.state.classified);
+      const classified = await page.evaluate(() => (window as unknown as { studio: { state: PageState } }).studio.state.classified!);
+      const row = inputs.logits.slice(0, 2);
+      const softmax = row.map((v) => Math.exp(v) / row.reduce((a, b) => a + Math.exp(b), 0));
+      for (const [k, p] of classified.probabilities.entries()) expect(p).toBeCloseTo(softmax[k]!, 5);
+      expect(await page.locator('#classified li').allTextContents()).toHaveLength(2);
+
+      // Import the exported files back: a fresh session on them gives the trained model's test logits.
+      await page.setInputFiles('#import-files', [
+        { name: 'fpt-plus-adapted.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(weights!) },
+        { name: 'fpt-plus-adapted.json', mimeType: 'application/json', buffer: Buffer.from(config!) },
+      ]);
+      await page.waitForFunction(
+        () => {
+          const st = (window as unknown as { studio: { state: PageState } }).studio.state;
+          return (st.model === 'imported' && !st.busy) || !!st.error;
+        },
+        undefined,
+        { timeout: 120_000 },
+      );
+      const imported = await page.evaluate(() => {
+        const st = (window as unknown as { studio: { state: PageState } }).studio.state;
+        return { error: st.error, logits: Array.from(st.evaluations.test!.logits) };
+      });
+      expect(imported.error).toBeUndefined();
+      const importDiff = Math.max(...imported.logits.map((v, i) => Math.abs(v - (inputs.logits[i] ?? Number.NaN))));
+      console.log(`studio on ${backend}: imported model, max |logit(imported) - logit(trained)| ${importDiff.toExponential(2)}`);
+      expect(importDiff).toBeLessThan(1e-6);
+
+      // A wrong pick is named on the page.
+      await page.setInputFiles('#import-files', [{ name: 'x.json', mimeType: 'application/json', buffer: Buffer.from('{}') }]);
+      await expect
+        .poll(() => page.textContent('#status'))
+        .toMatch(/pick the two exported files, one \.safetensors and one \.json; got x\.json/);
+      await page.evaluate(() => {
+        (window as unknown as { studio: { state: PageState } }).studio.state.error = undefined;
+      });
+    }
+
     // Privacy and hygiene.
     for (const url of requests) expect(url.startsWith(`${origin}/`) || url.startsWith('blob:') || url.startsWith('data:'), url).toBe(true);
     expect(errors).toEqual([]);
@@ -171,7 +239,8 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     await page.context().close();
   }
 
-  it('trains FPT+ on WASM, shows loss and AUC, exports a model Node loads with the same logits', () => trainAndCheck('wasm', 1e-4));
+  it('trains FPT+ on WASM, shows loss, AUC and the test confusion matrix, exports a model Node loads with the same logits, classifies an image, imports the model back', () =>
+    trainAndCheck('wasm', 1e-4, true));
 
   // SwiftShader's Vulkan driver (from Debian's chromium) gives the headless browser its WebGPU adapter.
   it('trains FPT+ on WebGPU (SwiftShader here) the same way', () => trainAndCheck('webgpu', 1e-3));
