@@ -20,4 +20,5 @@ export * from './binding-limit';
 export * from './reads';
 export * from './shape';
 export * from './metrics';
+export * from './image-folder';
 export * from './state';

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { IMAGE_FILE, IMAGE_FOLDER_SPLITS, type ImageFolderSplit } from '@fpt/core';
 
-/** The splits of an ImageFolder tree. */
-export const SPLITS = ['train', 'val', 'test'] as const;
+/** The splits of an ImageFolder tree (`@fpt/core`'s, shared with the browser studio). */
+export const SPLITS = IMAGE_FOLDER_SPLITS;
 
 /** A split name. */
-export type Split = (typeof SPLITS)[number];
+export type Split = ImageFolderSplit;
 
 /** One image of a dataset. */
 export interface DatasetItem {
@@ -37,7 +38,7 @@ export interface OpenOptions {
 }
 
 /** The file names an ImageFolder dataset reads as images (JPEG, PNG). */
-export const IMAGE_FILE = /\.(jpe?g|png)$/i;
+export { IMAGE_FILE };
 
 /** The fields of a dataset's `manifest.json` the readers use. */
 export interface DatasetManifest {

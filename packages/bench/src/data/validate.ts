@@ -1,14 +1,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
+import { checkImageFolder, OTHER_IMAGE_FILE, type ClassFolders, type DataProblem, type ListedFile } from '@fpt/core';
 import { IMAGE_FILE, SPLITS, type DatasetItem, type DatasetManifest, type ImageFolderDataset, type Split } from './image-folder';
 
-/** One thing wrong with a dataset, found before any training. */
-export interface DataProblem {
-  /** The file or folder at fault. */
-  path: string;
-  /** What is wrong and what was expected. */
-  problem: string;
-}
+export type { DataProblem };
 
 /** What {@link scanDataset} found: the dataset when its layout is sound, and every problem. */
 export interface ScanResult {
@@ -24,9 +19,6 @@ export interface ScanResult {
    */
   found?: ImageFolderDataset;
 }
-
-/** Image formats the bench does not read: reported rather than silently left out. */
-const OTHER_IMAGE_FILE = /\.(gif|bmp|webp|tiff?|heic|heif|avif|jp2)$/i;
 
 /** A file-system error as a problem: what the entry is and what was expected. */
 function fsProblem(err: unknown): string {
@@ -55,15 +47,59 @@ function listNames(dir: string, add: (path: string, problem: string) => void): s
   return names.sort();
 }
 
+/** A class folder's image files as a listing, with their sizes; entries that cannot be read are reported. */
+function listFiles(dir: string, add: (path: string, problem: string) => void): ListedFile[] | null {
+  const names = listNames(dir, add);
+  if (!names) return null;
+  const files: ListedFile[] = [];
+  for (const name of names) {
+    // Other formats are reported by name; names of neither kind are not images and are left alone.
+    if (OTHER_IMAGE_FILE.test(name)) files.push({ name, size: 0 });
+    if (!IMAGE_FILE.test(name)) continue;
+    const path = join(dir, name);
+    try {
+      const st = statSync(path);
+      if (st.isFile()) files.push({ name, size: st.size });
+      else add(path, 'is not a regular file; expected an image file');
+    } catch (err) {
+      add(path, fsProblem(err));
+    }
+  }
+  return files;
+}
+
+/** A split folder as a listing of its class folders; `null` when it cannot be listed (reported), undefined when absent. */
+function listSplit(dir: string, add: (path: string, problem: string) => void): ClassFolders | null | undefined {
+  try {
+    if (!statSync(dir).isDirectory()) return undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(dir)) return undefined;
+    add(dir, fsProblem(err));
+    return null;
+  }
+  const names = listNames(dir, add);
+  if (!names) return null;
+  const folders: ClassFolders = {};
+  for (const n of names) {
+    try {
+      if (statSync(join(dir, n)).isDirectory()) folders[n] = listFiles(join(dir, n), add);
+    } catch (err) {
+      add(join(dir, n), fsProblem(err));
+    }
+  }
+  return folders;
+}
+
 /**
  * Checks the layout of an ImageFolder dataset `<root>/{train,val,test}/<class>/*` and reports every
- * problem at once (rather than failing on the first): missing splits, empty class folders,
- * zero-byte files, a class in val/test that train lacks, class lists that differ between splits or
- * from `manifest.json`, per-class counts that differ from the manifest, a class count that
- * differs from `expectedClasses`, entries that cannot be read (symbolic link loops, dangling links,
- * unreadable folders, names that are not UTF-8) and images in formats the bench does not read.
- * Decoding is checked later, when the images are loaded: `found` holds the images even when the
- * layout has problems, so that both are reported in one pass.
+ * problem at once (rather than failing on the first): the checks of `checkImageFolder` from
+ * `@fpt/core` (missing splits, empty class folders, zero-byte files, a class in val/test that train
+ * lacks, class lists that differ between splits or from `manifest.json`, per-class counts that
+ * differ from the manifest, a class count that differs from `expectedClasses`, images in formats
+ * the bench does not read), on the folder's listing, plus what only a file system has: entries
+ * that cannot be read (symbolic link loops, dangling links, unreadable folders, names that are not
+ * UTF-8). Decoding is checked later, when the images are loaded: `found` holds the images even
+ * when the layout has problems, so that both are reported in one pass.
  * @param root - the dataset folder
  * @param expectedClasses - the class count the run expects (from `--classes` or the preset)
  */
@@ -83,94 +119,26 @@ export function scanDataset(root: string, expectedClasses?: number): ScanResult 
       add(manifestPath, `not valid JSON: ${(err as Error).message}`);
     }
   }
-  const folders: Partial<Record<Split, string[]>> = {};
-  for (const split of SPLITS) {
-    const dir = join(root, split);
-    let isDir = false;
-    try {
-      isDir = statSync(dir).isDirectory();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || existsSync(dir)) {
-        add(dir, fsProblem(err));
-        continue;
-      }
-    }
-    if (!isDir) {
-      add(dir, `missing split folder "${split}" (expected ${SPLITS.join(', ')})`);
-      continue;
-    }
-    const names = listNames(dir, add);
-    if (!names) continue;
-    folders[split] = names.filter((n) => {
-      try {
-        return statSync(join(dir, n)).isDirectory();
-      } catch (err) {
-        add(join(dir, n), fsProblem(err));
-        return false;
-      }
-    });
-  }
-  let classes: string[] = folders.train ?? [];
+  let classes: string[] | undefined;
   if (manifest?.classes !== undefined) {
-    if (!Array.isArray(manifest.classes) || !manifest.classes.every((c) => typeof c === 'string')) {
+    if (!Array.isArray(manifest.classes) || !manifest.classes.every((c) => typeof c === 'string'))
       add(manifestPath, '"classes" must be a list of class names');
-    } else {
-      classes = manifest.classes as string[];
-      const extra = (folders.train ?? []).filter((f) => !classes.includes(f));
-      if (extra.length)
-        add(join(root, 'train'), `class folder(s) ${extra.join(', ')} are not among manifest.json's classes [${classes.join(', ')}]`);
-    }
+    else classes = manifest.classes as string[];
   }
-  if (classes.length < 2) add(join(root, 'train'), `holds ${classes.length} class folder(s), expected at least 2`);
-  if (expectedClasses !== undefined && classes.length !== expectedClasses) {
-    add(
-      root,
-      `has ${classes.length} classes [${classes.join(', ')}] but the run expects ${expectedClasses} (--classes or the dataset preset)`,
-    );
-  }
+  const listing = Object.fromEntries(SPLITS.map((split) => [split, listSplit(join(root, split), add)]));
+  const check = checkImageFolder(listing, {
+    classes,
+    counts: manifest?.splits,
+    expectedClasses,
+    expectedFrom: '--classes or the dataset preset',
+  });
+  // The check names paths relative to the dataset folder.
+  for (const p of check.problems) add(p.path ? join(root, ...p.path.split('/')) : root, p.problem);
   const splits = {} as Record<Split, DatasetItem[]>;
-  for (const split of SPLITS) {
-    const present = folders[split];
-    splits[split] = [];
-    if (!present) continue;
-    for (const f of present.filter((f) => !classes.includes(f))) {
-      add(join(root, split, f), `class "${f}" is present in ${split}/ but not in train/ (classes: ${classes.join(', ')})`);
-    }
-    for (const c of classes.filter((c) => !present.includes(c))) {
-      add(join(root, split), `mismatched class lists: ${split}/ has no folder for class "${c}" (train/ classes: ${classes.join(', ')})`);
-    }
-    classes.forEach((cls, label) => {
-      const dir = join(root, split, cls);
-      if (!present.includes(cls)) return;
-      const names = listNames(dir, add);
-      if (!names) return;
-      for (const f of names.filter((n) => OTHER_IMAGE_FILE.test(n)))
-        add(join(dir, f), `${f.slice(f.lastIndexOf('.'))} images are not read (expected .jpg, .jpeg or .png); convert or remove the file`);
-      const files = names.filter((f) => IMAGE_FILE.test(f));
-      if (files.length === 0) add(dir, 'empty class folder (no .jpg, .jpeg or .png images)');
-      for (const f of files) {
-        const path = join(dir, f);
-        let size: number;
-        try {
-          const st = statSync(path);
-          if (!st.isFile()) {
-            add(path, 'is not a regular file; expected an image file');
-            continue;
-          }
-          size = st.size;
-        } catch (err) {
-          add(path, fsProblem(err));
-          continue;
-        }
-        if (size === 0) add(path, 'zero-byte file');
-        else splits[split].push({ path, relPath: relative(root, path).split('\\').join('/'), label });
-      }
-      const expected = manifest?.splits?.[split]?.[cls];
-      if (expected !== undefined && expected !== files.length) add(dir, `holds ${files.length} images, manifest.json says ${expected}`);
-    });
-  }
+  for (const split of SPLITS)
+    splits[split] = check.splits[split].map(({ relPath, label }) => ({ path: join(root, ...relPath.split('/')), relPath, label }));
   const name = root.split(/[\\/]/).filter(Boolean).at(-1)!;
-  const found = { name, root, classes, splits };
+  const found = { name, root, classes: check.classes, splits };
   if (problems.length) return { problems, found, checksums: manifest?.sha256 };
   return { dataset: found, checksums: manifest?.sha256, problems, found };
 }
