@@ -1,3 +1,5 @@
+import type { DataProblem } from '@fpt/core';
+
 // In-browser decoding: an image file becomes normalised CHW floats at the two sizes FPT+ reads
 // (createImageBitmap + a canvas). Nothing is uploaded: the bytes come from the page's own origin
 // (the bundled sample) or from files the user picked.
@@ -64,25 +66,30 @@ function drawInto(bitmap: ImageBitmap, size: number, out: Float32Array, offset: 
 }
 
 /**
- * Reads and decodes images at both sizes.
+ * Reads and decodes images at both sizes; an image that cannot be read or decoded is a problem
+ * named by its path (all of them are reported, not only the first).
  * @param onImage - called after each image with the count done
- * @throws naming the first image that cannot be read or decoded
  */
 export async function decodeImages(
   images: readonly ImageRef[],
   hrSize: number,
   lrSize: number,
   onImage?: (done: number) => void,
-): Promise<DecodedSplit> {
+): Promise<{ decoded: DecodedSplit; problems: DataProblem[] }> {
   const n = images.length;
   const hr = new Float32Array(n * 3 * hrSize * hrSize);
   const lr = new Float32Array(n * 3 * lrSize * lrSize);
+  const problems: DataProblem[] = [];
   for (const [i, image] of images.entries()) {
-    const bitmap = await decodeBitmap(await image.read(), image.name);
-    drawInto(bitmap, hrSize, hr, i * 3 * hrSize * hrSize);
-    drawInto(bitmap, lrSize, lr, i * 3 * lrSize * lrSize);
-    bitmap.close();
+    try {
+      const bitmap = await decodeBitmap(await image.read(), image.name);
+      drawInto(bitmap, hrSize, hr, i * 3 * hrSize * hrSize);
+      drawInto(bitmap, lrSize, lr, i * 3 * lrSize * lrSize);
+      bitmap.close();
+    } catch (err) {
+      problems.push({ path: image.name, problem: (err as Error).message.replace(`${image.name}: `, '') });
+    }
     onImage?.(i + 1);
   }
-  return { labels: Int32Array.from(images, (f) => f.label), hr, lr, count: n };
+  return { decoded: { labels: Int32Array.from(images, (f) => f.label), hr, lr, count: n }, problems };
 }

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { autoBackend, probeBackends, STUDIO_BACKENDS, useBackend, type StudioBackend } from './backend';
+import type { DataProblem } from '@fpt/core';
+import { folderData, fromDrop, fromInput, type PickedFolder } from './folder';
 import { decodeImages, SPLITS, type DecodedSplit, type Split, type StudioData } from './images';
 import { STUDIO_LPM } from './model';
 import { plotLoss } from './plot';
@@ -33,12 +35,14 @@ interface StudioState {
   model?: 'trained' | 'imported';
   /** The last image classified: its name and class probabilities. */
   classified?: { name: string; probabilities: number[] };
+  /** The data's problems, one line each (`<folder>/<path>: <problem>`), from the last folder picked. */
+  problems: string[];
   /** Live tfjs tensors before the first session was made. */
   tensorsBefore?: number;
   busy: boolean;
   error?: string;
 }
-const state: StudioState = { decoded: {}, evaluations: {}, losses: [], busy: false };
+const state: StudioState = { decoded: {}, evaluations: {}, losses: [], problems: [], busy: false };
 let session: StudioSession | undefined;
 
 function setStatus(text: string, isError = false): void {
@@ -60,6 +64,7 @@ async function busy(work: () => Promise<void>): Promise<void> {
     backendSelect.disabled = false;
     trainButton.disabled = !state.decoded.train;
     for (const id of ['classify-file', 'import-files']) $<HTMLInputElement>(id).disabled = !state.decoded.test;
+    $<HTMLInputElement>('folder').disabled = false;
   }
 }
 
@@ -72,27 +77,73 @@ async function chooseBackend(name: StudioBackend): Promise<void> {
   setStatus(state.decoded.train ? 'Ready.' : 'Loading the sample...');
 }
 
-/** Decodes every split of `data` in the browser and makes it the page's dataset. */
-async function useData(data: StudioData): Promise<void> {
+/** Shows the data's problems (every one, with its path) or clears them. */
+function showProblems(where: string, problems: readonly DataProblem[]): void {
+  state.problems = problems.map((p) => `${p.path ? `${where}/${p.path}` : where}: ${p.problem}`);
+  const list = $('data-problems');
+  list.replaceChildren(
+    ...state.problems.map((line) => {
+      const li = document.createElement('li');
+      li.textContent = line;
+      return li;
+    }),
+  );
+  list.hidden = problems.length === 0;
+}
+
+/**
+ * Decodes every split of `data` in the browser and makes it the page's dataset; false (and the
+ * problems listed on the page, the current data kept) when an image cannot be decoded or `found`
+ * (the layout's problems) is not empty.
+ */
+async function useData(data: StudioData, found: readonly DataProblem[] = []): Promise<boolean> {
   const total = SPLITS.reduce((n, s) => n + data.splits[s].length, 0);
   let done = 0;
   const decoded: Partial<Record<Split, DecodedSplit>> = {};
+  const problems = [...found];
   for (const split of SPLITS) {
     const before = done;
-    decoded[split] = await decodeImages(data.splits[split], STUDIO_LPM.imageSize, LR_SIZE, (d) => {
+    const r = await decodeImages(data.splits[split], STUDIO_LPM.imageSize, LR_SIZE, (d) => {
       done = before + d;
       setStatus(`Decoding the images in the browser: ${done} of ${total}`);
       progress.value = done / total;
     });
+    decoded[split] = r.decoded;
+    problems.push(...r.problems);
   }
+  showProblems(data.name, problems);
+  if (problems.length) return false;
+  session?.close();
+  session = undefined;
+  exportLinks.hidden = true;
+  state.evaluations = {};
   state.data = data;
   state.decoded = decoded;
+  return true;
+}
+
+/** Checks a picked or dropped folder, decodes it and makes it the page's data; every problem goes on the page. */
+async function useFolder(picked: PickedFolder): Promise<void> {
+  setStatus(`Checking ${picked.name} (${picked.files.size} files)...`);
+  const { data, problems: layout, layout: kind } = await folderData(picked);
+  // The images are decoded even when the layout has problems: every problem is listed in one pass.
+  const used = await useData(data, layout);
+  if (!used) {
+    setStatus(`${picked.name}: ${state.problems.length} problem(s), listed below; the data was not changed.`, true);
+    return;
+  }
+  const [train, val, test] = SPLITS.map((s) => data.splits[s].length);
+  const how = kind === 'splits' ? 'its train, val and test folders' : 'each class split 70/15/15 into train, val and test';
+  $('data-line').textContent =
+    `Your folder ${data.name}: ${data.classes.length} classes (${data.classes.join(' / ')}), ${train} training, ${val} validation and ${test} test images (${how}). The files were read here and stay on this machine.`;
+  state.error = undefined;
+  setStatus('Ready.');
 }
 
 async function loadSample(): Promise<void> {
   const manifest = await loadSampleManifest();
   const data = sampleData(manifest);
-  await useData(data);
+  if (!(await useData(data))) throw new Error(`the bundled sample has images that cannot be decoded: ${state.problems.join('; ')}`);
   const [train, val, test] = SPLITS.map((s) => data.splits[s].length);
   const line = $('data-line');
   line.textContent = `Bundled sample: ${manifest.name} (${manifest.classes.join(' / ')}), ${train} training, ${val} validation and ${test} test images, ${manifest.license.id} (`;
@@ -216,7 +267,9 @@ async function importModel(files: FileList): Promise<void> {
 async function classifyImage(file: File): Promise<void> {
   if (!session) throw new Error('train or import a model first');
   const image = await decodeImages([{ name: file.name, label: 0, read: async () => file }], STUDIO_LPM.imageSize, LR_SIZE);
-  const probabilities = Array.from(await session.classify(image));
+  const [problem] = image.problems;
+  if (problem) throw new Error(`${problem.path}: ${problem.problem}`);
+  const probabilities = Array.from(await session.classify(image.decoded));
   state.classified = { name: file.name, probabilities };
   showProbabilities($('classified'), file.name, session.classes, probabilities);
   setStatus(`Classified ${file.name}.`);
@@ -255,6 +308,19 @@ async function start(): Promise<void> {
     });
   };
   picked('import-files', importModel);
+  picked('folder', async (files) => useFolder(fromInput(files)));
+  const drop = $('drop');
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    const transfer = e.dataTransfer;
+    if (transfer && !state.busy) void busy(async () => useFolder(await fromDrop(transfer)));
+  });
   picked('classify-file', async (files) => {
     const [file] = files;
     if (file) await classifyImage(file);

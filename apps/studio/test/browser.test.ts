@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -42,9 +43,25 @@ interface PageState {
 }
 
 /** The bundled sample's manifest (what the page trains on). */
-const SAMPLE = JSON.parse(readFileSync(join(APP, 'public/sample/kermany-cxr/manifest.json'), 'utf8')) as {
-  files: { test: { path: string; label: number }[] };
+const SAMPLE_DIR = join(APP, 'public/sample/kermany-cxr');
+const SAMPLE = JSON.parse(readFileSync(join(SAMPLE_DIR, 'manifest.json'), 'utf8')) as {
+  classes: string[];
+  files: Record<'train' | 'val' | 'test', { path: string; label: number }[]>;
 };
+
+/** Writes a folder of the sample's training images: `layout(cls, i)` gives each image's path inside it. */
+function sampleFolder(perClass: number, layout: (cls: string, i: number) => string): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'studio-folder-')), 'xray');
+  for (const [label, cls] of SAMPLE.classes.entries()) {
+    const own = SAMPLE.files.train.filter((f) => f.label === label).slice(0, perClass);
+    for (const [i, f] of own.entries()) {
+      const to = join(dir, layout(cls, i));
+      mkdirSync(dirname(to), { recursive: true });
+      copyFileSync(join(SAMPLE_DIR, f.path), to);
+    }
+  }
+  return dir;
+}
 
 describe.skipIf(!haveChromium)('studio in chromium', () => {
   let server: PreviewServer;
@@ -238,6 +255,66 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     expect(after.now).toBe(after.before);
     await page.context().close();
   }
+
+  it('checks a picked folder as the bench does, every problem named on the page, and trains on a good one (<class>/*, split 70/15/15)', async () => {
+    const { page, requests, errors } = await open('wasm');
+    const steady = () =>
+      page.waitForFunction(() => !(window as unknown as { studio: { state: PageState } }).studio.state.busy, undefined, {
+        timeout: 60_000,
+      });
+
+    // {train,val,test}/<class>/* with no test/, a class val/ has and train/ lacks, a zero-byte image,
+    // a GIF and a file that is no image: one pass names them all; the sample stays the data.
+    const bad = sampleFolder(2, (cls, i) => `${i === 0 ? 'train' : 'val'}/${cls}/${i}.jpeg`);
+    writeFileSync(join(bad, 'train/normal/empty.png'), '');
+    writeFileSync(join(bad, 'train/normal/anim.gif'), 'GIF89a');
+    writeFileSync(join(bad, 'train/pneumonia/broken.jpg'), 'not a jpeg');
+    mkdirSync(join(bad, 'val/extra'));
+    copyFileSync(join(bad, 'val/normal/1.jpeg'), join(bad, 'val/extra/x.jpeg'));
+    await page.setInputFiles('#folder', bad);
+    await steady();
+    const problems = await page.locator('#data-problems li').allTextContents();
+    expect(problems).toEqual([
+      'xray/test: missing split folder "test" (expected train, val, test)',
+      'xray/train/normal/anim.gif: .gif images are not read (expected .jpg, .jpeg or .png); convert or remove the file',
+      'xray/train/normal/empty.png: zero-byte file',
+      'xray/val/extra: class "extra" is present in val/ but not in train/ (classes: normal, pneumonia)',
+      expect.stringMatching(/^xray\/train\/pneumonia\/broken\.jpg: the browser cannot decode this image \(.+\)$/),
+    ]);
+    expect(await page.textContent('#status')).toBe('xray: 5 problem(s), listed below; the data was not changed.');
+    expect(await page.textContent('#data-line')).toMatch(/^Bundled sample/);
+
+    // <class>/*: 6 images per class become 4 train, 1 val, 1 test each; training and the test split run on them.
+    const good = sampleFolder(6, (cls, i) => `${cls}/${i}.jpeg`);
+    await page.evaluate(() => {
+      (window as unknown as { studio: { state: PageState } }).studio.state.error = undefined;
+    });
+    await page.setInputFiles('#folder', good);
+    await steady();
+    expect(await page.locator('#data-problems li').count()).toBe(0);
+    expect(await page.textContent('#data-line')).toMatch(
+      /^Your folder xray: 2 classes \(normal \/ pneumonia\), 8 training, 2 validation and 2 test images \(each class split 70\/15\/15/,
+    );
+    await page.fill('#steps', '2');
+    await page.click('#train');
+    await page.waitForFunction(
+      () => {
+        const st = (window as unknown as { studio: { state: PageState } }).studio.state;
+        return (!!st.evaluations.test && !st.busy) || !!st.error;
+      },
+      undefined,
+      { timeout: 120_000 },
+    );
+    const s = await state(page);
+    expect(s.error).toBeUndefined();
+    expect(s.losses).toHaveLength(2);
+    expect(s.confusion?.map((row) => row.reduce((a, b) => a + b, 0))).toEqual([1, 1]);
+    for (const url of requests) expect(url.startsWith(`${origin}/`) || url.startsWith('blob:') || url.startsWith('data:'), url).toBe(true);
+    expect(errors).toEqual([]);
+    rmSync(dirname(bad), { recursive: true });
+    rmSync(dirname(good), { recursive: true });
+    await page.context().close();
+  });
 
   it('trains FPT+ on WASM, shows loss, AUC and the test confusion matrix, exports a model Node loads with the same logits, classifies an image, imports the model back', () =>
     trainAndCheck('wasm', 1e-4, true));
