@@ -45,6 +45,33 @@ export function configFromStrings<T extends object>(
   return out as T;
 }
 
+/**
+ * The inverse of {@link configFromStrings}: every option of a config as the string `--set` would
+ * take, by dotted key (nested objects flattened: `side.hiddenSize`). Numbers are written in
+ * decimal, `null` as `auto` (kind `number?`), lists comma-separated, and a list of named objects
+ * (saved methods) as their names. `configFromStrings(defaults, configToStrings(config), ...)`
+ * gives `config` back for every option of those kinds. Forms and listings are generated from it.
+ * @param config - plain data
+ * @throws naming the option whose value has no string form
+ */
+export function configToStrings(config: object, prefix = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [field, value] of Object.entries(config)) {
+    const key = `${prefix}${field}`;
+    if (isPlainObject(value)) Object.assign(out, configToStrings(value, `${key}.`));
+    else if (Array.isArray(value))
+      out[key] = value.map((v) => scalarString(isPlainObject(v) && typeof v.name === 'string' ? v.name : v, key)).join(',');
+    else out[key] = scalarString(value, key);
+  }
+  return out;
+}
+
+function scalarString(value: unknown, key: string): string {
+  if (value === null) return 'auto';
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') return String(value);
+  throw new Error(`configToStrings: option "${key}" holds ${JSON.stringify(value)}, which has no --set string form`);
+}
+
 function kindOf(value: unknown, key: string, context: string): OptionKind {
   if (typeof value === 'number') return 'number';
   if (typeof value === 'boolean') return 'boolean';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, clipGradNorm, configFromStrings, cosineSchedule, measureStep, trainStep } from '../src/index';
+import { AdamW, clipGradNorm, configFromStrings, configToStrings, cosineSchedule, measureStep, trainStep } from '../src/index';
 
 describe('AdamW', () => {
   it('matches torch.optim.AdamW step by step', () => {
@@ -157,5 +157,43 @@ describe('initialisers', () => {
     expect(Math.min(...cut.slice(0, 5000))).toBeGreaterThanOrEqual(-0.5);
     expect(cut.every((x) => x >= -0.5 && x <= 1)).toBe(true);
     expect(() => truncatedNormal([2], 1, new Rng(3), [1, -1])).toThrow(/bounds \[1, -1\] must be increasing/);
+  });
+});
+
+describe('configToStrings', () => {
+  it('writes every option as --set takes it, and configFromStrings reads it back', () => {
+    const defaults = {
+      rank: 4,
+      scale: 0.5,
+      merge: false,
+      targets: ['qkv'],
+      layers: [] as number[],
+      width: null as number | null,
+      side: { size: 64, name: 'a' },
+    };
+    const config = {
+      rank: 8,
+      scale: 1e-7,
+      merge: true,
+      targets: ['qkv', 'proj'],
+      layers: [0, 3],
+      width: 24,
+      side: { size: 32, name: 'b' },
+    };
+    const strings = configToStrings(config);
+    expect(strings).toEqual({
+      rank: '8',
+      scale: '1e-7',
+      merge: 'true',
+      targets: 'qkv,proj',
+      layers: '0,3',
+      width: '24',
+      'side.size': '32',
+      'side.name': 'b',
+    });
+    expect(configFromStrings(defaults, strings, 'm', { layers: 'numbers', width: 'number?' })).toEqual(config);
+    expect(configToStrings(defaults)).toMatchObject({ layers: '', width: 'auto' });
+    expect(configToStrings({ methods: [{ name: 'lora', config: {} }] })).toEqual({ methods: 'lora' });
+    expect(() => configToStrings({ bad: [[1]] })).toThrow('configToStrings: option "bad" holds [1], which has no --set string form');
   });
 });
