@@ -33,6 +33,8 @@ export interface DecodedSplit {
   hr: Float32Array;
   /** [N, 3, lr, lr], normalised, for the side network. */
   lr: Float32Array;
+  hrSize: number;
+  lrSize: number;
   count: number;
 }
 
@@ -91,5 +93,5 @@ export async function decodeImages(
     }
     onImage?.(i + 1);
   }
-  return { decoded: { labels: Int32Array.from(images, (f) => f.label), hr, lr, count: n }, problems };
+  return { decoded: { labels: Int32Array.from(images, (f) => f.label), hr, lr, hrSize, lrSize, count: n }, problems };
 }

@@ -3,6 +3,7 @@ import { autoBackend, probeBackends, STUDIO_BACKENDS, useBackend, type StudioBac
 import type { DataProblem } from '@fpt/core';
 import { folderData, fromDrop, fromInput, type PickedFolder } from './folder';
 import { decodeImages, SPLITS, type DecodedSplit, type Split, type StudioData } from './images';
+import { buildMethodForm, DEFAULT_METHOD, methodFromForm, STUDIO_REGISTRY } from './methods';
 import { STUDIO_LPM } from './model';
 import { plotLoss } from './plot';
 import { loadSampleManifest, SAMPLE_BASE, sampleData } from './sample';
@@ -14,6 +15,7 @@ import { showConfusion, showProbabilities } from './tables';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const backendSelect = $<HTMLSelectElement>('backend');
+const methodSelect = $<HTMLSelectElement>('method');
 const trainButton = $<HTMLButtonElement>('train');
 const exportLinks = $<HTMLParagraphElement>('export');
 const status = $<HTMLParagraphElement>('status');
@@ -44,6 +46,8 @@ interface StudioState {
 }
 const state: StudioState = { decoded: {}, evaluations: {}, losses: [], problems: [], busy: false };
 let session: StudioSession | undefined;
+/** Reads the method form's values (rebuilt when another method is chosen). */
+let readMethodForm: () => Record<string, string> = () => ({});
 
 function setStatus(text: string, isError = false): void {
   status.textContent = text;
@@ -54,7 +58,7 @@ function setStatus(text: string, isError = false): void {
 /** Marks the page busy while `work` runs; an error ends up on the page. */
 async function busy(work: () => Promise<void>): Promise<void> {
   state.busy = true;
-  for (const el of [trainButton, backendSelect]) el.disabled = true;
+  for (const el of [trainButton, backendSelect, methodSelect]) el.disabled = true;
   try {
     await work();
   } catch (err) {
@@ -62,6 +66,7 @@ async function busy(work: () => Promise<void>): Promise<void> {
   } finally {
     state.busy = false;
     backendSelect.disabled = false;
+    methodSelect.disabled = false;
     trainButton.disabled = !state.decoded.train;
     for (const id of ['classify-file', 'import-files']) $<HTMLInputElement>(id).disabled = !state.decoded.test;
     $<HTMLInputElement>('folder').disabled = false;
@@ -193,7 +198,8 @@ async function runTraining(): Promise<void> {
   if (!classes) throw new Error('the data is not loaded yet');
   const steps = Math.round(numberInput('steps'));
   const options = { batch: Math.round(numberInput('batch')), lr: numberInput('lr'), seed: 0 };
-  const trained = await startSession(() => StudioSession.create(classes, options));
+  const method = methodFromForm(methodSelect.value, readMethodForm());
+  const trained = await startSession(() => StudioSession.create(classes, method, options));
   state.model = 'trained';
   state.losses = [];
   for (let s = 0; s < steps; s++) {
@@ -204,12 +210,12 @@ async function runTraining(): Promise<void> {
     $('loss').textContent = `${loss.toFixed(4)} (step ${s + 1} of ${steps})`;
     $('step-time').textContent = `${(dt / 1000).toFixed(2)} s`;
     plotLoss(document.getElementById('loss-plot') as unknown as SVGElement, state.losses);
-    setStatus(`Training FPT+: step ${s + 1} of ${steps}`);
+    setStatus(`Training ${trained.model.name}: step ${s + 1} of ${steps}`);
     progress.value = (s + 1) / steps;
   }
   await evaluateAll(trained);
   await prepareExport(trained);
-  setStatus(`Trained ${steps} steps on ${state.backend}; test AUC ${auc(state.evaluations.test)}.`);
+  setStatus(`Trained ${trained.model.name} ${steps} steps on ${state.backend}; test AUC ${auc(state.evaluations.test)}.`);
 }
 
 const auc = (e?: Evaluation) => (!e ? '-' : Number.isNaN(e.auc) ? 'undefined (a class is missing)' : e.auc.toFixed(4));
@@ -235,6 +241,8 @@ async function prepareExport(model: StudioSession): Promise<void> {
   };
   link('download-weights', weights as Uint8Array<ArrayBuffer>, 'application/octet-stream');
   link('download-config', config, 'application/json');
+  $<HTMLAnchorElement>('download-weights').download = `${model.model.name}-adapted.safetensors`;
+  $<HTMLAnchorElement>('download-config').download = `${model.model.name}-adapted.json`;
   $('download-weights').textContent = `weights (.safetensors, ${weights.byteLength.toLocaleString('en')} bytes)`;
   exportLinks.hidden = false;
 }
@@ -277,8 +285,8 @@ async function classifyImage(file: File): Promise<void> {
 
 async function start(): Promise<void> {
   $('model-line').textContent =
-    `FPT+ on a frozen LPM: ViT, width ${STUDIO_LPM.hiddenSize}, ${STUDIO_LPM.numLayers} layers, ${STUDIO_LPM.numHeads} heads, ` +
-    `patch ${STUDIO_LPM.patchSize}, at ${STUDIO_LPM.imageSize}x${STUDIO_LPM.imageSize} (the bench's quick preset); side network width 24 at ${LR_SIZE}x${LR_SIZE}.`;
+    `A frozen LPM: ViT, width ${STUDIO_LPM.hiddenSize}, ${STUDIO_LPM.numLayers} layers, ${STUDIO_LPM.numHeads} heads, ` +
+    `patch ${STUDIO_LPM.patchSize}, at ${STUDIO_LPM.imageSize}x${STUDIO_LPM.imageSize} (the bench's quick preset); FPT+'s side network width 24 at ${LR_SIZE}x${LR_SIZE}.`;
   const probes = await probeBackends();
   const list = $('probes');
   for (const p of probes) {
@@ -297,6 +305,19 @@ async function start(): Promise<void> {
   const chosen = (asked as StudioBackend | null) ?? autoBackend(probes);
   backendSelect.value = chosen;
   backendSelect.addEventListener('change', () => busy(() => chooseBackend(backendSelect.value as StudioBackend)));
+  for (const name of STUDIO_REGISTRY.names()) {
+    const option = document.createElement('option');
+    option.value = name;
+    option.textContent = name;
+    methodSelect.append(option);
+  }
+  const showForm = () => {
+    readMethodForm = buildMethodForm($('method-options'), methodSelect.value);
+  };
+  methodSelect.value = params.get('method') ?? DEFAULT_METHOD;
+  if (!methodSelect.value) throw new Error(`?method=${params.get('method')}: expected one of ${STUDIO_REGISTRY.names().join(', ')}`);
+  methodSelect.addEventListener('change', showForm);
+  showForm();
   const steps = params.get('steps');
   if (steps) $<HTMLInputElement>('steps').value = steps;
   trainButton.addEventListener('click', () => busy(runTraining));

@@ -1,5 +1,4 @@
 import { createVit, vitQuick96, type VitModel } from '@fpt/backbone-vit';
-import type { fptPlus } from '@fpt/fpt-plus';
 
 // The model the page trains, shared with the browser test (which rebuilds the same LPM in Node to
 // load the exported files). No pretrained weights are bundled: the LPM is randomly initialised,
@@ -10,9 +9,6 @@ export const STUDIO_LPM = vitQuick96();
 
 /** Initialisation seed of the random LPM. */
 export const STUDIO_LPM_SEED = 0;
-
-/** FPT+ at the quick preset's shapes: the LPM sees 96x96, the side network (width 24) 64x64. */
-export const STUDIO_FPT: Parameters<typeof fptPlus>[0] = { inputSize: 96, side: { hiddenSize: 24, imageSize: 64 } };
 
 /** The randomly initialised LPM (the same weights for the same seed, in the browser and in Node). */
 export function createStudioLpm(): VitModel {

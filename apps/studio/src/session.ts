@@ -1,17 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, aucScore, confusionMatrix, Rng, trainStepAsync } from '@fpt/core';
-import { adapt, loadAdapted, MethodRegistry, trainingContext, type AdaptedModel, type VitModel } from '@fpt/backbone-vit';
-import { fptPlus, registerFpt } from '@fpt/fpt-plus';
+import { adapt, loadAdapted, trainingContext, type AdaptedModel, type Method, type NeedsInputs, type VitModel } from '@fpt/backbone-vit';
 import type { DecodedSplit, Split } from './images';
-import { createStudioLpm, STUDIO_FPT, STUDIO_LPM } from './model';
+import { STUDIO_REGISTRY } from './methods';
+import { createStudioLpm } from './model';
 
-// One training session: FPT+ on the random LPM, trained on cached keys/values as the paper does.
-// The LPM runs once per image (the preload); training and evaluation run only the side network
-// and the fusion modules.
+// One training session: a method of the registry on the random LPM. FPT+ trains on preloaded
+// keys/values as the paper does: the LPM runs once per image (the preload), training and
+// evaluation only the side network and the fusion modules. A method without preloaded inputs
+// (LoRA, a linear probe, ...) runs the LPM at every step.
 
-/** One split on the device: the side network's pixels, the preloaded LPM keys/values, the labels. */
+/** One split on the device: the model's pixels, the preloaded inputs (FPT+: the LPM's keys/values), the labels. */
 interface DeviceSplit {
-  lr: tf.Tensor4D;
+  pixels: tf.Tensor4D;
   extras: Record<string, tf.Tensor>;
   labels: tf.Tensor1D;
   count: number;
@@ -65,11 +66,16 @@ export class StudioSession {
     this.rng = new Rng(options.seed);
   }
 
-  /** FPT+ on the random LPM, with a fresh head for `classes`. */
-  static create(classes: readonly string[], options: SessionOptions): StudioSession {
+  /** `method` on the random LPM, with a fresh head for `classes`. */
+  static create(classes: readonly string[], method: Method, options: SessionOptions): StudioSession {
     const lpm = createStudioLpm();
-    const model = adapt(lpm, [fptPlus(STUDIO_FPT)], { numClasses: classes.length, seed: options.seed });
-    return new StudioSession(lpm, model, classes, options);
+    try {
+      const model = adapt(lpm, [method], { numClasses: classes.length, seed: options.seed });
+      return new StudioSession(lpm, model, classes, options);
+    } catch (err) {
+      lpm.dispose();
+      throw err;
+    }
   }
 
   /**
@@ -80,7 +86,7 @@ export class StudioSession {
     const lpm = createStudioLpm();
     let model: AdaptedModel;
     try {
-      model = loadAdapted(lpm, files.weights, files.config, registerFpt(new MethodRegistry()));
+      model = loadAdapted(lpm, files.weights, files.config, STUDIO_REGISTRY);
     } catch (err) {
       lpm.dispose();
       throw err;
@@ -109,13 +115,43 @@ export class StudioSession {
     this.splits.set(split, device);
   }
 
-  /** The split on the device: the side network's pixels and the preloaded keys/values. */
+  /**
+   * The split on the device: the pixels at the model's resolution (the side network's for FPT+,
+   * the LPM's otherwise) and, for a method that needs them, the preloaded inputs.
+   */
   private async upload(data: DecodedSplit, chunk: number, onChunk?: (done: number) => void): Promise<DeviceSplit> {
+    const size = this.model.imageSize;
+    const pixelsOf = size === data.lrSize ? data.lr : size === data.hrSize ? data.hr : undefined;
+    if (!pixelsOf)
+      throw new Error(
+        `${this.model.name} reads ${size}x${size} images; the page decodes ${data.hrSize}x${data.hrSize} (the LPM's) and ${data.lrSize}x${data.lrSize}: set its image size to one of them`,
+      );
+    const pixels = tf.tensor4d(pixelsOf, [data.count, 3, size, size]);
+    const labels = tf.tensor1d(data.labels, 'int32');
     const need = this.model.needsInputs;
-    if (!need) throw new Error(`${this.model.name} needs no preloaded inputs; the studio trains FPT+ only`);
-    const hrSize = STUDIO_LPM.imageSize;
-    const lrSize = this.model.imageSize;
+    if (!need) {
+      onChunk?.(data.count);
+      return { pixels, extras: {}, labels, count: data.count };
+    }
+    const hrSize = data.hrSize;
     const parts: Record<string, tf.Tensor>[] = [];
+    try {
+      return { pixels, extras: await this.preload(need, data, hrSize, chunk, parts, onChunk), labels, count: data.count };
+    } catch (err) {
+      tf.dispose([pixels, labels, ...parts.flatMap((p) => Object.values(p))]);
+      throw err;
+    }
+  }
+
+  /** The LPM's preloaded inputs of a split, `chunk` images at a time (`parts` holds the chunks until they are joined). */
+  private async preload(
+    need: NeedsInputs,
+    data: DecodedSplit,
+    hrSize: number,
+    chunk: number,
+    parts: Record<string, tf.Tensor>[],
+    onChunk?: (done: number) => void,
+  ): Promise<Record<string, tf.Tensor>> {
     for (let start = 0; start < data.count; start += chunk) {
       const n = Math.min(chunk, data.count - start);
       const hr = tf.tensor4d(data.hr.subarray(start * 3 * hrSize * hrSize, (start + n) * 3 * hrSize * hrSize), [n, 3, hrSize, hrSize]);
@@ -140,12 +176,8 @@ export class StudioSession {
       }),
     );
     for (const p of parts) tf.dispose(Object.values(p));
-    return {
-      lr: tf.tensor4d(data.lr, [data.count, 3, lrSize, lrSize]),
-      extras,
-      labels: tf.tensor1d(data.labels, 'int32'),
-      count: data.count,
-    };
+    parts.length = 0;
+    return extras;
   }
 
   /** The next batch's sample indices: a fresh random order each pass over the training split. */
@@ -171,12 +203,12 @@ export class StudioSession {
   /** One AdamW step (gradient clipping at 1, as the paper) on a batch of the preloaded training split; the loss. */
   async trainStep(): Promise<number> {
     const train = this.splits.get('train');
-    const need = this.model.needsInputs!;
+    const batchAxis = this.model.needsInputs?.batchAxis ?? 0;
     if (!train) throw new Error('load the training split first');
     const idx = tf.tensor1d(this.nextIndices(), 'int32');
     const batch = {
-      pixels: tf.gather(train.lr, idx),
-      extras: Object.fromEntries(Object.entries(train.extras).map(([k, t]) => [k, tf.gather(t, idx, need.batchAxis)])),
+      pixels: tf.gather(train.pixels, idx),
+      extras: Object.fromEntries(Object.entries(train.extras).map(([k, t]) => [k, tf.gather(t, idx, batchAxis)])),
     };
     const labels = tf.gather(train.labels, idx);
     try {
@@ -193,7 +225,7 @@ export class StudioSession {
   async evaluate(split: Split): Promise<Evaluation> {
     const data = this.splits.get(split);
     if (!data) throw new Error(`load the ${split} split first`);
-    const logits = this.model.forward({ pixels: data.lr, extras: data.extras });
+    const logits = this.model.forward({ pixels: data.pixels, extras: data.extras });
     const values = (await logits.data()) as Float32Array;
     logits.dispose();
     const labels = (await data.labels.data()) as Int32Array;
@@ -211,12 +243,12 @@ export class StudioSession {
   async classify(images: DecodedSplit): Promise<Float32Array> {
     const device = await this.upload(images, 8);
     try {
-      const probs = tf.tidy(() => tf.softmax(this.model.forward({ pixels: device.lr, extras: device.extras })));
+      const probs = tf.tidy(() => tf.softmax(this.model.forward({ pixels: device.pixels, extras: device.extras })));
       const out = (await probs.data()) as Float32Array;
       probs.dispose();
       return out;
     } finally {
-      tf.dispose([device.lr, device.labels, ...Object.values(device.extras)]);
+      tf.dispose([device.pixels, device.labels, ...Object.values(device.extras)]);
     }
   }
 
@@ -227,7 +259,7 @@ export class StudioSession {
 
   private dispose(split: Split): void {
     const s = this.splits.get(split);
-    if (s) tf.dispose([s.lr, s.labels, ...Object.values(s.extras)]);
+    if (s) tf.dispose([s.pixels, s.labels, ...Object.values(s.extras)]);
     this.splits.delete(split);
   }
 

@@ -4,11 +4,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { MethodRegistry, loadAdapted } from '@fpt/backbone-vit';
-import { registerFpt } from '@fpt/fpt-plus';
+import { adapt, loadAdapted } from '@fpt/backbone-vit';
+import { lora } from '@fpt/baselines';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STUDIO_REGISTRY } from '../src/methods';
 import { createStudioLpm } from '../src/model';
 
 // Real browser tests: Debian's chromium (headless) loads the production build served by
@@ -34,7 +35,7 @@ interface PageState {
   kernels?: string;
   losses: number[];
   evaluations: { val?: PageEvaluation; test?: PageEvaluation };
-  decoded: { test?: { hr: Float32Array; lr: Float32Array; count: number } };
+  decoded: { test?: { hr: Float32Array; lr: Float32Array; hrSize: number; lrSize: number; count: number } };
   model?: 'trained' | 'imported';
   classified?: { name: string; probabilities: number[] };
   tensorsBefore?: number;
@@ -96,7 +97,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
   });
 
   /** Opens the app with a backend, recording every request and every console error. */
-  async function open(backend: string): Promise<{ page: Page; requests: string[]; errors: string[] }> {
+  async function open(backend: string, method = 'fpt-plus'): Promise<{ page: Page; requests: string[]; errors: string[] }> {
     const context = await browser.newContext({ acceptDownloads: true });
     const page = await context.newPage();
     const requests: string[] = [];
@@ -104,7 +105,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     page.on('request', (r) => requests.push(r.url()));
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${origin}/?backend=${backend}&steps=${STEPS}`);
+    await page.goto(`${origin}/?backend=${backend}&steps=${STEPS}&method=${method}`);
     await page.waitForFunction(
       () =>
         !(window as unknown as { studio: { state: PageState } }).studio.state.busy &&
@@ -135,8 +136,14 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
    * Trains on `backend`, checks the page, exports the model, loads it in Node and compares logits
    * within `tolerance`, then checks requests, console errors and the tensor count.
    */
-  async function trainAndCheck(backend: string, tolerance: number, roundTrip = false): Promise<void> {
-    const { page, requests, errors } = await open(backend);
+  async function trainAndCheck(
+    backend: string,
+    tolerance: number,
+    options: { roundTrip?: boolean; method?: string; form?: (page: Page) => Promise<void> } = {},
+  ): Promise<void> {
+    const { roundTrip = false, method = 'fpt-plus' } = options;
+    const { page, requests, errors } = await open(backend, method);
+    await options.form?.(page);
     await page.click('#train');
     await page.waitForFunction(
       () => {
@@ -163,7 +170,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     const correct = (s.confusion ?? []).reduce((a, row, k) => a + (row[k] ?? 0), 0);
     expect(s.accuracy).toBeCloseTo(correct / SAMPLE.files.test.length, 12);
     expect(await page.locator('#confusion td').allTextContents()).toEqual((s.confusion ?? []).flat().map(String));
-    await page.screenshot({ path: join(ARTIFACTS, `studio-${backend}.png`), fullPage: true });
+    await page.screenshot({ path: join(ARTIFACTS, `studio-${backend}-${method}.png`), fullPage: true });
 
     // Export: both files arrive as downloads.
     const files = new Map<string, Uint8Array>();
@@ -171,25 +178,24 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
       const [d] = await Promise.all([page.waitForEvent('download'), page.click(link)]);
       files.set(d.suggestedFilename(), readFileSync((await d.path())!));
     }
-    const weights = files.get('fpt-plus-adapted.safetensors');
-    const config = files.get('fpt-plus-adapted.json');
+    const weights = files.get(`${method}-adapted.safetensors`);
+    const config = files.get(`${method}-adapted.json`);
     expect(weights && config).toBeTruthy();
 
     // Node: the same random LPM, the exported adapter, the page's own test inputs (the LPM's
-    // high-resolution decode for the key/value preload, the side network's low-resolution one).
+    // decode for the key/value preload, the model's own (FPT+: the side network's low resolution).
     const inputs = await page.evaluate(() => {
       const { decoded, evaluations } = (window as unknown as { studio: { state: PageState } }).studio.state;
       const test = decoded.test!;
-      return { count: test.count, hr: Array.from(test.hr), lr: Array.from(test.lr), logits: Array.from(evaluations.test!.logits) };
+      return { ...test, hr: Array.from(test.hr), lr: Array.from(test.lr), logits: Array.from(evaluations.test!.logits) };
     });
     await tf.setBackend('cpu');
     const lpm = createStudioLpm();
-    const model = loadAdapted(lpm, weights!, new TextDecoder().decode(config), registerFpt(new MethodRegistry()));
-    const [hrSize, lrSize] = [lpm.config.imageSize, model.imageSize];
-    const hr = tf.tensor4d(inputs.hr, [inputs.count, 3, hrSize, hrSize]);
-    const lr = tf.tensor4d(inputs.lr, [inputs.count, 3, lrSize, lrSize]);
+    const model = loadAdapted(lpm, weights!, new TextDecoder().decode(config), STUDIO_REGISTRY);
+    const hr = tf.tensor4d(inputs.hr, [inputs.count, 3, inputs.hrSize, inputs.hrSize]);
+    const lr = tf.tensor4d(inputs.lr, [inputs.count, 3, inputs.lrSize, inputs.lrSize]);
     const extras = model.prepare(hr);
-    const logits = model.forward({ pixels: lr, extras });
+    const logits = model.forward({ pixels: model.imageSize === inputs.lrSize ? lr : hr, extras });
     const nodeLogits = await logits.data();
     tf.dispose([hr, lr, logits, ...Object.values(extras)]);
     model.dispose();
@@ -197,7 +203,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     expect(nodeLogits.length).toBe(inputs.logits.length);
     const maxDiff = Math.max(...inputs.logits.map((v, i) => Math.abs(v - (nodeLogits[i] ?? Number.NaN))));
     console.log(
-      `studio on ${backend}: losses ${s.losses.map((l) => l.toFixed(4)).join(' ')}, AUC ${s.auc}, max |logit(page) - logit(Node cpu)| ${maxDiff.toExponential(2)}`,
+      `studio ${method} on ${backend}: losses ${s.losses.map((l) => l.toFixed(4)).join(' ')}, AUC ${s.auc}, max |logit(page) - logit(Node cpu)| ${maxDiff.toExponential(2)}`,
     );
     expect(maxDiff).toBeLessThan(tolerance);
 
@@ -214,8 +220,8 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
 
       // Import the exported files back: a fresh session on them gives the trained model's test logits.
       await page.setInputFiles('#import-files', [
-        { name: 'fpt-plus-adapted.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(weights!) },
-        { name: 'fpt-plus-adapted.json', mimeType: 'application/json', buffer: Buffer.from(config!) },
+        { name: `${method}-adapted.safetensors`, mimeType: 'application/octet-stream', buffer: Buffer.from(weights!) },
+        { name: `${method}-adapted.json`, mimeType: 'application/json', buffer: Buffer.from(config!) },
       ]);
       await page.waitForFunction(
         () => {
@@ -317,7 +323,41 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
   });
 
   it('trains FPT+ on WASM, shows loss, AUC and the test confusion matrix, exports a model Node loads with the same logits, classifies an image, imports the model back', () =>
-    trainAndCheck('wasm', 1e-4, true));
+    trainAndCheck('wasm', 1e-4, { roundTrip: true }));
+
+  it('trains another method of the registry (LoRA) with its options from the form generated from its config', () =>
+    trainAndCheck('wasm', 1e-4, {
+      method: 'lora',
+      form: async (page) => {
+        // The form holds every option of LoRA's config as --set writes it.
+        const options = await page
+          .locator('#method-options input')
+          .evaluateAll((inputs) => Object.fromEntries(inputs.map((i) => [(i as HTMLInputElement).name, (i as HTMLInputElement).value])));
+        expect(options).toEqual({ rank: '16', alpha: '16', dropout: '0', targets: 'attn.qkv', qkvSlices: 'q,v', seed: '0' });
+        // A bad value is named as the CLI names it, and nothing trains.
+        await page.fill('#method-options input[name="rank"]', 'four');
+        await page.click('#train');
+        await expect.poll(() => page.textContent('#status')).toBe('Error: lora: option "rank" expects a decimal number, got "four"');
+        await page.evaluate(() => {
+          (window as unknown as { studio: { state: PageState } }).studio.state.error = undefined;
+        });
+        // Rank 4 on q and v: the page's learnable count is LoRA's at rank 4 (Node, the same LPM).
+        await page.fill('#method-options input[name="rank"]', '4');
+        const lpm = createStudioLpm();
+        const expected = adapt(lpm, [lora({ rank: 4 })], { numClasses: 2 });
+        const { learnable } = expected.counts();
+        expected.dispose();
+        lpm.dispose();
+        await page.click('#train');
+        await expect
+          .poll(() => page.textContent('#params'), { timeout: 60_000 })
+          .toMatch(new RegExp(`^${learnable.toLocaleString('en')} of `));
+        await page.waitForFunction(() => !(window as unknown as { studio: { state: PageState } }).studio.state.busy, undefined, {
+          timeout: 120_000,
+        });
+        // trainAndCheck clicks Train again: the same method and options, trained afresh.
+      },
+    }));
 
   // SwiftShader's Vulkan driver (from Debian's chromium) gives the headless browser its WebGPU adapter.
   it('trains FPT+ on WebGPU (SwiftShader here) the same way', () => trainAndCheck('webgpu', 1e-3));
