@@ -5,34 +5,46 @@ import { join } from 'node:path';
 import { readSafetensors, runReads, runReadsAsync, writeSafetensors, type Reads, type SafetensorsFile } from '@fpt/core';
 import { atomicWriteFile, DATA_CHECKSUM_PLACEHOLDER, dataChecksum, fillDataChecksum } from '@fpt/core/node';
 import type { NeedsInputs } from '@fpt/backbone-vit';
+import {
+  featureFingerprint as fingerprintOf,
+  featureFingerprintAsync as fingerprintOfAsync,
+  imageSeed,
+  KV_FORMAT as FORMAT,
+  kvEntryFingerprint,
+  sampleOf,
+  sortedShapes,
+  stackSamples,
+  type InputLayout,
+  type KvStorage,
+  type Normalisation,
+  type SampleInputs,
+  type Sha256Factory,
+} from './fingerprint';
+
+/** `node:crypto`'s SHA-256: the same digests as the browser's, faster on large weights. */
+const nodeSha256: Sha256Factory = () => {
+  const h = createHash('sha256');
+  return {
+    update: (bytes) => {
+      h.update(bytes);
+    },
+    hex: () => h.digest('hex'),
+  };
+};
 
 /** sha256 of bytes, hex. */
 export function sha256Hex(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Per-dataset normalisation applied to the LPM's input (it changes the features, so it is hashed). */
-export interface Normalisation {
-  /** Per-channel mean. */
-  mean: number[];
-  /** Per-channel standard deviation. */
-  std: number[];
-}
-
-/** The entry format; entries of any other format (older versions included) are recomputed. */
-const FORMAT = 'fpt-kv/2';
-
 /**
- * A hash of everything that changes the cached inputs: what the method's `needsInputs` capability
- * feeds (FPT+: the LPM's weights, every byte, its architecture, the resolution, the fused layers,
- * the selection settings and the selector's own fingerprint), and the input normalisation. Two
- * caches with different fingerprints never share entries. The storage dtype is added by
- * {@link KvCache} itself.
+ * The main entry's `featureFingerprint`, hashed by `node:crypto` (the same digest): everything that
+ * changes the cached inputs (the method's `needsInputs` fingerprint, the layout, the normalisation).
  * @param need - the method's `needsInputs` capability (`adapted.needsInputs`)
  * @param normalisation - the normalisation applied to the backbone's input
  */
 export function featureFingerprint(need: NeedsInputs, normalisation: Normalisation): string {
-  return runReads(fingerprintBody(need, normalisation));
+  return fingerprintOf(need, normalisation, nodeSha256);
 }
 
 /**
@@ -42,29 +54,11 @@ export function featureFingerprint(need: NeedsInputs, normalisation: Normalisati
  * @param normalisation - the normalisation applied to the backbone's input
  */
 export function featureFingerprintAsync(need: NeedsInputs, normalisation: Normalisation): Promise<string> {
-  return runReadsAsync(fingerprintBody(need, normalisation));
+  return fingerprintOfAsync(need, normalisation, nodeSha256);
 }
 
-function* fingerprintBody(need: NeedsInputs, normalisation: Normalisation): Reads<string> {
-  const h = createHash('sha256');
-  h.update(JSON.stringify({ format: FORMAT, inputs: need.sampleShapes, batchAxis: need.batchAxis, normalisation }));
-  // Strings are hashed as written, tensors (the frozen weights) as their bytes.
-  for (const chunk of need.fingerprint()) {
-    if (typeof chunk === 'string') {
-      h.update(chunk);
-      continue;
-    }
-    const data = (yield chunk) as Float32Array;
-    h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  }
-  return h.digest('hex');
-}
-
-/** How a method's extra inputs are laid out: what a cache stores per sample and how it batches them. */
-export type InputLayout = Pick<NeedsInputs, 'sampleShapes' | 'batchAxis'>;
-
-/** One sample's extra inputs as float32 data, by name. */
-export type SampleInputs = Record<string, Float32Array>;
+export type { InputLayout, KvStorage, Normalisation, SampleInputs };
+export { imageSeed };
 
 /** What happened to one image during {@link preload}. */
 export type CacheEvent = { kind: 'hit' | 'computed'; imageHash: string } | { kind: 'invalid'; imageHash: string; reason: string };
@@ -80,9 +74,6 @@ export interface KvCacheOptions {
    */
   staleTempAgeMs?: number;
 }
-
-/** How entries are stored. */
-export type KvStorage = 'float32' | 'float16';
 
 /**
  * The on-disk cache of a method's extra inputs ("preloading"; FPT+'s selected keys and values):
@@ -120,7 +111,7 @@ export class KvCache {
     this.storage = options.float16 ? 'float16' : 'float32';
     // Half-precision entries must never be served to a float32 cache (nor the reverse): the
     // storage dtype is part of what the entries are, so it is part of their fingerprint.
-    this.fingerprint = sha256Hex(JSON.stringify({ features, storage: this.storage }));
+    this.fingerprint = kvEntryFingerprint(features, this.storage, nodeSha256);
     this.folder = join(dir, this.fingerprint.slice(0, 16));
     fsCall(() => mkdirSync(this.folder, { recursive: true }), `cannot create the cache folder ${this.folder}`);
     const info = join(this.folder, 'fingerprint.txt');
@@ -251,29 +242,8 @@ export class KvCache {
       if ('invalid' in e) throw new Error(`KvCache: unusable entry: ${e.invalid}`);
       return e.data;
     });
-    const axis = this.layout.batchAxis;
-    return tf.tidy(() =>
-      Object.fromEntries(
-        sortedShapes(this.layout).map(([n, shape]) => {
-          const [outer, inner] = [product(shape.slice(0, axis)), product(shape.slice(axis))];
-          const flat = new Float32Array(outer * inner * entries.length);
-          entries.forEach((e, b) => flat.set(e[n]!, b * outer * inner)); // read() checked every name
-          // Stored per sample; the model wants the batch at `axis`.
-          const stacked = tf.transpose(tf.tensor3d(flat, [entries.length, outer, inner]), [1, 0, 2]);
-          return [n, tf.reshape(stacked, [...shape.slice(0, axis), entries.length, ...shape.slice(axis)])];
-        }),
-      ),
-    );
+    return stackSamples(this.layout, entries);
   }
-}
-
-/** Each stored input's name and per-sample shape, sorted by name (the order entries list them in). */
-function sortedShapes(layout: InputLayout): Array<[name: string, shape: readonly number[]]> {
-  return Object.entries(layout.sampleShapes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
-function product(xs: readonly number[]): number {
-  return xs.reduce((a, x) => a * x, 1);
 }
 
 /** Runs a file-system call; an error becomes one sentence naming what failed and why. */
@@ -337,11 +307,6 @@ function processIsAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** A 32-bit seed from an image's sha256 (hex): what random token selection draws from. */
-export function imageSeed(imageHash: string): number {
-  return Number.parseInt(imageHash.slice(0, 8), 16) >>> 0;
 }
 
 /** An image to preload: its encoded bytes (hashed) and a way to make its normalised LPM input. */
@@ -448,12 +413,7 @@ function* preloadBody(need: NeedsInputs, cache: KvCache, items: PreloadItem[], o
     group.forEach(({ hash }, b) => {
       // [outer..., B, inner...] -> this image's [outer..., inner...]
       const sample: SampleInputs = {};
-      for (const { name, shape, values } of batch) {
-        const [outer, inner] = [product(shape.slice(0, axis)), product(shape.slice(axis))];
-        const out = new Float32Array(outer * inner);
-        for (let o = 0; o < outer; o++) out.set(values.subarray((o * B + b) * inner, (o * B + b + 1) * inner), o * inner);
-        sample[name] = out;
-      }
+      for (const { name, shape, values } of batch) sample[name] = sampleOf(values, shape, axis, B, b);
       cache.write(hash, sample);
       options.onEvent?.({ kind: 'computed', imageHash: hash });
     });

@@ -8,3 +8,4 @@ export * from './config';
 export * from './model';
 export * from './authors';
 export * from './registry';
+export * from './fingerprint';

@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { featureFingerprint, KvCache, preload, sha256Hex, type CacheEvent, type PreloadItem } from '../src/node';
+import * as browserSafe from '../src/index';
 import { pixels, tinyFpt, type Tiny } from './helpers';
 
 const NORM = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
@@ -23,6 +24,16 @@ function setup(float16 = false, tiny: Tiny = tinyFpt()) {
 }
 
 describe('key/value cache', () => {
+  it("the main entry's fingerprints (JavaScript SHA-256, for browsers) equal the Node cache's", async () => {
+    const { model, cache, tiny } = setup();
+    const features = browserSafe.featureFingerprint(model, NORM);
+    expect(features).toBe(featureFingerprint(model, NORM));
+    expect(await browserSafe.featureFingerprintAsync(model, NORM)).toBe(features);
+    expect(browserSafe.kvEntryFingerprint(features, 'float32')).toBe(cache.fingerprint);
+    expect(browserSafe.sha256Hex('image-0')).toBe(sha256Hex('image-0'));
+    tiny.dispose();
+  });
+
   it('preloads once, then hits; entries equal the online keys/values; online and cached logits are identical', () => {
     const { model, cache, tiny } = setup();
     const before = tf.memory().numTensors;
