@@ -38,9 +38,9 @@ export interface DecodedSplit {
   count: number;
 }
 
-// ImageNet's mean and std, as the paper normalises its inputs.
-const MEAN = [0.485, 0.456, 0.406];
-const STD = [0.229, 0.224, 0.225];
+/** ImageNet's mean and std, as the paper normalises its inputs (part of the key/value cache's fingerprint). */
+export const NORMALISATION = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+const { mean: MEAN, std: STD } = NORMALISATION;
 
 /** Decodes an image; throws naming `name` when the browser cannot. */
 export async function decodeBitmap(blob: Blob, name: string): Promise<ImageBitmap> {

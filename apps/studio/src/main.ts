@@ -7,7 +7,8 @@ import { buildMethodForm, DEFAULT_METHOD, methodFromForm, STUDIO_REGISTRY } from
 import { STUDIO_LPM } from './model';
 import { plotLoss } from './plot';
 import { loadSampleManifest, SAMPLE_BASE, sampleData } from './sample';
-import { StudioSession, type Evaluation, type ModelFiles } from './session';
+import { BrowserKvStore } from './kv-store';
+import { StudioSession, type Evaluation, type ModelFiles, type PreloadCount } from './session';
 import { showConfusion, showProbabilities } from './tables';
 
 // The page: wires the controls to a StudioSession. `?backend=wasm&steps=3` preset the controls
@@ -39,6 +40,8 @@ interface StudioState {
   classified?: { name: string; probabilities: number[] };
   /** The data's problems, one line each (`<folder>/<path>: <problem>`), from the last folder picked. */
   problems: string[];
+  /** The last session's preloads: images whose keys/values came from the browser's store, and computed ones. */
+  cache?: PreloadCount;
   /** Live tfjs tensors before the first session was made. */
   tensorsBefore?: number;
   busy: boolean;
@@ -46,6 +49,8 @@ interface StudioState {
 }
 const state: StudioState = { decoded: {}, evaluations: {}, losses: [], problems: [], busy: false };
 let session: StudioSession | undefined;
+/** The browser's store of preloaded keys/values (undefined when the browser gives no IndexedDB). */
+let store: BrowserKvStore | undefined;
 /** Reads the method form's values (rebuilt when another method is chosen). */
 let readMethodForm: () => Record<string, string> = () => ({});
 
@@ -186,10 +191,15 @@ async function startSession(make: () => StudioSession): Promise<StudioSession> {
       done = before + d;
       const elapsed = (performance.now() - started) / 1000;
       const eta = (elapsed / done) * (images - done);
-      setStatus(`Preloading the LPM's keys and values: ${done} of ${images} images (ETA ${eta.toFixed(0)} s)`);
+      const cached = next.preloads.hits ? `, ${next.preloads.hits} from the browser's cache` : '';
+      setStatus(`Preloading the LPM's keys and values: ${done} of ${images} images${cached} (ETA ${eta.toFixed(0)} s)`);
       progress.value = done / images;
     });
   }
+  state.cache = { ...next.preloads };
+  $('cache').textContent = next.model.needsInputs
+    ? `${next.preloads.hits} of ${images} images' keys/values from the browser's cache, ${next.preloads.computed} computed${store ? '' : ' (no IndexedDB: not kept)'}`
+    : `${next.model.name} needs no preloaded inputs`;
   return next;
 }
 
@@ -197,7 +207,7 @@ async function runTraining(): Promise<void> {
   const classes = state.data?.classes;
   if (!classes) throw new Error('the data is not loaded yet');
   const steps = Math.round(numberInput('steps'));
-  const options = { batch: Math.round(numberInput('batch')), lr: numberInput('lr'), seed: 0 };
+  const options = { batch: Math.round(numberInput('batch')), lr: numberInput('lr'), seed: 0, store };
   const method = methodFromForm(methodSelect.value, readMethodForm());
   const trained = await startSession(() => StudioSession.create(classes, method, options));
   state.model = 'trained';
@@ -264,7 +274,7 @@ async function importModel(files: FileList): Promise<void> {
   const classes = state.data?.classes;
   if (!classes) throw new Error('the data is not loaded yet');
   const picked = await modelFiles(files);
-  const options = { batch: Math.round(numberInput('batch')), lr: numberInput('lr'), seed: 0 };
+  const options = { batch: Math.round(numberInput('batch')), lr: numberInput('lr'), seed: 0, store };
   const imported = await startSession(() => StudioSession.import(classes, picked, options));
   state.model = 'imported';
   await evaluateAll(imported);
@@ -346,6 +356,14 @@ async function start(): Promise<void> {
     const [file] = files;
     if (file) await classifyImage(file);
   });
+  store = await BrowserKvStore.open();
+  $('clear-cache').addEventListener('click', () =>
+    busy(async () => {
+      await store?.clear();
+      $('cache').textContent = 'cleared';
+      setStatus("The browser's key/value cache is empty.");
+    }),
+  );
   await chooseBackend(chosen);
   await loadSample();
   setStatus('Ready.');

@@ -1,7 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, aucScore, confusionMatrix, Rng, trainStepAsync } from '@fpt/core';
 import { adapt, loadAdapted, trainingContext, type AdaptedModel, type Method, type NeedsInputs, type VitModel } from '@fpt/backbone-vit';
-import type { DecodedSplit, Split } from './images';
+import {
+  featureFingerprintAsync,
+  imageSeed,
+  kvEntryFingerprint,
+  sampleOf,
+  sha256Hex,
+  sortedShapes,
+  stackSamples,
+  type SampleInputs,
+} from '@fpt/fpt-plus';
+import { NORMALISATION, type DecodedSplit, type Split } from './images';
+import type { BrowserKvStore } from './kv-store';
 import { STUDIO_REGISTRY } from './methods';
 import { createStudioLpm } from './model';
 
@@ -42,6 +53,14 @@ export interface SessionOptions {
   lr: number;
   /** Seed of the head, the batch order and dropout. */
   seed: number;
+  /** Where preloaded inputs are kept between sessions and reloads (none: recomputed each time). */
+  store?: BrowserKvStore;
+}
+
+/** What the preloads of a session found in the browser's store and computed. */
+export interface PreloadCount {
+  hits: number;
+  computed: number;
 }
 
 /**
@@ -55,6 +74,9 @@ export class StudioSession {
   private order: number[] = [];
   /** Steps taken. */
   step = 0;
+  /** Preloaded images found in the store and computed, over every split loaded. */
+  readonly preloads: PreloadCount = { hits: 0, computed: 0 };
+  private entryFingerprint?: string;
 
   private constructor(
     readonly lpm: VitModel,
@@ -143,7 +165,11 @@ export class StudioSession {
     }
   }
 
-  /** The LPM's preloaded inputs of a split, `chunk` images at a time (`parts` holds the chunks until they are joined). */
+  /**
+   * The LPM's preloaded inputs of a split: entries found in the browser's store are read, the
+   * others computed `chunk` images at a time (each seeded by its image hash, as the Node preload)
+   * and stored. `parts` holds computed chunks until they are cut into entries.
+   */
   private async preload(
     need: NeedsInputs,
     data: DecodedSplit,
@@ -152,32 +178,56 @@ export class StudioSession {
     parts: Record<string, tf.Tensor>[],
     onChunk?: (done: number) => void,
   ): Promise<Record<string, tf.Tensor>> {
-    for (let start = 0; start < data.count; start += chunk) {
-      const n = Math.min(chunk, data.count - start);
-      const hr = tf.tensor4d(data.hr.subarray(start * 3 * hrSize * hrSize, (start + n) * 3 * hrSize * hrSize), [n, 3, hrSize, hrSize]);
-      const prepared = need.prepare(hr);
+    const plane = 3 * hrSize * hrSize;
+    const pixelsOf = (i: number) => data.hr.subarray(i * plane, (i + 1) * plane);
+    const hashes = Array.from({ length: data.count }, (_, i) => {
+      const p = pixelsOf(i);
+      return sha256Hex(new Uint8Array(p.buffer, p.byteOffset, p.byteLength));
+    });
+    const store = this.options.store;
+    this.entryFingerprint ??= kvEntryFingerprint(await featureFingerprintAsync(need, NORMALISATION), 'float32');
+    const shapes = sortedShapes(need);
+    const sizes = Object.fromEntries(shapes.map(([name, shape]) => [name, shape.reduce((a, d) => a * d, 1)]));
+    const entries: (SampleInputs | undefined)[] = store
+      ? await store.getMany(this.entryFingerprint, hashes, sizes)
+      : new Array(data.count).fill(undefined);
+    const misses = entries.flatMap((e, i) => (e ? [] : [i]));
+    this.preloads.hits += data.count - misses.length;
+    onChunk?.(data.count - misses.length);
+    for (let start = 0; start < misses.length; start += chunk) {
+      const group = misses.slice(start, start + chunk);
+      const flat = new Float32Array(group.length * plane);
+      for (const [b, i] of group.entries()) flat.set(pixelsOf(i), b * plane);
+      const input = tf.tensor4d(flat, [group.length, 3, hrSize, hrSize]);
+      const prepared = need.prepare(input, { sampleSeeds: group.map((i) => imageSeed(hashes[i] ?? '')) });
       parts.push(prepared);
-      hr.dispose();
-      // Read one value back so the progress is real work done, not work queued (WebGPU queues).
-      await Object.values(prepared)[0]?.data();
-      onChunk?.(start + n);
+      input.dispose();
+      const written: Array<[string, SampleInputs]> = [];
+      const batch: Record<string, Float32Array> = {};
+      for (const [name] of shapes) {
+        const t = prepared[name];
+        if (!t) throw new Error(`${this.model.name}: prepare() gave no "${name}"`);
+        batch[name] = (await t.data()) as Float32Array;
+      }
+      for (const [b, i] of group.entries()) {
+        const sample: SampleInputs = {};
+        for (const [name, shape] of shapes) sample[name] = sampleOf(batch[name]!, shape, need.batchAxis, group.length, b); // read above
+        entries[i] = sample;
+        written.push([hashes[i] ?? '', sample]);
+      }
+      tf.dispose(Object.values(prepared));
+      parts.length = 0;
+      if (store) await store.putMany(this.entryFingerprint, written);
+      this.preloads.computed += group.length;
+      onChunk?.(data.count - misses.length + Math.min(start + chunk, misses.length));
     }
-    const extras = Object.fromEntries(
-      need.inputs.map((name) => {
-        const joined = tf.concat(
-          parts.map((p) => {
-            const t = p[name];
-            if (!t) throw new Error(`${this.model.name}: prepare() gave no "${name}"`);
-            return t;
-          }),
-          need.batchAxis,
-        );
-        return [name, joined];
+    return stackSamples(
+      need,
+      entries.map((e, i) => {
+        if (!e) throw new Error(`image ${i} of the split was neither found nor computed`);
+        return e;
       }),
     );
-    for (const p of parts) tf.dispose(Object.values(p));
-    parts.length = 0;
-    return extras;
   }
 
   /** The next batch's sample indices: a fresh random order each pass over the training split. */

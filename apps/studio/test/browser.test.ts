@@ -38,6 +38,7 @@ interface PageState {
   decoded: { test?: { hr: Float32Array; lr: Float32Array; hrSize: number; lrSize: number; count: number } };
   model?: 'trained' | 'imported';
   classified?: { name: string; probabilities: number[] };
+  cache?: { hits: number; computed: number };
   tensorsBefore?: number;
   busy: boolean;
   error?: string;
@@ -233,9 +234,12 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
       );
       const imported = await page.evaluate(() => {
         const st = (window as unknown as { studio: { state: PageState } }).studio.state;
-        return { error: st.error, logits: Array.from(st.evaluations.test!.logits) };
+        return { error: st.error, cache: st.cache, logits: Array.from(st.evaluations.test!.logits) };
       });
       expect(imported.error).toBeUndefined();
+      // The imported model's LPM is the trained one's: its keys/values all come from the browser's cache.
+      const total = SAMPLE.files.train.length + SAMPLE.files.val.length + SAMPLE.files.test.length;
+      expect(imported.cache).toEqual({ hits: total, computed: 0 });
       const importDiff = Math.max(...imported.logits.map((v, i) => Math.abs(v - (inputs.logits[i] ?? Number.NaN))));
       console.log(`studio on ${backend}: imported model, max |logit(imported) - logit(trained)| ${importDiff.toExponential(2)}`);
       expect(importDiff).toBeLessThan(1e-6);
@@ -319,6 +323,49 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     expect(errors).toEqual([]);
     rmSync(dirname(bad), { recursive: true });
     rmSync(dirname(good), { recursive: true });
+    await page.context().close();
+  });
+
+  it("keeps the LPM's keys/values in the browser (IndexedDB): an import reuses them, a reload does not recompute them", async () => {
+    const total = SAMPLE.files.train.length + SAMPLE.files.val.length + SAMPLE.files.test.length;
+    const { page, requests, errors } = await open('wasm');
+    const trainAndRead = async () => {
+      await page.click('#train');
+      await page.waitForFunction(
+        () => {
+          const st = (window as unknown as { studio: { state: PageState } }).studio.state;
+          return (!!st.evaluations.test && !st.busy) || !!st.error;
+        },
+        undefined,
+        { timeout: 120_000 },
+      );
+      return page.evaluate(() => {
+        const st = (window as unknown as { studio: { state: PageState } }).studio.state;
+        return { error: st.error, cache: st.cache, logits: Array.from(st.evaluations.test!.logits), losses: st.losses };
+      });
+    };
+    const first = await trainAndRead();
+    expect(first.error).toBeUndefined();
+    expect(first.cache).toEqual({ hits: 0, computed: total });
+    await page.reload();
+    await page.waitForFunction(
+      () =>
+        !(window as unknown as { studio: { state: PageState } }).studio.state.busy && !!document.querySelector('#train:not([disabled])'),
+      undefined,
+      { timeout: 120_000 },
+    );
+    const again = await trainAndRead();
+    expect(again.cache).toEqual({ hits: total, computed: 0 });
+    expect(await page.textContent('#cache')).toBe(`${total} of ${total} images' keys/values from the browser's cache, 0 computed`);
+    // The cached keys/values give the same training and the same test logits.
+    expect(again.losses).toEqual(first.losses);
+    expect(again.logits).toEqual(first.logits);
+    // Forgetting empties it: the next session computes everything again.
+    await page.click('#clear-cache');
+    await expect.poll(() => page.textContent('#cache')).toBe('cleared');
+    expect((await trainAndRead()).cache).toEqual({ hits: 0, computed: total });
+    for (const url of requests) expect(url.startsWith(`${origin}/`) || url.startsWith('blob:') || url.startsWith('data:'), url).toBe(true);
+    expect(errors).toEqual([]);
     await page.context().close();
   });
 
