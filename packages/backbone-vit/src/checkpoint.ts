@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { LoadStateReport, TensorEntry } from '@fpt/core';
+import type { Dims, LoadStateReport, TensorEntry } from '@fpt/core';
+import { vitConfig, type VitConfig } from './config';
 import type { VitModel } from './model';
 
 /** The two checkpoint naming schemes a ViT loads from. */
@@ -183,4 +184,60 @@ export function toHfNames(tensors: Record<string, tf.Tensor>, root = 'vit.'): Re
     hf.forEach((n, i) => (out[n] = parts[i]!));
   }
   return out;
+}
+
+/** The fields of a Hugging Face `config.json` that {@link vitConfigFromCheckpoint} reads (the shapes do not tell them). */
+export interface HfVitConfigFields {
+  num_attention_heads?: number;
+  layer_norm_eps?: number;
+}
+
+/**
+ * A ViT config read from a checkpoint's tensor shapes (HF or timm naming, detected from the keys),
+ * with the head count and LayerNorm epsilon from a Hugging Face `config.json` when there is one,
+ * else 64 dimensions per head and the family's epsilon (HF 1e-12, timm 1e-6).
+ * @param source - the checkpoint's tensors (a `SafetensorsFile`)
+ * @param path - names the checkpoint in messages
+ * @param hf - the fields of its `config.json`, if any
+ * @throws naming the file when it does not look like a ViT checkpoint
+ */
+export function vitConfigFromCheckpoint(source: TensorSource, path: string, hf: HfVitConfigFields = {}): VitConfig {
+  const names = source.names();
+  const naming = detectNaming(names);
+  const shapeOf = <const Layout extends readonly string[]>(name: string, layout: Layout): Dims<Layout> => {
+    const { shape } = source.get(name);
+    if (shape.length !== layout.length)
+      throw new Error(`${path}: "${name}" has shape [${shape}], expected [${layout.join(', ')}]; not a ViT checkpoint`);
+    return shape as Dims<Layout>;
+  };
+  const find = <const Layout extends readonly string[]>(hfName: string, timm: string, layout: Layout): Dims<Layout> => {
+    const n = naming === 'hf' ? names.find((k) => k.endsWith(hfName)) : names.find((k) => k === timm);
+    if (!n) throw new Error(`${path}: no "${naming === 'hf' ? hfName : timm}" tensor; not a ViT checkpoint (${naming} naming)`);
+    return shapeOf(n, layout);
+  };
+  const [hiddenSize, numChannels, patchSize] = find('embeddings.patch_embeddings.projection.weight', 'patch_embed.proj.weight', [
+    'D',
+    'C',
+    'P',
+    'P',
+  ]);
+  const [, tokens] = find('embeddings.position_embeddings', 'pos_embed', ['1', 'N', 'D']);
+  const [mlpDim] = find('encoder.layer.0.intermediate.dense.weight', 'blocks.0.mlp.fc1.weight', ['M', 'D']);
+  const layerRe = naming === 'hf' ? /encoder\.layer\.(\d+)\./ : /^blocks\.(\d+)\./;
+  const numLayers = 1 + Math.max(...names.map((n) => Number(layerRe.exec(n)?.[1] ?? -1)));
+  const grid = Math.round(Math.sqrt(tokens - 1));
+  const headName = naming === 'hf' ? 'classifier.weight' : 'head.weight';
+  const numClasses = names.includes(headName) ? shapeOf(headName, ['C', 'D'])[0] : 0;
+  return vitConfig({
+    hiddenSize,
+    numLayers,
+    numHeads: hf.num_attention_heads ?? hiddenSize / 64,
+    mlpDim,
+    patchSize,
+    imageSize: grid * patchSize,
+    numChannels,
+    numClasses,
+    layerNormEps: hf.layer_norm_eps ?? (naming === 'hf' ? 1e-12 : 1e-6),
+    posEmbedResample: naming,
+  });
 }

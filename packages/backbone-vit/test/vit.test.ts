@@ -14,6 +14,7 @@ import {
   toHfNames,
   vitB16Hf384,
   vitConfig,
+  vitConfigFromCheckpoint,
   vitQuick96,
   vitForward,
 } from '../src/index';
@@ -140,6 +141,23 @@ describe('checkpoint loading', () => {
     }
     return { src, source: { names: () => [...entries.keys()], get: (n: string) => entries.get(n)!, source: 'ckpt.safetensors' } };
   }
+
+  it('vitConfigFromCheckpoint reads the architecture from the shapes, HF or timm naming, heads and eps from config.json fields', () => {
+    const { src, source } = hfCheckpoint();
+    expect(vitConfigFromCheckpoint(source, 'ckpt.safetensors', { num_attention_heads: cfg.numHeads })).toEqual(cfg);
+    const timm = Object.entries(src.state()).map(([name, t]) => [name, { shape: t.shape, dtype: 'float32' as const }] as const);
+    const timmSource = { names: () => timm.map(([n]) => n), get: (n: string) => Object.fromEntries(timm)[n] as never };
+    expect(vitConfigFromCheckpoint(timmSource, 'timm.safetensors', { num_attention_heads: cfg.numHeads })).toEqual({
+      ...cfg,
+      layerNormEps: 1e-6,
+      posEmbedResample: 'timm',
+    });
+    const noPatch = { names: () => ['vit.embeddings.cls_token'], get: () => ({ shape: [1, 1, 8] }) as never };
+    expect(() => vitConfigFromCheckpoint(noPatch, 'x.safetensors')).toThrow(
+      'x.safetensors: no "embeddings.patch_embeddings.projection.weight" tensor; not a ViT checkpoint (hf naming)',
+    );
+    src.dispose();
+  });
 
   it('HF names round-trip into the fused timm layout', () => {
     const { src, source } = hfCheckpoint();

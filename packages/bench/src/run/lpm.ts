@@ -1,8 +1,15 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Dims, SafetensorsFile } from '@fpt/core';
+import type { SafetensorsFile } from '@fpt/core';
 import { readSafetensorsFile } from '@fpt/core/node';
-import { createVit, detectNaming, loadVitWeights, vitConfig, type VitConfig, type VitModel } from '@fpt/backbone-vit';
+import {
+  createVit,
+  loadVitWeights,
+  vitConfigFromCheckpoint as configFromShapes,
+  type HfVitConfigFields,
+  type VitConfig,
+  type VitModel,
+} from '@fpt/backbone-vit';
 import { JsonChecker } from '../files/check';
 import { readJsonFile } from '../files/json';
 import { resolveWeights } from '../hub/weights';
@@ -60,59 +67,21 @@ export function createLpm(spec: LpmSpec, file?: SafetensorsFile): VitModel {
 }
 
 /**
- * A ViT config read from a checkpoint's tensor shapes (HF or timm naming), with the head count
- * and LayerNorm epsilon from a `config.json` beside it when there is one (HF's layout), else 64
- * dimensions per head and the family's epsilon (HF 1e-12, timm 1e-6).
+ * A ViT config read from a checkpoint's tensor shapes (HF or timm naming; `@fpt/backbone-vit`'s
+ * `vitConfigFromCheckpoint`), with the head count and LayerNorm epsilon from a `config.json`
+ * beside it when there is one (HF's layout).
  * @throws naming the file when it does not look like a ViT checkpoint
  */
 export function vitConfigFromCheckpoint(path: string, file: SafetensorsFile = readSafetensorsFile(path)): VitConfig {
-  const names = file.names();
-  const naming = detectNaming(names);
-  const shapeOf = <const Layout extends readonly string[]>(name: string, layout: Layout): Dims<Layout> => {
-    const { shape } = file.get(name);
-    if (shape.length !== layout.length)
-      throw new Error(`${path}: "${name}" has shape [${shape}], expected [${layout.join(', ')}]; not a ViT checkpoint`);
-    return shape as Dims<Layout>;
-  };
-  const find = <const Layout extends readonly string[]>(hf: string, timm: string, layout: Layout): Dims<Layout> => {
-    const n = naming === 'hf' ? names.find((k) => k.endsWith(hf)) : names.find((k) => k === timm);
-    if (!n) throw new Error(`${path}: no "${naming === 'hf' ? hf : timm}" tensor; not a ViT checkpoint (${naming} naming)`);
-    return shapeOf(n, layout);
-  };
-  const [hiddenSize, numChannels, patchSize] = find('embeddings.patch_embeddings.projection.weight', 'patch_embed.proj.weight', [
-    'D',
-    'C',
-    'P',
-    'P',
-  ]);
-  const [, tokens] = find('embeddings.position_embeddings', 'pos_embed', ['1', 'N', 'D']);
-  const [mlpDim] = find('encoder.layer.0.intermediate.dense.weight', 'blocks.0.mlp.fc1.weight', ['M', 'D']);
-  const layerRe = naming === 'hf' ? /encoder\.layer\.(\d+)\./ : /^blocks\.(\d+)\./;
-  const numLayers = 1 + Math.max(...names.map((n) => Number(layerRe.exec(n)?.[1] ?? -1)));
-  const grid = Math.round(Math.sqrt(tokens - 1));
-  const headName = naming === 'hf' ? 'classifier.weight' : 'head.weight';
-  const numClasses = names.includes(headName) ? shapeOf(headName, ['C', 'D'])[0] : 0;
   const cfgPath = join(dirname(path), 'config.json');
-  const hf = existsSync(cfgPath) ? hfConfig(cfgPath) : {};
-  return vitConfig({
-    hiddenSize,
-    numLayers,
-    numHeads: hf.num_attention_heads ?? hiddenSize / 64,
-    mlpDim,
-    patchSize,
-    imageSize: grid * patchSize,
-    numChannels,
-    numClasses,
-    layerNormEps: hf.layer_norm_eps ?? (naming === 'hf' ? 1e-12 : 1e-6),
-    posEmbedResample: naming,
-  });
+  return configFromShapes(file, path, existsSync(cfgPath) ? hfConfig(cfgPath) : {});
 }
 
 /** The fields of a Hugging Face `config.json` the LPM reads, checked by type. */
-function hfConfig(path: string): { num_attention_heads?: number; layer_norm_eps?: number } {
+function hfConfig(path: string): HfVitConfigFields {
   const c = new JsonChecker(path);
   const cfg = c.obj(readJsonFile(path, 'a Hugging Face config.json (beside --weights)'), '(root)');
   if (cfg.num_attention_heads !== undefined) c.size(cfg.num_attention_heads, 'num_attention_heads');
   if (cfg.layer_norm_eps !== undefined) c.size(cfg.layer_norm_eps, 'layer_norm_eps');
-  return cfg as { num_attention_heads?: number; layer_norm_eps?: number };
+  return cfg as HfVitConfigFields;
 }
