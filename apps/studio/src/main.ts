@@ -4,7 +4,7 @@ import type { DataProblem } from '@fpt/core';
 import { folderData, fromDrop, fromInput, type PickedFolder } from './folder';
 import { decodeImages, SPLITS, type DecodedSplit, type Split, type StudioData } from './images';
 import { buildMethodForm, DEFAULT_METHOD, methodFromForm, STUDIO_REGISTRY } from './methods';
-import { STUDIO_LPM } from './model';
+import { createLpm, describeLpm, LPM_INPUT, lpmFromFiles, RANDOM_LPM, type LpmSource } from './model';
 import { plotLoss } from './plot';
 import { loadSampleManifest, SAMPLE_BASE, sampleData } from './sample';
 import { BrowserKvStore } from './kv-store';
@@ -40,6 +40,8 @@ interface StudioState {
   classified?: { name: string; probabilities: number[] };
   /** The data's problems, one line each (`<folder>/<path>: <problem>`), from the last folder picked. */
   problems: string[];
+  /** The LPM: `random` or the checkpoint's file name. */
+  lpm?: string;
   /** The last session's preloads: images whose keys/values came from the browser's store, and computed ones. */
   cache?: PreloadCount;
   /** Live tfjs tensors before the first session was made. */
@@ -49,6 +51,8 @@ interface StudioState {
 }
 const state: StudioState = { decoded: {}, evaluations: {}, losses: [], problems: [], busy: false };
 let session: StudioSession | undefined;
+/** The frozen LPM the next session uses. */
+let lpm: LpmSource = RANDOM_LPM;
 /** The browser's store of preloaded keys/values (undefined when the browser gives no IndexedDB). */
 let store: BrowserKvStore | undefined;
 /** Reads the method form's values (rebuilt when another method is chosen). */
@@ -75,6 +79,7 @@ async function busy(work: () => Promise<void>): Promise<void> {
     trainButton.disabled = !state.decoded.train;
     for (const id of ['classify-file', 'import-files']) $<HTMLInputElement>(id).disabled = !state.decoded.test;
     $<HTMLInputElement>('folder').disabled = false;
+    $<HTMLInputElement>('lpm-files').disabled = false;
   }
 }
 
@@ -113,7 +118,7 @@ async function useData(data: StudioData, found: readonly DataProblem[] = []): Pr
   const problems = [...found];
   for (const split of SPLITS) {
     const before = done;
-    const r = await decodeImages(data.splits[split], STUDIO_LPM.imageSize, LR_SIZE, (d) => {
+    const r = await decodeImages(data.splits[split], LPM_INPUT, LR_SIZE, (d) => {
       done = before + d;
       setStatus(`Decoding the images in the browser: ${done} of ${total}`);
       progress.value = done / total;
@@ -207,7 +212,7 @@ async function runTraining(): Promise<void> {
   const classes = state.data?.classes;
   if (!classes) throw new Error('the data is not loaded yet');
   const steps = Math.round(numberInput('steps'));
-  const options = { batch: Math.round(numberInput('batch')), lr: numberInput('lr'), seed: 0, store };
+  const options = { batch: Math.round(numberInput('batch')), lr: numberInput('lr'), seed: 0, store, lpm };
   const method = methodFromForm(methodSelect.value, readMethodForm());
   const trained = await startSession(() => StudioSession.create(classes, method, options));
   state.model = 'trained';
@@ -257,6 +262,28 @@ async function prepareExport(model: StudioSession): Promise<void> {
   exportLinks.hidden = false;
 }
 
+/** Makes `source` the page's LPM and says so. */
+function showLpm(source: LpmSource): void {
+  lpm = source;
+  state.lpm = source.name;
+  $('model-line').textContent = `${describeLpm(source)} FPT+'s side network: width 24 at ${LR_SIZE}x${LR_SIZE}.`;
+  $('random-warning').hidden = !!source.checkpoint;
+}
+
+/** Loads an LPM checkpoint picked from local files; the sessions after it use it. */
+async function loadLpm(files: FileList): Promise<void> {
+  const picked = await Promise.all([...files].map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
+  setStatus(`Reading ${picked.map((f) => f.name).join(' + ')}...`);
+  const source = lpmFromFiles(picked);
+  // Build it once now, so that a checkpoint that does not load is named before any training.
+  createLpm(source).dispose();
+  session?.close();
+  session = undefined;
+  exportLinks.hidden = true;
+  showLpm(source);
+  setStatus(`Loaded the LPM from ${source.name}.`);
+}
+
 /** Reads the picked `.safetensors` and `.json` files (one of each). */
 async function modelFiles(files: FileList): Promise<ModelFiles> {
   const list = [...files];
@@ -274,7 +301,7 @@ async function importModel(files: FileList): Promise<void> {
   const classes = state.data?.classes;
   if (!classes) throw new Error('the data is not loaded yet');
   const picked = await modelFiles(files);
-  const options = { batch: Math.round(numberInput('batch')), lr: numberInput('lr'), seed: 0, store };
+  const options = { batch: Math.round(numberInput('batch')), lr: numberInput('lr'), seed: 0, store, lpm };
   const imported = await startSession(() => StudioSession.import(classes, picked, options));
   state.model = 'imported';
   await evaluateAll(imported);
@@ -284,7 +311,7 @@ async function importModel(files: FileList): Promise<void> {
 
 async function classifyImage(file: File): Promise<void> {
   if (!session) throw new Error('train or import a model first');
-  const image = await decodeImages([{ name: file.name, label: 0, read: async () => file }], STUDIO_LPM.imageSize, LR_SIZE);
+  const image = await decodeImages([{ name: file.name, label: 0, read: async () => file }], LPM_INPUT, LR_SIZE);
   const [problem] = image.problems;
   if (problem) throw new Error(`${problem.path}: ${problem.problem}`);
   const probabilities = Array.from(await session.classify(image.decoded));
@@ -294,9 +321,7 @@ async function classifyImage(file: File): Promise<void> {
 }
 
 async function start(): Promise<void> {
-  $('model-line').textContent =
-    `A frozen LPM: ViT, width ${STUDIO_LPM.hiddenSize}, ${STUDIO_LPM.numLayers} layers, ${STUDIO_LPM.numHeads} heads, ` +
-    `patch ${STUDIO_LPM.patchSize}, at ${STUDIO_LPM.imageSize}x${STUDIO_LPM.imageSize} (the bench's quick preset); FPT+'s side network width 24 at ${LR_SIZE}x${LR_SIZE}.`;
+  showLpm(RANDOM_LPM);
   const probes = await probeBackends();
   const list = $('probes');
   for (const p of probes) {
@@ -339,6 +364,7 @@ async function start(): Promise<void> {
     });
   };
   picked('import-files', importModel);
+  picked('lpm-files', loadLpm);
   picked('folder', async (files) => useFolder(fromInput(files)));
   const drop = $('drop');
   drop.addEventListener('dragover', (e) => {

@@ -14,7 +14,7 @@ import {
 import { NORMALISATION, type DecodedSplit, type Split } from './images';
 import type { BrowserKvStore } from './kv-store';
 import { STUDIO_REGISTRY } from './methods';
-import { createStudioLpm } from './model';
+import { createLpm, type LpmSource } from './model';
 
 // One training session: a method of the registry on the random LPM. FPT+ trains on preloaded
 // keys/values as the paper does: the LPM runs once per image (the preload), training and
@@ -55,6 +55,8 @@ export interface SessionOptions {
   seed: number;
   /** Where preloaded inputs are kept between sessions and reloads (none: recomputed each time). */
   store?: BrowserKvStore;
+  /** The frozen LPM: random or a loaded checkpoint. */
+  lpm: LpmSource;
 }
 
 /** What the preloads of a session found in the browser's store and computed. */
@@ -90,7 +92,7 @@ export class StudioSession {
 
   /** `method` on the random LPM, with a fresh head for `classes`. */
   static create(classes: readonly string[], method: Method, options: SessionOptions): StudioSession {
-    const lpm = createStudioLpm();
+    const lpm = createLpm(options.lpm);
     try {
       const model = adapt(lpm, [method], { numClasses: classes.length, seed: options.seed });
       return new StudioSession(lpm, model, classes, options);
@@ -101,11 +103,12 @@ export class StudioSession {
   }
 
   /**
-   * A model from the files the export wrote (or Node's `AdaptedModel.save`), on the same LPM.
+   * A model from the files the export wrote (or Node's `AdaptedModel.save`), on the page's LPM
+   * (it must be the one the model was trained on).
    * @throws naming what is wrong with the files, or a class count that is not the dataset's
    */
   static import(classes: readonly string[], files: ModelFiles, options: SessionOptions): StudioSession {
-    const lpm = createStudioLpm();
+    const lpm = createLpm(options.lpm);
     let model: AdaptedModel;
     try {
       model = loadAdapted(lpm, files.weights, files.config, STUDIO_REGISTRY);
@@ -142,7 +145,9 @@ export class StudioSession {
    * the LPM's otherwise) and, for a method that needs them, the preloaded inputs.
    */
   private async upload(data: DecodedSplit, chunk: number, onChunk?: (done: number) => void): Promise<DeviceSplit> {
-    const size = this.model.imageSize;
+    // A method on the LPM itself reads the LPM's input, whatever resolution a checkpoint was laid out for.
+    const onLpm = !this.model.needsInputs && this.model.imageSize === this.lpm.config.imageSize;
+    const size = onLpm ? data.hrSize : this.model.imageSize;
     const pixelsOf = size === data.lrSize ? data.lr : size === data.hrSize ? data.hr : undefined;
     if (!pixelsOf)
       throw new Error(

@@ -4,12 +4,23 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { adapt, loadAdapted } from '@fpt/backbone-vit';
+import { writeSafetensors } from '@fpt/core';
+import {
+  adapt,
+  createVit,
+  loadAdapted,
+  loadVitWeights,
+  toHfNames,
+  vitConfig,
+  vitConfigFromCheckpoint,
+  type VitModel,
+} from '@fpt/backbone-vit';
 import { lora } from '@fpt/baselines';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STUDIO_REGISTRY } from '../src/methods';
+import { readSafetensors } from '@fpt/core';
 import { createStudioLpm } from '../src/model';
 
 // Real browser tests: Debian's chromium (headless) loads the production build served by
@@ -140,7 +151,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
   async function trainAndCheck(
     backend: string,
     tolerance: number,
-    options: { roundTrip?: boolean; method?: string; form?: (page: Page) => Promise<void> } = {},
+    options: { roundTrip?: boolean; method?: string; form?: (page: Page) => Promise<void>; lpm?: () => VitModel } = {},
   ): Promise<void> {
     const { roundTrip = false, method = 'fpt-plus' } = options;
     const { page, requests, errors } = await open(backend, method);
@@ -191,7 +202,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
       return { ...test, hr: Array.from(test.hr), lr: Array.from(test.lr), logits: Array.from(evaluations.test!.logits) };
     });
     await tf.setBackend('cpu');
-    const lpm = createStudioLpm();
+    const lpm = (options.lpm ?? createStudioLpm)();
     const model = loadAdapted(lpm, weights!, new TextDecoder().decode(config), STUDIO_REGISTRY);
     const hr = tf.tensor4d(inputs.hr, [inputs.count, 3, inputs.hrSize, inputs.hrSize]);
     const lr = tf.tensor4d(inputs.lr, [inputs.count, 3, inputs.lrSize, inputs.lrSize]);
@@ -367,6 +378,58 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     for (const url of requests) expect(url.startsWith(`${origin}/`) || url.startsWith('blob:') || url.startsWith('data:'), url).toBe(true);
     expect(errors).toEqual([]);
     await page.context().close();
+  });
+
+  it('loads an LPM checkpoint from local files (HF naming, config.json), trains FPT+ on it, and Node gets the same logits on the same checkpoint', () => {
+    // A small HF-named ViT laid out for 128x128 (the page runs it at 96x96) and its config.json.
+    const cfg = vitConfig(
+      { hiddenSize: 96, numLayers: 2, numHeads: 3, mlpDim: 192, patchSize: 16, imageSize: 128, numClasses: 0 },
+      {
+        layerNormEps: 1e-12,
+        posEmbedResample: 'hf',
+      },
+    );
+    const source = createVit(cfg, { seed: 7 });
+    const hf = toHfNames(source.state());
+    const checkpoint = writeSafetensors(
+      Object.fromEntries(
+        Object.entries(hf).map(([k, t]) => [k, { dtype: 'float32' as const, shape: t.shape, data: t.dataSync() as Float32Array }]),
+      ),
+    );
+    tf.dispose(Object.values(hf));
+    source.dispose();
+    const configJson = JSON.stringify({ model_type: 'vit', num_attention_heads: 3, layer_norm_eps: 1e-12 });
+    const nodeLpm = () => {
+      const file = readSafetensors(checkpoint, 'tiny-vit.safetensors');
+      const vit = createVit(vitConfigFromCheckpoint(file, 'tiny-vit.safetensors', { num_attention_heads: 3 }), { init: 'zeros' });
+      loadVitWeights(vit, file, { naming: 'auto' });
+      return vit;
+    };
+    return trainAndCheck('wasm', 1e-4, {
+      lpm: nodeLpm,
+      form: async (page) => {
+        // A file that is no ViT checkpoint is named, and the LPM stays the random one.
+        const notVit = writeSafetensors({ x: { dtype: 'float32', shape: [2], data: new Float32Array(2) } });
+        await page.setInputFiles('#lpm-files', [
+          { name: 'adapter.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(notVit) },
+        ]);
+        await expect
+          .poll(() => page.textContent('#status'))
+          .toBe('Error: adapter.safetensors: no "patch_embed.proj.weight" tensor; not a ViT checkpoint (timm naming)');
+        await page.evaluate(() => {
+          (window as unknown as { studio: { state: PageState } }).studio.state.error = undefined;
+        });
+        await page.setInputFiles('#lpm-files', [
+          { name: 'tiny-vit.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(checkpoint) },
+          { name: 'config.json', mimeType: 'application/json', buffer: Buffer.from(configJson) },
+        ]);
+        await expect.poll(() => page.textContent('#status')).toBe('Loaded the LPM from tiny-vit.safetensors.');
+        expect(await page.textContent('#model-line')).toMatch(
+          /^The LPM from tiny-vit\.safetensors \(hf naming; heads and epsilon from config\.json\): ViT, width 96, 2 layers, 3 heads, patch 16, laid out for 128x128, run at 96x96\./,
+        );
+        expect(await page.isHidden('#random-warning')).toBe(true);
+      },
+    });
   });
 
   it('trains FPT+ on WASM, shows loss, AUC and the test confusion matrix, exports a model Node loads with the same logits, classifies an image, imports the model back', () =>
