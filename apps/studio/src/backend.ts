@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import threadedFactory from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js';
 import '@tensorflow/tfjs-backend-webgl';
 import { describeKernels, enableFastKernels } from '@fpt/kernels';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
@@ -26,11 +27,30 @@ export interface BackendProbe {
   software?: boolean;
 }
 
-// WASM threads are off: in the bundled app tfjs 4.22's threaded build fails in its workers
-// ("ReferenceError: e is not defined": the worker script is made from the glue's source text,
-// whose names the bundler renamed), and the backend never initialises. SIMD stays on. The threaded
-// binary is still emitted (setWasmPaths wants all three) but never downloaded.
-tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+// WASM threads need a cross-origin isolated page (SharedArrayBuffer): the preview and dev servers
+// send COOP/COEP (vite.config.ts). tfjs 4.22 starts its pthread workers from the glue's own source
+// text (`factory.toString()`, run in each worker without the module around it). Bundled, that
+// text breaks: the glue reads a closure variable (`_scriptDir`) behind
+// `typeof _scriptDir !== "undefined"`, and the minifier, which sees the variable declared in the
+// enclosing scope, rewrites the guard to `e !== void 0` (its renamed name) - true to the bundle,
+// but in a worker, where the closure is gone, it throws "ReferenceError: e is not defined" and
+// the backend never starts. So the factory's toString is pointed at the unminified glue (a lazy
+// chunk, loaded only on an isolated page), whose guard is intact. Without isolation, one thread.
+const ISOLATED = typeof crossOriginIsolated === 'boolean' && crossOriginIsolated;
+if (!ISOLATED) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+
+/** Gives the threaded glue's factory the unminified source for its workers (see above). */
+async function patchThreadedWorkerSource(): Promise<void> {
+  const { default: glue } = await import('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js?raw');
+  // The glue is `var WasmBackendModuleThreadedSimd = (() => {...})();` then a UMD footer; tfjs
+  // prefixes `var WasmBackendModuleThreadedSimd = ` to what toString gives.
+  const start = glue.indexOf('(() => {');
+  const end = glue.indexOf('})();', start);
+  if (start < 0 || end < 0) throw new Error('the threaded WASM glue of @tensorflow/tfjs-backend-wasm has an unexpected layout');
+  const source = glue.slice(start, end + '})()'.length);
+  const factory = threadedFactory as unknown as { toString(): string };
+  factory.toString = () => source;
+}
 
 // The wasm binaries come from the bundle's own assets: nothing is fetched from a CDN.
 setWasmPaths({
@@ -56,7 +76,8 @@ async function probeWebGpu(): Promise<BackendProbe> {
 }
 
 function probeWasm(): BackendProbe {
-  return { backend: 'wasm', available: typeof WebAssembly === 'object', detail: 'SIMD where supported, one thread' };
+  const threads = ISOLATED ? 'threads (the page is cross-origin isolated)' : 'one thread (the page is not cross-origin isolated)';
+  return { backend: 'wasm', available: typeof WebAssembly === 'object', detail: `SIMD where supported, ${threads}` };
 }
 
 function probeWebGl(): BackendProbe {
@@ -80,12 +101,19 @@ export function autoBackend(probes: readonly BackendProbe[]): StudioBackend {
 /**
  * Makes `name` tfjs's backend (WebGPU's module is loaded only when chosen) and registers the
  * project's kernels for it; returns a line describing what runs.
+ * @param wasmThreads - threads of the WASM backend on an isolated page (default: tfjs's, half the logical cores)
  */
-export async function useBackend(name: StudioBackend): Promise<string> {
+export async function useBackend(name: StudioBackend, wasmThreads?: number): Promise<string> {
   if (name === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
+  if (name === 'wasm' && ISOLATED) {
+    await patchThreadedWorkerSource();
+    // tfjs's default is half the logical cores; a count given here replaces it.
+    if (wasmThreads !== undefined) setThreadsCount(wasmThreads);
+  }
   if (!(await tf.setBackend(name))) throw new Error(`tfjs could not initialise the "${name}" backend`);
   await tf.ready();
   const report = enableFastKernels(name);
   // The portable kernels are what a browser gets: the native SGEMM exists only in Node.
-  return describeKernels(report).replace(/ \(native kernels unavailable: .*\)$/, '');
+  const kernels = describeKernels(report).replace(/ \(native kernels unavailable: .*\)$/, '');
+  return name === 'wasm' ? `${kernels}; ${getThreadsCount()} thread(s)` : kernels;
 }

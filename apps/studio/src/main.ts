@@ -85,7 +85,10 @@ async function busy(work: () => Promise<void>): Promise<void> {
 
 async function chooseBackend(name: StudioBackend): Promise<void> {
   setStatus(`Starting ${name}...`);
-  const kernels = await useBackend(name);
+  const threads = params.get('threads');
+  if (threads !== null && !(Number.isInteger(Number(threads)) && Number(threads) > 0))
+    throw new Error(`?threads=${threads}: expected a positive whole number of WASM threads`);
+  const kernels = await useBackend(name, threads === null ? undefined : Number(threads));
   state.backend = name;
   state.kernels = kernels;
   $('backend-in-use').textContent = `${name}: ${kernels}`;

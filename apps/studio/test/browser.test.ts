@@ -109,15 +109,22 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
   });
 
   /** Opens the app with a backend, recording every request and every console error. */
-  async function open(backend: string, method = 'fpt-plus'): Promise<{ page: Page; requests: string[]; errors: string[] }> {
+  async function open(
+    backend: string,
+    method = 'fpt-plus',
+    query = '',
+    cores?: number,
+  ): Promise<{ page: Page; requests: string[]; errors: string[] }> {
     const context = await browser.newContext({ acceptDownloads: true });
     const page = await context.newPage();
+    // tfjs gives the WASM backend at most half the logical cores: a page that reports more lets a 2-core machine test 2 threads.
+    if (cores) await page.addInitScript((n) => Object.defineProperty(navigator, 'hardwareConcurrency', { get: () => n }), cores);
     const requests: string[] = [];
     const errors: string[] = [];
     page.on('request', (r) => requests.push(r.url()));
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${origin}/?backend=${backend}&steps=${STEPS}&method=${method}`);
+    await page.goto(`${origin}/?backend=${backend}&steps=${STEPS}&method=${method}${query}`);
     await page.waitForFunction(
       () =>
         !(window as unknown as { studio: { state: PageState } }).studio.state.busy &&
@@ -151,10 +158,17 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
   async function trainAndCheck(
     backend: string,
     tolerance: number,
-    options: { roundTrip?: boolean; method?: string; form?: (page: Page) => Promise<void>; lpm?: () => VitModel } = {},
+    options: {
+      roundTrip?: boolean;
+      method?: string;
+      form?: (page: Page) => Promise<void>;
+      lpm?: () => VitModel;
+      query?: string;
+      cores?: number;
+    } = {},
   ): Promise<void> {
     const { roundTrip = false, method = 'fpt-plus' } = options;
-    const { page, requests, errors } = await open(backend, method);
+    const { page, requests, errors } = await open(backend, method, options.query, options.cores);
     await options.form?.(page);
     await page.click('#train');
     await page.waitForFunction(
@@ -466,6 +480,19 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
           timeout: 120_000,
         });
         // trainAndCheck clicks Train again: the same method and options, trained afresh.
+      },
+    }));
+
+  // COOP/COEP make the preview page cross-origin isolated: the threaded WASM build starts its
+  // workers (from the unminified glue, see src/backend.ts) and trains to Node's logits.
+  it('trains FPT+ on threaded WASM (2 threads) on the cross-origin isolated page', () =>
+    trainAndCheck('wasm', 1e-4, {
+      query: '&threads=2',
+      cores: 4,
+      form: async (page) => {
+        expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+        expect(await page.textContent('#backend-in-use')).toMatch(/^wasm: .*; 2 thread\(s\)$/);
+        expect(await page.textContent('#probes')).toContain('threads (the page is cross-origin isolated)');
       },
     }));
 
