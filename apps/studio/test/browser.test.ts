@@ -76,6 +76,29 @@ function sampleFolder(perClass: number, layout: (cls: string, i: number) => stri
   return dir;
 }
 
+/** Waits until the page is idle with data to train on. */
+const waitReady = (page: Page) =>
+  page.waitForFunction(
+    () => !(window as unknown as { studio: { state: PageState } }).studio.state.busy && !!document.querySelector('#train:not([disabled])'),
+    undefined,
+    { timeout: 120_000 },
+  );
+
+/** Waits until the page has evaluated a model on the test split (after training or an import) and is idle, or shows an error. */
+const waitEvaluated = (page: Page, model: 'trained' | 'imported' = 'trained') =>
+  page.waitForFunction(
+    (want) => {
+      const st = (window as unknown as { studio: { state: PageState } }).studio.state;
+      return (!!st.evaluations.test && st.model === want && !st.busy) || !!st.error;
+    },
+    model,
+    { timeout: 240_000 },
+  );
+
+/** Waits until the page is idle. */
+const waitIdle = (page: Page) =>
+  page.waitForFunction(() => !(window as unknown as { studio: { state: PageState } }).studio.state.busy, undefined, { timeout: 120_000 });
+
 describe.skipIf(!haveChromium)('studio in chromium', () => {
   let server: PreviewServer;
   let browser: Browser;
@@ -125,13 +148,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`${origin}/?backend=${backend}&steps=${STEPS}&method=${method}${query}`);
-    await page.waitForFunction(
-      () =>
-        !(window as unknown as { studio: { state: PageState } }).studio.state.busy &&
-        !!document.querySelector<HTMLButtonElement>('#train:not([disabled])'),
-      undefined,
-      { timeout: 120_000 },
-    );
+    await waitReady(page);
     return { page, requests, errors };
   }
 
@@ -171,14 +188,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     const { page, requests, errors } = await open(backend, method, options.query, options.cores);
     await options.form?.(page);
     await page.click('#train');
-    await page.waitForFunction(
-      () => {
-        const s = (window as unknown as { studio: { state: PageState } }).studio.state;
-        return (!!s.evaluations.test && !s.busy) || !!s.error;
-      },
-      undefined,
-      { timeout: 240_000 },
-    );
+    await waitEvaluated(page);
     const s = await state(page);
     expect(s.error).toBeUndefined();
     expect(s.backend).toBe(backend);
@@ -249,14 +259,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
         { name: `${method}-adapted.safetensors`, mimeType: 'application/octet-stream', buffer: Buffer.from(weights!) },
         { name: `${method}-adapted.json`, mimeType: 'application/json', buffer: Buffer.from(config!) },
       ]);
-      await page.waitForFunction(
-        () => {
-          const st = (window as unknown as { studio: { state: PageState } }).studio.state;
-          return (st.model === 'imported' && !st.busy) || !!st.error;
-        },
-        undefined,
-        { timeout: 120_000 },
-      );
+      await waitEvaluated(page, 'imported');
       const imported = await page.evaluate(() => {
         const st = (window as unknown as { studio: { state: PageState } }).studio.state;
         return { error: st.error, cache: st.cache, logits: Array.from(st.evaluations.test!.logits) };
@@ -293,11 +296,6 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
 
   it('checks a picked folder as the bench does, every problem named on the page, and trains on a good one (<class>/*, split 70/15/15)', async () => {
     const { page, requests, errors } = await open('wasm');
-    const steady = () =>
-      page.waitForFunction(() => !(window as unknown as { studio: { state: PageState } }).studio.state.busy, undefined, {
-        timeout: 60_000,
-      });
-
     // {train,val,test}/<class>/* with no test/, a class val/ has and train/ lacks, a zero-byte image,
     // a GIF and a file that is no image: one pass names them all; the sample stays the data.
     const bad = sampleFolder(2, (cls, i) => `${i === 0 ? 'train' : 'val'}/${cls}/${i}.jpeg`);
@@ -307,7 +305,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     mkdirSync(join(bad, 'val/extra'));
     copyFileSync(join(bad, 'val/normal/1.jpeg'), join(bad, 'val/extra/x.jpeg'));
     await page.setInputFiles('#folder', bad);
-    await steady();
+    await waitIdle(page);
     const problems = await page.locator('#data-problems li').allTextContents();
     expect(problems).toEqual([
       'xray/test: missing split folder "test" (expected train, val, test)',
@@ -325,21 +323,14 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
       (window as unknown as { studio: { state: PageState } }).studio.state.error = undefined;
     });
     await page.setInputFiles('#folder', good);
-    await steady();
+    await waitIdle(page);
     expect(await page.locator('#data-problems li').count()).toBe(0);
     expect(await page.textContent('#data-line')).toMatch(
       /^Your folder xray: 2 classes \(normal \/ pneumonia\), 8 training, 2 validation and 2 test images \(each class split 70\/15\/15/,
     );
     await page.fill('#steps', '2');
     await page.click('#train');
-    await page.waitForFunction(
-      () => {
-        const st = (window as unknown as { studio: { state: PageState } }).studio.state;
-        return (!!st.evaluations.test && !st.busy) || !!st.error;
-      },
-      undefined,
-      { timeout: 120_000 },
-    );
+    await waitEvaluated(page);
     const s = await state(page);
     expect(s.error).toBeUndefined();
     expect(s.losses).toHaveLength(2);
@@ -356,14 +347,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     const { page, requests, errors } = await open('wasm');
     const trainAndRead = async () => {
       await page.click('#train');
-      await page.waitForFunction(
-        () => {
-          const st = (window as unknown as { studio: { state: PageState } }).studio.state;
-          return (!!st.evaluations.test && !st.busy) || !!st.error;
-        },
-        undefined,
-        { timeout: 120_000 },
-      );
+      await waitEvaluated(page);
       return page.evaluate(() => {
         const st = (window as unknown as { studio: { state: PageState } }).studio.state;
         return { error: st.error, cache: st.cache, logits: Array.from(st.evaluations.test!.logits), losses: st.losses };
@@ -373,12 +357,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     expect(first.error).toBeUndefined();
     expect(first.cache).toEqual({ hits: 0, computed: total });
     await page.reload();
-    await page.waitForFunction(
-      () =>
-        !(window as unknown as { studio: { state: PageState } }).studio.state.busy && !!document.querySelector('#train:not([disabled])'),
-      undefined,
-      { timeout: 120_000 },
-    );
+    await waitReady(page);
     const again = await trainAndRead();
     expect(again.cache).toEqual({ hits: total, computed: 0 });
     expect(await page.textContent('#cache')).toBe(`${total} of ${total} images' keys/values from the browser's cache, 0 computed`);
@@ -476,9 +455,7 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
         await expect
           .poll(() => page.textContent('#params'), { timeout: 60_000 })
           .toMatch(new RegExp(`^${learnable.toLocaleString('en')} of `));
-        await page.waitForFunction(() => !(window as unknown as { studio: { state: PageState } }).studio.state.busy, undefined, {
-          timeout: 120_000,
-        });
+        await waitIdle(page);
         // trainAndCheck clicks Train again: the same method and options, trained afresh.
       },
     }));
