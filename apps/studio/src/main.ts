@@ -5,7 +5,7 @@ import { folderData, fromDrop, fromInput, type PickedFolder } from './folder';
 import { decodeImages, SPLITS, type DecodedSplit, type Split, type StudioData } from './images';
 import { buildMethodForm, DEFAULT_METHOD, methodFromForm, STUDIO_REGISTRY } from './methods';
 import { createLpm, describeLpm, LPM_INPUT, lpmFromFiles, RANDOM_LPM, type LpmSource } from './model';
-import { plotLoss } from './plot';
+import { plotLine } from './plot';
 import { loadSampleManifest, SAMPLE_BASE, sampleData } from './sample';
 import { BrowserKvStore } from './kv-store';
 import { StudioSession, type Evaluation, type ModelFiles, type PreloadCount } from './session';
@@ -32,6 +32,8 @@ interface StudioState {
   data?: StudioData;
   decoded: Partial<Record<Split, DecodedSplit>>;
   losses: number[];
+  /** The validation AUC during training, about ten times per run. */
+  valAucs: number[];
   /** The last evaluation of each split. */
   evaluations: Partial<Record<Split, Evaluation>>;
   /** Where the model on the page came from. */
@@ -49,7 +51,7 @@ interface StudioState {
   busy: boolean;
   error?: string;
 }
-const state: StudioState = { decoded: {}, evaluations: {}, losses: [], problems: [], busy: false };
+const state: StudioState = { decoded: {}, evaluations: {}, losses: [], valAucs: [], problems: [], busy: false };
 let session: StudioSession | undefined;
 /** The frozen LPM the next session uses. */
 let lpm: LpmSource = RANDOM_LPM;
@@ -220,14 +222,27 @@ async function runTraining(): Promise<void> {
   const trained = await startSession(() => StudioSession.create(classes, method, options));
   state.model = 'trained';
   state.losses = [];
+  state.valAucs = [];
+  // The validation AUC is plotted about ten times per run (every step of a short one).
+  const every = Math.max(1, Math.round(steps / 10));
+  let peak = 0;
   for (let s = 0; s < steps; s++) {
     const t0 = performance.now();
     const loss = await trained.trainStep();
     const dt = performance.now() - t0;
     state.losses.push(loss);
+    // tfjs's live tensor bytes after the step: the preloaded splits, the weights and the optimizer state.
+    peak = Math.max(peak, tf.memory().numBytes);
     $('loss').textContent = `${loss.toFixed(4)} (step ${s + 1} of ${steps})`;
     $('step-time').textContent = `${(dt / 1000).toFixed(2)} s`;
-    plotLoss(document.getElementById('loss-plot') as unknown as SVGElement, state.losses);
+    $('memory').textContent = `${(peak / 2 ** 20).toFixed(1)} MiB held in tensors (the most after a step)`;
+    plotLine(document.getElementById('loss-plot') as unknown as SVGElement, state.losses);
+    if ((s + 1) % every === 0 || s + 1 === steps) {
+      const { auc } = await trained.evaluate('val');
+      state.valAucs.push(auc);
+      $('auc').textContent = `${Number.isNaN(auc) ? 'undefined (a class is missing)' : auc.toFixed(4)} (step ${s + 1})`;
+      plotLine(document.getElementById('auc-plot') as unknown as SVGElement, state.valAucs, 'val AUC', 'evaluations');
+    }
     setStatus(`Training ${trained.model.name}: step ${s + 1} of ${steps}`);
     progress.value = (s + 1) / steps;
   }

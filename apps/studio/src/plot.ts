@@ -1,9 +1,13 @@
-// A minimal SVG line plot of the training loss (no charting library for one polyline).
+// A minimal SVG line plot (the training loss, the validation AUC): no charting library for one polyline.
 
 const SVG = 'http://www.w3.org/2000/svg';
 
-/** Draws the losses into `svg` (viewBox 400 x 160), scaled to their range, with the range as labels. */
-export function plotLoss(svg: SVGElement, losses: readonly number[]): void {
+/**
+ * Draws `values` into `svg` (viewBox 400 x 160), scaled to their range, with the range as labels.
+ * @param what - the quantity, for the top label (`loss`)
+ * @param unit - what one point is, for the bottom label (`steps`)
+ */
+export function plotLine(svg: SVGElement, losses: readonly number[], what = 'loss', unit = 'steps'): void {
   const [w, h, pad] = [400, 160, 24];
   const lo = Math.min(...losses);
   const hi = Math.max(...losses);
@@ -24,5 +28,5 @@ export function plotLoss(svg: SVGElement, losses: readonly number[]): void {
     t.textContent = text;
     return t;
   };
-  svg.append(line, label(`loss ${hi.toFixed(3)}`, 14), label(`${lo.toFixed(3)}, ${losses.length} steps`, h - 6));
+  svg.append(line, label(`${what} ${hi.toFixed(3)}`, 14), label(`${lo.toFixed(3)}, ${losses.length} ${unit}`, h - 6));
 }

@@ -45,6 +45,7 @@ interface PageState {
   backend?: string;
   kernels?: string;
   losses: number[];
+  valAucs: number[];
   evaluations: { val?: PageEvaluation; test?: PageEvaluation };
   decoded: { test?: { hr: Float32Array; lr: Float32Array; hrSize: number; lrSize: number; count: number } };
   model?: 'trained' | 'imported';
@@ -160,6 +161,8 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
         backend: s.backend,
         kernels: s.kernels,
         losses: s.losses,
+        valAucs: s.valAucs,
+        valAuc: s.evaluations.val?.auc,
         error: s.error,
         auc: s.evaluations.test?.auc,
         accuracy: s.evaluations.test?.accuracy,
@@ -197,6 +200,11 @@ describe.skipIf(!haveChromium)('studio in chromium', () => {
     expect(await page.textContent('#loss')).toMatch(/^\d+\.\d{4} \(step 3 of 3\)$/);
     expect(await page.textContent('#auc')).toMatch(/^\d\.\d{4}$/);
     expect(await page.textContent('#test-auc')).toMatch(/^\d\.\d{4}$/);
+    // Live during training: the validation AUC after every step of a 3-step run (the last is the final one) and the memory.
+    expect(s.valAucs).toHaveLength(STEPS);
+    expect(s.valAucs.at(-1)).toBe(s.valAuc);
+    expect(await page.locator('#auc-plot polyline').count()).toBe(1);
+    expect(await page.textContent('#memory')).toMatch(/^\d+\.\d MiB held in tensors \(the most after a step\)$/);
     expect(await page.textContent('#test-accuracy')).toMatch(/^\d+\.\d %$/);
     expect(s.auc).toBeGreaterThanOrEqual(0);
     expect(s.auc).toBeLessThanOrEqual(1);
