@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "peak.h"
 #include "sgemm.h"
 
 namespace {
@@ -112,12 +113,64 @@ napi_value BatchMatMul(napi_env env, napi_callback_info info) {
 }
 
 napi_value Info(napi_env env, napi_callback_info) {
-  napi_value obj, isa, threads;
+  napi_value obj, isa, threads, isas;
   napi_create_object(env, &obj);
   napi_create_string_utf8(env, sgemmIsa(), NAPI_AUTO_LENGTH, &isa);
   napi_create_int32(env, pool->size(), &threads);
+  int count = 0;
+  const MicroKernel* const* kernels = supportedKernels(&count);
+  napi_create_array_with_length(env, count, &isas);
+  for (int i = 0; i < count; i++) {
+    napi_value name;
+    napi_create_string_utf8(env, kernels[i]->name, NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, isas, i, name);
+  }
   napi_set_named_property(env, obj, "isa", isa);
   napi_set_named_property(env, obj, "threads", threads);
+  napi_set_named_property(env, obj, "isas", isas);
+  return obj;
+}
+
+// setIsa(name): switches the SGEMM to another supported micro-kernel ("avx512", "avx2-fma", "generic").
+napi_value SetIsa(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr);
+  char name[32];
+  size_t len = 0;
+  if (argc != 1 || napi_get_value_string_utf8(env, arg, name, sizeof(name), &len) != napi_ok)
+    return fail(env, "setIsa expects the name of a micro-kernel (a string)");
+  if (!sgemmSetIsa(name)) {
+    int count = 0;
+    const MicroKernel* const* kernels = supportedKernels(&count);
+    std::string known;
+    for (int i = 0; i < count; i++) known += std::string(i ? ", " : "") + kernels[i]->name;
+    return fail(env, std::string("setIsa: this CPU has no \"") + name + "\" micro-kernel; supported: " + known);
+  }
+  return nullptr;
+}
+
+// peak(seconds, repeats): FMA throughput of every thread of the pool, the best of `repeats` runs.
+napi_value Peak(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  double seconds = 0;
+  int32_t repeats = 0;
+  if (argc != 2 || napi_get_value_double(env, args[0], &seconds) != napi_ok || !(seconds > 0 && seconds <= 60) ||
+      napi_get_value_int32(env, args[1], &repeats) != napi_ok || repeats < 1)
+    return fail(env, "peak expects (seconds in (0, 60], repeats >= 1)");
+  const PeakResult r = measurePeak(*pool, seconds, repeats);
+  napi_value obj, gflops, isa, threads, wall;
+  napi_create_object(env, &obj);
+  napi_create_double(env, r.gflops, &gflops);
+  napi_create_string_utf8(env, r.isa, NAPI_AUTO_LENGTH, &isa);
+  napi_create_int32(env, r.threads, &threads);
+  napi_create_double(env, r.seconds, &wall);
+  napi_set_named_property(env, obj, "gflops", gflops);
+  napi_set_named_property(env, obj, "isa", isa);
+  napi_set_named_property(env, obj, "threads", threads);
+  napi_set_named_property(env, obj, "seconds", wall);
   return obj;
 }
 
@@ -138,6 +191,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"batchMatMul", nullptr, BatchMatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"peak", nullptr, Peak, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -52,6 +52,8 @@ function main() {
     `-I${inc}`,
     join(here, 'addon.cc'),
     join(here, 'sgemm.cc'),
+    join(here, 'microkernels.cc'),
+    join(here, 'peak.cc'),
     '-o',
     tmp,
   ];

@@ -2,6 +2,7 @@
 // A[i * rsA + k * csA] and op(B)(k, j) at B[k * rsB + j * csB], so transposed operands are read in
 // place (the packing step absorbs the strides; no transposed copy is ever made).
 #pragma once
+#include "microkernels.h"
 #include "pool.h"
 
 struct GemmShape {
@@ -9,8 +10,11 @@ struct GemmShape {
   long rsA, csA, rsB, csB, ldc;
 };
 
-/** The instruction set the micro-kernel uses ("avx2-fma" or "generic"). */
+/** The instruction set of the micro-kernel in use ("avx512", "avx2-fma" or "generic"). */
 const char* sgemmIsa();
+
+/** Switches to the supported micro-kernel of that name; false (and no change) when there is none. */
+bool sgemmSetIsa(const char* name);
 
 /**
  * Runs `batch` GEMMs of one shape; matrix b reads A + aOff[b], B + bOff[b] and writes C + cOff[b]

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNative, type NativeLoad } from './native';
+import { loadNative, type NativeAddon, type NativeLoad } from './native';
 import { cpuNativeMatMul, wasmNativeMatMul } from './matmul-native';
 import { wasmSlicedMatMul } from './matmul-slices';
 import { wasmBatchedGather } from './gather';
@@ -20,6 +20,11 @@ export type KernelChoice = 'native' | 'wasm-slices' | 'stock' | 'wgsl';
 export interface FastKernelsOptions {
   /** Use the native addon when it loads (default true); false forces the portable fallback. */
   native?: boolean;
+  /**
+   * The native micro-kernel: `avx512`, `avx2-fma` or `generic` (default: `FPT_KERNELS_ISA`, else
+   * the widest this CPU supports). A narrower one compares or tests the kernels on one machine.
+   */
+  isa?: string;
 }
 
 /** What {@link enableFastKernels} did. */
@@ -28,7 +33,7 @@ export interface FastKernelsReport {
   backend: string;
   /** The BatchMatMul now in use. */
   choice: KernelChoice;
-  /** The native micro-kernel's instruction set (`avx2-fma` or `generic`) when native. */
+  /** The native micro-kernel's instruction set (`avx512`, `avx2-fma` or `generic`) when native. */
   isa?: string;
   /** Threads of the native kernels when native. */
   threads?: number;
@@ -95,6 +100,17 @@ function installWebGpuFixes(): void {
   replace(tf.AddN, 'webgpu', () => true, chunkedAddN(original.kernelFunc, limit));
 }
 
+/** Sets the addon's micro-kernel: the option, else `FPT_KERNELS_ISA`, else the widest supported. */
+function selectIsa(addon: NativeAddon, option: string | undefined): void {
+  const env = typeof process !== 'undefined' ? process.env.FPT_KERNELS_ISA : undefined;
+  const [wanted, source] = option ? [option, 'the isa option'] : env ? [env, 'FPT_KERNELS_ISA'] : [addon.info().isas[0]!, 'the default'];
+  try {
+    addon.setIsa(wanted);
+  } catch (err) {
+    throw new Error(`enableFastKernels: ${source} asks for "${wanted}": ${(err as Error).message}`);
+  }
+}
+
 /**
  * Replaces the BatchMatMul kernel (every `tf.matMul`, in forward and backward passes) of a tfjs
  * backend with a faster one (and, on WASM, Identity with one that shares its input's buffer
@@ -102,11 +118,13 @@ function installWebGpuFixes(): void {
  * kernel reads out of bounds for): the native addon's blocked, vectorised, multi-threaded SGEMM when it
  * was built and loads (WASM and CPU backends), else, on WASM, a portable kernel that runs every
  * batch slice through XNNPACK's fast 2-D path. Results equal the stock kernels' to float32
- * rounding. Set `FPT_KERNELS=off` to force the fallback, `FPT_KERNELS=stock` to change nothing.
+ * rounding. Set `FPT_KERNELS=off` to force the fallback, `FPT_KERNELS=stock` to change nothing,
+ * `FPT_KERNELS_ISA=avx2-fma` (or the `isa` option) to run a narrower micro-kernel than the widest.
  * On `webgpu` it keeps tfjs's WGSL kernels and registers AddN split to the device's binding limit
  * (the stock one leaves its output unwritten past it).
  * @param backendName - `wasm`, `cpu` or `webgpu` (default: the active backend)
- * @param options - force the fallback
+ * @param options - force the fallback, or a micro-kernel
+ * @throws naming the option or variable when the micro-kernel asked for is not supported here
  * @returns which kernel is in use and why
  */
 export function enableFastKernels(backendName: string = tf.getBackend(), options: FastKernelsOptions = {}): FastKernelsReport {
@@ -125,6 +143,7 @@ export function enableFastKernels(backendName: string = tf.getBackend(), options
   if (backendName === 'wasm') installWasmFixes();
   const native: NativeLoad = options.native === false ? { reason: 'disabled by the caller (native: false)' } : loadNative();
   if (native.addon) {
+    selectIsa(native.addon, options.isa);
     install(backendName, backendName === 'wasm' ? wasmNativeMatMul(native.addon) : cpuNativeMatMul(native.addon));
     const { isa, threads } = native.addon.info();
     return { backend: backendName, choice: 'native', isa, threads };
@@ -152,7 +171,7 @@ export function disableFastKernels(backendName: string = tf.getBackend()): void 
   }
 }
 
-/** One line for logs: `native (avx2-fma, 2 threads) on wasm`, or the fallback and its reason. */
+/** One line for logs: `native SGEMM (avx512, 2 threads) on wasm`, or the fallback and its reason. */
 export function describeKernels(r: FastKernelsReport): string {
   if (r.choice === 'native') return `native SGEMM (${r.isa}, ${r.threads} threads) on ${r.backend}`;
   if (r.choice === 'wgsl') return `tfjs's WGSL kernels on ${r.backend} (AddN split to the device's storage-buffer limit)`;

@@ -19,10 +19,24 @@ export interface NativeAddon {
     transposeA: boolean,
     transposeB: boolean,
   ): void;
-  /** The micro-kernel's instruction set and the thread count. */
-  info(): { isa: string; threads: number };
+  /**
+   * The micro-kernel in use (`avx512`, `avx2-fma` or `generic`), the thread count, and every
+   * micro-kernel this CPU can run, widest (the default) first.
+   */
+  info(): { isa: string; threads: number; isas: string[] };
   /** Sets the number of threads (the default is every CPU, or `FPT_KERNELS_THREADS`). */
   setThreads(threads: number): void;
+  /**
+   * Switches the SGEMM to another micro-kernel of {@link NativeAddon.info}'s `isas` (to force the
+   * AVX2 kernel on an AVX-512 CPU, say).
+   * @throws naming the supported ones when this CPU has no such kernel
+   */
+  setIsa(isa: string): void;
+  /**
+   * The CPU's float32 ceiling: fused multiply-adds on independent chains in the widest vector
+   * instruction set it has, on every thread at once, the best of `repeats` runs of about `seconds`.
+   */
+  peak(seconds: number, repeats: number): { gflops: number; isa: string; threads: number; seconds: number };
 }
 
 /** The result of {@link loadNative}: the addon, or why it is not available. */

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { afterAll, describe, expect, it } from 'vitest';
-import { disableFastKernels, enableFastKernels, loadNative, planMatMul } from '../src/index';
+import { describeKernels, disableFastKernels, enableFastKernels, loadNative, planMatMul } from '../src/index';
 
 // Shapes [a, b, transposeA, transposeB] covering plain, transposed, batched and broadcast
 // products, odd sizes that leave partial register tiles, and depths past one cache block.
@@ -23,6 +23,16 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[300, 130], [70, 300], true, true],
   [[1, 1], [1, 1], false, false],
   [[3, 0], [0, 4], false, false], // empty inner dimension: zeros
+  // Edge tiles of the AVX-512 kernel (14 x 32): rows 13/15/29 and columns 31/33/47/65 leave partial
+  // tiles and masked columns on both halves of the 32; depths 257 and 513 end blocks one deep.
+  [[13, 257], [257, 31], false, false],
+  [[257, 15], [33, 257], true, true],
+  [[29, 40], [47, 40], false, true],
+  [[40, 28], [40, 65], true, false],
+  [[2, 15, 513], [2, 513, 17], false, false],
+  [[3, 30, 70], [3, 70, 1], false, false], // one column: mask of width 1
+  [[500, 64], [64, 500], false, false], // spread over the threads, several row blocks
+  [[64, 500], [100, 64], true, true],
 ];
 
 function randomPair(aShape: number[], bShape: number[], seed: number): [tf.Tensor, tf.Tensor] {
@@ -54,11 +64,12 @@ function expectClose(actual: Float32Array, expected: Float32Array | undefined, l
   });
 }
 
-async function checkBackend(backend: 'cpu' | 'wasm', native: boolean, expected: Float32Array[]): Promise<void> {
+async function checkBackend(backend: 'cpu' | 'wasm', native: boolean, expected: Float32Array[], isa?: string): Promise<void> {
   await tf.setBackend(backend);
-  const report = enableFastKernels(backend, { native });
+  const report = enableFastKernels(backend, { native, isa });
   try {
     expect(report.choice).toBe(native ? 'native' : backend === 'wasm' ? 'wasm-slices' : 'stock');
+    if (isa) expect(report.isa).toBe(isa);
     const before = tf.memory().numTensors;
     CASES.forEach(([as, bs, ta, tb], i) => {
       // Random data are drawn on the CPU backend so both sides see the same numbers.
@@ -75,6 +86,8 @@ async function checkBackend(backend: 'cpu' | 'wasm', native: boolean, expected: 
 }
 
 const hasNative = loadNative().addon !== undefined;
+/** Every micro-kernel this CPU runs (AVX-512, AVX2 and the portable one on an AVX-512 machine). */
+const isas = loadNative().addon?.info().isas ?? [];
 
 describe('BatchMatMul kernels', () => {
   afterAll(async () => {
@@ -96,17 +109,49 @@ describe('BatchMatMul kernels', () => {
     // CI machines have g++; where none exists this documents why the fallback is in use.
     const load = loadNative();
     expect(load.addon ? 'loaded' : load.reason).toBe('loaded');
-    expect(['avx2-fma', 'generic']).toContain(load.addon!.info().isa);
+    const info = load.addon!.info();
+    expect(['avx512', 'avx2-fma', 'generic']).toContain(info.isa);
+    expect(info.isas.at(-1)).toBe('generic');
   });
 
-  it('native SGEMM on the CPU backend equals the stock CPU kernel', async () => {
+  it.each(isas)('native SGEMM (%s) on the CPU backend equals the stock CPU kernel', async (isa) => {
     const expected = await referenceProducts();
-    await checkBackend('cpu', true, expected);
+    await checkBackend('cpu', true, expected, isa);
   });
 
-  it('native SGEMM on the WASM backend equals the stock CPU kernel', async () => {
+  it.each(isas)('native SGEMM (%s) on the WASM backend equals the stock CPU kernel', async (isa) => {
     const expected = await referenceProducts();
-    await checkBackend('wasm', true, expected);
+    await checkBackend('wasm', true, expected, isa);
+  });
+
+  it.runIf(hasNative)('the widest micro-kernel is the default; FPT_KERNELS_ISA and the isa option force another, an unknown one is named', async () => {
+    await tf.setBackend('cpu');
+    const saved = process.env.FPT_KERNELS_ISA;
+    try {
+      delete process.env.FPT_KERNELS_ISA;
+      expect(enableFastKernels('cpu', { isa: 'generic' }).isa).toBe('generic');
+      expect(enableFastKernels('cpu').isa).toBe(isas[0]);
+      process.env.FPT_KERNELS_ISA = 'generic';
+      expect(enableFastKernels('cpu').isa).toBe('generic');
+      expect(describeKernels(enableFastKernels('cpu'))).toBe(`native SGEMM (generic, ${loadNative().addon!.info().threads} threads) on cpu`);
+      process.env.FPT_KERNELS_ISA = 'sse9';
+      expect(() => enableFastKernels('cpu')).toThrow(/FPT_KERNELS_ISA asks for "sse9": .*no "sse9" micro-kernel; supported: .*generic/);
+      expect(() => enableFastKernels('cpu', { isa: 'sse9' })).toThrow(/the isa option asks for "sse9"/);
+    } finally {
+      if (saved === undefined) delete process.env.FPT_KERNELS_ISA;
+      else process.env.FPT_KERNELS_ISA = saved;
+      enableFastKernels('cpu');
+      disableFastKernels('cpu');
+    }
+  });
+
+  it.runIf(hasNative)('the FMA peak is positive and measured in the widest instruction set', () => {
+    const addon = loadNative().addon!;
+    const p = addon.peak(0.01, 2);
+    expect(p.isa).toBe(isas[0]);
+    expect(p.threads).toBe(addon.info().threads);
+    expect(p.gflops).toBeGreaterThan(0.1);
+    expect(() => addon.peak(0, 1)).toThrow(/peak expects/);
   });
 
   it('the portable per-slice WASM kernel (native forced off) equals the stock CPU kernel', async () => {

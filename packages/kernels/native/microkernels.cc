@@ -1,0 +1,152 @@
+// The micro-kernels: AVX-512 (14 x 32 tile in 28 zmm accumulators, masked stores at the edges),
+// AVX2 + FMA (6 x 16 in 12 ymm accumulators) and portable C++ (6 x 16). The vector ones are
+// compiled with __attribute__((target)) so the addon builds and runs on any x86-64 (and any other
+// architecture, with the portable kernel alone); the CPU is asked at run time.
+#include "microkernels.h"
+
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FPT_X86 1
+#endif
+
+namespace {
+
+// Writes (or adds) the valid mr x nr part of a tile held in a row-major scratch array of width nrMax.
+void storeTile(const float* t, long nrMax, float* c, long ldc, bool acc, long mr, long nr) {
+  for (long r = 0; r < mr; r++)
+    for (long j = 0; j < nr; j++) c[r * ldc + j] = acc ? c[r * ldc + j] + t[r * nrMax + j] : t[r * nrMax + j];
+}
+
+constexpr long GMR = 6, GNR = 16;
+
+void kernelGeneric(long kc, const float* a, const float* b, float* c, long ldc, bool acc, long mr, long nr) {
+  float t[GMR * GNR] = {};
+  for (long k = 0; k < kc; k++, a += GMR, b += GNR)
+    for (long r = 0; r < GMR; r++) {
+      const float ar = a[r];
+      for (long j = 0; j < GNR; j++) t[r * GNR + j] += ar * b[j];
+    }
+  storeTile(t, GNR, c, ldc, acc, mr, nr);
+}
+
+#ifdef FPT_X86
+__attribute__((target("avx2,fma"))) void kernelAvx2(long kc, const float* a, const float* b, float* c, long ldc, bool acc,
+                                                     long mr, long nr) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (long k = 0; k < kc; k++, a += GMR, b += GNR) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    __m256 ar = _mm256_broadcast_ss(a);
+    c00 = _mm256_fmadd_ps(ar, b0, c00); c01 = _mm256_fmadd_ps(ar, b1, c01);
+    ar = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(ar, b0, c10); c11 = _mm256_fmadd_ps(ar, b1, c11);
+    ar = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(ar, b0, c20); c21 = _mm256_fmadd_ps(ar, b1, c21);
+    ar = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(ar, b0, c30); c31 = _mm256_fmadd_ps(ar, b1, c31);
+    ar = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(ar, b0, c40); c41 = _mm256_fmadd_ps(ar, b1, c41);
+    ar = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(ar, b0, c50); c51 = _mm256_fmadd_ps(ar, b1, c51);
+  }
+  const __m256 rows[GMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (mr == GMR && nr == GNR) {
+    for (long r = 0; r < GMR; r++) {
+      float* cr = c + r * ldc;
+      __m256 v0 = rows[r][0], v1 = rows[r][1];
+      if (acc) {
+        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(cr));
+        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(cr + 8));
+      }
+      _mm256_storeu_ps(cr, v0);
+      _mm256_storeu_ps(cr + 8, v1);
+    }
+    return;
+  }
+  float t[GMR * GNR];
+  for (long r = 0; r < GMR; r++) {
+    _mm256_storeu_ps(t + r * GNR, rows[r][0]);
+    _mm256_storeu_ps(t + r * GNR + 8, rows[r][1]);
+  }
+  storeTile(t, GNR, c, ldc, acc, mr, nr);
+}
+
+constexpr int XMR = 14, XNR = 32;
+
+// 14 x 32: 28 accumulators + 2 B vectors + 1 broadcast = 31 of the 32 zmm registers. Each k step
+// loads two B vectors and broadcasts 14 A values for 28 FMAs, which two FMA ports retire in 14
+// cycles while the loads need 8. Columns past nr are masked off; rows past mr are never stored
+// (the packed A is zero-padded, so computing them is harmless).
+__attribute__((target("avx512f"))) void kernelAvx512(long kc, const float* a, const float* b, float* c, long ldc, bool acc,
+                                                      long mr, long nr) {
+  __m512 c0[XMR], c1[XMR];
+#pragma GCC unroll 14
+  for (int r = 0; r < XMR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+  for (long k = 0; k < kc; k++, a += XMR, b += XNR) {
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 14
+    for (int r = 0; r < XMR; r++) {
+      const __m512 ar = _mm512_set1_ps(a[r]);
+      c0[r] = _mm512_fmadd_ps(ar, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(ar, b1, c1[r]);
+    }
+  }
+  const __mmask16 m0 = nr >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << nr) - 1);
+  const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : static_cast<__mmask16>((1u << (nr - 16)) - 1);
+#pragma GCC unroll 14
+  for (int r = 0; r < XMR; r++) {
+    if (r >= mr) break;
+    float* cr = c + r * ldc;
+    __m512 v0 = c0[r], v1 = c1[r];
+    if (acc) {
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    _mm512_mask_storeu_ps(cr, m0, v0);
+    _mm512_mask_storeu_ps(cr + 16, m1, v1);
+  }
+}
+#endif
+
+// Blocking: a KC x NR panel of B fills about two thirds of L1 (AVX-512: 256 x 32 x 4 B = 32 KiB of
+// 48), an MC x KC block of A about a quarter of L2.
+const MicroKernel GENERIC = {"generic", GMR, GNR, 256, 144, 4096, kernelGeneric};
+#ifdef FPT_X86
+const MicroKernel AVX2 = {"avx2-fma", GMR, GNR, 256, 144, 4096, kernelAvx2};
+const MicroKernel AVX512 = {"avx512", XMR, XNR, 256, 336, 4096, kernelAvx512};
+#endif
+
+struct Supported {
+  const MicroKernel* list[3];
+  int count = 0;
+  Supported() {
+#ifdef FPT_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) list[count++] = &AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) list[count++] = &AVX2;
+#endif
+    list[count++] = &GENERIC;
+  }
+};
+
+const Supported& supported() {
+  static const Supported s;
+  return s;
+}
+
+}  // namespace
+
+const MicroKernel* const* supportedKernels(int* count) {
+  *count = supported().count;
+  return supported().list;
+}
+
+const MicroKernel* findKernel(const char* name) {
+  const Supported& s = supported();
+  for (int i = 0; i < s.count; i++)
+    if (std::strcmp(s.list[i]->name, name) == 0) return s.list[i];
+  return nullptr;
+}
