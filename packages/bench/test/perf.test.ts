@@ -11,6 +11,10 @@ describe('fpt-bench perf', () => {
       'W1 ours_s=4.000 torch_s=NA time_ratio=NA ours_mib=NA torch_mib=NA mem_ratio=NA',
     );
     expect(formatLine({ id: 'GEMM-a', ours: [0.5], torch: [0.25], flops: 1e9 })).toMatch(/ ours_gflops=2\.0 torch_gflops=4\.0$/);
+    expect(formatLine({ id: 'GEMM-a', ours: [0.5], torch: [0.25], flops: 1e9, peakGflops: 8 })).toMatch(
+      / ours_gflops=2\.0 torch_gflops=4\.0 pct_peak=25\.0$/,
+    );
+    expect(formatLine({ id: 'W1', ours: [], torch: [0.25], flops: 1e9, peakGflops: 8 })).toMatch(/ ours_gflops=NA torch_gflops=4\.0 pct_peak=NA$/);
     expect(median([5, 1, 3, 2])).toBe(2.5);
   });
 
@@ -42,6 +46,8 @@ describe('fpt-bench perf', () => {
       'GEMM-1024x768x3072-NT',
     ]);
     const spec = (id: string) => full.find((w) => w.id === id)!.torchSpec;
+    // The count: ViT-B/16 at 512 is about 215 GFLOP per image (every block runs).
+    expect(full.find((w) => w.id === 'W1')!.flops! / 1e9).toBeCloseTo(214.05, 1);
     expect(spec('W1')).toMatchObject({ image: 512, batch: 1, layers: [6, 7, 8, 9, 10, 11], ratio: 0.2 });
     expect(spec('W1b')).toMatchObject({ image: 224, batch: 8 });
     expect(spec('W2')).toMatchObject({ kv: [6, 16, 12, 205, 64], prompts: 16 });
@@ -62,9 +68,11 @@ describe('fpt-bench perf', () => {
       lines.push(l),
     );
     expect(code).toBe(0);
+    // The first line is the FMA ceiling from the native microbenchmark (NA with the reason without the addon).
+    expect(lines[0]).toMatch(/^PEAK gflops=(\d+\.\d isa=(avx512|avx2-fma|generic) threads=\d+|NA \(native addon unavailable: .+\))$/);
     expect(lines.filter((l) => l.startsWith('GEMM-'))).toHaveLength(4);
     expect(lines.find((l) => l.startsWith('GEMM-256x768x768-NT'))).toMatch(
-      /^GEMM-256x768x768-NT ours_s=\d+\.\d{3} torch_s=NA time_ratio=NA ours_mib=\d+\.\d torch_mib=NA mem_ratio=NA ours_gflops=\d+\.\d torch_gflops=NA$/,
+      /^GEMM-256x768x768-NT ours_s=\d+\.\d{3} torch_s=NA time_ratio=NA ours_mib=\d+\.\d torch_mib=NA mem_ratio=NA ours_gflops=\d+\.\d torch_gflops=NA pct_peak=(\d+\.\d|NA)$/,
     );
     expect(lines.some((l) => l.startsWith('kernels: '))).toBe(true);
   });

@@ -6,6 +6,7 @@ import { backendBanner, setUpBackend, type KernelsChoice } from '../backend/setu
 import { FULL_SCALE, perfWorkloads, QUICK_SCALE, type Workload } from '../perf/workloads';
 import { findTorchPython, TORCH_INSTALL_HINT, TorchReference } from '../perf/torch';
 import { formatLine, topKernels, type WorkloadResult } from '../perf/report';
+import { formatPeak, measurePeak } from '../perf/peak';
 import { intOption, parseArgs } from './args';
 
 /** The PyTorch reference script, found from the bench's build (dist/) or sources (src/). */
@@ -19,10 +20,12 @@ function torchScript(): string | undefined {
 
 /**
  * `fpt-bench perf [--reps 3] [--workloads W1,W1b,W2,W3a,W3b,W3c,GEMM] [--scale full|quick]
- * [--backend auto|wasm|cpu|...] [--kernels auto|fallback|stock] [--torch auto|off|PYTHON] [--top 6]`: times the issue's workloads (W1 preload, W1b forward, W2 FPT+ step, W3a-c
- * full/LoRA steps, GEMMs) for ours and for the PyTorch reference in `benchmarks/torch/`,
- * alternating step by step, and prints one line per workload with median times, peak memory and
- * ratios, then the top kernels of ours by time. Memory, the same quantity on both sides: bytes
+ * [--backend auto|wasm|cpu|...] [--kernels auto|fallback|stock] [--torch auto|off|PYTHON] [--top 6]`: times the issue's
+ * workloads (W1 preload, W1b forward, W2 FPT+ step, W3a-c full/LoRA steps, GEMMs) for ours and for
+ * the PyTorch reference in `benchmarks/torch/`, alternating step by step, and prints first
+ * `PEAK gflops=<x>` (the CPU's FMA ceiling on every core, from the native addon's microbenchmark),
+ * then one line per workload with median times, peak memory and ratios (GEMM and W1 lines add
+ * GFLOP/s and pct_peak), then the top kernels of ours by time. Memory, the same quantity on both sides: bytes
  * of live tensors before the step (parameters, optimiser state, inputs) plus the peak of data
  * buffers allocated and not yet freed during it (activations, gradients, temporaries); views count
  * once. Ours from core's `trackBuffers` (started before the workload is built), PyTorch's from its
@@ -49,6 +52,9 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
   // GEMMs first: they are quick and show the kernels' speed before the long workloads run.
   selected.sort((a, b) => Number(!a.id.startsWith('GEMM')) - Number(!b.id.startsWith('GEMM')));
 
+  // First line: the ceiling every GFLOP/s figure below is compared with (pct_peak).
+  const peak = measurePeak();
+  print(formatPeak(peak));
   for (const line of backendBanner(await setUpBackend(args.options.backend, kernelsOpt))) print(line);
 
   let torch: TorchReference | undefined;
@@ -73,7 +79,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
   const results: Array<{ w: Workload; r: WorkloadResult; kernels?: string; error?: string }> = [];
   try {
     for (const w of selected) {
-      const r: WorkloadResult = { id: w.id, ours: [], torch: [], flops: w.flops };
+      const r: WorkloadResult = { id: w.id, ours: [], torch: [], flops: w.flops, peakGflops: Number.isFinite(peak.gflops) ? peak.gflops : undefined };
       let error: string | undefined;
       let kernelLine: string | undefined;
       let built: ReturnType<Workload['build']> | undefined;

@@ -21,14 +21,17 @@ export interface WorkloadResult {
   oursBytes?: number;
   /** PyTorch's live tensor bytes before the step plus its allocator's peak during it. */
   torchBytes?: number;
-  /** Floating-point operations of one step (GEMM lines). */
+  /** Floating-point operations of one step (GEMM lines, W1). */
   flops?: number;
+  /** The machine's FMA ceiling in GFLOP/s (the PEAK line), for `pct_peak`. */
+  peakGflops?: number;
 }
 
 /**
  * The issue's line: `<id> ours_s=<median> torch_s=<median> time_ratio=<ours/torch>
- * ours_mib=<peak> torch_mib=<peak> mem_ratio=<ours/torch>`; GEMM lines add GFLOP/s. Missing
- * figures print as NA.
+ * ours_mib=<peak> torch_mib=<peak> mem_ratio=<ours/torch>`; lines with a FLOP count (GEMMs, W1)
+ * add `ours_gflops=<x> torch_gflops=<x>`, and `pct_peak=<x>` (ours as a percentage of the PEAK
+ * line) when the peak is known. Missing figures print as NA.
  */
 export function formatLine(r: WorkloadResult): string {
   const o = r.ours.length ? median(r.ours) : undefined;
@@ -37,7 +40,11 @@ export function formatLine(r: WorkloadResult): string {
   const tm = r.torchBytes === undefined ? undefined : r.torchBytes / MiB;
   const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
   let line = `${r.id} ours_s=${fmt(o, 3)} torch_s=${fmt(t, 3)} time_ratio=${fmt(ratio(o, t), 2)} ours_mib=${fmt(om, 1)} torch_mib=${fmt(tm, 1)} mem_ratio=${fmt(ratio(om, tm), 2)}`;
-  if (r.flops) line += ` ours_gflops=${fmt(o && r.flops / o / 1e9, 1)} torch_gflops=${fmt(t && r.flops / t / 1e9, 1)}`;
+  if (r.flops) {
+    const ours = o && r.flops / o / 1e9;
+    line += ` ours_gflops=${fmt(ours, 1)} torch_gflops=${fmt(t && r.flops / t / 1e9, 1)}`;
+    if (r.peakGflops !== undefined) line += ` pct_peak=${fmt(ours && (100 * ours) / r.peakGflops, 1)}`;
+  }
   return line;
 }
 

@@ -3,6 +3,7 @@ import { AdamW, crossEntropy, finishQueuedWork, parameterReport, trainStepAsync 
 import { adapt, createVit, trainingContext, vitB16Hf384, vitConfig, vitForward, type VitConfig, type VitPreset } from '@fpt/backbone-vit';
 import { lora } from '@fpt/baselines';
 import { fptAttachment, fptPlus } from '@fpt/fpt-plus';
+import { vitForwardFlops } from './peak';
 
 /** A ViT as the PyTorch reference builds it (benchmarks/torch/perf.py). */
 interface TorchVit {
@@ -35,7 +36,7 @@ export interface Workload {
   id: string;
   /** One line: what is measured. */
   title: string;
-  /** Floating-point operations of one step when known (GEMM lines report GFLOP/s from it). */
+  /** Floating-point operations of one step when known (GEMM and W1 lines report GFLOP/s and pct_peak from it). */
   flops?: number;
   /** The request the PyTorch reference understands. */
   torchSpec: Record<string, unknown>;
@@ -101,6 +102,8 @@ function preload(s: WorkloadScale): Workload {
   return {
     id: 'W1',
     title: `LPM preload: ViT-B/16 at ${s.preloadImage}, batch ${batch}, selected keys/values of layers ${layers[0]}-${layers.at(-1)}`,
+    // Every block up to the last selected one runs (the key selection's top-k is not counted).
+    flops: vitForwardFlops(lpmConfig, s.preloadImage, batch, Math.max(...layers) + 1),
     torchSpec: { kind: 'preload', vit: torchVit(lpmConfig), image: s.preloadImage, batch, layers, ratio: method.config.ratio },
     build() {
       const lpm = createVit(lpmConfig, { seed: 1 });
