@@ -9,6 +9,15 @@ A workload is built (and stepped once, untimed) the first time its spec is seen;
 times one step. With "memory", the step runs under the profiler instead (untimed) and peak_bytes
 is the bytes of live tensors before the step plus the allocator's peak of new allocations during
 it: the same quantity tfjs's `tf.profile().peakBytes` reports for the TypeScript side.
+
+Threads: ATen runs element-wise ops on libgomp's OpenMP threads, while Debian's OpenBLAS
+(libopenblas0-pthread) runs every GEMM on its own pthreads. libgomp's default wait policy spins an
+idle worker for a while after each parallel region, so during the next GEMM the spinning worker
+and OpenBLAS's threads share the cores: a ViT training step took 3-5x longer than with passive
+waiting on a 2-core machine with any other load (3.5 s against 0.7 s for W3a), and the alternating
+protocol's other side paid too. OMP_WAIT_POLICY=PASSIVE (set here unless the caller set it; libgomp
+reads it when it loads, so before torch is imported) makes idle workers sleep; a timm
+VisionTransformer step is then no faster than ours (benchmarks/torch/timm_reference.py).
 """
 import gc
 import json
@@ -17,9 +26,11 @@ import os
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402  (after the OpenMP setting, which libgomp reads at load time)
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("FPT_TORCH_THREADS", os.cpu_count() or 1)))
 torch.manual_seed(0)
@@ -273,7 +284,8 @@ def handle(req):
         with open("/proc/self/maps") as maps:  # which BLAS the dynamic linker picked (Debian alternatives)
             libs = {line.split("/")[-1].strip() for line in maps if "blas" in line.lower()}
         blas = ", ".join(sorted(libs)) or "unknown"
-        return {"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas}
+        wait = os.environ.get("OMP_WAIT_POLICY", "")
+        return {"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas, "omp_wait_policy": wait}
     spec = req["spec"]
     key = json.dumps(spec, sort_keys=True)
     if key not in built:

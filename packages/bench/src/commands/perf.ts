@@ -67,7 +67,10 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
     else {
       torch = new TorchReference(python, script);
       const info = await torch.hello();
-      print(`torch: PyTorch ${info.torch}, ${info.threads} threads, BLAS ${info.blas} (${python})`);
+      print(
+        `torch: PyTorch ${info.torch}, ${info.threads} threads, BLAS ${info.blas} (${python})` +
+          (info.omp_wait_policy ? `; OMP_WAIT_POLICY=${info.omp_wait_policy}` : ''),
+      );
     }
   }
   print(

@@ -13,6 +13,8 @@ export interface TorchInfo {
   threads: number;
   /** BLAS libraries loaded. */
   blas: string;
+  /** libgomp's OMP_WAIT_POLICY in the reference (perf.py sets PASSIVE unless the caller set it). */
+  omp_wait_policy?: string;
 }
 
 /** One answer of the reference: seconds of one step, or its peak bytes. */
