@@ -120,7 +120,11 @@ void gemmParallel(const MicroKernel& uk, const float* A, const float* B, float* 
   for (long jc = 0; jc < s.N; jc += uk.nc) {
     const long nc = std::min(uk.nc, s.N - jc);
     const long panels = (nc + NR - 1) / NR;
-    const long colSplits = std::min(panels, rowBlocks >= 2 * T ? 1L : (2 * T + rowBlocks - 1) / rowBlocks);
+    // At least 4 tasks per thread: taken from a shared counter, they even out a thread that
+    // another process on the machine slows down (2 per thread left one core idle for a quarter
+    // of each block when that happened). Each column range repacks its rows of A: O(mc kc) more
+    // for O(mc kc nc) of arithmetic.
+    const long colSplits = std::min(panels, std::max(1L, (4 * T + rowBlocks - 1) / rowBlocks));
     const long panelsPerSplit = (panels + colSplits - 1) / colSplits;
     for (long pc = 0; pc < s.K; pc += uk.kc) {
       const long kc = std::min(uk.kc, s.K - pc);
