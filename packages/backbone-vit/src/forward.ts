@@ -189,7 +189,12 @@ function blockBody(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOpti
   // The attention in its own scope: its norm, fused qkv, per-head copies and merged heads are
   // freed before the MLP runs, so the block's peak is the larger half, not the sum (as PyTorch
   // frees them under no_grad; under a gradient tape, what backward needs stays saved by tfjs).
-  const { attnOut: attnRaw, k, v, probs } = tf.tidy(() => {
+  const {
+    attnOut: attnRaw,
+    k,
+    v,
+    probs,
+  } = tf.tidy(() => {
     const h = norm(vit, `${pre}.norm1`, input, hooks);
     const qkv = lin(vit, `${pre}.attn.qkv`, h, hooks);
     const [q, k, v] = tf.split(qkv, [d, d, d], 2).map((t) => splitHeads(t, numHeads)) as [tf.Tensor, tf.Tensor, tf.Tensor]; // three sizes, three parts

@@ -14,7 +14,9 @@ describe('fpt-bench perf', () => {
     expect(formatLine({ id: 'GEMM-a', ours: [0.5], torch: [0.25], flops: 1e9, peakGflops: 8 })).toMatch(
       / ours_gflops=2\.0 torch_gflops=4\.0 pct_peak=25\.0$/,
     );
-    expect(formatLine({ id: 'W1', ours: [], torch: [0.25], flops: 1e9, peakGflops: 8 })).toMatch(/ ours_gflops=NA torch_gflops=4\.0 pct_peak=NA$/);
+    expect(formatLine({ id: 'W1', ours: [], torch: [0.25], flops: 1e9, peakGflops: 8 })).toMatch(
+      / ours_gflops=NA torch_gflops=4\.0 pct_peak=NA$/,
+    );
     expect(median([5, 1, 3, 2])).toBe(2.5);
   });
 

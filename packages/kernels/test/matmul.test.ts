@@ -124,26 +124,31 @@ describe('BatchMatMul kernels', () => {
     await checkBackend('wasm', true, expected, isa);
   });
 
-  it.runIf(hasNative)('the widest micro-kernel is the default; FPT_KERNELS_ISA and the isa option force another, an unknown one is named', async () => {
-    await tf.setBackend('cpu');
-    const saved = process.env.FPT_KERNELS_ISA;
-    try {
-      delete process.env.FPT_KERNELS_ISA;
-      expect(enableFastKernels('cpu', { isa: 'generic' }).isa).toBe('generic');
-      expect(enableFastKernels('cpu').isa).toBe(isas[0]);
-      process.env.FPT_KERNELS_ISA = 'generic';
-      expect(enableFastKernels('cpu').isa).toBe('generic');
-      expect(describeKernels(enableFastKernels('cpu'))).toBe(`native SGEMM (generic, ${loadNative().addon!.info().threads} threads) on cpu`);
-      process.env.FPT_KERNELS_ISA = 'sse9';
-      expect(() => enableFastKernels('cpu')).toThrow(/FPT_KERNELS_ISA asks for "sse9": .*no "sse9" micro-kernel; supported: .*generic/);
-      expect(() => enableFastKernels('cpu', { isa: 'sse9' })).toThrow(/the isa option asks for "sse9"/);
-    } finally {
-      if (saved === undefined) delete process.env.FPT_KERNELS_ISA;
-      else process.env.FPT_KERNELS_ISA = saved;
-      enableFastKernels('cpu');
-      disableFastKernels('cpu');
-    }
-  });
+  it.runIf(hasNative)(
+    'the widest micro-kernel is the default; FPT_KERNELS_ISA and the isa option force another, an unknown one is named',
+    async () => {
+      await tf.setBackend('cpu');
+      const saved = process.env.FPT_KERNELS_ISA;
+      try {
+        delete process.env.FPT_KERNELS_ISA;
+        expect(enableFastKernels('cpu', { isa: 'generic' }).isa).toBe('generic');
+        expect(enableFastKernels('cpu').isa).toBe(isas[0]);
+        process.env.FPT_KERNELS_ISA = 'generic';
+        expect(enableFastKernels('cpu').isa).toBe('generic');
+        expect(describeKernels(enableFastKernels('cpu'))).toBe(
+          `native SGEMM (generic, ${loadNative().addon!.info().threads} threads) on cpu`,
+        );
+        process.env.FPT_KERNELS_ISA = 'sse9';
+        expect(() => enableFastKernels('cpu')).toThrow(/FPT_KERNELS_ISA asks for "sse9": .*no "sse9" micro-kernel; supported: .*generic/);
+        expect(() => enableFastKernels('cpu', { isa: 'sse9' })).toThrow(/the isa option asks for "sse9"/);
+      } finally {
+        if (saved === undefined) delete process.env.FPT_KERNELS_ISA;
+        else process.env.FPT_KERNELS_ISA = saved;
+        enableFastKernels('cpu');
+        disableFastKernels('cpu');
+      }
+    },
+  );
 
   it.runIf(hasNative)('the FMA peak is positive and measured in the widest instruction set', () => {
     const addon = loadNative().addon!;

@@ -82,7 +82,13 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
   const results: Array<{ w: Workload; r: WorkloadResult; kernels?: string; error?: string }> = [];
   try {
     for (const w of selected) {
-      const r: WorkloadResult = { id: w.id, ours: [], torch: [], flops: w.flops, peakGflops: Number.isFinite(peak.gflops) ? peak.gflops : undefined };
+      const r: WorkloadResult = {
+        id: w.id,
+        ours: [],
+        torch: [],
+        flops: w.flops,
+        peakGflops: Number.isFinite(peak.gflops) ? peak.gflops : undefined,
+      };
       let error: string | undefined;
       let kernelLine: string | undefined;
       let built: ReturnType<Workload['build']> | undefined;

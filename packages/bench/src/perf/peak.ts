@@ -36,7 +36,12 @@ export function formatPeak(p: PeakMeasurement): string {
  * per multiply-add; norms, softmax and GELU are left out (a few per cent). ViT-B/16 at 512, 12
  * blocks: 214 GFLOP per image.
  */
-export function vitForwardFlops(c: { hiddenSize: number; mlpDim: number; patchSize: number }, image: number, batch: number, blocks: number): number {
+export function vitForwardFlops(
+  c: { hiddenSize: number; mlpDim: number; patchSize: number },
+  image: number,
+  batch: number,
+  blocks: number,
+): number {
   const d = c.hiddenSize;
   const grid = Math.floor(image / c.patchSize);
   const n = grid * grid + 1;

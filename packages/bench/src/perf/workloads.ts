@@ -1,6 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, crossEntropy, finishQueuedWork, parameterReport, trainStepAsync } from '@fpt/core';
-import { adapt, createVit, frozenForward, trainingContext, vitB16Hf384, vitConfig, vitForward, type VitConfig, type VitPreset } from '@fpt/backbone-vit';
+import {
+  adapt,
+  createVit,
+  frozenForward,
+  trainingContext,
+  vitB16Hf384,
+  vitConfig,
+  vitForward,
+  type VitConfig,
+  type VitPreset,
+} from '@fpt/backbone-vit';
 import { lora } from '@fpt/baselines';
 import { fptAttachment, fptPlus } from '@fpt/fpt-plus';
 import { vitForwardFlops } from './peak';
