@@ -4,6 +4,8 @@
 #include <node_api.h>
 
 #include <cstdlib>
+#include <initializer_list>
+#include <utility>
 #include <string>
 #include <thread>
 #include <vector>
@@ -112,23 +114,33 @@ napi_value BatchMatMul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-napi_value Info(napi_env env, napi_callback_info) {
-  napi_value obj, isa, threads, isas;
+napi_value str(napi_env env, const char* s) {
+  napi_value v;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+napi_value num(napi_env env, double x) {
+  napi_value v;
+  napi_create_double(env, x, &v);
+  return v;
+}
+
+// An object from (name, value) pairs.
+napi_value object(napi_env env, std::initializer_list<std::pair<const char*, napi_value>> fields) {
+  napi_value obj;
   napi_create_object(env, &obj);
-  napi_create_string_utf8(env, sgemmIsa(), NAPI_AUTO_LENGTH, &isa);
-  napi_create_int32(env, pool->size(), &threads);
+  for (const auto& [name, value] : fields) napi_set_named_property(env, obj, name, value);
+  return obj;
+}
+
+napi_value Info(napi_env env, napi_callback_info) {
   int count = 0;
   const MicroKernel* const* kernels = supportedKernels(&count);
+  napi_value isas;
   napi_create_array_with_length(env, count, &isas);
-  for (int i = 0; i < count; i++) {
-    napi_value name;
-    napi_create_string_utf8(env, kernels[i]->name, NAPI_AUTO_LENGTH, &name);
-    napi_set_element(env, isas, i, name);
-  }
-  napi_set_named_property(env, obj, "isa", isa);
-  napi_set_named_property(env, obj, "threads", threads);
-  napi_set_named_property(env, obj, "isas", isas);
-  return obj;
+  for (int i = 0; i < count; i++) napi_set_element(env, isas, i, str(env, kernels[i]->name));
+  return object(env, {{"isa", str(env, sgemmIsa())}, {"threads", num(env, pool->size())}, {"isas", isas}});
 }
 
 // setIsa(name): switches the SGEMM to another supported micro-kernel ("avx512", "avx2-fma", "generic").
@@ -161,17 +173,7 @@ napi_value Peak(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, args[1], &repeats) != napi_ok || repeats < 1)
     return fail(env, "peak expects (seconds in (0, 60], repeats >= 1)");
   const PeakResult r = measurePeak(*pool, seconds, repeats);
-  napi_value obj, gflops, isa, threads, wall;
-  napi_create_object(env, &obj);
-  napi_create_double(env, r.gflops, &gflops);
-  napi_create_string_utf8(env, r.isa, NAPI_AUTO_LENGTH, &isa);
-  napi_create_int32(env, r.threads, &threads);
-  napi_create_double(env, r.seconds, &wall);
-  napi_set_named_property(env, obj, "gflops", gflops);
-  napi_set_named_property(env, obj, "isa", isa);
-  napi_set_named_property(env, obj, "threads", threads);
-  napi_set_named_property(env, obj, "seconds", wall);
-  return obj;
+  return object(env, {{"gflops", num(env, r.gflops)}, {"isa", str(env, r.isa)}, {"threads", num(env, r.threads)}, {"seconds", num(env, r.seconds)}});
 }
 
 napi_value SetThreads(napi_env env, napi_callback_info info) {
