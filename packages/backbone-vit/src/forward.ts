@@ -9,6 +9,7 @@ import {
   layerNorm,
   linear,
   mergeHeads,
+  recordingGradients,
   splitHeads,
   unitsPerSlice,
 } from '@fpt/core';
@@ -186,23 +187,26 @@ function blockBody(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOpti
   const pre = `blocks.${layer}`;
   const n = x.shape[1] as number;
   const input = extraTokens ? tf.concat([x, extraTokens], 1) : x;
-  // The attention in its own scope: its norm, fused qkv, per-head copies and merged heads are
-  // freed before the MLP runs, so the block's peak is the larger half, not the sum (as PyTorch
-  // frees them under no_grad; under a gradient tape, what backward needs stays saved by tfjs).
-  const {
-    attnOut: attnRaw,
-    k,
-    v,
-    probs,
-  } = tf.tidy(() => {
+  // Without a gradient tape the attention runs in its own scope: its norm, fused qkv, per-head
+  // copies and merged heads are freed before the MLP runs, so the block's peak is the larger half,
+  // not the sum (as PyTorch frees them under no_grad). Training keeps one scope per block: its
+  // peak then falls at the same moment at every depth, which the bench's depth/batch memory
+  // extrapolation relies on (with the inner scope, LoRA's and VPT-deep's held-out steps drifted
+  // from the fit by 1.8 % and 3 %).
+  type AttentionHalf = { attnOut: tf.Tensor; k: tf.Tensor; v: tf.Tensor; probs?: tf.Tensor };
+  const attentionHalf = (): AttentionHalf => {
     const h = norm(vit, `${pre}.norm1`, input, hooks);
     const qkv = lin(vit, `${pre}.attn.qkv`, h, hooks);
     const [q, k, v] = tf.split(qkv, [d, d, d], 2).map((t) => splitHeads(t, numHeads)) as [tf.Tensor, tf.Tensor, tf.Tensor]; // three sizes, three parts
     const { out: attended, probs } = attention(q, k, v, { probs: options.probs ?? true });
     const attnOut = lin(vit, `${pre}.attn.proj`, mergeHeads(attended), hooks);
     return probs ? { attnOut, k, v, probs } : { attnOut, k, v };
-  }) as { attnOut: tf.Tensor; k: tf.Tensor; v: tf.Tensor; probs?: tf.Tensor };
-  let attnOut = attnRaw;
+  };
+  const half = recordingGradients()
+    ? attentionHalf()
+    : (tf.tidy(() => attentionHalf() as unknown as tf.NamedTensorMap) as unknown as AttentionHalf);
+  const { k, v, probs } = half;
+  let attnOut = half.attnOut;
   if (hooks?.residual) attnOut = hooks.residual(layer, 'attn', input, attnOut);
   const x1 = tf.add(input, attnOut);
   const h2 = norm(vit, `${pre}.norm2`, x1, hooks);
