@@ -59,7 +59,9 @@ class Attention(nn.Module):
         h = self.heads
         qkv = self.qkv_of(x).reshape(b, n, 3, h, d // h).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = (q @ k.transpose(-2, -1)) * (d // h) ** -0.5
+        # The scale on q [b, h, n, d] rather than on the scores [b, h, n, n], as timm does: 3x fewer
+        # multiplies at 197 tokens and 64 per head, forward and backward.
+        attn = (q * (d // h) ** -0.5) @ k.transpose(-2, -1)
         attn = attn.softmax(dim=-1)
         out = (attn @ v).transpose(1, 2).reshape(b, n, d)
         return self.proj(out), (k, v, attn if want_probs else None)
