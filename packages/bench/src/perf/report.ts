@@ -30,8 +30,8 @@ export interface WorkloadResult {
 /**
  * The issue's line: `<id> ours_s=<median> torch_s=<median> time_ratio=<ours/torch>
  * ours_mib=<peak> torch_mib=<peak> mem_ratio=<ours/torch>`; lines with a FLOP count (GEMMs, W1)
- * add `ours_gflops=<x> torch_gflops=<x>`, and `pct_peak=<x>` (ours as a percentage of the PEAK
- * line) when the peak is known. Missing figures print as NA.
+ * add `ours_gflops=<x> torch_gflops=<x> pct_peak=<x>` (ours as a percentage of the PEAK line).
+ * Missing figures print as NA.
  */
 export function formatLine(r: WorkloadResult): string {
   const o = r.ours.length ? median(r.ours) : undefined;
@@ -43,7 +43,7 @@ export function formatLine(r: WorkloadResult): string {
   if (r.flops) {
     const ours = o && r.flops / o / 1e9;
     line += ` ours_gflops=${fmt(ours, 1)} torch_gflops=${fmt(t && r.flops / t / 1e9, 1)}`;
-    if (r.peakGflops !== undefined) line += ` pct_peak=${fmt(ours && (100 * ours) / r.peakGflops, 1)}`;
+    line += ` pct_peak=${fmt(ours && r.peakGflops && (100 * ours) / r.peakGflops, 1)}`;
   }
   return line;
 }
