@@ -10,7 +10,9 @@ describe('fpt-bench perf', () => {
     expect(formatLine({ id: 'W1', ours: [4], torch: [] })).toBe(
       'W1 ours_s=4.000 torch_s=NA time_ratio=NA ours_mib=NA torch_mib=NA mem_ratio=NA',
     );
-    expect(formatLine({ id: 'GEMM-a', ours: [0.5], torch: [0.25], flops: 1e9 })).toMatch(/ ours_gflops=2\.0 torch_gflops=4\.0 pct_peak=NA$/);
+    expect(formatLine({ id: 'GEMM-a', ours: [0.5], torch: [0.25], flops: 1e9 })).toMatch(
+      / ours_gflops=2\.0 torch_gflops=4\.0 pct_peak=NA$/,
+    );
     expect(formatLine({ id: 'GEMM-a', ours: [0.5], torch: [0.25], flops: 1e9, peakGflops: 8 })).toMatch(
       / ours_gflops=2\.0 torch_gflops=4\.0 pct_peak=25\.0$/,
     );
