@@ -15,19 +15,15 @@ import { methodStepMemory, unreadWeightBytes } from './steps';
 const HELD_OUT_TOLERANCE = 0.01;
 
 /**
- * Bytes a real step may take: `override` (`--memory-budget`) when given, else 60 % of a backend's
- * own cap, else half of the machine's memory. WASM's 4 GiB heap is never compacted: a step whose
- * live tensors peak at P needs more heap than P once large tensors are freed and made again in
- * other sizes. Measured at the paper's shapes: the linear probe's step of 13 images (3.17 GB live,
- * 77 % of the heap) overflowed it, 11 images (2.74 GB live) grew it to 3,252 MiB.
- *
- * Three quarters of the heap, the earlier share, let the planner choose the 13.
+ * Bytes a real step may take: `override` (`--memory-budget`) when given, else three quarters of a
+ * backend's own cap (WASM's 4 GiB heap also holds the allocator's slack and the caller's tensors),
+ * else half of the machine's memory.
  * @param heapLimitBytes - the backend's cap (core's `BackendSelection.heapLimitBytes`), or null
  * @param override - the budget the user set, in bytes
  */
 export function stepMemoryBudget(heapLimitBytes: number | null, override?: number): number {
   if (override !== undefined) return override;
-  return heapLimitBytes === null ? totalmem() / 2 : 0.6 * heapLimitBytes;
+  return heapLimitBytes === null ? totalmem() / 2 : 0.75 * heapLimitBytes;
 }
 
 /** Backends whose memory is a GPU's, which neither WebGPU nor the host reports to the bench. */
