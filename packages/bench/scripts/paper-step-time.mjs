@@ -10,7 +10,15 @@ import { loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, trainStep } from '@fpt/core';
 import { adapt, createVit, trainingContext, vitB16Hf384 } from '@fpt/backbone-vit';
-import { makeMethod, microBatches, planMicroBatch, setUpBackend, stepMemoryBudget, StepMemoryFits } from '../dist/index.js';
+import {
+  attentionScoresBytes,
+  makeMethod,
+  microBatches,
+  planMicroBatch,
+  setUpBackend,
+  stepMemoryBudget,
+  StepMemoryFits,
+} from '../dist/index.js';
 
 tf.enableProdMode();
 const methods = (process.argv[2] ?? 'full,vpt-deep,adapter-houlsby,lora,linear,fpt,fpt-plus').split(',');
@@ -25,7 +33,7 @@ const sec = (t0) => (performance.now() - t0) / 1000;
 for (const name of methods) {
   const make = () => makeMethod(name, {}, S);
   const fit = await fits.fit(name, {}, make, { lpm, imageSize: S, numClasses: C });
-  const micro = planMicroBatch(fit, lpm.numLayers, B, budget, name);
+  const micro = planMicroBatch(fit, lpm.numLayers, B, budget, name, attentionScoresBytes(lpm, S));
   const backbone = createVit(lpm, { seed: 1 });
   const model = adapt(backbone, [make()], { numClasses: C });
   const size = model.needsInputs ? model.imageSize : S;

@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { vitConfig } from '@fpt/backbone-vit';
+import { vitB16Hf384, vitConfig } from '@fpt/backbone-vit';
 import { atBatch, type StepMemoryExtrapolation } from '../src/memory/extrapolate';
 import { guardMemory, isOutOfMemory } from '../src/memory/guard';
-import { microBatches, planMicroBatch, StepMemoryFits } from '../src/run/memory-plan';
+import { attentionScoresBytes, microBatches, planMicroBatch, StepMemoryFits } from '../src/run/memory-plan';
 import { cliMethod } from '../src/commands/methods';
 
 const MiB = 2 ** 20;
@@ -29,6 +29,29 @@ describe('micro-batch planning', () => {
       "busi-us__full__seed0 at ViT-B: a training step on even one image needs about 465 MiB, more than the backend's budget of 400 MiB",
     );
     expect(atBatch(fit, 12, 2).predictedBytes).toBe(710 * MiB);
+  });
+
+  it("keeps one block's attention scores per image free: the paper-shape fits plan as measured safe on WASM", () => {
+    const vitB = vitB16Hf384();
+    const scores = attentionScoresBytes(vitB, 512);
+    expect(scores).toBe(4 * 12 * 1025 * 1025);
+    const budget = 0.75 * 4 * 2 ** 30;
+    const fits = JSON.parse(readFileSync(new URL('./fixtures/vitb16-512-fits.json', import.meta.url), 'utf8')) as Record<
+      string,
+      StepMemoryExtrapolation
+    >;
+    const plan = (method: string) =>
+      planMicroBatch(fits[`v1|${method}|{}|768x12h12m3072p16|512px|c3|wasm`]!, 12, 16, budget, method, scores);
+    expect([plan('full'), plan('lora')]).toEqual([1, 2]);
+    // The linear probe's fit at the paper's shapes (measured 2026-12-02, WASM): 13 images overflowed
+    // the heap without the headroom, 10 train.
+    const linear: StepMemoryExtrapolation = {
+      ...fit,
+      coefficients: { constant: 10_396_612, perLayer: 28_351_488, perImage: 217_402_516, perImageLayer: 0 },
+    };
+    expect(planMicroBatch(linear, 12, 16, budget, 'linear')).toBe(13);
+    expect(planMicroBatch(linear, 12, 16, budget, 'linear', scores)).toBe(10);
+    expect(() => planMicroBatch(fit, 12, 16, 465 * MiB, 'x', MiB)).toThrow('needs about 466 MiB');
   });
 
   it('splits a batch into ordered micro-batches, the last one smaller', () => {

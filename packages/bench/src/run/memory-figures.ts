@@ -10,7 +10,7 @@ import { PAPER_SHAPES, vitB16At512, type PaperShapes } from '../paper/paper';
 import type { GridRun } from '../results/grid';
 import type { LpmSpec } from './lpm';
 import { MeasurementFile } from './measurements';
-import { planMicroBatch, StepMemoryFits } from './memory-plan';
+import { attentionScoresBytes, planMicroBatch, StepMemoryFits } from './memory-plan';
 import type { RunPlan } from './plan';
 import type { RunSpec } from './train';
 
@@ -100,6 +100,7 @@ export class MemoryFigures {
         plan.batch,
         budgetBytes,
         `${run.id} at ${shapes.label}`,
+        attentionScoresBytes(lpm.config, lpm.inputSize),
       );
     if (size >= plan.batch) return { size };
     const wholeBatch = asStepRecord(await this.stepMemory(run.method, options, shapes));

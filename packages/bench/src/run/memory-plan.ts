@@ -64,19 +64,47 @@ export class StepMemoryFits {
 }
 
 /**
+ * Bytes of one image's attention scores in one block of the LPM (heads x tokens x tokens floats):
+ * the largest tensor a forward pass makes and frees again in every block.
+ * @param lpm - the LPM's architecture
+ * @param imageSize - the side of its input
+ */
+export function attentionScoresBytes(lpm: VitConfig, imageSize: number): number {
+  const tokens = (imageSize / lpm.patchSize) ** 2 + 1;
+  return 4 * lpm.numHeads * tokens * tokens;
+}
+
+/**
  * Images per micro-batch for a step of `batch` images: the whole batch where the fit predicts that
- * its step fits the budget, else the largest micro-batch that does.
+ * its step, plus `headroomPerImage` for each image, fits the budget, else the largest micro-batch
+ * that does.
+ *
+ * The headroom is for the allocator, not for tensors: WASM's heap is never compacted, so a step
+ * that frees and makes again tensors of hundreds of MB needs more heap than its live tensors. At
+ * the paper's shapes the linear probe's step of 13 images (3.17 GB live, predicted right) overflowed
+ * the 4 GiB heap, while 11 grew it to 3,252 MiB; one block's attention scores per image
+ * ({@link attentionScoresBytes}, 50.4 MB there) as headroom plans 10 images for it and keeps every
+ * other method's micro-batch (full fine-tuning 1, VPT-deep, the adapter and LoRA 2, FPT and FPT+ 16).
  * @param ex - the method's fit at the run's shapes
  * @param depth - the LPM's layers
  * @param batch - images per step
  * @param budgetBytes - bytes a step may take
  * @param what - the method and shapes in words, for the error
+ * @param headroomPerImage - bytes kept free per image of the micro-batch (default 0)
  * @throws when not even one image per micro-batch fits the budget
  */
-export function planMicroBatch(ex: StepMemoryExtrapolation, depth: number, batch: number, budgetBytes: number, what: string): number {
-  for (let m = batch; m >= 1; m--) if (predictStepMemory(ex.coefficients, depth, m) <= budgetBytes) return m;
+export function planMicroBatch(
+  ex: StepMemoryExtrapolation,
+  depth: number,
+  batch: number,
+  budgetBytes: number,
+  what: string,
+  headroomPerImage = 0,
+): number {
+  const need = (m: number) => predictStepMemory(ex.coefficients, depth, m) + m * headroomPerImage;
+  for (let m = batch; m >= 1; m--) if (need(m) <= budgetBytes) return m;
   throw new Error(
-    `${what}: a training step on even one image needs about ${(predictStepMemory(ex.coefficients, depth, 1) / 2 ** 20).toFixed(0)} MiB, ` +
+    `${what}: a training step on even one image needs about ${(need(1) / 2 ** 20).toFixed(0)} MiB, ` +
       `more than the backend's budget of ${(budgetBytes / 2 ** 20).toFixed(0)} MiB; use a backend with more memory (--backend) or a smaller LPM input`,
   );
 }
