@@ -52,7 +52,8 @@ export const sideTuning = defineMethod<SideTuningConfig>({
           kind: 'replacesFeatures',
           width: hiddenSize,
           features({ backbone: frozen, batch }) {
-            const base = clsToken(vitForward(frozen, batch.pixels, { head: false }).features);
+            // No gradient flows into the frozen backbone: each block's activations are freed as it ends.
+            const base = clsToken(vitForward(frozen, batch.pixels, { head: false, tidyPerBlock: true }).features);
             const s = clsToken(vitForward(side, batch.pixels).features);
             const mixed = linear(s, module.get('proj.weight'), module.get('proj.bias'));
             const a = tf.sigmoid(module.get('alpha'));
