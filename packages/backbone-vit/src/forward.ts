@@ -202,9 +202,7 @@ function blockBody(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOpti
     const attnOut = lin(vit, `${pre}.attn.proj`, mergeHeads(attended), hooks);
     return probs ? { attnOut, k, v, probs } : { attnOut, k, v };
   };
-  const half = recordingGradients()
-    ? attentionHalf()
-    : (tf.tidy(() => attentionHalf() as unknown as tf.NamedTensorMap) as unknown as AttentionHalf);
+  const half = recordingGradients() ? attentionHalf() : tf.tidy(attentionHalf);
   const { k, v, probs } = half;
   let attnOut = half.attnOut;
   if (hooks?.residual) attnOut = hooks.residual(layer, 'attn', input, attnOut);

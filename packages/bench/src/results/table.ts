@@ -223,7 +223,7 @@ function noiseNote(t: ComparisonTable): string {
     return 'Noise: one seed, so no interval: differences between methods may be chance (run several seeds with --seeds 0,1,2).';
   const pairs = t.withinNoise.map((p) => `${p.a} and ${p.b} (${fmt(p.difference.mean)} ± ${fmt(p.difference.halfWidth)})`);
   // A pair has an interval when both methods have one (the same per-dataset spreads make both).
-  const withInterval = t.datasets.length ? t.rows.filter((r) => r.meanAucInterval).length : 0;
+  const withInterval = t.rows.filter((r) => r.meanAucInterval).length;
   const compared = (withInterval * (withInterval - 1)) / 2;
   const head = `Noise: mean AUC ± standard deviation over ${t.seeds.length} seeds, and its 95 % interval [low, high] from the seed-to-seed spread on each dataset (Student's t, Welch-Satterthwaite). `;
   if (!pairs.length) return `${head}Every pair of methods differs by more than this noise.`;

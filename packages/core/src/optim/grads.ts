@@ -215,7 +215,7 @@ export function recordingGradients(): boolean {
  */
 export function variableGradsFreeing(f: () => tf.Scalar, varList: tf.Variable[]): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
   const engine = tf.engine() as unknown as EngineInternals;
-  if (engine.state.gradientDepth !== 0) return tf.variableGrads(f, varList) as { value: tf.Scalar; grads: Record<string, tf.Tensor> };
+  if (recordingGradients()) return tf.variableGrads(f, varList) as { value: tf.Scalar; grads: Record<string, tf.Tensor> };
   const xs = varList.filter((v) => v.trainable);
   if (xs.length === 0) throw new Error('variableGradsFreeing: none of the variables is trainable');
   // While the forward pass records, each node is trimmed to what backward will read.
