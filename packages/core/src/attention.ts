@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { bindingLimit, bindingLimitMessage, unitsPerSlice } from './binding-limit';
+import { FusedKernel, hasFusedKernel, runFusedKernel } from './fused-kernels';
 import { fusedOp, type T } from './fused-op';
 import { gradientNeeded } from './optim/grads';
 
@@ -84,12 +85,19 @@ function planSlices(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): Slice[] | undefin
   return slices;
 }
 
+/** softmax(scale * scores) over the last axis, in one pass where the backend has the fused kernel. */
+function scaledSoftmax(scores: tf.Tensor, scale: number): tf.Tensor {
+  return hasFusedKernel(FusedKernel.scaledSoftmax, scores)
+    ? runFusedKernel(FusedKernel.scaledSoftmax, { x: scores }, { scale })
+    : tf.softmax(tf.mul(scores, scale));
+}
+
 /** The scores of every (sample, head) at once. */
 function whole(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, wantProbs: boolean): { out: tf.Tensor; probs?: tf.Tensor } {
   const scale = 1 / Math.sqrt(matrixDims(q, 'attention: q')[1]);
   let probs: tf.Tensor | undefined;
   const op = fusedOp<[q: T, k: T, v: T], [q: T, k: T, v: T, p: T]>(([q, k, v], save) => {
-    const p = tf.softmax(tf.mul(tf.matMul(q, k, false, true), scale));
+    const p = scaledSoftmax(tf.matMul(q, k, false, true), scale);
     // Kept: the op's own scope would free it; re-tracked below in the caller's scope.
     if (wantProbs) probs = tf.keep(p);
     save([q, k, v, p]);
@@ -127,7 +135,9 @@ function sliceGrads(
   if (!nq && !nk) return [undefined, undefined, dv];
   const dp = tf.matMul(dy, v, false, true);
   // Softmax backward: p * (dp - sum(dp * p)), then the scale.
-  const ds = tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))), scale);
+  const ds = hasFusedKernel(FusedKernel.softmaxGrad, p, dp)
+    ? runFusedKernel(FusedKernel.softmaxGrad, { p, dp }, { scale })
+    : tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))), scale);
   return [nq ? tf.matMul(ds, k) : undefined, nk ? tf.matMul(ds, q, true, false) : undefined, dv];
 }
 

@@ -11,6 +11,7 @@ export * from './method';
 export * from './memory';
 export * from './nn';
 export * from './attention';
+export * from './fused-kernels';
 export * from './random';
 export * from './backend';
 export * from './optim/index';

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { FusedKernel, hasFusedKernel, runFusedKernel } from './fused-kernels';
 import { fusedOp, type T } from './fused-op';
 import { dims, lastDim } from './shape';
 import { hostValues } from './webgpu';
@@ -70,8 +71,11 @@ export function layerNorm(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps:
 const geluOp = fusedOp<[x: T], [x: T]>(([x], save) => {
   save([x]);
   return {
-    value: tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)),
+    value: hasFusedKernel(FusedKernel.gelu, x)
+      ? runFusedKernel(FusedKernel.gelu, { x })
+      : tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)),
     gradFunc: (dy, [v]) => {
+      if (hasFusedKernel(FusedKernel.geluGrad, v, dy)) return [runFusedKernel(FusedKernel.geluGrad, { x: v, dy })];
       // d/dx x Phi(x) = Phi(x) + x phi(x).
       const cdf = tf.mul(tf.add(tf.erf(tf.mul(v, Math.SQRT1_2)), 1), 0.5);
       const pdf = tf.mul(tf.exp(tf.mul(tf.square(v), -0.5)), 1 / Math.sqrt(2 * Math.PI));

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "elementwise.h"
 #include "peak.h"
 #include "sgemm.h"
 
@@ -114,6 +115,170 @@ napi_value BatchMatMul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Arguments of the element-wise functions: (array, element offset) pairs and sizes, checked so
+// that nothing outside an array is read or written.
+struct Args {
+  napi_env env;
+  const char* fn;
+  napi_value* argv;
+  size_t argc;
+  std::string error;
+
+  bool fail(const std::string& message) {
+    if (error.empty()) error = std::string(fn) + ": " + message;
+    return false;
+  }
+  bool count(size_t want, const char* names) {
+    return argc == want || fail("expects " + std::to_string(want) + " arguments (" + names + ")");
+  }
+  bool size(size_t i, const char* name, long* out) {
+    return (getLong(env, argv[i], out) && *out >= 0) || fail(std::string(name) + " must be a non-negative integer");
+  }
+  // A Float32Array argument and its element offset, with room for `span` elements from there.
+  bool floats(size_t i, const char* name, double span, float** out) {
+    float* data;
+    size_t len;
+    long off;
+    if (!getFloats(env, argv[i], &data, &len)) return fail(std::string(name) + " must be a Float32Array");
+    if (!getLong(env, argv[i + 1], &off) || off < 0) return fail(std::string(name) + "'s offset must be a non-negative integer");
+    if (static_cast<double>(off) + span > static_cast<double>(len))
+      return fail(std::string(name) + " has " + std::to_string(len) + " elements, fewer than offset " + std::to_string(off) + " + " +
+                  std::to_string(static_cast<long>(span)));
+    *out = data + off;
+    return true;
+  }
+  napi_value done() { return error.empty() ? nullptr : ::fail(env, error); }
+};
+
+template <size_t N>
+Args args(napi_env env, napi_callback_info info, const char* fn, napi_value (&argv)[N]) {
+  size_t argc = N;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  return Args{env, fn, argv, argc, {}};
+}
+
+bool unaryOp(const std::string& name, UnaryOp* op) {
+  static const std::pair<const char*, UnaryOp> ops[] = {
+      {"exp", UnaryOp::Exp}, {"erf", UnaryOp::Erf}, {"sqrt", UnaryOp::Sqrt}, {"rsqrt", UnaryOp::Rsqrt}, {"gelu", UnaryOp::Gelu}};
+  for (const auto& [n, o] : ops)
+    if (name == n) return *op = o, true;
+  return false;
+}
+
+bool reduceOp(const std::string& name, ReduceOp* op) {
+  static const std::pair<const char*, ReduceOp> ops[] = {
+      {"sum", ReduceOp::Sum}, {"mean", ReduceOp::Mean}, {"max", ReduceOp::Max}, {"min", ReduceOp::Min}};
+  for (const auto& [n, o] : ops)
+    if (name == n) return *op = o, true;
+  return false;
+}
+
+std::string stringArg(napi_env env, napi_value v) {
+  char buf[32] = {};
+  size_t len = 0;
+  napi_get_value_string_utf8(env, v, buf, sizeof buf, &len);
+  return std::string(buf, len);
+}
+
+// unary(op, x, xOff, y, yOff, n): y = op(x), op one of exp, erf, sqrt, rsqrt, gelu.
+napi_value Unary(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  Args a = args(env, info, "unary", argv);
+  UnaryOp op;
+  long n;
+  float *x, *y;
+  if (a.count(6, "op, x, xOffset, y, yOffset, n") && (unaryOp(stringArg(env, argv[0]), &op) || a.fail("op must be exp, erf, sqrt, rsqrt or gelu")) &&
+      a.size(5, "n", &n) && a.floats(1, "x", n, &x) && a.floats(3, "y", n, &y))
+    ewUnary(op, x, y, n, *pool);
+  return a.done();
+}
+
+// geluGrad(x, xOff, dy, dyOff, dx, dxOff, n)
+napi_value GeluGrad(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  Args a = args(env, info, "geluGrad", argv);
+  long n;
+  float *x, *dy, *dx;
+  if (a.count(7, "x, xOffset, dy, dyOffset, dx, dxOffset, n") && a.size(6, "n", &n) && a.floats(0, "x", n, &x) &&
+      a.floats(2, "dy", n, &dy) && a.floats(4, "dx", n, &dx))
+    ewGeluGrad(x, dy, dx, n, *pool);
+  return a.done();
+}
+
+// reduce(op, x, xOff, y, yOff, outer, r, inner): y [outer, inner] = op over r of x [outer, r, inner].
+napi_value Reduce(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  Args a = args(env, info, "reduce", argv);
+  ReduceOp op;
+  long outer, r, inner;
+  float *x, *y;
+  if (a.count(8, "op, x, xOffset, y, yOffset, outer, r, inner") &&
+      (reduceOp(stringArg(env, argv[0]), &op) || a.fail("op must be sum, mean, max or min")) && a.size(5, "outer", &outer) &&
+      a.size(6, "r", &r) && a.size(7, "inner", &inner) && (r > 0 || a.fail("r must be positive")) &&
+      a.floats(1, "x", static_cast<double>(outer) * r * inner, &x) && a.floats(3, "y", static_cast<double>(outer) * inner, &y))
+    ewReduce(op, x, y, outer, r, inner, *pool);
+  return a.done();
+}
+
+// stridedCopy(x, xOff, y, yOff, shape, strides): y (contiguous in shape) = x read at strides.
+napi_value StridedCopy(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  Args a = args(env, info, "stridedCopy", argv);
+  if (!a.count(6, "x, xOffset, y, yOffset, shape, strides")) return a.done();
+  double *shapeD, *stridesD;
+  size_t rank, rank2;
+  if (!getDoubles(env, argv[4], &shapeD, &rank) || !getDoubles(env, argv[5], &stridesD, &rank2) || rank != rank2 || rank > 8) {
+    a.fail("shape and strides must be Float64Arrays of one length, at most 8");
+    return a.done();
+  }
+  long shape[8], strides[8];
+  double total = 1, reach = 1;  // elements written; elements of x read from the offset on (last + 1)
+  for (size_t d = 0; d < rank; d++) {
+    shape[d] = static_cast<long>(shapeD[d]);
+    strides[d] = static_cast<long>(stridesD[d]);
+    if (shape[d] < 0 || strides[d] < 0 || shape[d] != shapeD[d] || strides[d] != stridesD[d]) {
+      a.fail("shape and strides must hold non-negative integers");
+      return a.done();
+    }
+    total *= shape[d];
+    reach += static_cast<double>(shape[d] > 0 ? shape[d] - 1 : 0) * strides[d];
+  }
+  float *x, *y;
+  if (a.floats(0, "x", total == 0 ? 0 : reach, &x) && a.floats(2, "y", total, &y))
+    ewStridedCopy(x, y, static_cast<int>(rank), shape, strides, *pool);
+  return a.done();
+}
+
+// softmax(x, xOff, y, yOff, rows, cols, scale): softmax of scale * x over the last axis of [rows, cols].
+napi_value Softmax(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  Args a = args(env, info, "softmax", argv);
+  long rows, cols;
+  double scale = 0;
+  float *x, *y;
+  if (a.count(7, "x, xOffset, y, yOffset, rows, cols, scale") && a.size(4, "rows", &rows) && a.size(5, "cols", &cols) &&
+      ((napi_get_value_double(env, argv[6], &scale) == napi_ok && scale > 0) || a.fail("scale must be a positive number")) &&
+      a.floats(0, "x", static_cast<double>(rows) * cols, &x) && a.floats(2, "y", static_cast<double>(rows) * cols, &y))
+    ewSoftmax(x, y, rows, cols, static_cast<float>(scale), *pool);
+  return a.done();
+}
+
+// softmaxGrad(p, pOff, dp, dpOff, ds, dsOff, rows, cols, scale): ds = scale p (dp - sum(dp p)).
+napi_value SoftmaxGrad(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  Args a = args(env, info, "softmaxGrad", argv);
+  long rows, cols;
+  double scale = 0;
+  float *p, *dp, *ds;
+  if (a.count(9, "p, pOffset, dp, dpOffset, ds, dsOffset, rows, cols, scale") && a.size(6, "rows", &rows) &&
+      a.size(7, "cols", &cols) && (napi_get_value_double(env, argv[8], &scale) == napi_ok || a.fail("scale must be a number"))) {
+    const double n = static_cast<double>(rows) * cols;
+    if (a.floats(0, "p", n, &p) && a.floats(2, "dp", n, &dp) && a.floats(4, "ds", n, &ds))
+      ewSoftmaxGrad(p, dp, ds, rows, cols, static_cast<float>(scale), *pool);
+  }
+  return a.done();
+}
+
 napi_value str(napi_env env, const char* s) {
   napi_value v;
   napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
@@ -140,7 +305,7 @@ napi_value Info(napi_env env, napi_callback_info) {
   napi_value isas;
   napi_create_array_with_length(env, count, &isas);
   for (int i = 0; i < count; i++) napi_set_element(env, isas, i, str(env, kernels[i]->name));
-  return object(env, {{"isa", str(env, sgemmIsa())}, {"threads", num(env, pool->size())}, {"isas", isas}});
+  return object(env, {{"isa", str(env, sgemmIsa())}, {"elementwiseIsa", str(env, ewIsa())}, {"threads", num(env, pool->size())}, {"isas", isas}});
 }
 
 // setIsa(name): switches the SGEMM to another supported micro-kernel ("avx512", "avx2-fma", "generic").
@@ -152,7 +317,11 @@ napi_value SetIsa(napi_env env, napi_callback_info info) {
   size_t len = 0;
   if (argc != 1 || napi_get_value_string_utf8(env, arg, name, sizeof(name), &len) != napi_ok)
     return fail(env, "setIsa expects the name of a micro-kernel (a string)");
-  if (!sgemmSetIsa(name)) {
+  if (sgemmSetIsa(name)) {
+    // The element-wise loops follow where they can (their AVX-512 table also needs BW, DQ and VL,
+    // so on a CPU with AVX-512F alone they keep AVX2).
+    ewSetIsa(name);
+  } else {
     int count = 0;
     const MicroKernel* const* kernels = supportedKernels(&count);
     std::string known;
@@ -195,6 +364,12 @@ napi_value Init(napi_env env, napi_value exports) {
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"peak", nullptr, Peak, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"geluGrad", nullptr, GeluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"reduce", nullptr, Reduce, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"stridedCopy", nullptr, StridedCopy, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"softmaxGrad", nullptr, SoftmaxGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -40,31 +40,44 @@ function main() {
   if (!cxx) return say('no C++ compiler found (set CXX); the WebAssembly kernels will be used');
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
-  const args = [
-    '-O3',
-    '-std=c++17',
-    '-shared',
-    '-fPIC',
-    '-pthread',
-    '-fvisibility=hidden',
-    '-DNAPI_VERSION=8',
-    '-DNODE_GYP_MODULE_NAME=fpt_kernels',
-    `-I${inc}`,
-    join(here, 'addon.cc'),
-    join(here, 'sgemm.cc'),
-    join(here, 'microkernels.cc'),
-    join(here, 'peak.cc'),
-    '-o',
-    tmp,
+  // Each source becomes an object of its own: the element-wise loops are compiled once per
+  // instruction set, with that set's flags (the CPU is asked at run time which one to use).
+  const x64 = process.arch === 'x64';
+  const units = [
+    ['addon.cc'],
+    ['sgemm.cc'],
+    ['microkernels.cc'],
+    ['peak.cc'],
+    ['elementwise.cc'],
+    ['ew-generic.cc'],
+    ...(x64
+      ? [
+          ['ew-avx2.cc', '-mavx2', '-mfma'],
+          ['ew-avx512.cc', '-mavx512f', '-mavx512dq', '-mavx512bw', '-mavx512vl', '-mavx2', '-mfma', '-mprefer-vector-width=512'],
+        ]
+      : []),
   ];
-  if (process.platform === 'darwin') args.unshift('-undefined', 'dynamic_lookup');
-  const r = spawnSync(cxx, args, { encoding: 'utf8' });
-  if (r.status !== 0) {
+  const common = ['-O3', '-std=c++17', '-fPIC', '-pthread', '-fvisibility=hidden', '-fno-math-errno', '-fno-trapping-math'];
+  const defines = ['-DNAPI_VERSION=8', '-DNODE_GYP_MODULE_NAME=fpt_kernels', `-I${inc}`];
+  const objects = [];
+  const fail = (r) => {
     rmSync(tmp, { force: true });
+    for (const o of objects) rmSync(o, { force: true });
     return say(
       `native build failed (${cxx}); the WebAssembly kernels will be used:\n${(r.stderr || r.error?.message || '').slice(0, 2000)}`,
     );
+  };
+  for (const [source, ...flags] of units) {
+    const object = `${tmp}-${source}.o`;
+    objects.push(object);
+    const r = spawnSync(cxx, [...common, ...defines, ...flags, '-c', join(here, source), '-o', object], { encoding: 'utf8' });
+    if (r.status !== 0) return fail(r);
   }
+  const link = ['-shared', '-pthread', ...objects, '-o', tmp];
+  if (process.platform === 'darwin') link.unshift('-undefined', 'dynamic_lookup');
+  const r = spawnSync(cxx, link, { encoding: 'utf8' });
+  for (const o of objects) rmSync(o, { force: true });
+  if (r.status !== 0) return fail(r);
   renameSync(tmp, out);
   say(`built ${out}`);
 }

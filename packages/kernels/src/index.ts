@@ -4,6 +4,7 @@ import { cpuNativeMatMul, wasmNativeMatMul } from './matmul-native';
 import { wasmSlicedMatMul } from './matmul-slices';
 import { wasmBatchedGather } from './gather';
 import { chunkedAddN } from './addn-chunks';
+import { type NativeOp, wasmFusedOps, wasmNativeOps } from './native-ops';
 import type { BatchMatMulArgs } from './backends';
 
 export { loadNative, type NativeAddon, type NativeLoad } from './native';
@@ -33,6 +34,8 @@ export interface FastKernelsReport {
   backend: string;
   /** The BatchMatMul now in use. */
   choice: KernelChoice;
+  /** On WASM with the native addon, the instruction set of the element-wise kernels. */
+  elementwiseIsa?: string;
   /** The native micro-kernel's instruction set (`avx512`, `avx2-fma` or `generic`) when native. */
   isa?: string;
   /** Threads of the native kernels when native. */
@@ -47,12 +50,17 @@ type KernelFunc = tf.KernelConfig['kernelFunc'];
 const stock = new Map<string, tf.KernelConfig>();
 
 /** Replaces a kernel; `handles` says which calls ours takes (the others go to the stock kernel). */
-function replace(kernelName: string, backendName: string, handles: (inputs: tf.NamedTensorInfoMap) => boolean, impl: KernelFunc): void {
+function replace(
+  kernelName: string,
+  backendName: string,
+  handles: (inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => boolean,
+  impl: KernelFunc,
+): void {
   const key = `${kernelName}/${backendName}`;
   const original = stock.get(key) ?? tf.getKernel(kernelName, backendName);
   if (!original) throw new Error(`enableFastKernels: backend "${backendName}" has no ${kernelName} kernel to replace`);
   stock.set(key, original);
-  const kernelFunc: KernelFunc = (args) => (handles(args.inputs) ? impl(args) : original.kernelFunc(args));
+  const kernelFunc: KernelFunc = (args) => (handles(args.inputs, args.attrs ?? {}) ? impl(args) : original.kernelFunc(args));
   tf.unregisterKernel(kernelName, backendName);
   tf.registerKernel({ kernelName, backendName, kernelFunc, setupFunc: original.setupFunc, disposeFunc: original.disposeFunc });
 }
@@ -74,6 +82,39 @@ function install(backendName: string, impl: (args: BatchMatMulArgs & { backend: 
         return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
       },
     );
+  }
+}
+
+// Kernels added (core's fused kernels), which no backend has of its own: removed on disable.
+const added = new Set<string>();
+
+/** Replaces stock kernels with native ones, for the calls each takes. */
+function replaceAll(backendName: string, ops: NativeOp[]): void {
+  for (const op of ops) replace(op.kernelName, backendName, op.handles, op.impl as KernelFunc);
+}
+
+/**
+ * Registers core's fused kernels. Core calls them with float32 tensors only; a call that a kernel
+ * does not take is refused with the kernel's name and the inputs' dtypes and shapes.
+ */
+function addAll(backendName: string, ops: NativeOp[]): void {
+  for (const op of ops) {
+    const key = `${op.kernelName}/${backendName}`;
+    if (added.has(key)) tf.unregisterKernel(op.kernelName, backendName);
+    tf.registerKernel({
+      kernelName: op.kernelName,
+      backendName,
+      kernelFunc: ((args: Parameters<NativeOp['impl']>[0]) => {
+        if (!op.handles(args.inputs, args.attrs ?? {})) {
+          const got = Object.entries(args.inputs)
+            .map(([name, t]) => `${name}: ${t?.dtype} [${t?.shape}]`)
+            .join(', ');
+          throw new Error(`${op.kernelName} on ${backendName} takes float32 tensors of matching shapes (and a positive scale); got ${got}`);
+        }
+        return op.impl(args);
+      }) as KernelFunc,
+    });
+    added.add(key);
   }
 }
 
@@ -117,8 +158,12 @@ function selectIsa(addon: NativeAddon, option: string | undefined): void {
  * instead of copying it, and GatherV2 with one that handles batch dimensions, which the stock
  * kernel reads out of bounds for): the native addon's blocked, vectorised, multi-threaded SGEMM when it
  * was built and loads (WASM and CPU backends), else, on WASM, a portable kernel that runs every
- * batch slice through XNNPACK's fast 2-D path. Results equal the stock kernels' to float32
- * rounding. Set `FPT_KERNELS=off` to force the fallback, `FPT_KERNELS=stock` to change nothing,
+ * batch slice through XNNPACK's fast 2-D path. On WASM the native addon also takes over, on every
+ * thread and vectorised, the kernels that run single-threaded there: Exp, Erf, Sqrt, Rsqrt, Softmax,
+ * Sum, Mean, Max and Min over contiguous axes, Slice, SplitV and Tile; and it registers core's fused
+ * kernels (`FusedKernel`: GELU and its gradient, the attention's scaled softmax and its backward).
+ * Results equal the stock kernels' to float32 rounding (Exp and Erf to their polynomials'
+ * accuracy: 1e-7 relative for Exp, 5e-7 absolute for Erf). Set `FPT_KERNELS=off` to force the fallback, `FPT_KERNELS=stock` to change nothing,
  * `FPT_KERNELS_ISA=avx2-fma` (or the `isa` option) to run a narrower micro-kernel than the widest.
  * On `webgpu` it keeps tfjs's WGSL kernels and registers AddN split to the device's binding limit
  * (the stock one leaves its output unwritten past it).
@@ -140,13 +185,19 @@ export function enableFastKernels(backendName: string = tf.getBackend(), options
     disableFastKernels(backendName);
     return { backend: backendName, choice: 'stock', reason: 'FPT_KERNELS=stock' };
   }
+  // Start from the stock kernels, so that a second call with other options leaves none of the first's.
+  disableFastKernels(backendName);
   if (backendName === 'wasm') installWasmFixes();
   const native: NativeLoad = options.native === false ? { reason: 'disabled by the caller (native: false)' } : loadNative();
   if (native.addon) {
     selectIsa(native.addon, options.isa);
     install(backendName, backendName === 'wasm' ? wasmNativeMatMul(native.addon) : cpuNativeMatMul(native.addon));
-    const { isa, threads } = native.addon.info();
-    return { backend: backendName, choice: 'native', isa, threads };
+    if (backendName === 'wasm') {
+      replaceAll('wasm', wasmNativeOps(native.addon));
+      addAll('wasm', wasmFusedOps(native.addon));
+    }
+    const { isa, threads, elementwiseIsa } = native.addon.info();
+    return { backend: backendName, choice: 'native', isa, threads, ...(backendName === 'wasm' ? { elementwiseIsa } : {}) };
   }
   if (backendName === 'wasm') {
     install('wasm', wasmSlicedMatMul);
@@ -157,23 +208,31 @@ export function enableFastKernels(backendName: string = tf.getBackend(), options
 }
 
 /**
- * Restores tfjs's own BatchMatMul on a backend (undoes {@link enableFastKernels}).
+ * Restores tfjs's own kernels on a backend and removes the fused ones (undoes {@link enableFastKernels}).
  * @param backendName - `wasm` or `cpu` (default: the active backend)
  */
 export function disableFastKernels(backendName: string = tf.getBackend()): void {
-  for (const kernelName of [tf.BatchMatMul, tf.Identity, tf.GatherV2, tf.AddN]) {
-    const key = `${kernelName}/${backendName}`;
-    const original = stock.get(key);
-    if (!original) continue;
-    tf.unregisterKernel(kernelName, backendName);
+  for (const [key, original] of [...stock]) {
+    if (original.backendName !== backendName) continue;
+    tf.unregisterKernel(original.kernelName, backendName);
     tf.registerKernel(original);
     stock.delete(key);
   }
+  for (const key of [...added]) {
+    const [kernelName, backend] = key.split('/') as [string, string];
+    if (backend !== backendName) continue;
+    tf.unregisterKernel(kernelName, backendName);
+    added.delete(key);
+  }
 }
 
-/** One line for logs: `native SGEMM (avx512, 2 threads) on wasm`, or the fallback and its reason. */
+/**
+ * One line for logs: `native SGEMM (avx512, 2 threads) on wasm` (with `, element-wise avx512` when
+ * the element-wise kernels are native too), or the fallback and its reason.
+ */
 export function describeKernels(r: FastKernelsReport): string {
-  if (r.choice === 'native') return `native SGEMM (${r.isa}, ${r.threads} threads) on ${r.backend}`;
+  if (r.choice === 'native')
+    return `native SGEMM (${r.isa}, ${r.threads} threads${r.elementwiseIsa ? `, element-wise ${r.elementwiseIsa}` : ''}) on ${r.backend}`;
   if (r.choice === 'wgsl') return `tfjs's WGSL kernels on ${r.backend} (AddN split to the device's storage-buffer limit)`;
   return `${r.choice} BatchMatMul on ${r.backend}${r.reason ? ` (native kernels unavailable: ${r.reason})` : ''}`;
 }

@@ -20,15 +20,49 @@ export interface NativeAddon {
     transposeB: boolean,
   ): void;
   /**
-   * The micro-kernel in use (`avx512`, `avx2-fma` or `generic`), the thread count, and every
-   * micro-kernel this CPU can run, widest (the default) first.
+   * The micro-kernel in use (`avx512`, `avx2-fma` or `generic`), the element-wise loops' instruction
+   * set, the thread count, and every micro-kernel this CPU can run, widest (the default) first.
    */
-  info(): { isa: string; threads: number; isas: string[] };
+  info(): { isa: string; elementwiseIsa: string; threads: number; isas: string[] };
+  /** y = op(x) over `n` elements at element offsets `xOffset` and `yOffset` (may be equal: in place). */
+  unary(op: 'exp' | 'erf' | 'sqrt' | 'rsqrt' | 'gelu', x: Float32Array, xOffset: number, y: Float32Array, yOffset: number, n: number): void;
+  /** dx = dy * GELU'(x) over `n` elements (the exact, erf GELU). */
+  geluGrad(x: Float32Array, xOffset: number, dy: Float32Array, dyOffset: number, dx: Float32Array, dxOffset: number, n: number): void;
+  /** y [outer, inner] = op over the middle axis of x [outer, r, inner]. */
+  reduce(
+    op: 'sum' | 'mean' | 'max' | 'min',
+    x: Float32Array,
+    xOffset: number,
+    y: Float32Array,
+    yOffset: number,
+    outer: number,
+    r: number,
+    inner: number,
+  ): void;
+  /**
+   * y (contiguous, row-major in `shape`) = x read at element `strides` (0 repeats) from `xOffset`.
+   * Moves 4-byte elements of any type. At most 8 axes.
+   */
+  stridedCopy(x: Float32Array, xOffset: number, y: Float32Array, yOffset: number, shape: Float64Array, strides: Float64Array): void;
+  /** Softmax of `scale` * x over the last axis of [rows, cols]; scale must be positive. */
+  softmax(x: Float32Array, xOffset: number, y: Float32Array, yOffset: number, rows: number, cols: number, scale: number): void;
+  /** ds = scale * p * (dp - sum(dp * p)) per row of [rows, cols]: softmax's backward, scaled. */
+  softmaxGrad(
+    p: Float32Array,
+    pOffset: number,
+    dp: Float32Array,
+    dpOffset: number,
+    ds: Float32Array,
+    dsOffset: number,
+    rows: number,
+    cols: number,
+    scale: number,
+  ): void;
   /** Sets the number of threads (the default is every CPU, or `FPT_KERNELS_THREADS`). */
   setThreads(threads: number): void;
   /**
    * Switches the SGEMM to another micro-kernel of {@link NativeAddon.info}'s `isas` (to force the
-   * AVX2 kernel on an AVX-512 CPU, say).
+   * AVX2 kernel on an AVX-512 CPU, say), and the element-wise loops to the same set where they can.
    * @throws naming the supported ones when this CPU has no such kernel
    */
   setIsa(isa: string): void;

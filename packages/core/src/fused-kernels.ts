@@ -1,0 +1,34 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+// Kernels that run a fused op's forward or backward in one pass over memory. No tfjs backend has
+// them: a backend gets them from a package that registers them (`@fpt/kernels` does on WASM with
+// its native addon); where none is registered the ops compose tfjs's own kernels, with the same
+// results to float32 rounding.
+
+/** Names of the fused kernels the ops of this package run when the active backend has them. */
+export const FusedKernel = {
+  /** GELU(x), the exact erf form. Inputs `{ x }`; output like x. */
+  gelu: 'FptGelu',
+  /** dy * GELU'(x). Inputs `{ x, dy }`; output like x. */
+  geluGrad: 'FptGeluGrad',
+  /** softmax(scale * x) over the last axis. Inputs `{ x }`, attrs `{ scale }` (positive). */
+  scaledSoftmax: 'FptScaledSoftmax',
+  /** scale * p * (dp - sum(dp * p, -1)): softmax's backward, then a scale. Inputs `{ p, dp }`, attrs `{ scale }`. */
+  softmaxGrad: 'FptSoftmaxGrad',
+} as const;
+
+/** One of {@link FusedKernel}'s names. */
+export type FusedKernelName = (typeof FusedKernel)[keyof typeof FusedKernel];
+
+/**
+ * Whether the active backend has that fused kernel registered, and the inputs are float32 (the
+ * fused kernels take float32 only).
+ */
+export function hasFusedKernel(name: FusedKernelName, ...inputs: tf.Tensor[]): boolean {
+  return inputs.every((t) => t.dtype === 'float32') && tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+/** Runs a fused kernel of the active backend (check {@link hasFusedKernel} first). */
+export function runFusedKernel(name: FusedKernelName, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor {
+  return tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
+}

@@ -1,0 +1,40 @@
+// Element-wise kernels, reductions and copies for float32 tensors held in one array (the WASM heap,
+// or a CPU tensor's own array), spread over the pool's threads and vectorised for the CPU found at
+// load time. They replace tfjs WASM kernels that run on one thread, some of them with scalar libm
+// calls (Erf, Exp) or a transposed copy before every reduction.
+#pragma once
+#include "ew-loops.h"
+#include "pool.h"
+
+/** y = f(x), element by element. */
+enum class UnaryOp { Exp, Erf, Sqrt, Rsqrt, Gelu };
+
+/** Runs a unary op over n elements (x and y may be the same array). */
+void ewUnary(UnaryOp op, const float* x, float* y, long n, ThreadPool& pool);
+
+/** dx = dy * d/dx GELU(x) = dy * (Phi(x) + x phi(x)), the exact (erf) GELU's derivative. */
+void ewGeluGrad(const float* x, const float* dy, float* dx, long n, ThreadPool& pool);
+
+/** y[o, i] = op over r of x[o, r, i], for x of shape [outer, r, inner] (row-major) and y [outer, inner]. */
+void ewReduce(ReduceOp op, const float* x, float* y, long outer, long r, long inner, ThreadPool& pool);
+
+/**
+ * y (contiguous, row-major in `shape`) = x read at strides: y[i0, ..., ik] = x[sum i_d * strides[d]].
+ * Strides may be 0 (broadcast, tiling). Elements are 4 bytes of any type (float32 or int32).
+ * rank <= 8.
+ */
+void ewStridedCopy(const float* x, float* y, int rank, const long* shape, const long* strides, ThreadPool& pool);
+
+/** Softmax of scale * x over the last axis of [rows, cols], scale > 0. */
+void ewSoftmax(const float* x, float* y, long rows, long cols, float scale, ThreadPool& pool);
+
+/**
+ * Softmax's backward, scaled: ds = scale * p * (dp - sum_j(dp * p)) per row of [rows, cols].
+ */
+void ewSoftmaxGrad(const float* p, const float* dp, float* ds, long rows, long cols, float scale, ThreadPool& pool);
+
+/** The loops' instruction set in use ("avx512", "avx2-fma" or "generic"). */
+const char* ewIsa();
+
+/** Switches the loops to another instruction set; false (and no change) when this CPU lacks it. */
+bool ewSetIsa(const char* name);

@@ -1,0 +1,165 @@
+import { FusedKernel, gelu, runFusedKernel } from '@fpt/core';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { afterAll, describe, expect, it } from 'vitest';
+import { disableFastKernels, enableFastKernels, loadNative } from '../src/index';
+
+// Every native element-wise kernel against the stock CPU backend's, for every instruction set of
+// this CPU: odd lengths (vector tails), axes of size 1, several threads' worth of work, and the
+// special values of exp and erf.
+
+type Case = { label: string; run: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor | tf.Tensor[]; x: number[]; y?: number[]; tol?: number };
+
+const CASES: Case[] = [
+  { label: 'exp', run: (x) => tf.exp(x), x: [3, 37] },
+  { label: 'exp, large', run: (x) => tf.exp(tf.mul(x, 20)), x: [70000] },
+  { label: 'erf', run: (x) => tf.erf(tf.mul(x, 3)), x: [5, 17, 3], tol: 6e-7 },
+  { label: 'sqrt', run: (x) => tf.sqrt(tf.abs(x)), x: [41] },
+  { label: 'rsqrt', run: (x) => tf.rsqrt(tf.add(tf.abs(x), 0.1)), x: [2, 33] },
+  { label: 'sum, last axis', run: (x) => tf.sum(x, -1), x: [7, 33] },
+  { label: 'sum, leading axes (a bias gradient)', run: (x) => tf.sum(x, [0, 1]), x: [3, 50, 70], tol: 2e-5 },
+  { label: 'sum, middle axis, kept', run: (x) => tf.sum(x, 1, true), x: [3, 50, 7] },
+  { label: 'sum, axes around one of size 1', run: (x) => tf.sum(x, [1, 3]), x: [2, 5, 1, 6, 3] },
+  // Both sides sum in float32 in different orders: the error grows with the terms.
+  { label: 'sum, everything', run: (x) => tf.sum(x), x: [300000], tol: 1e-4 },
+  { label: 'sum, axes apart (stock kernel)', run: (x) => tf.sum(x, [0, 2]), x: [3, 4, 5] },
+  { label: 'mean', run: (x) => tf.mean(x, -1, true), x: [9, 100] },
+  { label: 'mean, leading', run: (x) => tf.mean(x, 0), x: [40, 19], tol: 1e-5 },
+  { label: 'max', run: (x) => tf.max(x, -1), x: [6, 35] },
+  { label: 'max, everything', run: (x) => tf.max(x), x: [270000] },
+  { label: 'min, leading', run: (x) => tf.min(x, [0, 1]), x: [4, 9, 13] },
+  { label: 'softmax', run: (x) => tf.softmax(tf.mul(x, 10)), x: [2, 3, 197] },
+  { label: 'slice', run: (x) => tf.slice(x, [1, 2, 3], [2, -1, 5]), x: [4, 6, 9] },
+  { label: 'slice, int32', run: (x) => tf.slice(tf.cast(tf.mul(x, 100), 'int32'), [0, 1], [3, 2]), x: [5, 4] },
+  { label: 'split (SplitV)', run: (x) => tf.split(x, [2, 5, 1], 1), x: [3, 8, 4] },
+  { label: 'split, last axis, equal', run: (x) => tf.split(x, 3, 2), x: [2, 197, 48] },
+  { label: 'tile', run: (x) => tf.tile(x, [3, 1, 2]), x: [1, 5, 7] },
+  { label: 'tile, rank 4, every axis', run: (x) => tf.tile(x, [2, 3, 1, 2]), x: [2, 1, 3, 5] },
+  { label: 'gelu (fused)', run: (x) => gelu(tf.mul(x, 4)), x: [3, 77], tol: 6e-7 },
+  {
+    label: 'gelu gradient (fused)',
+    run: (x, y) => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(gelu(v), y)))(tf.mul(x, 4)),
+    x: [3, 77],
+    y: [3, 77],
+    tol: 6e-7,
+  },
+];
+
+/** Uniform values in [-1, 1), the same on every backend (drawn from a seed). */
+function input(shape: number[], seed: number): tf.Tensor {
+  return tf.randomUniform(shape, -1, 1, 'float32', seed);
+}
+
+function values(out: tf.Tensor | tf.Tensor[]): Float32Array[] {
+  return (Array.isArray(out) ? out : [out]).map((t) => Float32Array.from(t.dataSync() as ArrayLike<number>));
+}
+
+async function reference(): Promise<Float32Array[][]> {
+  await tf.setBackend('cpu');
+  return CASES.map((c, i) => tf.tidy(() => values(c.run(input(c.x, 3 * i), input(c.y ?? [1], 3 * i + 1)))));
+}
+
+function expectClose(got: Float32Array[], want: Float32Array[], tol: number, label: string): void {
+  expect(got.length, label).toBe(want.length);
+  got.forEach((g, k) => {
+    const w = want[k]!;
+    expect(g.length, label).toBe(w.length);
+    for (let i = 0; i < w.length; i++) {
+      const err = Math.abs(g[i]! - w[i]!);
+      if (!(err <= tol * Math.max(1, Math.abs(w[i]!))))
+        throw new Error(`${label}: output ${k}, element ${i} is ${g[i]}, expected ${w[i]} (tolerance ${tol})`);
+    }
+  });
+}
+
+const addon = loadNative().addon;
+const isas = addon?.info().isas ?? [];
+
+describe.runIf(addon)('native element-wise kernels on WASM', () => {
+  afterAll(async () => {
+    disableFastKernels('wasm');
+    await tf.setBackend('cpu');
+  });
+
+  it.each(isas)('equal the stock CPU kernels (%s), leaving no tensor behind', async (isa) => {
+    const want = await reference();
+    await tf.setBackend('wasm');
+    const report = enableFastKernels('wasm', { isa });
+    expect(report.elementwiseIsa).toBe(isa);
+    const before = tf.memory().numTensors;
+    CASES.forEach((c, i) => {
+      const got = tf.tidy(() => values(c.run(input(c.x, 3 * i), input(c.y ?? [1], 3 * i + 1))));
+      expectClose(got, want[i]!, c.tol ?? 2e-6, `${isa}: ${c.label}`);
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it.each(isas)('exp and erf keep their special values (%s)', async (isa) => {
+    await tf.setBackend('wasm');
+    enableFastKernels('wasm', { isa });
+    const x = [
+      0,
+      -0,
+      1,
+      -1,
+      88,
+      88.7,
+      89,
+      1000,
+      -87,
+      -88,
+      -100,
+      -104,
+      -1000,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+    ];
+    const exp = tf.tidy(() => Array.from(tf.exp(tf.tensor1d(x)).dataSync()));
+    x.forEach((v, i) => {
+      const want = Math.fround(Math.exp(Math.fround(v)));
+      if (Number.isNaN(want)) expect(exp[i], `exp(${v})`).toBeNaN();
+      else if (!Number.isFinite(want) || want === 0) expect(exp[i], `exp(${v})`).toBe(want);
+      else if (want < 1.2e-38)
+        expect(Math.abs(exp[i]! - want), `exp(${v})`).toBeLessThan(1e-44); // subnormal
+      else expect(Math.abs(exp[i]! - want) / want, `exp(${v})`).toBeLessThan(3e-7);
+    });
+    const erf = tf.tidy(() => Array.from(tf.erf(tf.tensor1d([0, 0.5, -0.5, 3, -3, 10, Number.NaN])).dataSync()));
+    expect(erf.slice(0, 6).map((v) => Math.round(v * 1e6) / 1e6)).toEqual([0, 0.5205, -0.5205, 0.999978, -0.999978, 1]);
+    expect(erf[6]).toBeNaN();
+  });
+
+  it('the attention kernels: scaled softmax and its backward, against the composed ops', async () => {
+    await tf.setBackend('wasm');
+    enableFastKernels('wasm');
+    tf.tidy(() => {
+      const x = input([2, 3, 5, 67], 7);
+      const dp = input([2, 3, 5, 67], 8);
+      const p = runFusedKernel(FusedKernel.scaledSoftmax, { x }, { scale: 0.125 });
+      expectClose(values(p), values(tf.softmax(tf.mul(x, 0.125))), 2e-6, 'scaled softmax');
+      const ds = runFusedKernel(FusedKernel.softmaxGrad, { p, dp }, { scale: 0.125 });
+      const want = tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))), 0.125);
+      expectClose(values(ds), values(want), 2e-6, 'softmax backward');
+      expect(() => runFusedKernel(FusedKernel.scaledSoftmax, { x }, { scale: -1 })).toThrow(
+        /FptScaledSoftmax on wasm takes float32 tensors .*; got x: float32 \[2,3,5,67\]/,
+      );
+    });
+  });
+
+  it('disabling removes the fused kernels and restores the stock ones', async () => {
+    await tf.setBackend('wasm');
+    enableFastKernels('wasm');
+    expect(tf.getKernel(FusedKernel.gelu, 'wasm')).toBeDefined();
+    disableFastKernels('wasm');
+    expect(tf.getKernel(FusedKernel.gelu, 'wasm')).toBeUndefined();
+    // gelu still runs, composed from tfjs's own kernels.
+    const y = tf.tidy(() => Array.from(gelu(tf.tensor1d([-1, 0, 2])).dataSync()));
+    expect(y.map((v) => Math.round(v * 1e5) / 1e5)).toEqual([-0.15866, 0, 1.9545]);
+    // And enabling with the fallback leaves none of the native kernels behind.
+    enableFastKernels('wasm', { native: false });
+    expect(tf.getKernel(FusedKernel.gelu, 'wasm')).toBeUndefined();
+    disableFastKernels('wasm');
+  });
+});
