@@ -30,6 +30,8 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[29, 40], [47, 40], false, true],
   [[40, 28], [40, 65], true, false],
   [[2, 15, 513], [2, 513, 17], false, false],
+  [[13, 385], [385, 31], false, false], // AVX-512's 384-deep blocks: one past one block, one past two
+  [[2, 15, 769], [2, 17, 769], false, true],
   [[3, 30, 70], [3, 70, 1], false, false], // one column: mask of width 1
   [[500, 64], [64, 500], false, false], // spread over the threads, several row blocks
   [[64, 500], [100, 64], true, true],
