@@ -19,28 +19,49 @@ const MicroKernel* widest() {
 
 const MicroKernel* active = widest();
 
+// One MR-row panel of op(A), depth kc, k-major, zero-padded past mr rows. MR is a template
+// parameter so that each k step's copy is a fixed-size one the compiler unrolls (a memcpy call of
+// 56 bytes per k step cost as much as the arithmetic in products with a long K).
+template <long MR>
+void packAPanel(const float* src, long rs, long cs, long mr, long kc, float* dst) {
+  if (mr == MR && rs == 1) {
+    for (long k = 0; k < kc; k++, dst += MR)
+      for (long r = 0; r < MR; r++) dst[r] = src[k * cs + r];
+    return;
+  }
+  if (mr == MR) {
+    // k outer, rows inner: contiguous writes, MR sequential read streams (cs == 1 when A is not transposed).
+    for (long k = 0; k < kc; k++, dst += MR)
+      for (long r = 0; r < MR; r++) dst[r] = src[r * rs + k * cs];
+    return;
+  }
+  for (long k = 0; k < kc; k++, dst += MR) {
+    long r = 0;
+    for (; r < mr; r++) dst[r] = src[r * rs + k * cs];
+    for (; r < MR; r++) dst[r] = 0.f;
+  }
+}
+
+void packAPanelAny(long MR, const float* src, long rs, long cs, long mr, long kc, float* dst) {
+  for (long k = 0; k < kc; k++, dst += MR) {
+    long r = 0;
+    for (; r < mr; r++) dst[r] = src[r * rs + k * cs];
+    for (; r < MR; r++) dst[r] = 0.f;
+  }
+}
+
 // op(A) rows [i0, i0 + mc), depth [p0, p0 + kc) -> panels of MR rows, k-major, zero-padded.
 void packA(const MicroKernel& uk, const float* A, long rs, long cs, long i0, long mc, long p0, long kc, float* dst) {
   const long MR = uk.mr;
-  for (long ip = 0; ip < mc; ip += MR) {
+  for (long ip = 0; ip < mc; ip += MR, dst += kc * MR) {
     const long mr = std::min(MR, mc - ip);
     const float* src = A + (i0 + ip) * rs + p0 * cs;
-    if (rs == 1 && mr == MR) {
-      for (long k = 0; k < kc; k++, dst += MR) std::memcpy(dst, src + k * cs, MR * sizeof(float));
-      continue;
-    }
-    if (mr == MR) {
-      // Row by row: contiguous reads when A is not transposed (cs == 1).
-      for (long r = 0; r < MR; r++)
-        for (long k = 0; k < kc; k++) dst[k * MR + r] = src[r * rs + k * cs];
-      dst += kc * MR;
-      continue;
-    }
-    for (long k = 0; k < kc; k++, dst += MR) {
-      long r = 0;
-      for (; r < mr; r++) dst[r] = src[r * rs + k * cs];
-      for (; r < MR; r++) dst[r] = 0.f;
-    }
+    if (MR == 14)
+      packAPanel<14>(src, rs, cs, mr, kc, dst);
+    else if (MR == 6)
+      packAPanel<6>(src, rs, cs, mr, kc, dst);
+    else
+      packAPanelAny(MR, src, rs, cs, mr, kc, dst);
   }
 }
 
@@ -105,8 +126,9 @@ void gemmSerial(const MicroKernel& uk, const float* A, const float* B, float* C,
   }
 }
 
-// One GEMM spread over the pool: op(B) blocks are packed once and shared, row blocks (and, when
-// there are few, column ranges) are the tasks.
+// One GEMM spread over the pool: for each depth block, op(B)'s panels and op(A)'s row blocks are
+// packed once (one parallel pass) into shared buffers; then row blocks (and, when there are few,
+// column ranges) are the tasks.
 void gemmParallel(const MicroKernel& uk, const float* A, const float* B, float* C, const GemmShape& s, ThreadPool& pool) {
   const long MR = uk.mr, NR = uk.nr;
   const long T = pool.size();
@@ -116,31 +138,36 @@ void gemmParallel(const MicroKernel& uk, const float* A, const float* B, float* 
   long mc = (s.M + blocks - 1) / blocks;
   mc = std::max(MR, ((mc + MR - 1) / MR) * MR);
   const long rowBlocks = (s.M + mc - 1) / mc;
-  static Scratch shared;
+  static Scratch sharedA, sharedB;
   for (long jc = 0; jc < s.N; jc += uk.nc) {
     const long nc = std::min(uk.nc, s.N - jc);
     const long panels = (nc + NR - 1) / NR;
     // At least 4 tasks per thread: taken from a shared counter, they even out a thread that
     // another process on the machine slows down (2 per thread left one core idle for a quarter
-    // of each block when that happened). Each column range repacks its rows of A: O(mc kc) more
-    // for O(mc kc nc) of arithmetic.
+    // of each block when that happened).
     const long colSplits = std::min(panels, std::max(1L, (4 * T + rowBlocks - 1) / rowBlocks));
     const long panelsPerSplit = (panels + colSplits - 1) / colSplits;
     for (long pc = 0; pc < s.K; pc += uk.kc) {
       const long kc = std::min(uk.kc, s.K - pc);
-      float* Bp = shared.get(panels * kc * NR);
-      pool.parallelFor(panels, [&](long q, int) {
-        packBPanel(uk, B, s.rsB, s.csB, jc + q * NR, std::min(NR, nc - q * NR), pc, kc, Bp + q * kc * NR);
+      float* Bp = sharedB.get(panels * kc * NR);
+      float* Ap = sharedA.get(rowBlocks * mc * kc);
+      // Row blocks of A are packed in panels of MR rows too, so that packing spreads evenly.
+      const long aPanels = (s.M + MR - 1) / MR;
+      pool.parallelFor(panels + aPanels, [&](long q, int) {
+        if (q < panels) {
+          packBPanel(uk, B, s.rsB, s.csB, jc + q * NR, std::min(NR, nc - q * NR), pc, kc, Bp + q * kc * NR);
+          return;
+        }
+        const long i = (q - panels) * MR;  // first row of the panel; row blocks are whole panels
+        packA(uk, A, s.rsA, s.csA, i, std::min(MR, s.M - i), pc, kc, Ap + (i / mc) * mc * kc + (i % mc) * kc);
       });
       pool.parallelFor(rowBlocks * colSplits, [&](long task, int) {
-        const long ic = (task / colSplits) * mc;
+        const long block = task / colSplits, ic = block * mc;
         const long q0 = (task % colSplits) * panelsPerSplit;
         if (q0 >= panels) return;
         const long m = std::min(mc, s.M - ic);
         const long n = std::min(panelsPerSplit * NR, nc - q0 * NR);
-        float* Ap = tlsA.get(mc * kc);
-        packA(uk, A, s.rsA, s.csA, ic, m, pc, kc, Ap);
-        macroKernel(uk, m, n, kc, Ap, Bp + q0 * kc * NR, C + ic * s.ldc + jc + q0 * NR, s.ldc, pc > 0);
+        macroKernel(uk, m, n, kc, Ap + block * mc * kc, Bp + q0 * kc * NR, C + ic * s.ldc + jc + q0 * NR, s.ldc, pc > 0);
       });
     }
   }
