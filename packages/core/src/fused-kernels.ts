@@ -13,6 +13,13 @@ export const FusedKernel = {
   geluGrad: 'FptGeluGrad',
   /** softmax(scale * x) over the last axis. Inputs `{ x }`, attrs `{ scale }` (positive). */
   scaledSoftmax: 'FptScaledSoftmax',
+  /**
+   * Layer normalisation over the last axis, biased variance. Inputs `{ x, weight, bias }`, attrs
+   * `{ eps }`; outputs `[y, normed, rstd]`: normed like x, rstd with the last axis 1.
+   */
+  layerNorm: 'FptLayerNorm',
+  /** Its backward. Inputs `{ dy, normed, rstd, weight }`; outputs `[dx, dweight, dbias]`. */
+  layerNormGrad: 'FptLayerNormGrad',
   /** scale * p * (dp - sum(dp * p, -1)): softmax's backward, then a scale. Inputs `{ p, dp }`, attrs `{ scale }`. */
   softmaxGrad: 'FptSoftmaxGrad',
 } as const;
@@ -28,7 +35,12 @@ export function hasFusedKernel(name: FusedKernelName, ...inputs: tf.Tensor[]): b
   return inputs.every((t) => t.dtype === 'float32') && tf.getKernel(name, tf.getBackend()) !== undefined;
 }
 
-/** Runs a fused kernel of the active backend (check {@link hasFusedKernel} first). */
+/** Runs a fused kernel of the active backend with one output (check {@link hasFusedKernel} first). */
 export function runFusedKernel(name: FusedKernelName, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor {
   return tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
+}
+
+/** Runs a fused kernel of the active backend with several outputs (check {@link hasFusedKernel} first). */
+export function runFusedKernelOutputs(name: FusedKernelName, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor[] {
+  return tf.engine().runKernel(name, inputs, attrs) as tf.Tensor[];
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { FusedKernel, hasFusedKernel, runFusedKernel } from './fused-kernels';
+import { FusedKernel, hasFusedKernel, runFusedKernel, runFusedKernelOutputs } from './fused-kernels';
 import { fusedOp, type T } from './fused-op';
 import { dims, lastDim } from './shape';
 import { hostValues } from './webgpu';
@@ -30,22 +30,30 @@ function leadingAxes(rank: number): number[] {
 
 function makeLayerNormOp(eps: number) {
   return fusedOp<[x: T, weight: T, bias: T], [normed: T, rstd: T, weight: T]>(([x, weight, bias], save) => {
+    if (hasFusedKernel(FusedKernel.layerNorm, x, weight, bias)) {
+      const [y, normed, rstd] = runFusedKernelOutputs(FusedKernel.layerNorm, { x, weight, bias }, { eps }) as [T, T, T];
+      save([normed, rstd, weight]);
+      return { value: y, gradFunc: layerNormGrad };
+    }
     const axis = x.rank - 1;
     const centered = tf.sub(x, tf.mean(x, axis, true));
     const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), axis, true), eps));
     const normed = tf.mul(centered, rstd);
     save([normed, rstd, weight]);
-    return {
-      value: tf.add(tf.mul(normed, weight), bias),
-      gradFunc: (dy, [xhat, r, w]) => {
-        const lead = leadingAxes(dy.rank);
-        const g = tf.mul(dy, w);
-        // d/dx of (x - mean) * rstd: rstd * (g - mean(g) - xhat * mean(g * xhat)).
-        const dx = tf.mul(r, tf.sub(tf.sub(g, tf.mean(g, axis, true)), tf.mul(xhat, tf.mean(tf.mul(g, xhat), axis, true))));
-        return [dx, tf.sum(tf.mul(dy, xhat), lead), tf.sum(dy, lead)];
-      },
-    };
+    return { value: tf.add(tf.mul(normed, weight), bias), gradFunc: layerNormGrad };
   });
+}
+
+/** Layer normalisation's backward from what its forward saved. */
+function layerNormGrad(dy: tf.Tensor, [xhat, r, w]: [normed: T, rstd: T, weight: T]): tf.Tensor[] {
+  if (hasFusedKernel(FusedKernel.layerNormGrad, dy, xhat, r, w))
+    return runFusedKernelOutputs(FusedKernel.layerNormGrad, { dy, normed: xhat, rstd: r, weight: w });
+  const axis = dy.rank - 1;
+  const lead = leadingAxes(dy.rank);
+  const g = tf.mul(dy, w);
+  // d/dx of (x - mean) * rstd: rstd * (g - mean(g) - xhat * mean(g * xhat)).
+  const dx = tf.mul(r, tf.sub(tf.sub(g, tf.mean(g, axis, true)), tf.mul(xhat, tf.mean(tf.mul(g, xhat), axis, true))));
+  return [dx, tf.sum(tf.mul(dy, xhat), lead), tf.sum(dy, lead)];
 }
 
 // One op per epsilon (custom-gradient inputs must be tensors, so eps is bound here).

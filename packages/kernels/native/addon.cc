@@ -220,31 +220,114 @@ napi_value Reduce(napi_env env, napi_callback_info info) {
   return a.done();
 }
 
+// layerNorm(x, xOff, w, wOff, b, bOff, y, yOff, xhat, xhatOff, rstd, rstdOff, rows, n, eps)
+napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  napi_value argv[15];
+  Args a = args(env, info, "layerNorm", argv);
+  long rows, n;
+  double eps = 0;
+  float *x, *w, *b, *y, *xhat, *rstd;
+  if (a.count(15, "x, xOffset, w, wOffset, b, bOffset, y, yOffset, xhat, xhatOffset, rstd, rstdOffset, rows, n, eps") &&
+      a.size(12, "rows", &rows) && a.size(13, "n", &n) && (n > 0 || a.fail("n must be positive")) &&
+      ((napi_get_value_double(env, argv[14], &eps) == napi_ok && eps >= 0) || a.fail("eps must be a non-negative number"))) {
+    const double total = static_cast<double>(rows) * n;
+    if (a.floats(0, "x", total, &x) && a.floats(2, "w", n, &w) && a.floats(4, "b", n, &b) && a.floats(6, "y", total, &y) &&
+        a.floats(8, "xhat", total, &xhat) && a.floats(10, "rstd", rows, &rstd))
+      ewLayerNorm(x, w, b, y, xhat, rstd, rows, n, static_cast<float>(eps), *pool);
+  }
+  return a.done();
+}
+
+// layerNormGrad(dy, dyOff, xhat, xhatOff, rstd, rstdOff, w, wOff, dx, dxOff, dw, dwOff, db, dbOff, rows, n)
+napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
+  napi_value argv[16];
+  Args a = args(env, info, "layerNormGrad", argv);
+  long rows, n;
+  float *dy, *xhat, *rstd, *w, *dx, *dw, *db;
+  if (a.count(16, "dy, dyOffset, xhat, xhatOffset, rstd, rstdOffset, w, wOffset, dx, dxOffset, dw, dwOffset, db, dbOffset, rows, n") &&
+      a.size(14, "rows", &rows) && a.size(15, "n", &n)) {
+    const double total = static_cast<double>(rows) * n;
+    if (a.floats(0, "dy", total, &dy) && a.floats(2, "xhat", total, &xhat) && a.floats(4, "rstd", rows, &rstd) && a.floats(6, "w", n, &w) &&
+        a.floats(8, "dx", total, &dx) && a.floats(10, "dw", n, &dw) && a.floats(12, "db", n, &db))
+      ewLayerNormGrad(dy, xhat, rstd, w, dx, dw, db, rows, n, *pool);
+  }
+  return a.done();
+}
+
+bool binaryOp(const std::string& name, BinaryOp* op) {
+  static const std::pair<const char*, BinaryOp> ops[] = {
+      {"add", BinaryOp::Add}, {"sub", BinaryOp::Sub}, {"mul", BinaryOp::Mul}, {"div", BinaryOp::Div}};
+  for (const auto& [n, o] : ops)
+    if (name == n) return *op = o, true;
+  return false;
+}
+
+// The element offset one past the last element a strided read reaches over `shape`.
+double reachOf(const long* shape, const long* strides, size_t rank) {
+  double reach = 1;
+  for (size_t d = 0; d < rank; d++) reach += static_cast<double>(shape[d] > 0 ? shape[d] - 1 : 0) * strides[d];
+  return reach;
+}
+
+// Integer entries of a Float64Array (shape or strides), non-negative, at most 8.
+bool longs(napi_env env, napi_value v, long* out, size_t* n) {
+  double* d;
+  if (!getDoubles(env, v, &d, n) || *n > 8) return false;
+  for (size_t i = 0; i < *n; i++) {
+    out[i] = static_cast<long>(d[i]);
+    if (out[i] < 0 || out[i] != d[i]) return false;
+  }
+  return true;
+}
+
+// binary(op, a, aOff, aStrides, b, bOff, bStrides, y, yOff, shape): y = a op b, broadcast through
+// strides (0 along an operand's broadcast axes); y contiguous in shape.
+napi_value Binary(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  Args a = args(env, info, "binary", argv);
+  if (!a.count(10, "op, a, aOffset, aStrides, b, bOffset, bStrides, y, yOffset, shape")) return a.done();
+  BinaryOp op;
+  long shape[8], as[8], bs[8];
+  size_t rank, ra, rb;
+  if (!binaryOp(stringArg(env, argv[0]), &op)) {
+    a.fail("op must be add, sub, mul or div");
+    return a.done();
+  }
+  if (!longs(env, argv[9], shape, &rank) || !longs(env, argv[3], as, &ra) || !longs(env, argv[6], bs, &rb) || ra != rank || rb != rank) {
+    a.fail("shape and both strides must be Float64Arrays of one length (at most 8) of non-negative integers");
+    return a.done();
+  }
+  double total = 1;
+  for (size_t d = 0; d < rank; d++) total *= shape[d];
+  float *x, *z, *y;
+  // Operands are read from their offsets: args 1-2 and 4-5 are (array, offset) pairs.
+  napi_value pa[2] = {argv[1], argv[2]}, pb[2] = {argv[4], argv[5]}, py[2] = {argv[7], argv[8]};
+  Args aa{env, "binary", pa, 2, {}}, ab{env, "binary", pb, 2, {}}, ay{env, "binary", py, 2, {}};
+  const bool ok = aa.floats(0, "a", total == 0 ? 0 : reachOf(shape, as, rank), &x) && ab.floats(0, "b", total == 0 ? 0 : reachOf(shape, bs, rank), &z) &&
+                  ay.floats(0, "y", total, &y);
+  if (!ok) {
+    a.fail((aa.error + ab.error + ay.error).substr(8));
+    return a.done();
+  }
+  ewBinary(op, x, as, z, bs, y, static_cast<int>(rank), shape, *pool);
+  return a.done();
+}
+
 // stridedCopy(x, xOff, y, yOff, shape, strides): y (contiguous in shape) = x read at strides.
 napi_value StridedCopy(napi_env env, napi_callback_info info) {
   napi_value argv[6];
   Args a = args(env, info, "stridedCopy", argv);
   if (!a.count(6, "x, xOffset, y, yOffset, shape, strides")) return a.done();
-  double *shapeD, *stridesD;
+  long shape[8], strides[8];
   size_t rank, rank2;
-  if (!getDoubles(env, argv[4], &shapeD, &rank) || !getDoubles(env, argv[5], &stridesD, &rank2) || rank != rank2 || rank > 8) {
-    a.fail("shape and strides must be Float64Arrays of one length, at most 8");
+  if (!longs(env, argv[4], shape, &rank) || !longs(env, argv[5], strides, &rank2) || rank != rank2) {
+    a.fail("shape and strides must be Float64Arrays of one length (at most 8) of non-negative integers");
     return a.done();
   }
-  long shape[8], strides[8];
-  double total = 1, reach = 1;  // elements written; elements of x read from the offset on (last + 1)
-  for (size_t d = 0; d < rank; d++) {
-    shape[d] = static_cast<long>(shapeD[d]);
-    strides[d] = static_cast<long>(stridesD[d]);
-    if (shape[d] < 0 || strides[d] < 0 || shape[d] != shapeD[d] || strides[d] != stridesD[d]) {
-      a.fail("shape and strides must hold non-negative integers");
-      return a.done();
-    }
-    total *= shape[d];
-    reach += static_cast<double>(shape[d] > 0 ? shape[d] - 1 : 0) * strides[d];
-  }
+  double total = 1;
+  for (size_t d = 0; d < rank; d++) total *= shape[d];
   float *x, *y;
-  if (a.floats(0, "x", total == 0 ? 0 : reach, &x) && a.floats(2, "y", total, &y))
+  if (a.floats(0, "x", total == 0 ? 0 : reachOf(shape, strides, rank), &x) && a.floats(2, "y", total, &y))
     ewStridedCopy(x, y, static_cast<int>(rank), shape, strides, *pool);
   return a.done();
 }
@@ -368,6 +451,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"geluGrad", nullptr, GeluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reduce", nullptr, Reduce, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stridedCopy", nullptr, StridedCopy, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNormGrad", nullptr, LayerNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmaxGrad", nullptr, SoftmaxGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

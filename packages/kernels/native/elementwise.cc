@@ -172,10 +172,88 @@ void ewStridedCopy(const float* x, float* y, int rank, const long* shape, const 
   });
 }
 
+void ewBinary(BinaryOp op, const float* a, const long* aStrides, const float* b, const long* bStrides, float* y, int rank,
+              const long* shape, ThreadPool& pool) {
+  // Drop axes of size 1 and merge an axis into the one before when both operands step over all of it.
+  long dims[8], sa[8], sb[8];
+  int k = 0;
+  long total = 1;
+  for (int d = 0; d < rank; d++) {
+    total *= shape[d];
+    if (shape[d] == 1) continue;
+    if (k > 0 && sa[k - 1] == aStrides[d] * shape[d] && sb[k - 1] == bStrides[d] * shape[d]) {
+      dims[k - 1] *= shape[d];
+      sa[k - 1] = aStrides[d];
+      sb[k - 1] = bStrides[d];
+    } else {
+      dims[k] = shape[d];
+      sa[k] = aStrides[d];
+      sb[k] = bStrides[d];
+      k++;
+    }
+  }
+  if (total == 0) return;
+  if (k == 0) {
+    loops->binary(op, a, 1, b, 1, y, 1);
+    return;
+  }
+  const long cols = dims[k - 1], rows = total / cols;
+  if (rows == 1) {
+    // One long row: split it.
+    chunked(cols, pool, [&](long s, long e) { loops->binary(op, a + s * sa[0], sa[0], b + s * sb[0], sb[0], y + s, e - s); });
+    return;
+  }
+  byRows(rows, cols, pool, [&](long row) {
+    long ao = 0, bo = 0, rest = row;
+    for (int d = k - 2; d >= 0; d--) {
+      const long i = rest % dims[d];
+      ao += i * sa[d];
+      bo += i * sb[d];
+      rest /= dims[d];
+    }
+    loops->binary(op, a + ao, sa[k - 1], b + bo, sb[k - 1], y + row * cols, cols);
+  });
+}
+
 void ewSoftmax(const float* x, float* y, long rows, long cols, float scale, ThreadPool& pool) {
   byRows(rows, cols, pool, [&](long r) { loops->softmaxRow(x + r * cols, y + r * cols, cols, scale); });
 }
 
 void ewSoftmaxGrad(const float* p, const float* dp, float* ds, long rows, long cols, float scale, ThreadPool& pool) {
   byRows(rows, cols, pool, [&](long r) { loops->softmaxGradRow(p + r * cols, dp + r * cols, ds + r * cols, cols, scale); });
+}
+
+void ewLayerNorm(const float* x, const float* w, const float* b, float* y, float* xhat, float* rstd, long rows, long n, float eps,
+                 ThreadPool& pool) {
+  byRows(rows, n, pool, [&](long r) { rstd[r] = loops->layerNormRow(x + r * n, w, b, y + r * n, xhat + r * n, n, eps); });
+}
+
+void ewLayerNormGrad(const float* dy, const float* xhat, const float* rstd, const float* w, float* dx, float* dw, float* db, long rows,
+                     long n, ThreadPool& pool) {
+  if (rows == 0) {
+    std::fill(dw, dw + n, 0.0f);
+    std::fill(db, db + n, 0.0f);
+    return;
+  }
+  // Rows in a fixed number of parts, each with its own partial dw and db, summed in order after:
+  // the result does not depend on which thread took which part.
+  const long parts = std::min(rows, std::max(1L, std::min(4L * pool.size(), rows * n / CHUNK)));
+  std::vector<float> partial(static_cast<size_t>(parts) * 2 * n, 0.0f);
+  const long per = (rows + parts - 1) / parts;
+  const auto part = [&](long p, int) {
+    float* pdw = partial.data() + p * 2 * n;
+    float* pdb = pdw + n;
+    for (long r = p * per, end = std::min(rows, (p + 1) * per); r < end; r++)
+      loops->layerNormGradRow(dy + r * n, xhat + r * n, rstd[r], w, dx + r * n, pdw, pdb, n);
+  };
+  if (parts <= 1)
+    part(0, 0);
+  else
+    pool.parallelFor(parts, part);
+  std::memcpy(dw, partial.data(), n * sizeof(float));
+  std::memcpy(db, partial.data() + n, n * sizeof(float));
+  for (long p = 1; p < parts; p++) {
+    loops->accumulate(partial.data() + p * 2 * n, dw, n, ReduceOp::Sum, false);
+    loops->accumulate(partial.data() + p * 2 * n + n, db, n, ReduceOp::Sum, false);
+  }
 }

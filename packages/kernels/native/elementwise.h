@@ -25,6 +25,13 @@ void ewReduce(ReduceOp op, const float* x, float* y, long outer, long r, long in
  */
 void ewStridedCopy(const float* x, float* y, int rank, const long* shape, const long* strides, ThreadPool& pool);
 
+/**
+ * y = a op b with broadcasting: y (contiguous, row-major in `shape`) at each index reads a and b at
+ * their strides (0 along broadcast axes). rank <= 8.
+ */
+void ewBinary(BinaryOp op, const float* a, const long* aStrides, const float* b, const long* bStrides, float* y, int rank,
+              const long* shape, ThreadPool& pool);
+
 /** Softmax of scale * x over the last axis of [rows, cols], scale > 0. */
 void ewSoftmax(const float* x, float* y, long rows, long cols, float scale, ThreadPool& pool);
 
@@ -38,3 +45,14 @@ const char* ewIsa();
 
 /** Switches the loops to another instruction set; false (and no change) when this CPU lacks it. */
 bool ewSetIsa(const char* name);
+
+/**
+ * Layer normalisation over the last axis of x [rows, n]: y = xhat w + b with xhat = (x - mean) rstd
+ * and rstd = 1 / sqrt(var + eps) (biased variance); xhat [rows, n] and rstd [rows] are kept for backward.
+ */
+void ewLayerNorm(const float* x, const float* w, const float* b, float* y, float* xhat, float* rstd, long rows, long n, float eps,
+                 ThreadPool& pool);
+
+/** Layer normalisation's backward from xhat and rstd: dx [rows, n], dw [n] and db [n] (overwritten). */
+void ewLayerNormGrad(const float* dy, const float* xhat, const float* rstd, const float* w, float* dx, float* dw, float* db, long rows,
+                     long n, ThreadPool& pool);

@@ -6,6 +6,9 @@
 /** What a reduction computes over its reduced axis. */
 enum class ReduceOp { Sum, Mean, Max, Min };
 
+/** An element-wise binary operation. */
+enum class BinaryOp { Add, Sub, Mul, Div };
+
 /** One instruction set's loops. Pointers may alias exactly (in place) but not partly overlap. */
 struct EwLoops {
   const char* name;  // "avx512", "avx2-fma" or "generic", as the SGEMM's micro-kernels are named
@@ -24,6 +27,12 @@ struct EwLoops {
   void (*softmaxRow)(const float* x, float* y, long n, float s);
   void (*softmaxGradRow)(const float* p, const float* dp, float* ds, long n, float scale);
   void (*gather)(const float* x, float* y, long n, long stride);
+  // One row of layer normalisation over n features: xhat = (x - mean) rstd, y = xhat w + b; returns rstd.
+  float (*layerNormRow)(const float* x, const float* w, const float* b, float* y, float* xhat, long n, float eps);
+  // One row of its backward: dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = dy w; dw += dy xhat, db += dy.
+  void (*layerNormGradRow)(const float* dy, const float* xhat, float rstd, const float* w, float* dx, float* dw, float* db, long n);
+  // y[i] = a[i * sa] op b[i * sb] over n elements (strides 0 broadcast one value, 1 is contiguous).
+  void (*binary)(BinaryOp op, const float* a, long sa, const float* b, long sb, float* y, long n);
 };
 
 extern const EwLoops ewLoopsGeneric;

@@ -159,9 +159,10 @@ function selectIsa(addon: NativeAddon, option: string | undefined): void {
  * kernel reads out of bounds for): the native addon's blocked, vectorised, multi-threaded SGEMM when it
  * was built and loads (WASM and CPU backends), else, on WASM, a portable kernel that runs every
  * batch slice through XNNPACK's fast 2-D path. On WASM the native addon also takes over, on every
- * thread and vectorised, the kernels that run single-threaded there: Exp, Erf, Sqrt, Rsqrt, Softmax,
+ * thread and vectorised, the kernels that run single-threaded there: Add, Sub, Multiply and RealDiv
+ * (broadcasting, from 8192 output elements), Exp, Erf, Sqrt, Rsqrt, Softmax,
  * Sum, Mean, Max and Min over contiguous axes, Slice, SplitV and Tile; and it registers core's fused
- * kernels (`FusedKernel`: GELU and its gradient, the attention's scaled softmax and its backward).
+ * kernels (`FusedKernel`: layer normalisation, GELU, the attention's scaled softmax, and their backward).
  * Results equal the stock kernels' to float32 rounding (Exp and Erf to their polynomials'
  * accuracy: 1e-7 relative for Exp, 5e-7 absolute for Erf). Set `FPT_KERNELS=off` to force the fallback, `FPT_KERNELS=stock` to change nothing,
  * `FPT_KERNELS_ISA=avx2-fma` (or the `isa` option) to run a narrower micro-kernel than the widest.

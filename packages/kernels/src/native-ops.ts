@@ -204,9 +204,57 @@ function softmax(addon: NativeAddon): NativeOp {
   };
 }
 
+// Below this many output elements the stock binary kernels (XNNPACK, one thread) are as fast: the
+// call into the addon and waking a thread cost more than the work.
+const MIN_BINARY = 8192;
+
+/** An operand's strides over the (right-aligned) broadcast output shape: 0 along broadcast axes. */
+function broadcastStrides(shape: number[], outShape: number[]): number[] {
+  const own = stridesOf(shape);
+  const lead = outShape.length - shape.length;
+  return outShape.map((_, d) => (d < lead || shape[d - lead] === 1 ? 0 : own[d - lead]!));
+}
+
+function binary(addon: NativeAddon, kernelName: string, op: 'add' | 'sub' | 'mul' | 'div'): NativeOp {
+  return {
+    kernelName,
+    handles: (inputs) => {
+      const { a, b } = inputs;
+      if (!f32(a) || !f32(b)) return false;
+      const shape = tf.backend_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
+      return shape.length <= 8 && size(shape) >= MIN_BINARY;
+    },
+    impl: ({ inputs, backend }) => {
+      const bk = backend as WasmBackendLike;
+      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+      const out = bk.makeOutput(shape, 'float32');
+      const h = heap(bk);
+      const f64 = (xs: number[]) => Float64Array.from(xs);
+      addon.binary(
+        op,
+        h,
+        at(bk, a),
+        f64(broadcastStrides(a.shape, shape)),
+        h,
+        at(bk, b),
+        f64(broadcastStrides(b.shape, shape)),
+        h,
+        at(bk, out),
+        f64(shape),
+      );
+      return out;
+    },
+  };
+}
+
 /** The stock kernels replaced on WASM by the native addon's element-wise ones. */
 export function wasmNativeOps(addon: NativeAddon): NativeOp[] {
   return [
+    binary(addon, tf.Add, 'add'),
+    binary(addon, tf.Sub, 'sub'),
+    binary(addon, tf.Multiply, 'mul'),
+    binary(addon, tf.RealDiv, 'div'),
     unary(addon, tf.Exp, 'exp'),
     unary(addon, tf.Erf, 'erf'),
     unary(addon, tf.Sqrt, 'sqrt'),
@@ -225,11 +273,89 @@ export function wasmNativeOps(addon: NativeAddon): NativeOp[] {
 const positiveScale = (attrs: tf.NamedAttrMap) => typeof attrs.scale === 'number' && attrs.scale > 0;
 
 /**
- * Core's fused kernels ({@link FusedKernel}) on WASM: GELU and its gradient in one pass each, the
- * attention's scaled softmax and its backward in one pass per row.
+ * Core's fused kernels ({@link FusedKernel}) on WASM: layer normalisation and its backward, GELU
+ * and its gradient, the attention's scaled softmax and its backward, each in one pass (per row).
  */
 export function wasmFusedOps(addon: NativeAddon): NativeOp[] {
+  const lastDim = (t: tf.TensorInfo) => t.shape[t.shape.length - 1]!;
   return [
+    {
+      kernelName: FusedKernel.layerNorm,
+      handles: (inputs, attrs) => {
+        const { x, weight, bias } = inputs;
+        if (!f32(x) || !f32(weight) || !f32(bias) || x!.shape.length === 0 || typeof attrs.eps !== 'number' || !(attrs.eps >= 0))
+          return false;
+        const d = lastDim(x!);
+        return d > 0 && size(weight!.shape) === d && size(bias!.shape) === d;
+      },
+      impl: ({ inputs, backend, attrs = {} }) => {
+        const b = backend as WasmBackendLike;
+        const { x, weight, bias } = inputs as { x: tf.TensorInfo; weight: tf.TensorInfo; bias: tf.TensorInfo };
+        const d = lastDim(x);
+        const rows = size(x.shape) / d;
+        const y = b.makeOutput(x.shape, 'float32');
+        const normed = b.makeOutput(x.shape, 'float32');
+        const rstd = b.makeOutput([...x.shape.slice(0, -1), 1], 'float32');
+        const h = heap(b);
+        addon.layerNorm(
+          h,
+          at(b, x),
+          h,
+          at(b, weight),
+          h,
+          at(b, bias),
+          h,
+          at(b, y),
+          h,
+          at(b, normed),
+          h,
+          at(b, rstd),
+          rows,
+          d,
+          attrs.eps as number,
+        );
+        return [y, normed, rstd];
+      },
+    },
+    {
+      kernelName: FusedKernel.layerNormGrad,
+      handles: (inputs) => {
+        const { dy, normed, rstd, weight } = inputs;
+        if (!f32(dy) || !f32(normed) || !f32(rstd) || !f32(weight) || dy!.shape.length === 0) return false;
+        const d = lastDim(dy!);
+        return (
+          d > 0 && tf.util.arraysEqual(dy!.shape, normed!.shape) && size(rstd!.shape) * d === size(dy!.shape) && size(weight!.shape) === d
+        );
+      },
+      impl: ({ inputs, backend }) => {
+        const b = backend as WasmBackendLike;
+        const { dy, normed, rstd, weight } = inputs as Record<'dy' | 'normed' | 'rstd' | 'weight', tf.TensorInfo>;
+        const d = lastDim(dy);
+        const dx = b.makeOutput(dy.shape, 'float32');
+        const dw = b.makeOutput(weight.shape, 'float32');
+        const db = b.makeOutput(weight.shape, 'float32');
+        const h = heap(b);
+        addon.layerNormGrad(
+          h,
+          at(b, dy),
+          h,
+          at(b, normed),
+          h,
+          at(b, rstd),
+          h,
+          at(b, weight),
+          h,
+          at(b, dx),
+          h,
+          at(b, dw),
+          h,
+          at(b, db),
+          size(dy.shape) / d,
+          d,
+        );
+        return [dx, dw, db];
+      },
+    },
     {
       kernelName: FusedKernel.gelu,
       handles: (inputs) => f32(inputs.x),

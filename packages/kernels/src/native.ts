@@ -44,6 +44,62 @@ export interface NativeAddon {
    * Moves 4-byte elements of any type. At most 8 axes.
    */
   stridedCopy(x: Float32Array, xOffset: number, y: Float32Array, yOffset: number, shape: Float64Array, strides: Float64Array): void;
+  /**
+   * y = a op b, broadcast: y is contiguous in `shape`, and each operand is read at its element
+   * strides over that shape (0 along its broadcast axes) from its offset. At most 8 axes.
+   */
+  binary(
+    op: 'add' | 'sub' | 'mul' | 'div',
+    a: Float32Array,
+    aOffset: number,
+    aStrides: Float64Array,
+    b: Float32Array,
+    bOffset: number,
+    bStrides: Float64Array,
+    y: Float32Array,
+    yOffset: number,
+    shape: Float64Array,
+  ): void;
+  /**
+   * Layer normalisation over the last axis of x [rows, n] (biased variance): y, the normalised xhat
+   * and rstd [rows] = 1 / sqrt(var + eps).
+   */
+  layerNorm(
+    x: Float32Array,
+    xOffset: number,
+    w: Float32Array,
+    wOffset: number,
+    b: Float32Array,
+    bOffset: number,
+    y: Float32Array,
+    yOffset: number,
+    xhat: Float32Array,
+    xhatOffset: number,
+    rstd: Float32Array,
+    rstdOffset: number,
+    rows: number,
+    n: number,
+    eps: number,
+  ): void;
+  /** Layer normalisation's backward: dx [rows, n], dw [n], db [n] from dy, xhat, rstd and w. */
+  layerNormGrad(
+    dy: Float32Array,
+    dyOffset: number,
+    xhat: Float32Array,
+    xhatOffset: number,
+    rstd: Float32Array,
+    rstdOffset: number,
+    w: Float32Array,
+    wOffset: number,
+    dx: Float32Array,
+    dxOffset: number,
+    dw: Float32Array,
+    dwOffset: number,
+    db: Float32Array,
+    dbOffset: number,
+    rows: number,
+    n: number,
+  ): void;
   /** Softmax of `scale` * x over the last axis of [rows, cols]; scale must be positive. */
   softmax(x: Float32Array, xOffset: number, y: Float32Array, yOffset: number, rows: number, cols: number, scale: number): void;
   /** ds = scale * p * (dp - sum(dp * p)) per row of [rows, cols]: softmax's backward, scaled. */

@@ -1,4 +1,4 @@
-import { FusedKernel, gelu, runFusedKernel } from '@fpt/core';
+import { FusedKernel, gelu, layerNorm, runFusedKernel } from '@fpt/core';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -13,6 +13,14 @@ import { disableFastKernels, enableFastKernels, loadNative } from '../src/index'
 type Case = { label: string; run: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor | tf.Tensor[]; x: number[]; y?: number[]; tol?: number };
 
 const CASES: Case[] = [
+  { label: 'add, same shape', run: (x, y) => tf.add(x, y), x: [9, 1001], y: [9, 1001] },
+  { label: 'add, a bias', run: (x, y) => tf.add(x, y), x: [4, 50, 77], y: [77] },
+  { label: 'sub, per-row values', run: (x, y) => tf.sub(x, y), x: [4, 50, 77], y: [4, 50, 1] },
+  { label: 'mul, a scalar', run: (x, y) => tf.mul(y, x), x: [3, 5000], y: [] },
+  { label: 'mul, both broadcast', run: (x, y) => tf.mul(x, y), x: [6, 1, 2000], y: [1, 5, 2000] },
+  { label: 'mul, middle axis broadcast', run: (x, y) => tf.mul(x, y), x: [8, 33, 40], y: [8, 1, 40] },
+  { label: 'div', run: (x, y) => tf.div(x, tf.add(tf.abs(y), 0.5)), x: [2, 3, 4000], y: [3, 1] },
+  { label: 'add, small (stock kernel)', run: (x, y) => tf.add(x, y), x: [7, 9], y: [9] },
   { label: 'exp', run: (x) => tf.exp(x), x: [3, 37] },
   { label: 'exp, large', run: (x) => tf.exp(tf.mul(x, 20)), x: [70000] },
   { label: 'erf', run: (x) => tf.erf(tf.mul(x, 3)), x: [5, 17, 3], tol: 6e-7 },
@@ -44,6 +52,19 @@ const CASES: Case[] = [
     x: [3, 77],
     y: [3, 77],
     tol: 6e-7,
+  },
+  { label: 'layer norm (fused)', run: (x, y) => layerNorm(tf.mul(x, 3), y, tf.mul(y, 0.5), 1e-6), x: [2, 21, 77], y: [77], tol: 1e-5 },
+  {
+    label: 'layer norm gradients (fused)',
+    run: (x, y) => {
+      const w = tf.add(y, 1);
+      const dy = tf.reshape(tf.sin(tf.mul(tf.range(0, 2 * 21 * 77), 0.37)), [2, 21, 77]);
+      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(layerNorm(a, b, c, 1e-5), dy));
+      return tf.grads(f)([tf.mul(x, 3), w, tf.mul(y, 0.5)]);
+    },
+    x: [2, 21, 77],
+    y: [77],
+    tol: 2e-5,
   },
 ];
 
