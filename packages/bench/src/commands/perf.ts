@@ -32,6 +32,15 @@ function torchScript(): string | undefined {
  * profiler's allocator events.
  * @returns the exit code
  */
+// OpenBLAS's worker threads spin for a while after each product before they sleep; a step of ours
+// started right after PyTorch's shared the cores with them (GEMM 1024x768x3072: 36 ms alternating,
+// 17 ms alone). Each timed step, on either side, starts after this long with nothing running.
+const SETTLE_MS = 200;
+
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+}
+
 export async function perfCommand(argv: string[], print: (line: string) => void = console.log): Promise<number> {
   const args = parseArgs(argv, ['reps', 'workloads', 'scale', 'backend', 'kernels', 'torch', 'top']);
   const reps = intOption(args, 'reps', 3);
@@ -76,6 +85,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
   print(
     `protocol: median of ${reps} steps per workload, ours and PyTorch alternating step by step, after one untimed warm-up step each; ` +
       'a step of ours ends when the backend has finished its work (WebGPU: queue drained with onSubmittedWorkDone); ' +
+      `each timed step starts after ${SETTLE_MS} ms idle (OpenBLAS's threads spin after a product and slowed the step after them); ` +
       'memory: one more step, live tensor bytes before it + peak of data buffers allocated during it, views counted once (ours: core trackBuffers from before the workload is built; PyTorch: profiler allocator events)',
   );
 
@@ -104,6 +114,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
       for (let i = 0; i < reps; i++) {
         if (built && !error) {
           try {
+            if (torch) await settle();
             const t0 = performance.now();
             await built.step();
             r.ours.push((performance.now() - t0) / 1000);
@@ -112,6 +123,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
           }
         }
         if (torch) {
+          await settle();
           const a = await torch.run(w.torchSpec);
           if (a.error) error = `${error ? `${error}; ` : ''}torch failed: ${a.error}`;
           else if (a.seconds !== null) r.torch.push(a.seconds);
