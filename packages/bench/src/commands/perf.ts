@@ -32,9 +32,9 @@ function torchScript(): string | undefined {
  * profiler's allocator events.
  * @returns the exit code
  */
-// OpenBLAS's worker threads spin for a while after each product before they sleep; a step of ours
-// started right after PyTorch's shared the cores with them (GEMM 1024x768x3072: 36 ms alternating,
-// 17 ms alone). Each timed step, on either side, starts after this long with nothing running.
+// Each timed step, on either side, starts after the same pause with nothing running, so that
+// neither starts while the other's threads are still busy (OpenBLAS's workers spin for a while
+// after a product before they sleep) and both start from the same idle state.
 const SETTLE_MS = 200;
 
 function settle(): Promise<void> {
@@ -85,7 +85,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
   print(
     `protocol: median of ${reps} steps per workload, ours and PyTorch alternating step by step, after one untimed warm-up step each; ` +
       'a step of ours ends when the backend has finished its work (WebGPU: queue drained with onSubmittedWorkDone); ' +
-      `each timed step starts after ${SETTLE_MS} ms idle (OpenBLAS's threads spin after a product and slowed the step after them); ` +
+      `each timed step, on either side, starts after ${SETTLE_MS} ms with nothing running; ` +
       'memory: one more step, live tensor bytes before it + peak of data buffers allocated during it, views counted once (ours: core trackBuffers from before the workload is built; PyTorch: profiler allocator events)',
   );
 
