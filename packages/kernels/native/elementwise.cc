@@ -257,3 +257,8 @@ void ewLayerNormGrad(const float* dy, const float* xhat, const float* rstd, cons
     loops->accumulate(partial.data() + p * 2 * n + n, db, n, ReduceOp::Sum, false);
   }
 }
+
+void ewAdamW(const float* p, const float* m, const float* v, const float* g, float* p1, float* m1, float* v1, long n, const float* c,
+             ThreadPool& pool) {
+  chunked(n, pool, [&](long b, long e) { loops->adamw(p + b, m + b, v + b, g + b, p1 + b, m1 + b, v1 + b, e - b, c); });
+}

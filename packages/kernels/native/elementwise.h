@@ -56,3 +56,11 @@ void ewLayerNorm(const float* x, const float* w, const float* b, float* y, float
 /** Layer normalisation's backward from xhat and rstd: dx [rows, n], dw [n] and db [n] (overwritten). */
 void ewLayerNormGrad(const float* dy, const float* xhat, const float* rstd, const float* w, float* dx, float* dw, float* db, long rows,
                      long n, ThreadPool& pool);
+
+/**
+ * One AdamW step in one pass: m1 = b1 m + (1 - b1) g, v1 = b2 v + (1 - b2) g^2,
+ * p1 = decay p - step m1 / (sqrt(v1) / sqrt(bc2) + eps), with c = {decay, b1, 1 - b1, b2, 1 - b2,
+ * sqrt(bc2), eps, step}.
+ */
+void ewAdamW(const float* p, const float* m, const float* v, const float* g, float* p1, float* m1, float* v1, long n, const float* c,
+             ThreadPool& pool);

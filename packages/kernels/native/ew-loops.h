@@ -31,6 +31,9 @@ struct EwLoops {
   float (*layerNormRow)(const float* x, const float* w, const float* b, float* y, float* xhat, long n, float eps);
   // One row of its backward: dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = dy w; dw += dy xhat, db += dy.
   void (*layerNormGradRow)(const float* dy, const float* xhat, float rstd, const float* w, float* dx, float* dw, float* db, long n);
+  // One AdamW update over n elements (see elementwise.h), into new arrays.
+  void (*adamw)(const float* p, const float* m, const float* v, const float* g, float* p1, float* m1, float* v1, long n,
+                const float* c);
   // y[i] = a[i * sa] op b[i * sb] over n elements (strides 0 broadcast one value, 1 is contiguous).
   void (*binary)(BinaryOp op, const float* a, long sa, const float* b, long sb, float* y, long n);
 };

@@ -162,7 +162,8 @@ function selectIsa(addon: NativeAddon, option: string | undefined): void {
  * thread and vectorised, the kernels that run single-threaded there: Add, Sub, Multiply and RealDiv
  * (broadcasting, from 8192 output elements), Exp, Erf, Sqrt, Rsqrt, Softmax,
  * Sum, Mean, Max and Min over contiguous axes, Slice, SplitV and Tile; and it registers core's fused
- * kernels (`FusedKernel`: layer normalisation, GELU, the attention's scaled softmax, and their backward).
+ * kernels (`FusedKernel`: AdamW's update; layer normalisation, GELU, the attention's scaled softmax,
+ * and their backward).
  * Results equal the stock kernels' to float32 rounding (Exp and Erf to their polynomials'
  * accuracy: 1e-7 relative for Exp, 5e-7 absolute for Erf). Set `FPT_KERNELS=off` to force the fallback, `FPT_KERNELS=stock` to change nothing,
  * `FPT_KERNELS_ISA=avx2-fma` (or the `isa` option) to run a narrower micro-kernel than the widest.

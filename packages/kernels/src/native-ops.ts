@@ -273,8 +273,9 @@ export function wasmNativeOps(addon: NativeAddon): NativeOp[] {
 const positiveScale = (attrs: tf.NamedAttrMap) => typeof attrs.scale === 'number' && attrs.scale > 0;
 
 /**
- * Core's fused kernels ({@link FusedKernel}) on WASM: layer normalisation and its backward, GELU
- * and its gradient, the attention's scaled softmax and its backward, each in one pass (per row).
+ * Core's fused kernels ({@link FusedKernel}) on WASM: AdamW's update, layer normalisation and its
+ * backward, GELU and its gradient, the attention's scaled softmax and its backward, each in one
+ * pass (per row).
  */
 export function wasmFusedOps(addon: NativeAddon): NativeOp[] {
   const lastDim = (t: tf.TensorInfo) => t.shape[t.shape.length - 1]!;
@@ -354,6 +355,42 @@ export function wasmFusedOps(addon: NativeAddon): NativeOp[] {
           d,
         );
         return [dx, dw, db];
+      },
+    },
+    {
+      kernelName: FusedKernel.adamw,
+      handles: (inputs, attrs) => {
+        const { param, m, v, g } = inputs;
+        const numbers = ['decay', 'beta1', 'beta2', 'eps', 'sqrtBc2', 'step'].every((k) => typeof attrs[k] === 'number');
+        return numbers && [param, m, v, g].every((t) => f32(t) && tf.util.arraysEqual(t!.shape, param!.shape));
+      },
+      impl: ({ inputs, backend, attrs = {} }) => {
+        const b = backend as WasmBackendLike;
+        const { param, m, v, g } = inputs as Record<'param' | 'm' | 'v' | 'g', tf.TensorInfo>;
+        const outs = [param, m, v].map((t) => b.makeOutput(t.shape, 'float32')) as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
+        const a = attrs as Record<'decay' | 'beta1' | 'beta2' | 'eps' | 'sqrtBc2' | 'step', number>;
+        const h = heap(b);
+        const constants = Float64Array.from([a.decay, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.sqrtBc2, a.eps, a.step]);
+        const [p1, m1, v1] = outs;
+        addon.adamw(
+          h,
+          at(b, param),
+          h,
+          at(b, m),
+          h,
+          at(b, v),
+          h,
+          at(b, g),
+          h,
+          at(b, p1),
+          h,
+          at(b, m1),
+          h,
+          at(b, v1),
+          size(param.shape),
+          constants,
+        );
+        return outs;
       },
     },
     {

@@ -100,6 +100,28 @@ export interface NativeAddon {
     rows: number,
     n: number,
   ): void;
+  /**
+   * One AdamW update into new arrays p1, m1, v1 of n elements; `constants` are [decay, beta1,
+   * 1 - beta1, beta2, 1 - beta2, sqrt(bc2), eps, lr / bc1] (see core's `FusedKernel.adamw`).
+   */
+  adamw(
+    p: Float32Array,
+    pOffset: number,
+    m: Float32Array,
+    mOffset: number,
+    v: Float32Array,
+    vOffset: number,
+    g: Float32Array,
+    gOffset: number,
+    p1: Float32Array,
+    p1Offset: number,
+    m1: Float32Array,
+    m1Offset: number,
+    v1: Float32Array,
+    v1Offset: number,
+    n: number,
+    constants: Float64Array,
+  ): void;
   /** Softmax of `scale` * x over the last axis of [rows, cols]; scale must be positive. */
   softmax(x: Float32Array, xOffset: number, y: Float32Array, yOffset: number, rows: number, cols: number, scale: number): void;
   /** ds = scale * p * (dp - sum(dp * p)) per row of [rows, cols]: softmax's backward, scaled. */

@@ -1,4 +1,4 @@
-import { FusedKernel, gelu, layerNorm, runFusedKernel } from '@fpt/core';
+import { AdamW, FusedKernel, gelu, layerNorm, runFusedKernel } from '@fpt/core';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -167,6 +167,32 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
         /FptScaledSoftmax on wasm takes float32 tensors .*; got x: float32 \[2,3,5,67\]/,
       );
     });
+  });
+
+  it('AdamW in one pass takes the same steps as composed from tfjs ops', async () => {
+    const run = (fused: boolean) => {
+      if (fused) enableFastKernels('wasm');
+      else disableFastKernels('wasm');
+      const init = input([70, 300], 11);
+      const w = tf.variable(init);
+      init.dispose();
+      const opt = new AdamW([w], { lr: 1e-2, weightDecay: 0.05 });
+      for (let step = 0; step < 3; step++) {
+        const g = tf.tidy(() => tf.add(input([70, 300], 12 + step), tf.mul(w, 0.1)));
+        opt.step(new Map([[w, g]]));
+        g.dispose();
+      }
+      const out = Float32Array.from(w.dataSync());
+      opt.dispose();
+      w.dispose();
+      return out;
+    };
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const composed = run(false);
+    const fused = run(true);
+    expect(tf.memory().numTensors).toBe(before);
+    expectClose([fused], [composed], 1e-6, 'AdamW');
   });
 
   it('disabling removes the fused kernels and restores the stock ones', async () => {

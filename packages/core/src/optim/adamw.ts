@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { FusedKernel, hasFusedKernel, runFusedKernelOutputs } from '../fused-kernels';
 import { runReads, runReadsAsync, type Reads } from '../reads';
 
 /** Hyper-parameters of {@link AdamW}; defaults follow the paper's [recipe](../../../../docs/method.md#training-recipe) and PyTorch. */
@@ -108,6 +109,24 @@ export class AdamW {
       }
       const { m, v } = slot;
       tf.tidy(() => {
+        if (hasFusedKernel(FusedKernel.adamw, variable, m, v, g)) {
+          const [p1, m1, v1] = runFusedKernelOutputs(
+            FusedKernel.adamw,
+            { param: variable, m, v, g },
+            {
+              decay: 1 - lr * this.weightDecay,
+              beta1: this.beta1,
+              beta2: this.beta2,
+              eps: this.eps,
+              sqrtBc2: Math.sqrt(bc2),
+              step: lr / bc1,
+            },
+          ) as [tf.Tensor, tf.Tensor, tf.Tensor];
+          m.assign(m1);
+          v.assign(v1);
+          variable.assign(p1);
+          return;
+        }
         const decayed = tf.mul(variable, 1 - lr * this.weightDecay);
         const m1 = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
         const v1 = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
