@@ -75,7 +75,21 @@ void packBPanel(const MicroKernel& uk, const float* B, long rs, long cs, long j0
   }
   if (nr < NR)
     for (long k = 0; k < kc; k++) std::fill(dst + k * NR + nr, dst + (k + 1) * NR, 0.f);
-  // Column by column: contiguous reads when B is transposed (rs == 1).
+  if (rs == 1) {
+    // B transposed: each column is contiguous in k. Transposed in blocks of 16 k steps, so that
+    // both the reads (16 floats of each column) and the writes (16 rows of the panel, 2 KiB) stay
+    // in L1; column by column, each column's writes touched every row of the panel (48 KiB).
+    long k0 = 0;
+    for (; k0 + 16 <= kc; k0 += 16)
+      for (long j = 0; j < nr; j++) {
+        const float* col = src + j * cs + k0;
+        float* out = dst + k0 * NR + j;
+        for (long kk = 0; kk < 16; kk++) out[kk * NR] = col[kk];
+      }
+    for (long j = 0; j < nr; j++)
+      for (long k = k0; k < kc; k++) dst[k * NR + j] = src[k + j * cs];
+    return;
+  }
   for (long j = 0; j < nr; j++)
     for (long k = 0; k < kc; k++) dst[k * NR + j] = src[k * rs + j * cs];
 }
