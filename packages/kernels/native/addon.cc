@@ -157,20 +157,24 @@ Args args(napi_env env, napi_callback_info info, const char* fn, napi_value (&ar
   return Args{env, fn, argv, argc, {}};
 }
 
+// The enum value named `name` in a table of (name, value) pairs; false when there is none.
+template <typename E, size_t N>
+bool lookup(const std::string& name, const std::pair<const char*, E> (&table)[N], E* out) {
+  for (const auto& [n, v] : table)
+    if (name == n) return *out = v, true;
+  return false;
+}
+
 bool unaryOp(const std::string& name, UnaryOp* op) {
   static const std::pair<const char*, UnaryOp> ops[] = {
       {"exp", UnaryOp::Exp}, {"erf", UnaryOp::Erf}, {"sqrt", UnaryOp::Sqrt}, {"rsqrt", UnaryOp::Rsqrt}, {"gelu", UnaryOp::Gelu}};
-  for (const auto& [n, o] : ops)
-    if (name == n) return *op = o, true;
-  return false;
+  return lookup(name, ops, op);
 }
 
 bool reduceOp(const std::string& name, ReduceOp* op) {
   static const std::pair<const char*, ReduceOp> ops[] = {
       {"sum", ReduceOp::Sum}, {"mean", ReduceOp::Mean}, {"max", ReduceOp::Max}, {"min", ReduceOp::Min}};
-  for (const auto& [n, o] : ops)
-    if (name == n) return *op = o, true;
-  return false;
+  return lookup(name, ops, op);
 }
 
 std::string stringArg(napi_env env, napi_value v) {
@@ -277,9 +281,7 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
 bool binaryOp(const std::string& name, BinaryOp* op) {
   static const std::pair<const char*, BinaryOp> ops[] = {
       {"add", BinaryOp::Add}, {"sub", BinaryOp::Sub}, {"mul", BinaryOp::Mul}, {"div", BinaryOp::Div}};
-  for (const auto& [n, o] : ops)
-    if (name == n) return *op = o, true;
-  return false;
+  return lookup(name, ops, op);
 }
 
 // The element offset one past the last element a strided read reaches over `shape`.

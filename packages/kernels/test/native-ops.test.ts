@@ -195,6 +195,24 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
     expectClose([fused], [composed], 1e-6, 'AdamW');
   });
 
+  it('the addon refuses bad arguments with a sentence naming the function and the argument', () => {
+    const a = addon!;
+    const x = new Float32Array(10);
+    expect(() => a.unary('tanh' as 'exp', x, 0, x, 0, 10)).toThrow('unary: op must be exp, erf, sqrt, rsqrt or gelu');
+    expect(() => a.unary('exp', x, 4, x, 0, 10)).toThrow('unary: x has 10 elements, fewer than offset 4 + 10');
+    expect(() => a.reduce('sum', x, 0, x, 0, 2, 0, 5)).toThrow('reduce: r must be positive');
+    expect(() => a.softmax(x, 0, x, 0, 2, 5, 0)).toThrow('softmax: scale must be a positive number');
+    expect(() => a.stridedCopy(x, 0, x, 0, Float64Array.from([3, 4]), Float64Array.from([4, 1]))).toThrow(
+      'stridedCopy: x has 10 elements, fewer than offset 0 + 12',
+    );
+    expect(() => a.binary('mul', x, 0, Float64Array.from([1]), x, 0, Float64Array.from([0, 1]), x, 0, Float64Array.from([10]))).toThrow(
+      /binary: shape and both strides must be Float64Arrays of one length/,
+    );
+    expect(() => a.adamw(x, 0, x, 0, x, 0, x, 0, x, 0, x, 0, x, 0, 10, new Float64Array(7))).toThrow(
+      'adamw: constants must be a Float64Array of 8',
+    );
+  });
+
   it('disabling removes the fused kernels and restores the stock ones', async () => {
     await tf.setBackend('wasm');
     enableFastKernels('wasm');
