@@ -354,6 +354,20 @@ napi_value StridedCopy(napi_env env, napi_callback_info info) {
   return a.done();
 }
 
+// copyRows(x, xOff, y, yOff, rows, cols, yStride): a [rows, cols] block into rows of yStride elements.
+napi_value CopyRows(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  Args a = args(env, info, "copyRows", argv);
+  long rows, cols, stride;
+  float *x, *y;
+  if (a.count(7, "x, xOffset, y, yOffset, rows, cols, yStride") && a.size(4, "rows", &rows) && a.size(5, "cols", &cols) &&
+      a.size(6, "yStride", &stride) && (stride >= cols || a.fail("yStride must be at least cols")) &&
+      a.floats(0, "x", static_cast<double>(rows) * cols, &x) &&
+      a.floats(2, "y", rows == 0 ? 0 : static_cast<double>(rows - 1) * stride + cols, &y))
+    ewCopyRows(x, y, rows, cols, stride, *pool);
+  return a.done();
+}
+
 // softmax(x, xOff, y, yOff, rows, cols, scale): softmax of scale * x over the last axis of [rows, cols].
 napi_value Softmax(napi_env env, napi_callback_info info) {
   napi_value argv[7];
@@ -476,6 +490,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNormGrad", nullptr, LayerNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"copyRows", nullptr, CopyRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmaxGrad", nullptr, SoftmaxGrad, nullptr, nullptr, nullptr, napi_default, nullptr},

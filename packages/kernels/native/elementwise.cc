@@ -262,3 +262,11 @@ void ewAdamW(const float* p, const float* m, const float* v, const float* g, flo
              ThreadPool& pool) {
   chunked(n, pool, [&](long b, long e) { loops->adamw(p + b, m + b, v + b, g + b, p1 + b, m1 + b, v1 + b, e - b, c); });
 }
+
+void ewCopyRows(const float* x, float* y, long rows, long cols, long yStride, ThreadPool& pool) {
+  if (cols == yStride) {
+    chunked(rows * cols, pool, [&](long b, long e) { std::memcpy(y + b, x + b, (e - b) * sizeof(float)); });
+    return;
+  }
+  byRows(rows, cols, pool, [&](long r) { std::memcpy(y + r * yStride, x + r * cols, cols * sizeof(float)); });
+}

@@ -64,3 +64,6 @@ void ewLayerNormGrad(const float* dy, const float* xhat, const float* rstd, cons
  */
 void ewAdamW(const float* p, const float* m, const float* v, const float* g, float* p1, float* m1, float* v1, long n, const float* c,
              ThreadPool& pool);
+
+/** y[r * yStride + c] = x[r * cols + c] for r < rows, c < cols: a block copied into a wider one (concat). */
+void ewCopyRows(const float* x, float* y, long rows, long cols, long yStride, ThreadPool& pool);

@@ -184,6 +184,37 @@ function tile(addon: NativeAddon): NativeOp {
   };
 }
 
+function concat(addon: NativeAddon): NativeOp {
+  const list = (inputs: tf.NamedTensorInfoMap) => Object.values(inputs) as tf.TensorInfo[];
+  return {
+    kernelName: tf.Concat,
+    handles: (inputs) => {
+      const xs = list(inputs);
+      return xs.length > 0 && xs.every((t) => fourBytes(t) && t.dtype === xs[0]!.dtype && t.shape.length === xs[0]!.shape.length);
+    },
+    impl: ({ inputs, backend, attrs = {} }) => {
+      const b = backend as WasmBackendLike;
+      const xs = list(inputs);
+      const axis = tf.util.parseAxisParam(attrs.axis as number, xs[0]!.shape)[0]!;
+      const shape = tf.backend_util.computeOutShape(
+        xs.map((t) => t.shape),
+        axis,
+      );
+      const out = b.makeOutput(shape, xs[0]!.dtype);
+      const rows = size(shape.slice(0, axis));
+      const width = size(shape.slice(axis));
+      const h = heap(b);
+      let column = 0;
+      for (const x of xs) {
+        const cols = size(x.shape.slice(axis));
+        if (cols > 0 && rows > 0) addon.copyRows(h, at(b, x), h, at(b, out) + column, rows, cols, width);
+        column += cols;
+      }
+      return out;
+    },
+  };
+}
+
 function softmaxRows(addon: NativeAddon, b: WasmBackendLike, x: tf.TensorInfo, scale: number): tf.TensorInfo {
   const cols = x.shape[x.shape.length - 1]!;
   const out = b.makeOutput(x.shape, 'float32');
@@ -265,6 +296,7 @@ export function wasmNativeOps(addon: NativeAddon): NativeOp[] {
     reduction(addon, tf.Min, 'min', 'axis'),
     slice(addon),
     splitV(addon),
+    concat(addon),
     tile(addon),
     softmax(addon),
   ];

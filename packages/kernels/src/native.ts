@@ -122,6 +122,8 @@ export interface NativeAddon {
     n: number,
     constants: Float64Array,
   ): void;
+  /** Copies a [rows, cols] block (contiguous in x) into rows of `yStride` elements of y (concatenation). */
+  copyRows(x: Float32Array, xOffset: number, y: Float32Array, yOffset: number, rows: number, cols: number, yStride: number): void;
   /** Softmax of `scale` * x over the last axis of [rows, cols]; scale must be positive. */
   softmax(x: Float32Array, xOffset: number, y: Float32Array, yOffset: number, rows: number, cols: number, scale: number): void;
   /** ds = scale * p * (dp - sum(dp * p)) per row of [rows, cols]: softmax's backward, scaled. */

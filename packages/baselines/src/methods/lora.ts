@@ -141,7 +141,13 @@ export const lora = defineMethod<LoraConfig>({
           const here = byLayer.get(name);
           if (!here || merge.isMerged()) return y;
           const width = y.shape[y.rank - 1] as number;
-          const updates = here.map((s) => {
+          const rows = y.size / width;
+          // Sites in output order, each update next to zeros over the columns no site covers, put
+          // together in one concat (padding each update to the full width and summing kept two
+          // or three full-width tensors at once).
+          const pieces: tf.Tensor[] = [];
+          let column = 0;
+          for (const s of [...here].sort((a, b) => a.offset - b.offset)) {
             // One mask per site (q and v apart, as peft's separate query and value modules), its
             // seed hashed from the call's seed, the step and the site, so that no two sites or
             // steps share a mask; within it one per image, from the image's index in the whole
@@ -151,16 +157,15 @@ export const lora = defineMethod<LoraConfig>({
               offset: ctx.sampleOffset ?? 0,
             });
             const flat = tf.reshape(xin, [-1, x.shape[x.rank - 1] as number]);
-            const u = tf.mul(
-              tf.matMul(tf.matMul(flat, module.get(`${s.key}.lora_A`), false, true), module.get(`${s.key}.lora_B`), false, true),
-              scale,
-            );
-            return tf.pad(u, [
-              [0, 0],
-              [s.offset, width - s.offset - s.out],
-            ]);
-          });
-          return tf.add(y, tf.reshape(updates.length === 1 ? updates[0]! : tf.addN(updates), y.shape));
+            // The scale multiplies the rank-r intermediate: backward then keeps [rows, r], not [rows, out].
+            const h = tf.mul(tf.matMul(flat, module.get(`${s.key}.lora_A`), false, true), scale);
+            if (s.offset > column) pieces.push(tf.zeros([rows, s.offset - column]));
+            pieces.push(tf.matMul(h, module.get(`${s.key}.lora_B`), false, true));
+            column = s.offset + s.out;
+          }
+          if (column < width) pieces.push(tf.zeros([rows, width - column]));
+          const update = pieces.length === 1 ? pieces[0]! : tf.concat(pieces, 1);
+          return tf.add(y, tf.reshape(update, y.shape));
         },
       }),
     });
