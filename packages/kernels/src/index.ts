@@ -161,7 +161,7 @@ function selectIsa(addon: NativeAddon, option: string | undefined): void {
  * batch slice through XNNPACK's fast 2-D path. On WASM the native addon also takes over, on every
  * thread and vectorised, the kernels that run single-threaded there: Add, Sub, Multiply and RealDiv
  * (broadcasting, from 8192 output elements), Exp, Erf, Sqrt, Rsqrt, Softmax,
- * Sum, Mean, Max and Min over contiguous axes, Slice, SplitV, Concat and Tile; and it registers core's fused
+ * Sum, Mean, Max and Min over contiguous axes, Slice, SplitV, Concat, Transpose and Tile; and it registers core's fused
  * kernels (`FusedKernel`: AdamW's update; layer normalisation, GELU, the attention's scaled softmax,
  * and their backward).
  * Results equal the stock kernels' to float32 rounding (Exp and Erf to their polynomials'

@@ -159,6 +159,28 @@ function splitV(addon: NativeAddon): NativeOp {
   };
 }
 
+function transpose(addon: NativeAddon): NativeOp {
+  return {
+    kernelName: tf.Transpose,
+    handles: (inputs) => fourBytes(inputs.x) && inputs.x!.shape.length <= 8,
+    impl: ({ inputs, backend, attrs = {} }) => {
+      const b = backend as WasmBackendLike;
+      const x = inputs.x as tf.TensorInfo;
+      const perm = attrs.perm as number[];
+      // The output read from x: axis d of the output is axis perm[d] of x.
+      const strides = stridesOf(x.shape);
+      return stridedCopy(
+        addon,
+        b,
+        x,
+        0,
+        perm.map((p) => x.shape[p]!),
+        perm.map((p) => strides[p]!),
+      );
+    },
+  };
+}
+
 function tile(addon: NativeAddon): NativeOp {
   return {
     kernelName: tf.Tile,
@@ -297,6 +319,7 @@ export function wasmNativeOps(addon: NativeAddon): NativeOp[] {
     slice(addon),
     splitV(addon),
     concat(addon),
+    transpose(addon),
     tile(addon),
     softmax(addon),
   ];
