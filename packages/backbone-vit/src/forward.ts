@@ -55,10 +55,16 @@ export interface BlockOptions {
 /** What {@link blockForward} returns without the probabilities (`probs: false`). */
 export type BlockResult = { out: tf.Tensor } & Omit<BlockInternals, 'probs'> & { probs?: tf.Tensor };
 
+// Each linear map, with its hooks, runs in its own scope, so its temporaries (LoRA's rank-r
+// products and padded update, (IA)³'s scaled input) are freed as soon as it returns, as PyTorch
+// frees them; under a gradient tape what backward needs is saved by tfjs. Hooks therefore return
+// their tensors and keep none.
 function lin(vit: VitLike, name: string, input: tf.Tensor, hooks?: VitHooks, weight: tf.Tensor = vit.get(`${name}.weight`)): tf.Tensor {
-  const x = hooks?.linearInput ? hooks.linearInput(name, input) : input;
-  const y = linear(x, weight, vit.get(`${name}.bias`));
-  return hooks?.linear ? hooks.linear(name, x, y) : y;
+  return tf.tidy(() => {
+    const x = hooks?.linearInput ? hooks.linearInput(name, input) : input;
+    const y = linear(x, weight, vit.get(`${name}.bias`));
+    return hooks?.linear ? hooks.linear(name, x, y) : y;
+  });
 }
 
 function act(name: string, x: tf.Tensor, hooks?: VitHooks): tf.Tensor {
@@ -196,10 +202,15 @@ function blockBody(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOpti
   type AttentionHalf = { attnOut: tf.Tensor; k: tf.Tensor; v: tf.Tensor; probs?: tf.Tensor };
   const attentionHalf = (): AttentionHalf => {
     const h = norm(vit, `${pre}.norm1`, input, hooks);
-    const qkv = lin(vit, `${pre}.attn.qkv`, h, hooks);
-    const [q, k, v] = tf.split(qkv, [d, d, d], 2).map((t) => splitHeads(t, numHeads)) as [tf.Tensor, tf.Tensor, tf.Tensor]; // three sizes, three parts
-    const { out: attended, probs } = attention(q, k, v, { probs: options.probs ?? true });
-    const attnOut = lin(vit, `${pre}.attn.proj`, mergeHeads(attended), hooks);
+    // Scoped steps: the fused qkv and its thirds, and the heads' output before merging, are freed
+    // once the per-head copies (and the projection) exist, not at the block's end.
+    const heads = () => tf.split(lin(vit, `${pre}.attn.qkv`, h, hooks), [d, d, d], 2).map((t) => splitHeads(t, numHeads));
+    const [q, k, v] = tf.tidy(heads) as [tf.Tensor, tf.Tensor, tf.Tensor]; // three sizes, three parts
+    const { attnOut, probs } = tf.tidy(() => {
+      const { out: attended, probs } = attention(q, k, v, { probs: options.probs ?? true });
+      const attnOut = lin(vit, `${pre}.attn.proj`, mergeHeads(attended), hooks);
+      return probs ? { attnOut, probs } : { attnOut };
+    }) as { attnOut: tf.Tensor; probs?: tf.Tensor };
     return probs ? { attnOut, k, v, probs } : { attnOut, k, v };
   };
   const half = recordingGradients() ? attentionHalf() : tf.tidy(attentionHalf);
@@ -208,7 +219,8 @@ function blockBody(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOpti
   if (hooks?.residual) attnOut = hooks.residual(layer, 'attn', input, attnOut);
   const x1 = tf.add(input, attnOut);
   const h2 = norm(vit, `${pre}.norm2`, x1, hooks);
-  let mlpOut = lin(vit, `${pre}.mlp.fc2`, act(`${pre}.mlp.act`, lin(vit, `${pre}.mlp.fc1`, h2, hooks), hooks), hooks);
+  // The hidden layer before and after the activation is freed once fc2 has its output.
+  let mlpOut = tf.tidy(() => lin(vit, `${pre}.mlp.fc2`, act(`${pre}.mlp.act`, lin(vit, `${pre}.mlp.fc1`, h2, hooks), hooks), hooks));
   if (hooks?.residual) mlpOut = hooks.residual(layer, 'mlp', x1, mlpOut);
   const x2 = tf.add(x1, mlpOut);
   const out = extraTokens ? tf.slice(x2, [0, 0, 0], [-1, n, -1]) : x2;
@@ -347,7 +359,9 @@ export interface VitOutput {
  */
 export function vitForward(vit: VitLike, pixels: tf.Tensor, options: VitForwardOptions = {}): VitOutput {
   const { hooks } = options;
-  const run = runBlocks(vit, embed(vit, pixels, hooks), {
+  // The patches and their products are freed before the first block, not at the caller's scope end.
+  const tokens = tf.tidy(() => embed(vit, pixels, hooks));
+  const run = runBlocks(vit, tokens, {
     hooks,
     collect: options.collect,
     extraTokens: options.extraTokens,

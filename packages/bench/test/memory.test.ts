@@ -4,7 +4,7 @@ import { parameterReport } from '@fpt/core';
 import { createVit, vitConfig } from '@fpt/backbone-vit';
 import { fptPlus } from '@fpt/fpt-plus';
 import { totalmem } from 'node:os';
-import { extrapolateStepMemory, leastSquares, predictStepMemory } from '../src/memory/extrapolate';
+import { extrapolateStepMemory, leastSquares, predictFromFit, predictStepMemory } from '../src/memory/extrapolate';
 import { budgetLine, paperShapeMemory, stepMemoryBudget } from '../src/memory/paper';
 import { parseRunArgs } from '../src/commands/run';
 import { PAPER_SHAPES, vitB16At512, type PaperShapes } from '../src/paper/paper';
@@ -17,6 +17,17 @@ describe('memory accounting', () => {
     expect(() => leastSquares([[1, 2], [1]], [1, 2])).toThrow(/row 1 has 1 features, expected 2/);
     expect(() => leastSquares([[1], [2]], [1])).toThrow(/2 rows but 1 observations/);
     expect(() => leastSquares([], [])).toThrow(/no observations/);
+  });
+
+  it("predicts the larger of the phases' models, and the step's own model without them", () => {
+    // The forward pass's peak is the larger at batch 1, the backward pass's from batch 3 on.
+    const forward = { constant: 100, perLayer: 10, perImage: 1, perImageLayer: 1 };
+    const backward = { constant: 50, perLayer: 10, perImage: 20, perImageLayer: 1 };
+    const step = { constant: 0, perLayer: 0, perImage: 0, perImageLayer: 7 };
+    const fit = { coefficients: step, phaseCoefficients: [forward, backward] };
+    expect(predictFromFit(fit, 2, 1)).toBe(predictStepMemory(forward, 2, 1));
+    expect(predictFromFit(fit, 2, 4)).toBe(predictStepMemory(backward, 2, 4));
+    expect(predictFromFit({ coefficients: step }, 2, 4)).toBe(56);
   });
 
   it('least squares recovers the coefficients of an exact linear system', () => {
@@ -82,7 +93,8 @@ describe('memory accounting', () => {
         [3, 2],
       ]);
       expect(Math.abs(est.validation.relativeError)).toBeLessThan(0.01);
-      expect(est.predictedBytes).toBe(predictStepMemory(est.coefficients, 8, 6));
+      expect(est.phaseCoefficients).toHaveLength(2);
+      expect(est.predictedBytes).toBe(predictFromFit(est, 8, 6));
       expect(Math.abs(est.predictedBytes - real.peakBytes) / real.peakBytes).toBeLessThan(0.01);
       expect(tf.memory().numTensors).toBe(before);
     },

@@ -23,6 +23,11 @@ export interface MeasuredStep<T> {
    * once, which is what a memory allocator sees (the quantity PyTorch's allocator peak reports).
    */
   peakBufferBytes: number;
+  /**
+   * `baselineBytes` plus the peak of each phase of the function ({@link BufferTracker.phasePeaks}):
+   * one entry when nothing marked a phase, two for a training step (forward; backward and update).
+   */
+  phasePeakBufferBytes: number[];
   /** Every kernel the function ran, in order, with the backend's time for it (ms). */
   kernels: Array<{ name: string; timeMs: number }>;
 }
@@ -40,8 +45,14 @@ export interface BufferTracker {
   live(): number;
   /** The most {@link BufferTracker.live} has been since the start or the last reset. */
   peak(): number;
-  /** Restarts the peak from the current live bytes. */
+  /** Restarts the peak (and the phases) from the current live bytes. */
   resetPeak(): void;
+  /**
+   * The peak of each phase since the start or the last reset, in order, the current phase last:
+   * phases are split by {@link markBufferPhase} (a training step's forward pass, then its backward
+   * pass and update). The largest equals {@link BufferTracker.peak}.
+   */
+  phasePeaks(): number[];
   /** Stops tracking (trackers must be stopped in the reverse order of their starts). */
   stop(): void;
 }
@@ -58,6 +69,9 @@ export function trackBuffers(): BufferTracker {
   const mine = new WeakMap<object, number>();
   let live = 0;
   let peak = 0;
+  let phases = [0];
+  const newPhase = () => phases.push(live);
+  phaseListeners.add(newPhase);
   state.tensorInfo = {
     has: (k) => original.has(k),
     get: (k) => original.get(k),
@@ -66,6 +80,7 @@ export function trackBuffers(): BufferTracker {
         mine.set(k, v.bytes);
         live += v.bytes;
         peak = Math.max(peak, live);
+        phases[phases.length - 1] = Math.max(phases.at(-1)!, live); // phases is never empty
       }
       original.set(k, v);
       return this;
@@ -82,9 +97,29 @@ export function trackBuffers(): BufferTracker {
   return {
     live: () => live,
     peak: () => peak,
-    resetPeak: () => (peak = live),
-    stop: () => (state.tensorInfo = original),
+    resetPeak: () => {
+      peak = live;
+      phases = [live];
+    },
+    phasePeaks: () => [...phases],
+    stop: () => {
+      phaseListeners.delete(newPhase);
+      state.tensorInfo = original;
+    },
   };
+}
+
+/** The phase splitters of the buffer trackers running now. */
+const phaseListeners = new Set<() => void>();
+
+/**
+ * Starts a new phase in every running {@link trackBuffers} (see {@link BufferTracker.phasePeaks}).
+ * Core's `variableGradsFreeing` marks the end of each forward pass, so a step's measurement tells
+ * the forward pass's peak from the backward pass's: each is bilinear in depth and batch on its own,
+ * while which of them is the step's peak can change with the shapes.
+ */
+export function markBufferPhase(): void {
+  for (const split of phaseListeners) split();
 }
 
 /**
@@ -108,6 +143,7 @@ export async function measureStep<T>(fn: () => T | Promise<T>): Promise<Measured
   const { kernels, peakBytes, newBytes, newTensors } = info!;
   return {
     peakBufferBytes: baselineBytes + buffers.peak(),
+    phasePeakBufferBytes: buffers.phasePeaks().map((p) => baselineBytes + p),
     kernels: await Promise.all(kernels.map(async (k) => ({ name: k.name, timeMs: Number(await k.kernelTimeMs) || 0 }))),
     result: result as T,
     peakBytes,

@@ -17,10 +17,14 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Te
   const inDim = lastDim(x, 'linear: x');
   const [outDim] = dims(weight, ['out', 'in'], 'linear: weight');
   const lead = x.shape.slice(0, -1);
-  const flat = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, inDim]) as tf.Tensor2D);
-  let y: tf.Tensor = tf.matMul(flat, weight as tf.Tensor2D, false, true);
-  if (bias) y = tf.add(y, bias);
-  return x.rank === 2 ? y : tf.reshape(y, [...lead, outDim]);
+  // In its own scope: the product before the bias is freed at once, as PyTorch frees it, instead
+  // of living until the caller's scope ends (under a gradient tape, what backward needs is saved).
+  return tf.tidy(() => {
+    const flat = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, inDim]) as tf.Tensor2D);
+    let y: tf.Tensor = tf.matMul(flat, weight as tf.Tensor2D, false, true);
+    if (bias) y = tf.add(y, bias);
+    return x.rank === 2 ? y : tf.reshape(y, [...lead, outDim]);
+  });
 }
 
 /** Axes 0..rank-2: what a per-feature parameter's gradient sums over. */

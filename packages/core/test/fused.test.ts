@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { attention, gelu, lastDim, layerNorm, measureStep, trackBuffers, variableGradsFreeing } from '../src/index';
+import { attention, gelu, lastDim, layerNorm, markBufferPhase, measureStep, trackBuffers, variableGradsFreeing } from '../src/index';
 
 // The composed formulas the fused ops replace: the references for values and gradients.
 const refLayerNorm = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number) => {
@@ -168,5 +168,36 @@ describe('trackBuffers', () => {
     } finally {
       t.stop();
     }
+  });
+
+  it('splits its peak into phases where they are marked, and a gradient marks the end of its forward pass', async () => {
+    const t = trackBuffers();
+    try {
+      const a = tf.zeros([256]); // 1 KiB in the first phase
+      a.dispose();
+      markBufferPhase();
+      const b = tf.zeros([512]); // 2 KiB in the second
+      expect(t.phasePeaks()).toEqual([1024, 2048]);
+      expect(t.peak()).toBe(2048);
+      b.dispose();
+      t.resetPeak();
+      expect(t.phasePeaks()).toEqual([0]);
+    } finally {
+      t.stop();
+    }
+    // A training step: the forward pass, then the backward pass, each with its own peak.
+    const w = tf.variable(tf.ones([64, 64]));
+    const x = tf.ones([32, 64]);
+    const before = tf.memory().numTensors;
+    const m = await measureStep(() => {
+      const r = variableGradsFreeing(() => tf.sum(tf.square(tf.matMul(x, w))), [w]);
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+    });
+    expect(m.phasePeakBufferBytes).toHaveLength(2);
+    expect(Math.max(...m.phasePeakBufferBytes)).toBe(m.peakBufferBytes);
+    // The forward pass holds x w (8 KiB) and its square; the backward pass also the gradient of w (16 KiB).
+    expect(m.phasePeakBufferBytes[1]!).toBeGreaterThan(m.phasePeakBufferBytes[0]!);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([w, x]);
   });
 });

@@ -1,6 +1,6 @@
 import { vitConfig } from '@fpt/backbone-vit';
 import { backendBanner, setUpBackend } from '../backend/setup';
-import { predictStepMemory } from '../memory/extrapolate';
+import { predictFromFit } from '../memory/extrapolate';
 import { budgetLine, paperShapeMemory, stepMemoryBudget } from '../memory/paper';
 import { PAPER_METHODS, PAPER_SHAPES, vitB16At512 } from '../paper/paper';
 import { guardMemory } from '../memory/guard';
@@ -77,13 +77,13 @@ export async function memoryCommand(argv: string[], print: (line: string) => voi
       : '';
     print(`${method} step: ${MiB(r.peakBytes)}, ${describeHow(r)}${excluded} (${r.seconds.toFixed(0)} s)`);
     // Further real steps, not used by the fit, against its prediction.
-    const fitted = r.extrapolation?.coefficients;
-    if (!fitted) continue;
+    const fitted = r.extrapolation;
+    if (!fitted?.coefficients) continue;
     for (const { depth, batch: b } of checks) {
       const m = await guardMemory(`the check step (${depth} layers, batch ${b}) at ${shapes.label}`, budgetBytes, () =>
         methodStepMemory(vitConfig({ ...shapes.lpm, numLayers: depth }), make(), b, numClasses, shapes.imageSize),
       );
-      const predicted = predictStepMemory(fitted, depth, b);
+      const predicted = predictFromFit(fitted, depth, b);
       print(
         `  check: ${depth} layers, batch ${b}: measured ${MiB(m.peakBytes)}, predicted ${MiB(predicted)}, error ${((100 * (predicted - m.peakBytes)) / m.peakBytes).toFixed(3)} %`,
       );

@@ -8,7 +8,12 @@ import { methodStepMemory, methodTrainsFromInputs } from './steps';
 //   peak = constant + perLayer * L + perImage * B + perImageLayer * B * L
 // (perLayer: the layer's weights and, for what trains, its gradients and AdamW moments;
 // perImageLayer: the activations a layer saves for the backward pass; perImage: the transient
-// buffers of one layer's backward pass and the embeddings). Depth 1 is left out of the fit: with a
+// buffers of one layer's backward pass and the embeddings). That holds for each phase of the step
+// on its own, the forward pass and the backward pass (with the update), and each phase is fitted
+// apart: the step's peak is the larger of the two, and which one is larger can change with depth
+// and batch (a block frees its temporaries as it goes, so at the end of the forward pass only the
+// saved activations remain, while the first block's backward pass holds its attention's
+// gradients besides them). Depth 1 is left out of the fit: with a
 // single layer the peak falls at another moment of some methods' steps (LoRA, adapters). The fit
 // is exact on its four steps and is checked on a held-out real step: the target's own depth at
 // batch 1 where the fit says that fits the budget (depth is the dimension extrapolated furthest,
@@ -34,6 +39,8 @@ export interface DepthSample {
   batch: number;
   /** Measured peak bytes (the method's own figure: excluded weights are not in it). */
   peakBytes: number;
+  /** The same per phase of the step (forward; backward and update), when the step marked them. */
+  phasePeakBytes?: number[];
 }
 
 /** The bilinear model's coefficients, bytes. */
@@ -65,7 +72,23 @@ export function predictStepMemory(c: StepMemoryCoefficients, depth: number, batc
  * @param batch - images per step
  */
 export function atBatch(ex: StepMemoryExtrapolation, depth: number, batch: number): StepMemoryExtrapolation {
-  return { ...ex, predictedBytes: predictStepMemory(ex.coefficients, depth, batch) };
+  return { ...ex, predictedBytes: predictFromFit(ex, depth, batch) };
+}
+
+/**
+ * A fit's prediction of a step's peak bytes: the largest of its phases' models where it has them
+ * (fits kept by older versions have the step's model alone).
+ * @param ex - the fit
+ * @param depth - layers
+ * @param batch - images per step
+ */
+export function predictFromFit(
+  ex: Pick<StepMemoryExtrapolation, 'coefficients' | 'phaseCoefficients'>,
+  depth: number,
+  batch: number,
+): number {
+  if (!ex.phaseCoefficients?.length) return predictStepMemory(ex.coefficients, depth, batch);
+  return Math.max(...ex.phaseCoefficients.map((c) => predictStepMemory(c, depth, batch)));
 }
 
 /** A step's peak memory extrapolated from real steps, with its held-out check. */
@@ -74,8 +97,10 @@ export interface StepMemoryExtrapolation {
   predictedBytes: number;
   /** The real steps the fit used. */
   samples: DepthSample[];
-  /** The fitted model. */
+  /** The fitted model of the step's peak (kept for reading; predictions use the phases' models where there are). */
   coefficients: StepMemoryCoefficients;
+  /** One fitted model per phase of the step (forward; backward and update): the prediction is their largest. */
+  phaseCoefficients?: StepMemoryCoefficients[];
   /** A real step not used by the fit, and the model's prediction of it. */
   validation: { sample: DepthSample; predictedBytes: number; relativeError: number };
 }
@@ -153,28 +178,36 @@ export async function extrapolateStepMemory(
     const variant = vitConfig({ ...target, numLayers: depth });
     const m = await methodStepMemory(variant, makeMethod(), batch, options.numClasses, options.imageSize);
     log(`  real step: depth ${depth}, batch ${batch}, ${options.imageSize}px: peak ${(m.peakBytes / 2 ** 20).toFixed(1)} MiB`);
-    return { depth, batch, peakBytes: m.peakBytes };
+    return { depth, batch, peakBytes: m.peakBytes, phasePeakBytes: m.phasePeakBytes };
   };
   const shallow = target.numLayers <= HELD_OUT.depth || methodTrainsFromInputs(target, makeMethod(), options.numClasses);
   const samples: DepthSample[] = [];
   for (const depth of shallow ? [target.numLayers] : FIT_DEPTHS)
     for (const batch of shallow ? OWN_DEPTH_BATCHES : FIT_BATCHES) samples.push(await measure(depth, batch));
-  let coefficients: StepMemoryCoefficients;
-  if (shallow) {
-    // One depth: peak = constant + perImage * B (the depth terms are folded into these two).
-    const [constant, perImage] = leastSquares(
-      samples.map((s): [number, number] => [1, s.batch]),
-      samples.map((s) => s.peakBytes),
-    );
-    coefficients = { constant, perLayer: 0, perImage, perImageLayer: 0 };
-  } else {
+  const fit = (peaks: number[]): StepMemoryCoefficients => {
+    if (shallow) {
+      // One depth: peak = constant + perImage * B (the depth terms are folded into these two).
+      const [constant, perImage] = leastSquares(
+        samples.map((s): [number, number] => [1, s.batch]),
+        peaks,
+      );
+      return { constant, perLayer: 0, perImage, perImageLayer: 0 };
+    }
     const [constant, perLayer, perImage, perImageLayer] = leastSquares(
       samples.map((s): [number, number, number, number] => [1, s.depth, s.batch, s.batch * s.depth]),
-      samples.map((s) => s.peakBytes),
+      peaks,
     );
-    coefficients = { constant, perLayer, perImage, perImageLayer };
-  }
-  const predict = (s: { depth: number; batch: number }) => predictStepMemory(coefficients, s.depth, s.batch);
+    return { constant, perLayer, perImage, perImageLayer };
+  };
+  const coefficients = fit(samples.map((s) => s.peakBytes));
+  // Phases are fitted apart when every step had the same ones (a step that marks none has one).
+  const phases = samples[0]?.phasePeakBytes?.length ?? 0;
+  const phased = phases > 1 && samples.every((s) => s.phasePeakBytes?.length === phases);
+  const phaseCoefficients = phased
+    ? Array.from({ length: phases }, (_, i) => fit(samples.map((s) => s.phasePeakBytes![i]!))) // length checked above
+    : undefined;
+  const model = { coefficients, phaseCoefficients };
+  const predict = (s: { depth: number; batch: number }) => predictFromFit(model, s.depth, s.batch);
   const atDepth = { depth: target.numLayers, batch: shallow ? OWN_DEPTH_BATCHES[1] + 1 : 1 };
   const heldOut = shallow || predict(atDepth) <= (options.budgetBytes ?? Number.POSITIVE_INFINITY) ? atDepth : HELD_OUT;
   const held = await measure(heldOut.depth, heldOut.batch);
@@ -183,6 +216,7 @@ export async function extrapolateStepMemory(
     predictedBytes: predict({ depth: target.numLayers, batch: options.batch }),
     samples,
     coefficients,
+    ...(phaseCoefficients ? { phaseCoefficients } : {}),
     validation: { sample: held, predictedBytes: predictedHeld, relativeError: (predictedHeld - held.peakBytes) / held.peakBytes },
   };
 }

@@ -66,6 +66,13 @@ export function checkExtrapolation(c: JsonChecker, value: unknown, key: string):
     const co = c.obj(ex.coefficients, `${key}.coefficients`);
     for (const k of ['constant', 'perLayer', 'perImage', 'perImageLayer']) c.finite(co[k], `${key}.coefficients.${k}`);
   }
+  if (ex.phaseCoefficients !== undefined) {
+    if (!Array.isArray(ex.phaseCoefficients)) c.fail(`${key}.phaseCoefficients`, 'must be a list of fitted models, one per phase');
+    (ex.phaseCoefficients as unknown[]).forEach((p, i) => {
+      const co = c.obj(p, `${key}.phaseCoefficients[${i}]`);
+      for (const k of ['constant', 'perLayer', 'perImage', 'perImageLayer']) c.finite(co[k], `${key}.phaseCoefficients[${i}].${k}`);
+    });
+  }
   if (ex.samples !== undefined) {
     if (!Array.isArray(ex.samples)) c.fail(`${key}.samples`, 'must be a list of real steps');
     (ex.samples as unknown[]).forEach((s, i) => c.size(c.obj(s, `${key}.samples[${i}]`).peakBytes, `${key}.samples[${i}].peakBytes`));

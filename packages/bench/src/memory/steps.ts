@@ -6,6 +6,8 @@ import { adapt, createVit, trainingContext, type AdaptedModel, type Method, type
 export interface StepMemory {
   /** Peak bytes of distinct live data buffers during the step (core's `measureStep`, `peakBufferBytes`: views and saved clones count once). */
   peakBytes: number;
+  /** The peak of each phase of the step, the same way: the forward pass, then the backward pass and the update. */
+  phasePeakBytes: number[];
   /** Bytes of parameters that live through the step but are not the method's concern (excluded from `peakBytes`). */
   excludedBytes: number;
 }
@@ -82,7 +84,11 @@ export async function methodStepMemory(
     await step(0, first);
     tf.dispose([first.pixels, first.labels, ...Object.values(first.extras)]);
     const m = await measureStep(() => step(1, { pixels, extras, labels }));
-    return { peakBytes: m.peakBufferBytes - excludedBytes, excludedBytes };
+    return {
+      peakBytes: m.peakBufferBytes - excludedBytes,
+      phasePeakBytes: m.phasePeakBufferBytes.map((p) => p - excludedBytes),
+      excludedBytes,
+    };
   } finally {
     tf.dispose([pixels, labels, first.pixels, first.labels, ...Object.values(extras), ...Object.values(first.extras)]);
     opt.dispose();

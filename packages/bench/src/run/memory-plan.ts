@@ -1,5 +1,5 @@
 import type { Method, VitConfig } from '@fpt/backbone-vit';
-import { extrapolateStepMemory, predictStepMemory, type StepMemoryExtrapolation } from '../memory/extrapolate';
+import { extrapolateStepMemory, predictFromFit, type StepMemoryExtrapolation } from '../memory/extrapolate';
 import { checkStepMemoryFit } from '../memory/records';
 import { MeasurementFile } from './measurements';
 
@@ -101,7 +101,7 @@ export function planMicroBatch(
   what: string,
   headroomPerImage = 0,
 ): number {
-  const need = (m: number) => predictStepMemory(ex.coefficients, depth, m) + m * headroomPerImage;
+  const need = (m: number) => predictFromFit(ex, depth, m) + m * headroomPerImage;
   for (let m = batch; m >= 1; m--) if (need(m) <= budgetBytes) return m;
   throw new Error(
     `${what}: a training step on even one image needs about ${(need(1) / 2 ** 20).toFixed(0)} MiB, ` +

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { markBufferPhase } from '../memory';
 
 // tfjs's own `variableGrads` keeps every tensor saved for backward and every intermediate
 // gradient alive until the whole backward pass ends, so a training step holds the activations
@@ -238,6 +239,7 @@ export function variableGradsFreeing(f: () => tf.Scalar, varList: tf.Variable[])
     delete own.addTapeNode;
   }
   if (!(y instanceof tf.Tensor) || y.rank !== 0) throw new Error('variableGradsFreeing: f must return a scalar tensor');
+  markBufferPhase(); // the forward pass ends here: memory measurements tell its peak from backward's
   const tape = engine.state.activeTape ?? [];
   const path = nodesFromXToY(tape, xs, y);
   const onPath = new Set(path.map((n) => n.id));
