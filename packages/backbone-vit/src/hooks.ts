@@ -9,6 +9,11 @@ import type * as tf from '@tensorflow/tfjs-core';
  * tensor to use instead; the arguments before it say where it is. That is what lets
  * {@link composeHooks} chain any hook point without listing them, so a new point is one field here
  * and one call site in the forward pass.
+ *
+ * Hooks run inside scopes of the forward pass (each linear map with its hooks, the embeddings, the
+ * MLP, ...), whose temporaries are freed when the scope returns: a hook returns its tensors and
+ * keeps none (one it stores elsewhere is freed with the scope, unless it calls `tf.keep` and frees
+ * it itself).
  */
 export interface VitHooks {
   /**
