@@ -86,7 +86,8 @@ function install(backendName: string, impl: (args: BatchMatMulArgs & { backend: 
 }
 
 // Kernels added (core's fused kernels), which no backend has of its own: removed on disable.
-const added = new Set<string>();
+// Keyed by `kernel/backend` so that a second registration replaces the first.
+const added = new Map<string, { kernelName: string; backendName: string }>();
 
 /** Replaces stock kernels with native ones, for the calls each takes. */
 function replaceAll(backendName: string, ops: NativeOp[]): void {
@@ -114,7 +115,7 @@ function addAll(backendName: string, ops: NativeOp[]): void {
         return op.impl(args);
       }) as KernelFunc,
     });
-    added.add(key);
+    added.set(key, { kernelName: op.kernelName, backendName });
   }
 }
 
@@ -220,10 +221,9 @@ export function disableFastKernels(backendName: string = tf.getBackend()): void 
     tf.registerKernel(original);
     stock.delete(key);
   }
-  for (const key of [...added]) {
-    const [kernelName, backend] = key.split('/') as [string, string];
-    if (backend !== backendName) continue;
-    tf.unregisterKernel(kernelName, backendName);
+  for (const [key, kernel] of [...added]) {
+    if (kernel.backendName !== backendName) continue;
+    tf.unregisterKernel(kernel.kernelName, backendName);
     added.delete(key);
   }
 }
