@@ -55,6 +55,12 @@ export interface PaperShapeMemoryRecord {
   seconds: number;
 }
 
+/** Checks one fitted bilinear model: every coefficient a finite number, named under `key`. */
+function checkCoefficients(c: JsonChecker, value: unknown, key: string): void {
+  const co = c.obj(value, key);
+  for (const k of ['constant', 'perLayer', 'perImage', 'perImageLayer']) c.finite(co[k], `${key}.${k}`);
+}
+
 /**
  * Checks a {@link StepMemoryExtrapolation} (a fit of step memory), naming `key` on failure.
  * @returns the fit
@@ -62,16 +68,10 @@ export interface PaperShapeMemoryRecord {
 export function checkExtrapolation(c: JsonChecker, value: unknown, key: string): StepMemoryExtrapolation {
   const ex = c.obj(value, key);
   c.size(ex.predictedBytes, `${key}.predictedBytes`);
-  if (ex.coefficients !== undefined) {
-    const co = c.obj(ex.coefficients, `${key}.coefficients`);
-    for (const k of ['constant', 'perLayer', 'perImage', 'perImageLayer']) c.finite(co[k], `${key}.coefficients.${k}`);
-  }
+  if (ex.coefficients !== undefined) checkCoefficients(c, ex.coefficients, `${key}.coefficients`);
   if (ex.phaseCoefficients !== undefined) {
     if (!Array.isArray(ex.phaseCoefficients)) c.fail(`${key}.phaseCoefficients`, 'must be a list of fitted models, one per phase');
-    (ex.phaseCoefficients as unknown[]).forEach((p, i) => {
-      const co = c.obj(p, `${key}.phaseCoefficients[${i}]`);
-      for (const k of ['constant', 'perLayer', 'perImage', 'perImageLayer']) c.finite(co[k], `${key}.phaseCoefficients[${i}].${k}`);
-    });
+    (ex.phaseCoefficients as unknown[]).forEach((p, i) => checkCoefficients(c, p, `${key}.phaseCoefficients[${i}]`));
   }
   if (ex.samples !== undefined) {
     if (!Array.isArray(ex.samples)) c.fail(`${key}.samples`, 'must be a list of real steps');
