@@ -236,14 +236,17 @@ class TrainStep:
 
 
 class Gemm:
-    """A plain GEMM [m, k] x [k, n], or by a transposed [n, k] operand."""
+    """A plain GEMM [m, k] x [k, n], or by a transposed [n, k] operand, "calls" times back to back."""
 
     def __init__(self, s):
         self.a = torch.randn(s["m"], s["k"])
         self.b = torch.randn(s["n"], s["k"]).t() if s["transposeB"] else torch.randn(s["k"], s["n"])
+        self.calls = s.get("calls", 1)
 
     def step(self):
-        return self.a @ self.b
+        for _ in range(self.calls):
+            c = self.a @ self.b
+        return c
 
 
 KINDS = {"preload": Preload, "forward": Forward, "fpt": FptStep, "train": TrainStep, "gemm": Gemm}

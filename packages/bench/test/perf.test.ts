@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatLine, median, topKernels } from '../src/perf/report';
-import { FULL_SCALE, perfWorkloads, QUICK_SCALE } from '../src/perf/workloads';
+import { FULL_SCALE, GEMM_CALLS, perfWorkloads, QUICK_SCALE } from '../src/perf/workloads';
 import { perfCommand } from '../src/commands/perf';
 
 describe('fpt-bench perf', () => {
@@ -58,6 +58,13 @@ describe('fpt-bench perf', () => {
     expect(spec('W3b')).toMatchObject({ method: 'lora', rank: 16, image: 224, batch: 8, vit: { hidden: 192 } });
     expect(spec('W3c')).toMatchObject({ method: 'lora', vit: { hidden: 384 } });
     expect(perfWorkloads(QUICK_SCALE).find((w) => w.id === 'W2')!.torchSpec).toMatchObject({ kv: [6, 4, 12, 205, 64] });
+    // A GEMM step is several products back to back on both sides, and is reported per product.
+    for (const w of full.filter((x) => x.id.startsWith('GEMM'))) {
+      expect(w.calls).toBe(GEMM_CALLS);
+      expect(w.torchSpec).toMatchObject({ kind: 'gemm', calls: GEMM_CALLS });
+    }
+    expect(GEMM_CALLS).toBeGreaterThan(1);
+    expect(full.find((w) => w.id === 'W1')!.calls ?? 1).toBe(1);
   });
 
   it('rejects unknown workloads and options by name', async () => {
@@ -79,5 +86,8 @@ describe('fpt-bench perf', () => {
       /^GEMM-256x768x768-NT ours_s=\d+\.\d{3} torch_s=NA time_ratio=NA ours_mib=\d+\.\d torch_mib=NA mem_ratio=NA ours_gflops=\d+\.\d torch_gflops=NA pct_peak=(\d+\.\d|NA)$/,
     );
     expect(lines.some((l) => l.startsWith('kernels: '))).toBe(true);
+    expect(lines.find((l) => l.startsWith('protocol: '))).toContain(
+      `a GEMM step is ${GEMM_CALLS} products back to back, reported per product`,
+    );
   });
 });

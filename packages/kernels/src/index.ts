@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadNative, type NativeAddon, type NativeLoad } from './native';
 import { cpuNativeMatMul, wasmNativeMatMul } from './matmul-native';
 import { wasmSlicedMatMul } from './matmul-slices';
-import { wasmBatchedGather } from './gather';
+import { wasmGather } from './gather';
 import { chunkedAddN } from './addn-chunks';
 import { type NativeOp, wasmFusedOps, wasmNativeOps } from './native-ops';
 import type { BatchMatMulArgs } from './backends';
@@ -121,15 +121,7 @@ function addAll(backendName: string, ops: NativeOp[]): void {
 
 /** Kernels registered on WASM whether or not the native addon loads: fixes of the stock ones. */
 function installWasmFixes(): void {
-  replace(
-    tf.GatherV2,
-    'wasm',
-    (inputs) => inputs.x?.dtype !== 'string',
-    (args) =>
-      (args.attrs as { batchDims?: number } | undefined)?.batchDims
-        ? wasmBatchedGather(args)
-        : stock.get(`${tf.GatherV2}/wasm`)!.kernelFunc(args),
-  );
+  replace(tf.GatherV2, 'wasm', (inputs) => inputs.x?.dtype !== 'string', wasmGather);
 }
 
 /** Kernels registered on WebGPU: AddN within the device's storage-buffer limit. */
@@ -157,7 +149,7 @@ function selectIsa(addon: NativeAddon, option: string | undefined): void {
  * Replaces the BatchMatMul kernel (every `tf.matMul`, in forward and backward passes) of a tfjs
  * backend with a faster one (and, on WASM, Identity with one that shares its input's buffer
  * instead of copying it, and GatherV2 with one that handles batch dimensions, which the stock
- * kernel reads out of bounds for): the native addon's blocked, vectorised, multi-threaded SGEMM when it
+ * kernel reads out of bounds for, and copies rows rather than elements): the native addon's blocked, vectorised, multi-threaded SGEMM when it
  * was built and loads (WASM and CPU backends), else, on WASM, a portable kernel that runs every
  * batch slice through XNNPACK's fast 2-D path. On WASM the native addon also takes over, on every
  * thread and vectorised, the kernels that run single-threaded there: Add, Sub, Multiply and RealDiv

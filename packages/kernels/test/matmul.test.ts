@@ -234,7 +234,7 @@ describe('BatchMatMul kernels', () => {
 });
 
 describe('GatherV2 on WASM', () => {
-  it('gathers with batch dimensions like the CPU backend (the stock WASM kernel reads out of bounds)', async () => {
+  it('gathers like the CPU backend, with batch dimensions (the stock WASM kernel reads out of bounds) and without', async () => {
     const make = () => {
       const x = tf.randomNormal([2, 3, 7, 4], 0, 1, 'float32', 3);
       const indices = tf.tensor3d(
@@ -269,8 +269,18 @@ describe('GatherV2 on WASM', () => {
         const g = tf.gather(x, indices, 2, 2);
         expect(g.shape).toEqual([2, 3, 2, 4]);
         expectClose(g.dataSync() as Float32Array, expected, 'gather batchDims=2');
-        // batchDims 0 still goes to the stock kernel.
+        // Without batch dimensions: elements, rows (token selection's flat gather), an inner axis, int32.
         expect(Array.from(tf.gather(tf.tensor1d([5, 6, 7]), tf.tensor1d([2, 0], 'int32')).dataSync())).toEqual([7, 5]);
+        const rows = tf.reshape(tf.range(0, 40 * 64), [40, 64]);
+        const picked = tf.gather(rows, tf.tensor1d([39, 0, 7, 7], 'int32'), 0);
+        expect(picked.shape).toEqual([4, 64]);
+        const v = picked.dataSync();
+        expect([v[0], v[63], v[64], v[128], v[255]]).toEqual([39 * 64, 39 * 64 + 63, 0, 7 * 64, 7 * 64 + 63]);
+        const inner = tf.gather(tf.reshape(tf.range(0, 24, 1, 'int32'), [2, 3, 4]), tf.tensor2d([[3, 0]], [1, 2], 'int32'), 2);
+        expect(inner.shape).toEqual([2, 3, 1, 2]);
+        expect(inner.dtype).toBe('int32');
+        expect(Array.from(inner.dataSync())).toEqual([3, 0, 7, 4, 11, 8, 15, 12, 19, 16, 23, 20]);
+        expect(() => tf.gather(tf.tensor1d([5, 6, 7]), tf.tensor1d([3], 'int32'))).toThrow(/index 3 is outside \[0, 3\) on axis 0/);
       });
       expect(tf.memory().numTensors).toBe(before);
     } finally {

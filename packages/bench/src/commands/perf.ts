@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { measureStep, trackBuffers } from '@fpt/core';
 import { backendBanner, setUpBackend, type KernelsChoice } from '../backend/setup';
-import { FULL_SCALE, perfWorkloads, QUICK_SCALE, type Workload } from '../perf/workloads';
+import { FULL_SCALE, GEMM_CALLS, perfWorkloads, QUICK_SCALE, type Workload } from '../perf/workloads';
 import { findTorchPython, TORCH_INSTALL_HINT, TorchReference } from '../perf/torch';
 import { formatLine, topKernels, type WorkloadResult } from '../perf/report';
 import { formatPeak, measurePeak } from '../perf/peak';
@@ -86,6 +86,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
     `protocol: median of ${reps} steps per workload, ours and PyTorch alternating step by step, after one untimed warm-up step each; ` +
       'a step of ours ends when the backend has finished its work (WebGPU: queue drained with onSubmittedWorkDone); ' +
       `each timed step, on either side, starts after ${SETTLE_MS} ms with nothing running; ` +
+      `a GEMM step is ${GEMM_CALLS} products back to back, reported per product; ` +
       'memory: one more step, live tensor bytes before it + peak of data buffers allocated during it, views counted once (ours: core trackBuffers from before the workload is built; PyTorch: profiler allocator events)',
   );
 
@@ -99,6 +100,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
         flops: w.flops,
         peakGflops: Number.isFinite(peak.gflops) ? peak.gflops : undefined,
       };
+      const calls = w.calls ?? 1;
       let error: string | undefined;
       let kernelLine: string | undefined;
       let built: ReturnType<Workload['build']> | undefined;
@@ -117,7 +119,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
             if (torch) await settle();
             const t0 = performance.now();
             await built.step();
-            r.ours.push((performance.now() - t0) / 1000);
+            r.ours.push((performance.now() - t0) / 1000 / calls);
           } catch (err) {
             error = `ours failed to run: ${(err as Error).message.split('\n')[0]}`;
           }
@@ -126,7 +128,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
           await settle();
           const a = await torch.run(w.torchSpec);
           if (a.error) error = `${error ? `${error}; ` : ''}torch failed: ${a.error}`;
-          else if (a.seconds !== null) r.torch.push(a.seconds);
+          else if (a.seconds !== null) r.torch.push(a.seconds / calls);
         }
       }
       if (built && !error) {

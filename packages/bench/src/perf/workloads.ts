@@ -56,8 +56,14 @@ export interface Workload {
   id: string;
   /** One line: what is measured. */
   title: string;
-  /** Floating-point operations of one step when known (GEMM and W1 lines report GFLOP/s and pct_peak from it). */
+  /** Floating-point operations of one call when known (GEMM and W1 lines report GFLOP/s and pct_peak from it). */
   flops?: number;
+  /**
+   * Calls per timed step (default 1); the line reports the time of one call. A GEMM takes 8-50 ms,
+   * so timed alone after the protocol's idle pause it measured how fast the cores wake up rather
+   * than the product: each GEMM step runs {@link GEMM_CALLS} products back to back, on both sides.
+   */
+  calls?: number;
   /** The request the PyTorch reference understands. */
   torchSpec: Record<string, unknown>;
   /** Builds our side: the model, optimiser and inputs. */
@@ -257,18 +263,24 @@ function vitTraining(id: string, preset: VitPreset, method: 'full' | 'lora', s: 
   };
 }
 
+/** Products per timed GEMM step (see {@link Workload.calls}). */
+export const GEMM_CALLS = 10;
+
 function gemm(m: number, k: number, n: number, transposeB: boolean): Workload {
   return {
     id: `GEMM-${m}x${k}x${n}-${transposeB ? 'NT' : 'NN'}`,
     title: `[${m}x${k}] x ${transposeB ? `[${n}x${k}]^T` : `[${k}x${n}]`}`,
     flops: 2 * m * k * n,
-    torchSpec: { kind: 'gemm', m, k, n, transposeB },
+    calls: GEMM_CALLS,
+    torchSpec: { kind: 'gemm', m, k, n, transposeB, calls: GEMM_CALLS },
     build() {
       const a = tf.randomNormal([m, k]);
       const b = tf.randomNormal(transposeB ? [n, k] : [k, n]);
       return {
         excludedBytes: 0,
-        step: () => finishAndFree(tf.matMul(a, b, false, transposeB)),
+        step: async () => {
+          for (let i = 0; i < GEMM_CALLS; i++) await finishAndFree(tf.matMul(a, b, false, transposeB));
+        },
         dispose: () => tf.dispose([a, b]),
       };
     },
