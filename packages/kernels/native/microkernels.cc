@@ -84,6 +84,72 @@ __attribute__((target("avx2,fma"))) void kernelAvx2(long kc, const float* a, con
   storeTile(t, GNR, c, ldc, acc, mr, nr);
 }
 
+// The small-product kernel (see SmallKernelFn): the same 6 x 16 tile, with op(A) broadcast from
+// where it lies and B's rows loaded in place. Packing costs as much as the arithmetic when a product
+// is small (the attention products of a training step: 16 x 205 x 64, 81 x 81 x 8 per head), and
+// a B narrower than 16 columns is loaded with masks instead of zero-padded. MR rows are a template
+// parameter so that the accumulators stay in registers.
+template <int MR>
+__attribute__((target("avx2,fma"))) void smallTileAvx2(long kc, const float* a, long rsA, long csA, const float* b, long ldb,
+                                                        float* c, long ldc, long nr) {
+  __m256 lo[MR], hi[MR];
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+  const float* ar[MR];
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++) ar[r] = a + r * rsA;
+  if (nr == GNR) {
+    for (long k = 0; k < kc; k++, b += ldb) {
+      const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+      const long ak = k * csA;
+#pragma GCC unroll 6
+      for (int r = 0; r < MR; r++) {
+        const __m256 x = _mm256_broadcast_ss(ar[r] + ak);
+        lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
+        hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
+      }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+      _mm256_storeu_ps(c + r * ldc, lo[r]);
+      _mm256_storeu_ps(c + r * ldc + 8, hi[r]);
+    }
+    return;
+  }
+  // Lane j of the low half is valid when j < nr, of the high half when j + 8 < nr. Masked-off lanes
+  // are neither read nor written, so columns past the edge of B and C are never touched.
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr)), lane);
+  const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr) - 8), lane);
+  for (long k = 0; k < kc; k++, b += ldb) {
+    const __m256 b0 = _mm256_maskload_ps(b, m0), b1 = _mm256_maskload_ps(b + 8, m1);
+    const long ak = k * csA;
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+      const __m256 x = _mm256_broadcast_ss(ar[r] + ak);
+      lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
+      hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++) {
+    _mm256_maskstore_ps(c + r * ldc, m0, lo[r]);
+    _mm256_maskstore_ps(c + r * ldc + 8, m1, hi[r]);
+  }
+}
+
+__attribute__((target("avx2,fma"))) void smallAvx2(long kc, const float* a, long rsA, long csA, const float* b, long ldb,
+                                                    float* c, long ldc, long mr, long nr) {
+  switch (mr) {
+    case 6: return smallTileAvx2<6>(kc, a, rsA, csA, b, ldb, c, ldc, nr);
+    case 5: return smallTileAvx2<5>(kc, a, rsA, csA, b, ldb, c, ldc, nr);
+    case 4: return smallTileAvx2<4>(kc, a, rsA, csA, b, ldb, c, ldc, nr);
+    case 3: return smallTileAvx2<3>(kc, a, rsA, csA, b, ldb, c, ldc, nr);
+    case 2: return smallTileAvx2<2>(kc, a, rsA, csA, b, ldb, c, ldc, nr);
+    default: return smallTileAvx2<1>(kc, a, rsA, csA, b, ldb, c, ldc, nr);
+  }
+}
+
 constexpr int XMR = 14, XNR = 32;
 
 // 14 x 32: 28 accumulators + 2 B vectors + 1 broadcast = 31 of the 32 zmm registers. Each k step
@@ -124,10 +190,12 @@ __attribute__((target("avx512f"))) void kernelAvx512(long kc, const float* a, co
 // Blocking: a KC x NR panel of B stays in L1 or close to it, an MC x KC block of A in L2. For
 // AVX-512, KC 384 (a 48 KiB B panel, streamed from L2 at worst) measured faster than 256 on the
 // training shapes here (K 192-1576): fewer passes over C and fewer synchronisations per product.
-const MicroKernel GENERIC = {"generic", GMR, GNR, 256, 144, 4096, kernelGeneric};
+// Only AVX2 has a small-product kernel: it was measured on an AVX2 machine; AVX-512 machines, where
+// it could not be measured, keep packing every product.
+const MicroKernel GENERIC = {"generic", GMR, GNR, 256, 144, 4096, kernelGeneric, nullptr};
 #ifdef FPT_X86
-const MicroKernel AVX2 = {"avx2-fma", GMR, GNR, 256, 144, 4096, kernelAvx2};
-const MicroKernel AVX512 = {"avx512", XMR, XNR, 384, 336, 4096, kernelAvx512};
+const MicroKernel AVX2 = {"avx2-fma", GMR, GNR, 256, 144, 4096, kernelAvx2, smallAvx2};
+const MicroKernel AVX512 = {"avx512", XMR, XNR, 384, 336, 4096, kernelAvx512, nullptr};
 #endif
 
 struct Supported {

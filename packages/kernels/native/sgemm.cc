@@ -140,6 +140,35 @@ void gemmSerial(const MicroKernel& uk, const float* A, const float* B, float* C,
   }
 }
 
+// A small GEMM without packing: the micro-kernel's `small` variant reads op(A) in place, and op(B)
+// in place too when its rows are contiguous (else they are first copied out, unpadded: K x N floats).
+// Column strips of 16 outer, so a K x 16 strip of B stays in L1 while every row tile of A passes.
+void gemmSmall(const MicroKernel& uk, const float* A, const float* B, float* C, const GemmShape& s) {
+  const long MR = uk.mr, NR = uk.nr;
+  const float* b = B;
+  long ldb = s.rsB;
+  if (s.csB != 1) {
+    float* t = tlsB.get(s.K * s.N);
+    for (long j = 0; j < s.N; j++)
+      for (long k = 0; k < s.K; k++) t[k * s.N + j] = B[k * s.rsB + j * s.csB];
+    b = t;
+    ldb = s.N;
+  }
+  for (long j = 0; j < s.N; j += NR) {
+    const long nr = std::min(NR, s.N - j);
+    for (long i = 0; i < s.M; i += MR)
+      uk.small(s.K, A + i * s.rsA, s.rsA, s.csA, b + j, ldb, C + i * s.ldc + j, s.ldc, std::min(MR, s.M - i), nr);
+  }
+}
+
+// Whether a product takes gemmSmall: both operands within 64 KiB, where packing them cost as much
+// as the arithmetic (a side network's attention, 81 x 81 x 8 per head: 32 -> 53 GFLOP/s on 2 Zen 3
+// threads). From 16 x 205 x 64 (64 KiB) on, packing was as fast or faster (197 x 197 x 64 with op(A)
+// transposed: 116 -> 92 GFLOP/s unpacked).
+bool isSmall(const MicroKernel& uk, const GemmShape& s) {
+  return uk.small != nullptr && s.K <= 512 && (s.M * s.K + s.K * s.N) <= 16384;
+}
+
 // One GEMM spread over the pool: for each depth block, op(B)'s panels and op(A)'s row blocks are
 // packed once (one parallel pass) into shared buffers; then row blocks (and, when there are few,
 // column ranges) are the tasks.
@@ -208,14 +237,15 @@ void sgemmBatch(long batch, const float* A, const long* aOff, const float* B, co
   const MicroKernel& uk = *active;
   const long T = pool.size();
   const double flops = 2.0 * s.M * s.N * s.K;
+  const auto one = isSmall(uk, s) ? gemmSmall : gemmSerial;
   // Tiny products are not worth waking the workers for.
   if (T == 1 || flops * batch < 2e5) {
-    for (long b = 0; b < batch; b++) gemmSerial(uk, A + aOff[b], B + bOff[b], C + cOff[b], s);
+    for (long b = 0; b < batch; b++) one(uk, A + aOff[b], B + bOff[b], C + cOff[b], s);
     return;
   }
   // Many matrices: one per task. Few large ones: each spread over every thread.
   if (batch >= 2 * T || (batch >= T && batch % T == 0) || flops < 4e6) {
-    pool.parallelFor(batch, [&](long b, int) { gemmSerial(uk, A + aOff[b], B + bOff[b], C + cOff[b], s); });
+    pool.parallelFor(batch, [&](long b, int) { one(uk, A + aOff[b], B + bOff[b], C + cOff[b], s); });
     return;
   }
   for (long b = 0; b < batch; b++) gemmParallel(uk, A + aOff[b], B + bOff[b], C + cOff[b], s, pool);

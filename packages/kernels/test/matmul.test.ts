@@ -35,6 +35,17 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[3, 30, 70], [3, 70, 1], false, false], // one column: mask of width 1
   [[500, 64], [64, 500], false, false], // spread over the threads, several row blocks
   [[64, 500], [100, 64], true, true],
+  // Small products take the unpacked kernel on AVX2 (operands within 64 KiB): a side network's
+  // attention (81 tokens, 8 per head) in all four layouts, and row edges of 1-5 and column edges
+  // of 1-15 on both 8-lane halves.
+  [[2, 12, 81, 81], [2, 12, 81, 8], false, false],
+  [[2, 3, 81, 81], [2, 3, 81, 9], true, false],
+  [[2, 3, 81, 8], [2, 3, 81, 8], false, true],
+  [[2, 3, 8, 81], [2, 3, 81, 8], true, true],
+  [[16, 33], [33, 5], false, false],
+  [[11, 20], [20, 23], false, false],
+  [[2, 40], [24, 40], false, true],
+  [[9, 4], [4, 15], false, false],
 ];
 
 function randomPair(aShape: number[], bShape: number[], seed: number): [tf.Tensor, tf.Tensor] {
