@@ -22,8 +22,9 @@ export const FusedKernel = {
   layerNormGrad: 'FptLayerNormGrad',
   /**
    * One AdamW update. Inputs `{ param, m, v, g }` (one shape); attrs `{ decay, beta1, beta2, eps,
-   * sqrtBc2, step }`; outputs `[param, m, v]` updated: m' = beta1 m + (1 - beta1) g,
-   * v' = beta2 v + (1 - beta2) g^2, param' = decay param - step m' / (sqrt(v') / sqrtBc2 + eps).
+   * sqrtBc2, step, gradScale }`; outputs `[param, m, v]` updated, with g' = gradScale g (float32;
+   * gradient clipping's scale, 1 when absent): m' = beta1 m + (1 - beta1) g',
+   * v' = beta2 v + (1 - beta2) g'^2, param' = decay param - step m' / (sqrt(v') / sqrtBc2 + eps).
    */
   adamw: 'FptAdamW',
   /** scale * p * (dp - sum(dp * p, -1)): softmax's backward, then a scale. Inputs `{ p, dp }`, attrs `{ scale }`. */

@@ -57,6 +57,44 @@ describe('AdamW', () => {
   it('rejects a bad learning rate', () => {
     expect(() => new AdamW([], { lr: -1 })).toThrow('AdamW: option "lr" must be a non-negative number, got -1');
   });
+
+  it('applies a gradient scale as if the gradients had been multiplied by it, and refuses a bad one', () => {
+    const run = (scaleFirst: boolean, scale = 0.3) => {
+      const p = tf.variable(tf.tensor1d([0.5, -1.25, 2]));
+      // A large eps: Adam's update is otherwise nearly blind to a gradient's scale.
+      const opt = new AdamW([p], { lr: 0.1, eps: 1 });
+      for (const raw of [
+        [3, -4, 0.5],
+        [1, 2, -7],
+      ]) {
+        const g = tf.tensor1d(raw);
+        if (scaleFirst) {
+          const scaled = tf.mul(g, scale);
+          opt.step(new Map([[p, scaled]]));
+          scaled.dispose();
+        } else opt.step(new Map([[p, g]]), { gradScale: scale });
+        g.dispose();
+      }
+      const out = Array.from(p.dataSync());
+      opt.dispose();
+      p.dispose();
+      return out;
+    };
+    const scaled = run(false);
+    expect(scaled).toEqual(run(true)); // bit for bit
+    expect(scaled).not.toEqual(run(false, 1)); // and the scale changes the steps
+    const p = tf.variable(tf.ones([2]));
+    const opt = new AdamW([p], { lr: 0.1 });
+    const g = tf.ones([2]);
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => opt.step(new Map([[p, g]]), { gradScale: bad })).toThrow(
+        `AdamW.step: "gradScale" must be a finite number above 0, got ${bad}`,
+      );
+    }
+    expect(opt.iterations).toBe(0); // refused before anything changed
+    tf.dispose([g, p]);
+    opt.dispose();
+  });
 });
 
 describe('gradient clipping and schedules', () => {

@@ -259,7 +259,7 @@ napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
 }
 
 // adamw(p, pOff, m, mOff, v, vOff, g, gOff, p1, p1Off, m1, m1Off, v1, v1Off, n, constants)
-//   constants: Float64Array [decay, beta1, 1 - beta1, beta2, 1 - beta2, sqrt(bc2), eps, lr / bc1]
+//   constants: Float64Array [decay, beta1, 1 - beta1, beta2, 1 - beta2, sqrt(bc2), eps, lr / bc1, gradScale]
 napi_value AdamW(napi_env env, napi_callback_info info) {
   napi_value argv[16];
   Args a = args(env, info, "adamw", argv);
@@ -268,11 +268,11 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
   double* c;
   size_t cn;
   if (a.count(16, "p, pOffset, m, mOffset, v, vOffset, g, gOffset, p1, p1Offset, m1, m1Offset, v1, v1Offset, n, constants") &&
-      a.size(14, "n", &n) && (getDoubles(env, argv[15], &c, &cn) && cn == 8 || a.fail("constants must be a Float64Array of 8")) &&
+      a.size(14, "n", &n) && (getDoubles(env, argv[15], &c, &cn) && cn == 9 || a.fail("constants must be a Float64Array of 9")) &&
       a.floats(0, "p", n, &p) && a.floats(2, "m", n, &m) && a.floats(4, "v", n, &v) && a.floats(6, "g", n, &g) &&
       a.floats(8, "p1", n, &p1) && a.floats(10, "m1", n, &m1) && a.floats(12, "v1", n, &v1)) {
-    float cf[8];
-    for (int i = 0; i < 8; i++) cf[i] = static_cast<float>(c[i]);
+    float cf[9];
+    for (int i = 0; i < 9; i++) cf[i] = static_cast<float>(c[i]);
     ewAdamW(p, m, v, g, p1, m1, v1, n, cf, *pool);
   }
   return a.done();

@@ -58,9 +58,9 @@ void ewLayerNormGrad(const float* dy, const float* xhat, const float* rstd, cons
                      long n, ThreadPool& pool);
 
 /**
- * One AdamW step in one pass: m1 = b1 m + (1 - b1) g, v1 = b2 v + (1 - b2) g^2,
- * p1 = decay p - step m1 / (sqrt(v1) / sqrt(bc2) + eps), with c = {decay, b1, 1 - b1, b2, 1 - b2,
- * sqrt(bc2), eps, step}.
+ * One AdamW step in one pass on the scaled gradient g' = gradScale g: m1 = b1 m + (1 - b1) g',
+ * v1 = b2 v + (1 - b2) g'^2, p1 = decay p - step m1 / (sqrt(v1) / sqrt(bc2) + eps), with
+ * c = {decay, b1, 1 - b1, b2, 1 - b2, sqrt(bc2), eps, step, gradScale}.
  */
 void ewAdamW(const float* p, const float* m, const float* v, const float* g, float* p1, float* m1, float* v1, long n, const float* c,
              ThreadPool& pool);

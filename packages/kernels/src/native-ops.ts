@@ -417,15 +417,26 @@ export function wasmFusedOps(addon: NativeAddon): NativeOp[] {
       handles: (inputs, attrs) => {
         const { param, m, v, g } = inputs;
         const numbers = ['decay', 'beta1', 'beta2', 'eps', 'sqrtBc2', 'step'].every((k) => typeof attrs[k] === 'number');
+        if (attrs.gradScale !== undefined && typeof attrs.gradScale !== 'number') return false;
         return numbers && [param, m, v, g].every((t) => f32(t) && tf.util.arraysEqual(t!.shape, param!.shape));
       },
       impl: ({ inputs, backend, attrs = {} }) => {
         const b = backend as WasmBackendLike;
         const { param, m, v, g } = inputs as Record<'param' | 'm' | 'v' | 'g', tf.TensorInfo>;
         const outs = [param, m, v].map((t) => b.makeOutput(t.shape, 'float32')) as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
-        const a = attrs as Record<'decay' | 'beta1' | 'beta2' | 'eps' | 'sqrtBc2' | 'step', number>;
+        const a = attrs as Record<'decay' | 'beta1' | 'beta2' | 'eps' | 'sqrtBc2' | 'step', number> & { gradScale?: number };
         const h = heap(b);
-        const constants = Float64Array.from([a.decay, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.sqrtBc2, a.eps, a.step]);
+        const constants = Float64Array.from([
+          a.decay,
+          a.beta1,
+          1 - a.beta1,
+          a.beta2,
+          1 - a.beta2,
+          a.sqrtBc2,
+          a.eps,
+          a.step,
+          a.gradScale ?? 1,
+        ]);
         const [p1, m1, v1] = outs;
         addon.adamw(
           h,

@@ -102,7 +102,7 @@ export interface NativeAddon {
   ): void;
   /**
    * One AdamW update into new arrays p1, m1, v1 of n elements; `constants` are [decay, beta1,
-   * 1 - beta1, beta2, 1 - beta2, sqrt(bc2), eps, lr / bc1] (see core's `FusedKernel.adamw`).
+   * 1 - beta1, beta2, 1 - beta2, sqrt(bc2), eps, lr / bc1, gradScale] (see core's `FusedKernel.adamw`).
    */
   adamw(
     p: Float32Array,

@@ -180,8 +180,8 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
     });
   });
 
-  it('AdamW in one pass takes the same steps as composed from tfjs ops', async () => {
-    const run = (fused: boolean) => {
+  it('AdamW in one pass takes the same steps as composed from tfjs ops, with and without a gradient scale', async () => {
+    const run = (fused: boolean, gradScale?: number) => {
       if (fused) enableFastKernels('wasm');
       else disableFastKernels('wasm');
       const init = input([70, 300], 11);
@@ -190,7 +190,7 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
       const opt = new AdamW([w], { lr: 1e-2, weightDecay: 0.05 });
       for (let step = 0; step < 3; step++) {
         const g = tf.tidy(() => tf.add(input([70, 300], 12 + step), tf.mul(w, 0.1)));
-        opt.step(new Map([[w, g]]));
+        opt.step(new Map([[w, g]]), { gradScale });
         g.dispose();
       }
       const out = Float32Array.from(w.dataSync());
@@ -202,8 +202,14 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
     const before = tf.memory().numTensors;
     const composed = run(false);
     const fused = run(true);
+    // Clipping's scale is applied inside the one pass: the same as scaling first.
+    const scaledComposed = run(false, 0.37);
+    const scaledFused = run(true, 0.37);
     expect(tf.memory().numTensors).toBe(before);
     expectClose([fused], [composed], 1e-6, 'AdamW');
+    expectClose([scaledFused], [scaledComposed], 1e-6, 'AdamW with gradScale');
+    // and the scale matters (the steps differ from unscaled ones)
+    expect(scaledFused.some((x, i) => Math.abs(x - fused[i]!) > 1e-5)).toBe(true);
   });
 
   it('the addon refuses bad arguments with a sentence naming the function and the argument', () => {
@@ -220,7 +226,7 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
       /binary: shape and both strides must be Float64Arrays of one length/,
     );
     expect(() => a.adamw(x, 0, x, 0, x, 0, x, 0, x, 0, x, 0, x, 0, 10, new Float64Array(7))).toThrow(
-      'adamw: constants must be a Float64Array of 8',
+      'adamw: constants must be a Float64Array of 9',
     );
   });
 

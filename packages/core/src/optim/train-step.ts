@@ -211,18 +211,10 @@ function* stepBody(lossFn: StepLoss, optimizer: AdamW, options: TrainStepOptions
       if (options.skipNonFinite) return { loss, gradNorm, skipped: true, microBatches: parts.length };
       throw new NonFiniteStepError(step, loss, gradNorm);
     }
-    if (options.clipNorm !== undefined) {
-      // As clip_grad_norm_, one parameter at a time, each original freed at once: gradients never
-      // take twice their size.
-      const coef = Math.min(1, options.clipNorm / (gradNorm + 1e-6));
-      if (coef < 1) {
-        for (const [v, g] of gradMap) {
-          gradMap.set(v, tf.mul(g, coef));
-          g.dispose();
-        }
-      }
-    }
-    optimizer.step(gradMap);
+    // As clip_grad_norm_: every gradient times the same coefficient (float32), which the optimizer
+    // applies as it reads each gradient (no pass over them of its own, no scaled copies).
+    const coef = options.clipNorm === undefined ? 1 : Math.min(1, options.clipNorm / (gradNorm + 1e-6));
+    optimizer.step(gradMap, { gradScale: coef });
     return { loss, gradNorm, skipped: false, microBatches: parts.length };
   } finally {
     for (const g of gradMap.values()) g.dispose();
