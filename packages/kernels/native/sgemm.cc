@@ -118,6 +118,13 @@ void macroKernel(const MicroKernel& uk, long mc, long nc, long kc, const float* 
   }
 }
 
+// Depth blocks of equal size, at most the kernel's KC: 1025 = 5 x 205 rather than 4 x 256 + 1,
+// whose last block costs a whole pass over C (and a packing round) for one step of depth.
+long balancedKc(const MicroKernel& uk, long K) {
+  const long blocks = (K + uk.kc - 1) / uk.kc;
+  return (K + blocks - 1) / blocks;
+}
+
 // One GEMM on the calling thread alone.
 void gemmSerial(const MicroKernel& uk, const float* A, const float* B, float* C, const GemmShape& s) {
   const long MR = uk.mr, NR = uk.nr;
@@ -125,8 +132,9 @@ void gemmSerial(const MicroKernel& uk, const float* A, const float* B, float* C,
   for (long jc = 0; jc < s.N; jc += uk.nc) {
     const long nc = std::min(uk.nc, s.N - jc);
     const long panels = (nc + NR - 1) / NR;
-    for (long pc = 0; pc < s.K; pc += uk.kc) {
-      const long kc = std::min(uk.kc, s.K - pc);
+    const long kcB = balancedKc(uk, s.K);
+    for (long pc = 0; pc < s.K; pc += kcB) {
+      const long kc = std::min(kcB, s.K - pc);
       float* Bp = tlsB.get(panels * kc * NR);
       for (long q = 0; q < panels; q++)
         packBPanel(uk, B, s.rsB, s.csB, jc + q * NR, std::min(NR, nc - q * NR), pc, kc, Bp + q * kc * NR);
@@ -190,8 +198,9 @@ void gemmParallel(const MicroKernel& uk, const float* A, const float* B, float* 
     // of each block when that happened).
     const long colSplits = std::min(panels, std::max(1L, (4 * T + rowBlocks - 1) / rowBlocks));
     const long panelsPerSplit = (panels + colSplits - 1) / colSplits;
-    for (long pc = 0; pc < s.K; pc += uk.kc) {
-      const long kc = std::min(uk.kc, s.K - pc);
+    const long kcB = balancedKc(uk, s.K);
+    for (long pc = 0; pc < s.K; pc += kcB) {
+      const long kc = std::min(kcB, s.K - pc);
       float* Bp = sharedB.get(panels * kc * NR);
       float* Ap = sharedA.get(rowBlocks * mc * kc);
       // Row blocks of A are packed in panels of MR rows too, so that packing spreads evenly.
