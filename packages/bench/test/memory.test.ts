@@ -93,7 +93,7 @@ describe('memory accounting', () => {
         [3, 2],
       ]);
       expect(Math.abs(est.validation.relativeError)).toBeLessThan(0.01);
-      expect(est.phaseCoefficients).toHaveLength(2);
+      expect(est.phaseCoefficients).toHaveLength(3); // forward, backward, update
       expect(est.predictedBytes).toBe(predictFromFit(est, 8, 6));
       expect(Math.abs(est.predictedBytes - real.peakBytes) / real.peakBytes).toBeLessThan(0.01);
       expect(tf.memory().numTensors).toBe(before);

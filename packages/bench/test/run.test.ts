@@ -295,9 +295,9 @@ describe('fpt-bench run', () => {
     // The CPU backend's budget (half the machine) holds these steps: real steps, the extrapolation beside them.
     expect(lora.how).toBe('measured');
     expect(Math.abs(lora.extrapolation!.predictedBytes - lora.peakBytes) / lora.peakBytes).toBeLessThan(0.01);
-    // Forward and backward are fitted apart (at these shapes the forward pass's peak is the larger
-    // at batch 1, the backward pass's at batch 4: one model of the step's peak missed by 18 %).
-    expect(lora.extrapolation!.phaseCoefficients).toHaveLength(2);
+    // Forward, backward and the update are fitted apart (at these shapes the forward pass's peak is
+    // the larger at batch 1, the backward pass's at batch 4: one model of the step's peak missed by 18 %).
+    expect(lora.extrapolation!.phaseCoefficients).toHaveLength(3);
     // FPT+ goes through the same check (its fit at the LPM's own depth: its step never runs the LPM).
     expect(fpt.how).toBe('measured');
     expect(fpt.extrapolation!.samples.every((s) => s.depth === paperShapes(2).lpm.numLayers)).toBe(true);

@@ -25,7 +25,8 @@ export interface MeasuredStep<T> {
   peakBufferBytes: number;
   /**
    * `baselineBytes` plus the peak of each phase of the function ({@link BufferTracker.phasePeaks}):
-   * one entry when nothing marked a phase, two for a training step (forward; backward and update).
+   * one entry when nothing marked a phase; `trainStep` marks three: the forward pass, the backward
+   * pass, the update (norm, clipping, AdamW). `variableGradsFreeing` alone marks the first two.
    */
   phasePeakBufferBytes: number[];
   /** Every kernel the function ran, in order, with the backend's time for it (ms). */
@@ -49,8 +50,8 @@ export interface BufferTracker {
   resetPeak(): void;
   /**
    * The peak of each phase since the start or the last reset, in order, the current phase last:
-   * phases are split by {@link markBufferPhase} (a training step's forward pass, then its backward
-   * pass and update). The largest equals {@link BufferTracker.peak}.
+   * phases are split by {@link markBufferPhase} (a training step's forward pass, backward pass and
+   * update). The largest equals {@link BufferTracker.peak}.
    */
   phasePeaks(): number[];
   /** Stops tracking (trackers must be stopped in the reverse order of their starts). */
@@ -114,9 +115,9 @@ const phaseListeners = new Set<() => void>();
 
 /**
  * Starts a new phase in every running {@link trackBuffers} (see {@link BufferTracker.phasePeaks}).
- * Core's `variableGradsFreeing` marks the end of each forward pass, so a step's measurement tells
- * the forward pass's peak from the backward pass's: each is bilinear in depth and batch on its own,
- * while which of them is the step's peak can change with the shapes.
+ * Core's `variableGradsFreeing` marks the end of each forward pass and `trainStep` the start of the
+ * update, so a step's measurement tells the three phases' peaks apart: each is bilinear in depth
+ * and batch on its own, while which of them is the step's peak can change with the shapes.
  */
 export function markBufferPhase(): void {
   for (const split of phaseListeners) split();

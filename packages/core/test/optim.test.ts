@@ -145,6 +145,24 @@ describe('trainStep and measureStep', () => {
     opt.dispose();
     w.dispose();
   });
+
+  it('splits a step into the forward pass, the backward pass and the update for memory measurements', async () => {
+    // Weights far larger than the activations: the update (weights, moments, gradients and one
+    // parameter's new values) holds the step's peak, which the backward pass alone does not reach.
+    const w = tf.variable(tf.randomNormal([256, 256], 0, 0.05, 'float32', 3));
+    const x = tf.randomNormal([2, 256], 0, 1, 'float32', 4);
+    const opt = new AdamW([w], { lr: 0.01 });
+    const loss = () => tf.mean(tf.square(tf.matMul(x, w))) as tf.Scalar;
+    trainStep(loss, opt, { clipNorm: 1 });
+    const m = await measureStep(() => trainStep(loss, opt, { clipNorm: 1 }));
+    expect(m.phasePeakBufferBytes).toHaveLength(3);
+    const [, backward, update] = m.phasePeakBufferBytes as [number, number, number];
+    expect(Math.max(...m.phasePeakBufferBytes)).toBe(m.peakBufferBytes);
+    expect(update).toBe(m.peakBufferBytes);
+    expect(update).toBeGreaterThan(backward);
+    tf.dispose([w, x]);
+    opt.dispose();
+  });
 });
 
 describe('option parsing', () => {

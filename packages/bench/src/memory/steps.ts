@@ -6,7 +6,7 @@ import { adapt, createVit, trainingContext, type AdaptedModel, type Method, type
 export interface StepMemory {
   /** Peak bytes of distinct live data buffers during the step (core's `measureStep`, `peakBufferBytes`: views and saved clones count once). */
   peakBytes: number;
-  /** The peak of each phase of the step, the same way: the forward pass, then the backward pass and the update. */
+  /** The peak of each phase of the step, the same way: the forward pass, the backward pass, the update (norm, clipping, AdamW). */
   phasePeakBytes: number[];
   /** Bytes of parameters that live through the step but are not the method's concern (excluded from `peakBytes`). */
   excludedBytes: number;

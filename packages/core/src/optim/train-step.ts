@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { AdamW } from './adamw';
 import { checkClipNorm, globalGradNormTensor } from './clip';
 import { variableGradsFreeing } from './grads';
+import { markBufferPhase } from '../memory';
 import { runReads, runReadsAsync, type Reads } from '../reads';
 
 /** Options of {@link trainStep}. */
@@ -192,6 +193,11 @@ function* stepBody(lossFn: StepLoss, optimizer: AdamW, options: TrainStepOptions
         }
       }
     }
+    // Every gradient is complete: the update (norm, clipping, AdamW) is a phase of its own for
+    // memory measurements. Its peak (weights, moments, gradients and one parameter's new values)
+    // grows with depth alone, the backward pass's with depth and batch; which is larger changes
+    // with the shapes, so a model fitted to their maximum would not be bilinear.
+    markBufferPhase();
     // The optimizer's order, as a single step's gradients come (a Map iterates in insertion order).
     for (const v of optimizer.variables) {
       const g = gradMap.get(v);
