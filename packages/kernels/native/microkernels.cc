@@ -89,6 +89,18 @@ __attribute__((target("avx2,fma"))) void kernelAvx2(long kc, const float* a, con
 // is small (the attention products of a training step: 16 x 205 x 64, 81 x 81 x 8 per head), and
 // a B narrower than 16 columns is loaded with masks instead of zero-padded. MR rows are a template
 // parameter so that the accumulators stay in registers.
+// One depth step of the small kernel: MR broadcasts of op(A), two B vectors, 2 MR FMAs.
+template <int MR>
+__attribute__((target("avx2,fma"), always_inline)) inline void smallStep(const float* const* ar, long ak, __m256 b0, __m256 b1,
+                                                                          __m256* lo, __m256* hi) {
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++) {
+    const __m256 x = _mm256_broadcast_ss(ar[r] + ak);
+    lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
+    hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
+  }
+}
+
 template <int MR>
 __attribute__((target("avx2,fma"))) void smallTileAvx2(long kc, const float* a, long rsA, long csA, const float* b, long ldb,
                                                         float* c, long ldc, long nr) {
@@ -99,16 +111,7 @@ __attribute__((target("avx2,fma"))) void smallTileAvx2(long kc, const float* a, 
 #pragma GCC unroll 6
   for (int r = 0; r < MR; r++) ar[r] = a + r * rsA;
   if (nr == GNR) {
-    for (long k = 0; k < kc; k++, b += ldb) {
-      const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-      const long ak = k * csA;
-#pragma GCC unroll 6
-      for (int r = 0; r < MR; r++) {
-        const __m256 x = _mm256_broadcast_ss(ar[r] + ak);
-        lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
-        hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
-      }
-    }
+    for (long k = 0; k < kc; k++, b += ldb) smallStep<MR>(ar, k * csA, _mm256_loadu_ps(b), _mm256_loadu_ps(b + 8), lo, hi);
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++) {
       _mm256_storeu_ps(c + r * ldc, lo[r]);
@@ -121,16 +124,7 @@ __attribute__((target("avx2,fma"))) void smallTileAvx2(long kc, const float* a, 
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr)), lane);
   const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr) - 8), lane);
-  for (long k = 0; k < kc; k++, b += ldb) {
-    const __m256 b0 = _mm256_maskload_ps(b, m0), b1 = _mm256_maskload_ps(b + 8, m1);
-    const long ak = k * csA;
-#pragma GCC unroll 6
-    for (int r = 0; r < MR; r++) {
-      const __m256 x = _mm256_broadcast_ss(ar[r] + ak);
-      lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
-      hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
-    }
-  }
+  for (long k = 0; k < kc; k++, b += ldb) smallStep<MR>(ar, k * csA, _mm256_maskload_ps(b, m0), _mm256_maskload_ps(b + 8, m1), lo, hi);
 #pragma GCC unroll 6
   for (int r = 0; r < MR; r++) {
     _mm256_maskstore_ps(c + r * ldc, m0, lo[r]);
