@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatLine, median, topKernels } from '../src/perf/report';
-import { FULL_SCALE, GEMM_CALLS, perfWorkloads, QUICK_SCALE } from '../src/perf/workloads';
+import { CALLS_SECONDS, callsFor, FULL_SCALE, GEMM_CALLS, perfWorkloads, QUICK_SCALE } from '../src/perf/workloads';
 import { perfCommand } from '../src/commands/perf';
 
 describe('fpt-bench perf', () => {
@@ -58,13 +58,14 @@ describe('fpt-bench perf', () => {
     expect(spec('W3b')).toMatchObject({ method: 'lora', rank: 16, image: 224, batch: 8, vit: { hidden: 192 } });
     expect(spec('W3c')).toMatchObject({ method: 'lora', vit: { hidden: 384 } });
     expect(perfWorkloads(QUICK_SCALE).find((w) => w.id === 'W2')!.torchSpec).toMatchObject({ kv: [6, 4, 12, 205, 64] });
-    // A GEMM step is several products back to back on both sides, and is reported per product.
-    for (const w of full.filter((x) => x.id.startsWith('GEMM'))) {
-      expect(w.calls).toBe(GEMM_CALLS);
-      expect(w.torchSpec).toMatchObject({ kind: 'gemm', calls: GEMM_CALLS });
-    }
-    expect(GEMM_CALLS).toBeGreaterThan(1);
-    expect(full.find((w) => w.id === 'W1')!.calls ?? 1).toBe(1);
+    // A GEMM step is up to GEMM_CALLS products back to back on both sides, reported per product:
+    // as many as take CALLS_SECONDS, from one untimed product.
+    for (const w of full.filter((x) => x.id.startsWith('GEMM'))) expect(w.maxCalls).toBe(GEMM_CALLS);
+    expect(full.find((w) => w.id === 'W1')!.maxCalls).toBeUndefined();
+    expect(callsFor(0.02, 10)).toBe(Math.ceil(CALLS_SECONDS / 0.02));
+    expect(callsFor(0.004, 10)).toBe(10); // at most maxCalls
+    expect(callsFor(1.5, 10)).toBe(1); // at least one
+    expect(callsFor(0, 10)).toBe(10); // too fast to time: the most
   });
 
   it('rejects unknown workloads and options by name', async () => {
@@ -93,7 +94,7 @@ describe('fpt-bench perf', () => {
       expect(Number(/(\d+\.\d) GFLOP/.exec(ceiling!)![1])).toBeGreaterThanOrEqual(Number(/gflops=(\d+\.\d)/.exec(lines[0]!)![1]));
     }
     expect(lines.find((l) => l.startsWith('protocol: '))).toContain(
-      `a GEMM step is ${GEMM_CALLS} products back to back, reported per product`,
+      `a GEMM step is as many products back to back as take ${CALLS_SECONDS} s`,
     );
   });
 });

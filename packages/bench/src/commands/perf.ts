@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { measureStep, trackBuffers } from '@fpt/core';
 import { backendBanner, setUpBackend, type KernelsChoice } from '../backend/setup';
-import { FULL_SCALE, GEMM_CALLS, perfWorkloads, QUICK_SCALE, type Workload } from '../perf/workloads';
+import { CALLS_SECONDS, callsFor, FULL_SCALE, GEMM_CALLS, perfWorkloads, QUICK_SCALE, type Workload } from '../perf/workloads';
 import { findTorchPython, TORCH_INSTALL_HINT, TorchReference } from '../perf/torch';
 import { formatLine, topKernels, type WorkloadResult } from '../perf/report';
 import { formatPeak, measurePeak } from '../perf/peak';
@@ -92,7 +92,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
     `protocol: median of ${reps} steps per workload, ours and PyTorch alternating step by step, after one untimed warm-up step each; ` +
       'a step of ours ends when the backend has finished its work (WebGPU: queue drained with onSubmittedWorkDone); ' +
       `each timed step, on either side, starts after ${SETTLE_MS} ms with nothing running; ` +
-      `a GEMM step is ${GEMM_CALLS} products back to back, reported per product; ` +
+      `a GEMM step is as many products back to back as take ${CALLS_SECONDS} s (timed from one untimed product; at most ${GEMM_CALLS}, the same count on both sides), reported per product; ` +
       'memory: one more step, live tensor bytes before it + peak of data buffers allocated during it, views counted once (ours: core trackBuffers from before the workload is built; PyTorch: profiler allocator events)',
   );
 
@@ -110,7 +110,8 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
         ceiling.samples++;
       }
       r.peakGflops = Number.isFinite(ceiling.gflops) ? ceiling.gflops : undefined;
-      const calls = w.calls ?? 1;
+      let calls = 1;
+      let torchSpec = w.torchSpec;
       let error: string | undefined;
       let kernelLine: string | undefined;
       let built: ReturnType<Workload['build']> | undefined;
@@ -120,6 +121,13 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
       try {
         built = w.build();
         await built.step(); // warm-up (kernels set up, caches filled, AdamW's moments made)
+        if (w.maxCalls && built.setCalls) {
+          const t0 = performance.now();
+          await built.step(); // one more untimed call: how many make a timed step
+          calls = callsFor((performance.now() - t0) / 1000, w.maxCalls);
+          built.setCalls(calls);
+          torchSpec = { ...w.torchSpec, calls };
+        }
       } catch (err) {
         error = `ours failed to run: ${(err as Error).message.split('\n')[0]}`;
       }
@@ -136,7 +144,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
         }
         if (torch) {
           await settle();
-          const a = await torch.run(w.torchSpec);
+          const a = await torch.run(torchSpec);
           if (a.error) error = `${error ? `${error}; ` : ''}torch failed: ${a.error}`;
           else if (a.seconds !== null) r.torch.push(a.seconds / calls);
         }
@@ -157,7 +165,7 @@ export async function perfCommand(argv: string[], print: (line: string) => void 
         }
       }
       if (torch && !w.id.startsWith('GEMM')) {
-        const a = await torch.run(w.torchSpec, true);
+        const a = await torch.run(torchSpec, true);
         if (a.peak_bytes !== null) r.torchBytes = a.peak_bytes;
       }
       try {

@@ -59,11 +59,13 @@ export interface Workload {
   /** Floating-point operations of one call when known (GEMM and W1 lines report GFLOP/s and pct_peak from it). */
   flops?: number;
   /**
-   * Calls per timed step (default 1); the line reports the time of one call. A GEMM takes 8-50 ms,
-   * so timed alone after the protocol's idle pause it measured how fast the cores wake up rather
-   * than the product: each GEMM step runs {@link GEMM_CALLS} products back to back, on both sides.
+   * At most this many calls per timed step (absent: one call, and no {@link BuiltWorkload.setCalls});
+   * the line reports the time of one call. A GEMM takes 8-50 ms, so timed alone after the
+   * protocol's idle pause it measured how fast the cores woke up rather than the product: a GEMM
+   * step runs as many products back to back as take {@link CALLS_SECONDS} (from one untimed
+   * product), at most {@link GEMM_CALLS}, the same count on both sides.
    */
-  calls?: number;
+  maxCalls?: number;
   /** The request the PyTorch reference understands. */
   torchSpec: Record<string, unknown>;
   /** Builds our side: the model, optimiser and inputs. */
@@ -84,6 +86,8 @@ export interface BuiltWorkload {
   excludedBytes: number;
   /** Frees everything. */
   dispose(): void;
+  /** Sets the calls per step (workloads with {@link Workload.maxCalls}); the PyTorch side gets `calls` in its spec. */
+  setCalls?(calls: number): void;
 }
 
 /** Shapes of a run: the issue's by default, smaller ones for a quick check. */
@@ -263,25 +267,41 @@ function vitTraining(id: string, preset: VitPreset, method: 'full' | 'lora', s: 
   };
 }
 
-/** Products per timed GEMM step (see {@link Workload.calls}). */
+/** At most this many products per timed GEMM step (see {@link Workload.maxCalls}). */
 export const GEMM_CALLS = 10;
+
+/** A GEMM step runs as many products as take this long, one product at least (see {@link Workload.maxCalls}). */
+export const CALLS_SECONDS = 0.1;
+
+/**
+ * Calls per step for a workload whose one call took `seconds`: as many as take
+ * {@link CALLS_SECONDS}, between 1 and `maxCalls`.
+ */
+export function callsFor(seconds: number, maxCalls: number): number {
+  if (!(seconds > 0)) return maxCalls;
+  return Math.max(1, Math.min(maxCalls, Math.ceil(CALLS_SECONDS / seconds)));
+}
 
 function gemm(m: number, k: number, n: number, transposeB: boolean): Workload {
   return {
     id: `GEMM-${m}x${k}x${n}-${transposeB ? 'NT' : 'NN'}`,
     title: `[${m}x${k}] x ${transposeB ? `[${n}x${k}]^T` : `[${k}x${n}]`}`,
     flops: 2 * m * k * n,
-    calls: GEMM_CALLS,
-    torchSpec: { kind: 'gemm', m, k, n, transposeB, calls: GEMM_CALLS },
+    maxCalls: GEMM_CALLS,
+    torchSpec: { kind: 'gemm', m, k, n, transposeB },
     build() {
       const a = tf.randomNormal([m, k]);
       const b = tf.randomNormal(transposeB ? [n, k] : [k, n]);
+      let calls = 1;
       return {
         excludedBytes: 0,
         step: async () => {
-          for (let i = 0; i < GEMM_CALLS; i++) await finishAndFree(tf.matMul(a, b, false, transposeB));
+          for (let i = 0; i < calls; i++) await finishAndFree(tf.matMul(a, b, false, transposeB));
         },
         dispose: () => tf.dispose([a, b]),
+        setCalls: (n) => {
+          calls = n;
+        },
       };
     },
   };
