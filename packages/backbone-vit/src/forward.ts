@@ -8,6 +8,7 @@ import {
   inBatchSlice,
   layerNorm,
   linear,
+  linearGelu,
   mergeHeads,
   recordingGradients,
   splitHeads,
@@ -70,6 +71,14 @@ function lin(vit: VitLike, name: string, input: tf.Tensor, hooks?: VitHooks, wei
 function act(name: string, x: tf.Tensor, hooks?: VitHooks): tf.Tensor {
   const y = gelu(x);
   return hooks?.activation ? hooks.activation(name, y) : y;
+}
+
+// The MLP's hidden layer, GELU(fc1(x)). Without hooks on it, linearGelu applies fc1's bias and
+// the GELU as the product is stored, when no gradient is recorded and the backend has the fused
+// kernel (the hidden layer is written once, not three times).
+function hidden(vit: VitLike, pre: string, x: tf.Tensor, hooks?: VitHooks): tf.Tensor {
+  if (hooks?.linearInput || hooks?.linear || hooks?.activation) return act(`${pre}.mlp.act`, lin(vit, `${pre}.mlp.fc1`, x, hooks), hooks);
+  return linearGelu(x, vit.get(`${pre}.mlp.fc1.weight`), vit.get(`${pre}.mlp.fc1.bias`));
 }
 
 function norm(vit: VitLike, name: string, x: tf.Tensor, hooks?: VitHooks): tf.Tensor {
@@ -220,7 +229,7 @@ function blockBody(vit: VitLike, layer: number, x: tf.Tensor, options: BlockOpti
   const x1 = tf.add(input, attnOut);
   const h2 = norm(vit, `${pre}.norm2`, x1, hooks);
   // The hidden layer before and after the activation is freed once fc2 has its output.
-  let mlpOut = tf.tidy(() => lin(vit, `${pre}.mlp.fc2`, act(`${pre}.mlp.act`, lin(vit, `${pre}.mlp.fc1`, h2, hooks), hooks), hooks));
+  let mlpOut = tf.tidy(() => lin(vit, `${pre}.mlp.fc2`, hidden(vit, pre, h2, hooks), hooks));
   if (hooks?.residual) mlpOut = hooks.residual(layer, 'mlp', x1, mlpOut);
   const x2 = tf.add(x1, mlpOut);
   const out = extraTokens ? tf.slice(x2, [0, 0, 0], [-1, n, -1]) : x2;

@@ -7,6 +7,12 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /** Names of the fused kernels the ops of this package run when the active backend has them. */
 export const FusedKernel = {
+  /**
+   * A linear layer, act(x W^T + b), with the bias and activation applied as the product is stored.
+   * Inputs `{ x, weight, bias }`: x [M, K], weight [N, K] (PyTorch's layout), bias [N]; attrs
+   * `{ activation }`: `linear` (the identity) or `gelu` (the exact, erf form); output [M, N].
+   */
+  linear: 'FptLinear',
   /** GELU(x), the exact erf form. Inputs `{ x }`; output like x. */
   gelu: 'FptGelu',
   /** dy * GELU'(x). Inputs `{ x, dy }`; output like x. */

@@ -3,29 +3,67 @@ import { FusedKernel, hasFusedKernel, runFusedKernel, runFusedKernelOutputs } fr
 import { fusedOp, type T } from './fused-op';
 import { dims, lastDim } from './shape';
 import { hostValues } from './webgpu';
+import { recordingGradients } from './optim/grads';
 
 // Functional building blocks shared by every package. Weights keep PyTorch layouts
 // (linear weight [out, in]) so checkpoints load without copies and names keep their meaning.
 
 /**
- * y = x W^T + b for a PyTorch-layout weight.
+ * y = x W^T + b for a PyTorch-layout weight. On a backend with core's fused `FptLinear` kernel the
+ * bias is added as the product is stored (no separate pass over y); backward is the same products
+ * as without it.
  * @param x - input [..., in]
  * @param weight - [out, in]
  * @param bias - [out] or undefined
  */
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
+  return linearWith(x, weight, bias, 'linear');
+}
+
+/**
+ * GELU(x W^T + b): an MLP's hidden layer. Outside a gradient computation, on a backend with the
+ * fused `FptLinear` kernel, the bias and the GELU are both applied as the product is stored, so the
+ * hidden layer is written once instead of three times; under a gradient tape it is
+ * `gelu(linear(x, weight, bias))`, whose backward needs the pre-activation.
+ * @param x - input [..., in]
+ * @param weight - [out, in]
+ * @param bias - [out]
+ */
+export function linearGelu(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor): tf.Tensor {
+  return recordingGradients() ? gelu(linear(x, weight, bias)) : linearWith(x, weight, bias, 'gelu');
+}
+
+// x W^T (+ b), then the activation (only 'linear' under a tape: see linearGelu).
+function linearWith(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | undefined, activation: 'linear' | 'gelu'): tf.Tensor {
   const inDim = lastDim(x, 'linear: x');
   const [outDim] = dims(weight, ['out', 'in'], 'linear: weight');
   const lead = x.shape.slice(0, -1);
   // In its own scope: the product before the bias is freed at once, as PyTorch frees it, instead
   // of living until the caller's scope ends (under a gradient tape, what backward needs is saved).
   return tf.tidy(() => {
-    const flat = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, inDim]) as tf.Tensor2D);
-    let y: tf.Tensor = tf.matMul(flat, weight as tf.Tensor2D, false, true);
-    if (bias) y = tf.add(y, bias);
+    const rows = lead.reduce((a, b) => a * b, 1); // not -1: an empty input dimension leaves it undefined
+    const flat = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [rows, inDim]) as tf.Tensor2D);
+    let y: tf.Tensor;
+    if (bias && hasFusedKernel(FusedKernel.linear, flat, weight, bias)) {
+      y = recordingGradients() ? linearBiasOp(flat, weight, bias) : runFusedKernel(FusedKernel.linear, { x: flat, weight, bias }, { activation });
+    } else {
+      y = tf.matMul(flat, weight as tf.Tensor2D, false, true);
+      if (bias) y = tf.add(y, bias);
+      if (activation === 'gelu') y = gelu(y);
+    }
     return x.rank === 2 ? y : tf.reshape(y, [...lead, outDim]);
   });
 }
+
+// x W^T + b in one kernel, with the gradients of tf.matMul and tf.add: dx = dy W, dW = dy^T x,
+// db = the sum of dy over rows. It saves what tf.matMul saves (x and W).
+const linearBiasOp = fusedOp<[x: T, weight: T, bias: T], [x: T, weight: T]>(([x, weight, bias], save) => {
+  save([x, weight]);
+  return {
+    value: runFusedKernel(FusedKernel.linear, { x, weight, bias }, { activation: 'linear' }),
+    gradFunc: (dy, [xs, w]) => [tf.matMul(dy, w), tf.matMul(dy, xs, true, false), tf.sum(dy, 0)],
+  };
+});
 
 /** Axes 0..rank-2: what a per-feature parameter's gradient sums over. */
 function leadingAxes(rank: number): number[] {

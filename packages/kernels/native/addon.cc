@@ -209,6 +209,35 @@ napi_value GeluGrad(napi_env env, napi_callback_info info) {
   return a.done();
 }
 
+// linear(x, xOff, w, wOff, bias, biasOff, y, yOff, m, n, k, gelu): a linear layer in one pass,
+// y [m, n] = act(x [m, k] w [n, k]^T + bias [n]), act the exact GELU when gelu, else the identity;
+// the bias and GELU are applied to each tile of y in the SGEMM's store, not in passes of their own.
+napi_value Linear(napi_env env, napi_callback_info info) {
+  napi_value argv[12];
+  Args a = args(env, info, "linear", argv);
+  long m, n, k;
+  bool gelu;
+  float *x, *w, *bias, *y;
+  if (a.count(12, "x, xOffset, w, wOffset, bias, biasOffset, y, yOffset, m, n, k, gelu") && a.size(8, "m", &m) && a.size(9, "n", &n) &&
+      a.size(10, "k", &k) && (getBool(env, argv[11], &gelu) || a.fail("gelu must be a boolean")) &&
+      a.floats(0, "x", static_cast<double>(m) * k, &x) && a.floats(2, "w", static_cast<double>(n) * k, &w) &&
+      a.floats(4, "bias", n, &bias) && a.floats(6, "y", static_cast<double>(m) * n, &y)) {
+    GemmShape s;
+    s.M = m;
+    s.N = n;
+    s.K = k;
+    s.rsA = k;
+    s.csA = 1;
+    s.rsB = 1;  // op(B) = w^T: w's rows are its columns
+    s.csB = k;
+    s.ldc = n;
+    const long zero = 0;
+    const GemmEpilogue epilogue{bias, gelu};
+    sgemmBatch(1, x, &zero, w, &zero, y, &zero, s, *pool, &epilogue);
+  }
+  return a.done();
+}
+
 // reduce(op, x, xOff, y, yOff, outer, r, inner): y [outer, inner] = op over r of x [outer, r, inner].
 napi_value Reduce(napi_env env, napi_callback_info info) {
   napi_value argv[8];
@@ -484,6 +513,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"peak", nullptr, Peak, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"linear", nullptr, Linear, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"geluGrad", nullptr, GeluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reduce", nullptr, Reduce, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stridedCopy", nullptr, StridedCopy, nullptr, nullptr, nullptr, napi_default, nullptr},

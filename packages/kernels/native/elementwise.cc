@@ -60,6 +60,8 @@ float reduceRow(ReduceOp op, const float* x, long n) {
 
 const char* ewIsa() { return loops->name; }
 
+void ewBiasAct(float* c, long ldc, long rows, long cols, const float* bias, bool gelu) { loops->biasAct(c, ldc, rows, cols, bias, gelu); }
+
 bool ewSetIsa(const char* name) {
   const EwLoops* best = widest();
   const EwLoops* candidates[] = {

@@ -67,3 +67,10 @@ void ewAdamW(const float* p, const float* m, const float* v, const float* g, flo
 
 /** y[r * yStride + c] = x[r * cols + c] for r < rows, c < cols: a block copied into a wider one (concat). */
 void ewCopyRows(const float* x, float* y, long rows, long cols, long yStride, ThreadPool& pool);
+
+/**
+ * The SGEMM's epilogue on one tile of C, on the calling thread (a worker of the SGEMM already):
+ * c[r * ldc + j] = act(c[r * ldc + j] + bias[j]) for r < rows, j < cols; act is the exact GELU when
+ * `gelu`, else the identity. Bit for bit what a separate bias addition and FptGelu give.
+ */
+void ewBiasAct(float* c, long ldc, long rows, long cols, const float* bias, bool gelu);

@@ -36,6 +36,9 @@ struct EwLoops {
                 const float* c);
   // y[i] = a[i * sa] op b[i * sb] over n elements (strides 0 broadcast one value, 1 is contiguous).
   void (*binary)(BinaryOp op, const float* a, long sa, const float* b, long sb, float* y, long n);
+  // The SGEMM's epilogue on one tile of C held in cache: c[r * ldc + j] = act(c[r * ldc + j] + bias[j])
+  // for r < rows, j < cols, with act GELU (exact, erf) when `gelu`, else the identity.
+  void (*biasAct)(float* c, long ldc, long rows, long cols, const float* bias, bool gelu);
 };
 
 extern const EwLoops ewLoopsGeneric;

@@ -4,6 +4,8 @@
 // micro-kernel in use.
 #include "sgemm.h"
 
+#include "elementwise.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -106,14 +108,30 @@ struct Scratch {
 
 thread_local Scratch tlsA, tlsB;
 
+// The epilogue of one finished tile of C: `bias` points at the bias of the tile's first column
+// (nullptr: no epilogue).
+struct TileEpilogue {
+  const float* bias = nullptr;
+  bool gelu = false;
+  // The epilogue for the columns from j0 on, or none unless `last` (the depth's last block).
+  static TileEpilogue at(const GemmEpilogue* e, long j0, bool last) { return e && last ? TileEpilogue{e->bias + j0, e->gelu} : TileEpilogue{}; }
+  void apply(float* c, long ldc, long rows, long cols, long j) const {
+    if (bias) ewBiasAct(c, ldc, rows, cols, bias + j, gelu);
+  }
+};
+
 // C[0:mc, 0:nc] (+)= Ap * Bp for packed blocks; Bp starts at the column panel of C's first column.
-void macroKernel(const MicroKernel& uk, long mc, long nc, long kc, const float* Ap, const float* Bp, float* C, long ldc, bool acc) {
+// Each tile gets the epilogue right after its micro-kernel, while it is in L1.
+void macroKernel(const MicroKernel& uk, long mc, long nc, long kc, const float* Ap, const float* Bp, float* C, long ldc, bool acc,
+                 const TileEpilogue& ep) {
   const long MR = uk.mr, NR = uk.nr;
   for (long jr = 0; jr < nc; jr += NR) {
     const long nr = std::min(NR, nc - jr);
     const float* bp = Bp + (jr / NR) * kc * NR;
     for (long ir = 0; ir < mc; ir += MR) {
-      uk.fn(kc, Ap + (ir / MR) * kc * MR, bp, C + ir * ldc + jr, ldc, acc, std::min(MR, mc - ir), nr);
+      const long mr = std::min(MR, mc - ir);
+      uk.fn(kc, Ap + (ir / MR) * kc * MR, bp, C + ir * ldc + jr, ldc, acc, mr, nr);
+      ep.apply(C + ir * ldc + jr, ldc, mr, nr, jr);
     }
   }
 }
@@ -126,7 +144,7 @@ long balancedKc(const MicroKernel& uk, long K) {
 }
 
 // One GEMM on the calling thread alone.
-void gemmSerial(const MicroKernel& uk, const float* A, const float* B, float* C, const GemmShape& s) {
+void gemmSerial(const MicroKernel& uk, const float* A, const float* B, float* C, const GemmShape& s, const GemmEpilogue* e) {
   const long MR = uk.mr, NR = uk.nr;
   const long mcMax = std::min(uk.mcMax, ((s.M + MR - 1) / MR) * MR);
   for (long jc = 0; jc < s.N; jc += uk.nc) {
@@ -142,7 +160,7 @@ void gemmSerial(const MicroKernel& uk, const float* A, const float* B, float* C,
       for (long ic = 0; ic < s.M; ic += mcMax) {
         const long mc = std::min(mcMax, s.M - ic);
         packA(uk, A, s.rsA, s.csA, ic, mc, pc, kc, Ap);
-        macroKernel(uk, mc, nc, kc, Ap, Bp, C + ic * s.ldc + jc, s.ldc, pc > 0);
+        macroKernel(uk, mc, nc, kc, Ap, Bp, C + ic * s.ldc + jc, s.ldc, pc > 0, TileEpilogue::at(e, jc, pc + kc >= s.K));
       }
     }
   }
@@ -151,7 +169,7 @@ void gemmSerial(const MicroKernel& uk, const float* A, const float* B, float* C,
 // A small GEMM without packing: the micro-kernel's `small` variant reads op(A) in place, and op(B)
 // in place too when its rows are contiguous (else they are first copied out, unpadded: K x N floats).
 // Column strips of 16 outer, so a K x 16 strip of B stays in L1 while every row tile of A passes.
-void gemmSmall(const MicroKernel& uk, const float* A, const float* B, float* C, const GemmShape& s) {
+void gemmSmall(const MicroKernel& uk, const float* A, const float* B, float* C, const GemmShape& s, const GemmEpilogue* e) {
   const long MR = uk.mr, NR = uk.nr;
   const float* b = B;
   long ldb = s.rsB;
@@ -162,10 +180,14 @@ void gemmSmall(const MicroKernel& uk, const float* A, const float* B, float* C, 
     b = t;
     ldb = s.N;
   }
+  const TileEpilogue ep = TileEpilogue::at(e, 0, true);
   for (long j = 0; j < s.N; j += NR) {
     const long nr = std::min(NR, s.N - j);
-    for (long i = 0; i < s.M; i += MR)
-      uk.small(s.K, A + i * s.rsA, s.rsA, s.csA, b + j, ldb, C + i * s.ldc + j, s.ldc, std::min(MR, s.M - i), nr);
+    for (long i = 0; i < s.M; i += MR) {
+      const long mr = std::min(MR, s.M - i);
+      uk.small(s.K, A + i * s.rsA, s.rsA, s.csA, b + j, ldb, C + i * s.ldc + j, s.ldc, mr, nr);
+      ep.apply(C + i * s.ldc + j, s.ldc, mr, nr, j);
+    }
   }
 }
 
@@ -180,7 +202,8 @@ bool isSmall(const MicroKernel& uk, const GemmShape& s) {
 // One GEMM spread over the pool: for each depth block, op(B)'s panels and op(A)'s row blocks are
 // packed once (one parallel pass) into shared buffers; then row blocks (and, when there are few,
 // column ranges) are the tasks.
-void gemmParallel(const MicroKernel& uk, const float* A, const float* B, float* C, const GemmShape& s, ThreadPool& pool) {
+void gemmParallel(const MicroKernel& uk, const float* A, const float* B, float* C, const GemmShape& s, ThreadPool& pool,
+                  const GemmEpilogue* e) {
   const long MR = uk.mr, NR = uk.nr;
   const long T = pool.size();
   // Row blocks: a multiple of T when M allows, each at most mcMax rows and a multiple of MR.
@@ -219,7 +242,8 @@ void gemmParallel(const MicroKernel& uk, const float* A, const float* B, float* 
         if (q0 >= panels) return;
         const long m = std::min(mc, s.M - ic);
         const long n = std::min(panelsPerSplit * NR, nc - q0 * NR);
-        macroKernel(uk, m, n, kc, Ap + block * mc * kc, Bp + q0 * kc * NR, C + ic * s.ldc + jc + q0 * NR, s.ldc, pc > 0);
+        macroKernel(uk, m, n, kc, Ap + block * mc * kc, Bp + q0 * kc * NR, C + ic * s.ldc + jc + q0 * NR, s.ldc, pc > 0,
+                    TileEpilogue::at(e, jc + q0 * NR, pc + kc >= s.K));
       });
     }
   }
@@ -236,11 +260,13 @@ bool sgemmSetIsa(const char* name) {
 }
 
 void sgemmBatch(long batch, const float* A, const long* aOff, const float* B, const long* bOff, float* C,
-                const long* cOff, const GemmShape& s, ThreadPool& pool) {
+                const long* cOff, const GemmShape& s, ThreadPool& pool, const GemmEpilogue* e) {
   if (s.M <= 0 || s.N <= 0 || batch <= 0) return;
   if (s.K <= 0) {
-    for (long b = 0; b < batch; b++)
+    for (long b = 0; b < batch; b++) {
       for (long i = 0; i < s.M; i++) std::fill(C + cOff[b] + i * s.ldc, C + cOff[b] + i * s.ldc + s.N, 0.f);
+      TileEpilogue::at(e, 0, true).apply(C + cOff[b], s.ldc, s.M, s.N, 0);
+    }
     return;
   }
   const MicroKernel& uk = *active;
@@ -249,13 +275,13 @@ void sgemmBatch(long batch, const float* A, const long* aOff, const float* B, co
   const auto one = isSmall(uk, s) ? gemmSmall : gemmSerial;
   // Tiny products are not worth waking the workers for.
   if (T == 1 || flops * batch < 2e5) {
-    for (long b = 0; b < batch; b++) one(uk, A + aOff[b], B + bOff[b], C + cOff[b], s);
+    for (long b = 0; b < batch; b++) one(uk, A + aOff[b], B + bOff[b], C + cOff[b], s, e);
     return;
   }
   // Many matrices: one per task. Few large ones: each spread over every thread.
   if (batch >= 2 * T || (batch >= T && batch % T == 0) || flops < 4e6) {
-    pool.parallelFor(batch, [&](long b, int) { one(uk, A + aOff[b], B + bOff[b], C + cOff[b], s); });
+    pool.parallelFor(batch, [&](long b, int) { one(uk, A + aOff[b], B + bOff[b], C + cOff[b], s, e); });
     return;
   }
-  for (long b = 0; b < batch; b++) gemmParallel(uk, A + aOff[b], B + bOff[b], C + cOff[b], s, pool);
+  for (long b = 0; b < batch; b++) gemmParallel(uk, A + aOff[b], B + bOff[b], C + cOff[b], s, pool, e);
 }

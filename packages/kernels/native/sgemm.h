@@ -10,6 +10,16 @@ struct GemmShape {
   long rsA, csA, rsB, csB, ldc;
 };
 
+/**
+ * What the SGEMM applies to each tile of C once its depth is complete, while the tile is still in
+ * cache: C(i, j) = act(C(i, j) + bias[j]), act the exact GELU when `gelu`, else the identity. It
+ * saves the separate passes over C of a linear layer's bias addition and activation.
+ */
+struct GemmEpilogue {
+  const float* bias;  // N values, indexed by C's column
+  bool gelu;
+};
+
 /** The instruction set of the micro-kernel in use ("avx512", "avx2-fma" or "generic"). */
 const char* sgemmIsa();
 
@@ -18,7 +28,7 @@ bool sgemmSetIsa(const char* name);
 
 /**
  * Runs `batch` GEMMs of one shape; matrix b reads A + aOff[b], B + bOff[b] and writes C + cOff[b]
- * (C is overwritten). Work is spread over the pool's threads.
+ * (C is overwritten), then applies `epilogue` to it when given. Work is spread over the pool's threads.
  */
 void sgemmBatch(long batch, const float* A, const long* aOff, const float* B, const long* bOff, float* C,
-                const long* cOff, const GemmShape& s, ThreadPool& pool);
+                const long* cOff, const GemmShape& s, ThreadPool& pool, const GemmEpilogue* epilogue = nullptr);

@@ -460,6 +460,33 @@ export function wasmFusedOps(addon: NativeAddon): NativeOp[] {
       },
     },
     {
+      kernelName: FusedKernel.linear,
+      handles: (inputs, attrs) => {
+        const { x, weight, bias } = inputs;
+        return (
+          f32(x) &&
+          f32(weight) &&
+          f32(bias) &&
+          x!.shape.length === 2 &&
+          weight!.shape.length === 2 &&
+          bias!.shape.length === 1 &&
+          x!.shape[1] === weight!.shape[1] &&
+          bias!.shape[0] === weight!.shape[0] &&
+          (attrs.activation === 'linear' || attrs.activation === 'gelu')
+        );
+      },
+      impl: ({ inputs, backend, attrs = {} }) => {
+        const b = backend as WasmBackendLike;
+        const { x, weight, bias } = inputs as { x: tf.TensorInfo; weight: tf.TensorInfo; bias: tf.TensorInfo };
+        const [m, k] = x.shape as [number, number];
+        const n = weight.shape[0]!;
+        const out = b.makeOutput([m, n], 'float32');
+        const h = heap(b);
+        addon.linear(h, at(b, x), h, at(b, weight), h, at(b, bias), h, at(b, out), m, n, k, attrs.activation === 'gelu');
+        return out;
+      },
+    },
+    {
       kernelName: FusedKernel.gelu,
       handles: (inputs) => f32(inputs.x),
       impl: ({ inputs, backend }) => {

@@ -26,6 +26,25 @@ export interface NativeAddon {
   info(): { isa: string; elementwiseIsa: string; threads: number; isas: string[] };
   /** y = op(x) over `n` elements at element offsets `xOffset` and `yOffset` (may be equal: in place). */
   unary(op: 'exp' | 'erf' | 'sqrt' | 'rsqrt' | 'gelu', x: Float32Array, xOffset: number, y: Float32Array, yOffset: number, n: number): void;
+  /**
+   * A linear layer in one pass: y [m, n] = act(x [m, k] w [n, k]^T + bias [n]) at element offsets,
+   * act the exact GELU when `gelu`, else the identity. The bias and GELU are applied to each tile of
+   * y in the SGEMM's store, while it is in cache, not in passes of their own.
+   */
+  linear(
+    x: Float32Array,
+    xOffset: number,
+    w: Float32Array,
+    wOffset: number,
+    bias: Float32Array,
+    biasOffset: number,
+    y: Float32Array,
+    yOffset: number,
+    m: number,
+    n: number,
+    k: number,
+    gelu: boolean,
+  ): void;
   /** dx = dy * GELU'(x) over `n` elements (the exact, erf GELU). */
   geluGrad(x: Float32Array, xOffset: number, dy: Float32Array, dyOffset: number, dx: Float32Array, dxOffset: number, n: number): void;
   /** y [outer, inner] = op over the middle axis of x [outer, r, inner]. */

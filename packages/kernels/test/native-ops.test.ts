@@ -1,4 +1,4 @@
-import { AdamW, FusedKernel, gelu, layerNorm, runFusedKernel } from '@fpt/core';
+import { AdamW, FusedKernel, gelu, layerNorm, linear, linearGelu, runFusedKernel } from '@fpt/core';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -210,6 +210,74 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
     expectClose([scaledFused], [scaledComposed], 1e-6, 'AdamW with gradScale');
     // and the scale matters (the steps differ from unscaled ones)
     expect(scaledFused.some((x, i) => Math.abs(x - fused[i]!) > 1e-5)).toBe(true);
+  });
+
+  // Shapes that take each path of the SGEMM: the unpacked small kernel, the packed one on one
+  // thread (depth over 512), the packed one over every thread with three depth blocks (the
+  // epilogue must run after the last only) and edge tiles, and an empty depth (y = act(bias)).
+  const LINEAR_SHAPES: Array<[m: number, k: number, n: number]> = [
+    [20, 30, 17],
+    [1, 600, 100],
+    [300, 600, 130],
+    [5, 0, 9],
+  ];
+
+  it.each(isas)('the fused linear layer equals the separate product, bias addition and GELU bit for bit (%s)', async (isa) => {
+    await tf.setBackend('wasm');
+    enableFastKernels('wasm', { isa });
+    const before = tf.memory().numTensors;
+    LINEAR_SHAPES.forEach(([m, k, n], i) =>
+      tf.tidy(() => {
+        const x = input([m, k], 40 + i);
+        const weight = input([n, k], 50 + i);
+        const bias = tf.mul(input([n], 60 + i), 2);
+        const product = tf.add(tf.matMul(x, weight, false, true), bias);
+        for (const activation of ['linear', 'gelu'] as const) {
+          const fused = runFusedKernel(FusedKernel.linear, { x, weight, bias }, { activation });
+          const want = activation === 'gelu' ? gelu(product) : product;
+          expect(fused.shape).toEqual([m, n]);
+          expect(values(fused), `${isa} ${activation} [${m}, ${k}] x [${n}, ${k}]^T`).toEqual(values(want));
+        }
+        // core's ops take it (3-D inputs are flattened) outside a gradient computation
+        const x3 = tf.reshape(x, [1, m, k]);
+        expect(values(linearGelu(x3, weight, bias))).toEqual(values(tf.reshape(gelu(product), [1, m, n])));
+        expect(values(linear(x3, weight, bias))).toEqual(values(tf.reshape(product, [1, m, n])));
+      }),
+    );
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('linear and linearGelu under a gradient tape: the fused bias gives the gradients of tf.matMul and tf.add', async () => {
+    await tf.setBackend('wasm');
+    const x = input([3, 50, 70], 70);
+    const weight = input([90, 70], 71);
+    const bias = input([90], 72);
+    const dy = input([3, 50, 90], 73);
+    const grads = (f: typeof linear) => tf.tidy(() => values(tf.grads((a, w, b) => tf.sum(tf.mul(f(a, w, b), dy)))([x, weight, bias])));
+    disableFastKernels('wasm');
+    const stock = [grads(linear), grads(linearGelu)];
+    enableFastKernels('wasm');
+    const before = tf.memory().numTensors;
+    const fused = [grads(linear), grads(linearGelu)];
+    expect(tf.memory().numTensors).toBe(before);
+    // The same products on both sides; the stock WASM kernels sum the bias gradient in another order.
+    expectClose(fused[0]!, stock[0]!, 2e-5, 'linear');
+    expectClose(fused[1]!, stock[1]!, 2e-5, 'linearGelu');
+    tf.dispose([x, weight, bias, dy]);
+  });
+
+  it('the fused linear kernel refuses mismatched shapes with the inputs named', async () => {
+    await tf.setBackend('wasm');
+    enableFastKernels('wasm');
+    tf.tidy(() => {
+      const x = input([4, 6], 80);
+      expect(() => runFusedKernel(FusedKernel.linear, { x, weight: input([5, 7], 81), bias: input([5], 82) }, { activation: 'linear' })).toThrow(
+        /FptLinear on wasm takes float32 tensors of matching shapes.*x: float32 \[4,6\], weight: float32 \[5,7\], bias: float32 \[5\]/,
+      );
+      expect(() => runFusedKernel(FusedKernel.linear, { x, weight: input([5, 6], 81), bias: input([5], 82) }, { activation: 'relu' })).toThrow(
+        /FptLinear on wasm/,
+      );
+    });
   });
 
   it('the addon refuses bad arguments with a sentence naming the function and the argument', () => {
