@@ -45,7 +45,9 @@ function linearWith(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | undefined
     const flat = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [rows, inDim]) as tf.Tensor2D);
     let y: tf.Tensor;
     if (bias && hasFusedKernel(FusedKernel.linear, flat, weight, bias)) {
-      y = recordingGradients() ? linearBiasOp(flat, weight, bias) : runFusedKernel(FusedKernel.linear, { x: flat, weight, bias }, { activation });
+      y = recordingGradients()
+        ? linearBiasOp(flat, weight, bias)
+        : runFusedKernel(FusedKernel.linear, { x: flat, weight, bias }, { activation });
     } else {
       y = tf.matMul(flat, weight as tf.Tensor2D, false, true);
       if (bias) y = tf.add(y, bias);

@@ -271,12 +271,14 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
     enableFastKernels('wasm');
     tf.tidy(() => {
       const x = input([4, 6], 80);
-      expect(() => runFusedKernel(FusedKernel.linear, { x, weight: input([5, 7], 81), bias: input([5], 82) }, { activation: 'linear' })).toThrow(
+      expect(() =>
+        runFusedKernel(FusedKernel.linear, { x, weight: input([5, 7], 81), bias: input([5], 82) }, { activation: 'linear' }),
+      ).toThrow(
         /FptLinear on wasm takes float32 tensors of matching shapes.*x: float32 \[4,6\], weight: float32 \[5,7\], bias: float32 \[5\]/,
       );
-      expect(() => runFusedKernel(FusedKernel.linear, { x, weight: input([5, 6], 81), bias: input([5], 82) }, { activation: 'relu' })).toThrow(
-        /FptLinear on wasm/,
-      );
+      expect(() =>
+        runFusedKernel(FusedKernel.linear, { x, weight: input([5, 6], 81), bias: input([5], 82) }, { activation: 'relu' }),
+      ).toThrow(/FptLinear on wasm/);
     });
   });
 
