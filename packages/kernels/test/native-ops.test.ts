@@ -253,7 +253,8 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
     const weight = input([90, 70], 71);
     const bias = input([90], 72);
     const dy = input([3, 50, 90], 73);
-    const grads = (f: typeof linear) => tf.tidy(() => values(tf.grads((a, w, b) => tf.sum(tf.mul(f(a, w, b), dy)))([x, weight, bias])));
+    const grads = (f: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor) =>
+      tf.tidy(() => values(tf.grads((a, w, b) => tf.sum(tf.mul(f(a, w, b), dy)))([x, weight, bias])));
     disableFastKernels('wasm');
     const stock = [grads(linear), grads(linearGelu)];
     enableFastKernels('wasm');
