@@ -250,7 +250,9 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
   it('linear and linearGelu under a gradient tape: the fused bias gives the gradients of tf.matMul and tf.add', async () => {
     await tf.setBackend('wasm');
     const x = input([3, 50, 70], 70);
-    const weight = input([90, 70], 71);
+    // A trainable weight: under a tape only those take the fused kernel (a frozen one's gradient is not wanted).
+    const w0 = input([90, 70], 71);
+    const weight = tf.variable(w0);
     const bias = input([90], 72);
     const dy = input([3, 50, 90], 73);
     const grads = (f: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor) =>
@@ -264,7 +266,7 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
     // The same products on both sides; the stock WASM kernels sum the bias gradient in another order.
     expectClose(fused[0]!, stock[0]!, 2e-5, 'linear');
     expectClose(fused[1]!, stock[1]!, 2e-5, 'linearGelu');
-    tf.dispose([x, weight, bias, dy]);
+    tf.dispose([x, w0, weight, bias, dy]);
   });
 
   it('the fused linear kernel refuses mismatched shapes with the inputs named', async () => {
