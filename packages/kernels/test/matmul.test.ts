@@ -19,7 +19,7 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[1, 11, 9], [4, 11, 6], true, false], // a's batch dimension broadcast
   [[6, 9, 11], [11, 6], false, false], // rank 3 by rank 2
   [[9, 11], [2, 6, 11], false, true],
-  [[130, 300], [300, 70], false, false], // K past one 256-deep block
+  [[130, 300], [300, 70], false, false], // K past one 256-deep block (the generic kernel's)
   [[300, 130], [70, 300], true, true],
   [[1, 1], [1, 1], false, false],
   [[3, 0], [0, 4], false, false], // empty inner dimension: zeros
@@ -32,6 +32,7 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[2, 15, 513], [2, 513, 17], false, false],
   [[13, 385], [385, 31], false, false], // AVX-512's 384-deep blocks: one past one block, one past two
   [[2, 15, 769], [2, 17, 769], false, true],
+  [[40, 1100], [70, 1100], false, true], // AVX2's 512-deep blocks: three of 367
   [[3, 30, 70], [3, 70, 1], false, false], // one column: mask of width 1
   [[500, 64], [64, 500], false, false], // spread over the threads, several row blocks
   [[64, 500], [100, 64], true, true],

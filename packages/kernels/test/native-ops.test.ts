@@ -213,7 +213,7 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
   });
 
   // Shapes that take each path of the SGEMM: the unpacked small kernel, the packed one on one
-  // thread (depth over 512), the packed one over every thread with three depth blocks (the
+  // thread (depth over 512), the packed one over every thread with two or three depth blocks (the
   // epilogue must run after the last only) and edge tiles, and an empty depth (y = act(bias)).
   const LINEAR_SHAPES: Array<[m: number, k: number, n: number]> = [
     [20, 30, 17],
