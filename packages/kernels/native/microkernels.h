@@ -18,6 +18,17 @@ using MicroKernelFn = void (*)(long kc, const float* a, const float* b, float* c
 using SmallKernelFn = void (*)(long kc, const float* a, long rsA, long csA, const float* b, long ldb, float* c, long ldc,
                                long mr, long nr);
 
+/**
+ * The unpacked kernel of small products whose operands both run along the depth (C = A * B^T, the
+ * layout of attention scores and of a linear layer): C[r, j] = sum over k < kc of a[r * lda + k] *
+ * b[j * ldb + k], for r < mr <= DOT_MR and j < nr <= DOT_NR. Each entry is a dot product of two
+ * contiguous rows, so neither operand is copied or transposed; nothing past kc, mr or nr is read.
+ */
+using DotKernelFn = void (*)(long kc, const float* a, long lda, const float* b, long ldb, float* c, long ldc, long mr, long nr);
+
+/** The tile of a DotKernelFn: rows of A by rows of B. */
+constexpr long DOT_MR = 4, DOT_NR = 3;
+
 /** A micro-kernel with the tile shape its packing needs and the cache blocking tuned for it. */
 struct MicroKernel {
   const char* name;  // "avx512", "avx2-fma" or "generic": the instruction set, as info() reports it
@@ -27,6 +38,7 @@ struct MicroKernel {
   long nc;           // columns of a packed B block
   MicroKernelFn fn;
   SmallKernelFn small;  // for small products with contiguous rows of op(B), or nullptr (always packed)
+  DotKernelFn dot;      // for small products of rows along the depth (A * B^T), or nullptr
 };
 
 /** Every micro-kernel this CPU can run, widest first (the generic one always last). */

@@ -44,6 +44,12 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[2, 3, 81, 8], [2, 3, 81, 8], false, true],
   [[2, 3, 8, 81], [2, 3, 81, 8], true, true],
   [[16, 33], [33, 5], false, false],
+  // A * B^T with few rows and a long depth takes the dot-product kernel on AVX2 (FPT+'s prompts
+  // against cached keys: 16 x 64 by 205 x 64), with edge tiles of 1-3 rows and 1-2 columns and a
+  // depth that ends in a masked part of a vector.
+  [[2, 16, 64], [2, 205, 64], false, true],
+  [[3, 7, 70], [3, 13, 70], false, true],
+  [[1, 64], [2, 64], false, true],
   [[11, 20], [20, 23], false, false],
   [[2, 40], [24, 40], false, true],
   [[9, 4], [4, 15], false, false],
