@@ -175,50 +175,89 @@ void gemmSerial(const MicroKernel& uk, const float* A, const float* B, float* C,
 // M 32, K 32: 93 -> 62; M 81, K 32: 114 -> 60.
 bool takesDot(const MicroKernel& uk, const GemmShape& s) { return uk.dot != nullptr && s.csA == 1 && s.rsB == 1 && s.K >= 64 && s.M <= 24; }
 
-// A small A * B^T as dot products of rows: column strips of DOT_NR rows of B outer, so that they
-// stay in L1 while every row tile of A passes.
-void gemmDot(const MicroKernel& uk, const float* A, const float* B, float* C, const GemmShape& s, const GemmEpilogue* e) {
-  const TileEpilogue ep = TileEpilogue::at(e, 0, true);
-  for (long j = 0; j < s.N; j += DOT_NR) {
-    const long nr = std::min(DOT_NR, s.N - j);
-    for (long i = 0; i < s.M; i += DOT_MR) {
-      const long mr = std::min(DOT_MR, s.M - i);
-      uk.dot(s.K, A + i * s.rsA, s.rsA, B + j * s.csB, s.csB, C + i * s.ldc + j, s.ldc, mr, nr);
-      ep.apply(C + i * s.ldc + j, s.ldc, mr, nr, j);
+// op(B)'s columns [j0, j1) into t, K x N with rows contiguous, for the small kernel. In strips of 16
+// columns: 16 read streams whose lines each serve 16 depth steps, and one written line per step.
+// Column by column, every write landed on another line of the copy, which past 32 KiB (K 64, N 205)
+// no longer stayed in L1: 45 -> 26 GFLOP/s.
+void copyRowsOfB(const float* B, const GemmShape& s, float* t, long j0, long j1) {
+  for (long jb = j0; jb < j1; jb += 16) {
+    const long je = std::min(j1, jb + 16);
+    for (long k = 0; k < s.K; k++)
+      for (long j = jb; j < je; j++) t[k * s.N + j] = B[k * s.rsB + j * s.csB];
+  }
+}
+
+// An unpacked product: the dot-product kernel on op(B) in place, or the small kernel on op(B)'s
+// rows (in place when contiguous, else in a copy).
+struct Unpacked {
+  bool dot;
+  long tm, tn;       // the kernel's tile
+  const float* b;    // op(B) as the kernel reads it
+  long ldb;
+  bool copies() const { return !dot && b == nullptr; }
+};
+
+Unpacked planUnpacked(const MicroKernel& uk, const float* B, const GemmShape& s) {
+  if (takesDot(uk, s)) return {true, DOT_MR, DOT_NR, B, s.csB};
+  if (s.csB == 1) return {false, uk.mr, uk.nr, B, s.rsB};
+  return {false, uk.mr, uk.nr, nullptr, s.N};
+}
+
+// The tiles of C in columns [j0, j1) and rows [i0, i1) (tile-aligned starts), column strips outer:
+// a strip of op(B) stays in cache while every row tile of op(A) passes. Each tile gets the epilogue
+// right after its kernel.
+void unpackedTiles(const MicroKernel& uk, const Unpacked& u, const float* A, float* C, const GemmShape& s, const TileEpilogue& ep,
+                   long j0, long j1, long i0, long i1) {
+  for (long j = j0; j < j1; j += u.tn) {
+    const long nr = std::min(u.tn, j1 - j);
+    for (long i = i0; i < i1; i += u.tm) {
+      const long mr = std::min(u.tm, i1 - i);
+      float* c = C + i * s.ldc + j;
+      if (u.dot)
+        uk.dot(s.K, A + i * s.rsA, s.rsA, u.b + j * u.ldb, u.ldb, c, s.ldc, mr, nr);
+      else
+        uk.small(s.K, A + i * s.rsA, s.rsA, s.csA, u.b + j, u.ldb, c, s.ldc, mr, nr);
+      ep.apply(c, s.ldc, mr, nr, j);
     }
   }
 }
 
-// A small GEMM without packing: the micro-kernel's `small` variant reads op(A) in place, and op(B)
-// in place too when its rows are contiguous (else they are first copied out, unpadded: K x N floats).
-// Column strips of 16 outer, so a K x 16 strip of B stays in L1 while every row tile of A passes.
+// A product without packing, on the calling thread: the small kernel reads op(A) in place, and
+// op(B) in place too when its rows are contiguous (else they are first copied out, unpadded: K x N
+// floats); or, for A * B^T with few rows, the dot-product kernel reads both in place.
 void gemmSmall(const MicroKernel& uk, const float* A, const float* B, float* C, const GemmShape& s, const GemmEpilogue* e) {
-  const long MR = uk.mr, NR = uk.nr;
-  if (takesDot(uk, s)) return gemmDot(uk, A, B, C, s, e);
-  const float* b = B;
-  long ldb = s.rsB;
-  if (s.csB != 1) {
-    // In strips of 16 columns: 16 read streams whose lines each serve 16 depth steps, and one
-    // written line per step. Column by column, every write landed on another line of the copy,
-    // which past 32 KiB (K 64, N 205) no longer stayed in L1: 45 -> 26 GFLOP/s.
+  Unpacked u = planUnpacked(uk, B, s);
+  if (u.copies()) {
     float* t = tlsB.get(s.K * s.N);
-    for (long j0 = 0; j0 < s.N; j0 += 16) {
-      const long j1 = std::min(s.N, j0 + 16);
-      for (long k = 0; k < s.K; k++)
-        for (long j = j0; j < j1; j++) t[k * s.N + j] = B[k * s.rsB + j * s.csB];
-    }
-    b = t;
-    ldb = s.N;
+    copyRowsOfB(B, s, t, 0, s.N);
+    u.b = t;
+  }
+  unpackedTiles(uk, u, A, C, s, TileEpilogue::at(e, 0, true), 0, s.N, 0, s.M);
+}
+
+// One unpacked product over the pool: column strips are the tasks when there are as many as row
+// tiles, else row tiles (each task reads all of the narrower operand, which is small).
+void gemmSmallParallel(const MicroKernel& uk, const float* A, const float* B, float* C, const GemmShape& s, ThreadPool& pool,
+                       const GemmEpilogue* e) {
+  static Scratch sharedB;
+  Unpacked u = planUnpacked(uk, B, s);
+  if (u.copies()) {
+    float* t = sharedB.get(s.K * s.N);
+    pool.parallelFor((s.N + 15) / 16, [&](long q, int) { copyRowsOfB(B, s, t, q * 16, std::min(s.N, q * 16 + 16)); });
+    u.b = t;
   }
   const TileEpilogue ep = TileEpilogue::at(e, 0, true);
-  for (long j = 0; j < s.N; j += NR) {
-    const long nr = std::min(NR, s.N - j);
-    for (long i = 0; i < s.M; i += MR) {
-      const long mr = std::min(MR, s.M - i);
-      uk.small(s.K, A + i * s.rsA, s.rsA, s.csA, b + j, ldb, C + i * s.ldc + j, s.ldc, mr, nr);
-      ep.apply(C + i * s.ldc + j, s.ldc, mr, nr, j);
-    }
-  }
+  const long strips = (s.N + u.tn - 1) / u.tn, rows = (s.M + u.tm - 1) / u.tm;
+  const bool byColumn = strips >= rows;
+  const long units = byColumn ? strips : rows;
+  const long tasks = std::min(units, 4L * pool.size());
+  pool.parallelFor(tasks, [&](long q, int) {
+    const long a = units * q / tasks, b = units * (q + 1) / tasks;
+    if (byColumn)
+      unpackedTiles(uk, u, A, C, s, ep, a * u.tn, std::min(s.N, b * u.tn), 0, s.M);
+    else
+      unpackedTiles(uk, u, A, C, s, ep, 0, s.N, a * u.tm, std::min(s.M, b * u.tm));
+  });
 }
 
 // Whether a product takes gemmSmall: both operands within 64 KiB, where packing them cost as much
@@ -228,6 +267,14 @@ void gemmSmall(const MicroKernel& uk, const float* A, const float* B, float* C, 
 bool isSmall(const MicroKernel& uk, const GemmShape& s) {
   return uk.small != nullptr && s.K <= 512 && (s.M * s.K + s.K * s.N) <= 16384;
 }
+
+// Whether a larger product runs unpacked too: C has at most 16 rows or 16 columns, so that each
+// packed element of the other operand would serve only 16 multiply-adds (LoRA's rank-16 factors and
+// their gradients, FPT+'s 16 prompts). Medians of 101 products on 2 Zen 3 threads, GFLOP/s packed ->
+// unpacked: 16 x 1576 x 192 (A^T B) 47 -> 82-96; 1576 x 3072 x 16 83 -> 193; 3072 x 768 x 16 (A B^T)
+// 53-88 -> 190; 16 x 768 x 3072 (A B^T, the dot kernel) 40 -> 147; 16 x 1576 x 768 (A^T B) 92 -> 90.
+// At 24 rows packing won again (24 x 1576 x 768, A^T B: 117 -> 99).
+bool isSkinny(const MicroKernel& uk, const GemmShape& s) { return uk.small != nullptr && (s.M <= 16 || s.N <= 16); }
 
 // One GEMM spread over the pool: for each depth block, op(B)'s panels and op(A)'s row blocks are
 // packed once (one parallel pass) into shared buffers; then row blocks (and, when there are few,
@@ -302,7 +349,8 @@ void sgemmBatch(long batch, const float* A, const long* aOff, const float* B, co
   const MicroKernel& uk = *active;
   const long T = pool.size();
   const double flops = 2.0 * s.M * s.N * s.K;
-  const auto one = isSmall(uk, s) ? gemmSmall : gemmSerial;
+  const bool unpacked = isSmall(uk, s) || isSkinny(uk, s);
+  const auto one = unpacked ? gemmSmall : gemmSerial;
   // Tiny products are not worth waking the workers for.
   if (T == 1 || flops * batch < 2e5) {
     for (long b = 0; b < batch; b++) one(uk, A + aOff[b], B + bOff[b], C + cOff[b], s, e);
@@ -313,5 +361,6 @@ void sgemmBatch(long batch, const float* A, const long* aOff, const float* B, co
     pool.parallelFor(batch, [&](long b, int) { one(uk, A + aOff[b], B + bOff[b], C + cOff[b], s, e); });
     return;
   }
-  for (long b = 0; b < batch; b++) gemmParallel(uk, A + aOff[b], B + bOff[b], C + cOff[b], s, pool, e);
+  for (long b = 0; b < batch; b++)
+    (unpacked ? gemmSmallParallel : gemmParallel)(uk, A + aOff[b], B + bOff[b], C + cOff[b], s, pool, e);
 }

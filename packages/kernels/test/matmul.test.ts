@@ -50,6 +50,14 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[2, 16, 64], [2, 205, 64], false, true],
   [[3, 7, 70], [3, 13, 70], false, true],
   [[1, 64], [2, 64], false, true],
+  // Larger products with at most 16 rows or columns run unpacked over the threads: by column strips
+  // (op(B) in place, in a transposed copy, or the dot kernel), by row tiles, and one per thread.
+  [[16, 300], [300, 500], false, false],
+  [[13, 40], [4001, 40], false, true],
+  [[10, 100], [3000, 100], false, true],
+  [[1000, 300], [300, 10], false, false],
+  [[300, 1000], [7, 300], true, true],
+  [[4, 300, 16], [4, 300, 100], true, false],
   [[11, 20], [20, 23], false, false],
   [[2, 40], [24, 40], false, true],
   [[9, 4], [4, 15], false, false],

@@ -218,6 +218,8 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
   const LINEAR_SHAPES: Array<[m: number, k: number, n: number]> = [
     [20, 30, 17],
     [5, 70, 11], // the dot-product kernel (few rows, a long depth)
+    [16, 300, 900], // unpacked over the threads: by column strips (the dot kernel), by row tiles
+    [700, 300, 12],
     [1, 600, 100],
     [300, 600, 130],
     [5, 0, 9],
