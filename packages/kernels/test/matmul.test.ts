@@ -58,6 +58,10 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[1000, 300], [300, 10], false, false],
   [[300, 1000], [7, 300], true, true],
   [[4, 300, 16], [4, 300, 100], true, false],
+  // Both operands' rows contiguous, at most 64 columns: unpacked too (attention's P V), one product
+  // per thread and one over every thread.
+  [[2, 197, 197], [2, 197, 64], false, false],
+  [[600, 300], [300, 61], false, false],
   [[11, 20], [20, 23], false, false],
   [[2, 40], [24, 40], false, true],
   [[9, 4], [4, 15], false, false],
