@@ -144,6 +144,31 @@ __attribute__((target("avx2,fma"))) void smallAvx2(long kc, const float* a, long
   }
 }
 
+// Eight floats along the depth; MASKED loads only the lanes `mask` selects (the depth's last,
+// partial step), the others read as zeros.
+template <bool MASKED>
+__attribute__((target("avx2,fma"), always_inline)) inline __m256 loadDepth(const float* p, __m256i mask) {
+  if constexpr (MASKED)
+    return _mm256_maskload_ps(p, mask);
+  else
+    return _mm256_loadu_ps(p);
+}
+
+// One depth step of 8 of the dot kernel: NR vectors of B and MR of A, MR x NR FMAs.
+template <int MR, int NR, bool MASKED>
+__attribute__((target("avx2,fma"), always_inline)) inline void dotStep(const float* a, long lda, const float* b, long ldb, __m256i mask,
+                                                                        __m256 (&acc)[MR][NR]) {
+  __m256 bv[NR];
+#pragma GCC unroll 3
+  for (int j = 0; j < NR; j++) bv[j] = loadDepth<MASKED>(b + j * ldb, mask);
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; r++) {
+    const __m256 av = loadDepth<MASKED>(a + r * lda, mask);
+#pragma GCC unroll 3
+    for (int j = 0; j < NR; j++) acc[r][j] = _mm256_fmadd_ps(av, bv[j], acc[r][j]);
+  }
+}
+
 // The dot-product kernel (see DotKernelFn): DOT_MR x DOT_NR = 4 x 3 sums in 12 accumulators, each
 // depth step of 8 loading 3 vectors of B and 4 of A for 12 FMAs (16 ymm registers in all). A depth
 // that is not a multiple of 8 ends with masked loads, so nothing past a row is read. Attention
@@ -157,28 +182,10 @@ __attribute__((target("avx2,fma"))) void dotTileAvx2(long kc, const float* a, lo
 #pragma GCC unroll 3
     for (int j = 0; j < NR; j++) acc[r][j] = _mm256_setzero_ps();
   long k = 0;
-  for (; k + 8 <= kc; k += 8) {
-    __m256 bv[NR];
-#pragma GCC unroll 3
-    for (int j = 0; j < NR; j++) bv[j] = _mm256_loadu_ps(b + j * ldb + k);
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++) {
-      const __m256 av = _mm256_loadu_ps(a + r * lda + k);
-#pragma GCC unroll 3
-      for (int j = 0; j < NR; j++) acc[r][j] = _mm256_fmadd_ps(av, bv[j], acc[r][j]);
-    }
-  }
+  for (; k + 8 <= kc; k += 8) dotStep<MR, NR, false>(a + k, lda, b + k, ldb, _mm256_setzero_si256(), acc);
   if (k < kc) {
     const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(kc - k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    __m256 bv[NR];
-#pragma GCC unroll 3
-    for (int j = 0; j < NR; j++) bv[j] = _mm256_maskload_ps(b + j * ldb + k, mask);
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++) {
-      const __m256 av = _mm256_maskload_ps(a + r * lda + k, mask);
-#pragma GCC unroll 3
-      for (int j = 0; j < NR; j++) acc[r][j] = _mm256_fmadd_ps(av, bv[j], acc[r][j]);
-    }
+    dotStep<MR, NR, true>(a + k, lda, b + k, ldb, mask, acc);
   }
   // Each row's NR sums: pairwise horizontal adds leave lane j (and j + 4) holding parts of sum j.
 #pragma GCC unroll 4

@@ -212,9 +212,10 @@ describe.runIf(addon)('native element-wise kernels on WASM', () => {
     expect(scaledFused.some((x, i) => Math.abs(x - fused[i]!) > 1e-5)).toBe(true);
   });
 
-  // Shapes that take each path of the SGEMM: the unpacked small kernel, the dot-product one, the packed one on one
-  // thread (depth over 512), the packed one over every thread with two or three depth blocks (the
-  // epilogue must run after the last only) and edge tiles, and an empty depth (y = act(bias)).
+  // Shapes that take each path of the SGEMM: the unpacked small kernel, the dot-product one, the
+  // packed one on one thread (depth over 512), the packed one over every thread with two or three
+  // depth blocks (the epilogue must run after the last only) and edge tiles, and an empty depth
+  // (y = act(bias)).
   const LINEAR_SHAPES: Array<[m: number, k: number, n: number]> = [
     [20, 30, 17],
     [5, 70, 11], // the dot-product kernel (few rows, a long depth)
